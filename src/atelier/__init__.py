@@ -1,0 +1,39 @@
+"""Atelier: a self-hosted workbench for data scientists.
+
+The public API is small on purpose::
+
+    import atelier
+    ws = atelier.connect()      # remote with ATELIER_URL/ATELIER_TOKEN, else the local workspace
+    ws.whoami()
+
+Everything heavy is imported lazily, so ``import atelier`` stays cheap.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+__all__ = ["AtelierError", "__version__", "connect"]
+
+if TYPE_CHECKING:
+    from atelier.errors import AtelierError
+    from atelier.sdk.client import Client
+
+
+def connect(
+    url: str | None = None, token: str | None = None, *, workspace: str | None = None
+) -> Client:
+    """Open a client: remote over HTTP when a URL is given or ``ATELIER_URL`` is set,
+    otherwise embedded on the local workspace (``--workspace``/``ATELIER_WORKSPACE``/cwd)."""
+    from atelier.sdk.connect import connect as _connect
+
+    return _connect(url=url, token=token, workspace=workspace)
+
+
+def __getattr__(name: str) -> Any:
+    if name == "AtelierError":
+        from atelier.errors import AtelierError
+
+        return AtelierError
+    raise AttributeError(name)

@@ -1,0 +1,1 @@
+"""Backends: the narrow interfaces to storage and engines (metadata, warehouse, compute)."""

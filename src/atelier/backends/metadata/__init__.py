@@ -1,0 +1,10 @@
+"""Metadata store: SQLAlchemy 2 models on SQLite (default) or PostgreSQL, migrated by Alembic.
+
+Holds users, tokens, sessions, login links and the audit log; later capabilities add their
+tables with new migrations under ``migrations/versions``.
+"""
+
+from atelier.backends.metadata.database import Database
+from atelier.backends.metadata.models import ApiToken, AuditEvent, Base, LoginLink, User, WebSession
+
+__all__ = ["ApiToken", "AuditEvent", "Base", "Database", "LoginLink", "User", "WebSession"]

@@ -1,0 +1,1 @@
+"""The ``atelier`` command line. Modules import only click at the top so ``--help`` is instant."""

@@ -1,0 +1,87 @@
+"""Workspace commands: init, up, login-link, config."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from atelier.cli.options import open_workbench, workspace_option
+
+DEMO_WORKSPACE = "demo-workspace"
+
+
+@click.command()
+@click.argument("directory", required=False, default=".", type=click.Path(file_okay=False))
+def init(directory: str) -> None:
+    """Create a workspace in DIRECTORY (default: here): atelier.toml and its folders."""
+    from atelier.config import init_workspace
+
+    root, created = init_workspace(Path(directory))
+    if created:
+        click.echo(f"Created workspace {root}")
+    else:
+        click.echo(f"Workspace {root} already exists; its atelier.toml was kept")
+
+
+@click.command()
+@workspace_option
+@click.option("--host", help="Address to bind [default: server.host, 127.0.0.1].")
+@click.option("--port", type=click.IntRange(1, 65535), help="Port [default: server.port, 8700].")
+@click.option("--demo", is_flag=True,
+              help=f"Use the demo workspace (./{DEMO_WORKSPACE} unless --workspace is given), "
+                   "creating it if needed.")
+def up(workspace: str | None, host: str | None, port: int | None, demo: bool) -> None:
+    """Start the Atelier server (portal and API) on this workspace."""
+    from atelier.config import init_workspace
+    from atelier.server.run import serve
+
+    if demo:
+        root, _ = init_workspace(Path(workspace or DEMO_WORKSPACE))
+        workspace = str(root)
+    wb = open_workbench(workspace)
+    server = wb.settings.server
+    if host:
+        server.host = host
+    if port:
+        server.port = port
+    url = wb.workspace.public_url
+    click.echo(f"Atelier {wb.workspace.root} ({server.mode} mode) at {url}")
+    if server.mode == "single":
+        owner = wb.owner()
+        code = wb.sessions.create_link(owner.name)
+        click.echo(f"Log in as {owner.name} (one-time link, valid "
+                   f"{wb.settings.auth.login_link_minutes} minutes):")
+        click.echo(f"  {url}/login/link?code={code}")
+    elif wb.users.count() == 0:
+        click.echo("No users yet: create the first admin with "
+                   "`atelier users create NAME --role admin`")
+    serve(wb, server.host, server.port)
+
+
+@click.command("login-link")
+@workspace_option
+@click.option("--user", "user_name", help="Account to log in as [default: the workspace owner].")
+def login_link(workspace: str | None, user_name: str | None) -> None:
+    """Print a one-time link that logs into the portal."""
+    wb = open_workbench(workspace)
+    name = user_name or wb.owner().name
+    code = wb.sessions.create_link(name)
+    wb.audit.record("login_link.create", actor=wb.owner().name, target=name, client="cli")
+    click.echo(f"{wb.workspace.public_url}/login/link?code={code}")
+
+
+@click.command()
+@workspace_option
+def config(workspace: str | None) -> None:
+    """Show the validated configuration (atelier.toml merged with ATELIER_* variables)."""
+    from atelier.config import Workspace, find_workspace
+
+    ws = Workspace.open(find_workspace(workspace))
+    click.echo(json.dumps({"workspace": str(ws.root), **ws.settings.model_dump()}, indent=2))
+
+
+def register(group: click.Group) -> None:
+    for command in (init, up, login_link, config):
+        group.add_command(command)

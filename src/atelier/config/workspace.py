@@ -1,0 +1,128 @@
+"""The workspace: a folder holding ``atelier.toml``, the data, artifacts, projects and logs.
+
+Chosen by ``--workspace``, else ``ATELIER_WORKSPACE``, else the current folder or the nearest
+parent that holds an ``atelier.toml``.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from atelier.config.loader import load_settings
+from atelier.config.settings import Settings
+from atelier.errors import WorkspaceNotFound
+
+CONFIG_FILE = "atelier.toml"
+FOLDERS = ("data", "data/lake", "data/uploads", "artifacts", "projects", "logs", ".atelier")
+
+TEMPLATE = """\
+# Atelier workspace configuration. Every setting can be overridden by an environment variable
+# ATELIER_<SECTION>_<KEY>, e.g. ATELIER_SERVER_PORT=8800. See docs/configuration.md.
+
+[server]
+host = "127.0.0.1"
+port = 8700
+# "single": one person, login by a one-time link printed by `atelier up`.
+# "team": users with passwords and roles, API tokens.
+mode = "single"
+
+[metadata]
+# Empty: a SQLite file in this workspace. Team server: "postgresql://user@host:5432/atelier".
+url = ""
+
+[warehouse]
+# Empty: DuckLake catalog in SQLite here, table data as Parquet under data/lake.
+catalog_url = ""
+data_path = ""
+
+[compute]
+backend = "local"
+"""
+
+
+@dataclass(frozen=True)
+class Workspace:
+    """A loaded workspace: its folder and its validated settings."""
+
+    root: Path
+    settings: Settings
+
+    @classmethod
+    def open(cls, root: Path, environ: Mapping[str, str] | None = None) -> Workspace:
+        root = root.resolve()
+        if not (root / CONFIG_FILE).is_file():
+            raise WorkspaceNotFound(
+                f"{root}: not an Atelier workspace (no {CONFIG_FILE}); "
+                f"create one with `atelier init {root}`"
+            )
+        return cls(root, load_settings(root / CONFIG_FILE, environ))
+
+    @property
+    def metadata_url(self) -> str:
+        return self.settings.metadata.url or f"sqlite:///{self.root / 'atelier.db'}"
+
+    @property
+    def data_dir(self) -> Path:
+        return self.root / "data"
+
+    @property
+    def logs_dir(self) -> Path:
+        return self.root / "logs"
+
+    @property
+    def private_dir(self) -> Path:
+        return self.root / ".atelier"
+
+    @property
+    def public_url(self) -> str:
+        server = self.settings.server
+        return server.public_url or f"http://{server.host}:{server.port}"
+
+    def secret_key(self) -> str:
+        """The key that signs cookies; made once per workspace, readable by its owner only."""
+        path = self.private_dir / "secret_key"
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as handle:
+                handle.write(secrets.token_urlsafe(48))
+        return path.read_text().strip()
+
+
+def init_workspace(root: Path) -> tuple[Path, bool]:
+    """Create the workspace folders and a default ``atelier.toml``; keep an existing one.
+
+    Returns the resolved root and whether a new configuration file was written.
+    """
+    root = root.resolve()
+    if root.exists() and not root.is_dir():
+        raise WorkspaceNotFound(f"{root}: exists and is not a folder")
+    for folder in FOLDERS:
+        (root / folder).mkdir(parents=True, exist_ok=True)
+    config = root / CONFIG_FILE
+    created = not config.exists()
+    if created:
+        config.write_text(TEMPLATE, encoding="utf-8")
+    Workspace.open(root).secret_key()
+    return root, created
+
+
+def find_workspace(explicit: str | os.PathLike[str] | None = None,
+                   environ: Mapping[str, str] | None = None) -> Path:
+    """Resolve which workspace folder to use, without opening it."""
+    environ = os.environ if environ is None else environ
+    if explicit:
+        return Path(explicit).expanduser().resolve()
+    if environ.get("ATELIER_WORKSPACE"):
+        return Path(environ["ATELIER_WORKSPACE"]).expanduser().resolve()
+    here = Path.cwd().resolve()
+    for folder in (here, *here.parents):
+        if (folder / CONFIG_FILE).is_file():
+            return folder
+    raise WorkspaceNotFound(
+        f"no Atelier workspace in {here} or its parents; run `atelier init` or pass --workspace"
+    )

@@ -1,0 +1,28 @@
+"""``atelier.connect``: pick the remote or the embedded client."""
+
+from __future__ import annotations
+
+import os
+
+from atelier.config import Workspace, find_workspace
+from atelier.errors import AuthenticationFailed
+from atelier.sdk.client import Client
+
+
+def connect(
+    url: str | None = None, token: str | None = None, *, workspace: str | None = None
+) -> Client:
+    url = url or os.environ.get("ATELIER_URL")
+    if url and not workspace:
+        from atelier.sdk.remote import RemoteClient
+
+        token = token or os.environ.get("ATELIER_TOKEN")
+        if not token:
+            raise AuthenticationFailed(
+                f"no token for {url}: pass token= or set ATELIER_TOKEN "
+                "(create one with `atelier tokens create`)"
+            )
+        return RemoteClient(url, token)
+    from atelier.sdk.embedded import EmbeddedClient
+
+    return EmbeddedClient(Workspace.open(find_workspace(workspace)))

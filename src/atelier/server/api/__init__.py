@@ -1,0 +1,11 @@
+"""The REST API, ``/api/v1``: one module per resource."""
+
+from fastapi import APIRouter
+
+from atelier.server.api import audit, meta, tokens, users
+
+router = APIRouter(prefix="/api/v1")
+for module in (meta, users, tokens, audit):
+    router.include_router(module.router)
+
+__all__ = ["router"]

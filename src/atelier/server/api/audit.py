@@ -1,0 +1,25 @@
+"""The audit log, newest first, for admins."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Query, Request
+
+from atelier.server.api.deps import workbench
+from atelier.server.security import allow
+from atelier.services.auth import Principal
+
+router = APIRouter(prefix="/audit", tags=["audit"])
+
+
+@router.get("")
+def audit_log(
+    request: Request,
+    limit: int = Query(100, ge=1, le=1000),
+    before_id: int | None = None,
+    action: str | None = None,
+    _: Principal = allow("admin"),
+) -> list[dict[str, Any]]:
+    entries = workbench(request).audit.entries(limit=limit, before_id=before_id, action=action)
+    return [entry.as_dict() for entry in entries]

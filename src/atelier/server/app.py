@@ -1,0 +1,54 @@
+"""The FastAPI application factory."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from fastapi.staticfiles import StaticFiles
+from itsdangerous import Signer
+
+import atelier
+from atelier.errors import AtelierError
+from atelier.server import api, pages
+from atelier.server.security import AuthMiddleware, check_every_route
+from atelier.services.workbench import Workbench
+
+STATIC = Path(__file__).parent / "static"
+
+
+def create_app(workbench: Workbench) -> FastAPI:
+    app = FastAPI(
+        title="Atelier",
+        version=atelier.__version__,
+        openapi_url=None,  # served under /api/v1 behind auth instead
+        docs_url=None,
+        redoc_url=None,
+    )
+    app.state.workbench = workbench
+    app.state.signer = Signer(workbench.workspace.secret_key(), salt="atelier.session")
+
+    @app.get("/health", include_in_schema=False)
+    def health() -> dict[str, str]:
+        return {"status": "ok", "version": atelier.__version__}
+
+    app.include_router(api.router)
+    app.include_router(pages.router)
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+
+    @app.exception_handler(AtelierError)
+    async def atelier_error(_request: Request, exc: AtelierError) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=exc.status_code)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        problems = [
+            f"{'.'.join(str(p) for p in error['loc'])}: {error['msg']}" for error in exc.errors()
+        ]
+        return JSONResponse({"detail": "; ".join(problems)}, status_code=422)
+
+    check_every_route(app)
+    app.add_middleware(AuthMiddleware, workbench=workbench, signer=app.state.signer)
+    return app

@@ -1,0 +1,11 @@
+"""The portal: server-rendered pages (Jinja2 + HTMX), one module per page type."""
+
+from fastapi import APIRouter
+
+from atelier.server.pages import admin, home, login
+
+router = APIRouter(include_in_schema=False)
+for module in (login, home, admin):
+    router.include_router(module.router)
+
+__all__ = ["router"]

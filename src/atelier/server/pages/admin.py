@@ -1,0 +1,114 @@
+"""Administration pages: users, API tokens and the audit log."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import HTMLResponse
+
+from atelier.errors import AtelierError
+from atelier.server.api.deps import client, workbench
+from atelier.server.pages.render import render
+from atelier.server.security import allow
+from atelier.services.auth import ROLES, Principal
+
+router = APIRouter()
+
+
+def _users_page(request: Request, *, error: str | None = None, notice: str | None = None,
+                status_code: int = 200) -> HTMLResponse:
+    return render(request, "admin/users.html", users=workbench(request).users.list(),
+                  roles=ROLES, error=error, notice=notice, status_code=status_code)
+
+
+@router.get("/admin/users")
+def users_page(request: Request, _: Principal = allow("admin")) -> HTMLResponse:
+    return _users_page(request)
+
+
+@router.post("/admin/users")
+def create_user(
+    request: Request,
+    name: str = Form(...),
+    role: str = Form(...),
+    password: str = Form(...),
+    principal: Principal = allow("admin"),
+) -> HTMLResponse:
+    wb = workbench(request)
+    try:
+        user = wb.users.create(name.strip(), role, password)
+    except AtelierError as exc:
+        return _users_page(request, error=str(exc), status_code=exc.status_code)
+    wb.audit.record("user.create", actor=principal.name, target=user.name,
+                    client=client(request), detail={"role": role})
+    return _users_page(request, notice=f"User {user.name} created.")
+
+
+@router.post("/admin/users/{name}")
+def update_user(
+    name: str,
+    request: Request,
+    role: str = Form(...),
+    disabled: bool = Form(False),
+    principal: Principal = allow("admin"),
+) -> HTMLResponse:
+    wb = workbench(request)
+    try:
+        if name == principal.name and (role != "admin" or disabled):
+            raise AtelierError("you cannot demote or disable your own account")
+        wb.users.set_role(name, role)
+        wb.users.set_disabled(name, disabled)
+    except AtelierError as exc:
+        return _users_page(request, error=str(exc), status_code=exc.status_code)
+    wb.audit.record("user.update", actor=principal.name, target=name, client=client(request),
+                    detail={"role": role, "disabled": disabled})
+    return _users_page(request, notice=f"User {name} updated.")
+
+
+def _tokens_page(request: Request, principal: Principal, *, new_token: str | None = None,
+                 error: str | None = None, status_code: int = 200) -> HTMLResponse:
+    show_all = principal.role == "admin"
+    tokens = workbench(request).tokens.list(None if show_all else principal.name)
+    return render(request, "admin/tokens.html", tokens=tokens, new_token=new_token,
+                  error=error, show_all=show_all, status_code=status_code)
+
+
+@router.get("/admin/tokens")
+def tokens_page(request: Request,
+                principal: Principal = allow("admin", "scientist")) -> HTMLResponse:
+    return _tokens_page(request, principal)
+
+
+@router.post("/admin/tokens")
+def create_token(
+    request: Request,
+    name: str = Form(...),
+    days: int = Form(90),
+    principal: Principal = allow("admin", "scientist"),
+) -> HTMLResponse:
+    wb = workbench(request)
+    try:
+        info, plaintext = wb.tokens.create(principal.name, name, days)
+    except AtelierError as exc:
+        return _tokens_page(request, principal, error=str(exc), status_code=exc.status_code)
+    wb.audit.record("token.create", actor=principal.name, target=info.key, client=client(request))
+    return _tokens_page(request, principal, new_token=plaintext)
+
+
+@router.post("/admin/tokens/{key}/revoke")
+def revoke_token(
+    key: str, request: Request, principal: Principal = allow("admin", "scientist")
+) -> HTMLResponse:
+    wb = workbench(request)
+    try:
+        wb.tokens.revoke(key, owner=None if principal.role == "admin" else principal.name)
+    except AtelierError as exc:
+        return _tokens_page(request, principal, error=str(exc), status_code=exc.status_code)
+    wb.audit.record("token.revoke", actor=principal.name, target=key, client=client(request))
+    return _tokens_page(request, principal)
+
+
+@router.get("/admin/audit")
+def audit_page(request: Request, before_id: int | None = None,
+               _: Principal = allow("admin")) -> HTMLResponse:
+    entries = workbench(request).audit.entries(limit=100, before_id=before_id)
+    return render(request, "admin/audit.html", entries=entries)

@@ -1,0 +1,58 @@
+"""The home page (workspace overview) and the entry pages of each section."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse
+
+import atelier
+from atelier.server.api.deps import workbench
+from atelier.server.pages.render import render
+from atelier.server.security import allow
+from atelier.services.auth import ROLES, Principal
+
+router = APIRouter()
+
+SECTIONS = {
+    "data": ("Data", "Warehouse tables, attached databases and your uploads, with their "
+             "schemas, versions and profiles."),
+    "notebooks": ("Notebooks", "JupyterLab with one kernel per project environment."),
+    "experiments": ("Experiments", "MLflow runs, evaluation reports and leaderboards."),
+    "jobs": ("Jobs", "Scripts and notebooks run on a compute profile, with live logs."),
+    "models": ("Models", "Registered models, aliases and model cards."),
+}
+
+
+@router.get("/")
+def home(request: Request, principal: Principal = allow(*ROLES)) -> HTMLResponse:
+    wb = workbench(request)
+    overview = {
+        "Workspace": str(wb.workspace.root),
+        "Mode": wb.settings.server.mode,
+        "Metadata": wb.db.engine.dialect.name,
+        "Compute": wb.settings.compute.backend,
+        "Version": atelier.__version__,
+    }
+    tokens = [t for t in wb.tokens.list(principal.name) if t.active]
+    recent = wb.audit.entries(limit=8) if principal.role == "admin" else []
+    return render(request, "home.html", overview=overview, users=wb.users.count(),
+                  tokens=tokens, recent=recent)
+
+
+def _section_page(slug: str) -> None:
+    title, blurb = SECTIONS[slug]
+
+    def page(request: Request, _: Principal = allow("admin", "scientist")) -> HTMLResponse:
+        return render(request, "section.html", title=title, blurb=blurb)
+
+    router.add_api_route(f"/{slug}", page, methods=["GET"], name=f"section_{slug}")
+
+
+for _slug in SECTIONS:
+    _section_page(_slug)
+
+
+@router.get("/apps")
+def apps(request: Request, _: Principal = allow(*ROLES)) -> HTMLResponse:
+    return render(request, "section.html", title="Apps",
+                  blurb="Demo apps and dashboards shared with you.")

@@ -1,0 +1,114 @@
+"""Logging in and out: password form (team mode), one-time links, logout."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from atelier.server.api.deps import client, workbench
+from atelier.server.pages.render import render
+from atelier.server.security import (
+    LOGIN_CSRF_COOKIE,
+    SESSION_COOKIE,
+    allow,
+)
+from atelier.services.auth import ROLES, Principal
+from atelier.services.auth.secrets import new_secret, same
+
+router = APIRouter()
+
+
+def safe_next(target: str | None) -> str:
+    """Only local paths, so a login link cannot bounce the user to another site."""
+    if target and target.startswith("/") and not target.startswith(("//", "/\\")):
+        return target
+    return "/"
+
+
+def _login_form(request: Request, *, error: str | None = None, status_code: int = 200,
+                name: str = "") -> HTMLResponse:
+    token = new_secret(24)
+    response = render(
+        request, "login.html", status_code=status_code, error=error, login_csrf=token,
+        name=name, next=safe_next(request.query_params.get("next")),
+        mode=workbench(request).settings.server.mode,
+    )
+    response.set_cookie(LOGIN_CSRF_COOKIE, token, httponly=True, samesite="strict",
+                        secure=workbench(request).settings.server.secure_cookies)
+    return response
+
+
+def _start_session(request: Request, user_id: int, target: str) -> Response:
+    wb = workbench(request)
+    secret = wb.sessions.start(user_id)
+    response = RedirectResponse(safe_next(target), status_code=303)
+    response.set_cookie(
+        SESSION_COOKIE,
+        request.app.state.signer.sign(secret).decode(),
+        max_age=int(wb.settings.server.session_hours * 3600),
+        httponly=True,
+        samesite="lax",
+        secure=wb.settings.server.secure_cookies,
+    )
+    response.delete_cookie(LOGIN_CSRF_COOKIE)
+    return response
+
+
+@router.get("/login")
+def login_page(request: Request) -> Response:
+    if getattr(request.state, "principal", None) is not None:
+        return RedirectResponse(safe_next(request.query_params.get("next")), status_code=303)
+    return _login_form(request)
+
+
+@router.post("/login")
+def login(
+    request: Request,
+    name: str = Form(""),
+    password: str = Form(""),
+    csrf_token: str = Form(""),
+    next: str = Form("/"),
+) -> Response:
+    wb = workbench(request)
+    expected = request.cookies.get(LOGIN_CSRF_COOKIE, "")
+    if not expected or not same(expected, csrf_token):
+        return _login_form(request, error="The form expired; please try again.",
+                           status_code=403, name=name)
+    user = wb.users.verify_password(name.strip(), password)
+    if user is None:
+        wb.audit.record("login", actor=name.strip()[:64] or None, success=False,
+                        client=client(request), detail={"method": "password"})
+        return _login_form(request, error="Wrong user name or password.", status_code=401,
+                           name=name)
+    wb.audit.record("login", actor=user.name, client=client(request),
+                    detail={"method": "password"})
+    return _start_session(request, user.id, next)
+
+
+@router.get("/login/link")
+def login_link(request: Request, code: str = "") -> Response:
+    wb = workbench(request)
+    principal = wb.sessions.redeem_link(code) if code else None
+    if principal is None:
+        wb.audit.record("login", actor=None, success=False, client=client(request),
+                        detail={"method": "link"})
+        return _login_form(
+            request, status_code=401,
+            error="This login link is unknown, already used or expired. "
+                  "Run `atelier login-link` for a new one.",
+        )
+    wb.audit.record("login", actor=principal.name, client=client(request),
+                    detail={"method": "link"})
+    return _start_session(request, principal.user_id, "/")
+
+
+@router.post("/logout")
+def logout(request: Request, principal: Principal = allow(*ROLES)) -> Response:
+    wb = workbench(request)
+    cookie = request.cookies.get(SESSION_COOKIE)
+    if cookie and principal.via == "session":
+        wb.sessions.end(request.app.state.signer.unsign(cookie).decode())
+    wb.audit.record("logout", actor=principal.name, client=client(request))
+    response = RedirectResponse("/login", status_code=303)
+    response.delete_cookie(SESSION_COOKIE)
+    return response

@@ -1,0 +1,38 @@
+"""Run the server with uvicorn; SIGINT/SIGTERM stop it gracefully (uvicorn's handlers)."""
+
+from __future__ import annotations
+
+import socket
+
+from atelier.errors import AtelierError
+from atelier.services.workbench import Workbench
+
+
+def check_port_free(host: str, port: int) -> None:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            raise AtelierError(
+                f"cannot listen on {host}:{port}: {exc.strerror}; "
+                "stop what uses it or choose another port with --port"
+            ) from None
+
+
+def serve(workbench: Workbench, host: str, port: int) -> None:
+    import uvicorn
+
+    from atelier.server.app import create_app
+
+    check_port_free(host, port)
+    config = uvicorn.Config(
+        create_app(workbench),
+        host=host,
+        port=port,
+        log_level="info",
+        timeout_graceful_shutdown=10,
+        proxy_headers=False,
+    )
+    uvicorn.Server(config).run()

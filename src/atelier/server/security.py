@@ -1,0 +1,188 @@
+"""Deny by default: authentication for every request, roles and CSRF checked per route.
+
+* :class:`AuthMiddleware` resolves who is calling (bearer token or session cookie) for every
+  HTTP and WebSocket request and turns away anonymous ones, except on the few public paths.
+* :func:`allow` is the per-route role check. ``check_every_route`` makes the app refuse to
+  start when a route lacks it, so a new route cannot be left open by mistake.
+* Cookie-authenticated requests that change state must carry the session's CSRF token
+  (``X-CSRF-Token`` header, sent by HTMX, or a ``csrf_token`` form field).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote
+
+from fastapi import Depends, FastAPI, HTTPException, Request
+from fastapi.routing import APIRoute, iter_route_contexts
+from itsdangerous import BadSignature, Signer
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import HTTPConnection
+from starlette.responses import JSONResponse, RedirectResponse
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from atelier.services.auth import Principal
+from atelier.services.auth.secrets import same
+from atelier.services.workbench import Workbench
+
+SESSION_COOKIE = "atelier_session"
+LOGIN_CSRF_COOKIE = "atelier_login_csrf"
+CSRF_HEADER = "X-CSRF-Token"
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+#: Exact paths and path prefixes anyone may reach.
+PUBLIC_PATHS = frozenset({"/health", "/login", "/login/link"})
+PUBLIC_PREFIXES = ("/static/",)
+
+
+def is_public(path: str) -> bool:
+    return path in PUBLIC_PATHS or path.startswith(PUBLIC_PREFIXES)
+
+
+def client_address(connection: HTTPConnection) -> str | None:
+    return connection.client.host if connection.client else None
+
+
+class AuthMiddleware:
+    def __init__(self, app: ASGIApp, workbench: Workbench, signer: Signer) -> None:
+        self.app = app
+        self.workbench = workbench
+        self.signer = signer
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] not in ("http", "websocket"):
+            await self.app(scope, receive, send)
+            return
+        connection = HTTPConnection(scope)
+        principal = await run_in_threadpool(self.resolve, connection)
+        scope.setdefault("state", {})["principal"] = principal
+        if principal is None and not is_public(scope["path"]):
+            await self.refuse(connection, scope, receive, send)
+            return
+        await self.app(scope, receive, send)
+
+    def resolve(self, connection: HTTPConnection) -> Principal | None:
+        header = connection.headers.get("authorization", "")
+        scheme, _, credential = header.partition(" ")
+        if scheme.lower() == "bearer" and credential:
+            use = self.workbench.tokens.authenticate(credential.strip())
+            if use is None:
+                self.workbench.audit.record(
+                    "token.rejected", actor=None, success=False,
+                    client=client_address(connection),
+                    detail={"path": connection.url.path},
+                )
+                return None
+            if use.audit:
+                self.workbench.audit.record(
+                    "token.used", actor=use.principal.name, target=use.token_key,
+                    client=client_address(connection),
+                )
+            return use.principal
+        cookie = connection.cookies.get(SESSION_COOKIE)
+        if cookie:
+            try:
+                secret = self.signer.unsign(cookie).decode()
+            except BadSignature:
+                return None
+            return self.workbench.sessions.authenticate(secret)
+        return None
+
+    async def refuse(self, connection: HTTPConnection, scope: Scope, receive: Receive,
+                     send: Send) -> None:
+        if scope["type"] == "websocket":
+            await send({"type": "websocket.close", "code": 4401, "reason": "not authenticated"})
+            return
+        wants_page = (
+            scope["method"] == "GET"
+            and not scope["path"].startswith("/api/")
+            and "text/html" in connection.headers.get("accept", "")
+        )
+        if wants_page:
+            target = scope["path"] + (f"?{scope['query_string'].decode()}"
+                                      if scope["query_string"] else "")
+            response: Any = RedirectResponse(f"/login?next={quote(target)}", status_code=303)
+        else:
+            response = JSONResponse(
+                {"detail": "not authenticated: send 'Authorization: Bearer <token>' or log in"},
+                status_code=401,
+                headers={"WWW-Authenticate": "Bearer"},
+            )
+        await response(scope, receive, send)
+
+
+class RoleGuard:
+    """A route dependency: the caller must be authenticated with one of ``roles``."""
+
+    def __init__(self, roles: Iterable[str]) -> None:
+        self.roles = frozenset(roles)
+
+    async def __call__(self, request: Request) -> Principal:
+        principal: Principal | None = getattr(request.state, "principal", None)
+        if principal is None:
+            raise HTTPException(401, "not authenticated")
+        if principal.role not in self.roles:
+            raise HTTPException(
+                403, f"role {principal.role!r} may not do this (needs {', '.join(sorted(self.roles))})"
+            )
+        if request.method not in SAFE_METHODS and principal.via == "session":
+            await check_csrf(request, principal.csrf_token)
+        return principal
+
+
+def allow(*roles: str) -> Any:
+    """``principal: Principal = allow("admin", "scientist")`` in a route's signature."""
+    return Depends(RoleGuard(roles))
+
+
+async def check_csrf(request: Request, expected: str | None) -> None:
+    sent = request.headers.get(CSRF_HEADER)
+    if sent is None and request.headers.get("content-type", "").startswith(
+        ("application/x-www-form-urlencoded", "multipart/form-data")
+    ):
+        form = await request.form()
+        value = form.get("csrf_token")
+        sent = value if isinstance(value, str) else None
+    if not expected or not sent or not same(sent, expected):
+        raise HTTPException(403, "missing or wrong CSRF token: reload the page and try again")
+
+
+@dataclass(frozen=True)
+class RouteInfo:
+    path: str
+    methods: frozenset[str]
+    #: None for public routes and for routes that forgot their guard.
+    roles: frozenset[str] | None
+
+
+def _guard_roles(route: object) -> frozenset[str] | None:
+    if not isinstance(route, APIRoute):
+        return None
+    pending = list(route.dependant.dependencies)
+    while pending:
+        dependency = pending.pop()
+        if isinstance(dependency.call, RoleGuard):
+            return dependency.call.roles
+        pending.extend(dependency.dependencies)
+    return None
+
+
+def app_routes(app: FastAPI) -> list[RouteInfo]:
+    """Every route of the app, included routers expanded, with the roles it allows."""
+    return [
+        RouteInfo(
+            context.path or "",
+            frozenset(context.methods or ()),
+            _guard_roles(context.original_route),
+        )
+        for context in iter_route_contexts(app.routes)
+    ]
+
+
+def check_every_route(app: FastAPI) -> None:
+    """Refuse to build an app where a non-public route has no role guard."""
+    for route in app_routes(app):
+        if route.roles is None and not (is_public(route.path) or is_public(route.path + "/")):
+            raise RuntimeError(f"route {route.path} has no role guard: add allow(...)")

@@ -1,0 +1,1 @@
+"""Services: the behaviour, used by both the server and the embedded client."""

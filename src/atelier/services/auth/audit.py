@@ -1,0 +1,69 @@
+"""The audit log: logins (good and bad), token use and admin actions, readable by admins."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+
+from atelier.backends.metadata import AuditEvent, Database
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    id: int
+    at: datetime
+    actor: str | None
+    action: str
+    target: str | None
+    success: bool
+    client: str | None
+    detail: dict[str, Any] | None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {**self.__dict__, "at": self.at.isoformat()}
+
+
+class AuditLog:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    def record(
+        self,
+        action: str,
+        *,
+        actor: str | None,
+        target: str | None = None,
+        success: bool = True,
+        client: str | None = None,
+        detail: dict[str, Any] | None = None,
+    ) -> None:
+        with self.db.session() as session:
+            session.add(
+                AuditEvent(
+                    action=action,
+                    actor=actor,
+                    target=target,
+                    success=success,
+                    client=client,
+                    detail=detail,
+                )
+            )
+
+    def entries(
+        self, *, limit: int = 100, before_id: int | None = None, action: str | None = None
+    ) -> list[AuditEntry]:
+        query = select(AuditEvent).order_by(AuditEvent.id.desc()).limit(limit)
+        if before_id is not None:
+            query = query.where(AuditEvent.id < before_id)
+        if action:
+            query = query.where(AuditEvent.action == action)
+        with self.db.session() as session:
+            return [
+                AuditEntry(
+                    e.id, e.at, e.actor, e.action, e.target, e.success, e.client, e.detail
+                )
+                for e in session.scalars(query)
+            ]
