@@ -12,10 +12,11 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
@@ -72,7 +73,7 @@ def workspace(tmp_path: Path, metadata_url: str) -> Workspace:
     root, _ = init_workspace(tmp_path / "ws")
     config = root / "atelier.toml"
     config.write_text(
-        config.read_text().replace('[metadata]\n', f'[metadata]\nurl = "{metadata_url}"\n#', 1)
+        config.read_text().replace('\nurl = ""\n', f'\nurl = "{metadata_url}"\n', 1)
     )
     return Workspace.open(root, environ={})
 
@@ -129,6 +130,8 @@ class RunningServer:
     process: subprocess.Popen[str]
     workspace: Workspace
     login_link: str | None
+    reader: threading.Thread | None = None
+    output: list[str] = field(default_factory=list)
 
     def stop(self) -> int:
         if self.process.poll() is None:
@@ -138,6 +141,10 @@ class RunningServer:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
+        if self.reader is not None:
+            self.reader.join(timeout=10)
+        elif self.process.stdout is not None:
+            self.process.stdout.close()
         return self.process.returncode
 
 
@@ -170,7 +177,7 @@ def start_server(workspace: Workspace, *extra: str) -> RunningServer:
     while time.monotonic() < deadline:
         try:
             if httpx.get(f"{url}/health", timeout=2).status_code == 200:
-                _drain(process)
+                server.reader = _drain(process, server.output)
                 return server
         except httpx.TransportError:
             time.sleep(0.1)
@@ -178,16 +185,17 @@ def start_server(workspace: Workspace, *extra: str) -> RunningServer:
     raise RuntimeError("atelier up did not become healthy in 60 s")
 
 
-def _drain(process: subprocess.Popen[str]) -> None:
-    """Keep reading the server's output so a full pipe never blocks it."""
-    import threading
+def _drain(process: subprocess.Popen[str], lines: list[str]) -> threading.Thread:
+    """Keep reading the server's output so a full pipe never blocks it; close it at the end."""
 
     def pump() -> None:
         assert process.stdout is not None
-        for _ in process.stdout:
-            pass
+        with process.stdout:
+            lines.extend(process.stdout)
 
-    threading.Thread(target=pump, daemon=True).start()
+    reader = threading.Thread(target=pump, daemon=True)
+    reader.start()
+    return reader
 
 
 @pytest.fixture

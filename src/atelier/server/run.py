@@ -35,4 +35,8 @@ def serve(workbench: Workbench, host: str, port: int) -> None:
         timeout_graceful_shutdown=10,
         proxy_headers=False,
     )
-    uvicorn.Server(config).run()
+    try:
+        uvicorn.Server(config).run()
+    except KeyboardInterrupt:
+        # uvicorn re-raises Ctrl-C after its graceful shutdown; that is a normal stop.
+        pass

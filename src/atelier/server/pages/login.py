@@ -26,11 +26,11 @@ def safe_next(target: str | None) -> str:
 
 
 def _login_form(request: Request, *, error: str | None = None, status_code: int = 200,
-                name: str = "") -> HTMLResponse:
+                name: str = "", next: str | None = None) -> HTMLResponse:
     token = new_secret(24)
     response = render(
         request, "login.html", status_code=status_code, error=error, login_csrf=token,
-        name=name, next=safe_next(request.query_params.get("next")),
+        name=name, next=safe_next(next or request.query_params.get("next")),
         mode=workbench(request).settings.server.mode,
     )
     response.set_cookie(LOGIN_CSRF_COOKIE, token, httponly=True, samesite="strict",
@@ -73,13 +73,13 @@ def login(
     expected = request.cookies.get(LOGIN_CSRF_COOKIE, "")
     if not expected or not same(expected, csrf_token):
         return _login_form(request, error="The form expired; please try again.",
-                           status_code=403, name=name)
+                           status_code=403, name=name, next=next)
     user = wb.users.verify_password(name.strip(), password)
     if user is None:
         wb.audit.record("login", actor=name.strip()[:64] or None, success=False,
                         client=client(request), detail={"method": "password"})
         return _login_form(request, error="Wrong user name or password.", status_code=401,
-                           name=name)
+                           name=name, next=next)
     wb.audit.record("login", actor=user.name, client=client(request),
                     detail={"method": "password"})
     return _start_session(request, user.id, next)
