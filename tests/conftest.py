@@ -72,9 +72,7 @@ def metadata_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 def workspace(tmp_path: Path, metadata_url: str) -> Workspace:
     root, _ = init_workspace(tmp_path / "ws")
     config = root / "atelier.toml"
-    config.write_text(
-        config.read_text().replace('\nurl = ""\n', f'\nurl = "{metadata_url}"\n', 1)
-    )
+    config.write_text(config.read_text().replace('\nurl = ""\n', f'\nurl = "{metadata_url}"\n', 1))
     return Workspace.open(root, environ={})
 
 

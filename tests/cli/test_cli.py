@@ -8,12 +8,18 @@ from pathlib import Path
 import pytest
 
 
-def atelier(*args: str, cwd: Path | None = None, stdin: str | None = None,
-            env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+def atelier(
+    *args: str, cwd: Path | None = None, stdin: str | None = None, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     environ = {k: v for k, v in os.environ.items() if not k.startswith("ATELIER_")}
     return subprocess.run(
-        [sys.executable, "-m", "atelier", *args], cwd=cwd, input=stdin, text=True,
-        capture_output=True, env={**environ, **(env or {})}, timeout=120,
+        [sys.executable, "-m", "atelier", *args],
+        cwd=cwd,
+        input=stdin,
+        text=True,
+        capture_output=True,
+        env={**environ, **(env or {})},
+        timeout=120,
     )
 
 
@@ -31,16 +37,25 @@ def test_help_does_not_import_heavy_libraries() -> None:
         "heavy = {'fastapi', 'sqlalchemy', 'pydantic', 'uvicorn', 'duckdb', 'pandas', 'httpx'}; "
         "print(sorted(heavy & set(sys.modules)))"
     )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                            check=True)
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
     assert result.stdout.strip() == "[]"
 
 
 def test_init_users_tokens_audit(tmp_path: Path) -> None:
     ws = tmp_path / "ws"
     assert "Created workspace" in atelier("init", str(ws)).stdout
-    created = atelier("users", "create", "ada", "--role", "scientist", "--password-stdin",
-                      cwd=ws, stdin="a long enough password\n")
+    created = atelier(
+        "users",
+        "create",
+        "ada",
+        "--role",
+        "scientist",
+        "--password-stdin",
+        cwd=ws,
+        stdin="a long enough password\n",
+    )
     assert created.returncode == 0, created.stderr
     token = atelier("tokens", "create", "--user", "ada", "--name", "laptop", cwd=ws)
     assert token.stdout.startswith("atl_") and "not shown again" in token.stderr
@@ -58,7 +73,10 @@ def test_init_users_tokens_audit(tmp_path: Path) -> None:
     ("args", "message"),
     [
         (("users", "create", "ada", "--role", "boss"), "'boss' is not one of"),
-        (("users", "create", "ada", "--role", "viewer", "--password-stdin"), "standard input was empty"),
+        (
+            ("users", "create", "ada", "--role", "viewer", "--password-stdin"),
+            "standard input was empty",
+        ),
         (("users", "set-role", "nobody", "viewer"), "user 'nobody' not found"),
         (("tokens", "create", "--days", "0"), "0 is not in the range"),
         (("tokens", "revoke", "nope"), "token 'nope' not found"),

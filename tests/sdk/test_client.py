@@ -11,7 +11,9 @@ from tests.conftest import RunningServer
 
 
 @pytest.fixture(params=["embedded", "remote"])
-def ws(request: pytest.FixtureRequest, workbench, monkeypatch: pytest.MonkeyPatch) -> Iterator[Client]:  # type: ignore[no-untyped-def]
+def ws(
+    request: pytest.FixtureRequest, workbench, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Client]:  # type: ignore[no-untyped-def]
     monkeypatch.delenv("ATELIER_URL", raising=False)
     monkeypatch.delenv("ATELIER_TOKEN", raising=False)
     if request.param == "embedded":
@@ -41,14 +43,16 @@ def test_remote_without_token_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) 
 
 
 def test_remote_with_bad_token(server: RunningServer) -> None:
-    with atelier.connect(server.url, "atl_x_y") as client, pytest.raises(
-        AuthenticationFailed, match="HTTP 401"
+    with (
+        atelier.connect(server.url, "atl_x_y") as client,
+        pytest.raises(AuthenticationFailed, match="HTTP 401"),
     ):
         client.whoami()
 
 
 def test_unreachable_server_is_a_clear_error() -> None:
-    with atelier.connect("http://127.0.0.1:9", "atl_x_y") as client, pytest.raises(
-        atelier.AtelierError, match="cannot reach Atelier at http://127.0.0.1:9"
+    with (
+        atelier.connect("http://127.0.0.1:9", "atl_x_y") as client,
+        pytest.raises(atelier.AtelierError, match=r"cannot reach Atelier at http://127\.0\.0\.1:9"),
     ):
         client.whoami()

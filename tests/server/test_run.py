@@ -14,8 +14,9 @@ def test_up_prints_a_working_link_and_stops_gracefully(workspace, workbench, sig
     try:
         assert server.login_link is not None and server.login_link.startswith(server.url)
         with httpx.Client() as browser:
-            landed = browser.get(server.login_link, follow_redirects=True,
-                                 headers={"Accept": "text/html"})
+            landed = browser.get(
+                server.login_link, follow_redirects=True, headers={"Accept": "text/html"}
+            )
             assert landed.status_code == 200 and "Welcome," in landed.text
             assert browser.get(f"{server.url}/api/v1/me").json()["via"] == "session"
     finally:

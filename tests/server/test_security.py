@@ -56,8 +56,9 @@ def test_every_route_refuses_roles_it_does_not_allow(client, accounts: Accounts)
 
 
 def test_pages_send_anonymous_browsers_to_login(client) -> None:  # type: ignore[no-untyped-def]
-    response = client.get("/admin/audit?x=1", headers={"Accept": "text/html"},
-                          follow_redirects=False)
+    response = client.get(
+        "/admin/audit?x=1", headers={"Accept": "text/html"}, follow_redirects=False
+    )
     assert response.status_code == 303
     assert response.headers["location"] == "/login?next=/admin/audit%3Fx%3D1"
 
@@ -97,8 +98,9 @@ def test_session_cookie_needs_csrf_for_changes(client, workbench) -> None:  # ty
     assert refused.status_code == 403 and "CSRF" in refused.json()["detail"]
     forged = client.post("/admin/tokens", data={"name": "x", "csrf_token": "forged"})
     assert forged.status_code == 403
-    made = client.post("/api/v1/tokens", json={"name": "x"},
-                       headers={"X-CSRF-Token": csrf.group(1)})
+    made = client.post(
+        "/api/v1/tokens", json={"name": "x"}, headers={"X-CSRF-Token": csrf.group(1)}
+    )
     assert made.status_code == 201
     form = client.post("/admin/tokens", data={"name": "y", "csrf_token": csrf.group(1)})
     assert form.status_code == 200 and "atl_" in form.text

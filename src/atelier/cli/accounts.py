@@ -25,8 +25,9 @@ def users_create(workspace: str | None, name: str, role: str, password_stdin: bo
     """Create user NAME with a password (prompted, or read with --password-stdin)."""
     wb = open_workbench(workspace)
     user = wb.users.create(name, role, read_password(password_stdin))
-    wb.audit.record("user.create", actor=wb.owner().name, target=user.name, client="cli",
-                    detail={"role": role})
+    wb.audit.record(
+        "user.create", actor=wb.owner().name, target=user.name, client="cli", detail={"role": role}
+    )
     click.echo(f"Created {user.role} {user.name}")
 
 
@@ -52,8 +53,9 @@ def users_set_role(workspace: str | None, name: str, role: str) -> None:
     """Give user NAME another ROLE."""
     wb = open_workbench(workspace)
     wb.users.set_role(name, role)
-    wb.audit.record("user.update", actor=wb.owner().name, target=name, client="cli",
-                    detail={"role": role})
+    wb.audit.record(
+        "user.update", actor=wb.owner().name, target=name, client="cli", detail={"role": role}
+    )
     click.echo(f"{name} is now {role}")
 
 
@@ -65,8 +67,13 @@ def users_set_password(workspace: str | None, name: str, password_stdin: bool) -
     """Set the password of user NAME."""
     wb = open_workbench(workspace)
     wb.users.set_password(name, read_password(password_stdin))
-    wb.audit.record("user.update", actor=wb.owner().name, target=name, client="cli",
-                    detail={"password": "changed"})
+    wb.audit.record(
+        "user.update",
+        actor=wb.owner().name,
+        target=name,
+        client="cli",
+        detail={"password": "changed"},
+    )
     click.echo(f"Password of {name} changed")
 
 
@@ -89,8 +96,13 @@ def users_enable(workspace: str | None, name: str) -> None:
 def _set_disabled(workspace: str | None, name: str, disabled: bool) -> None:
     wb = open_workbench(workspace)
     wb.users.set_disabled(name, disabled)
-    wb.audit.record("user.update", actor=wb.owner().name, target=name, client="cli",
-                    detail={"disabled": disabled})
+    wb.audit.record(
+        "user.update",
+        actor=wb.owner().name,
+        target=name,
+        client="cli",
+        detail={"disabled": disabled},
+    )
     click.echo(f"{name} {'disabled' if disabled else 'enabled'}")
 
 
@@ -104,18 +116,24 @@ def tokens() -> None:
 @click.option("--name", default="cli", show_default=True, help="What the token is for.")
 @click.option("--user", "user_name", help="Owner [default: the workspace owner].")
 @click.option("--days", type=click.IntRange(1, 3650), help="Lifetime [default: auth.token_days].")
-def tokens_create(workspace: str | None, name: str, user_name: str | None,
-                  days: int | None) -> None:
+def tokens_create(
+    workspace: str | None, name: str, user_name: str | None, days: int | None
+) -> None:
     """Create an API token and print it (it is not shown again)."""
     wb = open_workbench(workspace)
     actor = wb.owner().name
-    info, plaintext = wb.tokens.create(user_name or actor, name,
-                                       days or wb.settings.auth.token_days)
-    wb.audit.record("token.create", actor=actor, target=info.key, client="cli",
-                    detail={"user": info.user})
+    info, plaintext = wb.tokens.create(
+        user_name or actor, name, days or wb.settings.auth.token_days
+    )
+    wb.audit.record(
+        "token.create", actor=actor, target=info.key, client="cli", detail={"user": info.user}
+    )
     click.echo(plaintext)
-    click.echo(f"token {info.key} for {info.user}, expires {info.expires_at:%Y-%m-%d}; "
-               "copy it now, it is not shown again", err=True)
+    click.echo(
+        f"token {info.key} for {info.user}, expires {info.expires_at:%Y-%m-%d}; "
+        "copy it now, it is not shown again",
+        err=True,
+    )
 
 
 @tokens.command("list")
@@ -157,8 +175,9 @@ def audit(workspace: str | None, limit: int, action: str | None, as_json: bool) 
         return
     for e in entries:
         ok = "ok  " if e.success else "FAIL"
-        click.echo(f"{e.at:%Y-%m-%d %H:%M:%S} {ok} {e.action:<18} {e.actor or '-':<16} "
-                   f"{e.target or ''}")
+        click.echo(
+            f"{e.at:%Y-%m-%d %H:%M:%S} {ok} {e.action:<18} {e.actor or '-':<16} {e.target or ''}"
+        )
 
 
 @click.command()

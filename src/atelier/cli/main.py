@@ -14,11 +14,13 @@ from atelier.cli import accounts, workspace
 class AtelierGroup(click.Group):
     """Turns user errors into one line on stderr and exit code 1 (2 for bad usage)."""
 
-    def main(self, *args: Any, **kwargs: Any) -> Any:
+    def main(  # type: ignore[override]
+        self, args: list[str] | None = None, prog_name: str | None = None, **extra: Any
+    ) -> Any:
         from atelier.errors import AtelierError
 
         try:
-            return super().main(*args, standalone_mode=False, **kwargs)
+            return super().main(args, prog_name, standalone_mode=False, **extra)
         except click.exceptions.Exit as exc:
             sys.exit(exc.exit_code)
         except click.exceptions.Abort:

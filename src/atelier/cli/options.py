@@ -15,7 +15,8 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 def workspace_option(func: F) -> F:
     return click.option(
-        "--workspace", "-w",
+        "--workspace",
+        "-w",
         envvar="ATELIER_WORKSPACE",
         type=click.Path(file_okay=False),
         help="Workspace folder [env: ATELIER_WORKSPACE; default: the current folder or a parent].",

@@ -29,9 +29,12 @@ def init(directory: str) -> None:
 @workspace_option
 @click.option("--host", help="Address to bind [default: server.host, 127.0.0.1].")
 @click.option("--port", type=click.IntRange(1, 65535), help="Port [default: server.port, 8700].")
-@click.option("--demo", is_flag=True,
-              help=f"Use the demo workspace (./{DEMO_WORKSPACE} unless --workspace is given), "
-                   "creating it if needed.")
+@click.option(
+    "--demo",
+    is_flag=True,
+    help=f"Use the demo workspace (./{DEMO_WORKSPACE} unless --workspace is given), "
+    "creating it if needed.",
+)
 def up(workspace: str | None, host: str | None, port: int | None, demo: bool) -> None:
     """Start the Atelier server (portal and API) on this workspace."""
     from atelier.config import init_workspace
@@ -51,12 +54,15 @@ def up(workspace: str | None, host: str | None, port: int | None, demo: bool) ->
     if server.mode == "single":
         owner = wb.owner()
         code = wb.sessions.create_link(owner.name)
-        click.echo(f"Log in as {owner.name} (one-time link, valid "
-                   f"{wb.settings.auth.login_link_minutes} minutes):")
+        click.echo(
+            f"Log in as {owner.name} (one-time link, valid "
+            f"{wb.settings.auth.login_link_minutes} minutes):"
+        )
         click.echo(f"  {url}/login/link?code={code}")
     elif wb.users.count() == 0:
-        click.echo("No users yet: create the first admin with "
-                   "`atelier users create NAME --role admin`")
+        click.echo(
+            "No users yet: create the first admin with `atelier users create NAME --role admin`"
+        )
     serve(wb, server.host, server.port)
 
 

@@ -111,8 +111,9 @@ def init_workspace(root: Path) -> tuple[Path, bool]:
     return root, created
 
 
-def find_workspace(explicit: str | os.PathLike[str] | None = None,
-                   environ: Mapping[str, str] | None = None) -> Path:
+def find_workspace(
+    explicit: str | os.PathLike[str] | None = None, environ: Mapping[str, str] | None = None
+) -> Path:
     """Resolve which workspace folder to use, without opening it."""
     environ = os.environ if environ is None else environ
     if explicit:

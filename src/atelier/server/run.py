@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import socket
 
 from atelier.errors import AtelierError
@@ -35,8 +36,6 @@ def serve(workbench: Workbench, host: str, port: int) -> None:
         timeout_graceful_shutdown=10,
         proxy_headers=False,
     )
-    try:
+    # uvicorn re-raises Ctrl-C after its graceful shutdown; that is a normal stop.
+    with contextlib.suppress(KeyboardInterrupt):
         uvicorn.Server(config).run()
-    except KeyboardInterrupt:
-        # uvicorn re-raises Ctrl-C after its graceful shutdown; that is a normal stop.
-        pass

@@ -70,14 +70,18 @@ class AuthMiddleware:
             use = self.workbench.tokens.authenticate(credential.strip())
             if use is None:
                 self.workbench.audit.record(
-                    "token.rejected", actor=None, success=False,
+                    "token.rejected",
+                    actor=None,
+                    success=False,
                     client=client_address(connection),
                     detail={"path": connection.url.path},
                 )
                 return None
             if use.audit:
                 self.workbench.audit.record(
-                    "token.used", actor=use.principal.name, target=use.token_key,
+                    "token.used",
+                    actor=use.principal.name,
+                    target=use.token_key,
                     client=client_address(connection),
                 )
             return use.principal
@@ -90,8 +94,9 @@ class AuthMiddleware:
             return self.workbench.sessions.authenticate(secret)
         return None
 
-    async def refuse(self, connection: HTTPConnection, scope: Scope, receive: Receive,
-                     send: Send) -> None:
+    async def refuse(
+        self, connection: HTTPConnection, scope: Scope, receive: Receive, send: Send
+    ) -> None:
         if scope["type"] == "websocket":
             await send({"type": "websocket.close", "code": 4401, "reason": "not authenticated"})
             return
@@ -101,8 +106,9 @@ class AuthMiddleware:
             and "text/html" in connection.headers.get("accept", "")
         )
         if wants_page:
-            target = scope["path"] + (f"?{scope['query_string'].decode()}"
-                                      if scope["query_string"] else "")
+            target = scope["path"] + (
+                f"?{scope['query_string'].decode()}" if scope["query_string"] else ""
+            )
             response: Any = RedirectResponse(f"/login?next={quote(target)}", status_code=303)
         else:
             response = JSONResponse(
@@ -125,7 +131,8 @@ class RoleGuard:
             raise HTTPException(401, "not authenticated")
         if principal.role not in self.roles:
             raise HTTPException(
-                403, f"role {principal.role!r} may not do this (needs {', '.join(sorted(self.roles))})"
+                403,
+                f"role {principal.role!r} may not do this (needs {', '.join(sorted(self.roles))})",
             )
         if request.method not in SAFE_METHODS and principal.via == "session":
             await check_csrf(request, principal.csrf_token)

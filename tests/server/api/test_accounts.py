@@ -11,12 +11,16 @@ def test_me(client, accounts: Accounts) -> None:  # type: ignore[no-untyped-def]
 
 def test_admin_manages_users(client, accounts: Accounts) -> None:  # type: ignore[no-untyped-def]
     admin = accounts.headers("admin")
-    made = client.post("/api/v1/users", headers=admin,
-                       json={"name": "grace", "role": "viewer", "password": "p" * 12})
+    made = client.post(
+        "/api/v1/users",
+        headers=admin,
+        json={"name": "grace", "role": "viewer", "password": "p" * 12},
+    )
     assert made.status_code == 201 and made.json()["role"] == "viewer"
     assert "password" not in str(made.json()).replace("has_password", "")
-    changed = client.patch("/api/v1/users/grace", headers=admin,
-                           json={"role": "scientist", "disabled": True})
+    changed = client.patch(
+        "/api/v1/users/grace", headers=admin, json={"role": "scientist", "disabled": True}
+    )
     assert changed.json()["role"] == "scientist" and changed.json()["disabled"] is True
     names = [u["name"] for u in client.get("/api/v1/users", headers=admin).json()]
     assert "grace" in names
@@ -26,13 +30,17 @@ def test_admin_manages_users(client, accounts: Accounts) -> None:  # type: ignor
 
 def test_bad_user_input_is_a_clear_422(client, accounts: Accounts) -> None:  # type: ignore[no-untyped-def]
     admin = accounts.headers("admin")
-    bad_role = client.post("/api/v1/users", headers=admin,
-                           json={"name": "x", "role": "root", "password": "p" * 12})
+    bad_role = client.post(
+        "/api/v1/users", headers=admin, json={"name": "x", "role": "root", "password": "p" * 12}
+    )
     assert bad_role.status_code == 422 and "role 'root' does not exist" in bad_role.json()["detail"]
     missing = client.post("/api/v1/users", headers=admin, json={"name": "x"})
     assert missing.status_code == 422 and "body.role: Field required" in missing.json()["detail"]
-    extra = client.post("/api/v1/users", headers=admin,
-                        json={"name": "x", "role": "viewer", "password": "p" * 12, "admin": 1})
+    extra = client.post(
+        "/api/v1/users",
+        headers=admin,
+        json={"name": "x", "role": "viewer", "password": "p" * 12, "admin": 1},
+    )
     assert extra.status_code == 422 and "body.admin" in extra.json()["detail"]
     unknown = client.patch("/api/v1/users/zed", headers=admin, json={"role": "viewer"})
     assert unknown.status_code == 404
@@ -56,8 +64,10 @@ def test_tokens_shown_once_used_and_revoked(client, accounts: Accounts) -> None:
 def test_scientists_cannot_touch_others_tokens(client, accounts: Accounts) -> None:  # type: ignore[no-untyped-def]
     admin_tokens = client.get("/api/v1/tokens", headers=accounts.headers("admin")).json()
     key = admin_tokens[0]["key"]
-    assert client.delete(f"/api/v1/tokens/{key}", headers=accounts.headers("scientist")
-                         ).status_code == 404
+    assert (
+        client.delete(f"/api/v1/tokens/{key}", headers=accounts.headers("scientist")).status_code
+        == 404
+    )
     every = client.get("/api/v1/tokens?all=true", headers=accounts.headers("admin")).json()
     assert len(every) == 3
     mine = client.get("/api/v1/tokens?all=true", headers=accounts.headers("scientist")).json()

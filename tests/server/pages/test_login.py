@@ -14,9 +14,11 @@ def login_form(client) -> str:  # type: ignore[no-untyped-def]
 
 def test_password_login_home_and_logout(client, accounts: Accounts, workbench) -> None:  # type: ignore[no-untyped-def]
     csrf = login_form(client)
-    response = client.post("/login", data={"name": "scientist1", "password": PASSWORD,
-                                           "csrf_token": csrf, "next": "/data"},
-                           follow_redirects=False)
+    response = client.post(
+        "/login",
+        data={"name": "scientist1", "password": PASSWORD, "csrf_token": csrf, "next": "/data"},
+        follow_redirects=False,
+    )
     assert response.status_code == 303 and response.headers["location"] == "/data"
     cookie = response.headers["set-cookie"]
     assert "HttpOnly" in cookie and "SameSite=lax" in cookie
@@ -34,8 +36,9 @@ def test_password_login_home_and_logout(client, accounts: Accounts, workbench) -
 
 def test_wrong_password_is_refused_and_audited(client, accounts: Accounts, workbench) -> None:  # type: ignore[no-untyped-def]
     csrf = login_form(client)
-    response = client.post("/login", data={"name": "admin1", "password": "wrong password!",
-                                           "csrf_token": csrf})
+    response = client.post(
+        "/login", data={"name": "admin1", "password": "wrong password!", "csrf_token": csrf}
+    )
     assert response.status_code == 401
     assert "Wrong user name or password." in response.text
     entry = workbench.audit.entries(limit=1)[0]
@@ -43,16 +46,19 @@ def test_wrong_password_is_refused_and_audited(client, accounts: Accounts, workb
 
 
 def test_login_form_needs_its_csrf_cookie(client, accounts: Accounts) -> None:  # type: ignore[no-untyped-def]
-    response = client.post("/login", data={"name": "admin1", "password": PASSWORD,
-                                           "csrf_token": "forged"})
+    response = client.post(
+        "/login", data={"name": "admin1", "password": PASSWORD, "csrf_token": "forged"}
+    )
     assert response.status_code == 403
 
 
 def test_next_cannot_leave_the_site(client, accounts: Accounts) -> None:  # type: ignore[no-untyped-def]
     csrf = login_form(client)
-    response = client.post("/login", data={"name": "admin1", "password": PASSWORD,
-                                           "csrf_token": csrf, "next": "//evil.example"},
-                           follow_redirects=False)
+    response = client.post(
+        "/login",
+        data={"name": "admin1", "password": PASSWORD, "csrf_token": csrf, "next": "//evil.example"},
+        follow_redirects=False,
+    )
     assert response.headers["location"] == "/"
 
 
@@ -78,14 +84,20 @@ def test_admin_pages_create_user_and_token(client, workbench) -> None:  # type: 
     page = client.get("/admin/users").text
     csrf = re.search(r'name="csrf_token" value="([^"]+)"', page)
     assert csrf
-    made = client.post("/admin/users", data={"name": "lin", "role": "viewer",
-                                             "password": "short", "csrf_token": csrf.group(1)})
+    made = client.post(
+        "/admin/users",
+        data={"name": "lin", "role": "viewer", "password": "short", "csrf_token": csrf.group(1)},
+    )
     assert made.status_code == 422 and "at least 12 characters" in made.text
-    made = client.post("/admin/users", data={"name": "lin", "role": "viewer",
-                                             "password": PASSWORD, "csrf_token": csrf.group(1)})
+    made = client.post(
+        "/admin/users",
+        data={"name": "lin", "role": "viewer", "password": PASSWORD, "csrf_token": csrf.group(1)},
+    )
     assert "User lin created." in made.text
-    demoted = client.post(f"/admin/users/{workbench.owner().name}",
-                          data={"role": "viewer", "csrf_token": csrf.group(1)})
+    demoted = client.post(
+        f"/admin/users/{workbench.owner().name}",
+        data={"role": "viewer", "csrf_token": csrf.group(1)},
+    )
     assert "cannot demote or disable your own account" in demoted.text
     audit = client.get("/admin/audit").text
     assert "user.create" in audit

@@ -39,8 +39,13 @@ def create_user(
 ) -> dict[str, Any]:
     wb = workbench(request)
     user = wb.users.create(body.name, body.role, body.password)
-    wb.audit.record("user.create", actor=principal.name, target=user.name,
-                    client=client(request), detail={"role": user.role})
+    wb.audit.record(
+        "user.create",
+        actor=principal.name,
+        target=user.name,
+        client=client(request),
+        detail={"role": user.role},
+    )
     return user.as_dict()
 
 
@@ -59,6 +64,7 @@ def change_user(
     if body.disabled is not None:
         wb.users.set_disabled(name, body.disabled)
         changes["disabled"] = body.disabled
-    wb.audit.record("user.update", actor=principal.name, target=name,
-                    client=client(request), detail=changes)
+    wb.audit.record(
+        "user.update", actor=principal.name, target=name, client=client(request), detail=changes
+    )
     return wb.users.get(name).as_dict()

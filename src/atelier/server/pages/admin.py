@@ -14,10 +14,18 @@ from atelier.services.auth import ROLES, Principal
 router = APIRouter()
 
 
-def _users_page(request: Request, *, error: str | None = None, notice: str | None = None,
-                status_code: int = 200) -> HTMLResponse:
-    return render(request, "admin/users.html", users=workbench(request).users.list(),
-                  roles=ROLES, error=error, notice=notice, status_code=status_code)
+def _users_page(
+    request: Request, *, error: str | None = None, notice: str | None = None, status_code: int = 200
+) -> HTMLResponse:
+    return render(
+        request,
+        "admin/users.html",
+        users=workbench(request).users.list(),
+        roles=ROLES,
+        error=error,
+        notice=notice,
+        status_code=status_code,
+    )
 
 
 @router.get("/admin/users")
@@ -38,8 +46,13 @@ def create_user(
         user = wb.users.create(name.strip(), role, password)
     except AtelierError as exc:
         return _users_page(request, error=str(exc), status_code=exc.status_code)
-    wb.audit.record("user.create", actor=principal.name, target=user.name,
-                    client=client(request), detail={"role": role})
+    wb.audit.record(
+        "user.create",
+        actor=principal.name,
+        target=user.name,
+        client=client(request),
+        detail={"role": role},
+    )
     return _users_page(request, notice=f"User {user.name} created.")
 
 
@@ -59,22 +72,41 @@ def update_user(
         wb.users.set_disabled(name, disabled)
     except AtelierError as exc:
         return _users_page(request, error=str(exc), status_code=exc.status_code)
-    wb.audit.record("user.update", actor=principal.name, target=name, client=client(request),
-                    detail={"role": role, "disabled": disabled})
+    wb.audit.record(
+        "user.update",
+        actor=principal.name,
+        target=name,
+        client=client(request),
+        detail={"role": role, "disabled": disabled},
+    )
     return _users_page(request, notice=f"User {name} updated.")
 
 
-def _tokens_page(request: Request, principal: Principal, *, new_token: str | None = None,
-                 error: str | None = None, status_code: int = 200) -> HTMLResponse:
+def _tokens_page(
+    request: Request,
+    principal: Principal,
+    *,
+    new_token: str | None = None,
+    error: str | None = None,
+    status_code: int = 200,
+) -> HTMLResponse:
     show_all = principal.role == "admin"
     tokens = workbench(request).tokens.list(None if show_all else principal.name)
-    return render(request, "admin/tokens.html", tokens=tokens, new_token=new_token,
-                  error=error, show_all=show_all, status_code=status_code)
+    return render(
+        request,
+        "admin/tokens.html",
+        tokens=tokens,
+        new_token=new_token,
+        error=error,
+        show_all=show_all,
+        status_code=status_code,
+    )
 
 
 @router.get("/admin/tokens")
-def tokens_page(request: Request,
-                principal: Principal = allow("admin", "scientist")) -> HTMLResponse:
+def tokens_page(
+    request: Request, principal: Principal = allow("admin", "scientist")
+) -> HTMLResponse:
     return _tokens_page(request, principal)
 
 
@@ -108,7 +140,8 @@ def revoke_token(
 
 
 @router.get("/admin/audit")
-def audit_page(request: Request, before_id: int | None = None,
-               _: Principal = allow("admin")) -> HTMLResponse:
+def audit_page(
+    request: Request, before_id: int | None = None, _: Principal = allow("admin")
+) -> HTMLResponse:
     entries = workbench(request).audit.entries(limit=100, before_id=before_id)
     return render(request, "admin/audit.html", entries=entries)

@@ -14,8 +14,11 @@ from atelier.services.auth import ROLES, Principal
 router = APIRouter()
 
 SECTIONS = {
-    "data": ("Data", "Warehouse tables, attached databases and your uploads, with their "
-             "schemas, versions and profiles."),
+    "data": (
+        "Data",
+        "Warehouse tables, attached databases and your uploads, with their "
+        "schemas, versions and profiles.",
+    ),
     "notebooks": ("Notebooks", "JupyterLab with one kernel per project environment."),
     "experiments": ("Experiments", "MLflow runs, evaluation reports and leaderboards."),
     "jobs": ("Jobs", "Scripts and notebooks run on a compute profile, with live logs."),
@@ -35,8 +38,14 @@ def home(request: Request, principal: Principal = allow(*ROLES)) -> HTMLResponse
     }
     tokens = [t for t in wb.tokens.list(principal.name) if t.active]
     recent = wb.audit.entries(limit=8) if principal.role == "admin" else []
-    return render(request, "home.html", overview=overview, users=wb.users.count(),
-                  tokens=tokens, recent=recent)
+    return render(
+        request,
+        "home.html",
+        overview=overview,
+        users=wb.users.count(),
+        tokens=tokens,
+        recent=recent,
+    )
 
 
 def _section_page(slug: str) -> None:
@@ -54,5 +63,6 @@ for _slug in SECTIONS:
 
 @router.get("/apps")
 def apps(request: Request, _: Principal = allow(*ROLES)) -> HTMLResponse:
-    return render(request, "section.html", title="Apps",
-                  blurb="Demo apps and dashboards shared with you.")
+    return render(
+        request, "section.html", title="Apps", blurb="Demo apps and dashboards shared with you."
+    )

@@ -25,16 +25,32 @@ def safe_next(target: str | None) -> str:
     return "/"
 
 
-def _login_form(request: Request, *, error: str | None = None, status_code: int = 200,
-                name: str = "", next: str | None = None) -> HTMLResponse:
+def _login_form(
+    request: Request,
+    *,
+    error: str | None = None,
+    status_code: int = 200,
+    name: str = "",
+    next: str | None = None,
+) -> HTMLResponse:
     token = new_secret(24)
     response = render(
-        request, "login.html", status_code=status_code, error=error, login_csrf=token,
-        name=name, next=safe_next(next or request.query_params.get("next")),
+        request,
+        "login.html",
+        status_code=status_code,
+        error=error,
+        login_csrf=token,
+        name=name,
+        next=safe_next(next or request.query_params.get("next")),
         mode=workbench(request).settings.server.mode,
     )
-    response.set_cookie(LOGIN_CSRF_COOKIE, token, httponly=True, samesite="strict",
-                        secure=workbench(request).settings.server.secure_cookies)
+    response.set_cookie(
+        LOGIN_CSRF_COOKIE,
+        token,
+        httponly=True,
+        samesite="strict",
+        secure=workbench(request).settings.server.secure_cookies,
+    )
     return response
 
 
@@ -72,16 +88,26 @@ def login(
     wb = workbench(request)
     expected = request.cookies.get(LOGIN_CSRF_COOKIE, "")
     if not expected or not same(expected, csrf_token):
-        return _login_form(request, error="The form expired; please try again.",
-                           status_code=403, name=name, next=next)
+        return _login_form(
+            request,
+            error="The form expired; please try again.",
+            status_code=403,
+            name=name,
+            next=next,
+        )
     user = wb.users.verify_password(name.strip(), password)
     if user is None:
-        wb.audit.record("login", actor=name.strip()[:64] or None, success=False,
-                        client=client(request), detail={"method": "password"})
-        return _login_form(request, error="Wrong user name or password.", status_code=401,
-                           name=name, next=next)
-    wb.audit.record("login", actor=user.name, client=client(request),
-                    detail={"method": "password"})
+        wb.audit.record(
+            "login",
+            actor=name.strip()[:64] or None,
+            success=False,
+            client=client(request),
+            detail={"method": "password"},
+        )
+        return _login_form(
+            request, error="Wrong user name or password.", status_code=401, name=name, next=next
+        )
+    wb.audit.record("login", actor=user.name, client=client(request), detail={"method": "password"})
     return _start_session(request, user.id, next)
 
 
@@ -90,15 +116,18 @@ def login_link(request: Request, code: str = "") -> Response:
     wb = workbench(request)
     principal = wb.sessions.redeem_link(code) if code else None
     if principal is None:
-        wb.audit.record("login", actor=None, success=False, client=client(request),
-                        detail={"method": "link"})
-        return _login_form(
-            request, status_code=401,
-            error="This login link is unknown, already used or expired. "
-                  "Run `atelier login-link` for a new one.",
+        wb.audit.record(
+            "login", actor=None, success=False, client=client(request), detail={"method": "link"}
         )
-    wb.audit.record("login", actor=principal.name, client=client(request),
-                    detail={"method": "link"})
+        return _login_form(
+            request,
+            status_code=401,
+            error="This login link is unknown, already used or expired. "
+            "Run `atelier login-link` for a new one.",
+        )
+    wb.audit.record(
+        "login", actor=principal.name, client=client(request), detail={"method": "link"}
+    )
     return _start_session(request, principal.user_id, "/")
 
 

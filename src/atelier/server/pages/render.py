@@ -31,7 +31,8 @@ def render(
 ) -> HTMLResponse:
     principal: Principal | None = getattr(request.state, "principal", None)
     nav = [
-        (label, path) for label, path, roles in NAVIGATION
+        (label, path)
+        for label, path, roles in NAVIGATION
         if principal is not None and principal.role in roles
     ]
     return templates.TemplateResponse(

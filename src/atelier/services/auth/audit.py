@@ -62,8 +62,6 @@ class AuditLog:
             query = query.where(AuditEvent.action == action)
         with self.db.session() as session:
             return [
-                AuditEntry(
-                    e.id, e.at, e.actor, e.action, e.target, e.success, e.client, e.detail
-                )
+                AuditEntry(e.id, e.at, e.actor, e.action, e.target, e.success, e.client, e.detail)
                 for e in session.scalars(query)
             ]

@@ -45,8 +45,14 @@ class TokenInfo:
 
 def _info(token: ApiToken, user_name: str) -> TokenInfo:
     return TokenInfo(
-        token.id, token.key, token.name, user_name, token.created_at, token.expires_at,
-        token.revoked_at, token.last_used_at,
+        token.id,
+        token.key,
+        token.name,
+        user_name,
+        token.created_at,
+        token.expires_at,
+        token.revoked_at,
+        token.last_used_at,
     )
 
 

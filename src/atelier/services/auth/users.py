@@ -32,7 +32,11 @@ class UserInfo:
 
 def _info(user: User) -> UserInfo:
     return UserInfo(
-        user.id, user.name, user.role, user.disabled, user.password_hash is not None,
+        user.id,
+        user.name,
+        user.role,
+        user.disabled,
+        user.password_hash is not None,
         user.created_at,
     )
 
