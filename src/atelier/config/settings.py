@@ -49,6 +49,15 @@ class WarehouseSettings(_Section):
     data_path: str = ""
 
 
+class QuerySettings(_Section):
+    #: A user statement running longer than this is interrupted.
+    timeout_seconds: float = Field(default=300.0, gt=0)
+    #: DuckDB memory limit per user query connection (spills to disk beyond it).
+    memory_limit: str = "4GB"
+    #: Rows the portal's SQL page shows (the API and SDK return everything).
+    page_rows: int = Field(default=1000, ge=1, le=100_000)
+
+
 class ComputeSettings(_Section):
     backend: Literal["local", "ray"] = "local"
     ray_address: str = ""
@@ -65,6 +74,7 @@ class Settings(_Section):
     server: ServerSettings = ServerSettings()
     metadata: MetadataSettings = MetadataSettings()
     warehouse: WarehouseSettings = WarehouseSettings()
+    query: QuerySettings = QuerySettings()
     compute: ComputeSettings = ComputeSettings()
     auth: AuthSettings = AuthSettings()
 

@@ -5,6 +5,29 @@ tables with new migrations under ``migrations/versions``.
 """
 
 from atelier.backends.metadata.database import Database
-from atelier.backends.metadata.models import ApiToken, AuditEvent, Base, LoginLink, User, WebSession
+from atelier.backends.metadata.models import (
+    ApiToken,
+    AuditEvent,
+    Base,
+    Dataset,
+    LoginLink,
+    QueryRecord,
+    Source,
+    SourceCredential,
+    User,
+    WebSession,
+)
 
-__all__ = ["ApiToken", "AuditEvent", "Base", "Database", "LoginLink", "User", "WebSession"]
+__all__ = [
+    "ApiToken",
+    "AuditEvent",
+    "Base",
+    "Database",
+    "Dataset",
+    "LoginLink",
+    "QueryRecord",
+    "Source",
+    "SourceCredential",
+    "User",
+    "WebSession",
+]

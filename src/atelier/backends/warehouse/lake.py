@@ -1,0 +1,216 @@
+"""The warehouse: DuckDB with a DuckLake attached as ``lake``, on a SQLite or PostgreSQL catalog.
+
+Every connection is a fresh in-memory DuckDB database (a few tens of milliseconds with the
+extensions loaded): a user connection's restrictions are database-wide, so trusted and user
+work never share one, and nothing leaks from one request into the next.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, TypeVar
+
+from atelier.backends.warehouse.catalog import parse_catalog_url
+from atelier.backends.warehouse.errors import WarehouseError, redact
+from atelier.backends.warehouse.extensions import default_extension_directory, open_connection
+from atelier.backends.warehouse.history import Snapshot, table_snapshots
+from atelier.backends.warehouse.restricted import SettingValue, UserConnection, restrict
+from atelier.backends.warehouse.retry import DEFAULT_POLICY, RetryPolicy, is_transient, retry
+from atelier.backends.warehouse.sources import Attachment
+from atelier.backends.warehouse.sql import ident, qualified
+from atelier.backends.warehouse.tables import TableInfo, list_tables
+from atelier.errors import NotFound
+
+if TYPE_CHECKING:
+    import duckdb
+    import pyarrow
+
+T = TypeVar("T")
+
+_NOT_CREATED = "creating a new ducklake is explicitly disabled"
+
+
+class Warehouse:
+    """DuckLake tables under ``data_path`` (Parquet) with their catalog at ``catalog_url``."""
+
+    def __init__(
+        self,
+        catalog_url: str | Path,
+        data_path: str | Path,
+        *,
+        alias: str = "lake",
+        extension_directory: str | Path | None = None,
+        retry_policy: RetryPolicy = DEFAULT_POLICY,
+    ) -> None:
+        self.catalog = parse_catalog_url(catalog_url)
+        self.data_path = Path(data_path).expanduser().resolve()
+        self.alias = alias
+        self.extension_directory = Path(extension_directory or default_extension_directory())
+        self.retry_policy = retry_policy
+        self._meta = self.catalog.metadata_tables(alias)
+
+    def __repr__(self) -> str:
+        return f"Warehouse({self.catalog.kind} catalog, data_path={str(self.data_path)!r})"
+
+    # -- connections ---------------------------------------------------------------------
+
+    @contextmanager
+    def connect(
+        self, attach_sources: Iterable[Attachment] = ()
+    ) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A trusted connection (server work: ingest, catalog) with the lake attached and used,
+        and the given sources attached (read-only, e.g. to import from them).
+
+        Writes on it are not retried; prefer :meth:`run_write`.
+        """
+        sources = list(attach_sources)
+        connection = retry(lambda: self._open(read_only=False, sources=sources), self.retry_policy)
+        try:
+            yield connection
+        finally:
+            connection.close()
+
+    @contextmanager
+    def user_connection(
+        self,
+        attach_sources: Iterable[Attachment] = (),
+        *,
+        settings: Mapping[str, SettingValue] | None = None,
+    ) -> Iterator[UserConnection]:
+        """A restricted connection for user SQL: the lake read-only, the given read-only
+        sources, ``settings`` (e.g. ``memory_limit``) applied, then external access off and
+        the configuration locked."""
+        sources = list(attach_sources)
+        connection = retry(lambda: self._open_read_only(sources), self.retry_policy)
+        try:
+            restrict(
+                connection,
+                allowed_directories=[
+                    str(self.data_path),
+                    *(d for s in sources for d in s.allowed_directories),
+                ],
+                allowed_paths=[p for s in sources for p in s.allowed_paths],
+                settings=settings,
+            )
+            user = UserConnection(connection)
+            yield user
+        finally:
+            connection.close()
+
+    def _open_read_only(self, sources: Sequence[Attachment]) -> duckdb.DuckDBPyConnection:
+        import duckdb
+
+        try:
+            return self._open(read_only=True, sources=sources)
+        except duckdb.Error as error:
+            # A read-only attach cannot create the lake; create it once, then attach again.
+            if _NOT_CREATED not in str(error).lower():
+                raise
+        self._open(read_only=False).close()
+        return self._open(read_only=True, sources=sources)
+
+    def _open(
+        self, *, read_only: bool, sources: Sequence[Attachment] = ()
+    ) -> duckdb.DuckDBPyConnection:
+        import duckdb
+
+        self.catalog.prepare()
+        self.data_path.mkdir(parents=True, exist_ok=True)
+        extensions = [name for source in sources for name in source.extensions]
+        connection = open_connection(
+            self.extension_directory, ("ducklake", self.catalog.extension, *extensions)
+        )
+        failure = None
+        try:
+            for statement in self.catalog.attach_statements(
+                self.alias, self.data_path, read_only=read_only
+            ):
+                connection.execute(statement)
+            connection.execute(f"USE {ident(self.alias)}")
+            for source in sources:
+                source.apply(connection)
+        except duckdb.Error as error:
+            connection.close()
+            if is_transient(error) or (read_only and _NOT_CREATED in str(error).lower()):
+                raise
+            failure = redact(str(error), self.catalog.secrets)
+        except BaseException:
+            connection.close()
+            raise
+        if failure is not None:
+            # Outside the handler: the unredacted error must not ride along as __context__.
+            raise WarehouseError(f"could not open the warehouse catalog: {failure}")
+        return connection
+
+    # -- writes --------------------------------------------------------------------------
+
+    def run_write(
+        self,
+        fn: Callable[[duckdb.DuckDBPyConnection], T],
+        *,
+        author: str | None = None,
+        message: str | None = None,
+        extra_info: str | None = None,
+    ) -> T:
+        """Run ``fn(connection)`` in one transaction, recorded as one snapshot with its author
+        and message, retrying the whole transaction when it loses a race with other writers.
+
+        ``fn`` may run several times, so it must only change the lake through the given
+        connection (nothing is committed before it returns) and return plain values.
+        """
+
+        def attempt() -> T:
+            connection = self._open(read_only=False)
+            try:
+                connection.execute("BEGIN TRANSACTION")
+                if author is not None or message is not None or extra_info is not None:
+                    connection.execute(
+                        f"CALL {ident(self.alias)}.set_commit_message(?, ?, extra_info => ?)",
+                        [author, message, extra_info],
+                    )
+                result = fn(connection)
+                connection.execute("COMMIT")
+                return result
+            finally:
+                connection.close()
+
+        return retry(attempt, self.retry_policy)
+
+    # -- reads ---------------------------------------------------------------------------
+
+    def snapshots(self, table: str, *, schema: str = "main") -> list[Snapshot]:
+        """The versions of ``schema.table``, oldest first: id, time, author, message, rows."""
+        return self._read(lambda c: table_snapshots(c, self.alias, self._meta, schema, table))
+
+    def read(
+        self, table: str, *, schema: str = "main", version: int | None = None
+    ) -> pyarrow.Table:
+        """``schema.table`` as an Arrow table, as it is now or at snapshot ``version``."""
+        at = "" if version is None else f" AT (VERSION => {int(version)})"
+        sql = f"SELECT * FROM {qualified(self.alias, schema, table)}{at}"
+        return self._read(lambda c: c.execute(sql).to_arrow_table())
+
+    def tables(self, *, schema: str | None = None) -> list[TableInfo]:
+        """Every table (or those of ``schema``) with columns, row count and size on disk."""
+        return self._read(lambda c: list_tables(c, self.alias, self._meta, schema=schema))
+
+    def table(self, name: str, *, schema: str = "main") -> TableInfo:
+        """One table's description; :class:`~atelier.errors.NotFound` if there is none."""
+        found = self._read(
+            lambda c: list_tables(c, self.alias, self._meta, schema=schema, table=name)
+        )
+        if not found:
+            raise NotFound(f"no table {schema}.{name} in the warehouse")
+        return found[0]
+
+    def _read(self, fn: Callable[[duckdb.DuckDBPyConnection], T]) -> T:
+        def attempt() -> T:
+            connection = self._open(read_only=False)
+            try:
+                return fn(connection)
+            finally:
+                connection.close()
+
+        return retry(attempt, self.retry_policy)

@@ -1,0 +1,71 @@
+"""Restricted DuckDB connections for user SQL.
+
+Everything the connection needs (the lake, read-only sources, settings) is attached first;
+then external access is switched off, with only the lake's data folder (and file sources)
+readable, and the configuration is locked so user SQL cannot switch it back on. Each statement
+also passes :func:`~atelier.backends.warehouse.guard.check_user_sql`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING
+
+from atelier.backends.warehouse.errors import QueryRefused
+from atelier.backends.warehouse.guard import check_user_sql
+from atelier.backends.warehouse.sql import ident, literal
+
+if TYPE_CHECKING:
+    import duckdb
+
+SettingValue = str | int | float | bool
+
+
+def restrict(
+    connection: duckdb.DuckDBPyConnection,
+    *,
+    allowed_directories: Iterable[str] = (),
+    allowed_paths: Iterable[str] = (),
+    settings: Mapping[str, SettingValue] | None = None,
+) -> None:
+    """Apply ``settings`` (memory_limit, threads, …), then lock the connection down for good."""
+    for name, value in (settings or {}).items():
+        connection.execute(f"SET {ident(name)} = {_setting_literal(value)}")
+    # Directories are prefixes: without the trailing slash "/data" would also open "/data2".
+    directories = [d if d.endswith("/") else d + "/" for d in allowed_directories]
+    connection.execute("SET allowed_directories = ?", [directories])
+    connection.execute("SET allowed_paths = ?", [list(allowed_paths)])
+    connection.execute("SET enable_external_access = false")
+    connection.execute("SET lock_configuration = true")
+
+
+def _setting_literal(value: SettingValue) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    return literal(value)
+
+
+class UserConnection:
+    """A restricted DuckDB connection; user SQL goes through :meth:`execute` only.
+
+    The result of :meth:`execute` is DuckDB's cursor: ``to_arrow_table()``,
+    ``to_arrow_reader()`` (streaming), ``df()``, ``pl()``, ``fetchall()``.
+    """
+
+    def __init__(self, connection: duckdb.DuckDBPyConnection) -> None:
+        self._connection = connection
+
+    def execute(self, sql: str, parameters: object = None) -> duckdb.DuckDBPyConnection:
+        """Check ``sql``, then run it; a sandbox refusal becomes :class:`QueryRefused`."""
+        import duckdb
+
+        check_user_sql(self._connection, sql)
+        try:
+            return self._connection.execute(sql, parameters)
+        except duckdb.PermissionException as error:
+            raise QueryRefused(str(error).removeprefix("Permission Error: ")) from None
+
+    def close(self) -> None:
+        self._connection.close()

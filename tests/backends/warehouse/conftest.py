@@ -1,0 +1,76 @@
+"""Warehouse fixtures: a lake per test on a SQLite catalog and on a real PostgreSQL catalog.
+
+PostgreSQL comes from ``ATELIER_TEST_POSTGRES_URL`` (one fresh database per test module, one
+DuckLake schema per test); MariaDB/MySQL from ``ATELIER_TEST_MYSQL_URL``. Unset: the tests are
+skipped with the reason, except under ``CI``, where they fail.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import pytest
+
+from atelier.backends.warehouse import Warehouse
+
+POSTGRES_ENV = "ATELIER_TEST_POSTGRES_URL"
+MYSQL_ENV = "ATELIER_TEST_MYSQL_URL"
+
+
+def required_env(name: str) -> str:
+    value = os.environ.get(name)
+    if not value:
+        if os.environ.get("CI"):
+            pytest.fail(f"{name} must be set in CI: these tests may not be skipped there")
+        pytest.skip(f"{name} is not set: tests against this server are skipped")
+    return value
+
+
+def with_database(url: str, database: str) -> str:
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(path=f"/{database}"))
+
+
+@pytest.fixture(scope="module")
+def postgres_url() -> Iterator[str]:
+    """A fresh PostgreSQL database for this test module; dropped afterwards."""
+    import psycopg
+
+    admin = required_env(POSTGRES_ENV)
+    name = f"atelier_wh_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(admin, autocommit=True) as connection:
+        connection.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield with_database(admin, name)
+    finally:
+        with psycopg.connect(admin, autocommit=True) as connection:
+            connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def extension_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("duckdb-extensions")
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def catalog_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """The catalog of a new, empty lake: a SQLite file, or a schema of a PostgreSQL database."""
+    if request.param == "sqlite":
+        return str(tmp_path / "catalog.sqlite")
+    base: str = request.getfixturevalue("postgres_url")
+    return f"{base}{'&' if '?' in base else '?'}schema=lake_{uuid.uuid4().hex[:12]}"
+
+
+@pytest.fixture
+def warehouse(catalog_url: str, tmp_path: Path, extension_dir: Path) -> Warehouse:
+    return Warehouse(catalog_url, tmp_path / "data", extension_directory=extension_dir)
+
+
+@pytest.fixture
+def mysql_url() -> str:
+    """The MariaDB/MySQL test database, e.g. ``mysql://root@127.0.0.1:3306/test``."""
+    return required_env(MYSQL_ENV)
