@@ -1,7 +1,8 @@
-"""Run every benchmark module found in ``bench/`` and record the results.
+"""Run the benchmarks and record their results: ``make bench`` or ``python -m bench [NAME...]``.
 
-Each benchmark is a module ``bench/<name>.py`` (or package) with ``run() -> str`` returning a
-Markdown section; results go to ``bench/RESULTS.md`` with a description of the machine.
+Each benchmark is a module ``bench/<name>.py`` with ``run() -> str`` returning a Markdown
+section. A run writes ``bench/results/<name>.md`` (with the machine and date) and rebuilds
+``bench/RESULTS.md`` from every recorded result, so one benchmark can be re-run alone.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 HERE = Path(__file__).parent
+RESULTS = HERE / "results"
 
 
 def machine() -> str:
@@ -25,24 +27,38 @@ def machine() -> str:
     )
 
 
-def main() -> int:
-    sections = []
-    for module in sorted(pkgutil.iter_modules([str(HERE)]), key=lambda m: m.name):
-        if module.name.startswith("_"):
+def available() -> list[str]:
+    return sorted(
+        m.name for m in pkgutil.iter_modules([str(HERE)]) if not m.name.startswith("_")
+    )
+
+
+def main(names: list[str]) -> int:
+    unknown = set(names) - set(available())
+    if unknown:
+        print(f"unknown benchmark(s): {', '.join(sorted(unknown))}; have {', '.join(available())}")
+        return 2
+    RESULTS.mkdir(exist_ok=True)
+    for name in names or available():
+        bench = importlib.import_module(f"bench.{name}")
+        if not hasattr(bench, "run"):
             continue
-        bench = importlib.import_module(f"bench.{module.name}")
-        if hasattr(bench, "run"):
-            print(f"running bench/{module.name} ...", flush=True)
-            sections.append(bench.run())
-    if not sections:
-        print("no benchmarks yet")
-        return 0
-    when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
-    text = f"# Benchmark results\n\nMachine: {machine()}. Run: {when}.\n\n" + "\n\n".join(sections)
-    (HERE / "RESULTS.md").write_text(text + "\n", encoding="utf-8")
-    print(text)
+        print(f"running bench/{name} ...", flush=True)
+        when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+        section = bench.run()
+        (RESULTS / f"{name}.md").write_text(
+            f"{section}\n\n_Machine: {machine()}. Run: {when}._\n", encoding="utf-8"
+        )
+        print(section, flush=True)
+    parts = [p.read_text(encoding="utf-8") for p in sorted(RESULTS.glob("*.md"))]
+    (HERE / "RESULTS.md").write_text(
+        "# Benchmark results\n\nWritten by `make bench` from `bench/results/`; ratios are "
+        "measured side by side in one run on the machine named under each section.\n\n"
+        + "\n".join(parts),
+        encoding="utf-8",
+    )
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(sys.argv[1:]))
