@@ -8,7 +8,7 @@ from typing import Any
 import click
 
 from atelier import __version__
-from atelier.cli import accounts, workspace
+from atelier.cli import accounts, data, features, sources, sql, workspace
 
 
 class AtelierGroup(click.Group):
@@ -49,6 +49,10 @@ def cli() -> None:
 
 workspace.register(cli)
 accounts.register(cli)
+cli.add_command(data.data)
+sql.register(cli)
+sources.register(cli)
+features.register(cli)
 
 
 def main() -> None:

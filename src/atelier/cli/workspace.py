@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from atelier.cli.options import open_workbench, workspace_option
+
+if TYPE_CHECKING:
+    from atelier.services.workbench import Workbench
 
 DEMO_WORKSPACE = "demo-workspace"
 
@@ -66,6 +70,40 @@ def up(workspace: str | None, host: str | None, port: int | None, demo: bool) ->
     serve(wb, server.host, server.port)
 
 
+def _load_demo(wb: Workbench, scale: float) -> None:
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    from atelier.services.demo.load import load_demo
+
+    with Progress(
+        SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), transient=True
+    ) as bar:
+        task = bar.add_task("Checking the demo bank", total=None)
+        counts = load_demo(
+            wb.warehouse,
+            scale=scale,
+            author=wb.owner().name,
+            progress=lambda step: bar.update(task, description=f"Demo bank: {step}"),
+        )
+    if counts:
+        summary = ", ".join(f"{table} {rows:,}" for table, rows in counts.items())
+        click.echo(f"Loaded the demo bank into schema bank: {summary}")
+
+
+@click.command()
+@workspace_option
+@click.option(
+    "--scale",
+    type=click.FloatRange(0.001, 100),
+    default=1.0,
+    show_default=True,
+    help="Size of the demo bank (1.0: 10k customers, 1M transactions).",
+)
+def demo(workspace: str | None, scale: float) -> None:
+    """Load the demo bank (synthetic customers, accounts, transactions, tickets, churn)."""
+    _load_demo(open_workbench(workspace), scale)
+
+
 @click.command("login-link")
 @workspace_option
 @click.option("--user", "user_name", help="Account to log in as [default: the workspace owner].")
@@ -89,5 +127,5 @@ def config(workspace: str | None) -> None:
 
 
 def register(group: click.Group) -> None:
-    for command in (init, up, login_link, config):
+    for command in (init, up, demo, login_link, config):
         group.add_command(command)

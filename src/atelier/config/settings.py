@@ -58,6 +58,12 @@ class QuerySettings(_Section):
     page_rows: int = Field(default=1000, ge=1, le=100_000)
 
 
+class FeatureSettings(_Section):
+    #: Where materialized features are served from: a SQLite file in the workspace, or Redis.
+    online_store: Literal["sqlite", "redis"] = "sqlite"
+    redis_url: str = "redis://127.0.0.1:6379/0"
+
+
 class ComputeSettings(_Section):
     backend: Literal["local", "ray"] = "local"
     ray_address: str = ""
@@ -75,6 +81,7 @@ class Settings(_Section):
     metadata: MetadataSettings = MetadataSettings()
     warehouse: WarehouseSettings = WarehouseSettings()
     query: QuerySettings = QuerySettings()
+    features: FeatureSettings = FeatureSettings()
     compute: ComputeSettings = ComputeSettings()
     auth: AuthSettings = AuthSettings()
 

@@ -5,10 +5,19 @@ from __future__ import annotations
 import getpass
 import re
 from functools import cached_property
+from typing import TYPE_CHECKING
 
 from atelier.backends.metadata import Database
 from atelier.config import Workspace
 from atelier.services.auth import AuditLog, Principal, Sessions, Tokens, Users
+
+if TYPE_CHECKING:
+    from atelier.backends.warehouse import Warehouse
+    from atelier.services.catalog import Catalog, Sources
+    from atelier.services.features import FeatureStore
+    from atelier.services.ingest import Ingest
+    from atelier.services.profile import Profiler
+    from atelier.services.query import QueryService
 
 
 class Workbench:
@@ -37,6 +46,56 @@ class Workbench:
     @cached_property
     def audit(self) -> AuditLog:
         return AuditLog(self.db)
+
+    # -- data (imported lazily: DuckDB is heavy) ----------------------------------------
+
+    @cached_property
+    def warehouse(self) -> Warehouse:
+        from atelier.backends.warehouse import Warehouse
+
+        config = self.settings.warehouse
+        data = self.workspace.data_dir
+        return Warehouse(
+            config.catalog_url or data / "lake.sqlite",
+            config.data_path or data / "lake",
+            extension_directory=self.workspace.private_dir / "duckdb_extensions",
+        )
+
+    @cached_property
+    def sources(self) -> Sources:
+        from atelier.services.catalog import Sources
+
+        return Sources(self.db, self.warehouse)
+
+    @cached_property
+    def catalog(self) -> Catalog:
+        from atelier.services.catalog import Catalog
+
+        return Catalog(self.db, self.warehouse, self.sources)
+
+    @cached_property
+    def query(self) -> QueryService:
+        from atelier.services.query import QueryService
+
+        return QueryService(self.db, self.warehouse, self.sources, self.settings.query)
+
+    @cached_property
+    def ingest(self) -> Ingest:
+        from atelier.services.ingest import Ingest
+
+        return Ingest(self.db, self.warehouse, self.workspace.data_dir / "uploads")
+
+    @cached_property
+    def profiles(self) -> Profiler:
+        from atelier.services.profile import Profiler
+
+        return Profiler(self.warehouse, self.sources)
+
+    @cached_property
+    def features(self) -> FeatureStore:
+        from atelier.services.features import FeatureStore
+
+        return FeatureStore(self.db, self.warehouse, self.settings.features, self.workspace.root)
 
     def owner(self) -> Principal:
         """The workspace's local owner: the admin that the embedded client and CLI act as.

@@ -2,10 +2,20 @@
 
 from fastapi import APIRouter
 
-from atelier.server.api import audit, meta, tokens, users
+from atelier.server.api import (
+    audit,
+    features,
+    meta,
+    sources,
+    sql,
+    tables,
+    tokens,
+    uploads,
+    users,
+)
 
 router = APIRouter(prefix="/api/v1")
-for module in (meta, users, tokens, audit):
+for module in (meta, users, tokens, audit, tables, sources, sql, uploads, features):
     router.include_router(module.router)
 
 __all__ = ["router"]

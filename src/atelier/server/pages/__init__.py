@@ -2,10 +2,10 @@
 
 from fastapi import APIRouter
 
-from atelier.server.pages import admin, home, login
+from atelier.server.pages import admin, data, features, home, login, sql, upload
 
 router = APIRouter(include_in_schema=False)
-for module in (login, home, admin):
+for module in (login, home, admin, upload, sql, features, data):
     router.include_router(module.router)
 
 __all__ = ["router"]

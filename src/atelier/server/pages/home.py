@@ -14,11 +14,6 @@ from atelier.services.auth import ROLES, Principal
 router = APIRouter()
 
 SECTIONS = {
-    "data": (
-        "Data",
-        "Warehouse tables, attached databases and your uploads, with their "
-        "schemas, versions and profiles.",
-    ),
     "notebooks": ("Notebooks", "JupyterLab with one kernel per project environment."),
     "experiments": ("Experiments", "MLflow runs, evaluation reports and leaderboards."),
     "jobs": ("Jobs", "Scripts and notebooks run on a compute profile, with live logs."),

@@ -20,6 +20,7 @@ NAVIGATION = (
     ("Notebooks", "/notebooks", ("admin", "scientist")),
     ("Experiments", "/experiments", ("admin", "scientist")),
     ("Jobs", "/jobs", ("admin", "scientist")),
+    ("Features", "/features", ("admin", "scientist")),
     ("Models", "/models", ("admin", "scientist")),
     ("Apps", "/apps", ("admin", "scientist", "viewer")),
     ("Admin", "/admin/users", ("admin",)),
