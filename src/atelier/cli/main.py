@@ -8,7 +8,7 @@ from typing import Any
 import click
 
 from atelier import __version__
-from atelier.cli import accounts, data, features, sources, sql, workspace
+from atelier.cli import accounts, data, features, sources, sql, upload, workspace
 
 
 class AtelierGroup(click.Group):
@@ -50,6 +50,7 @@ def cli() -> None:
 workspace.register(cli)
 accounts.register(cli)
 cli.add_command(data.data)
+data.data.add_command(upload.upload)
 sql.register(cli)
 sources.register(cli)
 features.register(cli)

@@ -1,9 +1,21 @@
-"""The interface both clients implement; one test suite runs against both."""
+"""The interface both clients implement; one test suite runs against both.
+
+Data comes back as pandas by default; ``format="polars"`` or ``format="arrow"`` on request.
+"""
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from atelier.errors import InvalidInput
+
+if TYPE_CHECKING:
+    import pyarrow
+
+Format = Literal["pandas", "polars", "arrow"]
+Mode = Literal["create", "replace", "append"]
 
 
 class Client(ABC):
@@ -17,8 +29,97 @@ class Client(ABC):
     def close(self) -> None:
         """Release connections; the client is unusable afterwards."""
 
+    # -- data ---------------------------------------------------------------------------
+
+    @abstractmethod
+    def _sql_arrow(self, query: str, timeout: float | None) -> pyarrow.Table: ...
+
+    def sql(self, query: str, *, format: Format = "pandas", timeout: float | None = None) -> Any:
+        """Run one SQL statement on the workspace (warehouse tables, attached sources)."""
+        return convert(self._sql_arrow(query, timeout), format)
+
+    def table(self, name: str, *, version: int | None = None, format: Format = "pandas") -> Any:
+        """A warehouse table's rows, as it is now or at snapshot ``version``."""
+        from atelier.backends.warehouse.sql import qualified
+
+        at = "" if version is None else f" AT (VERSION => {int(version)})"
+        return self.sql(f"SELECT * FROM {qualified(*name.split('.'))}{at}", format=format)
+
+    @abstractmethod
+    def tables(self, search: str | None = None) -> list[dict[str, Any]]:
+        """The catalog: warehouse tables and source tables, optionally searched."""
+
+    @abstractmethod
+    def describe(self, name: str) -> dict[str, Any]:
+        """One table: columns, rows, size, owner, description, tags, versions, sample."""
+
+    @abstractmethod
+    def profile(self, name: str, *, version: int | None = None) -> dict[str, Any]:
+        """Per-column statistics, top values and histograms of a table."""
+
+    def upload(
+        self,
+        data: Any,
+        name: str,
+        *,
+        mode: Mode = "create",
+        options: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """Write a file (CSV, TSV, Parquet, JSON, Excel) or a pandas/polars/Arrow table into
+        the warehouse table ``name``; returns ``{"table", "version", "rows", ...}``."""
+        if isinstance(data, str | Path):
+            path = Path(data).expanduser()
+            if not path.is_file():
+                raise InvalidInput(f"{path}: no such file")
+            return self._upload_file(path, name, mode, options or {})
+        return self._upload_arrow(to_arrow(data), name, mode)
+
+    @abstractmethod
+    def _upload_file(
+        self, path: Path, name: str, mode: Mode, options: dict[str, Any]
+    ) -> dict[str, Any]: ...
+
+    @abstractmethod
+    def _upload_arrow(self, table: pyarrow.Table, name: str, mode: Mode) -> dict[str, Any]: ...
+
+    @abstractmethod
+    def sources(self) -> list[dict[str, Any]]:
+        """Attached sources (never their secrets)."""
+
     def __enter__(self) -> Client:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def to_arrow(data: Any) -> pyarrow.Table:
+    """pandas, polars or Arrow data as an Arrow table."""
+    import pyarrow as pa
+
+    if isinstance(data, pa.Table):
+        return data
+    if isinstance(data, pa.RecordBatchReader):
+        return data.read_all()
+    module = type(data).__module__.split(".")[0]
+    if module == "pandas":
+        return pa.Table.from_pandas(data, preserve_index=False)
+    if module == "polars":
+        table: pa.Table = data.to_arrow()
+        return table
+    raise InvalidInput(
+        f"cannot upload a {type(data).__name__}: give a file path, or a pandas, polars or "
+        "Arrow table"
+    )
+
+
+def convert(table: pyarrow.Table, format: Format) -> Any:
+    if format == "arrow":
+        return table
+    if format == "pandas":
+        return table.to_pandas()
+    if format == "polars":
+        import polars
+
+        return polars.from_arrow(table)
+    raise InvalidInput(f"format {format!r} is not one of pandas, polars, arrow")

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from atelier.config import Workspace
-from atelier.sdk.client import Client
+from atelier.sdk.client import Client, Mode
 from atelier.services.workbench import Workbench
+
+if TYPE_CHECKING:
+    import pyarrow
 
 
 class EmbeddedClient(Client):
@@ -16,6 +20,34 @@ class EmbeddedClient(Client):
 
     def whoami(self) -> dict[str, Any]:
         return self.principal.as_dict()
+
+    def _sql_arrow(self, query: str, timeout: float | None) -> pyarrow.Table:
+        with self.workbench.query.run(query, user=self.principal.name, timeout=timeout) as result:
+            return result.to_arrow()
+
+    def tables(self, search: str | None = None) -> list[dict[str, Any]]:
+        return [entry.as_dict() for entry in self.workbench.catalog.list(search)]
+
+    def describe(self, name: str) -> dict[str, Any]:
+        return self.workbench.catalog.describe(name).as_dict()
+
+    def profile(self, name: str, *, version: int | None = None) -> dict[str, Any]:
+        return self.workbench.profiles.profile(name, version=version).as_dict()
+
+    def _upload_file(
+        self, path: Path, name: str, mode: Mode, options: dict[str, Any]
+    ) -> dict[str, Any]:
+        result = self.workbench.ingest.upload(
+            path, name, mode=mode, options=options, by=self.principal.name
+        )
+        return result.as_dict()
+
+    def _upload_arrow(self, table: pyarrow.Table, name: str, mode: Mode) -> dict[str, Any]:
+        result = self.workbench.ingest.upload(table, name, mode=mode, by=self.principal.name)
+        return result.as_dict()
+
+    def sources(self) -> list[dict[str, Any]]:
+        return [source.as_dict() for source in self.workbench.sources.list()]
 
     def close(self) -> None:
         self.workbench.close()

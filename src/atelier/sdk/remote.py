@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
 
 import httpx
 
@@ -14,7 +17,12 @@ from atelier.errors import (
     NotFound,
     PermissionDenied,
 )
-from atelier.sdk.client import Client
+from atelier.sdk.client import Client, Mode
+
+if TYPE_CHECKING:
+    import pyarrow
+
+ARROW_STREAM = "application/vnd.apache.arrow.stream"
 
 _ERRORS: dict[int, type[AtelierError]] = {
     401: AuthenticationFailed,
@@ -46,6 +54,62 @@ class RemoteClient(Client):
     def whoami(self) -> dict[str, Any]:
         data: dict[str, Any] = self.request("GET", "/me").json()
         return data
+
+    def _sql_arrow(self, query: str, timeout: float | None) -> pyarrow.Table:
+        from atelier.sdk.arrow import fetch_arrow
+
+        return fetch_arrow(self._http, query, timeout)
+
+    def tables(self, search: str | None = None) -> list[dict[str, Any]]:
+        params = {"search": search} if search else None
+        listed: list[dict[str, Any]] = self.request("GET", "/tables", params=params).json()
+        return listed
+
+    def describe(self, name: str) -> dict[str, Any]:
+        detail: dict[str, Any] = self.request("GET", f"/tables/{quote(name)}").json()
+        return detail
+
+    def profile(self, name: str, *, version: int | None = None) -> dict[str, Any]:
+        params = {"version": version} if version is not None else None
+        found: dict[str, Any] = self.request(
+            "GET", f"/tables/{quote(name)}/profile", params=params
+        ).json()
+        return found
+
+    def _upload_file(
+        self, path: Path, name: str, mode: Mode, options: dict[str, Any]
+    ) -> dict[str, Any]:
+        with path.open("rb") as handle:
+            response = self.request(
+                "POST",
+                "/uploads",
+                data={"name": name, "mode": mode, "options": json.dumps(options)},
+                files={"file": (path.name, handle)},
+                timeout=None,
+            )
+        result: dict[str, Any] = response.json()
+        return result
+
+    def _upload_arrow(self, table: pyarrow.Table, name: str, mode: Mode) -> dict[str, Any]:
+        import pyarrow as pa
+
+        sink = pa.BufferOutputStream()
+        with pa.ipc.new_stream(sink, table.schema) as writer:
+            writer.write_table(table)
+        response = self.request(
+            "POST",
+            "/uploads",
+            params={"name": name, "mode": mode},
+            content=sink.getvalue().to_pybytes(),
+            headers={"Content-Type": ARROW_STREAM},
+            timeout=None,
+        )
+        result: dict[str, Any] = response.json()
+        return result
+
+    def sources(self) -> list[dict[str, Any]]:
+        listed: list[dict[str, Any]] = self.request("GET", "/sources").json()
+        return listed
 
     def close(self) -> None:
         self._http.close()

@@ -152,6 +152,9 @@ async def check_csrf(request: Request, expected: str | None) -> None:
         form = await request.form()
         value = form.get("csrf_token")
         sent = value if isinstance(value, str) else None
+        if not expected or not sent or not same(sent, expected):
+            # Nobody else will close the form's spooled files when the request is refused.
+            await form.close()
     if not expected or not sent or not same(sent, expected):
         raise HTTPException(403, "missing or wrong CSRF token: reload the page and try again")
 

@@ -83,7 +83,10 @@ class Workbench:
     def ingest(self) -> Ingest:
         from atelier.services.ingest import Ingest
 
-        return Ingest(self.db, self.warehouse, self.workspace.data_dir / "uploads")
+        ingest = Ingest(self.db, self.warehouse, self.workspace.data_dir / "uploads")
+        # The first writer of a table becomes its owner in the catalog.
+        ingest.on_write = self.catalog.register_write
+        return ingest
 
     @cached_property
     def profiles(self) -> Profiler:

@@ -5,7 +5,19 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, DateTime, Float, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
 
@@ -161,3 +173,112 @@ class QueryRecord(Base):
     #: ``running``, ``ok``, ``error``, ``cancelled`` or ``timeout``.
     status: Mapped[str] = mapped_column(String(16), default="running")
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+
+class FeatureEntity(Base):
+    """An entity of the feature store: what features describe, and its key columns."""
+
+    __tablename__ = "feature_entities"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    project: Mapped[str] = mapped_column(String(64))
+    keys: Mapped[list[str]] = mapped_column(JSON, default=list)
+    description: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+class FeatureViewRecord(Base):
+    """The current definition of a feature view; every version is kept in
+    ``feature_view_versions``. ``stats`` holds per-feature statistics and freshness."""
+
+    __tablename__ = "feature_views"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    project: Mapped[str] = mapped_column(String(64))
+    version: Mapped[int] = mapped_column(Integer)
+    spec: Mapped[dict[str, Any]] = mapped_column(JSON)
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    owner: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    description: Mapped[str] = mapped_column(Text, default="")
+    tags: Mapped[list[str]] = mapped_column(JSON, default=list)
+    shared: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+    stats: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    stats_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class FeatureViewVersion(Base):
+    """One applied version of a feature view's definition."""
+
+    __tablename__ = "feature_view_versions"
+    __table_args__ = (
+        UniqueConstraint("view", "version", name="uq_feature_view_versions_view_version"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    view: Mapped[str] = mapped_column(String(64))
+    version: Mapped[int] = mapped_column(Integer)
+    spec: Mapped[dict[str, Any]] = mapped_column(JSON)
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    created_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class FeatureServiceRecord(Base):
+    """A named set of features that a model looks up online."""
+
+    __tablename__ = "feature_services"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    project: Mapped[str] = mapped_column(String(64))
+    features: Mapped[list[str]] = mapped_column(JSON, default=list)
+    description: Mapped[str] = mapped_column(Text, default="")
+    owner: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+class TrainingSetRecord(Base):
+    """A training set saved as a warehouse table: which features, from which view versions."""
+
+    __tablename__ = "training_sets"
+    __table_args__ = (UniqueConstraint("name", "version", name="uq_training_sets_name_version"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    #: ``schema.table`` in the lake.
+    name: Mapped[str] = mapped_column(String(255))
+    #: The DuckLake snapshot that wrote it.
+    version: Mapped[int] = mapped_column(Integer)
+    features: Mapped[list[str]] = mapped_column(JSON, default=list)
+    #: ``{view: version}`` of every view used.
+    view_versions: Mapped[dict[str, int]] = mapped_column(JSON, default=dict)
+    entities: Mapped[str] = mapped_column(Text, default="")
+    rows: Mapped[int] = mapped_column(Integer, default=0)
+    created_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class FeatureMaterialization(Base):
+    """One run of ``materialize`` for one view: the online store's high-water marks."""
+
+    __tablename__ = "feature_materializations"
+    __table_args__ = (Index("ix_feature_materializations_view", "view", "id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    view: Mapped[str] = mapped_column(String(64))
+    view_version: Mapped[int] = mapped_column(Integer)
+    store: Mapped[str] = mapped_column(String(16))
+    #: ``full`` or ``incremental``.
+    mode: Mapped[str] = mapped_column(String(16))
+    #: Aggregations are computed as of this time (nanoseconds since the epoch, UTC).
+    as_of_ns: Mapped[int] = mapped_column(BigInteger)
+    #: The lake snapshot read (table sources), for the next incremental run.
+    lake_snapshot: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    entities: Mapped[int] = mapped_column(Integer, default=0)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)

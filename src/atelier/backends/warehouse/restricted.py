@@ -67,5 +67,9 @@ class UserConnection:
         except duckdb.PermissionException as error:
             raise QueryRefused(str(error).removeprefix("Permission Error: ")) from None
 
+    def interrupt(self) -> None:
+        """Stop the statement running on this connection; safe to call from another thread."""
+        self._connection.interrupt()
+
     def close(self) -> None:
         self._connection.close()

@@ -1,0 +1,245 @@
+"""REST API: the feature store (definitions, views, training sets, online lookups).
+
+Training sets travel as Arrow IPC streams (``application/vnd.apache.arrow.stream``): the entity
+frame in the request body, the training set in the response.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import Response
+from pydantic import BaseModel, ConfigDict
+
+from atelier.errors import InvalidInput
+from atelier.server.api.deps import client, workbench
+from atelier.server.security import allow
+from atelier.services.auth import Principal
+
+router = APIRouter(prefix="/features", tags=["features"])
+ARROW = "application/vnd.apache.arrow.stream"
+MAX_ENTITY_BYTES = 2 * 2**30
+
+
+class ApplyRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    #: ``{"entities": [...], "views": [...], "services": [...]}`` as in features.yaml.
+    definitions: dict[str, Any]
+    project: str | None = None
+    dry_run: bool = True
+
+
+class TrainingSetRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    #: A warehouse table of entity keys and event times (+ labels).
+    entities: str
+    features: list[str] | str
+    timestamp: str | None = None
+    save_as: str | None = None
+    full_names: bool = False
+    project: str | None = None
+
+
+class OnlineRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    #: Key columns: ``{"customer_id": [1, 2]}``.
+    keys: dict[str, list[Any]]
+    features: list[str] | str
+    project: str | None = None
+
+
+class MaterializeRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    views: list[str] | None = None
+    incremental: bool = False
+
+
+@router.get("/views")
+def list_views(
+    request: Request,
+    project: str | None = None,
+    search: str | None = None,
+    _: Principal = allow("admin", "scientist"),
+) -> list[dict[str, Any]]:
+    views = workbench(request).features.views(project=project, search=search)
+    return [v.as_dict() for v in views]
+
+
+@router.get("/views/{name}")
+def get_view(
+    name: str, request: Request, _: Principal = allow("admin", "scientist")
+) -> dict[str, Any]:
+    return workbench(request).features.view(name).as_dict()
+
+
+@router.get("/views/{name}/versions")
+def view_versions(
+    name: str, request: Request, _: Principal = allow("admin", "scientist")
+) -> list[dict[str, Any]]:
+    return workbench(request).features.versions(name)
+
+
+@router.post("/views/{name}/statistics")
+def refresh_statistics(
+    name: str, request: Request, _: Principal = allow("admin", "scientist")
+) -> dict[str, Any]:
+    return workbench(request).features.statistics(name)
+
+
+@router.get("/entities")
+def list_entities(
+    request: Request, _: Principal = allow("admin", "scientist")
+) -> list[dict[str, Any]]:
+    return workbench(request).features.entities()
+
+
+@router.get("/services")
+def list_services(
+    request: Request, _: Principal = allow("admin", "scientist")
+) -> list[dict[str, Any]]:
+    return workbench(request).features.services()
+
+
+@router.get("/training-sets")
+def list_training_sets(
+    request: Request, name: str | None = None, _: Principal = allow("admin", "scientist")
+) -> list[dict[str, Any]]:
+    return workbench(request).features.training_sets(name)
+
+
+@router.post("/apply")
+def apply_definitions(
+    body: ApplyRequest, request: Request, principal: Principal = allow("admin", "scientist")
+) -> dict[str, Any]:
+    """The diff (``dry_run``, the default) or the applied change; 409 when it would break a
+    dependant. Python features are refused here: they come from a project's features.py."""
+    from atelier.services.features.loader import from_dict
+
+    wb = workbench(request)
+    definitions = from_dict(body.definitions)
+    plan = wb.features.apply(
+        definitions, project=body.project, by=principal.name, dry_run=body.dry_run
+    )
+    if not body.dry_run:
+        wb.audit.record(
+            "features.apply",
+            actor=principal.name,
+            target=plan.project,
+            client=client(request),
+            detail={"changes": [c.line() for c in plan.pending]},
+        )
+    return plan.as_dict()
+
+
+@router.post("/training-set", response_model=None)
+async def training_set(
+    request: Request,
+    features: list[str] | None = Query(None),
+    timestamp: str | None = None,
+    save_as: str | None = None,
+    full_names: bool = False,
+    project: str | None = None,
+    principal: Principal = allow("admin", "scientist"),
+) -> Response | dict[str, Any]:
+    """Entities as an Arrow IPC stream body (options in the query string) or JSON naming a
+    warehouse table. Answers the training set as Arrow IPC, or, with ``save_as``, JSON about
+    the saved table."""
+    from starlette.concurrency import run_in_threadpool
+
+    content_type = request.headers.get("content-type", "")
+    body = await request.body()
+    if len(body) > MAX_ENTITY_BYTES:
+        raise InvalidInput("the entity frame is over 2 GiB: save it as a warehouse table first")
+    if content_type.startswith("application/json"):
+        spec = TrainingSetRequest.model_validate_json(body)
+        entities: Any = spec.entities
+        features_ = spec.features
+        timestamp, save_as = spec.timestamp, spec.save_as
+        full_names, project = spec.full_names, spec.project
+    elif content_type.startswith(ARROW):
+        entities = _read_arrow(body)
+        features_ = features or []
+    else:
+        raise InvalidInput(f"send the entity frame as {ARROW}, or JSON naming a table")
+    wb = workbench(request)
+    result = await run_in_threadpool(
+        wb.features.training_set,
+        entities,
+        features_,
+        timestamp=timestamp,
+        save_as=save_as,
+        full_names=full_names,
+        project=project,
+        by=principal.name,
+    )
+    if save_as is not None:
+        wb.audit.record(
+            "features.training_set",
+            actor=principal.name,
+            target=result.name,
+            client=client(request),
+            detail={"version": result.version, "feature_views": result.view_versions},
+        )
+        return {"name": result.name, "rows": result.rows, **result.lineage()}
+    return Response(
+        _write_arrow(result.table),
+        media_type=ARROW,
+        headers={"X-Atelier-Feature-Views": json.dumps(result.view_versions)},
+    )
+
+
+@router.post("/online")
+def online(
+    body: OnlineRequest, request: Request, _: Principal = allow("admin", "scientist")
+) -> dict[str, Any]:
+    """The latest values per key row: ``{"rows": [{key..., feature...}, ...]}``."""
+    table = workbench(request).features.online(body.keys, body.features, project=body.project)
+    return {"rows": [{k: _plain(v) for k, v in row.items()} for row in table.to_pylist()]}
+
+
+@router.post("/materialize")
+def materialize(
+    body: MaterializeRequest, request: Request, principal: Principal = allow("admin", "scientist")
+) -> list[dict[str, Any]]:
+    wb = workbench(request)
+    results = wb.features.materialize(body.views, incremental=body.incremental)
+    wb.audit.record(
+        "features.materialize",
+        actor=principal.name,
+        target=",".join(r["view"] for r in results),
+        client=client(request),
+        detail={"incremental": body.incremental},
+    )
+    return results
+
+
+def _read_arrow(body: bytes) -> Any:
+    import pyarrow as pa
+
+    try:
+        return pa.ipc.open_stream(pa.py_buffer(body)).read_all()
+    except pa.ArrowInvalid as error:
+        raise InvalidInput(f"the body is not an Arrow IPC stream: {error}") from None
+
+
+def _write_arrow(table: Any) -> bytes:
+    import pyarrow as pa
+
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, table.schema) as writer:
+        writer.write_table(table)
+    return bytes(sink.getvalue().to_pybytes())
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return float(value)
+    if hasattr(value, "isoformat"):  # pandas Timestamp (nanoseconds)
+        return value.isoformat()
+    return value

@@ -1,0 +1,92 @@
+"""Sources: read-only databases and file folders attached to the warehouse.
+
+Everyone who works with data may list them and their tables; only admins add and remove them.
+Secret fields (passwords, keys) are accepted on creation and never returned or audited.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request, Response
+from pydantic import BaseModel, ConfigDict, Field
+
+from atelier.errors import AtelierError
+from atelier.server.api.deps import client, workbench
+from atelier.server.security import allow
+from atelier.services.auth import Principal
+
+router = APIRouter(prefix="/sources", tags=["sources"])
+
+
+class NewSource(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(max_length=64)
+    type: str
+    options: dict[str, Any] = Field(default_factory=dict)
+    secrets: dict[str, str] = Field(default_factory=dict)
+    description: str = Field(default="", max_length=10_000)
+
+
+@router.get("")
+def list_sources(
+    request: Request, _: Principal = allow("admin", "scientist")
+) -> list[dict[str, Any]]:
+    return [info.as_dict() for info in workbench(request).sources.list()]
+
+
+@router.post("", status_code=201)
+def add_source(
+    body: NewSource, request: Request, principal: Principal = allow("admin")
+) -> dict[str, Any]:
+    wb = workbench(request)
+    try:
+        info = wb.sources.add(
+            body.name,
+            body.type,
+            options=body.options,
+            secrets=body.secrets,
+            description=body.description,
+            by=principal.name,
+        )
+    except AtelierError:
+        # The error text is already redacted; the audit entry records only the attempt.
+        wb.audit.record(
+            "source.add",
+            actor=principal.name,
+            target=body.name,
+            success=False,
+            client=client(request),
+            detail={"type": body.type},
+        )
+        raise
+    wb.audit.record(
+        "source.add",
+        actor=principal.name,
+        target=info.name,
+        client=client(request),
+        detail={"type": info.type, "options": info.options},
+    )
+    return info.as_dict()
+
+
+@router.get("/{name}")
+def get_source(
+    name: str, request: Request, _: Principal = allow("admin", "scientist")
+) -> dict[str, Any]:
+    return workbench(request).sources.get(name).as_dict()
+
+
+@router.delete("/{name}", status_code=204)
+def remove_source(name: str, request: Request, principal: Principal = allow("admin")) -> Response:
+    wb = workbench(request)
+    wb.sources.remove(name)
+    wb.audit.record("source.remove", actor=principal.name, target=name, client=client(request))
+    return Response(status_code=204)
+
+
+@router.get("/{name}/tables")
+def source_tables(
+    name: str, request: Request, _: Principal = allow("admin", "scientist")
+) -> list[dict[str, Any]]:
+    return [table.as_dict() for table in workbench(request).sources.tables(name)]

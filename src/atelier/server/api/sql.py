@@ -1,0 +1,208 @@
+"""SQL: run a query (Arrow IPC stream or JSON), cancel it, read the history.
+
+``POST /api/v1/sql`` answers ``application/vnd.apache.arrow.stream`` when the client accepts it
+(the SDK and CLI do) and JSON otherwise. Errors found before the first rows get a normal error
+status (422 bad SQL, 403 refused, 408 timeout, 409 cancelled); one that happens while rows are
+streaming cannot change the status any more, so it is written into the stream as an empty
+batch whose metadata holds the error (``atelier_error``, ``atelier_status``), and the
+connection is then closed without ending the response, so that no client can take the
+truncated stream for the whole result.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
+import anyio
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse, Response, StreamingResponse
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.concurrency import run_in_threadpool
+from starlette.types import Send
+
+from atelier.errors import AtelierError
+from atelier.server.api.deps import client, workbench
+from atelier.server.security import allow
+from atelier.services.auth import Principal
+
+if TYPE_CHECKING:
+    import pyarrow
+
+    from atelier.services.query import QueryResult
+
+router = APIRouter(prefix="/sql", tags=["sql"])
+
+ARROW_STREAM = "application/vnd.apache.arrow.stream"
+QUERY_ID_HEADER = "X-Atelier-Query-Id"
+ERROR_KEY = "atelier_error"
+STATUS_KEY = "atelier_status"
+
+
+class SqlRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    sql: str = Field(max_length=1_000_000)
+    #: Seconds; may shorten the server's query.timeout_seconds, never lengthen it.
+    timeout: float | None = Field(default=None, gt=0)
+
+
+def wants_arrow(request: Request) -> bool:
+    return ARROW_STREAM in request.headers.get("accept", "")
+
+
+@router.post("")
+async def run_sql(
+    body: SqlRequest, request: Request, principal: Principal = allow("admin", "scientist")
+) -> Response:
+    """Run one statement. Arrow IPC stream or ``{"columns", "rows", "row_count", "query_id"}``."""
+    from atelier.services.query import json_rows
+
+    wb = workbench(request)
+    result = await run_in_threadpool(
+        lambda: wb.query.run(body.sql, user=principal.name, timeout=body.timeout)
+    )
+    if wants_arrow(request):
+        batches = result.batches()
+        try:
+            # The first batch before the headers: most errors still get their own status.
+            first = await run_in_threadpool(next, batches, None)
+        except BaseException:
+            await _close(result)
+            raise
+        return ArrowStreamResponse(result, first, batches)
+    try:
+        table = await run_in_threadpool(result.to_arrow)
+    finally:
+        await _close(result)
+    content = {
+        "query_id": result.query_id,
+        "columns": [c.as_dict() for c in result.columns],
+        "rows": await run_in_threadpool(json_rows, table),
+        "row_count": table.num_rows,
+    }
+    return JSONResponse(content, headers={QUERY_ID_HEADER: str(result.query_id)})
+
+
+@router.get("/history")
+def history(
+    request: Request, limit: int = 50, principal: Principal = allow("admin", "scientist")
+) -> list[dict[str, Any]]:
+    """The caller's queries, newest first."""
+    return [q.as_dict() for q in workbench(request).query.history(principal.name, limit)]
+
+
+@router.get("/{query_id}")
+def query_info(
+    query_id: int, request: Request, principal: Principal = allow("admin", "scientist")
+) -> dict[str, Any]:
+    """One query of the history (its owner's or, for admins, anyone's)."""
+    info = workbench(request).query.get(query_id, principal.name, admin=principal.role == "admin")
+    return info.as_dict()
+
+
+@router.post("/{query_id}/cancel")
+def cancel(
+    query_id: int, request: Request, principal: Principal = allow("admin", "scientist")
+) -> dict[str, Any]:
+    """Interrupt a running query (its owner or an admin)."""
+    wb = workbench(request)
+    wb.query.cancel(query_id, principal.name, admin=principal.role == "admin")
+    wb.audit.record(
+        "sql.cancel", actor=principal.name, target=str(query_id), client=client(request)
+    )
+    return {"query_id": query_id, "status": "cancelling"}
+
+
+# -- Arrow IPC streaming ------------------------------------------------------------------
+
+
+class ArrowStreamResponse(StreamingResponse):
+    """A query's batches as an Arrow IPC stream, each encoded in a worker thread."""
+
+    def __init__(
+        self,
+        result: QueryResult,
+        first: pyarrow.RecordBatch | None,
+        batches: Iterator[pyarrow.RecordBatch],
+    ) -> None:
+        super().__init__(
+            iter(()), media_type=ARROW_STREAM, headers={QUERY_ID_HEADER: str(result.query_id)}
+        )
+        self.result = result
+        self.first = first
+        self.batches = batches
+        self.encoder = IpcEncoder(result.schema)
+
+    async def stream_response(self, send: Send) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": self.raw_headers})
+        try:
+            chunk, done = await run_in_threadpool(self._chunk, self.first)
+            while True:
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+                if done:
+                    break
+                chunk, done = await run_in_threadpool(self._chunk)
+        except AtelierError as error:
+            chunk = self.encoder.error(error)
+            await send({"type": "http.response.body", "body": chunk, "more_body": True})
+            return  # the response stays unfinished: the server closes the connection
+        finally:
+            await _close(self.result)
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+    def _chunk(self, batch: pyarrow.RecordBatch | None = None) -> tuple[bytes, bool]:
+        """The next batch encoded (with the schema before the first), and whether it was the
+        end of the stream."""
+        if batch is None:
+            batch = next(self.batches, None)
+        if batch is None:
+            return self.encoder.end(), True
+        return self.encoder.batch(batch), False
+
+
+class IpcEncoder:
+    """Arrow IPC stream messages, handed out as bytes as they are written."""
+
+    def __init__(self, schema: pyarrow.Schema) -> None:
+        import pyarrow
+
+        self.schema = schema
+        self._parts: list[Any] = []
+        self.closed = False
+        self._writer = pyarrow.ipc.new_stream(self, schema)
+
+    # The file-like side, for the writer: pyarrow passes bytes, or Buffers over batch memory.
+    def write(self, data: Any) -> int:
+        self._parts.append(data if isinstance(data, bytes) else memoryview(data))
+        return len(data)
+
+    def flush(self) -> None:
+        pass
+
+    def _take(self) -> bytes:
+        data = b"".join(self._parts)
+        self._parts.clear()
+        return data
+
+    def batch(self, batch: pyarrow.RecordBatch) -> bytes:
+        self._writer.write_batch(batch)
+        return self._take()
+
+    def end(self) -> bytes:
+        self._writer.close()
+        return self._take()
+
+    def error(self, error: AtelierError) -> bytes:
+        import pyarrow
+
+        empty = pyarrow.RecordBatch.from_pylist([], schema=self.schema)
+        metadata = {ERROR_KEY: str(error), STATUS_KEY: str(error.status_code)}
+        self._writer.write_batch(empty, custom_metadata=metadata)
+        return self._take()
+
+
+async def _close(result: QueryResult) -> None:
+    # Shielded: a client that went away cancels the request, and the connection must still
+    # be released and the history finished.
+    with anyio.CancelScope(shield=True):
+        await run_in_threadpool(result.close)

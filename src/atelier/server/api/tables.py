@@ -1,0 +1,76 @@
+"""Tables: the catalog (warehouse and source tables), annotations, versions and profiles.
+
+Names in paths are ``schema.table`` or ``source.schema.table``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Query, Request
+from pydantic import BaseModel, ConfigDict, Field
+
+from atelier.server.api.deps import client, workbench
+from atelier.server.security import allow
+from atelier.services.auth import Principal
+
+router = APIRouter(prefix="/tables", tags=["tables"])
+
+
+class TableChange(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    description: str | None = Field(default=None, max_length=10_000)
+    tags: list[str] | None = None
+
+
+@router.get("")
+def list_tables(
+    request: Request,
+    search: str | None = Query(None, max_length=200),
+    _: Principal = allow("admin", "scientist"),
+) -> list[dict[str, Any]]:
+    return [entry.as_dict() for entry in workbench(request).catalog.list(search)]
+
+
+@router.get("/{name}")
+def describe_table(
+    name: str, request: Request, _: Principal = allow("admin", "scientist")
+) -> dict[str, Any]:
+    return workbench(request).catalog.describe(name).as_dict()
+
+
+@router.patch("/{name}")
+def change_table(
+    name: str,
+    body: TableChange,
+    request: Request,
+    principal: Principal = allow("admin", "scientist"),
+) -> dict[str, Any]:
+    wb = workbench(request)
+    entry = wb.catalog.update(name, description=body.description, tags=body.tags, by=principal.name)
+    changed = body.model_dump(exclude_none=True)
+    wb.audit.record(
+        "table.update",
+        actor=principal.name,
+        target=entry.name,
+        client=client(request),
+        detail={"changed": sorted(changed)},
+    )
+    return entry.as_dict()
+
+
+@router.get("/{name}/versions")
+def table_versions(
+    name: str, request: Request, _: Principal = allow("admin", "scientist")
+) -> list[dict[str, Any]]:
+    return [version.as_dict() for version in workbench(request).catalog.versions(name)]
+
+
+@router.get("/{name}/profile")
+def table_profile(
+    name: str,
+    request: Request,
+    version: int | None = Query(None, ge=0),
+    _: Principal = allow("admin", "scientist"),
+) -> dict[str, Any]:
+    return workbench(request).profiles.profile(name, version=version).as_dict()

@@ -1,0 +1,115 @@
+"""The SQL page (``/data/sql``): an editor, the result grid, a chart of the result, the history.
+
+Run posts the editor with HTMX and gets the result fragment back (the grid holds the first
+``query.page_rows`` rows; every row is still read, to count them). The page tags each run
+with a random key, so that Cancel can find that query while its request is still waiting.
+"""
+
+from __future__ import annotations
+
+import html
+from typing import Any
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import HTMLResponse
+
+from atelier.errors import AtelierError
+from atelier.server.api.deps import client, workbench
+from atelier.server.pages.render import render
+from atelier.server.security import allow
+from atelier.services.auth import Principal
+
+router = APIRouter()
+
+HISTORY_ROWS = 30
+
+
+def _page_context(request: Request, principal: Principal) -> dict[str, Any]:
+    wb = workbench(request)
+    return {
+        "history": wb.query.history(principal.name, HISTORY_ROWS),
+        "page_rows": wb.settings.query.page_rows,
+        "timeout": wb.settings.query.timeout_seconds,
+    }
+
+
+@router.get("/data/sql")
+def sql_page(
+    request: Request,
+    table: str = "",
+    sql: str = "",
+    principal: Principal = allow("admin", "scientist"),
+) -> HTMLResponse:
+    if not sql and table:
+        sql = f"SELECT * FROM {table} LIMIT 100"
+    return render(
+        request, "sql/page.html", sql=sql, result=None, **_page_context(request, principal)
+    )
+
+
+@router.post("/data/sql/run")
+def run_query(
+    request: Request,
+    sql: str = Form(""),
+    key: str = Form(""),
+    principal: Principal = allow("admin", "scientist"),
+) -> HTMLResponse:
+    """The result fragment for HTMX (with the history swapped in too), else the whole page."""
+    result = _run(request, principal, sql, key[:64] or None)
+    context = _page_context(request, principal)
+    if request.headers.get("HX-Request"):
+        return render(request, "sql/_result.html", result=result, oob_history=True, **context)
+    return render(request, "sql/page.html", sql=sql, result=result, **context)
+
+
+@router.post("/data/sql/cancel")
+def cancel_query(
+    request: Request, key: str = Form(""), principal: Principal = allow("admin", "scientist")
+) -> HTMLResponse:
+    wb = workbench(request)
+    found = [q for q in wb.query.running(principal.name) if key and q.key == key]
+    if not found:
+        return HTMLResponse("Nothing to cancel: the query has already finished.")
+    query_id = found[0].query_id
+    try:
+        wb.query.cancel(query_id, principal.name, admin=principal.role == "admin")
+    except AtelierError as exc:
+        return HTMLResponse(f"Could not cancel: {html.escape(str(exc))}")
+    wb.audit.record(
+        "sql.cancel", actor=principal.name, target=str(query_id), client=client(request)
+    )
+    return HTMLResponse(f"Cancelling query {query_id}…")
+
+
+@router.get("/data/sql/history")
+def history_fragment(
+    request: Request, principal: Principal = allow("admin", "scientist")
+) -> HTMLResponse:
+    return render(request, "sql/_history.html", **_page_context(request, principal))
+
+
+def _run(request: Request, principal: Principal, sql: str, key: str | None) -> dict[str, Any]:
+    from atelier.services.query import chart_spec, json_rows
+    from atelier.services.query.chart import MARKS, default_axes, vega_type
+
+    wb = workbench(request)
+    try:
+        with wb.query.run(sql, user=principal.name, key=key) as result:
+            table, total = result.preview(wb.settings.query.page_rows)
+    except AtelierError as exc:
+        return {"error": str(exc), "status": getattr(exc, "status_code", 400)}
+    rows = json_rows(table)
+    columns = result.columns
+    axes = default_axes(columns)
+    return {
+        "query_id": result.query_id,
+        "columns": columns,
+        "numeric": [vega_type(c.type) == "quantitative" for c in columns],
+        "rows": rows,
+        "total": total,
+        "duration_ms": result.duration_ms or 0.0,
+        "chart": chart_spec(columns, rows),
+        "fields": {c.name: vega_type(c.type) for c in columns},
+        "axes": axes,
+        "marks": MARKS,
+    }

@@ -1,0 +1,441 @@
+"""The catalog: every warehouse table and every table of an attached source, with what Atelier
+knows about it (owner, description, tags) beside what DuckDB knows (columns, rows, size,
+versions, a sample).
+
+Warehouse tables are named ``schema.table``, source tables ``source.schema.table``. Owners,
+descriptions and tags live in the metadata table ``datasets``; a table's owner is whoever wrote
+it first (the ingest service calls :meth:`Catalog.register_write`), else the author of its first
+DuckLake snapshot, else the source's creator.
+"""
+
+from __future__ import annotations
+
+import builtins
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Literal
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from atelier.backends.metadata import Database, Dataset
+from atelier.backends.warehouse import ColumnInfo, SourceError, Warehouse
+from atelier.backends.warehouse.history import table_snapshots
+from atelier.backends.warehouse.sql import ident
+from atelier.backends.warehouse.tables import list_tables
+from atelier.errors import InvalidInput, NotFound
+from atelier.services.catalog.names import TableRef, parse_table_name
+from atelier.services.catalog.sources import Sources, SourceTable
+from atelier.services.catalog.values import json_safe
+
+if TYPE_CHECKING:
+    import duckdb
+
+SAMPLE_ROWS = 20
+MAX_TAGS = 32
+MAX_TAG_LENGTH = 64
+MAX_DESCRIPTION = 10_000
+
+
+@dataclass(frozen=True)
+class TableEntry:
+    """One line of the catalog. ``rows`` and ``size_bytes`` are None where unknown (source
+    tables are not counted in listings: that would scan remote tables). An entry with
+    ``error`` set stands for a source that could not be reached."""
+
+    name: str
+    kind: Literal["table", "source"]
+    rows: int | None
+    size_bytes: int | None
+    owner: str | None
+    description: str
+    tags: tuple[str, ...]
+    columns: tuple[ColumnInfo, ...]
+    source: str | None = None
+    error: str | None = None
+
+    def matches(self, words: list[str]) -> bool:
+        haystack = " ".join(
+            [self.name, self.description, *self.tags, *(c.name for c in self.columns)]
+        ).lower()
+        return all(word in haystack for word in words)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "kind": self.kind,
+            "rows": self.rows,
+            "size_bytes": self.size_bytes,
+            "owner": self.owner,
+            "description": self.description,
+            "tags": list(self.tags),
+            "columns": [c.__dict__ for c in self.columns],
+            "source": self.source,
+            "error": self.error,
+        }
+
+
+@dataclass(frozen=True)
+class Version:
+    """One DuckLake snapshot that created or changed a table."""
+
+    version: int
+    time: datetime
+    author: str | None
+    message: str | None
+    rows_inserted: int
+    rows_deleted: int
+    rows_updated: int
+
+    def as_dict(self) -> dict[str, Any]:
+        return {**self.__dict__, "time": self.time.isoformat()}
+
+
+@dataclass(frozen=True)
+class TableDetail:
+    """Everything the table page shows."""
+
+    entry: TableEntry
+    versions: tuple[Version, ...] = ()
+    sample_columns: tuple[str, ...] = ()
+    sample_rows: tuple[tuple[Any, ...], ...] = field(default=())
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            **self.entry.as_dict(),
+            "versions": [v.as_dict() for v in self.versions],
+            "sample": {
+                "columns": list(self.sample_columns),
+                "rows": [list(row) for row in self.sample_rows],
+            },
+        }
+
+
+class Catalog:
+    """List, search, describe and annotate tables."""
+
+    def __init__(self, db: Database, warehouse: Warehouse, sources: Sources) -> None:
+        self.db = db
+        self.warehouse = warehouse
+        self.sources = sources
+
+    @property
+    def _meta(self) -> str:
+        return self.warehouse.catalog.metadata_tables(self.warehouse.alias)
+
+    def resolve(self, name: str) -> TableRef:
+        """Parse a user's table name (see :mod:`.names`)."""
+        known = self.sources.names()
+        return parse_table_name(name, known.__contains__)
+
+    # -- reading -------------------------------------------------------------------------
+
+    def list(self, search: str | None = None) -> builtins.list[TableEntry]:
+        """Warehouse tables, then source tables, keeping those whose name, description, tags
+        or column names contain every word of ``search``."""
+        sources = self.sources.list()
+        creators = {s.name: s.created_by for s in sources}
+        datasets = self._datasets()
+        entries: builtins.list[TableEntry] = []
+        with self.sources.connect(list(creators)) as (connection, errors):
+            authors = _first_authors(connection, self.warehouse.alias, self._meta)
+            for info in list_tables(connection, self.warehouse.alias, self._meta):
+                name = f"{info.schema}.{info.name}"
+                entries.append(
+                    _entry(
+                        name,
+                        "table",
+                        datasets.get(name),
+                        default_owner=authors.get(name),
+                        rows=info.row_count,
+                        size=info.size_bytes,
+                        columns=info.columns,
+                    )
+                )
+            for source in sources:
+                if source.name in errors:
+                    entries.append(
+                        TableEntry(
+                            name=source.name,
+                            kind="source",
+                            rows=None,
+                            size_bytes=None,
+                            owner=source.created_by,
+                            description=source.description,
+                            tags=(),
+                            columns=(),
+                            source=source.name,
+                            error=errors[source.name],
+                        )
+                    )
+                    continue
+                for table in self.sources.list_tables(connection, source.name):
+                    entries.append(
+                        _entry(
+                            table.full_name,
+                            "source",
+                            datasets.get(table.full_name),
+                            default_owner=source.created_by,
+                            columns=table.columns,
+                            source=source.name,
+                        )
+                    )
+        words = (search or "").lower().split()
+        return [entry for entry in entries if entry.matches(words)]
+
+    def describe(self, name: str) -> TableDetail:
+        """Columns, rows, size, owner, description, tags, versions and the first rows."""
+        ref = self.resolve(name)
+        dataset = self._datasets(ref.name).get(ref.name)
+        if ref.source is None:
+            with self.warehouse.connect() as connection:
+                infos = list_tables(
+                    connection, self.warehouse.alias, self._meta, schema=ref.schema, table=ref.table
+                )
+                if not infos:
+                    raise NotFound(
+                        f"no table {ref.name} in the warehouse (see `atelier data list`)"
+                    )
+                info = infos[0]
+                snapshots = table_snapshots(
+                    connection, self.warehouse.alias, self._meta, ref.schema, ref.table
+                )
+                columns, rows = _sample(connection, ref.sql(self.warehouse.alias), info.columns)
+            versions = tuple(_version(s) for s in snapshots)
+            entry = _entry(
+                ref.name,
+                "table",
+                dataset,
+                default_owner=versions[0].author if versions else None,
+                rows=info.row_count,
+                size=info.size_bytes,
+                columns=info.columns,
+            )
+            return TableDetail(entry, versions, columns, rows)
+        source = self.sources.get(ref.source)
+        with self.sources.connect([ref.source]) as (connection, errors):
+            if errors:
+                raise SourceError(errors[ref.source])
+            table = _find(self.sources.list_tables(connection, ref.source), ref)
+            sql = ref.sql(self.warehouse.alias)
+            count = connection.execute(f"SELECT count(*) FROM {sql}").fetchone()
+            columns, rows = _sample(connection, sql, table.columns)
+        entry = _entry(
+            ref.name,
+            "source",
+            dataset,
+            default_owner=source.created_by,
+            rows=int(count[0]) if count else None,
+            columns=table.columns,
+            source=ref.source,
+        )
+        return TableDetail(entry, (), columns, rows)
+
+    def versions(self, name: str) -> builtins.list[Version]:
+        """The versions of a warehouse table, oldest first; none for source tables."""
+        ref = self.resolve(name)
+        if ref.source is not None:
+            self._check_exists(ref)
+            return []
+        return [_version(s) for s in self.warehouse.snapshots(ref.table, schema=ref.schema)]
+
+    # -- writing -------------------------------------------------------------------------
+
+    def update(
+        self,
+        name: str,
+        *,
+        description: str | None = None,
+        tags: builtins.list[str] | None = None,
+        by: str,
+    ) -> TableEntry:
+        """Set a table's description and/or tags; the first annotation also records its owner
+        (the table's first author, else ``by``)."""
+        ref = self.resolve(name)
+        clean_tags = _clean_tags(tags) if tags is not None else None
+        if description is not None and len(description) > MAX_DESCRIPTION:
+            raise InvalidInput(f"description is longer than {MAX_DESCRIPTION} characters")
+        owner = self._check_exists(ref) or by
+
+        def change(row: Dataset) -> None:
+            if description is not None:
+                row.description = description.strip()
+            if clean_tags is not None:
+                row.tags = clean_tags
+            if not row.owner:
+                row.owner = owner
+
+        self._upsert(ref.name, change)
+        return self._entry_after_update(ref)
+
+    def register_write(self, name: str, by: str) -> None:
+        """Called after each write to a warehouse table: the first writer becomes its owner."""
+        ref = self.resolve(name)
+
+        def change(row: Dataset) -> None:
+            if not row.owner:
+                row.owner = by
+
+        self._upsert(ref.name, change)
+
+    # -- helpers -------------------------------------------------------------------------
+
+    def _datasets(self, name: str | None = None) -> dict[str, Dataset]:
+        with self.db.session() as session:
+            query = select(Dataset)
+            if name is not None:
+                query = query.where(Dataset.name == name)
+            return {row.name: row for row in session.scalars(query)}
+
+    def _upsert(self, name: str, change: Any) -> None:
+        for _ in range(3):
+            try:
+                with self.db.session() as session:
+                    row = session.scalars(select(Dataset).where(Dataset.name == name)).first()
+                    if row is None:
+                        row = Dataset(name=name, description="", tags=[])
+                        session.add(row)
+                    change(row)
+                return
+            except IntegrityError:
+                # Another writer created the row first: update theirs.
+                continue
+        raise InvalidInput(f"could not record metadata for {name}: concurrent changes, retry")
+
+    def _check_exists(self, ref: TableRef) -> str | None:
+        """Raise NotFound unless the table exists; return its default owner."""
+        if ref.source is None:
+            with self.warehouse.connect() as connection:
+                infos = list_tables(
+                    connection, self.warehouse.alias, self._meta, schema=ref.schema, table=ref.table
+                )
+                if not infos:
+                    raise NotFound(
+                        f"no table {ref.name} in the warehouse (see `atelier data list`)"
+                    )
+                return _first_authors(connection, self.warehouse.alias, self._meta).get(ref.name)
+        source = self.sources.get(ref.source)
+        _find(self.sources.tables(ref.source), ref)
+        return source.created_by
+
+    def _entry_after_update(self, ref: TableRef) -> TableEntry:
+        row = self._datasets(ref.name)[ref.name]
+        return TableEntry(
+            name=ref.name,
+            kind="source" if ref.source else "table",
+            rows=None,
+            size_bytes=None,
+            owner=row.owner,
+            description=row.description,
+            tags=tuple(row.tags or ()),
+            columns=(),
+            source=ref.source,
+        )
+
+
+def _entry(
+    name: str,
+    kind: Literal["table", "source"],
+    dataset: Dataset | None,
+    *,
+    default_owner: str | None,
+    rows: int | None = None,
+    size: int | None = None,
+    columns: tuple[ColumnInfo, ...] = (),
+    source: str | None = None,
+) -> TableEntry:
+    return TableEntry(
+        name=name,
+        kind=kind,
+        rows=rows,
+        size_bytes=size,
+        owner=(dataset.owner if dataset and dataset.owner else None) or default_owner,
+        description=dataset.description if dataset else "",
+        tags=tuple(dataset.tags or ()) if dataset else (),
+        columns=columns,
+        source=source,
+    )
+
+
+def _find(tables: builtins.list[SourceTable], ref: TableRef) -> SourceTable:
+    for table in tables:
+        if table.schema == ref.schema and table.name == ref.table:
+            return table
+    raise NotFound(f"source {ref.source!r} has no table {ref.schema}.{ref.table}")
+
+
+def _version(snapshot: Any) -> Version:
+    return Version(
+        version=snapshot.snapshot_id,
+        time=snapshot.time,
+        author=snapshot.author,
+        message=snapshot.message,
+        rows_inserted=snapshot.rows_inserted,
+        rows_deleted=snapshot.rows_deleted,
+        rows_updated=snapshot.rows_updated,
+    )
+
+
+def _clean_tags(tags: Any) -> builtins.list[str]:
+    if isinstance(tags, str) or not isinstance(tags, list | tuple):
+        raise InvalidInput("tags must be a list of text values")
+    result: builtins.list[str] = []
+    for tag in tags:
+        if not isinstance(tag, str):
+            raise InvalidInput(f"tag {tag!r} is not text")
+        text = " ".join(tag.split())
+        if not text:
+            continue
+        if len(text) > MAX_TAG_LENGTH or "," in text:
+            raise InvalidInput(
+                f"tag {text!r} is not valid: at most {MAX_TAG_LENGTH} characters, no commas"
+            )
+        if text not in result:
+            result.append(text)
+    if len(result) > MAX_TAGS:
+        raise InvalidInput(f"a table may have at most {MAX_TAGS} tags, got {len(result)}")
+    return result
+
+
+def _first_authors(connection: duckdb.DuckDBPyConnection, alias: str, meta: str) -> dict[str, str]:
+    """``schema.table`` -> author of the snapshot that created it, for every live table."""
+    rows = connection.execute(
+        f"""
+        WITH live AS (
+            SELECT t.table_id, s.schema_name, t.table_name
+            FROM {meta}.ducklake_table t JOIN {meta}.ducklake_schema s USING (schema_id)
+            WHERE t.end_snapshot IS NULL AND s.end_snapshot IS NULL
+        ), born AS (
+            SELECT table_id, min(begin_snapshot) AS snapshot_id
+            FROM {meta}.ducklake_table GROUP BY table_id
+        )
+        SELECT live.schema_name, live.table_name, snap.author
+        FROM live JOIN born USING (table_id)
+        JOIN ducklake_snapshots(?) snap ON snap.snapshot_id = born.snapshot_id
+        WHERE snap.author IS NOT NULL
+        """,
+        [alias],
+    ).fetchall()
+    return {f"{s}.{t}": str(author) for s, t, author in rows}
+
+
+def _sample(
+    connection: duckdb.DuckDBPyConnection, table_sql: str, columns: tuple[ColumnInfo, ...]
+) -> tuple[tuple[str, ...], tuple[tuple[Any, ...], ...]]:
+    # Zoned timestamps become text in SQL: making Python objects of them may need pytz.
+    select_list = ", ".join(
+        f"CAST({ident(c.name)} AS VARCHAR) AS {ident(c.name)}"
+        if "WITH TIME ZONE" in c.type.upper()
+        else ident(c.name)
+        for c in columns
+    )
+    rows = connection.execute(
+        f"SELECT {select_list or '*'} FROM {table_sql} LIMIT {SAMPLE_ROWS}"
+    ).fetchall()
+    return (
+        tuple(c.name for c in columns),
+        tuple(tuple(json_safe(value) for value in row) for row in rows),
+    )
+
+
+__all__ = ["Catalog", "TableDetail", "TableEntry", "Version"]

@@ -1,0 +1,53 @@
+"""The feature store: feature views over warehouse tables, point-in-time training sets and
+online lookups, on DuckDB.
+
+::
+
+    customer = Entity("customer", keys=["customer_id"])
+    spend = FeatureView(
+        "spend", entity=customer, source="bank.transactions", timestamp="ts", ttl="30d",
+        features=["amount", Derived("outgoing", sql="amount < 0")],
+        aggregations=[Aggregation("amount", ["sum", "avg", "count"], ["7d", "30d", "90d"])],
+    )
+    store.apply(store.load("features.py"), project="churn", dry_run=True)   # the diff
+    store.training_set(labels, ["spend:amount_avg_30d", "spend:*"], save_as="ml.train")
+    store.materialize(); store.online({"customer_id": [1, 2]}, ["spend:amount_sum_7d"])
+
+* :mod:`.definitions` — entities, views, derived features, aggregations, services;
+* :mod:`.loader` / :mod:`.registry` — ``features.py``/YAML files, diffs, versions, dependants;
+* :mod:`.engine` — the point-in-time joins (ASOF, range, window plans), chosen by shape;
+* :mod:`.serving` / :mod:`.online` — materialization and the SQLite/Redis online stores.
+"""
+
+from atelier.services.features.definitions import (
+    Aggregation,
+    Derived,
+    Entity,
+    FeatureService,
+    FeatureView,
+    Window,
+)
+from atelier.services.features.engine import Plan
+from atelier.services.features.info import ViewInfo
+from atelier.services.features.online import STORES, OnlineStore
+from atelier.services.features.registry import ApplyPlan, Change, Definitions
+from atelier.services.features.store import FeatureStore
+from atelier.services.features.training import TrainingSet
+
+__all__ = [
+    "STORES",
+    "Aggregation",
+    "ApplyPlan",
+    "Change",
+    "Definitions",
+    "Derived",
+    "Entity",
+    "FeatureService",
+    "FeatureStore",
+    "FeatureView",
+    "OnlineStore",
+    "Plan",
+    "TrainingSet",
+    "ViewInfo",
+    "Window",
+]

@@ -1,0 +1,258 @@
+"""The point-in-time engine: feature values for every entity row as of its event time, in SQL
+on DuckDB.
+
+Every entity row carries ``__atl_row`` (its position in the input) and ``__atl_ts`` (its event
+time in nanoseconds); every answer has exactly one row per entity row, in that order.
+
+Row features (the latest row at or before the event time, not older than the ttl):
+
+* ``asof`` — an ``ASOF LEFT JOIN`` on the keys and the time, over a narrow copy of the
+  feature rows (keys and time only), then a join back to the matched rows for their values;
+  ties on (keys, time) go to the newest ``created``. Scales to large frames (sort-based).
+* ``range`` — a join on the keys with the time inside ``[event - ttl, event]`` and the newest
+  candidate kept per entity row. Cheap for small frames; needs a finite ttl.
+
+Windowed aggregations (rows in ``(event - window, event]``):
+
+* ``range`` — the same range join, grouped per entity row with one filtered aggregate per
+  (function, window); cheap when few feature rows fall in the windows of few entity rows.
+* ``window`` — entity rows and feature rows in one relation, aggregated by window functions
+  over ``RANGE`` frames (one sort, however many entity rows).
+
+With ``filter_keys`` the feature rows are first cut to the keys of the entity frame (a semi
+join): worth it when the frame is small relative to the feature table. Feature rows outside
+the frame's time span (widened by the ttl or the largest window) are left out first.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal
+
+from atelier.backends.warehouse.sql import ident
+from atelier.errors import InvalidInput
+from atelier.services.features.compile import ROW, TS, Compiled
+from atelier.services.features.definitions import Aggregation, Derived
+
+if TYPE_CHECKING:
+    import duckdb
+    import pyarrow as pa
+
+#: The name of a view's matched feature time in answers that ask for it.
+EVENT = "__atl_event_ns"
+_AGGREGATES = {
+    "count": "count({x})",
+    "sum": "sum({x})",
+    "avg": "avg({x})",
+    "min": "min({x})",
+    "max": "max({x})",
+    "stddev": "stddev_samp({x})",
+    # The latest non-null value; equal times go to the greater value so the answer never varies.
+    "last": "arg_max({x}, struct_pack(t := {t}, v := {x}))",
+}
+
+
+@dataclass(frozen=True)
+class Plan:
+    rows: Literal["asof", "range"] = "asof"
+    windows: Literal["range", "window"] = "window"
+    filter_keys: bool = False
+
+    def describe(self) -> str:
+        keys = ", feature rows cut to the frame's keys first" if self.filter_keys else ""
+        return f"rows: {self.rows} join; windows: {self.windows}{keys}"
+
+
+def choose_plan(
+    entity_rows: int, feature_rows: int | None, ttl: int | None, max_window: int
+) -> Plan:
+    """Pick joins by the shape of the request: the entity frame's size against the feature
+    table's (None: unknown, as for a query source, taken as large)."""
+    large = feature_rows is None or feature_rows >= 1_000_000
+    small_frame = entity_rows <= 50_000 and (
+        feature_rows is None or entity_rows * 50 <= feature_rows
+    )
+    filter_keys = entity_rows * 20 <= (feature_rows if feature_rows is not None else 10**9)
+    rows: Literal["asof", "range"] = "range" if small_frame and ttl is not None else "asof"
+    windows: Literal["range", "window"] = "range" if small_frame or not large else "window"
+    del max_window
+    return Plan(rows=rows, windows=windows, filter_keys=filter_keys)
+
+
+def aggregate_sql(function: str, expression: str, time: str, condition: str) -> str:
+    """One filtered aggregate, e.g. ``sum(x) FILTER (WHERE cond)``."""
+    call = _AGGREGATES[function].format(x=expression, t=time)
+    return f"{call} FILTER (WHERE ({condition}) AND ({expression}) IS NOT NULL)"
+
+
+@dataclass(frozen=True)
+class Frame:
+    """The entity relation on the connection and what is known about it."""
+
+    relation: str
+    rows: int
+    min_ts: int | None
+    max_ts: int | None
+
+
+def _keys_on(keys: Sequence[str], left: str, right: str) -> str:
+    return " AND ".join(f"{left}.{ident(k)} = {right}.{ident(k)}" for k in keys)
+
+
+def _feature_rows(
+    compiled: Compiled, frame: Frame, reach: int | None, *, filter_keys: bool = False
+) -> str:
+    """The view's rows that can matter: within the frame's time span (widened by ``reach``
+    into the past; None: unbounded) and, with ``filter_keys``, of the frame's keys only.
+
+    The key filter is a semi join: it pays where a sort or a window would otherwise take
+    every row (ASOF, window plans), not in front of a hash join on the keys, which filters
+    as well on its own."""
+    keys = compiled.view.keys
+    where = []
+    if frame.max_ts is not None:
+        where.append(f"s.{TS} <= {frame.max_ts}")
+        if reach is not None and frame.min_ts is not None:
+            where.append(f"s.{TS} >= {frame.min_ts - reach}")
+    sql = f"SELECT s.* FROM {compiled.relation} s"
+    if filter_keys:
+        wanted = ", ".join(ident(k) for k in keys)
+        sql += (
+            f" SEMI JOIN (SELECT DISTINCT {wanted} FROM {frame.relation}) q"
+            f" ON {_keys_on(keys, 's', 'q')}"
+        )
+    if where:
+        sql += " WHERE " + " AND ".join(where)
+    return sql
+
+
+def lookup_rows(
+    con: duckdb.DuckDBPyConnection,
+    compiled: Compiled,
+    frame: Frame,
+    features: Sequence[Derived],
+    plan: Plan,
+    *,
+    ttl: int | None,
+    event_time: bool = False,
+) -> pa.Table:
+    """Row features of the view for every entity row: columns ``__atl_f0…`` (and ``EVENT``
+    with ``event_time``), one row per entity row, in order."""
+    keys = compiled.view.keys
+    source = _feature_rows(compiled, frame, ttl)
+    narrow = ", ".join(ident(k) for k in keys)
+    entity_keys = ", ".join(f"e.{ident(k)}" for k in keys)
+    if plan.rows == "range" and ttl is not None:
+        # The newest time within the ttl per entity row, from keys and times only.
+        matched = f"""
+          SELECT e.{ROW}, e.{TS}, {entity_keys}, x.__atl_fts
+          FROM {frame.relation} e JOIN (
+            SELECT e.{ROW}, max(k.{TS}) AS __atl_fts
+            FROM {frame.relation} e JOIN (SELECT {narrow}, {TS} FROM src) k
+              ON {_keys_on(keys, "e", "k")} AND k.{TS} <= e.{TS} AND k.{TS} >= e.{TS} - {ttl}
+            GROUP BY e.{ROW}) x ON x.{ROW} = e.{ROW}"""
+    else:
+        asof_rows = _feature_rows(compiled, frame, ttl, filter_keys=plan.filter_keys)
+        matched = f"""
+          SELECT e.{ROW}, e.{TS}, {entity_keys}, k.{TS} AS __atl_fts
+          FROM {frame.relation} e ASOF LEFT JOIN (SELECT {narrow}, {TS} FROM ({asof_rows})) k
+            ON {_keys_on(keys, "e", "k")} AND e.{TS} >= k.{TS}"""
+    fresh = f"m.__atl_fts >= m.{TS} - {ttl}" if ttl is not None else "true"
+    # Back to the matched rows for their values; rows sharing keys and time compete.
+    candidates = f"""
+        SELECT m.{ROW}, s.* FROM m JOIN src s
+          ON {_keys_on(keys, "m", "s")} AND s.{TS} = m.__atl_fts
+        WHERE {fresh}"""
+    values = [f"{compiled.expression(f)} AS __atl_f{i}" for i, f in enumerate(features)]
+    if event_time:
+        values.append(f"{TS} AS {EVENT}")
+    ties = compiled.order_for_ties("c")
+    picked = ", ".join(f"v.__atl_f{i}" for i in range(len(features)))
+    if event_time:
+        picked += (", " if picked else "") + f"v.{EVENT}"
+    sql = f"""
+    WITH src AS NOT MATERIALIZED ({source}),
+    m AS ({matched}),
+    c AS ({candidates}),
+    best AS (
+      SELECT * FROM c
+      QUALIFY row_number() OVER (PARTITION BY c.{ROW} ORDER BY {ties}) = 1),
+    v AS (SELECT {ROW}, {", ".join(values)} FROM best)
+    SELECT e.{ROW}, {picked}
+    FROM {frame.relation} e LEFT JOIN v ON v.{ROW} = e.{ROW}
+    ORDER BY e.{ROW}"""
+    return _run(con, sql, frame, compiled)
+
+
+def lookup_windows(
+    con: duckdb.DuckDBPyConnection,
+    compiled: Compiled,
+    frame: Frame,
+    aggregates: Sequence[tuple[str, Aggregation, str, int]],
+    plan: Plan,
+) -> pa.Table:
+    """Windowed aggregates for every entity row: ``__atl_f0…`` in the order given."""
+    keys = compiled.view.keys
+    reach = max(w for *_, w in aggregates)
+    source = _feature_rows(
+        compiled, frame, reach, filter_keys=plan.filter_keys and plan.windows == "window"
+    )
+    if compiled.view.created:
+        # Rows sharing keys and time are versions of one fact: only the newest counts.
+        partition = ", ".join(f"d.{ident(k)}" for k in keys)
+        source = f"""SELECT * FROM ({source}) d
+          QUALIFY row_number() OVER (PARTITION BY {partition}, d.{TS}
+                                     ORDER BY {compiled.order_for_ties("d")}) = 1"""
+    inputs = sorted({a.column for _, a, _, _ in aggregates})
+    x = {column: f"__atl_x{i}" for i, column in enumerate(inputs)}
+    projected = ", ".join(f"{compiled.input_expression(c)} AS {x[c]}" for c in inputs)
+    key_list = ", ".join(ident(k) for k in keys)
+    if plan.windows == "range":
+        items = [
+            aggregate_sql(fn, f"s.{x[a.column]}", f"s.{TS}", f"s.{TS} > e.{TS} - {w}")
+            + f" AS __atl_f{i}"
+            for i, (_, a, fn, w) in enumerate(aggregates)
+        ]
+        sql = f"""
+        WITH src AS NOT MATERIALIZED (SELECT {key_list}, {TS}, {projected} FROM ({source}))
+        SELECT e.{ROW}, {", ".join(items)}
+        FROM {frame.relation} e LEFT JOIN src s
+          ON {_keys_on(keys, "e", "s")} AND s.{TS} <= e.{TS} AND s.{TS} > e.{TS} - {reach}
+        GROUP BY e.{ROW} ORDER BY e.{ROW}"""
+        return _run(con, sql, frame, compiled)
+    windows = sorted({w for *_, w in aggregates})
+    named = ", ".join(
+        f"w{w} AS (PARTITION BY {key_list} ORDER BY {TS} "
+        f"RANGE BETWEEN {w - 1} PRECEDING AND CURRENT ROW)"
+        for w in windows
+    )
+    items = [
+        aggregate_sql(fn, x[a.column], TS, "true") + f" OVER w{w} AS __atl_f{i}"
+        for i, (_, a, fn, w) in enumerate(aggregates)
+    ]
+    sql = f"""
+    WITH src AS (SELECT {key_list}, {TS}, {projected}, NULL::BIGINT AS {ROW} FROM ({source})),
+    u AS (SELECT * FROM src UNION ALL BY NAME SELECT {key_list}, {TS}, {ROW} FROM {frame.relation}),
+    w AS (SELECT {ROW}, {", ".join(items)} FROM u WINDOW {named})
+    SELECT * FROM w WHERE {ROW} IS NOT NULL ORDER BY {ROW}"""
+    return _run(con, sql, frame, compiled)
+
+
+def _run(con: duckdb.DuckDBPyConnection, sql: str, frame: Frame, compiled: Compiled) -> pa.Table:
+    import duckdb
+
+    try:
+        result = con.execute(sql).to_arrow_table()
+    except duckdb.Error as error:
+        text = str(error)
+        if "Python feature" in text:
+            raise InvalidInput(text.split("Error: ", 1)[-1]) from None
+        raise InvalidInput(
+            f"feature view {compiled.view.name!r}: could not compute features: {text}"
+        ) from None
+    if result.num_rows != frame.rows:  # pragma: no cover - an engine bug, never the user's
+        raise RuntimeError(
+            f"view {compiled.view.name}: {result.num_rows} rows for {frame.rows} entity rows"
+        )
+    return result

@@ -1,0 +1,432 @@
+"""The feature store of a workspace: definitions, training sets, online lookups.
+
+Computations run on a restricted DuckDB connection of the warehouse (lake read-only, no file
+or network access for user SQL) with a memory limit and a spill folder in the workspace, so
+large joins spill to disk instead of running out of memory.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import select
+
+from atelier.backends.metadata import (
+    Database,
+    FeatureEntity,
+    FeatureServiceRecord,
+    FeatureViewRecord,
+    FeatureViewVersion,
+    TrainingSetRecord,
+)
+from atelier.backends.warehouse import Warehouse
+from atelier.backends.warehouse.sql import ident
+from atelier.config.settings import FeatureSettings
+from atelier.errors import InvalidInput, NotFound
+from atelier.services.features import loader, registry
+from atelier.services.features.compile import (
+    ROW,
+    TS,
+    compile_view,
+    feature_types,
+    source_relation,
+)
+from atelier.services.features.definitions import check_name
+from atelier.services.features.engine import Frame, Plan, choose_plan, lookup_rows, lookup_windows
+from atelier.services.features.frames import check_storable, event_ns, timestamp_column, to_arrow
+from atelier.services.features.info import ViewInfo, view_info
+from atelier.services.features.registry import ApplyPlan, Definitions
+from atelier.services.features.training import (
+    LINEAGE_KEY,
+    Request,
+    TrainingSet,
+    lineage_json,
+    plan_requests,
+)
+
+if TYPE_CHECKING:
+    import duckdb
+    import pyarrow as pa
+
+ENTITIES = "__atl_entities"
+
+
+def default_memory_limit() -> str:
+    """40% of the machine's memory: room for Python, Arrow results and other processes."""
+    try:
+        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError):  # pragma: no cover - not POSIX
+        return "4GB"
+    return f"{max(1, int(total * 0.4 / 2**20))}MB"
+
+
+class FeatureStore:
+    def __init__(
+        self,
+        db: Database,
+        warehouse: Warehouse,
+        settings: FeatureSettings,
+        root: Path,
+        *,
+        memory_limit: str | None = None,
+    ) -> None:
+        self.db = db
+        self.warehouse = warehouse
+        self.settings = settings
+        self.root = Path(root)
+        self.memory_limit = memory_limit or default_memory_limit()
+        self.spill_dir = self.root / ".atelier" / "spill" / "features"
+
+    # -- connections -----------------------------------------------------------------------
+
+    @contextmanager
+    def connection(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A restricted warehouse connection set up for feature work."""
+        self.spill_dir.mkdir(parents=True, exist_ok=True)
+        settings: dict[str, str | int | bool] = {
+            "memory_limit": self.memory_limit,
+            "temp_directory": str(self.spill_dir),
+            # Row order is restored by the engine (ORDER BY the entity row); letting DuckDB
+            # drop it saves memory on large joins.
+            "preserve_insertion_order": False,
+            # The ASOF join's nested-loop shortcut misjudges frames it cannot count (Arrow).
+            "asof_loop_join_threshold": 0,
+        }
+        with self.warehouse.user_connection(settings=settings) as user:
+            # Trusted engine SQL; user SQL in definitions is checked on its own.
+            yield user._connection
+
+    # -- definitions -------------------------------------------------------------------------
+
+    def load(self, path: str | Path | None = None) -> Definitions:
+        """Definitions from ``features.py``/``features.yaml`` (a file or its folder)."""
+        return loader.load(path)
+
+    def apply(
+        self,
+        definitions: Definitions,
+        *,
+        project: str | None = None,
+        by: str | None = None,
+        dry_run: bool = False,
+    ) -> ApplyPlan:
+        """Check ``definitions`` against their sources and apply them as ``project`` (after
+        showing the diff with ``dry_run``); refused (Conflict) when it would break a
+        dependant, with nothing written."""
+        definitions.check()
+        project = project or definitions.project or "default"
+        views = registry.resolve_keys(definitions, self.db)
+        with self.connection() as con:
+            for view in views:
+                compiled = compile_view(con, view)
+                feature_types(con, compiled)
+        plan = registry.plan_changes(self.db, definitions, project, views)
+        if not dry_run:
+            registry.write(self.db, plan, definitions, views, by)
+        return plan
+
+    def entities(self) -> list[dict[str, Any]]:
+        with self.db.session() as session:
+            return [
+                {
+                    "name": e.name,
+                    "keys": list(e.keys),
+                    "project": e.project,
+                    "description": e.description,
+                }
+                for e in session.scalars(select(FeatureEntity).order_by(FeatureEntity.name))
+            ]
+
+    def views(self, *, project: str | None = None, search: str | None = None) -> list[ViewInfo]:
+        with self.db.session() as session:
+            query = select(FeatureViewRecord).order_by(FeatureViewRecord.name)
+            if project is not None:
+                query = query.where(FeatureViewRecord.project == project)
+            rows = list(session.scalars(query))
+            infos = [view_info(session, row, detail=False) for row in rows]
+        if search:
+            words = search.lower().split()
+            infos = [i for i in infos if all(w in i.haystack() for w in words)]
+        return infos
+
+    def view(self, name: str) -> ViewInfo:
+        """One view with its versions, feature types, statistics, lineage and materializations."""
+        with self.db.session() as session:
+            row = session.scalar(select(FeatureViewRecord).where(FeatureViewRecord.name == name))
+            if row is None:
+                raise NotFound(f"no feature view {name!r}: see `atelier features list`")
+            return view_info(session, row, detail=True)
+
+    def versions(self, name: str) -> list[dict[str, Any]]:
+        with self.db.session() as session:
+            rows = session.scalars(
+                select(FeatureViewVersion)
+                .where(FeatureViewVersion.view == name)
+                .order_by(FeatureViewVersion.version)
+            )
+            return [
+                {
+                    "version": r.version,
+                    "spec": r.spec,
+                    "created_by": r.created_by,
+                    "created_at": r.created_at.isoformat(),
+                }
+                for r in rows
+            ]
+
+    def services(self) -> list[dict[str, Any]]:
+        with self.db.session() as session:
+            rows = session.scalars(select(FeatureServiceRecord).order_by(FeatureServiceRecord.name))
+            return [
+                {
+                    "name": r.name,
+                    "project": r.project,
+                    "features": list(r.features),
+                    "description": r.description,
+                    "owner": r.owner,
+                }
+                for r in rows
+            ]
+
+    def training_sets(self, name: str | None = None) -> list[dict[str, Any]]:
+        with self.db.session() as session:
+            query = select(TrainingSetRecord).order_by(
+                TrainingSetRecord.name, TrainingSetRecord.version
+            )
+            if name is not None:
+                query = query.where(TrainingSetRecord.name == name)
+            return [
+                {
+                    "name": r.name,
+                    "version": r.version,
+                    "features": list(r.features),
+                    "feature_views": dict(r.view_versions),
+                    "entities": r.entities,
+                    "rows": r.rows,
+                    "created_by": r.created_by,
+                    "created_at": r.created_at.isoformat(),
+                }
+                for r in session.scalars(query)
+            ]
+
+    def delete_training_set(self, name: str) -> int:
+        """Forget every recorded version of training set ``name`` (the table stays)."""
+        with self.db.session() as session:
+            rows = list(
+                session.scalars(select(TrainingSetRecord).where(TrainingSetRecord.name == name))
+            )
+            if not rows:
+                raise NotFound(f"no training set {name!r}")
+            for row in rows:
+                session.delete(row)
+            return len(rows)
+
+    # -- online serving and statistics ---------------------------------------------------------
+
+    def materialize(
+        self,
+        views: Sequence[str] | None = None,
+        *,
+        incremental: bool = False,
+        as_of: datetime | None = None,
+    ) -> list[dict[str, Any]]:
+        """Write the latest values of ``views`` (all by default) to the online store."""
+        from atelier.services.features.serving import materialize
+
+        return materialize(self, views, incremental=incremental, as_of=as_of)
+
+    def online(
+        self, keys: Any, features: str | Sequence[str], *, project: str | None = None
+    ) -> pa.Table:
+        """Latest values of ``features`` (refs or a feature service) for each key row."""
+        from atelier.services.features.serving import online
+
+        return online(self, keys, features, project=project)
+
+    def statistics(self, name: str) -> dict[str, Any]:
+        """Recompute and store the per-feature statistics and freshness of view ``name``."""
+        from atelier.services.features.stats import refresh_statistics
+
+        return refresh_statistics(self, name)
+
+    # -- training sets ---------------------------------------------------------------------------
+
+    def training_set(
+        self,
+        entities: Any,
+        features: str | Sequence[str],
+        *,
+        timestamp: str | None = None,
+        save_as: str | None = None,
+        full_names: bool = False,
+        project: str | None = None,
+        by: str | None = None,
+        plan: Plan | None = None,
+    ) -> TrainingSet:
+        """``entities`` (pandas, polars, Arrow, or a warehouse table name) with the requested
+        ``features`` as of each row's ``timestamp``: every row once, in input order."""
+        with self.connection() as con:
+            source = "dataframe"
+            if isinstance(entities, str):
+                source = entities
+                entities = _read_table(con, entities)
+            table = to_arrow(entities)
+            column = timestamp_column(table, timestamp)
+            requests = plan_requests(
+                self.db,
+                features,
+                project=project,
+                full_names=full_names,
+                reserved=table.column_names,
+            )
+            frame = _register_frame(con, table, column, requests)
+            columns: dict[str, pa.ChunkedArray] = {}
+            plans = {}
+            for request in requests:
+                plans[request.resolved.view.name] = self._compute(
+                    con, request, frame, plan, columns
+                )
+            snapshot = _lake_snapshot(con, self.warehouse.alias)
+        import pyarrow as pa
+
+        ordered = [(c, columns[c]) for r in requests for c in r.columns]
+        result = pa.Table.from_arrays(
+            [*table.columns, *(array for _, array in ordered)],
+            names=[*table.column_names, *(name for name, _ in ordered)],
+        )
+        training = TrainingSet(
+            result,
+            [f"{r.resolved.view.name}:{f}" for r in requests for f in r.features],
+            {r.resolved.view.name: r.resolved.version for r in requests},
+            plans,
+        )
+        lineage = lineage_json(training, source, snapshot)
+        training.table = result.replace_schema_metadata({LINEAGE_KEY: lineage.encode()})
+        if save_as is not None:
+            self._save(training, save_as, source, lineage, by)
+        return training
+
+    def _compute(
+        self,
+        con: duckdb.DuckDBPyConnection,
+        request: Request,
+        frame: Frame,
+        plan: Plan | None,
+        out: dict[str, pa.ChunkedArray],
+    ) -> str:
+        view = request.resolved.view
+        compiled = compile_view(con, view)
+        feature_rows = None
+        if compiled.table is not None:
+            # The table's own count is DuckLake metadata: no scan.
+            raw, _ = source_relation(view)
+            counted = con.execute(f"SELECT count(*) FROM {raw}").fetchone()
+            feature_rows = int(counted[0]) if counted else 0
+        chosen = plan or choose_plan(frame.rows, feature_rows, view.ttl_ns, view.max_window())
+        by_name = dict(zip(request.features, request.columns, strict=True))
+        rows = [f for f in view.row_features() if f.name in by_name]
+        if rows:
+            result = lookup_rows(con, compiled, frame, rows, chosen, ttl=view.ttl_ns)
+            for i, feature in enumerate(rows):
+                out[by_name[feature.name]] = result.column(f"__atl_f{i}")
+        aggregates = [a for a in view.aggregate_features() if a[0] in by_name]
+        if aggregates:
+            result = lookup_windows(con, compiled, frame, aggregates, chosen)
+            for i, (name, *_) in enumerate(aggregates):
+                out[by_name[name]] = result.column(f"__atl_f{i}")
+        return chosen.describe()
+
+    def _save(
+        self, training: TrainingSet, name: str, source: str, lineage: str, by: str | None
+    ) -> None:
+        schema, _, table_name = name.rpartition(".")
+        schema = schema or "main"
+        for part in (schema, table_name):
+            check_name(part, "training set table name part")
+        check_storable(training.table)
+        data = training.table.replace_schema_metadata(None)
+        target = f"{ident(schema)}.{ident(table_name)}"
+
+        def write(con: duckdb.DuckDBPyConnection) -> None:
+            con.register("__atl_training", data)
+            con.execute(f"CREATE SCHEMA IF NOT EXISTS {ident(schema)}")
+            con.execute(f"CREATE OR REPLACE TABLE {target} AS SELECT * FROM __atl_training")
+
+        self.warehouse.run_write(write, author=by, message="training set", extra_info=lineage)
+        version = self.warehouse.snapshots(table_name, schema=schema)[-1].snapshot_id
+        with self.db.session() as session:
+            session.add(
+                TrainingSetRecord(
+                    name=f"{schema}.{table_name}",
+                    version=version,
+                    features=training.features,
+                    view_versions=training.view_versions,
+                    entities=source,
+                    rows=training.rows,
+                    created_by=by,
+                )
+            )
+        training.name, training.version = f"{schema}.{table_name}", version
+
+
+def _read_table(con: duckdb.DuckDBPyConnection, name: str) -> pa.Table:
+    import duckdb
+
+    parts = name.split(".")
+    if not 1 <= len(parts) <= 2 or not all(parts):
+        raise InvalidInput(f"{name!r} is not a warehouse table name (schema.table)")
+    try:
+        return con.execute(f"SELECT * FROM {'.'.join(ident(p) for p in parts)}").to_arrow_table()
+    except duckdb.Error as error:
+        raise NotFound(f"cannot read entity table {name!r}: {error}") from None
+
+
+def _register_frame(
+    con: duckdb.DuckDBPyConnection, table: pa.Table, column: str, requests: list[Request]
+) -> Frame:
+    """Put the entity rows (row number, time in ns, the keys the views need) on ``con``."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    keys: list[str] = []
+    for request in requests:
+        for key in request.resolved.view.keys:
+            if key not in table.column_names:
+                raise InvalidInput(
+                    f"the entity frame has no column {key!r}, the key of feature view "
+                    f"{request.resolved.view.name!r}"
+                )
+            if key not in keys:
+                keys.append(key)
+    nanos = event_ns(table, column)
+    narrow = pa.table(
+        {ROW: pa.array(np.arange(table.num_rows, dtype=np.int64)), TS: nanos}
+        | {key: table.column(key) for key in keys}
+    )
+    con.register("__atl_frame", narrow)
+    # A table (not the Arrow scan) so the optimizer knows how many rows there are.
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {ENTITIES} AS SELECT * FROM __atl_frame")
+    con.unregister("__atl_frame")
+    low, high = pc.min(nanos).as_py(), pc.max(nanos).as_py()
+    return Frame(ENTITIES, table.num_rows, low, high)
+
+
+def _lake_snapshot(con: duckdb.DuckDBPyConnection, alias: str) -> int | None:
+    row = con.execute("SELECT max(snapshot_id) FROM ducklake_snapshots(?)", [alias]).fetchone()
+    return int(row[0]) if row and row[0] is not None else None
+
+
+def utc_ns(moment: datetime) -> int:
+    """Nanoseconds since the epoch of an aware datetime (naive: taken as UTC)."""
+    from datetime import UTC
+
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    delta = moment - datetime(1970, 1, 1, tzinfo=UTC)
+    return (delta.days * 86_400 + delta.seconds) * 10**9 + delta.microseconds * 1000
