@@ -1,8 +1,10 @@
-"""``atelier sql`` as users run it: every format, files written whole, one-line errors, and the
-same command against a running server (ATELIER_URL, rows as Arrow)."""
+"""``atelier sql``: every format, files written whole, one-line errors (in-process, for speed),
+then as users run it: a subprocess on the workspace, and against a running server
+(ATELIER_URL, rows as Arrow)."""
 
 from __future__ import annotations
 
+import copy
 import csv
 import io
 import json
@@ -10,7 +12,9 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
+from click.testing import CliRunner, Result
 
+from atelier.cli.main import cli
 from atelier.config import Workspace, init_workspace
 from atelier.services.workbench import Workbench
 from tests.cli.test_cli import atelier, one_line_error
@@ -18,6 +22,22 @@ from tests.conftest import start_server
 from tests.services.query.running import ENDLESS
 
 QUERY = "SELECT order_id, region, total FROM shop.orders ORDER BY order_id"
+
+
+#: A private copy of the command tree: click caches per command how its help option is named,
+#: and an invocation here must not change the help that tests/test_docs.py renders.
+CLI = copy.deepcopy(cli)
+
+
+def run(*args: str, stdin: str | None = None) -> Result:
+    return CliRunner().invoke(CLI, ["sql", *args], input=stdin, env={"ATELIER_URL": None})
+
+
+def error_line(result: Result) -> str:
+    assert result.exit_code == 1, result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
+    return lines[0]
 
 
 @pytest.fixture
@@ -38,57 +58,62 @@ def ws(tmp_path: Path) -> Path:
 
 
 def test_table_csv_json(ws: Path) -> None:
-    shown = atelier("sql", QUERY, "-w", str(ws))
-    assert shown.returncode == 0, shown.stderr
+    shown = run(QUERY, "-w", str(ws))
+    assert shown.exit_code == 0, shown.stderr
     assert "order_id" in shown.stdout and "south" in shown.stdout and "NULL" in shown.stdout
     assert "2 rows" in shown.stdout
 
-    as_csv = atelier("sql", QUERY, "--format", "csv", "-w", str(ws))
+    as_csv = run(QUERY, "--format", "csv", "-w", str(ws))
     assert list(csv.reader(io.StringIO(as_csv.stdout))) == [
         ["order_id", "region", "total"],
         ["1", "north", "9.5"],
         ["2", "south", ""],
     ]
-    as_json = atelier("sql", QUERY, "-f", "json", "-w", str(ws))
+    as_json = run(QUERY, "-f", "json", "-w", str(ws))
     assert json.loads(as_json.stdout) == [
         {"order_id": 1, "region": "north", "total": 9.5},
         {"order_id": 2, "region": "south", "total": None},
     ]
-    empty = atelier("sql", "SELECT 1 AS x WHERE false", "-f", "json", "-w", str(ws))
+    empty = run("SELECT 1 AS x WHERE false", "-f", "json", "-w", str(ws))
     assert json.loads(empty.stdout) == []
-    from_stdin = atelier("sql", "-", "-f", "csv", "-w", str(ws), stdin="SELECT 42 AS answer")
+    from_stdin = run("-", "-f", "csv", "-w", str(ws), stdin="SELECT 42 AS answer")
     assert from_stdin.stdout.splitlines() == ['"answer"', "42"]
 
 
 def test_files_parquet_and_a_long_table(ws: Path, tmp_path: Path) -> None:
-    usage = atelier("sql", QUERY, "-f", "parquet", "-w", str(ws))
-    assert usage.returncode == 2 and "--format parquet needs --output" in usage.stderr
+    usage = run(QUERY, "-f", "parquet", "-w", str(ws))
+    assert usage.exit_code == 2 and "--format parquet needs --output" in usage.stderr
 
     target = tmp_path / "orders.parquet"
-    written = atelier("sql", QUERY, "-f", "parquet", "-o", str(target), "-w", str(ws))
-    assert written.returncode == 0, written.stderr
+    written = run(QUERY, "-f", "parquet", "-o", str(target), "-w", str(ws))
+    assert written.exit_code == 0, written.stderr
     assert pq.read_table(target).to_pylist()[0] == {"order_id": 1, "region": "north", "total": 9.5}
     assert sorted(p.name for p in tmp_path.iterdir()) == ["orders.parquet", "ws"]
 
     # A failing query leaves no file behind, not even a partial one.
-    failed = atelier(
-        "sql", "SELECT error('boom')", "-f", "csv", "-o", str(tmp_path / "x.csv"), "-w", str(ws)
-    )
-    assert "boom" in one_line_error(failed)
+    failed = run("SELECT error('boom')", "-f", "csv", "-o", str(tmp_path / "x.csv"), "-w", str(ws))
+    assert "boom" in error_line(failed)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["orders.parquet", "ws"]
 
-    long = atelier("sql", "SELECT range AS n FROM range(250)", "-w", str(ws))
-    assert "250 rows (first 100 shown" in long.stdout and " 99 " in long.stdout
-    assert " 100 " not in long.stdout
+    long = run("SELECT range AS n FROM range(250)", "-w", str(ws))
+    assert "250 rows (first 100 shown" in long.stdout
+    assert "│ 99 │" in long.stdout and "│ 100 │" not in long.stdout
 
 
 def test_errors_are_one_line(ws: Path) -> None:
-    syntax = one_line_error(atelier("sql", "SELECT 1,\n FROM", "-w", str(ws)))
-    assert "syntax error" in syntax and syntax.endswith("(line 2, column 2)")
-    refused = one_line_error(atelier("sql", "SELECT * FROM read_csv('/etc/passwd')", "-w", str(ws)))
+    syntax = error_line(run("SELECT 1,\n FROM WHERE", "-w", str(ws)))
+    assert "syntax error" in syntax and syntax.endswith("(line 2, column 7)")
+    refused = error_line(run("SELECT * FROM read_csv('/etc/passwd')", "-w", str(ws)))
     assert "disabled by configuration" in refused
-    timeout = one_line_error(atelier("sql", ENDLESS, "--timeout", "0.3", "-w", str(ws)))
+    timeout = error_line(run(ENDLESS, "--timeout", "0.3", "-w", str(ws)))
     assert "ran longer than its 0.3 s timeout" in timeout
+
+
+def test_as_a_subprocess(ws: Path) -> None:
+    shown = atelier("sql", QUERY, "-f", "csv", cwd=ws)
+    assert shown.returncode == 0, shown.stderr
+    assert shown.stdout.splitlines()[1] == '1,"north",9.5'
+    assert "syntax error" in one_line_error(atelier("sql", "SELEC", cwd=ws))
 
 
 def test_remote_with_atelier_url(ws: Path) -> None:
@@ -101,10 +126,10 @@ def test_remote_with_atelier_url(ws: Path) -> None:
             env = {"ATELIER_URL": server.url, "ATELIER_TOKEN": token}
             remote = atelier("sql", QUERY, "-f", "csv", env=env, cwd=ws.parent)
             assert remote.returncode == 0, remote.stderr
-            assert remote.stdout.splitlines()[1:] == ["1,\"north\",9.5", "2,\"south\","]
+            assert remote.stdout.splitlines()[1:] == ['1,"north",9.5', '2,"south",']
             assert wb.query.history("ada")[0].sql == QUERY
             refused = atelier("sql", "INSTALL httpfs", env=env, cwd=ws.parent)
-            assert "may not run here (HTTP 403)" in one_line_error(refused)
+            assert one_line_error(refused).endswith("(HTTP 403)")
             no_token = atelier("sql", "SELECT 1", env={"ATELIER_URL": server.url})
             assert "ATELIER_TOKEN is not set" in one_line_error(no_token)
         finally:

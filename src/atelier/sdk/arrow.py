@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
@@ -24,8 +24,6 @@ from atelier.errors import (
 )
 
 if TYPE_CHECKING:
-    import pandas
-    import polars
     import pyarrow
 
 ARROW_STREAM = "application/vnd.apache.arrow.stream"
@@ -42,8 +40,6 @@ _ERRORS: dict[int, type[AtelierError]] = {
     409: Conflict,
     422: InvalidInput,
 }
-
-Kind = Literal["pandas", "polars", "arrow"]
 
 
 def fetch_arrow(http: httpx.Client, sql: str, timeout: float | None = None) -> pyarrow.Table:
@@ -83,21 +79,6 @@ def stream_arrow(
             yield pyarrow.RecordBatchReader.from_batches(reader.schema, _batches(reader, query))
     except httpx.TransportError as error:
         raise AtelierError(f"cannot reach Atelier at {http.base_url}: {error}") from None
-
-
-def as_frame(table: pyarrow.Table, kind: Kind = "pandas") -> Any:
-    """``table`` as a pandas DataFrame (default), a polars DataFrame or itself (``arrow``)."""
-    if kind == "arrow":
-        return table
-    if kind == "pandas":
-        frame: pandas.DataFrame = table.to_pandas()
-        return frame
-    if kind == "polars":
-        import polars
-
-        result: polars.DataFrame | polars.Series = polars.from_arrow(table)
-        return result
-    raise InvalidInput(f"unknown result kind {kind!r}: use 'pandas', 'polars' or 'arrow'")
 
 
 def http_error(response: httpx.Response) -> AtelierError:

@@ -81,7 +81,12 @@ def test_apply_list_and_training_sets(client, accounts: Accounts, tx: None) -> N
 
     saved = client.post(
         "/api/v1/features/training-set",
-        json={"entities": "s.labels", "features": ["spend:big"], "timestamp": "ts", "save_as": "ml.t"},
+        json={
+            "entities": "s.labels",
+            "features": ["spend:big"],
+            "timestamp": "ts",
+            "save_as": "ml.t",
+        },
         headers=sci,
     ).json()
     assert saved["name"] == "ml.t" and saved["feature_views"] == {"spend": 1}
@@ -108,33 +113,24 @@ def test_online_and_errors(client, accounts: Accounts, tx: None, workbench: Work
     done = client.post("/api/v1/features/materialize", json={}, headers=sci).json()
     assert done[0]["view"] == "spend" and done[0]["mode"] == "full"
     rows = client.post(
-        "/api/v1/features/online", json={"keys": {"cid": [1, 7]}, "features": "scoring"}, headers=sci
+        "/api/v1/features/online",
+        json={"keys": {"cid": [1, 7]}, "features": "scoring"},
+        headers=sci,
     ).json()["rows"]
     assert rows == [{"cid": 1, "amount_sum_30d": None}, {"cid": 7, "amount_sum_30d": None}]
     bad = client.post(
         "/api/v1/features/training-set", content=b"not arrow", headers=sci | {"Content-Type": ARROW}
     )
     assert bad.status_code == 422 and "Arrow" in bad.json()["detail"]
-    python = {"views": [{**DEFINITIONS["views"][0], "features": [{"name": "x", "python": "def f(a): return a", "inputs": ["amount"]}]}]}
+    python = {
+        "views": [
+            {
+                **DEFINITIONS["views"][0],
+                "features": [{"name": "x", "python": "def f(a): return a", "inputs": ["amount"]}],
+            }
+        ]
+    }
     refused = client.post("/api/v1/features/apply", json={"definitions": python}, headers=sci)
     assert refused.status_code == 422 and "features.py" in refused.json()["detail"]
     viewer = client.get("/api/v1/features/views", headers=accounts.headers("viewer"))
     assert viewer.status_code == 403
-
-
-def test_pages(client, accounts: Accounts, tx: None) -> None:  # type: ignore[no-untyped-def]
-    sci = accounts.headers("scientist")
-    client.post(
-        "/api/v1/features/apply",
-        json={"definitions": DEFINITIONS, "project": "churn", "dry_run": False},
-        headers=sci,
-    )
-    page = client.get("/features", headers=sci)
-    assert page.status_code == 200 and 'data-view="spend"' in page.text and "scoring" in page.text
-    assert "spend" in client.get("/features?search=amount", headers=sci | {"HX-Request": "true"}).text
-    assert "No feature view matches" in client.get("/features?search=zzz", headers=sci).text
-    detail = client.get("/features/spend", headers=sci)
-    assert detail.status_code == 200 and "spend:amount_sum_30d" in detail.text
-    refreshed = client.post("/features/spend/statistics", headers=sci)
-    assert refreshed.status_code == 200 and "2 rows for 1 entities" in refreshed.text
-    assert client.get("/features/nope", headers=sci).status_code == 404

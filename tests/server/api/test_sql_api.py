@@ -111,7 +111,9 @@ def test_bad_requests_are_422(client, accounts: Accounts) -> None:  # type: igno
 
 
 @pytest.mark.parametrize("accept", [None, ARROW_STREAM])
-def test_timeout_is_408(client, accounts: Accounts, workbench: Workbench, accept: str | None) -> None:  # type: ignore[no-untyped-def]
+def test_timeout_is_408(
+    client, accounts: Accounts, workbench: Workbench, accept: str | None
+) -> None:  # type: ignore[no-untyped-def]
     headers = {**accounts.headers("scientist"), **({"Accept": accept} if accept else {})}
     response = client.post("/api/v1/sql", json={"sql": ENDLESS, "timeout": 0.3}, headers=headers)
     assert response.status_code == 408
@@ -173,7 +175,9 @@ def test_history_and_query_info_per_user(client, accounts: Accounts) -> None:  #
 
 
 def test_viewers_may_not_query(client, accounts: Accounts) -> None:  # type: ignore[no-untyped-def]
-    response = client.post("/api/v1/sql", json={"sql": "SELECT 1"}, headers=accounts.headers("viewer"))
+    response = client.post(
+        "/api/v1/sql", json={"sql": "SELECT 1"}, headers=accounts.headers("viewer")
+    )
     assert response.status_code == 403
     assert client.get("/api/v1/sql/history", headers=accounts.headers("viewer")).status_code == 403
 

@@ -17,6 +17,7 @@ PLANS = [
     Plan("asof", "range", True),
     Plan("range", "range", True),
     Plan("range", "window", False),
+    Plan("range", "range", False, one_pass=True),
 ]
 T0 = pd.Timestamp("2024-01-10")
 NS = pd.Timedelta(1, "ns")
@@ -51,8 +52,14 @@ def events(store: FeatureStore) -> FeatureStore:
             features=["v", Derived("double", sql="v * 2")],
             aggregations=[Aggregation("v", ["count", "sum", "last", "max"], ["3d"])],
         ),
-        FeatureView("ev_forever", customer, "ts", source="s.events", created="created",
-                    features=[Derived("v_any", sql="v")]),
+        FeatureView(
+            "ev_forever",
+            customer,
+            "ts",
+            source="s.events",
+            created="created",
+            features=[Derived("v_any", sql="v")],
+        ),
     )
     return store
 
@@ -65,12 +72,12 @@ def frame(*rows: tuple[int, pd.Timestamp]) -> pd.DataFrame:
 
 def values(store: FeatureStore, entities: pd.DataFrame, features: list[str], plan: Plan) -> list:
     table = store.training_set(entities, features, plan=plan).table
-    return [
-        tuple(row[c] for c in table.column_names[2:]) for row in table.to_pylist()
-    ]
+    return [tuple(row[c] for c in table.column_names[2:]) for row in table.to_pylist()]
 
 
-@pytest.mark.parametrize("plan", PLANS, ids=lambda p: f"{p.rows}-{p.windows}-{p.filter_keys}")
+@pytest.mark.parametrize(
+    "plan", PLANS, ids=lambda p: f"{p.rows}-{p.windows}-{p.filter_keys}-{p.one_pass}"
+)
 def test_ttl_boundary_to_the_nanosecond(events: FeatureStore, plan: Plan) -> None:
     jan10 = pd.Timestamp("2024-01-10")
     jan5 = pd.Timestamp("2024-01-05")
@@ -89,7 +96,9 @@ def test_ttl_boundary_to_the_nanosecond(events: FeatureStore, plan: Plan) -> Non
     assert rows == [(55.0,), (None,), (None,), (None,), (10.0,)]
 
 
-@pytest.mark.parametrize("plan", PLANS, ids=lambda p: f"{p.rows}-{p.windows}-{p.filter_keys}")
+@pytest.mark.parametrize(
+    "plan", PLANS, ids=lambda p: f"{p.rows}-{p.windows}-{p.filter_keys}-{p.one_pass}"
+)
 def test_ties_duplicates_unknown_and_edges(events: FeatureStore, plan: Plan) -> None:
     entities = frame(
         (1, pd.Timestamp("2024-01-05 12:00")),  # tie on Jan 5: newest created (55) wins
@@ -112,7 +121,9 @@ def test_ties_duplicates_unknown_and_edges(events: FeatureStore, plan: Plan) -> 
     ]
 
 
-@pytest.mark.parametrize("plan", PLANS, ids=lambda p: f"{p.rows}-{p.windows}-{p.filter_keys}")
+@pytest.mark.parametrize(
+    "plan", PLANS, ids=lambda p: f"{p.rows}-{p.windows}-{p.filter_keys}-{p.one_pass}"
+)
 def test_windows_at_their_edges(events: FeatureStore, plan: Plan) -> None:
     features = ["ev:v_count_3d", "ev:v_sum_3d", "ev:v_last_3d", "ev:v_max_3d"]
     rows = values(
@@ -144,8 +155,16 @@ def test_several_views_with_different_ttls_and_input_columns_kept(events: Featur
     result = events.training_set(entities, ["ev:*", "ev_forever:v_any"])
     table = result.table
     assert table.column_names == [
-        "cid", "event_timestamp", "label", "v", "double",
-        "v_count_3d", "v_sum_3d", "v_last_3d", "v_max_3d", "v_any",
+        "cid",
+        "event_timestamp",
+        "label",
+        "v",
+        "double",
+        "v_count_3d",
+        "v_sum_3d",
+        "v_last_3d",
+        "v_max_3d",
+        "v_any",
     ]
     assert table.column("v").to_pylist() == [None, 3.0]  # Jan 5 is 4 days old on Jan 9
     assert table.column("v_any").to_pylist() == [55.0, 3.0]
@@ -159,9 +178,9 @@ def test_nanoseconds_survive_and_zones_compare_in_utc(events: FeatureStore) -> N
     entities = pd.DataFrame(
         {
             "cid": [2, 2],
-            "event_timestamp": pd.Series([moment - NS, moment]).dt.tz_localize("UTC").dt.tz_convert(
-                "Europe/Paris"
-            ),
+            "event_timestamp": pd.Series([moment - NS, moment])
+            .dt.tz_localize("UTC")
+            .dt.tz_convert("Europe/Paris"),
         }
     )
     table = events.training_set(entities, ["ev:v"]).table
@@ -179,7 +198,10 @@ def test_polars_arrow_and_table_inputs(events: FeatureStore) -> None:
     assert events.training_set(polars_frame, ["ev:v"], timestamp="when").to_polars()["v"][0] == 55.0
     arrow = pa.table({"cid": [1], "event_timestamp": pa.array([when], pa.timestamp("us"))})
     assert events.training_set(arrow, ["ev:v"]).table.column("v")[0].as_py() == 55.0
-    write(events, "CREATE TABLE s.labels AS SELECT 1 AS cid, TIMESTAMP '2024-01-06' AS event_timestamp")
+    write(
+        events,
+        "CREATE TABLE s.labels AS SELECT 1 AS cid, TIMESTAMP '2024-01-06' AS event_timestamp",
+    )
     assert events.training_set("s.labels", ["ev:v"]).table.column("v")[0].as_py() == 55.0
 
 
@@ -199,3 +221,14 @@ def test_clear_errors(events: FeatureStore) -> None:
         events.training_set(good.assign(v=1), ["ev:v"])
     pinned = events.training_set(good, ["ev:v", "ev@1:double"])
     assert pinned.table.column_names[-2:] == ["v", "double"]
+
+
+@pytest.mark.parametrize("plan", [None, *PLANS], ids=str)
+def test_empty_frames_and_missing_times(events: FeatureStore, plan: Plan | None) -> None:
+    empty = frame()
+    result = events.training_set(empty, ["ev:v", "ev:v_count_3d"], plan=plan).table
+    assert result.num_rows == 0 and result.column_names[-2:] == ["v", "v_count_3d"]
+    missing = frame((1, pd.NaT), (1, pd.Timestamp("2024-01-06")))
+    result = events.training_set(missing, ["ev:v", "ev:v_count_3d"], plan=plan).table
+    assert result.column("v").to_pylist() == [None, 55.0]
+    assert result.column("v_count_3d").to_pylist() == [0, 1]

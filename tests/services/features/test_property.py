@@ -20,6 +20,7 @@ PLANS = [
     Plan("asof", "range", True),
     Plan("range", "range", True),
     Plan("range", "window", False),
+    Plan("range", "range", False, one_pass=True),
 ]
 BASE = 1_700_000_000 * 10**9  # times are BASE + a few nanoseconds
 
@@ -52,7 +53,7 @@ def reference(rows, entities, ttl, created, window):  # type: ignore[no-untyped-
         if created:
             # Versions of one (key, time): only the newest created counts, in windows too.
             best = {}
-            for r in sorted(mine, key=lambda r: (-1 if r[2] is None else r[2])):
+            for r in sorted(mine, key=lambda r: -1 if r[2] is None else r[2]):
                 best[r[1]] = r
             versions = list(best.values())
         else:
@@ -77,7 +78,9 @@ def reference(rows, entities, ttl, created, window):  # type: ignore[no-untyped-
     return out
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(
     rows=feature_rows,
     entities=entity_rows,

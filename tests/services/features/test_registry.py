@@ -14,14 +14,13 @@ from atelier.services.features import (
     Definitions,
     Derived,
     Entity,
-    FeatureService,
     FeatureView,
 )
 from atelier.services.features.definitions import duration_ns, format_duration
 from atelier.services.workbench import Workbench
 from tests.services.features.conftest import write
 
-FEATURES_PY = '''
+FEATURES_PY = """
 from atelier.services.features import Aggregation, Derived, Entity, FeatureService, FeatureView
 
 PROJECT = "churn"
@@ -45,7 +44,7 @@ spend = FeatureView(
     tags=["finance"],
 )
 churn_model = FeatureService("churn_model", ["spend:amount_sum_7d", "spend:band"])
-'''
+"""
 
 FEATURES_YAML = """
 project: churn
@@ -97,7 +96,12 @@ def test_definitions_are_validated() -> None:
     with pytest.raises(InvalidInput, match="named function"):
         Derived("f", python=lambda x: x, inputs=["x"])
     view = FeatureView(
-        "v", Entity("e", ["k"]), "ts", source="s.t", ttl="1d", features=["x"],
+        "v",
+        Entity("e", ["k"]),
+        "ts",
+        source="s.t",
+        ttl="1d",
+        features=["x"],
         aggregations=[Aggregation("x", ["avg"], ["7d", 86_400])],
     )
     assert view.feature_names() == ["x", "x_avg_7d", "x_avg_1d"]
@@ -111,14 +115,19 @@ def test_apply_python_file_with_diff_versions_and_lineage(bank: Workbench, tmp_p
     plan = store.apply(definitions, by="ada", dry_run=True)
     assert plan.project == "churn" and not plan.applied
     assert [c.line().split("\n")[0] for c in plan.pending] == [
-        "+ entity customer", "+ view spend (version 1)", "+ service churn_model",
+        "+ entity customer",
+        "+ view spend (version 1)",
+        "+ service churn_model",
     ]
     assert store.views() == []  # a dry run writes nothing
     store.apply(definitions, by="ada")
     again = store.apply(store.load(tmp_path), by="ada", dry_run=True)
     assert again.pending == [] and again.text() == "no changes"
     labels = pd.DataFrame(
-        {"customer_id": [1, 2], "event_timestamp": pd.to_datetime(["2024-01-03 12:00", "2024-01-02 00:00"])}
+        {
+            "customer_id": [1, 2],
+            "event_timestamp": pd.to_datetime(["2024-01-03 12:00", "2024-01-02 00:00"]),
+        }
     )
     result = store.training_set(labels, "churn_model", save_as="ml.train", by="ada")
     assert result.table.column("band").to_pylist() == ["big", None]
@@ -148,12 +157,16 @@ def test_yaml_projects_and_sharing(bank: Workbench, tmp_path: Path) -> None:
     (tmp_path / "features.yaml").write_text(FEATURES_YAML)
     store.apply(store.load(tmp_path / "features.yaml"), by="ada")
     assert [v.name for v in store.views(project="churn")] == ["spend"]
-    other = Definitions(views=[FeatureView("spend", "customer", "ts", source="bank.tx", features=["amount"])])
+    other = Definitions(
+        views=[FeatureView("spend", "customer", "ts", source="bank.tx", features=["amount"])]
+    )
     with pytest.raises(Conflict, match="belongs to project 'churn'"):
         store.apply(other, project="fraud", by="bob")
     private = Definitions(
         views=[
-            FeatureView("secret", "customer", "ts", source="bank.tx", features=["amount"], shared=False)
+            FeatureView(
+                "secret", "customer", "ts", source="bank.tx", features=["amount"], shared=False
+            )
         ]
     )
     store.apply(private, project="fraud", by="bob")
@@ -161,7 +174,6 @@ def test_yaml_projects_and_sharing(bank: Workbench, tmp_path: Path) -> None:
     with pytest.raises(PermissionDenied, match="not shared"):
         store.training_set(labels, ["secret:amount"], project="churn")
     assert store.training_set(labels, ["secret:amount"], project="fraud").rows == 1
-    assert store.search_ok if hasattr(store, "search_ok") else True
     assert [v.name for v in store.views(search="amount secret")] == ["secret"]
 
 
@@ -170,14 +182,25 @@ def test_bad_definitions_are_refused_with_the_reason(bank: Workbench) -> None:
     customer = Entity("customer", ["customer_id"])
     cases = [
         (FeatureView("v", customer, "ts", source="bank.nope", features=["x"]), "cannot read"),
-        (FeatureView("v", customer, "amount", source="bank.tx", features=["x"]), "must be a TIMESTAMP"),
+        (
+            FeatureView("v", customer, "amount", source="bank.tx", features=["x"]),
+            "must be a TIMESTAMP",
+        ),
         (FeatureView("v", customer, "ts", source="bank.tx", features=["nope"]), "'nope' is not in"),
         (
-            FeatureView("v", customer, "ts", query="SELECT * FROM read_csv('/etc/passwd')", features=["x"]),
+            FeatureView(
+                "v", customer, "ts", query="SELECT * FROM read_csv('/etc/passwd')", features=["x"]
+            ),
             "read_csv|passwd|Permission|cannot read",
         ),
         (
-            FeatureView("v", customer, "ts", source="bank.tx", features=[Derived("x", sql="sqlite_scan('a', 'b')")]),
+            FeatureView(
+                "v",
+                customer,
+                "ts",
+                source="bank.tx",
+                features=[Derived("x", sql="sqlite_scan('a', 'b')")],
+            ),
             "not available",
         ),
     ]
@@ -185,6 +208,11 @@ def test_bad_definitions_are_refused_with_the_reason(bank: Workbench) -> None:
         with pytest.raises(InvalidInput, match=message):
             store.apply(Definitions([customer], [view]), project="p", by="ada")
     with pytest.raises(InvalidInput, match="neither defined here"):
-        store.apply(Definitions([], [FeatureView("v", "ghost", "ts", source="bank.tx", features=["amount"])]), project="p")
+        store.apply(
+            Definitions(
+                [], [FeatureView("v", "ghost", "ts", source="bank.tx", features=["amount"])]
+            ),
+            project="p",
+        )
     with pytest.raises(NotFound):
         store.view("v")

@@ -89,7 +89,9 @@ def test_incremental_picks_up_new_and_late_rows(served: FeatureStore) -> None:
         "INSERT INTO s.tx VALUES (4, 'd', TIMESTAMP '2024-01-01', 9.0)",  # late and old
         "INSERT INTO s.tx VALUES (3, 'c', TIMESTAMP '2024-01-10 12:00', 4.0)",  # new
     )
-    (result,) = served.materialize([name], incremental=True, as_of=datetime(2024, 1, 11, tzinfo=UTC))
+    (result,) = served.materialize(
+        [name], incremental=True, as_of=datetime(2024, 1, 11, tzinfo=UTC)
+    )
     assert result["mode"] == "incremental" and result["entities"] == 4
     keys = {"k": [1, 2, 3, 4, 5], "region": ["a", "b", "c", "d", "e"]}
     table = served.online(keys, [f"{name}:amount_sum_7d", f"{name}:amount_count_7d"])

@@ -6,7 +6,7 @@ import duckdb
 import pytest
 
 from atelier.services.query import Column, chart_spec, json_rows
-from atelier.services.query.chart import default_axes, field, vega_type
+from atelier.services.query.chart import MAX_COLORS, default_axes, default_color, field, vega_type
 from atelier.services.query.errors import one_line
 
 
@@ -51,11 +51,25 @@ def test_chart_spec_plots_the_rows() -> None:
         "sort": None,
     }
     assert spec["encoding"]["y"]["type"] == "quantitative"
-    assert spec["data"]["values"] == [{"segment": "retail", "n": 3}, {"segment": "business", "n": 1}]
+    assert spec["data"]["values"] == [
+        {"segment": "retail", "n": 3},
+        {"segment": "business", "n": 1},
+    ]
     switched = chart_spec(columns, [], x="n", y="n", mark="point")
     assert switched is not None and switched["encoding"]["x"]["type"] == "quantitative"
     assert chart_spec(columns, [], mark="pie") is None
     assert chart_spec([Column("s", "VARCHAR")], [["a"]]) is None
+
+
+def test_a_text_column_with_few_values_colours_the_marks() -> None:
+    columns = [Column("day", "DATE"), Column("n", "BIGINT"), Column("segment", "VARCHAR")]
+    rows = [["2024-01-01", 1, "retail"], ["2024-01-01", 2, "business"]]
+    spec = chart_spec(columns, rows)
+    assert spec is not None and spec["mark"]["type"] == "line"
+    assert spec["encoding"]["color"] == {"field": "segment", "type": "nominal", "title": "segment"}
+    many = [["2024-01-01", i, f"customer {i}"] for i in range(MAX_COLORS + 1)]
+    assert default_color(columns, many, "day") is None
+    assert default_color(columns, rows, "segment") is None
 
 
 def test_field_names_with_dots_are_escaped() -> None:

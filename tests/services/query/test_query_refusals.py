@@ -16,7 +16,6 @@ from atelier.errors import PermissionDenied
 from atelier.services.query import QueryService
 from tests.services.query.running import StandInSources
 
-
 #: SQL a user may not run, by what it tries; ``{tmp}`` is a folder with a real Parquet file.
 REFUSED = {
     "read /etc/passwd": "SELECT * FROM read_csv('/etc/passwd')",

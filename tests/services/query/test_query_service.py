@@ -30,8 +30,9 @@ def test_warehouse_tables_and_time_travel(service: QueryService, orders: list[in
 
 
 def test_columns_carry_duckdb_types(service: QueryService, orders: list[int]) -> None:
-    with service.run("SELECT order_id, region, total, DATE '2024-01-31' AS d FROM shop.orders",
-                     user="ada") as result:
+    with service.run(
+        "SELECT order_id, region, total, DATE '2024-01-31' AS d FROM shop.orders", user="ada"
+    ) as result:
         assert [(c.name, c.type) for c in result.columns] == [
             ("order_id", "INTEGER"),
             ("region", "VARCHAR"),
@@ -119,7 +120,10 @@ def test_duckdb_errors_say_what_and_where(service: QueryService, orders: list[in
 
 
 def test_an_error_while_streaming_ends_the_result_with_it(service: QueryService) -> None:
-    sql = "SELECT CASE WHEN range = 250000 THEN error('boom at 250000') ELSE range END FROM range(400000)"
+    sql = (
+        "SELECT CASE WHEN range = 250000 THEN error('boom at 250000') ELSE range END "
+        "FROM range(400000)"
+    )
     with pytest.raises(InvalidInput, match="boom at 250000"):
         service.run(sql, user="ada").to_arrow()
     entry = service.history("ada")[0]

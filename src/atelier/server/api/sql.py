@@ -70,17 +70,22 @@ async def run_sql(
             await _close(result)
             raise
         return ArrowStreamResponse(result, first, batches)
+
+    def as_json() -> JSONResponse:
+        table = result.to_arrow()
+        content = {
+            "query_id": result.query_id,
+            "columns": [c.as_dict() for c in result.columns],
+            "rows": json_rows(table),
+            "row_count": table.num_rows,
+        }
+        return JSONResponse(content, headers={QUERY_ID_HEADER: str(result.query_id)})
+
     try:
-        table = await run_in_threadpool(result.to_arrow)
+        # In a worker thread, encoding included: a big result must not stall the event loop.
+        return await run_in_threadpool(as_json)
     finally:
         await _close(result)
-    content = {
-        "query_id": result.query_id,
-        "columns": [c.as_dict() for c in result.columns],
-        "rows": await run_in_threadpool(json_rows, table),
-        "row_count": table.num_rows,
-    }
-    return JSONResponse(content, headers={QUERY_ID_HEADER: str(result.query_id)})
 
 
 @router.get("/history")

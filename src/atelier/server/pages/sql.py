@@ -101,6 +101,8 @@ def _run(request: Request, principal: Principal, sql: str, key: str | None) -> d
     rows = json_rows(table)
     columns = result.columns
     axes = default_axes(columns)
+    spec = chart_spec(columns, rows)
+    color = spec["encoding"].get("color", {}).get("title") if spec else None
     return {
         "query_id": result.query_id,
         "columns": columns,
@@ -108,7 +110,8 @@ def _run(request: Request, principal: Principal, sql: str, key: str | None) -> d
         "rows": rows,
         "total": total,
         "duration_ms": result.duration_ms or 0.0,
-        "chart": chart_spec(columns, rows),
+        "chart": spec,
+        "color": color,
         "fields": {c.name: vega_type(c.type) for c in columns},
         "axes": axes,
         "marks": MARKS,

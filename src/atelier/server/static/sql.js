@@ -35,6 +35,7 @@
   form.addEventListener("htmx:afterRequest", () => {
     runningKey = null;
     cancelButton.disabled = true;
+    cancelStatus.textContent = "";
   });
 
   form.addEventListener("htmx:responseError", (event) => {
@@ -96,6 +97,9 @@
       spec.encoding.x = { field: field(x), type: types[x], title: x };
       if (types[x] === "nominal") spec.encoding.x.sort = null;
       spec.encoding.y = { field: field(y), type: types[y], title: y };
+      const color = pick("chart-color").value;
+      if (color) spec.encoding.color = { field: field(color), type: types[color], title: color };
+      else delete spec.encoding.color;
       spec.mark = { type: pick("chart-mark").value, tooltip: true };
       vegaEmbed(target, spec, { actions: false, renderer: "svg" }).catch((error) => {
         target.textContent = "The chart could not be drawn: " + error.message;

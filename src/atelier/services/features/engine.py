@@ -6,22 +6,26 @@ time in nanoseconds); every answer has exactly one row per entity row, in that o
 
 Row features (the latest row at or before the event time, not older than the ttl):
 
-* ``asof`` — an ``ASOF LEFT JOIN`` on the keys and the time, over a narrow copy of the
-  feature rows (keys and time only), then a join back to the matched rows for their values;
-  ties on (keys, time) go to the newest ``created``. Scales to large frames (sort-based).
-* ``range`` — a join on the keys with the time inside ``[event - ttl, event]`` and the newest
-  candidate kept per entity row. Cheap for small frames; needs a finite ttl.
+* ``range`` — a hash join on the keys and on time buckets as wide as the ttl, keeping the
+  candidates inside ``[event - ttl, event]``, and the newest time per entity row. No sort;
+  cost grows with the rows each entity row sees within its ttl. Needs a finite ttl.
+* ``asof`` — an ``ASOF LEFT JOIN`` on the keys and the time (sort-based): for no ttl, or when
+  the ttl holds many rows per entity.
+
+Both match on keys and times only (a narrow read of the feature rows), then join back to the
+matched rows for their values, where ties on (keys, time) go to the newest ``created``.
 
 Windowed aggregations (rows in ``(event - window, event]``):
 
-* ``range`` — the same range join, grouped per entity row with one filtered aggregate per
-  (function, window); cheap when few feature rows fall in the windows of few entity rows.
+* ``range`` — the same bucketed range join, grouped per entity row with one filtered
+  aggregate per (function, window); cheap when few feature rows fall in each window.
 * ``window`` — entity rows and feature rows in one relation, aggregated by window functions
   over ``RANGE`` frames (one sort, however many entity rows).
 
 With ``filter_keys`` the feature rows are first cut to the keys of the entity frame (a semi
-join): worth it when the frame is small relative to the feature table. Feature rows outside
-the frame's time span (widened by the ttl or the largest window) are left out first.
+join) before a sort-based plan: worth it when the frame is small relative to the feature
+table. Feature rows outside the frame's time span (widened by the ttl or the largest window)
+are left out first. :func:`choose_plan` picks by the shape of the request.
 """
 
 from __future__ import annotations
@@ -58,26 +62,47 @@ class Plan:
     rows: Literal["asof", "range"] = "asof"
     windows: Literal["range", "window"] = "window"
     filter_keys: bool = False
+    #: Range plan only: carry whole rows through the join (one read of the feature table)
+    #: instead of matching on keys and times first and reading the values again.
+    one_pass: bool = False
 
     def describe(self) -> str:
         keys = ", feature rows cut to the frame's keys first" if self.filter_keys else ""
-        return f"rows: {self.rows} join; windows: {self.windows}{keys}"
+        once = " in one pass" if self.one_pass and self.rows == "range" else ""
+        return f"rows: {self.rows} join{once}; windows: {self.windows}{keys}"
 
 
 def choose_plan(
-    entity_rows: int, feature_rows: int | None, ttl: int | None, max_window: int
+    frame: Frame, entity_keys: int, feature_rows: int | None, ttl: int | None, max_window: int
 ) -> Plan:
-    """Pick joins by the shape of the request: the entity frame's size against the feature
-    table's (None: unknown, as for a query source, taken as large)."""
-    large = feature_rows is None or feature_rows >= 1_000_000
-    small_frame = entity_rows <= 50_000 and (
-        feature_rows is None or entity_rows * 50 <= feature_rows
+    """Pick joins by the shape of the request.
+
+    A range join costs about the candidate pairs it makes: each entity row times the feature
+    rows of its key within the ttl (or window). That is estimated from the frame (rows,
+    distinct keys, time span) and the feature table's row count (None: a query source,
+    taken as large), assuming rows spread evenly over the frame's time span. When the pairs
+    stay within a small multiple of the rows an ASOF join would sort, the range join wins
+    (no sort, and only the frame's keys are hashed); otherwise, or without a ttl, ASOF.
+    """
+    rows = feature_rows if feature_rows is not None else 10**8
+    span = (frame.max_ts or 0) - (frame.min_ts or 0)
+    per_key = rows / max(entity_keys, 1)
+
+    def pairs(reach: int | None) -> float:
+        if reach is None:
+            return float("inf")
+        return frame.rows * per_key * min(1.0, reach / max(span + reach, 1))
+
+    return Plan(
+        rows="range" if pairs(ttl) <= 32 * (rows + frame.rows) else "asof",
+        windows="range"
+        if max_window and pairs(max_window) <= 32 * (rows + frame.rows)
+        else "window",
+        filter_keys=frame.rows * 20 <= rows,
+        # Candidate pairs far fewer than the table rows: cheaper to carry them whole than to
+        # read the table a second time.
+        one_pass=pairs(ttl) * 8 <= rows,
     )
-    filter_keys = entity_rows * 20 <= (feature_rows if feature_rows is not None else 10**9)
-    rows: Literal["asof", "range"] = "range" if small_frame and ttl is not None else "asof"
-    windows: Literal["range", "window"] = "range" if small_frame or not large else "window"
-    del max_window
-    return Plan(rows=rows, windows=windows, filter_keys=filter_keys)
 
 
 def aggregate_sql(function: str, expression: str, time: str, condition: str) -> str:
@@ -127,6 +152,21 @@ def _feature_rows(
     return sql
 
 
+def _buckets(frame: Frame, width: int) -> tuple[str, str]:
+    """Time buckets as wide as the ttl (or window) for a range join: a feature row within
+    ``width`` before an event is in the event's bucket or the one before, so each entity row
+    is joined twice, on (keys, bucket) and (keys, bucket - 1), and compared only with the
+    feature rows of those two buckets instead of all rows of its key. Buckets count from
+    ``min_ts - width``, below which no feature row is read, so integer division is a floor.
+    Returns ``(entity relation with __atl_b, feature bucket expression)``."""
+    base = (frame.min_ts or 0) - width
+    entities = f"""(
+      SELECT *, ({TS} - {base}) // {width} AS __atl_b FROM {frame.relation}
+      UNION ALL
+      SELECT *, ({TS} - {base}) // {width} - 1 AS __atl_b FROM {frame.relation})"""
+    return entities, f"({TS} - {base}) // {width} AS __atl_b"
+
+
 def lookup_rows(
     con: duckdb.DuckDBPyConnection,
     compiled: Compiled,
@@ -145,12 +185,14 @@ def lookup_rows(
     entity_keys = ", ".join(f"e.{ident(k)}" for k in keys)
     if plan.rows == "range" and ttl is not None:
         # The newest time within the ttl per entity row, from keys and times only.
+        entities, bucket = _buckets(frame, ttl)
         matched = f"""
           SELECT e.{ROW}, e.{TS}, {entity_keys}, x.__atl_fts
           FROM {frame.relation} e JOIN (
             SELECT e.{ROW}, max(k.{TS}) AS __atl_fts
-            FROM {frame.relation} e JOIN (SELECT {narrow}, {TS} FROM src) k
-              ON {_keys_on(keys, "e", "k")} AND k.{TS} <= e.{TS} AND k.{TS} >= e.{TS} - {ttl}
+            FROM {entities} e JOIN (SELECT {narrow}, {TS}, {bucket} FROM src) k
+              ON {_keys_on(keys, "e", "k")} AND k.__atl_b = e.__atl_b
+                 AND k.{TS} <= e.{TS} AND k.{TS} >= e.{TS} - {ttl}
             GROUP BY e.{ROW}) x ON x.{ROW} = e.{ROW}"""
     else:
         asof_rows = _feature_rows(compiled, frame, ttl, filter_keys=plan.filter_keys)
@@ -164,6 +206,15 @@ def lookup_rows(
         SELECT m.{ROW}, s.* FROM m JOIN src s
           ON {_keys_on(keys, "m", "s")} AND s.{TS} = m.__atl_fts
         WHERE {fresh}"""
+    newest = ""
+    if plan.rows == "range" and plan.one_pass and ttl is not None:
+        entities, bucket = _buckets(frame, ttl)
+        matched = "SELECT 1"
+        candidates = f"""
+        SELECT e.{ROW}, s.* FROM {entities} e JOIN (SELECT *, {bucket} FROM src) s
+          ON {_keys_on(keys, "e", "s")} AND s.__atl_b = e.__atl_b
+             AND s.{TS} <= e.{TS} AND s.{TS} >= e.{TS} - {ttl}"""
+        newest = f"c.{TS} DESC, "
     values = [f"{compiled.expression(f)} AS __atl_f{i}" for i, f in enumerate(features)]
     if event_time:
         values.append(f"{TS} AS {EVENT}")
@@ -177,7 +228,7 @@ def lookup_rows(
     c AS ({candidates}),
     best AS (
       SELECT * FROM c
-      QUALIFY row_number() OVER (PARTITION BY c.{ROW} ORDER BY {ties}) = 1),
+      QUALIFY row_number() OVER (PARTITION BY c.{ROW} ORDER BY {newest}{ties}) = 1),
     v AS (SELECT {ROW}, {", ".join(values)} FROM best)
     SELECT e.{ROW}, {picked}
     FROM {frame.relation} e LEFT JOIN v ON v.{ROW} = e.{ROW}
@@ -214,11 +265,14 @@ def lookup_windows(
             + f" AS __atl_f{i}"
             for i, (_, a, fn, w) in enumerate(aggregates)
         ]
+        entities, bucket = _buckets(frame, reach)
         sql = f"""
-        WITH src AS NOT MATERIALIZED (SELECT {key_list}, {TS}, {projected} FROM ({source}))
+        WITH src AS NOT MATERIALIZED (
+          SELECT {key_list}, {TS}, {projected}, {bucket} FROM ({source}))
         SELECT e.{ROW}, {", ".join(items)}
-        FROM {frame.relation} e LEFT JOIN src s
-          ON {_keys_on(keys, "e", "s")} AND s.{TS} <= e.{TS} AND s.{TS} > e.{TS} - {reach}
+        FROM {entities} e LEFT JOIN src s
+          ON {_keys_on(keys, "e", "s")} AND s.__atl_b = e.__atl_b
+             AND s.{TS} <= e.{TS} AND s.{TS} > e.{TS} - {reach}
         GROUP BY e.{ROW} ORDER BY e.{ROW}"""
         return _run(con, sql, frame, compiled)
     windows = sorted({w for *_, w in aggregates})

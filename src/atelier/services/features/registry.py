@@ -176,7 +176,7 @@ def plan_changes(
             plan.changes.append(Change("entity", entity.name, "create"))
         else:
             old: dict[str, Any] = {"keys": list(row.keys), "description": row.description}
-            new = {"keys": list(entity.keys), "description": entity.description}
+            new: dict[str, Any] = {"keys": list(entity.keys), "description": entity.description}
             details = _diff(old, new)
             plan.changes.append(
                 Change("entity", entity.name, "update" if details else "unchanged", details)

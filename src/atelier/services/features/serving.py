@@ -46,6 +46,8 @@ def materialize(
     as_of: datetime | None = None,
 ) -> list[dict[str, Any]]:
     """Materialize the named views (all by default); one summary per view."""
+    import duckdb
+
     from atelier.services.features.store import utc_ns
 
     moment = utc_ns(as_of or datetime.now(UTC))
@@ -67,9 +69,18 @@ def materialize(
             with store.connection() as con:
                 compiled = compile_view(con, FeatureView.from_spec(spec))
                 snapshot = _snapshot(con, store.warehouse.alias)
-                count, schema, records = _compute(
-                    con, compiled, moment, previous, snapshot, store.warehouse.alias
-                )
+                alias = store.warehouse.alias
+                try:
+                    count, schema, records = _compute(
+                        con, compiled, moment, previous, snapshot, alias
+                    )
+                except duckdb.Error:
+                    if previous is None:
+                        raise
+                    # The table's history cannot say what changed (it was replaced since
+                    # the last run): compute everything again.
+                    previous = None
+                    count, schema, records = _compute(con, compiled, moment, None, snapshot, alias)
             write = online.upsert if previous is not None else online.replace
             write(name, schema, records)
             with store.db.session() as session:

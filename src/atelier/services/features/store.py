@@ -27,33 +27,28 @@ from atelier.backends.metadata import (
 from atelier.backends.warehouse import Warehouse
 from atelier.backends.warehouse.sql import ident
 from atelier.config.settings import FeatureSettings
-from atelier.errors import InvalidInput, NotFound
+from atelier.errors import NotFound
 from atelier.services.features import loader, registry
-from atelier.services.features.compile import (
-    ROW,
-    TS,
-    compile_view,
-    feature_types,
-    source_relation,
-)
+from atelier.services.features.compile import compile_view, feature_types, source_relation
 from atelier.services.features.definitions import check_name
 from atelier.services.features.engine import Frame, Plan, choose_plan, lookup_rows, lookup_windows
-from atelier.services.features.frames import check_storable, event_ns, timestamp_column, to_arrow
+from atelier.services.features.frames import check_storable, timestamp_column, to_arrow
 from atelier.services.features.info import ViewInfo, view_info
 from atelier.services.features.registry import ApplyPlan, Definitions
 from atelier.services.features.training import (
     LINEAGE_KEY,
     Request,
     TrainingSet,
+    lake_snapshot,
     lineage_json,
     plan_requests,
+    read_table,
+    register_frame,
 )
 
 if TYPE_CHECKING:
     import duckdb
     import pyarrow as pa
-
-ENTITIES = "__atl_entities"
 
 
 def default_memory_limit() -> str:
@@ -274,7 +269,7 @@ class FeatureStore:
             source = "dataframe"
             if isinstance(entities, str):
                 source = entities
-                entities = _read_table(con, entities)
+                entities = read_table(con, entities)
             table = to_arrow(entities)
             column = timestamp_column(table, timestamp)
             requests = plan_requests(
@@ -284,14 +279,14 @@ class FeatureStore:
                 full_names=full_names,
                 reserved=table.column_names,
             )
-            frame = _register_frame(con, table, column, requests)
+            frame = register_frame(con, table, column, requests)
             columns: dict[str, pa.ChunkedArray] = {}
             plans = {}
             for request in requests:
                 plans[request.resolved.view.name] = self._compute(
                     con, request, frame, plan, columns
                 )
-            snapshot = _lake_snapshot(con, self.warehouse.alias)
+            snapshot = lake_snapshot(con, self.warehouse.alias)
         import pyarrow as pa
 
         ordered = [(c, columns[c]) for r in requests for c in r.columns]
@@ -327,7 +322,14 @@ class FeatureStore:
             raw, _ = source_relation(view)
             counted = con.execute(f"SELECT count(*) FROM {raw}").fetchone()
             feature_rows = int(counted[0]) if counted else 0
-        chosen = plan or choose_plan(frame.rows, feature_rows, view.ttl_ns, view.max_window())
+        if plan is None:
+            keys = ", ".join(ident(k) for k in view.keys)
+            distinct = con.execute(
+                f"SELECT count(*) FROM (SELECT DISTINCT {keys} FROM {frame.relation})"
+            ).fetchone()
+            entity_keys = int(distinct[0]) if distinct else 0
+            plan = choose_plan(frame, entity_keys, feature_rows, view.ttl_ns, view.max_window())
+        chosen = plan
         by_name = dict(zip(request.features, request.columns, strict=True))
         rows = [f for f in view.row_features() if f.name in by_name]
         if rows:
@@ -372,54 +374,6 @@ class FeatureStore:
                 )
             )
         training.name, training.version = f"{schema}.{table_name}", version
-
-
-def _read_table(con: duckdb.DuckDBPyConnection, name: str) -> pa.Table:
-    import duckdb
-
-    parts = name.split(".")
-    if not 1 <= len(parts) <= 2 or not all(parts):
-        raise InvalidInput(f"{name!r} is not a warehouse table name (schema.table)")
-    try:
-        return con.execute(f"SELECT * FROM {'.'.join(ident(p) for p in parts)}").to_arrow_table()
-    except duckdb.Error as error:
-        raise NotFound(f"cannot read entity table {name!r}: {error}") from None
-
-
-def _register_frame(
-    con: duckdb.DuckDBPyConnection, table: pa.Table, column: str, requests: list[Request]
-) -> Frame:
-    """Put the entity rows (row number, time in ns, the keys the views need) on ``con``."""
-    import numpy as np
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
-    keys: list[str] = []
-    for request in requests:
-        for key in request.resolved.view.keys:
-            if key not in table.column_names:
-                raise InvalidInput(
-                    f"the entity frame has no column {key!r}, the key of feature view "
-                    f"{request.resolved.view.name!r}"
-                )
-            if key not in keys:
-                keys.append(key)
-    nanos = event_ns(table, column)
-    narrow = pa.table(
-        {ROW: pa.array(np.arange(table.num_rows, dtype=np.int64)), TS: nanos}
-        | {key: table.column(key) for key in keys}
-    )
-    con.register("__atl_frame", narrow)
-    # A table (not the Arrow scan) so the optimizer knows how many rows there are.
-    con.execute(f"CREATE OR REPLACE TEMP TABLE {ENTITIES} AS SELECT * FROM __atl_frame")
-    con.unregister("__atl_frame")
-    low, high = pc.min(nanos).as_py(), pc.max(nanos).as_py()
-    return Frame(ENTITIES, table.num_rows, low, high)
-
-
-def _lake_snapshot(con: duckdb.DuckDBPyConnection, alias: str) -> int | None:
-    row = con.execute("SELECT max(snapshot_id) FROM ducklake_snapshots(?)", [alias]).fetchone()
-    return int(row[0]) if row and row[0] is not None else None
 
 
 def utc_ns(moment: datetime) -> int:

@@ -22,15 +22,21 @@ from atelier.backends.metadata import (
     FeatureViewRecord,
     FeatureViewVersion,
 )
+from atelier.backends.warehouse.sql import ident
 from atelier.errors import InvalidInput, NotFound, PermissionDenied
+from atelier.services.features.compile import ROW, TS
 from atelier.services.features.definitions import FeatureView
+from atelier.services.features.engine import Frame
+from atelier.services.features.frames import event_ns
 
 if TYPE_CHECKING:
+    import duckdb
     import pandas
     import polars
     import pyarrow as pa
 
 LINEAGE_KEY = b"atelier.training_set"
+ENTITIES = "__atl_entities"
 
 
 @dataclass(frozen=True)
@@ -194,3 +200,51 @@ def lineage_json(training: TrainingSet, entities: str, lake_snapshot: int | None
         },
         sort_keys=True,
     )
+
+
+def read_table(con: duckdb.DuckDBPyConnection, name: str) -> pa.Table:
+    import duckdb
+
+    parts = name.split(".")
+    if not 1 <= len(parts) <= 2 or not all(parts):
+        raise InvalidInput(f"{name!r} is not a warehouse table name (schema.table)")
+    try:
+        return con.execute(f"SELECT * FROM {'.'.join(ident(p) for p in parts)}").to_arrow_table()
+    except duckdb.Error as error:
+        raise NotFound(f"cannot read entity table {name!r}: {error}") from None
+
+
+def register_frame(
+    con: duckdb.DuckDBPyConnection, table: pa.Table, column: str, requests: list[Request]
+) -> Frame:
+    """Put the entity rows (row number, time in ns, the keys the views need) on ``con``."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    keys: list[str] = []
+    for request in requests:
+        for key in request.resolved.view.keys:
+            if key not in table.column_names:
+                raise InvalidInput(
+                    f"the entity frame has no column {key!r}, the key of feature view "
+                    f"{request.resolved.view.name!r}"
+                )
+            if key not in keys:
+                keys.append(key)
+    nanos = event_ns(table, column)
+    narrow = pa.table(
+        {ROW: pa.array(np.arange(table.num_rows, dtype=np.int64)), TS: nanos}
+        | {key: table.column(key) for key in keys}
+    )
+    con.register("__atl_frame", narrow)
+    # A table (not the Arrow scan) so the optimizer knows how many rows there are.
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {ENTITIES} AS SELECT * FROM __atl_frame")
+    con.unregister("__atl_frame")
+    low, high = pc.min(nanos).as_py(), pc.max(nanos).as_py()
+    return Frame(ENTITIES, table.num_rows, low, high)
+
+
+def lake_snapshot(con: duckdb.DuckDBPyConnection, alias: str) -> int | None:
+    row = con.execute("SELECT max(snapshot_id) FROM ducklake_snapshots(?)", [alias]).fetchone()
+    return int(row[0]) if row and row[0] is not None else None

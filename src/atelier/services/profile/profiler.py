@@ -3,7 +3,7 @@
 1. **Statistics**, like ``SUMMARIZE`` but cheaper (one quantile sketch per column instead of
    three, no text casts, warehouse tables scanned a few columns at a time): non-null count,
    min, max, estimated distinct count (HyperLogLog), mean, standard deviation and quartiles
-   (``reservoir_quantile``), and for floating-point columns the number of NaN/infinite
+   (``approx_quantile``, a t-digest), and for floating-point columns the number of NaN/infinite
    values, which are left out of the rest.
 2. **Distributions**, one aggregate query: per column, by its estimated distinct values:
 
@@ -231,7 +231,7 @@ def _statistics(c: _Column) -> list[tuple[str, str]]:
     if c.kind in ("numeric", "temporal"):
         result += [
             ("mean", f"avg({value}){c.finite}"),
-            ("quartiles", f"reservoir_quantile({c.value_sql}, {quartiles}){c.finite}"),
+            ("quartiles", f"approx_quantile({c.value_sql}, {quartiles}){c.finite}"),
         ]
     if c.kind == "numeric":
         result.append(("std", f"stddev_samp({c.sql}){c.finite}"))

@@ -40,7 +40,10 @@ class Column:
 class QueryResult:
     """The rows of one query. Read it once — :meth:`batches`, :meth:`reader`, :meth:`to_arrow`,
     :meth:`to_pandas`, :meth:`to_polars` or :meth:`preview` — or :meth:`close` it; it is also a
-    context manager. It holds a DuckDB connection until then."""
+    context manager. It holds a DuckDB connection until then.
+
+    Read it from one thread at a time; to stop it from another thread, use
+    :meth:`QueryService.cancel <atelier.services.query.QueryService.cancel>`."""
 
     def __init__(
         self,
@@ -164,7 +167,10 @@ class QueryResult:
             return None
 
     def failure(self, error: BaseException) -> AtelierError | None:
-        """The user-facing error for ``error``: the stop's, if the query was stopped."""
+        """The user-facing error for ``error``: the stop's, if the query was stopped; None
+        for what must go through as it is (KeyboardInterrupt, SystemExit, bugs)."""
+        if not isinstance(error, Exception):
+            return None
         if self._control.reason is not None:
             return self._control.error()
         return self._error_of(error)

@@ -235,6 +235,8 @@ def _execute(
 def _failure(
     error: BaseException, control: Control | None, secrets: Sequence[str]
 ) -> AtelierError | None:
+    if not isinstance(error, Exception):  # KeyboardInterrupt, SystemExit: never replaced
+        return None
     if control is not None and control.reason is not None:
         return control.error()
     return query_error(error, secrets)

@@ -62,8 +62,16 @@ def test_apply_list_show_materialize(ws: Path) -> None:
     done = atelier("features", "materialize", "-w", str(ws))
     assert "spend: full, 1 entities to sqlite" in done.stdout
     made = atelier(
-        "features", "training-set", "s.labels", "spend:amount", "--timestamp", "ts",
-        "--save-as", "ml.train", "-w", str(ws),
+        "features",
+        "training-set",
+        "s.labels",
+        "spend:amount",
+        "--timestamp",
+        "ts",
+        "--save-as",
+        "ml.train",
+        "-w",
+        str(ws),
     )
     assert "ml.train version" in made.stdout and "spend@1" in made.stdout, made.stderr
     assert "ml.train" in atelier("features", "training-sets", "-w", str(ws)).stdout
@@ -72,4 +80,6 @@ def test_apply_list_show_materialize(ws: Path) -> None:
     refused = atelier("features", "apply", str(project), "--yes", "-w", str(ws))
     assert "training set ml.train" in one_line_error(refused)
     (project / "features.yaml").write_text(FEATURES.replace("ttl: 7d", "ttl: a week"))
-    assert "not a duration" in one_line_error(atelier("features", "apply", str(project), "-w", str(ws)))
+    assert "not a duration" in one_line_error(
+        atelier("features", "apply", str(project), "-w", str(ws))
+    )
