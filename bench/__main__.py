@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import importlib
 import os
-import platform
 import pkgutil
+import platform
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
@@ -28,9 +28,7 @@ def machine() -> str:
 
 
 def available() -> list[str]:
-    return sorted(
-        m.name for m in pkgutil.iter_modules([str(HERE)]) if not m.name.startswith("_")
-    )
+    return sorted(m.name for m in pkgutil.iter_modules([str(HERE)]) if not m.name.startswith("_"))
 
 
 def main(names: list[str]) -> int:

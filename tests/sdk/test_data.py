@@ -45,9 +45,9 @@ def test_data_errors_are_clear(ws: Client, tmp_path: Path) -> None:  # noqa: F81
         ws.upload(tmp_path / "missing.csv", "t")
     with pytest.raises(InvalidInput, match="cannot upload a dict"):
         ws.upload({"x": 1}, "t")
-    with pytest.raises(atelier_error(), match="(?i)does not exist|not found|catalog error"):
+    with pytest.raises(atelier_error(), match=r"(?i)does not exist|not found|catalog error"):
         ws.sql("SELECT * FROM no_such_table")
-    with pytest.raises(atelier_error(), match="(?i)refused|not allowed|permission|disabled"):
+    with pytest.raises(atelier_error(), match=r"(?i)refused|not allowed|permission|disabled"):
         ws.sql("SELECT * FROM read_csv('/etc/passwd')")
     assert ws.sources() == []
 
