@@ -27,3 +27,24 @@ def test_up_prints_a_working_link_and_stops_gracefully(workspace, workbench, sig
     assert code in (0, -sig)
     log = "".join(server.output)
     assert "Shutting down" in log and "Finished server process" in log
+
+
+def test_up_demo_loads_the_demo_bank(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from atelier.config import Workspace, init_workspace
+    from atelier.services.workbench import Workbench
+
+    root, _ = init_workspace(tmp_path / "demo")
+    workspace = Workspace.open(root, environ={})
+    server = start_server(workspace, "--demo", "--scale", "0.01")
+    try:
+        wb = Workbench(workspace)
+        _, token = wb.tokens.create(wb.owner().name, "test", 1)
+        wb.close()
+        tables = httpx.get(
+            f"{server.url}/api/v1/tables",
+            params={"search": "bank"},
+            headers={"Authorization": f"Bearer {token}"},
+        ).json()
+        assert "bank.customers" in {t["name"] for t in tables}
+    finally:
+        server.stop()

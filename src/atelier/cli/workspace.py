@@ -14,6 +14,13 @@ if TYPE_CHECKING:
     from atelier.services.workbench import Workbench
 
 DEMO_WORKSPACE = "demo-workspace"
+SCALE_OPTION = click.option(
+    "--scale",
+    type=click.FloatRange(0.001, 100),
+    default=1.0,
+    show_default=True,
+    help="Size of the demo bank (1.0: 10k customers, 1M transactions).",
+)
 
 
 @click.command()
@@ -37,9 +44,10 @@ def init(directory: str) -> None:
     "--demo",
     is_flag=True,
     help=f"Use the demo workspace (./{DEMO_WORKSPACE} unless --workspace is given), "
-    "creating it if needed.",
+    "creating it and loading the demo bank if needed.",
 )
-def up(workspace: str | None, host: str | None, port: int | None, demo: bool) -> None:
+@SCALE_OPTION
+def up(workspace: str | None, host: str | None, port: int | None, demo: bool, scale: float) -> None:
     """Start the Atelier server (portal and API) on this workspace."""
     from atelier.config import init_workspace
     from atelier.server.run import serve
@@ -48,6 +56,8 @@ def up(workspace: str | None, host: str | None, port: int | None, demo: bool) ->
         root, _ = init_workspace(Path(workspace or DEMO_WORKSPACE))
         workspace = str(root)
     wb = open_workbench(workspace)
+    if demo:
+        _load_demo(wb, scale)
     server = wb.settings.server
     if host:
         server.host = host
@@ -92,13 +102,7 @@ def _load_demo(wb: Workbench, scale: float) -> None:
 
 @click.command()
 @workspace_option
-@click.option(
-    "--scale",
-    type=click.FloatRange(0.001, 100),
-    default=1.0,
-    show_default=True,
-    help="Size of the demo bank (1.0: 10k customers, 1M transactions).",
-)
+@SCALE_OPTION
 def demo(workspace: str | None, scale: float) -> None:
     """Load the demo bank (synthetic customers, accounts, transactions, tickets, churn)."""
     _load_demo(open_workbench(workspace), scale)
