@@ -16,8 +16,10 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 import pytest
@@ -28,36 +30,43 @@ from atelier.services.workbench import Workbench
 POSTGRES_ENV = "ATELIER_TEST_POSTGRES_URL"
 
 
-def postgres_admin_url() -> str:
-    url = os.environ.get(POSTGRES_ENV)
-    if not url:
+def required_env(name: str) -> str:
+    """The variable's value; unset: skip with the reason (fail under CI, where the servers
+    these tests need are always there)."""
+    value = os.environ.get(name)
+    if not value:
         if os.environ.get("CI"):
-            pytest.fail(f"{POSTGRES_ENV} must be set in CI (PostgreSQL tests may not be skipped)")
-        pytest.skip(f"{POSTGRES_ENV} is not set: PostgreSQL tests skipped")
-    return url
+            pytest.fail(f"{name} must be set in CI: these tests may not be skipped there")
+        pytest.skip(f"{name} is not set: tests against this server are skipped")
+    return value
 
 
-@pytest.fixture
-def postgres_database() -> Iterator[str]:
-    """A fresh, empty PostgreSQL database; its URL. Dropped afterwards."""
+def with_database(url: str, database: str) -> str:
+    """``url`` pointing at another database of the same server."""
+    return urlunsplit(urlsplit(url)._replace(path=f"/{database}"))
+
+
+@contextmanager
+def fresh_postgres_database(prefix: str = "atelier_test") -> Iterator[str]:
+    """A new, empty database on the test PostgreSQL server; its URL. Dropped afterwards."""
     import psycopg
 
-    admin = postgres_admin_url()
-    name = f"atelier_test_{uuid.uuid4().hex[:12]}"
+    admin = required_env(POSTGRES_ENV)
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
     with psycopg.connect(admin, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
     try:
-        yield _with_db(admin, name)
+        yield with_database(admin, name)
     finally:
         with psycopg.connect(admin, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-def _with_db(url: str, name: str) -> str:
-    base, _, query = url.partition("?")
-    scheme, _, rest = base.partition("://")
-    host = rest.split("/", 1)[0]
-    return f"{scheme}://{host}/{name}" + (f"?{query}" if query else "")
+@pytest.fixture
+def postgres_database() -> Iterator[str]:
+    """A fresh, empty PostgreSQL database for one test; its URL."""
+    with fresh_postgres_database() as url:
+        yield url
 
 
 @pytest.fixture(params=["sqlite", "postgres"])

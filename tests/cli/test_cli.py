@@ -1,34 +1,12 @@
 """The command line, run as users run it: a subprocess, one-line errors, exit codes."""
 
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-
-def atelier(
-    *args: str, cwd: Path | None = None, stdin: str | None = None, env: dict[str, str] | None = None
-) -> subprocess.CompletedProcess[str]:
-    environ = {k: v for k, v in os.environ.items() if not k.startswith("ATELIER_")}
-    return subprocess.run(
-        [sys.executable, "-m", "atelier", *args],
-        cwd=cwd,
-        input=stdin,
-        text=True,
-        capture_output=True,
-        env={**environ, **(env or {})},
-        timeout=120,
-    )
-
-
-def one_line_error(result: subprocess.CompletedProcess[str]) -> str:
-    assert result.returncode != 0
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1, result.stderr
-    assert lines[0].startswith("error: ")
-    return lines[0]
+from tests.cli.helpers import atelier, one_line_error
 
 
 def test_help_does_not_import_heavy_libraries() -> None:

@@ -7,26 +7,16 @@ from pathlib import Path
 
 import pytest
 
-from atelier.config import Workspace, init_workspace
-from atelier.services.workbench import Workbench
-from tests.cli.test_cli import atelier, one_line_error
+from tests.cli.helpers import atelier, one_line_error, workspace_with
 
 
 @pytest.fixture
 def ws(tmp_path: Path) -> Path:
-    root, _ = init_workspace(tmp_path / "ws")
-    wb = Workbench(Workspace.open(root, environ={}))
-    try:
-        wb.warehouse.run_write(
-            lambda c: c.execute(
-                "CREATE SCHEMA sales; CREATE TABLE sales.orders AS "
-                "SELECT i AS order_id, i % 2 = 0 AS paid FROM range(10) r(i)"
-            ),
-            author="ada",
-        )
-    finally:
-        wb.close()
-    return root
+    return workspace_with(
+        tmp_path,
+        "CREATE SCHEMA sales; CREATE TABLE sales.orders AS "
+        "SELECT i AS order_id, i % 2 = 0 AS paid FROM range(10) r(i)",
+    )
 
 
 def test_list_show_profile(ws: Path) -> None:

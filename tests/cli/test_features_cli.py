@@ -7,9 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from atelier.config import Workspace, init_workspace
-from atelier.services.workbench import Workbench
-from tests.cli.test_cli import atelier, one_line_error
+from tests.cli.helpers import atelier, one_line_error, workspace_with
 
 FEATURES = """
 project: churn
@@ -29,19 +27,12 @@ views:
 
 @pytest.fixture
 def ws(tmp_path: Path) -> Path:
-    root, _ = init_workspace(tmp_path / "ws")
-    wb = Workbench(Workspace.open(root, environ={}))
-    try:
-        wb.warehouse.run_write(
-            lambda c: c.execute(
-                "CREATE SCHEMA s; CREATE TABLE s.tx AS SELECT 1 AS cid, "
-                "TIMESTAMP '2024-01-01' AS ts, 9.5 AS amount; "
-                "CREATE TABLE s.labels AS SELECT 1 AS cid, TIMESTAMP '2024-01-02' AS ts"
-            ),
-            author="ada",
-        )
-    finally:
-        wb.close()
+    root = workspace_with(
+        tmp_path,
+        "CREATE SCHEMA s; CREATE TABLE s.tx AS SELECT 1 AS cid, "
+        "TIMESTAMP '2024-01-01' AS ts, 9.5 AS amount; "
+        "CREATE TABLE s.labels AS SELECT 1 AS cid, TIMESTAMP '2024-01-02' AS ts",
+    )
     (tmp_path / "project").mkdir()
     (tmp_path / "project" / "features.yaml").write_text(FEATURES)
     return root

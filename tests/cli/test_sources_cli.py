@@ -7,7 +7,7 @@ import sqlite3
 from pathlib import Path
 
 from atelier.config import init_workspace
-from tests.cli.test_cli import atelier, one_line_error
+from tests.cli.helpers import atelier, one_line_error
 from tests.services.catalog.servers import mysql_table
 
 PASSWORD = "Cli-Secret-Pa55-77"

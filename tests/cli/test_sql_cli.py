@@ -15,9 +15,9 @@ import pytest
 from click.testing import CliRunner, Result
 
 from atelier.cli.main import cli
-from atelier.config import Workspace, init_workspace
+from atelier.config import Workspace
 from atelier.services.workbench import Workbench
-from tests.cli.test_cli import atelier, one_line_error
+from tests.cli.helpers import atelier, one_line_error, workspace_with
 from tests.conftest import start_server
 from tests.services.query.running import ENDLESS
 
@@ -42,19 +42,11 @@ def error_line(result: Result) -> str:
 
 @pytest.fixture
 def ws(tmp_path: Path) -> Path:
-    root, _ = init_workspace(tmp_path / "ws")
-    wb = Workbench(Workspace.open(root, environ={}))
-    try:
-        wb.warehouse.run_write(
-            lambda c: c.execute(
-                "CREATE SCHEMA shop; CREATE TABLE shop.orders AS SELECT * FROM (VALUES "
-                "(1, 'north', 9.5), (2, 'south', NULL)) t(order_id, region, total)"
-            ),
-            author="ada",
-        )
-    finally:
-        wb.close()
-    return root
+    return workspace_with(
+        tmp_path,
+        "CREATE SCHEMA shop; CREATE TABLE shop.orders AS SELECT * FROM (VALUES "
+        "(1, 'north', 9.5), (2, 'south', NULL)) t(order_id, region, total)",
+    )
 
 
 def test_table_csv_json(ws: Path) -> None:

@@ -4,43 +4,12 @@ server (the file streamed in chunks); one-line errors."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 from atelier.config import Workspace
 from atelier.services.workbench import Workbench
+from tests.cli.helpers import atelier, one_line_error
 from tests.conftest import PASSWORD, RunningServer
-
-# Runs the real `atelier` entry point; registers the command in `data` if main has not yet.
-RUN = (
-    "import sys; from atelier.cli.main import cli; from atelier.cli.data import data; "
-    "from atelier.cli.upload import upload; "
-    "data.commands.setdefault('upload', upload); cli(prog_name='atelier')"
-)
-
-
-def atelier(
-    *args: str, cwd: Path | None = None, env: dict[str, str] | None = None
-) -> subprocess.CompletedProcess[str]:
-    environ = {k: v for k, v in os.environ.items() if not k.startswith("ATELIER_")}
-    return subprocess.run(
-        [sys.executable, "-c", RUN, *args],
-        cwd=cwd,
-        text=True,
-        capture_output=True,
-        env={**environ, **(env or {})},
-        timeout=120,
-    )
-
-
-def one_line_error(result: subprocess.CompletedProcess[str]) -> str:
-    assert result.returncode != 0
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1, result.stderr
-    assert lines[0].startswith("error: ")
-    return lines[0]
 
 
 def test_embedded_upload_append_json_and_errors(tmp_path: Path) -> None:

@@ -114,9 +114,10 @@ def demo(workspace: str | None, scale: float) -> None:
 def login_link(workspace: str | None, user_name: str | None) -> None:
     """Print a one-time link that logs into the portal."""
     wb = open_workbench(workspace)
-    name = user_name or wb.owner().name
+    owner = wb.owner().name
+    name = user_name or owner
     code = wb.sessions.create_link(name)
-    wb.audit.record("login_link.create", actor=wb.owner().name, target=name, client="cli")
+    wb.audit.record("login_link.create", actor=owner, target=name, client="cli")
     click.echo(f"{wb.workspace.public_url}/login/link?code={code}")
 
 

@@ -9,28 +9,12 @@ from urllib.parse import quote
 
 import httpx
 
-from atelier.errors import (
-    AtelierError,
-    AuthenticationFailed,
-    Conflict,
-    InvalidInput,
-    NotFound,
-    PermissionDenied,
-)
+from atelier.errors import AtelierError
+from atelier.sdk.arrow import ARROW_STREAM, fetch_arrow, http_error
 from atelier.sdk.client import Client, Mode
 
 if TYPE_CHECKING:
     import pyarrow
-
-ARROW_STREAM = "application/vnd.apache.arrow.stream"
-
-_ERRORS: dict[int, type[AtelierError]] = {
-    401: AuthenticationFailed,
-    403: PermissionDenied,
-    404: NotFound,
-    409: Conflict,
-    422: InvalidInput,
-}
 
 
 class RemoteClient(Client):
@@ -48,7 +32,7 @@ class RemoteClient(Client):
         except httpx.TransportError as exc:
             raise AtelierError(f"cannot reach Atelier at {self.url}: {exc}") from None
         if response.status_code >= 400:
-            raise _error(response)
+            raise http_error(response)
         return response
 
     def whoami(self) -> dict[str, Any]:
@@ -56,8 +40,6 @@ class RemoteClient(Client):
         return data
 
     def _sql_arrow(self, query: str, timeout: float | None) -> pyarrow.Table:
-        from atelier.sdk.arrow import fetch_arrow
-
         return fetch_arrow(self._http, query, timeout)
 
     def tables(self, search: str | None = None) -> list[dict[str, Any]]:
@@ -116,12 +98,3 @@ class RemoteClient(Client):
 
     def __repr__(self) -> str:
         return f"<RemoteClient {self.url}>"
-
-
-def _error(response: httpx.Response) -> AtelierError:
-    try:
-        detail = response.json().get("detail", response.text)
-    except ValueError:
-        detail = response.text
-    kind = _ERRORS.get(response.status_code, AtelierError)
-    return kind(f"{detail} (HTTP {response.status_code})")

@@ -56,6 +56,10 @@ class AuthMiddleware:
             await self.app(scope, receive, send)
             return
         connection = HTTPConnection(scope)
+        if scope["path"].startswith(PUBLIC_PREFIXES):
+            # Static assets need no caller: spare them a database round trip.
+            await self.app(scope, receive, send)
+            return
         principal = await run_in_threadpool(self.resolve, connection)
         scope.setdefault("state", {})["principal"] = principal
         if principal is None and not is_public(scope["path"]):

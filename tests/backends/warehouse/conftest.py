@@ -7,48 +7,23 @@ skipped with the reason, except under ``CI``, where they fail.
 
 from __future__ import annotations
 
-import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
 from atelier.backends.warehouse import Warehouse
+from tests.conftest import fresh_postgres_database, required_env
 
-POSTGRES_ENV = "ATELIER_TEST_POSTGRES_URL"
 MYSQL_ENV = "ATELIER_TEST_MYSQL_URL"
-
-
-def required_env(name: str) -> str:
-    value = os.environ.get(name)
-    if not value:
-        if os.environ.get("CI"):
-            pytest.fail(f"{name} must be set in CI: these tests may not be skipped there")
-        pytest.skip(f"{name} is not set: tests against this server are skipped")
-    return value
-
-
-def with_database(url: str, database: str) -> str:
-    parts = urlsplit(url)
-    return urlunsplit(parts._replace(path=f"/{database}"))
 
 
 @pytest.fixture(scope="module")
 def postgres_url() -> Iterator[str]:
     """A fresh PostgreSQL database for this test module; dropped afterwards."""
-    import psycopg
-
-    admin = required_env(POSTGRES_ENV)
-    name = f"atelier_wh_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(admin, autocommit=True) as connection:
-        connection.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield with_database(admin, name)
-    finally:
-        with psycopg.connect(admin, autocommit=True) as connection:
-            connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with fresh_postgres_database("atelier_wh") as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

@@ -4,7 +4,6 @@ table, and a uniquely named table in the MariaDB/MySQL test database; both remov
 
 from __future__ import annotations
 
-import os
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -12,23 +11,11 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-import pytest
-
 from atelier.backends.warehouse import SourceSpec, attachment
 from atelier.backends.warehouse.extensions import open_connection
-from tests.conftest import _with_db, postgres_admin_url
+from tests.conftest import fresh_postgres_database, required_env
 
 MYSQL_ENV = "ATELIER_TEST_MYSQL_URL"
-
-
-def required_env(name: str) -> str:
-    """The variable's value; unset: skip (fail under CI, where the servers must be there)."""
-    value = os.environ.get(name)
-    if not value:
-        if os.environ.get("CI"):
-            pytest.fail(f"{name} must be set in CI: these tests may not be skipped there")
-        pytest.skip(f"{name} is not set: tests against this server are skipped")
-    return value
 
 
 def server_options(url: str) -> dict[str, Any]:
@@ -50,12 +37,7 @@ def postgres_source() -> Iterator[dict[str, Any]]:
     """A fresh database holding ``crm.customers`` (3 rows); yields the source options."""
     import psycopg
 
-    admin = postgres_admin_url()
-    name = f"atelier_src_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(admin, autocommit=True) as connection:
-        connection.execute(f'CREATE DATABASE "{name}"')
-    try:
-        url = _with_db(admin, name)
+    with fresh_postgres_database("atelier_src") as url:
         with psycopg.connect(url, autocommit=True) as connection:
             connection.execute("CREATE SCHEMA crm")
             connection.execute(
@@ -66,9 +48,6 @@ def postgres_source() -> Iterator[dict[str, Any]]:
                 "(3, 'edsger', NULL)"
             )
         yield server_options(url)
-    finally:
-        with psycopg.connect(admin, autocommit=True) as connection:
-            connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @contextmanager

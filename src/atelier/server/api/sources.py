@@ -15,6 +15,7 @@ from atelier.errors import AtelierError
 from atelier.server.api.deps import client, workbench
 from atelier.server.security import allow
 from atelier.services.auth import Principal
+from atelier.services.catalog import SourceInfo
 
 router = APIRouter(prefix="/sources", tags=["sources"])
 
@@ -35,18 +36,26 @@ def list_sources(
     return [info.as_dict() for info in workbench(request).sources.list()]
 
 
-@router.post("", status_code=201)
-def add_source(
-    body: NewSource, request: Request, principal: Principal = allow("admin")
-) -> dict[str, Any]:
+def add_audited(
+    request: Request,
+    principal: Principal,
+    name: str,
+    type: str,
+    *,
+    options: dict[str, Any],
+    secrets: dict[str, Any],
+    description: str,
+) -> SourceInfo:
+    """Add a source and record the attempt in the audit log, without its secrets (the API and
+    the portal's form both add sources through here)."""
     wb = workbench(request)
     try:
         info = wb.sources.add(
-            body.name,
-            body.type,
-            options=body.options,
-            secrets=body.secrets,
-            description=body.description,
+            name,
+            type,
+            options=options,
+            secrets=secrets,
+            description=description,
             by=principal.name,
         )
     except AtelierError:
@@ -54,10 +63,10 @@ def add_source(
         wb.audit.record(
             "source.add",
             actor=principal.name,
-            target=body.name,
+            target=name or None,
             success=False,
             client=client(request),
-            detail={"type": body.type},
+            detail={"type": type},
         )
         raise
     wb.audit.record(
@@ -66,6 +75,22 @@ def add_source(
         target=info.name,
         client=client(request),
         detail={"type": info.type, "options": info.options},
+    )
+    return info
+
+
+@router.post("", status_code=201)
+def add_source(
+    body: NewSource, request: Request, principal: Principal = allow("admin")
+) -> dict[str, Any]:
+    info = add_audited(
+        request,
+        principal,
+        body.name,
+        body.type,
+        options=body.options,
+        secrets=body.secrets,
+        description=body.description,
     )
     return info.as_dict()
 

@@ -8,6 +8,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from atelier.errors import AtelierError
 from atelier.server.api.deps import client, workbench
+from atelier.server.api.sources import add_audited
 from atelier.server.pages import data_format as fmt
 from atelier.server.pages.render import render
 from atelier.server.security import allow
@@ -152,7 +153,6 @@ def add_source(
 ) -> HTMLResponse:
     from atelier.services.catalog.kinds import KINDS
 
-    wb = workbench(request)
     given = {
         "host": host,
         "port": port,
@@ -175,31 +175,17 @@ def add_source(
     # Secrets are never echoed back into the form.
     shown = {"name": name, "type": type, "description": description, **given}
     try:
-        info = wb.sources.add(
+        info = add_audited(
+            request,
+            principal,
             name.strip(),
             type,
             options=options,
             secrets=secrets,
             description=description.strip(),
-            by=principal.name,
         )
     except AtelierError as exc:
-        wb.audit.record(
-            "source.add",
-            actor=principal.name,
-            target=name.strip() or None,
-            success=False,
-            client=client(request),
-            detail={"type": type},
-        )
         return _sources_page(request, error=str(exc), form=shown, status_code=exc.status_code)
-    wb.audit.record(
-        "source.add",
-        actor=principal.name,
-        target=info.name,
-        client=client(request),
-        detail={"type": info.type, "options": info.options},
-    )
     return _sources_page(request, notice=f"Source {info.name} added.")
 
 

@@ -19,7 +19,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from atelier.backends.metadata import Database, Dataset
-from atelier.backends.warehouse import ColumnInfo, SourceError, Warehouse
+from atelier.backends.warehouse import ColumnInfo, SourceError, TableInfo, Warehouse
 from atelier.backends.warehouse.history import table_snapshots
 from atelier.backends.warehouse.sql import ident
 from atelier.backends.warehouse.tables import list_tables
@@ -189,14 +189,7 @@ class Catalog:
         dataset = self._datasets(ref.name).get(ref.name)
         if ref.source is None:
             with self.warehouse.connect() as connection:
-                infos = list_tables(
-                    connection, self.warehouse.alias, self._meta, schema=ref.schema, table=ref.table
-                )
-                if not infos:
-                    raise NotFound(
-                        f"no table {ref.name} in the warehouse (see `atelier data list`)"
-                    )
-                info = infos[0]
+                info = self._lake_table(connection, ref)
                 snapshots = table_snapshots(
                     connection, self.warehouse.alias, self._meta, ref.schema, ref.table
                 )
@@ -302,17 +295,19 @@ class Catalog:
                 continue
         raise InvalidInput(f"could not record metadata for {name}: concurrent changes, retry")
 
+    def _lake_table(self, connection: Any, ref: TableRef) -> TableInfo:
+        infos = list_tables(
+            connection, self.warehouse.alias, self._meta, schema=ref.schema, table=ref.table
+        )
+        if not infos:
+            raise NotFound(f"no table {ref.name} in the warehouse (see `atelier data list`)")
+        return infos[0]
+
     def _check_exists(self, ref: TableRef) -> str | None:
         """Raise NotFound unless the table exists; return its default owner."""
         if ref.source is None:
             with self.warehouse.connect() as connection:
-                infos = list_tables(
-                    connection, self.warehouse.alias, self._meta, schema=ref.schema, table=ref.table
-                )
-                if not infos:
-                    raise NotFound(
-                        f"no table {ref.name} in the warehouse (see `atelier data list`)"
-                    )
+                self._lake_table(connection, ref)
                 return _first_authors(connection, self.warehouse.alias, self._meta).get(ref.name)
         source = self.sources.get(ref.source)
         _find(self.sources.tables(ref.source), ref)
