@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from atelier.services.features import FeatureStore
     from atelier.services.ingest import Ingest
     from atelier.services.profile import Profiler
+    from atelier.services.projects import Projects
     from atelier.services.query import QueryService
 
 
@@ -99,6 +100,18 @@ class Workbench:
         from atelier.services.features import FeatureStore
 
         return FeatureStore(self.db, self.warehouse, self.settings.features, self.workspace.root)
+
+    @cached_property
+    def projects(self) -> Projects:
+        from atelier.services.projects import Projects
+
+        return Projects(
+            self.db,
+            self.workspace.root,
+            self.workspace.root / "projects",
+            self.workspace.private_dir / "locks",
+            self.audit,
+        )
 
     def owner(self) -> Principal:
         """The workspace's local owner: the admin that the embedded client and CLI act as.

@@ -1,0 +1,35 @@
+"""Projects and their Python environments.
+
+A project is a folder ``<workspace>/projects/<name>/`` with ``notebooks/``, ``src/``, a
+``pyproject.toml`` and ``uv.lock`` describing its environment, and a uv-made virtualenv in
+``.venv`` (run by Atelier's own interpreter, with ipykernel, so each project is a Jupyter
+kernel). Members change the environment with ``Environments.add``/``remove``; uv resolves,
+locks and installs, and a failed change leaves the project exactly as it was. The environment
+also sees Atelier's packages, after its own (see :mod:`atelier.services.projects.layout`).
+"""
+
+from atelier.services.projects.environments import Environments, read_environment
+from atelier.services.projects.model import (
+    MEMBER_ROLES,
+    NAME,
+    Environment,
+    LockedPackage,
+    Member,
+    Project,
+    check_name,
+)
+from atelier.services.projects.projects import Projects, project_name_for_path
+
+__all__ = [
+    "MEMBER_ROLES",
+    "NAME",
+    "Environment",
+    "Environments",
+    "LockedPackage",
+    "Member",
+    "Project",
+    "Projects",
+    "check_name",
+    "project_name_for_path",
+    "read_environment",
+]

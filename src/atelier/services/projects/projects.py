@@ -1,0 +1,277 @@
+"""The projects service: create projects, list them, manage their members.
+
+A project is the folder ``<workspace>/projects/<name>/`` plus a metadata row. It is built in a
+hidden folder next to its final place and renamed when complete; the row is written only
+after that, so a failed creation leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import shutil
+import uuid
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, selectinload
+
+from atelier.backends.metadata import Database, ProjectMember, ProjectRecord, User
+from atelier.errors import Conflict, InvalidInput, NotFound, PermissionDenied
+from atelier.services.projects.layout import link_to_atelier, write_skeleton
+from atelier.services.projects.model import (
+    MEMBER_ROLES,
+    Member,
+    Project,
+    check_name,
+)
+from atelier.services.projects.uvtool import exclusive, run_uv
+
+if TYPE_CHECKING:
+    from atelier.services.auth import AuditLog, Principal
+    from atelier.services.projects.environments import Environments
+
+MAX_DESCRIPTION = 10_000
+
+
+class Projects:
+    def __init__(
+        self, db: Database, root: Path, folder: Path, locks: Path, audit: AuditLog
+    ) -> None:
+        """``root`` is the workspace, ``folder`` holds the projects (``<root>/projects``),
+        ``locks`` the lock files that serialize changes of one project's environment."""
+        self.db = db
+        self.root = root
+        self.folder = folder
+        self.locks = locks
+        self.audit = audit
+
+    @property
+    def env(self) -> Environments:
+        """The projects' Python environments: add, remove and show packages."""
+        from atelier.services.projects.environments import Environments
+
+        return Environments(self)
+
+    def lock(self, name: str) -> Path:
+        return self.locks / f"project-{name}.lock"
+
+    # -- projects -------------------------------------------------------------------------
+
+    def create(
+        self, name: str, principal: Principal, description: str = "", *, client: str | None = None
+    ) -> Project:
+        """Make the project folder and its environment; ``principal`` becomes its owner."""
+        check_name(name)
+        if len(description) > MAX_DESCRIPTION:
+            raise InvalidInput(f"description too long: at most {MAX_DESCRIPTION} characters")
+        if principal.role not in ("admin", "scientist"):
+            raise PermissionDenied(f"role {principal.role!r} may not create projects")
+        target = self.folder / name
+        with exclusive(self.lock(name)):
+            self._check_free(name, target)
+            self.folder.mkdir(parents=True, exist_ok=True)
+            staging = self.folder / f".{name}.creating-{uuid.uuid4().hex[:8]}"
+            try:
+                write_skeleton(staging, name, description)
+                venv = staging / ".venv"
+                # Relocatable: the environment is built here and used after the rename.
+                run_uv(["venv", "--relocatable", "--quiet", str(venv)], venv=venv, cwd=staging)
+                run_uv(["sync", "--project", str(staging)], venv=venv, cwd=staging)
+                link_to_atelier(venv, target)
+                staging.rename(target)
+            except BaseException:
+                shutil.rmtree(staging, ignore_errors=True)
+                raise
+            try:
+                self._insert(name, description, principal)
+            except BaseException:
+                shutil.rmtree(target, ignore_errors=True)
+                raise
+        self.audit.record(
+            "project.create",
+            actor=principal.name,
+            target=name,
+            client=client,
+            detail={"description": description} if description else None,
+        )
+        return self.get(name)
+
+    def _check_free(self, name: str, target: Path) -> None:
+        with self.db.session() as session:
+            if session.scalar(select(ProjectRecord.id).where(ProjectRecord.name == name)):
+                raise Conflict(f"project {name!r} already exists")
+        if target.exists():
+            raise Conflict(
+                f"{target} already exists but is not a project: move it away or choose another name"
+            )
+
+    def _insert(self, name: str, description: str, principal: Principal) -> None:
+        with self.db.session() as session:
+            record = ProjectRecord(
+                name=name,
+                description=description,
+                path=f"{self.folder.name}/{name}",
+                created_by=principal.name,
+            )
+            session.add(record)
+            session.flush()
+            session.add(
+                ProjectMember(project_id=record.id, user_id=principal.user_id, role="owner")
+            )
+
+    def get(self, name: str) -> Project:
+        with self.db.session() as session:
+            return self._project(self._row(session, name))
+
+    def list(self, principal: Principal | None = None, *, mine: bool = False) -> list[Project]:
+        """Every project (projects are visible to everyone who works with data); ``mine``:
+        only those ``principal`` is a member of."""
+        query = (
+            select(ProjectRecord)
+            .options(selectinload(ProjectRecord.members).selectinload(ProjectMember.user))
+            .order_by(ProjectRecord.name)
+        )
+        with self.db.session() as session:
+            projects = [self._project(r) for r in session.scalars(query)]
+        if mine and principal is not None:
+            projects = [p for p in projects if p.role_of(principal.name)]
+        return projects
+
+    def require_member(self, name: str, principal: Principal) -> Project:
+        """The project, if ``principal`` may change it (a member, or an admin)."""
+        project = self.get(name)
+        if principal.role != "admin" and project.role_of(principal.name) is None:
+            raise PermissionDenied(
+                f"{principal.name} is not a member of project {name!r}: ask one of its owners "
+                f"({', '.join(m.name for m in project.members if m.role == 'owner') or 'none'})"
+                " to add you"
+            )
+        return project
+
+    def project_for_path(self, path: Path) -> Project | None:
+        """The project whose folder holds ``path`` (e.g. the current directory), if any."""
+        name = project_name_for_path(path, self.folder)
+        if name is None:
+            return None
+        try:
+            return self.get(name)
+        except NotFound:
+            return None
+
+    # -- members --------------------------------------------------------------------------
+
+    def add_member(
+        self,
+        name: str,
+        user: str,
+        principal: Principal,
+        *,
+        role: str = "member",
+        client: str | None = None,
+    ) -> Project:
+        """Add ``user`` to the project (or change their role); owners and admins may."""
+        if role not in MEMBER_ROLES:
+            raise InvalidInput(f"member role {role!r} does not exist: use owner or member")
+        with self.db.session() as session:
+            record = self._row(session, name)
+            self._require_owner(record, principal)
+            account = session.scalar(select(User).where(User.name == user))
+            if account is None:
+                raise NotFound(f"user {user!r} not found")
+            if account.role == "viewer":
+                raise InvalidInput(
+                    f"{user} is a viewer: only scientists and admins can work in projects"
+                )
+            existing = next((m for m in record.members if m.user_id == account.id), None)
+            if existing is None:
+                session.add(ProjectMember(project_id=record.id, user_id=account.id, role=role))
+            elif existing.role != role:
+                self._keep_an_owner(record, existing, role)
+                existing.role = role
+        self.audit.record(
+            "project.member.add",
+            actor=principal.name,
+            target=name,
+            client=client,
+            detail={"user": user, "role": role},
+        )
+        return self.get(name)
+
+    def remove_member(
+        self, name: str, user: str, principal: Principal, *, client: str | None = None
+    ) -> Project:
+        """Remove ``user`` from the project; owners and admins may, and anyone may leave."""
+        with self.db.session() as session:
+            record = self._row(session, name)
+            if user != principal.name:
+                self._require_owner(record, principal)
+            existing = next((m for m in record.members if m.user.name == user), None)
+            if existing is None:
+                raise NotFound(f"{user} is not a member of project {name!r}")
+            self._keep_an_owner(record, existing, None)
+            session.delete(existing)
+        self.audit.record(
+            "project.member.remove",
+            actor=principal.name,
+            target=name,
+            client=client,
+            detail={"user": user},
+        )
+        return self.get(name)
+
+    @staticmethod
+    def _require_owner(record: ProjectRecord, principal: Principal) -> None:
+        if principal.role == "admin":
+            return
+        if not any(m.user_id == principal.user_id and m.role == "owner" for m in record.members):
+            raise PermissionDenied(
+                f"only owners of project {record.name!r} and admins may manage its members"
+            )
+
+    @staticmethod
+    def _keep_an_owner(record: ProjectRecord, member: ProjectMember, new_role: str | None) -> None:
+        owners = [m for m in record.members if m.role == "owner"]
+        if member.role == "owner" and new_role != "owner" and len(owners) == 1:
+            raise InvalidInput(
+                f"{member.user.name} is the last owner of project {record.name!r}: "
+                "make someone else an owner first"
+            )
+
+    # -- rows -----------------------------------------------------------------------------
+
+    @staticmethod
+    def _row(session: Session, name: str) -> ProjectRecord:
+        record = session.scalar(
+            select(ProjectRecord)
+            .where(ProjectRecord.name == name)
+            .options(selectinload(ProjectRecord.members).selectinload(ProjectMember.user))
+        )
+        if record is None:
+            raise NotFound(f"project {name!r} not found (see `atelier projects list`)")
+        return record
+
+    def _project(self, record: ProjectRecord) -> Project:
+        members = sorted(
+            (Member(m.user.name, m.role, m.added_at) for m in record.members),
+            key=lambda m: (m.role != "owner", m.name),
+        )
+        return Project(
+            name=record.name,
+            description=record.description,
+            path=self.root / record.path,
+            created_by=record.created_by,
+            created_at=record.created_at,
+            updated_at=record.updated_at,
+            members=tuple(members),
+        )
+
+
+def project_name_for_path(path: Path, folder: Path) -> str | None:
+    """The name of the project under ``folder`` that holds ``path``, without a database."""
+    try:
+        relative = path.resolve().relative_to(folder.resolve())
+    except ValueError:
+        return None
+    if not relative.parts or relative.parts[0].startswith("."):
+        return None
+    return relative.parts[0]
