@@ -28,7 +28,7 @@ def to_arrow(data: Any, what: str = "entity frame") -> pa.Table:
     elif isinstance(data, pa.RecordBatch):
         table = pa.Table.from_batches([data])
     elif type(data).__module__.startswith("pandas"):
-        table = pa.Table.from_pandas(data, preserve_index=False)
+        table = _from_pandas(data)
     elif type(data).__module__.startswith("polars"):
         table = data.to_arrow()
     elif isinstance(data, dict):
@@ -44,6 +44,21 @@ def to_arrow(data: Any, what: str = "entity frame") -> pa.Table:
     if len(set(table.column_names)) != len(table.column_names):
         raise InvalidInput(f"the {what} has two columns with the same name")
     return table
+
+
+def _from_pandas(frame: Any) -> pa.Table:
+    import warnings
+
+    import pyarrow as pa
+
+    with warnings.catch_warnings():
+        # pyarrow reads zone-aware columns through Series.values, which pandas 3.1 deprecates
+        # because it drops the zone; what it reads are the UTC instants, and Arrow keeps the
+        # zone from the dtype, so nothing is lost.
+        warnings.filterwarnings(
+            "ignore", message="Series.values returning an ndarray that drops timezone"
+        )
+        return pa.Table.from_pandas(frame, preserve_index=False)
 
 
 def timestamp_column(table: pa.Table, given: str | None) -> str:
