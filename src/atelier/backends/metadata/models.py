@@ -319,3 +319,47 @@ class ProjectMember(Base):
 
     project: Mapped[ProjectRecord] = relationship(back_populates="members")
     user: Mapped[User] = relationship()
+
+
+class JobRecord(Base):
+    """A job: a script, notebook or command run on a compute profile, and how it went."""
+
+    __tablename__ = "jobs"
+    __table_args__ = (Index("ix_jobs_state", "state"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(255))
+    #: ``script``, ``notebook`` or ``command``.
+    kind: Mapped[str] = mapped_column(String(16))
+    project: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    profile: Mapped[str] = mapped_column(String(32))
+    backend: Mapped[str] = mapped_column(String(16))
+    #: What runs: the argument vector as the backend starts it.
+    command: Mapped[list[str]] = mapped_column(JSON)
+    params: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    #: The profile's resources when the job was submitted (cpus, memory, gpus, max_runtime).
+    resources: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    #: ``queued``, ``running``, ``succeeded``, ``failed``, ``cancelled`` or ``timed_out``.
+    state: Mapped[str] = mapped_column(String(16))
+    #: Why it ended as it did (out of memory, timed out, ...), or why it still waits.
+    reason: Mapped[str] = mapped_column(Text, default="")
+    notes: Mapped[list[str]] = mapped_column(JSON, default=list)
+    exit_code: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    workdir: Mapped[str] = mapped_column(String(1024))
+    submitted_by: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    #: The machine whose supervisor process watches the job, its pid and start time.
+    host: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    supervisor_pid: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    supervisor_started: Mapped[float | None] = mapped_column(Float, nullable=True)
+    #: The backend's handle: a process id (local) or a submission id (Ray).
+    external_id: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    #: Start time of the local process, so that a reused pid is never mistaken for the job.
+    process_started: Mapped[float | None] = mapped_column(Float, nullable=True)
+    #: Devices the local backend gave the job: ``{"cpus": [0, 1], "gpus": [0]}``.
+    devices: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
+    token_key: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    mlflow_run_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
