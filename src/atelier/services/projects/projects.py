@@ -24,7 +24,7 @@ from atelier.services.projects.model import (
     Project,
     check_name,
 )
-from atelier.services.projects.uvtool import exclusive, run_uv
+from atelier.services.projects.uvtool import UvFailed, exclusive, run_uv
 
 if TYPE_CHECKING:
     from atelier.services.auth import AuditLog, Principal
@@ -79,8 +79,12 @@ class Projects:
                 run_uv(["sync", "--project", str(staging)], venv=venv, cwd=staging)
                 link_to_atelier(venv, target)
                 staging.rename(target)
-            except BaseException:
+            except BaseException as exc:
                 shutil.rmtree(staging, ignore_errors=True)
+                if isinstance(exc, UvFailed):
+                    raise UvFailed(
+                        f"could not create the environment of project {name!r}: {exc}"
+                    ) from None
                 raise
             try:
                 self._insert(name, description, principal)
