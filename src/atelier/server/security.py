@@ -16,7 +16,7 @@ from typing import Any
 from urllib.parse import quote
 
 from fastapi import Depends, FastAPI, HTTPException, Request
-from fastapi.routing import APIRoute, iter_route_contexts
+from fastapi.routing import APIRoute, APIWebSocketRoute, iter_route_contexts
 from itsdangerous import BadSignature, Signer
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import HTTPConnection
@@ -172,7 +172,7 @@ class RouteInfo:
 
 
 def _guard_roles(route: object) -> frozenset[str] | None:
-    if not isinstance(route, APIRoute):
+    if not isinstance(route, APIRoute | APIWebSocketRoute):
         return None
     pending = list(route.dependant.dependencies)
     while pending:

@@ -1,0 +1,17 @@
+"""The gateway: internal services (JupyterLab, MLflow, hosted apps) behind Atelier's login.
+
+:mod:`~atelier.server.gateway.proxy` forwards HTTP and WebSocket traffic to a service on a
+Unix socket or loopback; :mod:`~atelier.server.gateway.guard` decides who may pass.
+"""
+
+from atelier.server.gateway.guard import GatewayGuard, allow_gateway, same_origin
+from atelier.server.gateway.proxy import Upstream, proxy_http, proxy_websocket
+
+__all__ = [
+    "GatewayGuard",
+    "Upstream",
+    "allow_gateway",
+    "proxy_http",
+    "proxy_websocket",
+    "same_origin",
+]

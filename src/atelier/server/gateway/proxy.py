@@ -1,0 +1,321 @@
+"""A reverse proxy for internal services (JupyterLab, MLflow, hosted apps).
+
+The internal service listens on a Unix socket or loopback with its own secret; the Atelier
+server has already authenticated the caller when these functions run. They forward HTTP
+(request and response bodies streamed) and WebSocket traffic, and keep Atelier's own
+credentials away from the service:
+
+* the Atelier cookies and the caller's ``Authorization`` header are removed; the upstream's
+  secret header (``Upstream.headers``) is added instead;
+* hop-by-hop headers are dropped in both directions;
+* the browser's ``Origin`` is replaced by the upstream's own origin, since Atelier has
+  checked it already (see :mod:`atelier.server.gateway.guard`) and the upstream should see a
+  same-origin request;
+* a ``Set-Cookie`` from the upstream for one of Atelier's cookie names is dropped, so a hosted
+  app cannot plant a session.
+
+Redirects are passed back as they are (``Location`` untouched): upstreams run under the same
+path prefix as the proxy route (e.g. Jupyter with ``base_url=/notebooks/``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from http.cookies import SimpleCookie
+from typing import Any
+from urllib.parse import quote, urlsplit
+
+import httpx
+from starlette.background import BackgroundTask
+from starlette.requests import HTTPConnection, Request
+from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.websockets import WebSocket, WebSocketDisconnect
+
+from atelier.server.security import LOGIN_CSRF_COOKIE, SESSION_COOKIE
+
+log = logging.getLogger(__name__)
+
+#: Headers that describe one connection, not the message (RFC 9110 section 7.6.1).
+HOP_BY_HOP = frozenset(
+    {
+        "connection",
+        "keep-alive",
+        "proxy-authenticate",
+        "proxy-authorization",
+        "proxy-connection",
+        "te",
+        "trailer",
+        "transfer-encoding",
+        "upgrade",
+    }
+)
+#: Cookies that carry Atelier's own credentials: never forwarded, never set by an upstream.
+ATELIER_COOKIES = frozenset({SESSION_COOKIE, LOGIN_CSRF_COOKIE})
+#: Request headers that the proxy sets itself.
+REPLACED = frozenset({"host", "authorization", "cookie", "origin", "content-length"})
+#: WebSocket handshake headers that the websockets client writes itself.
+WS_HANDSHAKE = frozenset(
+    {"sec-websocket-key", "sec-websocket-version", "sec-websocket-extensions"}
+    | {"sec-websocket-protocol", "sec-websocket-accept"}
+)
+#: Path characters sent as they are; everything else is percent-encoded again.
+PATH_SAFE = "/:@!$&'()*+,;=-._~"
+#: Close codes that may not be sent in a close frame (RFC 6455 section 7.4.1).
+UNSENDABLE_CLOSE_CODES = frozenset({1005, 1006, 1015})
+TIMEOUT = httpx.Timeout(connect=10.0, read=300.0, write=300.0, pool=10.0)
+
+
+@dataclass(frozen=True)
+class Upstream:
+    """An internal service: where it listens and the secret headers it expects.
+
+    ``base_url`` is the service's own address and path prefix (``http://jupyter/notebooks``,
+    ``http://127.0.0.1:5000``); with ``uds`` the connection goes to that Unix socket and the
+    URL's host only names the service in the ``Host`` header.
+    """
+
+    base_url: str
+    uds: str | None = None
+    headers: Mapping[str, str] = field(default_factory=dict)
+    #: Named in error messages ("JupyterLab is not reachable").
+    name: str = "the service"
+
+    def url(self, path: str, query: str = "", *, scheme: str | None = None) -> str:
+        base = self.base_url.rstrip("/")
+        if scheme is not None:
+            base = scheme + base[base.index(":") :]
+        target = f"{base}/{quote(path.lstrip('/'), safe=PATH_SAFE)}"
+        return f"{target}?{query}" if query else target
+
+    @property
+    def origin(self) -> str:
+        parts = urlsplit(self.base_url)
+        return f"{parts.scheme}://{parts.netloc}"
+
+
+def _connection_tokens(headers: Iterable[tuple[str, str]]) -> set[str]:
+    """Header names a ``Connection`` header lists: hop-by-hop for this message."""
+    named: set[str] = set()
+    for name, value in headers:
+        if name.lower() == "connection":
+            named.update(token.strip().lower() for token in value.split(",") if token.strip())
+    return named
+
+
+def without_atelier_cookies(cookie_header: str) -> str:
+    """The ``Cookie`` header minus Atelier's cookies (the others belong to the upstream)."""
+    kept = []
+    for part in cookie_header.split(";"):
+        name = part.split("=", 1)[0].strip()
+        if name and name not in ATELIER_COOKIES:
+            kept.append(part.strip())
+    return "; ".join(kept)
+
+
+def upstream_request_headers(
+    connection: HTTPConnection, upstream: Upstream, *, skip: frozenset[str] = frozenset()
+) -> list[tuple[str, str]]:
+    """What the upstream is sent: the caller's headers minus credentials and hop-by-hop
+    headers, plus the upstream's secret headers and the usual ``X-Forwarded-*``."""
+    raw = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in connection.scope["headers"]]
+    dropped = HOP_BY_HOP | REPLACED | skip | _connection_tokens(raw)
+    dropped |= {name.lower() for name in upstream.headers}
+    headers = [(k, v) for k, v in raw if k.lower() not in dropped]
+    cookies = [without_atelier_cookies(v) for k, v in raw if k.lower() == "cookie"]
+    cookie = "; ".join(c for c in cookies if c)
+    if cookie:
+        headers.append(("cookie", cookie))
+    if connection.headers.get("origin"):
+        headers.append(("origin", upstream.origin))
+    client = connection.client.host if connection.client else ""
+    forwarded_proto = "https" if connection.url.scheme in ("https", "wss") else "http"
+    headers += [
+        ("x-forwarded-for", client),
+        ("x-forwarded-host", connection.headers.get("host", "")),
+        ("x-forwarded-proto", forwarded_proto),
+    ]
+    headers += list(upstream.headers.items())
+    content_length = connection.headers.get("content-length")
+    if content_length is not None:
+        headers.append(("content-length", content_length))
+    return headers
+
+
+def _sets_atelier_cookie(value: str) -> bool:
+    cookie: SimpleCookie = SimpleCookie()
+    try:
+        cookie.load(value)
+    except Exception:  # a cookie we cannot parse could be anything: drop it
+        return True
+    return any(name in ATELIER_COOKIES for name in cookie)
+
+
+def downstream_headers(response: httpx.Response) -> list[tuple[str, str]]:
+    """The upstream's response headers that the caller may see."""
+    raw = response.headers.multi_items()
+    dropped = HOP_BY_HOP | _connection_tokens(raw)
+    return [
+        (name, value)
+        for name, value in raw
+        if name.lower() not in dropped
+        and not (name.lower() == "set-cookie" and _sets_atelier_cookie(value))
+    ]
+
+
+def _client(upstream: Upstream) -> httpx.AsyncClient:
+    transport = httpx.AsyncHTTPTransport(uds=upstream.uds) if upstream.uds else None
+    # Internal services speak plain HTTP; no certificate store to load per request.
+    return httpx.AsyncClient(transport=transport, timeout=TIMEOUT, verify=False, trust_env=False)
+
+
+def unreachable(upstream: Upstream, error: Exception) -> JSONResponse:
+    log.warning("proxy to %s failed: %s", upstream.name, error)
+    return JSONResponse(
+        {"detail": f"{upstream.name} is not reachable ({type(error).__name__}); try again"},
+        status_code=502,
+    )
+
+
+async def _body(request: Request) -> AsyncIterator[bytes]:
+    async for chunk in request.stream():
+        if chunk:
+            yield chunk
+
+
+async def proxy_http(request: Request, upstream: Upstream, path: str) -> Response:
+    """Forward ``request`` to ``path`` under the upstream; stream the answer back."""
+    client = _client(upstream)
+    has_body = request.method not in ("GET", "HEAD") or "content-length" in request.headers
+    outgoing = client.build_request(
+        request.method,
+        upstream.url(path, request.url.query),
+        headers=upstream_request_headers(request, upstream),
+        content=_body(request) if has_body else None,
+    )
+    try:
+        response = await client.send(outgoing, stream=True)
+    except httpx.HTTPError as exc:
+        await client.aclose()
+        return unreachable(upstream, exc)
+
+    async def close() -> None:
+        await response.aclose()
+        await client.aclose()
+
+    return _streaming(response, close)
+
+
+def _streaming(response: httpx.Response, close: Callable[[], Awaitable[None]]) -> StreamingResponse:
+    streaming = StreamingResponse(
+        _relay(response), status_code=response.status_code, background=BackgroundTask(close)
+    )
+    # Set raw headers so repeated ones (Set-Cookie) survive; no default content-type added.
+    streaming.raw_headers = [
+        (name.lower().encode("latin-1"), value.encode("latin-1"))
+        for name, value in downstream_headers(response)
+    ]
+    return streaming
+
+
+async def _relay(response: httpx.Response) -> AsyncIterator[bytes]:
+    try:
+        async for chunk in response.aiter_raw():
+            yield chunk
+    except httpx.HTTPError as exc:
+        # The status line is gone already; ending the stream early is all that is left.
+        log.warning("upstream response broke off: %s", exc)
+
+
+# -- WebSockets --------------------------------------------------------------------------
+
+
+def _close_code(code: int | None) -> int:
+    if code is None or code in UNSENDABLE_CLOSE_CODES:
+        return 1000 if code == 1005 else 1011
+    return code
+
+
+async def proxy_websocket(websocket: WebSocket, upstream: Upstream, path: str) -> None:
+    """Connect to the upstream's WebSocket at ``path``, then accept the caller's with the
+    subprotocol the upstream chose and relay messages both ways until one side closes."""
+    from websockets.asyncio.client import connect, unix_connect
+    from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
+
+    uri = upstream.url(path, websocket.url.query, scheme="ws")
+    headers = upstream_request_headers(
+        websocket, upstream, skip=WS_HANDSHAKE | {"x-forwarded-proto"}
+    )
+    options: dict[str, Any] = {
+        "subprotocols": websocket.scope.get("subprotocols") or None,
+        "additional_headers": headers,
+        "user_agent_header": None,
+        "compression": None,
+        "max_size": None,
+        "ping_interval": None,
+        "proxy": None,
+        "open_timeout": 10,
+    }
+    try:
+        opener = (
+            unix_connect(upstream.uds, uri, **options) if upstream.uds else connect(uri, **options)
+        )
+        upstream_ws = await opener
+    except InvalidStatus as exc:
+        status = exc.response.status_code
+        log.warning("%s refused the WebSocket at %s: HTTP %s", upstream.name, path, status)
+        await websocket.close(code=1008 if status in (401, 403) else 1011)
+        return
+    except (OSError, InvalidHandshake, TimeoutError) as exc:
+        log.warning("WebSocket to %s failed: %s", upstream.name, exc)
+        await websocket.close(code=1011)
+        return
+
+    await websocket.accept(subprotocol=upstream_ws.subprotocol)
+
+    async def client_to_upstream() -> None:
+        try:
+            while True:
+                message = await websocket.receive()
+                if message["type"] == "websocket.disconnect":
+                    await upstream_ws.close(code=_close_code(message.get("code")))
+                    return
+                if message.get("bytes") is not None:
+                    await upstream_ws.send(message["bytes"])
+                elif message.get("text") is not None:
+                    await upstream_ws.send(message["text"])
+        except (ConnectionClosed, WebSocketDisconnect):
+            return
+
+    async def upstream_to_client() -> None:
+        try:
+            async for data in upstream_ws:
+                if isinstance(data, bytes):
+                    await websocket.send_bytes(data)
+                else:
+                    await websocket.send_text(data)
+        except ConnectionClosed:
+            pass
+        except (WebSocketDisconnect, RuntimeError):
+            return  # the caller went away first
+        with contextlib.suppress(RuntimeError, WebSocketDisconnect):
+            await websocket.close(
+                code=_close_code(upstream_ws.close_code), reason=upstream_ws.close_reason or ""
+            )
+
+    tasks = [
+        asyncio.ensure_future(client_to_upstream()),
+        asyncio.ensure_future(upstream_to_client()),
+    ]
+    try:
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await upstream_ws.close()
+        with contextlib.suppress(RuntimeError, WebSocketDisconnect):
+            await websocket.close(code=1000)
