@@ -36,6 +36,19 @@ def serve(workbench: Workbench, host: str, port: int) -> None:
         timeout_graceful_shutdown=10,
         proxy_headers=False,
     )
-    # uvicorn re-raises Ctrl-C after its graceful shutdown; that is a normal stop.
-    with contextlib.suppress(KeyboardInterrupt):
-        uvicorn.Server(config).run()
+    start_companions(workbench)
+    try:
+        # uvicorn re-raises Ctrl-C after its graceful shutdown; that is a normal stop.
+        with contextlib.suppress(KeyboardInterrupt):
+            uvicorn.Server(config).run()
+    finally:
+        workbench.close()  # stops the processes started for this server (MLflow)
+
+
+def start_companions(workbench: Workbench) -> None:
+    """Start, in the background, the internal services the portal proxies to, so the first
+    visit does not wait for them (they also start on first use)."""
+    from atelier.services.tracking.server import mlflow_installed
+
+    if mlflow_installed():
+        workbench.tracking_server.start_in_background()

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from atelier.services.profile import Profiler
     from atelier.services.projects import Projects
     from atelier.services.query import QueryService
+    from atelier.services.tracking import TrackingServer
 
 
 class Workbench:
@@ -113,6 +114,17 @@ class Workbench:
             self.audit,
         )
 
+    @cached_property
+    def tracking_server(self) -> TrackingServer:
+        """MLflow's server (started on first use; stopped by :meth:`close`)."""
+        from atelier.services.tracking import TrackingServer, TrackingStore
+
+        return TrackingServer(
+            TrackingStore.for_workspace(self.workspace),
+            run_dir=self.workspace.private_dir / "run",
+            log_path=self.workspace.logs_dir / "mlflow.log",
+        )
+
     def owner(self) -> Principal:
         """The workspace's local owner: the admin that the embedded client and CLI act as.
 
@@ -124,6 +136,8 @@ class Workbench:
         return Principal(user.id, user.name, user.role, "local")
 
     def close(self) -> None:
+        if "tracking_server" in self.__dict__:
+            self.tracking_server.stop()
         self.db.dispose()
 
 

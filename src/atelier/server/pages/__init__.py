@@ -2,10 +2,10 @@
 
 from fastapi import APIRouter
 
-from atelier.server.pages import admin, data, features, home, login, sql, upload
+from atelier.server.pages import admin, data, features, home, login, mlflow, sql, upload
 
 router = APIRouter(include_in_schema=False)
-for module in (login, home, admin, upload, sql, features, data):
+for module in (login, home, admin, upload, sql, features, data, mlflow):
     router.include_router(module.router)
 
 __all__ = ["router"]
