@@ -73,7 +73,10 @@ class Workbench:
     def catalog(self) -> Catalog:
         from atelier.services.catalog import Catalog
 
-        return Catalog(self.db, self.warehouse, self.sources)
+        catalog = Catalog(self.db, self.warehouse, self.sources)
+        # Feature views are listed beside the tables they read.
+        catalog.listers.append(lambda: self.features.catalog_entries())
+        return catalog
 
     @cached_property
     def query(self) -> QueryService:
@@ -100,7 +103,13 @@ class Workbench:
     def features(self) -> FeatureStore:
         from atelier.services.features import FeatureStore
 
-        return FeatureStore(self.db, self.warehouse, self.settings.features, self.workspace.root)
+        return FeatureStore(
+            self.db,
+            self.warehouse,
+            self.settings.features,
+            self.workspace.root,
+            sources=self.sources,
+        )
 
     @cached_property
     def projects(self) -> Projects:

@@ -67,6 +67,13 @@ class UserConnection:
         except duckdb.PermissionException as error:
             raise QueryRefused(str(error).removeprefix("Permission Error: ")) from None
 
+    @property
+    def connection(self) -> duckdb.DuckDBPyConnection:
+        """The restricted connection itself, for trusted SQL that Atelier builds (the feature
+        engine): the sandbox still holds, only the per-statement check is skipped. Never pass
+        it user SQL; that goes through :meth:`execute`."""
+        return self._connection
+
     def interrupt(self) -> None:
         """Stop the statement running on this connection; safe to call from another thread."""
         self._connection.interrupt()

@@ -11,6 +11,7 @@ DuckLake snapshot, else the source's creator.
 from __future__ import annotations
 
 import builtins
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal
@@ -41,10 +42,12 @@ MAX_DESCRIPTION = 10_000
 class TableEntry:
     """One line of the catalog. ``rows`` and ``size_bytes`` are None where unknown (source
     tables are not counted in listings: that would scan remote tables). An entry with
-    ``error`` set stands for a source that could not be reached."""
+    ``error`` set stands for a source that could not be reached. Entries of other kinds (a
+    feature view) name the tables they read (``upstream``), how fresh they are and their
+    page (``link``)."""
 
     name: str
-    kind: Literal["table", "source"]
+    kind: Literal["table", "source", "feature view"]
     rows: int | None
     size_bytes: int | None
     owner: str | None
@@ -53,10 +56,14 @@ class TableEntry:
     columns: tuple[ColumnInfo, ...]
     source: str | None = None
     error: str | None = None
+    upstream: tuple[str, ...] = ()
+    freshness: dict[str, str | None] | None = None
+    link: str | None = None
 
     def matches(self, words: list[str]) -> bool:
         haystack = " ".join(
-            [self.name, self.description, *self.tags, *(c.name for c in self.columns)]
+            [self.name, self.description, *self.tags, *self.upstream]
+            + [c.name for c in self.columns]
         ).lower()
         return all(word in haystack for word in words)
 
@@ -72,6 +79,9 @@ class TableEntry:
             "columns": [c.__dict__ for c in self.columns],
             "source": self.source,
             "error": self.error,
+            "upstream": list(self.upstream),
+            "freshness": self.freshness,
+            "link": self.link,
         }
 
 
@@ -118,6 +128,8 @@ class Catalog:
         self.db = db
         self.warehouse = warehouse
         self.sources = sources
+        #: More entries for listings, after the tables (the feature store's views).
+        self.listers: builtins.list[Callable[[], Iterable[TableEntry]]] = []
 
     @property
     def _meta(self) -> str:
@@ -131,8 +143,9 @@ class Catalog:
     # -- reading -------------------------------------------------------------------------
 
     def list(self, search: str | None = None) -> builtins.list[TableEntry]:
-        """Warehouse tables, then source tables, keeping those whose name, description, tags
-        or column names contain every word of ``search``."""
+        """Warehouse tables, then source tables, then other entries (:attr:`listers`), keeping
+        those whose name, description, tags, columns or upstream tables contain every word of
+        ``search``."""
         sources = self.sources.list()
         creators = {s.name: s.created_by for s in sources}
         datasets = self._datasets()
@@ -180,6 +193,8 @@ class Catalog:
                             source=source.name,
                         )
                     )
+        for lister in self.listers:
+            entries.extend(lister())
         words = (search or "").lower().split()
         return [entry for entry in entries if entry.matches(words)]
 

@@ -63,26 +63,42 @@ class Compiled:
 
 
 def source_relation(view: FeatureView) -> tuple[str, str | None]:
-    """``(SQL relation, table name or None)`` of the view's source."""
+    """``(SQL relation, warehouse table name or None)`` of the view's source: None for a
+    query or a table of an attached source (``source.schema.table``)."""
     if view.source is not None:
-        parts = view.source.split(".")
+        parts = view.source.split(".", 2)
         if len(parts) == 1:
             parts = ["main", *parts]
-        return ".".join(ident(p) for p in parts), ".".join(parts)
+        relation = ".".join(ident(p) for p in parts)
+        return relation, ".".join(parts) if len(parts) == 2 else None
     return f"({view.query})", None
 
 
-def compile_view(con: duckdb.DuckDBPyConnection, view: FeatureView) -> Compiled:
-    """Check ``view`` against its source on ``con`` and return it ready to run."""
+def compile_view(
+    con: duckdb.DuckDBPyConnection, view: FeatureView, *, read: bool = False
+) -> Compiled:
+    """Check ``view`` against its source on ``con`` and return it ready to run. With
+    ``read`` (about to compute), a table of an attached source is first copied into a
+    temporary table: the joins read their source more than once, and DuckDB's scanners of
+    other databases cannot be planned twice in one query."""
     import duckdb
 
     relation, table = source_relation(view)
     if view.query is not None:
         _check_sql(con, view.query, f"the query of view {view.name!r}")
+    if read and view.source is not None and table is None:
+        copy = ident(f"__atl_source_{view.name}")
+        try:
+            con.execute(f"CREATE OR REPLACE TEMP TABLE {copy} AS SELECT * FROM {relation}")
+        except duckdb.Error as error:
+            raise InvalidInput(
+                f"feature view {view.name!r}: cannot read table {view.source}: {error}"
+            ) from None
+        relation = copy
     try:
         described = con.execute(f"DESCRIBE SELECT * FROM {relation}").fetchall()
     except duckdb.Error as error:
-        where = f"table {table}" if table else "its query"
+        where = f"table {view.source}" if view.source else "its query"
         raise InvalidInput(f"feature view {view.name!r}: cannot read {where}: {error}") from None
     columns = {str(row[0]): str(row[1]) for row in described}
 

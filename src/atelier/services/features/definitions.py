@@ -22,6 +22,9 @@ from typing import Any
 from atelier.errors import InvalidInput
 
 NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
+#: A view's source table: ``table``, ``schema.table`` (the warehouse) or
+#: ``source.schema.table`` (an attached source, whose file tables may have any name).
+SOURCE_TABLE = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)?|[A-Za-z_]\w*\.[A-Za-z_]\w*\.[^\"]+")
 #: Aggregate functions a windowed aggregation may use.
 FUNCTIONS = ("count", "sum", "avg", "min", "max", "stddev", "last")
 _UNITS = {"ns": 1, "us": 10**3, "ms": 10**6, "s": 10**9, "m": 60 * 10**9, "h": 3600 * 10**9}
@@ -244,10 +247,10 @@ Window = Aggregation
 
 @dataclass(frozen=True)
 class FeatureView:
-    """Features of one entity from one source (a warehouse table ``schema.table`` or a SQL
-    query), each row stamped with ``timestamp``; ``created`` breaks ties between rows of the
-    same entity and time (the newest wins). A row feature is valid for ``ttl`` after its
-    row's time (None: forever)."""
+    """Features of one entity from one source (a warehouse table ``schema.table``, a table of
+    an attached source ``source.schema.table``, or a SQL query), each row stamped with
+    ``timestamp``; ``created`` breaks ties between rows of the same entity and time (the
+    newest wins). A row feature is valid for ``ttl`` after its row's time (None: forever)."""
 
     name: str
     entity: Entity | str
@@ -269,12 +272,11 @@ class FeatureView:
         check_name(self.name, "feature view")
         if (self.source is None) == (self.query is None):
             raise InvalidInput(f"feature view {self.name!r}: give either source= or query=")
-        if self.source is not None and not re.fullmatch(
-            r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)?", self.source
-        ):
+        if self.source is not None and not SOURCE_TABLE.fullmatch(self.source):
             raise InvalidInput(
                 f"feature view {self.name!r}: source {self.source!r} is not a table name "
-                "(schema.table); use query= for SQL"
+                "(schema.table, or source.schema.table for an attached source); use query= "
+                "for SQL"
             )
         check_name(self.timestamp, f"timestamp column of view {self.name!r}")
         if self.created is not None:

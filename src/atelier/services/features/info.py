@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from atelier.backends.metadata import (
@@ -19,6 +19,8 @@ from atelier.backends.metadata import (
     FeatureViewVersion,
     TrainingSetRecord,
 )
+from atelier.backends.warehouse import ColumnInfo
+from atelier.services.catalog import TableEntry
 from atelier.services.features.definitions import FeatureView, format_duration
 
 
@@ -43,6 +45,7 @@ class ViewInfo:
     upstream: list[str]
     stats: dict[str, Any] | None = None
     stats_at: datetime | None = None
+    materialized_at: datetime | None = None
     versions: list[dict[str, Any]] = field(default_factory=list)
     training_sets: list[dict[str, Any]] = field(default_factory=list)
     services: list[str] = field(default_factory=list)
@@ -53,11 +56,42 @@ class ViewInfo:
         words += [f["name"] for f in self.features]
         return " ".join(words).lower()
 
+    def freshness(self) -> dict[str, str | None]:
+        """The newest event time (as of the last statistics) and the last materialization."""
+        return {
+            "last_event": (self.stats or {}).get("last_event"),
+            "materialized_at": _iso(self.materialized_at),
+        }
+
     def as_dict(self) -> dict[str, Any]:
         data = dict(self.__dict__)
-        data["updated_at"] = self.updated_at.isoformat()
-        data["stats_at"] = self.stats_at.isoformat() if self.stats_at else None
+        for name in ("updated_at", "stats_at", "materialized_at"):
+            data[name] = _iso(data[name])
+        data["freshness"] = self.freshness()
         return data
+
+    def catalog_entry(self) -> TableEntry:
+        """The view as a line of the data catalog, beside the tables it reads."""
+        types = {name: f["type"] for name, f in (self.stats or {}).get("features", {}).items()}
+        return TableEntry(
+            name=self.name,
+            kind="feature view",
+            rows=(self.stats or {}).get("rows"),
+            size_bytes=None,
+            owner=self.owner,
+            description=self.description,
+            tags=tuple(self.tags),
+            columns=tuple(
+                ColumnInfo(f["name"], types.get(f["name"], ""), True) for f in self.features
+            ),
+            upstream=tuple(self.upstream),
+            freshness=self.freshness(),
+            link=f"/features/{self.name}",
+        )
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.isoformat() if moment else None
 
 
 def describe_features(view: FeatureView) -> list[dict[str, Any]]:
@@ -76,7 +110,8 @@ def describe_features(view: FeatureView) -> list[dict[str, Any]]:
 
 
 def upstream_tables(view: FeatureView) -> list[str]:
-    """Warehouse tables the view reads (those named in its query, for a query source)."""
+    """Tables the view reads (those named in its query, for a query source): ``schema.table``
+    in the warehouse, ``source.schema.table`` in an attached source."""
     if view.source is not None:
         return [view.source if "." in view.source else f"main.{view.source}"]
     import duckdb
@@ -92,6 +127,8 @@ def upstream_tables(view: FeatureView) -> list[str]:
         if isinstance(node, dict):
             if node.get("type") == "BASE_TABLE" and node.get("table_name"):
                 name = f"{node.get('schema_name') or 'main'}.{node['table_name']}"
+                if node.get("catalog_name"):
+                    name = f"{node['catalog_name']}.{name}"
                 if name not in found:
                     found.append(name)
             for value in node.values():
@@ -126,6 +163,11 @@ def view_info(session: Session, row: FeatureViewRecord, *, detail: bool) -> View
         upstream=upstream_tables(view),
         stats=row.stats,
         stats_at=row.stats_at,
+        materialized_at=session.scalar(
+            select(func.max(FeatureMaterialization.finished_at)).where(
+                FeatureMaterialization.view == row.name
+            )
+        ),
     )
     if not detail:
         return info

@@ -66,8 +66,9 @@ def materialize(
             started = datetime.now(UTC)
             clock = time.perf_counter()
             previous = _previous(store, name, version) if incremental else None
-            with store.connection() as con:
-                compiled = compile_view(con, FeatureView.from_spec(spec))
+            view = FeatureView.from_spec(spec)
+            with store.connection([view]) as con:
+                compiled = compile_view(con, view, read=True)
                 snapshot = _snapshot(con, store.warehouse.alias)
                 alias = store.warehouse.alias
                 try:

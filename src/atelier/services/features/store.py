@@ -8,7 +8,7 @@ large joins spill to disk instead of running out of memory.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
@@ -30,15 +30,16 @@ from atelier.config.settings import FeatureSettings
 from atelier.errors import NotFound
 from atelier.services.features import loader, registry
 from atelier.services.features.compile import compile_view, feature_types, source_relation
-from atelier.services.features.definitions import check_name
+from atelier.services.features.definitions import FeatureView, check_name
 from atelier.services.features.engine import Frame, Plan, choose_plan, lookup_rows, lookup_windows
 from atelier.services.features.frames import check_storable, timestamp_column, to_arrow
-from atelier.services.features.info import ViewInfo, view_info
+from atelier.services.features.info import ViewInfo, upstream_tables, view_info
 from atelier.services.features.registry import ApplyPlan, Definitions
 from atelier.services.features.training import (
     LINEAGE_KEY,
     Request,
     TrainingSet,
+    check_columns,
     lake_snapshot,
     lineage_json,
     plan_requests,
@@ -49,6 +50,9 @@ from atelier.services.features.training import (
 if TYPE_CHECKING:
     import duckdb
     import pyarrow as pa
+
+    from atelier.backends.warehouse import Attachment
+    from atelier.services.catalog import Sources, TableEntry
 
 
 def default_memory_limit() -> str:
@@ -69,19 +73,26 @@ class FeatureStore:
         root: Path,
         *,
         memory_limit: str | None = None,
+        sources: Sources | None = None,
     ) -> None:
         self.db = db
         self.warehouse = warehouse
         self.settings = settings
         self.root = Path(root)
+        #: Attached sources that views may read (``source.schema.table``); None: none.
+        self.sources = sources
         self.memory_limit = memory_limit or default_memory_limit()
         self.spill_dir = self.root / ".atelier" / "spill" / "features"
 
     # -- connections -----------------------------------------------------------------------
 
     @contextmanager
-    def connection(self) -> Iterator[duckdb.DuckDBPyConnection]:
-        """A restricted warehouse connection set up for feature work."""
+    def connection(
+        self, views: Iterable[FeatureView] = (), tables: Iterable[str] = ()
+    ) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A restricted warehouse connection set up for feature work, with the attached
+        sources that ``views`` and ``tables`` read (read-only)."""
+        attachments = self._attachments(list(views), list(tables))
         self.spill_dir.mkdir(parents=True, exist_ok=True)
         settings: dict[str, str | int | bool] = {
             "memory_limit": self.memory_limit,
@@ -92,9 +103,28 @@ class FeatureStore:
             # The ASOF join's nested-loop shortcut misjudges frames it cannot count (Arrow).
             "asof_loop_join_threshold": 0,
         }
-        with self.warehouse.user_connection(settings=settings) as user:
+        with self.warehouse.user_connection(attachments, settings=settings) as user:
             # Trusted engine SQL; user SQL in definitions is checked on its own.
-            yield user._connection
+            yield user.connection
+
+    def _attachments(self, views: list[FeatureView], tables: list[str]) -> list[Attachment]:
+        """Attachments of the sources that ``views`` and ``tables`` read. A source's name is
+        never a warehouse schema's, so the first part of any dotted name that is a source's
+        name means that source."""
+        names = [name for view in views for name in upstream_tables(view)] + tables
+        wanted = {name.split(".")[0] for name in names if "." in name}
+        sources = self.sources
+        known = sources.names() if sources is not None and wanted else set()
+        for view in views:
+            parts = (view.source or "").split(".")
+            if len(parts) >= 3 and parts[0] not in known:
+                raise NotFound(
+                    f"feature view {view.name!r} reads {view.source}, but there is no source "
+                    f"named {parts[0]!r} (see `atelier sources list`)"
+                )
+        if sources is None:
+            return []
+        return [sources.attachment(name) for name in sorted(wanted & known)]
 
     # -- definitions -------------------------------------------------------------------------
 
@@ -116,7 +146,7 @@ class FeatureStore:
         definitions.check()
         project = project or definitions.project or "default"
         views = registry.resolve_keys(definitions, self.db)
-        with self.connection() as con:
+        with self.connection(views) as con:
             for view in views:
                 compiled = compile_view(con, view)
                 feature_types(con, compiled)
@@ -148,6 +178,10 @@ class FeatureStore:
             words = search.lower().split()
             infos = [i for i in infos if all(w in i.haystack() for w in words)]
         return infos
+
+    def catalog_entries(self) -> list[TableEntry]:
+        """Every view as a line of the data catalog (kind "feature view")."""
+        return [info.catalog_entry() for info in self.views()]
 
     def view(self, name: str) -> ViewInfo:
         """One view with its versions, feature types, statistics, lineage and materializations."""
@@ -265,20 +299,15 @@ class FeatureStore:
     ) -> TrainingSet:
         """``entities`` (pandas, polars, Arrow, or a warehouse table name) with the requested
         ``features`` as of each row's ``timestamp``: every row once, in input order."""
-        with self.connection() as con:
-            source = "dataframe"
+        requests = plan_requests(self.db, features, project=project, full_names=full_names)
+        source = entities if isinstance(entities, str) else "dataframe"
+        views = [r.resolved.view for r in requests]
+        with self.connection(views, [source]) as con:
             if isinstance(entities, str):
-                source = entities
                 entities = read_table(con, entities)
             table = to_arrow(entities)
             column = timestamp_column(table, timestamp)
-            requests = plan_requests(
-                self.db,
-                features,
-                project=project,
-                full_names=full_names,
-                reserved=table.column_names,
-            )
+            check_columns(requests, table.column_names)
             frame = register_frame(con, table, column, requests)
             columns: dict[str, pa.ChunkedArray] = {}
             plans = {}
@@ -304,6 +333,8 @@ class FeatureStore:
         training.table = result.replace_schema_metadata({LINEAGE_KEY: lineage.encode()})
         if save_as is not None:
             self._save(training, save_as, source, lineage, by)
+            saved = lineage_json(training, source, snapshot)  # now with its name and version
+            training.table = result.replace_schema_metadata({LINEAGE_KEY: saved.encode()})
         return training
 
     def _compute(
@@ -315,7 +346,7 @@ class FeatureStore:
         out: dict[str, pa.ChunkedArray],
     ) -> str:
         view = request.resolved.view
-        compiled = compile_view(con, view)
+        compiled = compile_view(con, view, read=True)
         feature_rows = None
         if compiled.table is not None:
             # The table's own count is DuckLake metadata: no scan.

@@ -177,8 +177,15 @@ def plan_requests(
             if item not in request.features:
                 request.features.append(item)
                 request.columns.append(f"{name}__{item}" if full_names else item)
+    check_columns(list(requests.values()), reserved)
+    return list(requests.values())
+
+
+def check_columns(requests: Sequence[Request], reserved: Sequence[str]) -> None:
+    """Refuse two features, or a feature and an input column (``reserved``), that would be
+    output columns of one name."""
     taken: dict[str, str] = {column: "the entity frame" for column in reserved}
-    for request in requests.values():
+    for request in requests:
         for column, feature in zip(request.columns, request.features, strict=True):
             ref = f"{request.resolved.view.name}:{feature}"
             if column in taken:
@@ -187,27 +194,24 @@ def plan_requests(
                     "pass full_names=True to name columns view__feature"
                 )
             taken[column] = ref
-    return list(requests.values())
 
 
 def lineage_json(training: TrainingSet, entities: str, lake_snapshot: int | None) -> str:
-    return json.dumps(
-        {
-            "features": training.features,
-            "feature_views": training.view_versions,
-            "entities": entities,
-            "lake_snapshot": lake_snapshot,
-        },
-        sort_keys=True,
-    )
+    """What the schema metadata ``atelier.training_set`` holds: :meth:`TrainingSet.lineage`,
+    where the entity rows came from and the lake snapshot the features were read at."""
+    lineage = training.lineage() | {"entities": entities, "lake_snapshot": lake_snapshot}
+    return json.dumps(lineage, sort_keys=True)
 
 
 def read_table(con: duckdb.DuckDBPyConnection, name: str) -> pa.Table:
     import duckdb
 
-    parts = name.split(".")
-    if not 1 <= len(parts) <= 2 or not all(parts):
-        raise InvalidInput(f"{name!r} is not a warehouse table name (schema.table)")
+    parts = name.split(".", 2)
+    if not all(parts):
+        raise InvalidInput(
+            f"{name!r} is not a table name (schema.table, or source.schema.table for a table "
+            "of an attached source)"
+        )
     try:
         return con.execute(f"SELECT * FROM {'.'.join(ident(p) for p in parts)}").to_arrow_table()
     except duckdb.Error as error:
