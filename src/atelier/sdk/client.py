@@ -86,11 +86,56 @@ class Client(ABC):
     def sources(self) -> list[dict[str, Any]]:
         """Attached sources (never their secrets)."""
 
+    # -- projects and their environments ------------------------------------------------
+
+    @abstractmethod
+    def projects(self) -> list[dict[str, Any]]:
+        """Every project, with its members and your role in it (``owner``/``member``/None)."""
+
+    @abstractmethod
+    def create_project(self, name: str, description: str = "") -> dict[str, Any]:
+        """Create a project (folder, ``pyproject.toml``, ``uv.lock`` and environment); you
+        become its owner."""
+
+    def env_add(self, *packages: str, project: str | None = None) -> dict[str, Any]:
+        """Install packages (``"lightgbm"``, ``"six==1.17.0"``) into a project's environment
+        and lock them; ``project`` defaults to ``ATELIER_PROJECT`` (set in kernels and jobs).
+        Returns the environment as :meth:`env_show` does."""
+        return self._env_change("add", project_name(project), list(packages))
+
+    def env_remove(self, *packages: str, project: str | None = None) -> dict[str, Any]:
+        """Uninstall packages from a project's environment and drop them from its lock."""
+        return self._env_change("remove", project_name(project), list(packages))
+
+    def env_show(self, project: str | None = None) -> dict[str, Any]:
+        """A project's environment: ``requirements`` as declared, ``packages`` as locked
+        (``name``, exact ``version``, ``direct``)."""
+        return self._env_show(project_name(project))
+
+    @abstractmethod
+    def _env_change(self, verb: str, project: str, packages: list[str]) -> dict[str, Any]: ...
+
+    @abstractmethod
+    def _env_show(self, project: str) -> dict[str, Any]: ...
+
     def __enter__(self) -> Client:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def project_name(project: str | None) -> str:
+    """The project named, else ``ATELIER_PROJECT``; a clear error when neither is set."""
+    import os
+
+    name = project or os.environ.get("ATELIER_PROJECT")
+    if not name:
+        raise InvalidInput(
+            "which project? pass project=NAME or set ATELIER_PROJECT (kernels and jobs of a "
+            "project have it set)"
+        )
+    return name
 
 
 def to_arrow(data: Any) -> pyarrow.Table:

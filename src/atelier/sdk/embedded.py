@@ -49,6 +49,22 @@ class EmbeddedClient(Client):
     def sources(self) -> list[dict[str, Any]]:
         return [source.as_dict() for source in self.workbench.sources.list()]
 
+    def projects(self) -> list[dict[str, Any]]:
+        name = self.principal.name
+        return [{**p.as_dict(), "role": p.role_of(name)} for p in self.workbench.projects.list()]
+
+    def create_project(self, name: str, description: str = "") -> dict[str, Any]:
+        project = self.workbench.projects.create(name, self.principal, description, client="sdk")
+        return {**project.as_dict(), "role": project.role_of(self.principal.name)}
+
+    def _env_change(self, verb: str, project: str, packages: list[str]) -> dict[str, Any]:
+        env = self.workbench.projects.env
+        change = env.add if verb == "add" else env.remove
+        return change(project, packages, self.principal, client="sdk").as_dict()
+
+    def _env_show(self, project: str) -> dict[str, Any]:
+        return self.workbench.projects.env.show(project).as_dict()
+
     def close(self) -> None:
         self.workbench.close()
 

@@ -93,6 +93,27 @@ class RemoteClient(Client):
         listed: list[dict[str, Any]] = self.request("GET", "/sources").json()
         return listed
 
+    def projects(self) -> list[dict[str, Any]]:
+        listed: list[dict[str, Any]] = self.request("GET", "/projects").json()
+        return listed
+
+    def create_project(self, name: str, description: str = "") -> dict[str, Any]:
+        body = {"name": name, "description": description}
+        # uv builds the environment: no read timeout.
+        created: dict[str, Any] = self.request("POST", "/projects", json=body, timeout=None).json()
+        return created
+
+    def _env_change(self, verb: str, project: str, packages: list[str]) -> dict[str, Any]:
+        method = "POST" if verb == "add" else "DELETE"
+        changed: dict[str, Any] = self.request(
+            method, f"/projects/{quote(project)}/env", json={"packages": packages}, timeout=None
+        ).json()
+        return changed
+
+    def _env_show(self, project: str) -> dict[str, Any]:
+        shown: dict[str, Any] = self.request("GET", f"/projects/{quote(project)}/env").json()
+        return shown
+
     def close(self) -> None:
         self._http.close()
 

@@ -6,6 +6,7 @@ from atelier.server.api import (
     audit,
     features,
     meta,
+    projects,
     sources,
     sql,
     tables,
@@ -15,7 +16,7 @@ from atelier.server.api import (
 )
 
 router = APIRouter(prefix="/api/v1")
-for module in (meta, users, tokens, audit, tables, sources, sql, uploads, features):
+for module in (meta, users, tokens, audit, tables, sources, sql, uploads, features, projects):
     router.include_router(module.router)
 
 __all__ = ["router"]

@@ -17,8 +17,14 @@ from atelier.services.projects.model import (
     Member,
     Project,
     check_name,
+    normalize,
+    requirement_name,
 )
-from atelier.services.projects.projects import Projects, project_name_for_path
+from atelier.services.projects.projects import (
+    Projects,
+    project_name_for_cwd,
+    project_name_for_path,
+)
 
 __all__ = [
     "MEMBER_ROLES",
@@ -30,6 +36,9 @@ __all__ = [
     "Project",
     "Projects",
     "check_name",
+    "normalize",
+    "project_name_for_cwd",
     "project_name_for_path",
     "read_environment",
+    "requirement_name",
 ]

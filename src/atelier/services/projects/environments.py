@@ -15,7 +15,13 @@ from typing import TYPE_CHECKING, Any
 
 from atelier.errors import AtelierError, InvalidInput
 from atelier.services.projects.layout import link_to_atelier
-from atelier.services.projects.model import Environment, LockedPackage, Project, normalize
+from atelier.services.projects.model import (
+    Environment,
+    LockedPackage,
+    Project,
+    normalize,
+    requirement_name,
+)
 from atelier.services.projects.uvtool import UvFailed, exclusive, run_uv
 
 if TYPE_CHECKING:
@@ -59,7 +65,7 @@ class Environments:
         """Uninstall ``packages`` (names) and drop them from the project's requirements."""
         specs = _check_specs(packages)
         project = self.projects.get(name)
-        declared = {_requirement_name(r) for r in read_environment(project).requirements}
+        declared = {requirement_name(r) for r in read_environment(project).requirements}
         missing = [s for s in specs if normalize(s) not in declared]
         if missing:
             raise InvalidInput(
@@ -157,7 +163,7 @@ def _sync(project: Project) -> None:
 
 
 def _locked(environment: Environment, specs: list[str]) -> dict[str, str | None]:
-    names = [_requirement_name(s) for s in specs]
+    names = [requirement_name(s) for s in specs]
     return {name: environment.version_of(name) for name in names}
 
 
@@ -173,16 +179,6 @@ def _check_specs(packages: Iterable[str]) -> list[str]:
         if "\n" in spec or "\r" in spec or "\0" in spec:
             raise InvalidInput(f"{spec!r} is not a package requirement")
     return specs
-
-
-def _requirement_name(requirement: str) -> str:
-    """The distribution name at the start of a requirement (``six>=1.16`` -> ``six``)."""
-    name = requirement.strip()
-    for i, char in enumerate(name):
-        if not (char.isalnum() or char in "-_."):
-            name = name[:i]
-            break
-    return normalize(name)
 
 
 def _read(path: Path) -> bytes | None:
@@ -204,7 +200,7 @@ def read_environment(project: Project) -> Environment:
         raise AtelierError(f"{project.path / 'pyproject.toml'}: not valid TOML ({exc})") from None
     table = meta.get("project", {})
     requirements = tuple(str(r) for r in table.get("dependencies", []))
-    direct = {_requirement_name(r) for r in requirements}
+    direct = {requirement_name(r) for r in requirements}
     packages: list[LockedPackage] = []
     lock = project.path / "uv.lock"
     if lock.is_file():

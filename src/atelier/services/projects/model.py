@@ -126,3 +126,13 @@ class Environment:
 def normalize(name: str) -> str:
     """A distribution name in its canonical form (PEP 503), as uv.lock writes it."""
     return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def requirement_name(requirement: str) -> str:
+    """The normalized distribution name a requirement starts with (``Six>=1.16`` -> ``six``)."""
+    name = requirement.strip()
+    for i, char in enumerate(name):
+        if not (char.isalnum() or char in "-_."):
+            name = name[:i]
+            break
+    return normalize(name)
