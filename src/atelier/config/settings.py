@@ -69,6 +69,12 @@ class ComputeSettings(_Section):
     ray_address: str = ""
 
 
+class NotebookSettings(_Section):
+    #: A user's JupyterLab is stopped after this many minutes without traffic and with no
+    #: kernel busy; 0: never stopped for idleness.
+    idle_minutes: int = Field(default=120, ge=0)
+
+
 class AuthSettings(_Section):
     token_days: int = Field(default=90, ge=1, le=3650)
     login_link_minutes: int = Field(default=15, ge=1, le=1440)
@@ -84,6 +90,7 @@ class Settings(_Section):
     features: FeatureSettings = FeatureSettings()
     compute: ComputeSettings = ComputeSettings()
     auth: AuthSettings = AuthSettings()
+    notebooks: NotebookSettings = NotebookSettings()
 
 
 SECTIONS: dict[str, type[_Section]] = {

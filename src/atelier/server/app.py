@@ -13,6 +13,7 @@ from itsdangerous import Signer
 import atelier
 from atelier.errors import AtelierError
 from atelier.server import api, pages
+from atelier.server.pages.notebooks import notebook_lifespan
 from atelier.server.security import AuthMiddleware, check_every_route
 from atelier.services.workbench import Workbench
 
@@ -26,6 +27,7 @@ def create_app(workbench: Workbench) -> FastAPI:
         openapi_url=None,  # served under /api/v1 behind auth instead
         docs_url=None,
         redoc_url=None,
+        lifespan=notebook_lifespan,
     )
     app.state.workbench = workbench
     app.state.signer = Signer(workbench.workspace.secret_key(), salt="atelier.session")

@@ -16,8 +16,9 @@ if TYPE_CHECKING:
     from atelier.services.catalog import Catalog, Sources
     from atelier.services.features import FeatureStore
     from atelier.services.ingest import Ingest
+    from atelier.services.notebooks import NotebookServers
     from atelier.services.profile import Profiler
-    from atelier.services.projects import Projects
+    from atelier.services.projects import Project, Projects
     from atelier.services.query import QueryService
     from atelier.services.tracking import TrackingServer
 
@@ -134,6 +135,25 @@ class Workbench:
             log_path=self.workspace.logs_dir / "mlflow.log",
         )
 
+    @cached_property
+    def notebooks(self) -> NotebookServers:
+        """Each user's JupyterLab (started by the gateway on first use; stopped by close)."""
+        from atelier.services.notebooks import NotebookServers, server_url
+
+        def kernel_projects(principal: Principal) -> list[Project]:
+            # Admins get a kernel for every project, others for the projects they belong to.
+            return self.projects.list(principal, mine=principal.role != "admin")
+
+        return NotebookServers(
+            tokens=self.tokens,
+            kernel_projects=kernel_projects,
+            folder=self.workspace.private_dir / "notebooks",
+            root_dir=self.workspace.root / "projects",
+            logs_dir=self.workspace.logs_dir,
+            atelier_url=lambda: server_url(self.settings.server),
+            idle_minutes=self.settings.notebooks.idle_minutes,
+        )
+
     def owner(self) -> Principal:
         """The workspace's local owner: the admin that the embedded client and CLI act as.
 
@@ -145,6 +165,8 @@ class Workbench:
         return Principal(user.id, user.name, user.role, "local")
 
     def close(self) -> None:
+        if "notebooks" in self.__dict__:
+            self.notebooks.stop_all()
         if "tracking_server" in self.__dict__:
             self.tracking_server.stop()
         self.db.dispose()

@@ -2,10 +2,20 @@
 
 from fastapi import APIRouter
 
-from atelier.server.pages import admin, data, features, home, login, mlflow, sql, upload
+from atelier.server.pages import (
+    admin,
+    data,
+    features,
+    home,
+    login,
+    mlflow,
+    notebooks,
+    sql,
+    upload,
+)
 
 router = APIRouter(include_in_schema=False)
-for module in (login, home, admin, upload, sql, features, data, mlflow):
+for module in (login, home, admin, upload, sql, features, data, mlflow, notebooks):
     router.include_router(module.router)
 
 __all__ = ["router"]

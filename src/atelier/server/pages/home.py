@@ -14,7 +14,6 @@ from atelier.services.auth import ROLES, Principal
 router = APIRouter()
 
 SECTIONS = {
-    "notebooks": ("Notebooks", "JupyterLab with one kernel per project environment."),
     "experiments": ("Experiments", "MLflow runs, evaluation reports and leaderboards."),
     "jobs": ("Jobs", "Scripts and notebooks run on a compute profile, with live logs."),
     "models": ("Models", "Registered models, aliases and model cards."),

@@ -1,0 +1,151 @@
+"""``/notebooks/``: each user's JupyterLab, behind Atelier's login.
+
+Every HTTP request and WebSocket under ``/notebooks/`` is authenticated by Atelier (admins and
+scientists; viewers are refused) and proxied to the caller's own Jupyter server, which is
+started on the first request. While it starts, browsers get a page that reloads itself and
+other clients a 503 with ``Retry-After``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+from fastapi import APIRouter, FastAPI, Request, WebSocket
+from fastapi.responses import JSONResponse, RedirectResponse, Response
+from starlette.concurrency import run_in_threadpool
+
+from atelier.server.api.deps import workbench
+from atelier.server.gateway import Upstream, allow_gateway, proxy_http, proxy_websocket
+from atelier.server.pages.render import render
+from atelier.server.security import allow
+from atelier.services.auth import Principal
+from atelier.services.notebooks import (
+    BASE_URL,
+    JupyterServer,
+    NotebookServerFailed,
+    NotebookServers,
+)
+from atelier.services.workbench import Workbench
+
+log = logging.getLogger(__name__)
+router = APIRouter()
+
+NOTEBOOK_ROLES = ("admin", "scientist")
+NOTEBOOK_USERS = allow_gateway(*NOTEBOOK_ROLES)
+METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
+RETRY_SECONDS = 2
+#: How often idle servers are looked for.
+REAP_SECONDS = 30.0
+
+
+def upstream(server: JupyterServer) -> Upstream:
+    return Upstream(
+        f"http://jupyter{BASE_URL}",
+        uds=str(server.socket),
+        headers=server.headers,
+        name="JupyterLab",
+    )
+
+
+@router.get("/notebooks")
+def notebooks_home(_: Principal = allow(*NOTEBOOK_ROLES)) -> RedirectResponse:
+    return RedirectResponse(f"{BASE_URL}lab", status_code=303)
+
+
+def _wants_page(request: Request) -> bool:
+    return request.method == "GET" and "text/html" in request.headers.get("accept", "")
+
+
+def _not_ready(request: Request, error: str | None = None) -> Response:
+    response: Response
+    if _wants_page(request):
+        response = render(
+            request,
+            "notebooks/starting.html",
+            status_code=502 if error else 503,
+            error=error,
+            target=request.url.path,
+        )
+    else:
+        detail = error or "JupyterLab is starting; retry in a few seconds"
+        response = JSONResponse({"detail": detail}, status_code=502 if error else 503)
+    if not error:
+        response.headers["Retry-After"] = str(RETRY_SECONDS)
+        response.headers["Refresh"] = str(RETRY_SECONDS)
+    return response
+
+
+async def _ready_server(
+    servers: NotebookServers, principal: Principal
+) -> JupyterServer | NotebookServerFailed | None:
+    """The caller's server when it answers; None while it starts; the error if it failed."""
+    server = servers.get(principal.name)
+    if server is None or not server.alive:
+        # Started from the event loop's thread: the server is tied to this process's life.
+        server = servers.start(principal)
+    try:
+        return server if await servers.probe(server) else None
+    except NotebookServerFailed as exc:
+        return exc
+
+
+@router.api_route("/notebooks/{path:path}", methods=METHODS)
+async def notebooks_http(
+    request: Request, path: str, principal: Principal = NOTEBOOK_USERS
+) -> Response:
+    servers = workbench(request).notebooks
+    server = await _ready_server(servers, principal)
+    if not isinstance(server, JupyterServer):
+        return _not_ready(request, str(server) if server else None)
+    if path.startswith("api/kernelspecs"):
+        # New projects appear in the launcher: Jupyter re-reads the specs on this request.
+        await run_in_threadpool(servers.sync_kernels, principal)
+    server.touch()
+    return await proxy_http(request, upstream(server), path)
+
+
+@router.websocket("/notebooks/{path:path}")
+async def notebooks_websocket(
+    websocket: WebSocket, path: str, principal: Principal = NOTEBOOK_USERS
+) -> None:
+    wb: Workbench = websocket.app.state.workbench
+    server = wb.notebooks.get(principal.name)
+    if server is None or not server.ready or not server.alive:
+        await websocket.close(code=1013, reason="JupyterLab is not running; reload the page")
+        return
+    server.touch()
+    try:
+        await proxy_websocket(websocket, upstream(server), path)
+    finally:
+        server.touch()
+
+
+@contextlib.asynccontextmanager
+async def notebook_lifespan(app: FastAPI) -> AsyncIterator[None]:
+    """Stop idle Jupyter servers while the app runs, and every one when it stops."""
+    wb: Workbench = app.state.workbench
+    reaper = asyncio.create_task(_reap(wb))
+    try:
+        yield
+    finally:
+        reaper.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await reaper
+        if "notebooks" in wb.__dict__:
+            await run_in_threadpool(wb.notebooks.stop_all)
+
+
+async def _reap(wb: Workbench) -> None:
+    while True:
+        await asyncio.sleep(REAP_SECONDS)
+        if "notebooks" not in wb.__dict__:
+            continue
+        try:
+            for user in await wb.notebooks.idle_users():
+                log.info("stopping the idle JupyterLab of %s", user)
+                await run_in_threadpool(wb.notebooks.stop, user)
+        except Exception:  # keep reaping: one bad round must not end the loop
+            log.exception("looking for idle Jupyter servers failed")

@@ -1,0 +1,66 @@
+"""Kernelspecs: one Jupyter kernel per project environment ("Atelier · NAME").
+
+They are written to ``<data dir>/kernels/atelier-<name>/kernel.json`` of a user's Jupyter
+server, a folder on its ``JUPYTER_PATH``; Jupyter reads kernelspecs afresh on each request,
+so rewriting the folder is all it takes for a new project to appear in the launcher.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any, Protocol
+
+PREFIX = "atelier-"
+
+
+class KernelProject(Protocol):
+    """What a kernelspec needs of a project."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def python(self) -> Path: ...
+
+
+def kernel_name(project: str) -> str:
+    return f"{PREFIX}{project}"
+
+
+def display_name(project: str) -> str:
+    return f"Atelier · {project}"
+
+
+def kernelspec(project: KernelProject) -> dict[str, Any]:
+    return {
+        "argv": [str(project.python), "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+        "display_name": display_name(project.name),
+        "language": "python",
+        "interrupt_mode": "signal",
+        "env": {"ATELIER_PROJECT": project.name},
+        "metadata": {"debugger": True, "atelier_project": project.name},
+    }
+
+
+def write_kernelspecs(kernels_dir: Path, projects: Iterable[KernelProject]) -> list[str]:
+    """Make ``kernels_dir`` hold exactly one kernelspec per project that has an environment;
+    returns the kernel names. Files are rewritten only when they change."""
+    kernels_dir.mkdir(parents=True, exist_ok=True)
+    wanted: dict[str, dict[str, Any]] = {
+        kernel_name(p.name): kernelspec(p) for p in projects if p.python.exists()
+    }
+    for stale in kernels_dir.glob(f"{PREFIX}*"):
+        if stale.name not in wanted and stale.is_dir():
+            shutil.rmtree(stale, ignore_errors=True)
+    for name, spec in wanted.items():
+        target = kernels_dir / name / "kernel.json"
+        text = json.dumps(spec, indent=1, ensure_ascii=False) + "\n"
+        if not target.is_file() or target.read_text(encoding="utf-8") != text:
+            target.parent.mkdir(exist_ok=True)
+            staged = target.with_suffix(".tmp")
+            staged.write_text(text, encoding="utf-8")
+            staged.replace(target)  # Jupyter may read it at any moment: never half-written
+    return sorted(wanted)

@@ -1,0 +1,384 @@
+"""One JupyterLab server process per user, started on demand and stopped when idle.
+
+Each server listens only on a Unix socket (mode 0600) in the workspace's private folder and
+accepts only requests that carry its own random token, which the Atelier gateway adds after
+authenticating the user. Its environment, inherited by its kernels, carries ``ATELIER_URL`` and
+an Atelier token of that user (named ``notebook-<host>``, valid a day, revoked when the server
+stops), so ``atelier.connect()`` and MLflow work in a kernel with no arguments.
+
+A server runs in its own process group and gets SIGTERM when the Atelier process that started
+it dies (Linux), so it is never orphaned; its kernels exit with it (ipykernel watches its
+parent).
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import json
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import weakref
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import IO, Any
+
+import httpx
+
+from atelier.config.settings import ServerSettings
+from atelier.errors import AtelierError
+from atelier.services.auth import Principal, Tokens
+from atelier.services.notebooks.kernelspecs import KernelProject, write_kernelspecs
+
+#: Jupyter serves everything under this path, the same one the gateway routes.
+BASE_URL = "/notebooks/"
+#: AF_UNIX paths longer than this do not fit ``sockaddr_un`` (108 bytes on Linux).
+MAX_SOCKET_PATH = 100
+TOKEN_DAYS = 1
+STOP_SECONDS = 10.0
+#: Stop a server whose Atelier token runs out within this: kernels could no longer connect.
+TOKEN_MARGIN = timedelta(minutes=10)
+
+
+class NotebookServerFailed(AtelierError):
+    status_code = 502
+
+
+@dataclass
+class JupyterServer:
+    """A user's running (or starting) Jupyter server."""
+
+    user: str
+    folder: Path
+    socket: Path
+    secret: str
+    token_key: str
+    token_expires: datetime
+    process: subprocess.Popen[bytes]
+    log_path: Path
+    ready: bool = False
+    started: float = field(default_factory=time.monotonic)
+    last_activity: float = field(default_factory=time.monotonic)
+
+    @property
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    @property
+    def headers(self) -> dict[str, str]:
+        """What the gateway adds to every request it forwards here."""
+        return {"Authorization": f"token {self.secret}"}
+
+    def touch(self) -> None:
+        self.last_activity = time.monotonic()
+
+    def client(self, timeout: float = 5.0) -> httpx.AsyncClient:
+        transport = httpx.AsyncHTTPTransport(uds=str(self.socket))
+        return httpx.AsyncClient(
+            transport=transport,
+            base_url=f"http://jupyter{BASE_URL}",
+            headers=self.headers,
+            timeout=timeout,
+            verify=False,
+            trust_env=False,
+        )
+
+    def log_tail(self, lines: int = 15) -> str:
+        try:
+            text = self.log_path.read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            return ""
+        return "\n".join(text.splitlines()[-lines:])
+
+
+class NotebookServers:
+    """The Jupyter servers of one Atelier server, by user name."""
+
+    def __init__(
+        self,
+        *,
+        tokens: Tokens,
+        kernel_projects: Callable[[Principal], Iterable[KernelProject]],
+        folder: Path,
+        root_dir: Path,
+        logs_dir: Path,
+        atelier_url: Callable[[], str],
+        idle_minutes: int,
+        python: str = sys.executable,
+    ) -> None:
+        """``folder``: the private folder for the servers' sockets, configuration and
+        runtime files; ``root_dir``: what JupyterLab's file browser shows (the projects)."""
+        self.tokens = tokens
+        self.kernel_projects = kernel_projects
+        self.folder = folder
+        self.root_dir = root_dir
+        self.logs_dir = logs_dir
+        self.atelier_url = atelier_url
+        self.idle = timedelta(minutes=idle_minutes)
+        self.python = python
+        self._servers: dict[str, JupyterServer] = {}
+        self._lock = threading.Lock()
+        _LIVE.add(self)
+
+    def get(self, user: str) -> JupyterServer | None:
+        return self._servers.get(user)
+
+    def users(self) -> list[str]:
+        return sorted(self._servers)
+
+    # -- starting ---------------------------------------------------------------------------
+
+    def start(self, principal: Principal) -> JupyterServer:
+        """The user's server, launched now when it is not running. Returns at once: poll
+        :meth:`probe` until it is ready."""
+        with self._lock:
+            server = self._servers.get(principal.name)
+            if server is not None and server.alive:
+                return server
+            if server is not None:
+                self._cleanup(server)
+            server = self._launch(principal)
+            self._servers[principal.name] = server
+            return server
+
+    def _launch(self, principal: Principal) -> JupyterServer:
+        user = principal.name
+        folder = self.folder / user
+        for sub in ("config", "data", "runtime"):
+            (folder / sub).mkdir(parents=True, exist_ok=True)
+        folder.chmod(0o700)
+        self.root_dir.mkdir(parents=True, exist_ok=True)
+        self.logs_dir.mkdir(parents=True, exist_ok=True)
+        kernels = self.sync_kernels(principal)
+        sock = _socket_path(folder)
+        with contextlib.suppress(FileNotFoundError):
+            sock.unlink()
+        secret = secrets.token_urlsafe(32)
+        info, token = self.tokens.create(
+            user, f"notebook-{socket.gethostname()}"[:128], days=TOKEN_DAYS
+        )
+        config = folder / "jupyter_server_config.json"
+        _write_private(config, json.dumps(self._config(sock, secret, kernels), indent=1))
+        url = self.atelier_url().rstrip("/")
+        env = {
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith(("ATELIER_", "JUPYTER", "MLFLOW_"))
+        }
+        env.update(
+            ATELIER_URL=url,
+            ATELIER_TOKEN=token,
+            MLFLOW_TRACKING_URI=f"{url}/mlflow",
+            MLFLOW_TRACKING_TOKEN=token,
+            JUPYTER_CONFIG_DIR=str(folder / "config"),
+            JUPYTER_DATA_DIR=str(folder / "data"),
+            JUPYTER_RUNTIME_DIR=str(folder / "runtime"),
+            JUPYTER_PLATFORM_DIRS="1",
+            PYTHONUNBUFFERED="1",
+        )
+        log_path = self.logs_dir / f"jupyter-{user}.log"
+        log: IO[bytes]
+        with log_path.open("ab") as log:
+            try:
+                process = subprocess.Popen(
+                    [self.python, "-m", "jupyterlab", f"--config={config}"],
+                    cwd=self.root_dir,
+                    env=env,
+                    stdin=subprocess.DEVNULL,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,
+                    preexec_fn=_die_with_parent if sys.platform == "linux" else None,
+                )
+            except OSError as exc:
+                self.tokens.revoke(info.key)
+                raise NotebookServerFailed(f"cannot start JupyterLab for {user}: {exc}") from None
+        return JupyterServer(
+            user, folder, sock, secret, info.key, info.expires_at, process, log_path
+        )
+
+    def _config(self, sock: Path, secret: str, kernels: list[str]) -> dict[str, Any]:
+        server: dict[str, Any] = {
+            "sock": str(sock),
+            "sock_mode": "0600",
+            "base_url": BASE_URL,
+            "root_dir": str(self.root_dir),
+            "open_browser": False,
+            # Only the gateway reaches the socket; it checked the caller and the Origin, and
+            # sends the Host of the internal name.
+            "allow_remote_access": True,
+            "disable_check_xsrf": True,
+            "kernel_spec_manager_class": (
+                "atelier.services.notebooks.kernelspec_manager.ProjectKernelSpecManager"
+            ),
+        }
+        if hasattr(os, "geteuid") and os.geteuid() == 0:
+            server["allow_root"] = True
+        config: dict[str, Any] = {
+            "ServerApp": server,
+            "IdentityProvider": {"token": secret},
+            # No internet, no surprises: no news feed, update checks or extension installs.
+            "LabApp": {
+                "news_url": None,
+                "check_for_updates_class": "jupyterlab.NeverCheckForUpdate",
+                "extension_manager": "readonly",
+            },
+        }
+        if kernels:
+            config["MappingKernelManager"] = {"default_kernel_name": kernels[0]}
+        return config
+
+    def sync_kernels(self, principal: Principal) -> list[str]:
+        """Write a kernelspec for each of the user's projects; returns their names."""
+        kernels_dir = self.folder / principal.name / "data" / "kernels"
+        return write_kernelspecs(kernels_dir, self.kernel_projects(principal))
+
+    async def probe(self, server: JupyterServer) -> bool:
+        """Whether the server answers now; raises when its process has ended."""
+        if server.ready and server.alive:
+            return True
+        if not server.alive:
+            self.forget(server)
+            raise NotebookServerFailed(
+                f"JupyterLab for {server.user} stopped (exit code {server.process.returncode}); "
+                f"see {server.log_path}. Last lines:\n{server.log_tail()}"
+            )
+        if not server.socket.exists():
+            return False
+        try:
+            async with server.client(timeout=2.0) as client:
+                response = await client.get("api/status")
+        except httpx.HTTPError:
+            return False
+        server.ready = response.status_code == 200
+        return server.ready
+
+    # -- stopping ---------------------------------------------------------------------------
+
+    def forget(self, server: JupyterServer) -> None:
+        """Drop a server that ended on its own, cleaning up after it."""
+        with self._lock:
+            if self._servers.get(server.user) is server:
+                del self._servers[server.user]
+            self._cleanup(server)
+
+    def stop(self, user: str) -> bool:
+        """Stop the user's server (its kernels with it); False when none was running."""
+        with self._lock:
+            server = self._servers.pop(user, None)
+        if server is None:
+            return False
+        _terminate(server.process)
+        self._cleanup(server)
+        return True
+
+    def stop_all(self) -> None:
+        for user in self.users():
+            self.stop(user)
+
+    def _cleanup(self, server: JupyterServer) -> None:
+        with contextlib.suppress(Exception):  # the database may be gone at exit
+            self.tokens.revoke(server.token_key)
+        with contextlib.suppress(FileNotFoundError):
+            server.socket.unlink()
+        if server.socket.parent != server.folder:
+            shutil.rmtree(server.socket.parent, ignore_errors=True)
+
+    async def idle_users(self) -> list[str]:
+        """Users whose server should stop: idle past ``idle_minutes`` with no kernel busy,
+        ended on its own, or whose Atelier token is about to run out."""
+        found = []
+        now = datetime.now(UTC)
+        for user, server in list(self._servers.items()):
+            expiring = server.token_expires.replace(tzinfo=UTC) - now < TOKEN_MARGIN
+            if not server.alive or expiring or await self._idle(server, now):
+                found.append(user)
+        return found
+
+    async def _idle(self, server: JupyterServer, now: datetime) -> bool:
+        """No traffic through the gateway, no kernel busy and no activity that Jupyter saw
+        (kernel output included) for ``idle_minutes``."""
+        quiet = time.monotonic() - server.last_activity > self.idle.total_seconds()
+        if not (self.idle and server.ready and quiet):
+            return False
+        try:
+            async with server.client() as client:
+                status = (await client.get("api/status")).json()
+                kernels = (await client.get("api/kernels")).json()
+        except (httpx.HTTPError, ValueError):
+            return True  # not answering: as good as idle
+        if any(kernel.get("execution_state") == "busy" for kernel in kernels):
+            return False
+        last = datetime.fromisoformat(status["last_activity"].replace("Z", "+00:00"))
+        return now - last > self.idle
+
+
+def server_url(server: ServerSettings) -> str:
+    """The Atelier server's own address, as its kernels reach it (loopback when it listens
+    on every interface)."""
+    host = server.host
+    if host in ("", "0.0.0.0", "::"):
+        host = "127.0.0.1"
+    if ":" in host:
+        host = f"[{host}]"
+    return f"http://{host}:{server.port}"
+
+
+def _socket_path(folder: Path) -> Path:
+    sock = folder / "jupyter.sock"
+    if len(str(sock)) <= MAX_SOCKET_PATH:
+        return sock
+    # A deep workspace: a private temporary folder keeps the path short enough.
+    return Path(tempfile.mkdtemp(prefix="atelier-jupyter-")) / "jupyter.sock"
+
+
+def _write_private(path: Path, text: str) -> None:
+    staged = path.with_suffix(".tmp")
+    with contextlib.suppress(FileNotFoundError):
+        staged.unlink()
+    fd = os.open(staged, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(text)
+    staged.replace(path)
+
+
+def _die_with_parent() -> None:
+    """In the child, before exec: get SIGTERM when the parent dies (Linux prctl)."""
+    import ctypes
+
+    pr_set_pdeathsig = 1
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6").prctl(pr_set_pdeathsig, signal.SIGTERM)
+
+
+def _terminate(process: subprocess.Popen[bytes]) -> None:
+    """SIGTERM the process group (Jupyter shuts its kernels down), SIGKILL if it lingers."""
+    if process.poll() is not None:
+        return
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout=STOP_SECONDS)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+
+
+_LIVE: weakref.WeakSet[NotebookServers] = weakref.WeakSet()
+
+
+@atexit.register
+def _stop_everything() -> None:
+    for servers in list(_LIVE):
+        servers.stop_all()
