@@ -31,6 +31,13 @@ def connect(
     return _connect(url=url, token=token, workspace=workspace)
 
 
+def load_ipython_extension(ipython: Any) -> None:
+    """``%load_ext atelier``: the ``%%sql`` and ``%atelier_env`` magics (see atelier.ipython)."""
+    from atelier.ipython import load_ipython_extension as load
+
+    load(ipython)
+
+
 def __getattr__(name: str) -> Any:
     if name == "AtelierError":
         from atelier.errors import AtelierError
