@@ -10,12 +10,13 @@ from atelier.server.pages import (
     login,
     mlflow,
     notebooks,
+    projects,
     sql,
     upload,
 )
 
 router = APIRouter(include_in_schema=False)
-for module in (login, home, admin, upload, sql, features, data, mlflow, notebooks):
+for module in (login, home, admin, upload, sql, features, data, mlflow, notebooks, projects):
     router.include_router(module.router)
 
 __all__ = ["router"]

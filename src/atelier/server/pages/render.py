@@ -17,7 +17,7 @@ templates = Jinja2Templates(directory=Path(__file__).parent.parent / "templates"
 #: (label, path, roles that see it). Viewers only get the apps shared with them.
 NAVIGATION = (
     ("Data", "/data", ("admin", "scientist")),
-    ("Notebooks", "/notebooks", ("admin", "scientist")),
+    ("Notebooks", "/projects", ("admin", "scientist")),
     ("Experiments", "/experiments", ("admin", "scientist")),
     ("Jobs", "/jobs", ("admin", "scientist")),
     ("Features", "/features", ("admin", "scientist")),
