@@ -1,0 +1,93 @@
+import threading
+from pathlib import Path
+
+import pytest
+
+from atelier.errors import InvalidInput, NotFound
+from atelier.services.serving import ModelRef, ModelServer
+from atelier.services.workbench import Workbench
+from tests.services.serving.conftest import Registered
+from tests.services.serving.helpers import EXAMPLE
+
+
+@pytest.fixture
+def server(registered: Registered, lake_workbench: Workbench, tmp_path: Path):  # type: ignore[no-untyped-def]
+    server = ModelServer(
+        registered.registry(), lake_workbench.warehouse, tmp_path / "journal", flush_seconds=60
+    )
+    yield server
+    server.close()
+
+
+def test_model_refs_parse_alias_version_and_errors() -> None:
+    assert ModelRef.parse("churn@champion") == ModelRef("churn", "champion")
+    assert ModelRef.parse("churn", alias="champion") == ModelRef("churn", "champion")
+    assert ModelRef.parse("churn", version=2) == ModelRef("churn", None, 2)
+    for bad in ("@x", "churn@", "a/b"):
+        with pytest.raises(InvalidInput):
+            ModelRef.parse(bad)
+    with pytest.raises(InvalidInput, match="not both"):
+        ModelRef.parse("churn@champion", version=1)
+
+
+def test_predictions_come_with_probabilities_and_land_in_the_warehouse(
+    server: ModelServer, registered: Registered, lake_workbench: Workbench
+) -> None:
+    batch = server.predict(
+        ModelRef.parse("churn@champion"), [EXAMPLE, {**EXAMPLE, "age": 70}], caller="ada"
+    )
+    assert (batch.model, batch.version) == ("churn", registered.version)
+    first = batch.predictions[0]
+    assert first.prediction in ("churn", "stay")
+    assert first.probabilities is not None and set(first.probabilities) == {"churn", "stay"}
+    assert first.probability == pytest.approx(first.probabilities[first.prediction])
+    assert server.find(first.id, "churn")["caller"] == "ada"
+
+    server.flush()
+    rows = lake_workbench.warehouse.read("churn", schema="predictions").to_pylist()
+    logged = {row["prediction_id"]: row for row in rows}
+    assert {p.id for p in batch.predictions} <= set(logged)
+    row = logged[first.id]
+    assert (row["model"], row["model_version"], row["caller"]) == ("churn", batch.version, "ada")
+    assert '"age":41' in row["inputs"] and row["prediction"] == first.prediction
+
+
+def test_a_version_is_loaded_once_and_unknown_models_are_not_found(server: ModelServer) -> None:
+    one = server.model(ModelRef.parse("churn@champion"))
+    assert server.model(ModelRef.parse("churn")) is one
+    assert one.categories()["segment"] == ["affluent", "mass", "premier", "student"]
+    assert one.example and set(one.example[0]) == set(EXAMPLE)
+    assert one.card["metrics"]["accuracy"] > 0.5
+    with pytest.raises(NotFound, match="no registered model 'nope'"):
+        server.model(ModelRef.parse("nope"))
+    with pytest.raises(NotFound):
+        server.model(ModelRef.parse("churn@nope"))
+
+
+def test_invalid_input_is_refused_before_the_model_runs(server: ModelServer) -> None:
+    with pytest.raises(InvalidInput, match="field 'age': expected an integer"):
+        server.predict(ModelRef.parse("churn"), [{**EXAMPLE, "age": "x"}], caller="ada")
+
+
+def test_concurrent_predictions_are_all_logged_once(
+    server: ModelServer, lake_workbench: Workbench
+) -> None:
+    ids: list[str] = []
+    lock = threading.Lock()
+
+    def client() -> None:
+        for _ in range(25):
+            batch = server.predict(ModelRef.parse("churn@champion"), [EXAMPLE], caller="bo")
+            with lock:
+                ids.extend(p.id for p in batch.predictions)
+
+    threads = [threading.Thread(target=client) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+        server.journal.flush()  # shipping while others append
+    for thread in threads:
+        thread.join()
+    server.flush()
+    rows = lake_workbench.warehouse.read("churn", schema="predictions").to_pylist()
+    landed = [row["prediction_id"] for row in rows if row["caller"] == "bo"]
+    assert sorted(landed) == sorted(ids) and len(ids) == 200
