@@ -1,0 +1,458 @@
+"""The model registry: register a run's model, aliases, model cards, loading by reference.
+
+MLflow's registry does the bookkeeping; this service adds what a data scientist asks of it in
+Atelier: registering straight from a run id (the model that the run logged), the ``champion``
+and ``challenger`` aliases, and a **model card** that gathers in one place the signature, the
+run's metrics and parameters, the warehouse table versions it was trained on, its environment
+lock, and who registered it when.
+
+A reference names one version: ``NAME@alias``, ``NAME/3`` (version 3) or ``NAME`` (the latest).
+The service talks to MLflow's backend store directly (in the server, the CLI and the embedded
+client); artifacts recorded as ``mlflow-artifacts:/…`` are read from the workspace's artifact
+folder, which is where MLflow's artifact proxy keeps them.
+"""
+
+from __future__ import annotations
+
+import builtins
+import json
+import re
+import tempfile
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from functools import cached_property
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from atelier.errors import AtelierError, Conflict, InvalidInput, NotFound
+from atelier.services.tracking.capture import (
+    DATA_VERSIONS_TAG,
+    LOCK_ARTIFACT,
+    PACKAGES_ARTIFACT,
+)
+
+if TYPE_CHECKING:
+    from mlflow import MlflowClient
+    from mlflow.entities.model_registry import ModelVersion
+
+REGISTERED_BY_TAG = "atelier.registered_by"
+ALIASES = ("champion", "challenger")
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
+_ALIAS = re.compile(r"[A-Za-z_][A-Za-z0-9_-]{0,63}")
+_REFERENCE = re.compile(r"(?P<name>[^@/]+)(?:@(?P<alias>[^@/]+)|/(?P<version>\d+))?")
+#: The most of a lock file a card carries (the whole file stays in the run).
+MAX_LOCK_CHARS = 2_000_000
+
+Flavor = Literal["auto", "pyfunc"]
+
+
+@dataclass(frozen=True)
+class Reference:
+    name: str
+    alias: str | None = None
+    version: int | None = None
+
+    def __str__(self) -> str:
+        if self.alias:
+            return f"{self.name}@{self.alias}"
+        return self.name if self.version is None else f"{self.name}/{self.version}"
+
+
+def parse_reference(text: str) -> Reference:
+    """``NAME@alias``, ``NAME/3`` or ``NAME``; ``models:/`` in front is allowed."""
+    raw = text.strip().removeprefix("models:/")
+    match = _REFERENCE.fullmatch(raw)
+    if not match:
+        raise InvalidInput(
+            f"{text!r} is not a model reference: write NAME@alias, NAME/VERSION or NAME"
+        )
+    name = check_name(match["name"])
+    version = int(match["version"]) if match["version"] else None
+    return Reference(name, check_alias(match["alias"]) if match["alias"] else None, version)
+
+
+def check_name(name: str) -> str:
+    if not isinstance(name, str) or not _NAME.fullmatch(name):
+        raise InvalidInput(
+            f"model name {name!r}: use letters, digits, '.', '_' and '-' (at most 128, "
+            "starting with a letter or digit)"
+        )
+    return name
+
+
+def check_alias(alias: str) -> str:
+    if (
+        not isinstance(alias, str)
+        or not _ALIAS.fullmatch(alias)
+        or alias.lower() == "latest"
+        or re.fullmatch(r"[vV]\d+", alias)
+    ):
+        raise InvalidInput(
+            f"alias {alias!r}: use a word such as champion or challenger (letters, digits, "
+            "'_' and '-'; not 'latest' nor v<number>)"
+        )
+    return alias
+
+
+class ModelRegistry:
+    """Registered models of one MLflow backend store (``tracking_uri``)."""
+
+    def __init__(self, tracking_uri: str, *, artifacts_dir: Path | None = None) -> None:
+        self.tracking_uri = tracking_uri
+        self.artifacts_dir = artifacts_dir
+
+    @cached_property
+    def client(self) -> MlflowClient:
+        from mlflow import MlflowClient
+
+        from atelier.services.tracking.server import mlflow_installed
+
+        if not mlflow_installed():
+            raise AtelierError("the model registry needs MLflow: pip install 'atelier[ml]'")
+        return MlflowClient(tracking_uri=self.tracking_uri, registry_uri=self.tracking_uri)
+
+    # -- changes ------------------------------------------------------------------------------
+
+    def register(
+        self,
+        run_id: str,
+        name: str,
+        *,
+        by: str,
+        alias: str | None = None,
+        model: str | None = None,
+        description: str | None = None,
+    ) -> dict[str, Any]:
+        """Register the model that run ``run_id`` logged as a new version of ``name``
+        (created on first use), optionally pointing ``alias`` at it. ``model`` picks one
+        when the run logged several (their names, e.g. ``model``). Returns the version."""
+        check_name(name)
+        if alias is not None:
+            check_alias(alias)
+        run = self._run(run_id)
+        logged = self._logged_model(run, model)
+        client = self.client
+        from mlflow.exceptions import MlflowException
+
+        try:
+            client.create_registered_model(name, tags={REGISTERED_BY_TAG: by})
+        except MlflowException as error:
+            if "ALREADY_EXISTS" not in str(error.error_code):
+                raise AtelierError(f"could not create model {name!r}: {error.message}") from None
+        version = client.create_model_version(
+            name,
+            source=f"models:/{logged.model_id}",
+            run_id=run.info.run_id,
+            tags={REGISTERED_BY_TAG: by},
+            description=description,
+            model_id=logged.model_id,
+        )
+        if alias is not None:
+            client.set_registered_model_alias(name, alias, str(version.version))
+        return self._version_dict(self.client.get_model_version(name, str(version.version)))
+
+    def set_alias(self, name: str, alias: str, version: int) -> dict[str, Any]:
+        """Point ``alias`` of model ``name`` at ``version`` (moving it if it pointed elsewhere)."""
+        check_alias(alias)
+        found = self._version(Reference(check_name(name), version=int(version)))
+        self.client.set_registered_model_alias(name, alias, str(found.version))
+        return self._version_dict(self.client.get_model_version(name, str(found.version)))
+
+    def delete_alias(self, name: str, alias: str) -> None:
+        reference = Reference(check_name(name), alias=check_alias(alias))
+        self._version(reference)  # a clear error for an unknown model or alias
+        self.client.delete_registered_model_alias(name, alias)
+
+    # -- reads --------------------------------------------------------------------------------
+
+    def list(self) -> list[dict[str, Any]]:
+        """Every registered model: name, latest version, aliases, who registered it, when."""
+        from mlflow.store.entities.paged_list import PagedList
+
+        models: builtins.list[Any] = []
+        token = None
+        while True:
+            page: PagedList[Any] = self.client.search_registered_models(
+                max_results=1000, page_token=token, order_by=["name ASC"]
+            )
+            models.extend(page)
+            token = page.token
+            if not token:
+                break
+        listed = []
+        for model in models:
+            latest = max((int(v.version) for v in model.latest_versions or ()), default=None)
+            listed.append(
+                {
+                    "name": model.name,
+                    "description": model.description or "",
+                    "latest_version": latest,
+                    "aliases": {a: int(v) for a, v in (model.aliases or {}).items()},
+                    "registered_by": (model.tags or {}).get(REGISTERED_BY_TAG),
+                    "created_at": _time(model.creation_timestamp),
+                    "updated_at": _time(model.last_updated_timestamp),
+                }
+            )
+        return listed
+
+    def versions(self, name: str) -> builtins.list[dict[str, Any]]:
+        """Every version of model ``name``, newest first."""
+        check_name(name)
+        self._registered(name)
+        found = self.client.search_model_versions(f"name = '{name}'", max_results=10_000)
+        return sorted((self._version_dict(v) for v in found), key=lambda v: -int(v["version"]))
+
+    def card(self, reference: str) -> dict[str, Any]:
+        """The model card of one version: what it is, how good, what data and environment."""
+        version = self._version(parse_reference(reference))
+        card = self._version_dict(version)
+        card["description"] = version.description or ""
+        run = self._run(version.run_id) if version.run_id else None
+        model_dir = self._model_location(version)
+        card.update(_mlmodel(self._read(model_dir, "MLmodel")))
+        if run is None:
+            card.update({"metrics": {}, "params": {}, "data_versions": [], "environment": {}})
+        else:
+            tags = run.data.tags
+            card["run_name"] = run.info.run_name
+            card["experiment_id"] = run.info.experiment_id
+            card["metrics"] = dict(sorted(run.data.metrics.items()))
+            card["params"] = dict(sorted(run.data.params.items()))
+            card["data_versions"] = _json_list(tags.get(DATA_VERSIONS_TAG))
+            lock = self._read(run.info.artifact_uri, LOCK_ARTIFACT)
+            packages = self._read(run.info.artifact_uri, PACKAGES_ARTIFACT)
+            card["environment"] = {
+                "user": tags.get("atelier.user") or tags.get("mlflow.user"),
+                "project": tags.get("atelier.project"),
+                "profile": tags.get("atelier.profile"),
+                "python": tags.get("atelier.python"),
+                "git_commit": tags.get("atelier.git.commit")
+                or tags.get("mlflow.source.git.commit"),
+                "git_dirty": tags.get("atelier.git.dirty") == "true",
+                "lock_sha256": tags.get("atelier.lock.sha256"),
+                "lock": lock[:MAX_LOCK_CHARS] if lock is not None else None,
+                "packages": packages.split() if packages is not None else None,
+            }
+        card["all_aliases"] = {
+            a: int(v) for a, v in (self._registered(version.name).aliases or {}).items()
+        }
+        return card
+
+    def local_path(self, reference: str) -> Path:
+        """A local folder holding the files of the referenced model version."""
+        version = self._version(parse_reference(reference))
+        location = self._model_location(version)
+        local = self._local(location)
+        if local is not None:
+            return local
+        import mlflow.artifacts
+
+        target = tempfile.mkdtemp(prefix="atelier-model-")
+        return Path(
+            mlflow.artifacts.download_artifacts(
+                artifact_uri=location, dst_path=target, tracking_uri=self.tracking_uri
+            )
+        )
+
+    def load(self, reference: str, *, flavor: Flavor = "auto") -> Any:
+        """The model itself: its native object (a scikit-learn estimator, …) when MLflow knows
+        the flavor, else (or with ``flavor="pyfunc"``) MLflow's generic pyfunc model."""
+        return load_from(self.local_path(reference), flavor)
+
+    # -- helpers ------------------------------------------------------------------------------
+
+    def _run(self, run_id: str) -> Any:
+        from mlflow.exceptions import MlflowException
+
+        if not isinstance(run_id, str) or not re.fullmatch(r"[0-9a-zA-Z_-]{1,64}", run_id):
+            raise InvalidInput(f"{run_id!r} is not a run id (32 hex digits, as MLflow shows)")
+        try:
+            return self.client.get_run(run_id)
+        except MlflowException:
+            raise NotFound(f"no run {run_id!r} in this workspace's experiments") from None
+
+    def _logged_model(self, run: Any, wanted: str | None) -> Any:
+        found = self.client.search_logged_models(
+            experiment_ids=[run.info.experiment_id],
+            filter_string=f"source_run_id = '{run.info.run_id}'",
+        )
+        models = [m for m in found if wanted is None or m.name == wanted]
+        if not models:
+            if wanted is not None and found:
+                names = ", ".join(sorted(m.name for m in found))
+                raise NotFound(f"run {run.info.run_id} logged no model {wanted!r} (it has {names})")
+            raise NotFound(
+                f"run {run.info.run_id} logged no model: log one first, e.g. "
+                "mlflow.sklearn.log_model(model, name='model')"
+            )
+        if len(models) > 1:
+            named = [m for m in models if m.name == "model"]
+            if len(named) != 1:
+                names = ", ".join(sorted(m.name for m in models))
+                raise Conflict(
+                    f"run {run.info.run_id} logged several models ({names}): pick one by name"
+                )
+            models = named
+        return models[0]
+
+    def _registered(self, name: str) -> Any:
+        from mlflow.exceptions import MlflowException
+
+        try:
+            return self.client.get_registered_model(name)
+        except MlflowException:
+            raise NotFound(
+                f"no registered model {name!r}: register one with "
+                f"`atelier models register RUN_ID --name {name}`"
+            ) from None
+
+    def _version(self, reference: Reference) -> ModelVersion:
+        from mlflow.exceptions import MlflowException
+
+        model = self._registered(reference.name)
+        if reference.alias is not None:
+            aliases = model.aliases or {}
+            if reference.alias not in aliases:
+                known = ", ".join(sorted(aliases)) or "none yet"
+                raise NotFound(
+                    f"model {reference.name!r} has no alias {reference.alias!r} (aliases: "
+                    f"{known}); set it with `atelier models alias {reference.name} "
+                    f"{reference.alias} VERSION`"
+                )
+            version = str(aliases[reference.alias])
+        elif reference.version is not None:
+            version = str(reference.version)
+        else:
+            versions = [int(v.version) for v in model.latest_versions or ()]
+            if not versions:
+                raise NotFound(f"model {reference.name!r} has no versions")
+            version = str(max(versions))
+        try:
+            found: ModelVersion = self.client.get_model_version(reference.name, version)
+        except MlflowException:
+            raise NotFound(f"model {reference.name!r} has no version {version}") from None
+        return found
+
+    def _version_dict(self, version: ModelVersion) -> dict[str, Any]:
+        tags = version.tags or {}
+        return {
+            "name": version.name,
+            "version": int(version.version),
+            "aliases": sorted(version.aliases or ()),
+            "run_id": version.run_id,
+            "source": version.source,
+            "status": version.status,
+            "registered_by": tags.get(REGISTERED_BY_TAG) or version.user_id,
+            "created_at": _time(version.creation_timestamp),
+        }
+
+    def _model_location(self, version: ModelVersion) -> str:
+        """The artifact URI of the version's model files."""
+        source = str(version.source or "")
+        model_id = getattr(version, "model_id", None) or (
+            source.removeprefix("models:/") if source.startswith("models:/m-") else None
+        )
+        if model_id:
+            from mlflow.exceptions import MlflowException
+
+            try:
+                return str(self.client.get_logged_model(model_id).artifact_location)
+            except MlflowException:
+                raise NotFound(
+                    f"the files of {version.name}/{version.version} are gone (logged model "
+                    f"{model_id})"
+                ) from None
+        return source
+
+    def _local(self, uri: str) -> Path | None:
+        """The local folder behind an artifact URI, when it is on this machine."""
+        from urllib.parse import unquote, urlsplit
+
+        parts = urlsplit(uri)
+        if parts.scheme == "mlflow-artifacts" and self.artifacts_dir is not None:
+            root = self.artifacts_dir.resolve()
+            path = (root / unquote(parts.path).lstrip("/")).resolve()
+            if not path.is_relative_to(root):
+                raise InvalidInput(f"artifact location {uri!r} leaves the artifact store")
+            return path
+        if parts.scheme == "file":
+            return Path(unquote(parts.path))
+        if not parts.scheme and uri.startswith("/"):
+            return Path(uri)
+        return None
+
+    def _read(self, location: str, name: str) -> str | None:
+        """The text of artifact ``name`` under ``location``; None when it is not there."""
+        local = self._local(location)
+        if local is not None:
+            path = local / name
+            return path.read_text(errors="replace") if path.is_file() else None
+        import mlflow.artifacts
+        from mlflow.exceptions import MlflowException
+
+        try:
+            with tempfile.TemporaryDirectory() as folder:
+                found = mlflow.artifacts.download_artifacts(
+                    artifact_uri=f"{location.rstrip('/')}/{name}",
+                    dst_path=folder,
+                    tracking_uri=self.tracking_uri,
+                )
+                return Path(found).read_text(errors="replace")
+        except (MlflowException, OSError):
+            return None
+
+
+def load_from(path: Path, flavor: Flavor = "auto") -> Any:
+    """Load the MLflow model in folder ``path``."""
+    import mlflow.pyfunc
+
+    if flavor not in ("auto", "pyfunc"):
+        raise InvalidInput(f"flavor {flavor!r} is not one of auto, pyfunc")
+    if flavor == "auto":
+        text = (path / "MLmodel").read_text() if (path / "MLmodel").is_file() else ""
+        flavors = _mlmodel(text)["flavors"]
+        if "sklearn" in flavors:
+            import mlflow.sklearn
+
+            return mlflow.sklearn.load_model(str(path))
+    return mlflow.pyfunc.load_model(str(path))
+
+
+def _mlmodel(text: str | None) -> dict[str, Any]:
+    """Signature, flavors and input example name from an ``MLmodel`` file's text."""
+    if not text:
+        return {"signature": None, "flavors": [], "model_id": None}
+    import yaml
+
+    try:
+        data = yaml.safe_load(text) or {}
+    except yaml.YAMLError:
+        return {"signature": None, "flavors": [], "model_id": None}
+    signature = data.get("signature") or None
+    if signature:
+        signature = {
+            key: json.loads(value) if isinstance(value, str) else value
+            for key, value in signature.items()
+            if key in ("inputs", "outputs", "params") and value
+        }
+    return {
+        "signature": signature,
+        "flavors": sorted(data.get("flavors") or {}),
+        "model_id": data.get("model_id"),
+    }
+
+
+def _json_list(text: str | None) -> list[Any]:
+    if not text:
+        return []
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return []
+    return value if isinstance(value, list) else []
+
+
+def _time(millis: int | None) -> str | None:
+    if not millis:
+        return None
+    return datetime.fromtimestamp(millis / 1000, tz=UTC).isoformat(timespec="seconds")
