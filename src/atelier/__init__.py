@@ -14,11 +14,13 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
-__all__ = ["AtelierError", "__version__", "connect"]
+__all__ = ["AtelierError", "__version__", "compare", "connect", "evaluate"]
 
 if TYPE_CHECKING:
     from atelier.errors import AtelierError
     from atelier.sdk.client import Client
+    from atelier.services.tracking.compare import compare
+    from atelier.services.tracking.evaluate import evaluate
 
 
 def connect(
@@ -43,4 +45,12 @@ def __getattr__(name: str) -> Any:
         from atelier.errors import AtelierError
 
         return AtelierError
+    if name == "evaluate":  # atelier.evaluate(model, data, target=..., task=...)
+        from atelier.services.tracking.evaluate import evaluate
+
+        return evaluate
+    if name == "compare":  # atelier.compare(candidates={...}, data=..., target=...)
+        from atelier.services.tracking.compare import compare
+
+        return compare
     raise AttributeError(name)

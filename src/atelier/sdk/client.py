@@ -36,7 +36,20 @@ class Client(ABC):
 
     def sql(self, query: str, *, format: Format = "pandas", timeout: float | None = None) -> Any:
         """Run one SQL statement on the workspace (warehouse tables, attached sources)."""
-        return convert(self._sql_arrow(query, timeout), format)
+        from atelier.services.tracking.capture import note_read
+
+        table = self._sql_arrow(query, timeout)
+        # Runs record the table versions they read (a no-op unless run capture is on).
+        note_read(query, self._lake_version)
+        return convert(table, format)
+
+    def _lake_version(self) -> int | None:
+        """The warehouse's current snapshot id (what an unpinned read sees now)."""
+        found = self._sql_arrow(
+            "SELECT max(snapshot_id) AS v FROM ducklake_snapshots('lake')", None
+        )
+        value = found.column(0)[0].as_py() if found.num_rows else None
+        return None if value is None else int(value)
 
     def table(self, name: str, *, version: int | None = None, format: Format = "pandas") -> Any:
         """A warehouse table's rows, as it is now or at snapshot ``version``."""

@@ -25,6 +25,15 @@ class EmbeddedClient(Client):
         with self.workbench.query.run(query, user=self.principal.name, timeout=timeout) as result:
             return result.to_arrow()
 
+    def _lake_version(self) -> int | None:
+        # A trusted connection: this lookup is not the user's query, so not in their history.
+        warehouse = self.workbench.warehouse
+        with warehouse.connect() as connection:
+            row = connection.execute(
+                "SELECT max(snapshot_id) FROM ducklake_snapshots(?)", [warehouse.alias]
+            ).fetchone()
+        return None if row is None or row[0] is None else int(row[0])
+
     def tables(self, search: str | None = None) -> list[dict[str, Any]]:
         return [entry.as_dict() for entry in self.workbench.catalog.list(search)]
 
