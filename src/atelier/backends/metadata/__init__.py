@@ -7,6 +7,9 @@ tables with new migrations under ``migrations/versions``.
 from atelier.backends.metadata.database import Database
 from atelier.backends.metadata.models import (
     ApiToken,
+    AppFeedback,
+    AppRecord,
+    AppShare,
     AuditEvent,
     Base,
     Dataset,
@@ -29,6 +32,9 @@ from atelier.backends.metadata.models import (
 
 __all__ = [
     "ApiToken",
+    "AppFeedback",
+    "AppRecord",
+    "AppShare",
     "AuditEvent",
     "Base",
     "Database",

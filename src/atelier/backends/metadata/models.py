@@ -363,3 +363,68 @@ class JobRecord(Base):
     cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
     token_key: Mapped[str | None] = mapped_column(String(32), nullable=True)
     mlflow_run_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+
+
+class AppRecord(Base):
+    """A published app: generated from a registered model, or hosted (Streamlit, Dash)."""
+
+    __tablename__ = "apps"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    #: ``model`` (generated from a model's signature), ``streamlit`` or ``dash``.
+    kind: Mapped[str] = mapped_column(String(16))
+    title: Mapped[str] = mapped_column(String(255))
+    description: Mapped[str] = mapped_column(Text, default="")
+    #: ``NAME@ALIAS`` (or ``NAME``) of the model a generated app serves.
+    model: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    #: The project whose environment runs a hosted app, and the script it runs.
+    project: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    script: Mapped[str | None] = mapped_column(String(1024), nullable=True)
+    #: ``running`` or ``paused``.
+    status: Mapped[str] = mapped_column(String(16), default="running")
+    #: Shared with every logged-in user (else only with the users in ``app_shares``).
+    shared_with_all: Mapped[bool] = mapped_column(Boolean, default=False)
+    owner: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+class AppShare(Base):
+    """One user an app is shared with."""
+
+    __tablename__ = "app_shares"
+    __table_args__ = (UniqueConstraint("app_id", "user_id", name="uq_app_shares_app_user"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    app_id: Mapped[int] = mapped_column(ForeignKey("apps.id", ondelete="CASCADE"))
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    added_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class AppFeedback(Base):
+    """A user's verdict on one prediction of an app; copied to the warehouse's
+    ``feedback.<app>`` table (``shipped`` once it is there)."""
+
+    __tablename__ = "app_feedback"
+    __table_args__ = (
+        Index("ix_app_feedback_app", "app_id", "id"),
+        Index("ix_app_feedback_shipped", "shipped"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    app_id: Mapped[int] = mapped_column(ForeignKey("apps.id", ondelete="CASCADE"))
+    prediction_id: Mapped[str] = mapped_column(String(64))
+    model: Mapped[str] = mapped_column(String(255))
+    model_version: Mapped[int] = mapped_column(Integer)
+    #: ``right`` or ``wrong``.
+    verdict: Mapped[str] = mapped_column(String(8))
+    correct_value: Mapped[str | None] = mapped_column(Text, nullable=True)
+    comment: Mapped[str] = mapped_column(Text, default="")
+    user: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    #: The prediction as logged: inputs (JSON text), output and its probability.
+    inputs: Mapped[str] = mapped_column(Text, default="{}")
+    prediction: Mapped[str | None] = mapped_column(Text, nullable=True)
+    probability: Mapped[float | None] = mapped_column(Float, nullable=True)
+    shipped: Mapped[bool] = mapped_column(Boolean, default=False)
