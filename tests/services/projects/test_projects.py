@@ -10,7 +10,7 @@ import pytest
 
 from atelier.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from atelier.services.projects import project_name_for_path
-from atelier.services.projects.layout import BASE_LINK, site_packages
+from atelier.services.projects.layout import BASE_LINK, STARTER, site_packages
 from atelier.services.projects.uvtool import UvFailed
 from atelier.services.workbench import Workbench
 from tests.services.projects.conftest import Bench, principal, run_python
@@ -20,6 +20,8 @@ def test_a_project_is_a_folder_with_a_locked_environment(bench: Bench) -> None:
     alpha = bench.alpha
     assert alpha.path == bench.wb.workspace.root / "projects" / "alpha"
     assert (alpha.path / "notebooks").is_dir() and (alpha.path / "src").is_dir()
+    # The starter notebook is copied when Atelier ships one.
+    assert (alpha.notebooks / "start.ipynb").is_file() == STARTER.is_file()
     meta = tomllib.loads((alpha.path / "pyproject.toml").read_text())["project"]
     assert meta["name"] == "alpha"
     assert meta["dependencies"] == ["ipykernel"]
