@@ -8,7 +8,17 @@ from typing import Any
 import click
 
 from atelier import __version__
-from atelier.cli import accounts, data, features, projects, sources, sql, upload, workspace
+from atelier.cli import (
+    accounts,
+    data,
+    features,
+    jobs,
+    projects,
+    sources,
+    sql,
+    upload,
+    workspace,
+)
 
 
 class AtelierGroup(click.Group):
@@ -54,6 +64,7 @@ data.data.add_command(upload.upload)
 sql.register(cli)
 sources.register(cli)
 features.register(cli)
+jobs.register(cli)
 projects.register(cli)
 
 

@@ -45,6 +45,11 @@ def load_settings(toml_path: Path | None, environ: Mapping[str, str] | None = No
         table = data.setdefault(section, {})
         if not isinstance(table, dict):
             raise ConfigError(f"{origin[(section, '')]}: must be a table [{section}]")
+        if section == "profiles":
+            # ATELIER_PROFILES_<NAME>_<KEY>: the profile name may itself hold underscores.
+            profile, key = _split_profile_key(name, key)
+            table = table.setdefault(profile, {})
+            origin[(section, profile)] = f"environment variable {name}"
         table[key] = value
         origin[(section, key)] = f"environment variable {name}"
     try:
@@ -57,7 +62,9 @@ def _describe(exc: ValidationError, origin: dict[tuple[str, ...], str]) -> str:
     messages = []
     for error in exc.errors():
         loc = tuple(str(part) for part in error["loc"])
-        where = origin.get(loc[:2], ".".join(loc))
+        where = origin.get(loc[:2], ".".join(loc) or "settings")
+        if len(loc) > 2 and loc[:2] in origin:
+            where = f"{where}.{'.'.join(loc[2:])}"
         if error["type"] == "extra_forbidden":
             known = _known_keys(loc)
             messages.append(f"{where}: unknown setting (known: {known})")
@@ -73,3 +80,15 @@ def _known_keys(loc: tuple[str, ...]) -> str:
         return ", ".join(f"[{name}]" for name in SECTIONS)
     section = SECTIONS.get(loc[0])
     return ", ".join(section.model_fields) if section else ", ".join(SECTIONS)
+
+
+def _split_profile_key(name: str, rest: str) -> tuple[str, str]:
+    for key in sorted(SECTIONS["profiles"].model_fields, key=len, reverse=True):
+        profile = rest.removesuffix(f"_{key}")
+        if profile != rest and profile:
+            return profile, key
+    known = ", ".join(SECTIONS["profiles"].model_fields)
+    raise ConfigError(
+        f"{name}: name a profile and a setting, e.g. {ENV_PREFIX}PROFILES_SMALL_MEMORY "
+        f"(settings: {known})"
+    )

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Literal
+import re
+from typing import Any, Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from atelier.config.units import parse_duration, parse_size
 
 
 class _Section(BaseModel):
@@ -67,6 +70,98 @@ class FeatureSettings(_Section):
 class ComputeSettings(_Section):
     backend: Literal["local", "ray"] = "local"
     ray_address: str = ""
+    #: The profile of jobs started without ``--profile``.
+    default_profile: str = "small"
+    #: Cores the local backend hands out; 0: every core this process may use.
+    local_cpus: int = Field(default=0, ge=0)
+    #: Memory the local backend hands out; empty: the machine's physical memory.
+    local_memory: str = ""
+    #: GPUs the local backend hands out; -1: as many as ``nvidia-smi -L`` lists.
+    local_gpus: int = Field(default=-1, ge=-1)
+    #: A Ray job pending longer than this gets a note that the cluster cannot place it yet.
+    ray_pending_seconds: float = Field(default=60.0, gt=0)
+
+    @field_validator("local_memory")
+    @classmethod
+    def _memory(cls, value: str) -> str:
+        if value:
+            parse_size(value)
+        return value
+
+
+PROFILE_NAME = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
+
+
+class ProfileSettings(_Section):
+    """One compute profile, ``[profiles.NAME]``: what a job gets and how long it may run."""
+
+    cpus: float = Field(default=1.0, gt=0)
+    #: Memory limit of the job (its whole process tree): "2GB", "512MiB", ...
+    memory: str = "2GB"
+    gpus: int = Field(default=0, ge=0)
+    #: A job running longer is stopped and marked timed out: "30m", "2h", "1d"; "0": no limit.
+    max_runtime: str = "24h"
+    #: Empty: the ``[compute]`` backend; ``local`` or ``ray`` pins the profile to one.
+    backend: Literal["", "local", "ray"] = ""
+    description: str = ""
+
+    @field_validator("memory")
+    @classmethod
+    def _memory(cls, value: str) -> str:
+        if parse_size(value) <= 0:
+            raise ValueError("must be more than 0 bytes")
+        return value
+
+    @field_validator("max_runtime", mode="before")
+    @classmethod
+    def _runtime(cls, value: object) -> object:
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            value = str(value)
+        if isinstance(value, str):
+            parse_duration(value)
+        return value
+
+    @property
+    def memory_bytes(self) -> int:
+        return parse_size(self.memory)
+
+    @property
+    def max_runtime_seconds(self) -> float | None:
+        """None when the profile has no limit."""
+        return parse_duration(self.max_runtime) or None
+
+
+#: The profiles every workspace has; ``[profiles.NAME]`` tables change or add to them.
+DEFAULT_PROFILES: dict[str, dict[str, Any]] = {
+    "small": {"cpus": 1, "memory": "2GB", "max_runtime": "2h", "description": "try something"},
+    "large": {"cpus": 4, "memory": "16GB", "max_runtime": "24h", "description": "a real run"},
+    "gpu": {
+        "cpus": 4,
+        "memory": "16GB",
+        "gpus": 1,
+        "max_runtime": "24h",
+        "description": "deep learning on one GPU",
+    },
+}
+
+
+def _profiles_with_defaults(value: object) -> object:
+    if not isinstance(value, dict):
+        return value
+    merged: dict[str, Any] = {name: dict(table) for name, table in DEFAULT_PROFILES.items()}
+    for name, table in value.items():
+        if not isinstance(name, str) or not PROFILE_NAME.match(name):
+            raise ValueError(
+                f"profile name {name!r}: use lower-case letters, digits, - and _ "
+                "(starting with a letter, at most 32)"
+            )
+        if isinstance(table, dict) and name in merged:
+            merged[name].update(table)
+        elif isinstance(table, ProfileSettings):
+            merged[name] = table.model_dump()
+        else:
+            merged[name] = table
+    return merged
 
 
 class NotebookSettings(_Section):
@@ -91,9 +186,35 @@ class Settings(_Section):
     compute: ComputeSettings = ComputeSettings()
     auth: AuthSettings = AuthSettings()
     notebooks: NotebookSettings = NotebookSettings()
+    #: ``[profiles.NAME]`` tables; the defaults (small, large, gpu) are always there.
+    profiles: dict[str, ProfileSettings] = Field(
+        default_factory=lambda: {
+            name: ProfileSettings(**table) for name, table in DEFAULT_PROFILES.items()
+        }
+    )
+
+    @field_validator("profiles", mode="before")
+    @classmethod
+    def _defaults(cls, value: object) -> object:
+        return _profiles_with_defaults(value)
+
+    @model_validator(mode="after")
+    def _default_profile(self) -> Settings:
+        if self.compute.default_profile not in self.profiles:
+            raise ValueError(
+                f"compute.default_profile: no profile {self.compute.default_profile!r} "
+                f"(have {', '.join(sorted(self.profiles))})"
+            )
+        return self
+
+
+def _section_model(annotation: Any) -> type[_Section]:
+    # ``[profiles.NAME]`` is a table of tables: its keys are those of one profile.
+    args = get_args(annotation)
+    model: type[_Section] = args[-1] if args else annotation
+    return model
 
 
 SECTIONS: dict[str, type[_Section]] = {
-    name: field.annotation  # type: ignore[misc]
-    for name, field in Settings.model_fields.items()
+    name: _section_model(field.annotation) for name, field in Settings.model_fields.items()
 }

@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from atelier.services.catalog import Catalog, Sources
     from atelier.services.features import FeatureStore
     from atelier.services.ingest import Ingest
+    from atelier.services.jobs import Jobs
     from atelier.services.notebooks import NotebookServers
     from atelier.services.profile import Profiler
     from atelier.services.projects import Project, Projects
@@ -123,6 +124,12 @@ class Workbench:
             self.workspace.private_dir / "locks",
             self.audit,
         )
+
+    @cached_property
+    def jobs(self) -> Jobs:
+        from atelier.services.jobs import Jobs
+
+        return Jobs(self.db, self.workspace, self.tokens, self.audit, lambda: self.projects)
 
     @cached_property
     def tracking_server(self) -> TrackingServer:

@@ -1,0 +1,85 @@
+"""A job's links to the running Atelier server and to MLflow behind it (``/mlflow``).
+
+The MLflow run of a job is made through the server with the job's own token, over MLflow's
+REST API (no MLflow import: submitting stays fast). When no server answers (embedded use
+without ``atelier up``) the job still runs; the link is skipped and a note says so.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import httpx
+
+#: A server on this machine answers in milliseconds; a missing one refuses at once.
+PROBE_SECONDS = 2.0
+
+
+def server_up(url: str) -> bool:
+    try:
+        return httpx.get(f"{url}/health", timeout=PROBE_SECONDS).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+class MlflowLink:
+    """MLflow's REST API at ``<atelier url>/mlflow``, as the job's token."""
+
+    def __init__(self, url: str, token: str) -> None:
+        self.base = f"{url}/mlflow/api/2.0/mlflow"
+        self.headers = {"Authorization": f"Bearer {token}"}
+
+    def _call(self, method: str, endpoint: str, **kwargs: Any) -> Any:
+        response = httpx.request(
+            method, f"{self.base}/{endpoint}", headers=self.headers, timeout=10.0, **kwargs
+        )
+        if response.status_code >= 400:
+            raise LinkFailed(f"MLflow {endpoint}: {response.status_code} {response.text[:200]}")
+        return response.json()
+
+    def experiment_id(self, name: str) -> str:
+        try:
+            found = self._call("GET", "experiments/get-by-name", params={"experiment_name": name})
+            return str(found["experiment"]["experiment_id"])
+        except LinkFailed as exc:
+            if "RESOURCE_DOES_NOT_EXIST" not in str(exc):
+                raise
+        created = self._call("POST", "experiments/create", json={"name": name})
+        return str(created["experiment_id"])
+
+    def create_run(self, experiment: str, run_name: str, tags: dict[str, str]) -> str:
+        body = {
+            "experiment_id": self.experiment_id(experiment),
+            "run_name": run_name,
+            "start_time": int(time.time() * 1000),
+            "tags": [{"key": k, "value": v} for k, v in tags.items()],
+        }
+        run = self._call("POST", "runs/create", json=body)
+        return str(run["run"]["info"]["run_id"])
+
+    def end_run(self, run_id: str, state: str) -> None:
+        """Close the run as the job ended, unless the job's script already closed it."""
+        run = self._call("GET", "runs/get", params={"run_id": run_id})
+        if run["run"]["info"].get("status") != "RUNNING":
+            return
+        status = {"succeeded": "FINISHED", "cancelled": "KILLED"}.get(state, "FAILED")
+        self._call(
+            "POST",
+            "runs/update",
+            json={"run_id": run_id, "status": status, "end_time": int(time.time() * 1000)},
+        )
+
+
+class LinkFailed(Exception):
+    pass
+
+
+def try_link(
+    url: str, token: str, experiment: str, run_name: str, tags: dict[str, str]
+) -> tuple[str | None, str]:
+    """The new run's id, or None and a note saying why the job is not linked."""
+    try:
+        return MlflowLink(url, token).create_run(experiment, run_name, tags), ""
+    except (LinkFailed, httpx.HTTPError, KeyError, ValueError) as exc:
+        return None, f"MLflow run not linked: {exc}"

@@ -1,0 +1,223 @@
+"""The queue: which job starts when, who watches it, and what happens when a watcher is lost.
+
+Every job is watched by its own supervisor process (:mod:`.supervisor`), started detached so
+that neither the CLI exiting nor the server restarting stops it. :meth:`Queue.tick` runs
+under a file lock (the local backend is one machine by definition), from whichever process
+is at hand (a submit, the end of a job, a listing):
+
+1. jobs whose supervisor is gone are found again: the job's process still runs -> a new
+   supervisor adopts it; it ended -> its exit code (kept by the launcher) is recorded; no
+   trace -> failed, with that reason. No job stays "running" forever;
+2. queued jobs start in submission order while their backend has room for them
+   (:meth:`~atelier.backends.compute.ComputeBackend.place`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from atelier.backends.compute import Resources, open_backend, proctree
+from atelier.backends.compute.base import FINAL_STATES, Outcome, exit_outcome
+from atelier.backends.compute.local import exit_file_of, read_exit_file
+from atelier.backends.metadata import Database, JobRecord
+from atelier.config.settings import Settings
+from atelier.services.jobs.paths import JobPaths, queue_lock
+from atelier.services.jobs.records import JobRecords
+
+HOST = socket.gethostname()
+#: ``sh -c BACKGROUND LOG COMMAND...``: start COMMAND in the background, print its pid.
+BACKGROUND = '"$@" </dev/null >>"$0" 2>&1 & echo $!'
+#: Client settings of whoever started the queue; a job gets its own (see :mod:`.environment`).
+CLIENT_VARIABLES = frozenset(
+    {
+        "ATELIER_URL",
+        "ATELIER_TOKEN",
+        "ATELIER_WORKSPACE",
+        "ATELIER_JOB_ID",
+        "ATELIER_PROJECT",
+        "ATELIER_PROFILE",
+        "MLFLOW_TRACKING_URI",
+        "MLFLOW_TRACKING_TOKEN",
+        "MLFLOW_RUN_ID",
+        "MLFLOW_EXPERIMENT_ID",
+        "MLFLOW_EXPERIMENT_NAME",
+    }
+)
+
+
+class Queue:
+    def __init__(self, db: Database, root: Path, settings: Settings) -> None:
+        self.records = JobRecords(db)
+        self.root = root
+        self.settings = settings
+
+    @contextlib.contextmanager
+    def locked(self) -> Iterator[None]:
+        path = queue_lock(self.root)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("a") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            yield
+
+    def tick(self) -> None:
+        """Find jobs whose supervisor stopped, then start the queued jobs that fit."""
+        with self.locked():
+            for job in self.records.unfinished():
+                self._reconcile(job)
+            jobs = self.records.unfinished()
+            busy: dict[str, list[dict[str, Any]]] = {}
+            for job in jobs:
+                if job.host is not None:
+                    busy.setdefault(job.backend, []).append(dict(job.devices or {}))
+            full: set[str] = set()
+            for job in jobs:
+                if job.host is not None or job.state != "queued" or job.backend in full:
+                    continue
+                backend = open_backend(job.backend, self.settings.compute)
+                devices = backend.place(resources_of(job), busy.get(job.backend, []))
+                if devices is None:
+                    full.add(job.backend)  # first come, first served: no overtaking
+                    continue
+                busy.setdefault(job.backend, []).append(devices)
+                self._claim(job.id, devices)
+
+    def _claim(self, job_id: int, devices: dict[str, Any]) -> None:
+        paths = JobPaths(self.root, job_id)
+        spec = json.loads(paths.spec.read_text(encoding="utf-8"))
+        spec["devices"] = devices
+        write_private(paths.spec, json.dumps(spec))
+        self.records.update(job_id, host=HOST, devices=devices)
+        self.start_supervisor(job_id, attach=False)
+
+    def start_supervisor(self, job_id: int, *, attach: bool) -> None:
+        paths = JobPaths(self.root, job_id)
+        paths.supervisor_log.parent.mkdir(parents=True, exist_ok=True)
+        command = [sys.executable, "-m", "atelier.services.jobs.supervisor", str(self.root)]
+        command += [str(job_id), *(["--attach"] if attach else [])]
+        env = {k: v for k, v in os.environ.items() if k not in CLIENT_VARIABLES}
+        # Started in the background of a short-lived shell, in a session of its own: it is
+        # nobody's child to reap, and Ctrl-C in the terminal that submitted does not reach it.
+        started = subprocess.run(
+            ["/bin/sh", "-c", BACKGROUND, str(paths.supervisor_log), *command],
+            capture_output=True,
+            text=True,
+            env=env,
+            check=True,
+            start_new_session=True,
+        )
+        pid = int(started.stdout.strip())
+        self.records.update(job_id, supervisor_pid=pid, supervisor_started=proctree.start_time(pid))
+
+    def _reconcile(self, job: JobRecord) -> None:
+        if job.host != HOST or job.supervisor_pid is None:
+            return
+        if proctree.alive(job.supervisor_pid, job.supervisor_started):
+            return
+        paths = JobPaths(self.root, job.id)
+        if job.external_id is None:
+            try:
+                handle = json.loads(paths.handle.read_text(encoding="utf-8"))
+            except (OSError, ValueError):
+                handle = None
+            if handle is not None:
+                job.external_id, job.process_started = handle["external_id"], handle["started"]
+                self.records.update(
+                    job.id, external_id=job.external_id, process_started=job.process_started
+                )
+        if job.external_id is None:
+            self.end(
+                job.id,
+                Outcome(
+                    "failed",
+                    None,
+                    f"its supervisor stopped before the job started (see {paths.supervisor_log})",
+                ),
+            )
+        elif job.backend != "local":
+            self.start_supervisor(job.id, attach=True)
+        elif proctree.alive(int(job.external_id), job.process_started):
+            if job.started_at is None and job.process_started:
+                started = datetime.fromtimestamp(job.process_started, UTC)
+                self.records.running(job.id, started)
+            self.start_supervisor(job.id, attach=True)
+        else:
+            code = read_exit_file(exit_file_of(paths.log))
+            outcome = exit_outcome(code)
+            if code is None:
+                outcome = Outcome(
+                    "failed",
+                    None,
+                    "the job's process and its supervisor stopped without a result "
+                    "(was the machine restarted?)",
+                )
+            self.end(job.id, outcome)
+
+    def end(self, job_id: int, outcome: Outcome) -> bool:
+        """Close the job's MLflow run, record how the job ended, revoke its token and say so
+        in its log; False when it had ended already."""
+        paths = JobPaths(self.root, job_id)
+        record = self.records.get(job_id)
+        if record.state in FINAL_STATES:
+            return False
+        try:
+            spec = json.loads(paths.spec.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            spec = {}
+        if record.mlflow_run_id and spec.get("token") and spec.get("url"):
+            from atelier.services.jobs.links import MlflowLink
+
+            with contextlib.suppress(Exception):  # the run is a convenience; the job ended
+                MlflowLink(spec["url"], spec["token"]).end_run(record.mlflow_run_id, outcome.state)
+        if not self.records.finish(job_id, outcome):
+            return False
+        if outcome.state != "succeeded":
+            with contextlib.suppress(OSError):
+                paths.log.parent.mkdir(parents=True, exist_ok=True)
+                with paths.log.open("a", encoding="utf-8") as log:
+                    log.write(f"\n[atelier] job {job_id} {describe(outcome)}\n")
+        paths.spec.unlink(missing_ok=True)
+        paths.handle.unlink(missing_ok=True)
+        return True
+
+    def signal_supervisor(self, job: JobRecord) -> bool:
+        """Ask the job's supervisor to stop the job; False if it is not here to ask."""
+        if job.host != HOST or job.supervisor_pid is None:
+            return False
+        if not proctree.alive(job.supervisor_pid, job.supervisor_started):
+            return False
+        try:
+            os.kill(job.supervisor_pid, signal.SIGTERM)
+        except OSError:
+            return False
+        return True
+
+
+def describe(outcome: Outcome) -> str:
+    text = outcome.state.replace("_", " ")
+    return f"{text}: {outcome.reason}" if outcome.reason else text
+
+
+def resources_of(job: JobRecord) -> Resources:
+    data = job.resources or {}
+    return Resources(float(data["cpus"]), int(data["memory"]), int(data.get("gpus", 0)))
+
+
+def write_private(path: Path, text: str) -> None:
+    """Write ``text`` readable by this user only, replacing ``path`` atomically."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(path.name + ".tmp")
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(text)
+    os.replace(temporary, path)

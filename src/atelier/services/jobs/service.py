@@ -1,0 +1,340 @@
+"""The jobs service: submit, list, follow, cancel; profiles and what the backends offer."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import select
+
+from atelier.backends.compute import Resources, open_backend
+from atelier.backends.compute.base import ImpossibleRequest
+from atelier.backends.metadata import Database, JobRecord
+from atelier.config import Workspace
+from atelier.config.settings import ProfileSettings
+from atelier.errors import AtelierError, InvalidInput, PermissionDenied
+from atelier.services.auth import AuditLog, Principal, Tokens
+from atelier.services.jobs.command import (
+    argv_for,
+    check_command,
+    parse_params,
+    resolve_target,
+)
+from atelier.services.jobs.links import server_up, try_link
+from atelier.services.jobs.model import STATES, JobInfo, job_info
+from atelier.services.jobs.paths import JobPaths
+from atelier.services.jobs.queue import Queue, write_private
+from atelier.services.jobs.records import JobRecords
+
+if TYPE_CHECKING:
+    from atelier.services.projects import Projects
+
+#: A job's listing or page looks for lost supervisors at most this often.
+TICK_SECONDS = 2.0
+#: Without a max_runtime, a job's token lives this long (it is revoked when the job ends).
+TOKEN_DAYS_WITHOUT_LIMIT = 30
+
+
+class Jobs:
+    def __init__(
+        self,
+        db: Database,
+        workspace: Workspace,
+        tokens: Tokens,
+        audit: AuditLog,
+        projects: Callable[[], Projects],
+    ) -> None:
+        self.db = db
+        self.workspace = workspace
+        self.settings = workspace.settings
+        self.tokens = tokens
+        self.audit = audit
+        self._projects = projects
+        self.records = JobRecords(db)
+        self.queue = Queue(db, workspace.root, workspace.settings)
+        self._last_tick = 0.0
+
+    # -- profiles ---------------------------------------------------------------------------
+
+    def profile(self, name: str | None) -> tuple[str, ProfileSettings]:
+        chosen = name or self.settings.compute.default_profile
+        found = self.settings.profiles.get(chosen)
+        if found is None:
+            raise InvalidInput(
+                f"unknown profile {chosen!r} (have {', '.join(sorted(self.settings.profiles))}; "
+                "see `atelier profiles`, define more as [profiles.NAME] in atelier.toml)"
+            )
+        return chosen, found
+
+    def backend_of(self, profile: ProfileSettings) -> str:
+        return profile.backend or self.settings.compute.backend
+
+    def profiles(self) -> list[dict[str, Any]]:
+        """Every profile, with whether its backend can run it and why not."""
+        capacities: dict[str, Any] = {}
+        listed = []
+        for name, profile in sorted(self.settings.profiles.items()):
+            backend_name = self.backend_of(profile)
+            entry: dict[str, Any] = {
+                "name": name,
+                **profile.model_dump(),
+                "backend": backend_name,
+                "default": name == self.settings.compute.default_profile,
+            }
+            try:
+                if backend_name not in capacities:
+                    backend = open_backend(backend_name, self.settings.compute)
+                    capacities[backend_name] = backend.capacity()
+                capacity = capacities[backend_name]
+                wanted = resources(profile)
+                entry["available"] = capacity.largest.covers(wanted)
+                entry["offer"] = capacity.largest.describe(gpus_always=wanted.gpus > 0)
+                entry["why"] = (
+                    "" if entry["available"] else f"{capacity.where} has at most {entry['offer']}"
+                )
+            except AtelierError as exc:
+                entry.update(available=False, offer="", why=str(exc))
+            listed.append(entry)
+        return listed
+
+    # -- submitting -------------------------------------------------------------------------
+
+    def submit(
+        self,
+        target: list[str],
+        *,
+        principal: Principal,
+        project: str | None = None,
+        profile: str | None = None,
+        params: list[str] | dict[str, Any] | None = None,
+        cwd: Path | None = None,
+    ) -> JobInfo:
+        """Queue ``target`` (a script, a notebook, or a command and its arguments)."""
+        profile_name, chosen = self.profile(profile)
+        backend_name = self.backend_of(chosen)
+        wanted = resources(chosen)
+        open_backend(backend_name, self.settings.compute).check(wanted, profile_name)
+        python, project_dir = sys.executable, None
+        if project:
+            found = self._projects().require_member(project, principal)
+            python, project_dir = str(found.python), found.path
+            if not Path(python).exists():
+                raise InvalidInput(
+                    f"project {project!r} has no environment yet ({python} is missing): "
+                    f"create it with `atelier projects sync {project}`"
+                )
+        workdir = project_dir or (cwd or self.workspace.root)
+        job_target = resolve_target(list(target), cwd=cwd or workdir, project_dir=project_dir)
+        parameters = parse_params(params or [])
+        path_variable = os.environ.get("PATH", "")
+        if project_dir is not None:
+            path_variable = f"{Path(python).parent}{os.pathsep}{path_variable}"
+        check_command(job_target, path_variable)
+        with self.db.session() as session:
+            record = JobRecord(
+                name=job_target.name,
+                kind=job_target.kind,
+                project=project,
+                profile=profile_name,
+                backend=backend_name,
+                command=[],
+                params=parameters,
+                resources={**wanted.as_dict(), "max_runtime": chosen.max_runtime_seconds},
+                state="queued",
+                reason="",
+                notes=[],
+                workdir=str(workdir),
+                submitted_by=principal.name,
+                devices={},
+                cancel_requested=False,
+            )
+            session.add(record)
+            session.flush()
+            job_id = record.id
+        paths = JobPaths(self.workspace.root, job_id)
+        output = paths.notebook_output(job_target.name) if job_target.kind == "notebook" else None
+        argv = argv_for(job_target, parameters, python=python, output=output)
+        env = {
+            "PYTHONUNBUFFERED": "1",
+            "ATELIER_JOB_ID": str(job_id),
+            "ATELIER_PROFILE": profile_name,
+            "ATELIER_PARAMS": json.dumps(parameters),
+        }
+        if project:
+            env["ATELIER_PROJECT"] = project
+            env["VIRTUAL_ENV"] = str(Path(python).parent.parent)
+            env["PATH"] = path_variable
+        url, token = self.workspace.public_url, None
+        mlflow_run, notes = None, []
+        if server_up(url):
+            days = _token_days(chosen.max_runtime_seconds)
+            info, token = self.tokens.create(principal.name, f"job {job_id}", days)
+            self.records.update(job_id, token_key=info.key)
+            env.update(
+                ATELIER_URL=url,
+                ATELIER_TOKEN=token,
+                MLFLOW_TRACKING_URI=f"{url}/mlflow",
+                MLFLOW_TRACKING_TOKEN=token,
+            )
+            tags = {
+                "atelier.job_id": str(job_id),
+                "atelier.profile": profile_name,
+                "atelier.backend": backend_name,
+                "mlflow.user": principal.name,
+            }
+            mlflow_run, note = try_link(
+                url, token, project or "Default", f"job-{job_id}-{job_target.name}", tags
+            )
+            if mlflow_run:
+                env["MLFLOW_RUN_ID"] = mlflow_run
+            else:
+                notes.append(note)
+        else:
+            env["ATELIER_WORKSPACE"] = str(self.workspace.root)
+            notes.append(
+                f"no Atelier server answers at {url}: the job reads the workspace directly "
+                "and its MLflow run is not linked (start the server with `atelier up`)"
+            )
+        self.records.update(job_id, command=argv, notes=notes, mlflow_run_id=mlflow_run)
+        spec = {
+            "argv": argv,
+            "env": env,
+            "cwd": str(workdir),
+            "log": str(paths.log),
+            "resources": wanted.as_dict(),
+            "python": python if project else None,
+            "backend": backend_name,
+            "compute": self.settings.compute.model_dump(),
+            "max_runtime": chosen.max_runtime_seconds,
+            "url": url if token else None,
+            "token": token,
+        }
+        paths.log.parent.mkdir(parents=True, exist_ok=True)
+        paths.log.touch()
+        write_private(paths.spec, json.dumps(spec))
+        self.audit.record(
+            "job.submit",
+            actor=principal.name,
+            target=str(job_id),
+            detail={"name": job_target.name, "profile": profile_name, "project": project},
+        )
+        self.queue.tick()
+        return self.get(job_id)
+
+    # -- reading ----------------------------------------------------------------------------
+
+    def _maybe_tick(self) -> None:
+        if time.monotonic() - self._last_tick >= TICK_SECONDS:
+            self._last_tick = time.monotonic()
+            self.queue.tick()
+
+    def get(self, job_id: int) -> JobInfo:
+        self._maybe_tick()
+        return self._info(self.records.get(job_id))
+
+    def list(
+        self, *, state: str | None = None, user: str | None = None, limit: int = 100
+    ) -> list[JobInfo]:
+        if state is not None and state not in STATES:
+            raise InvalidInput(f"state {state!r} is not one of {', '.join(STATES)}")
+        self._maybe_tick()
+        query = select(JobRecord).order_by(JobRecord.id.desc()).limit(limit)
+        if state is not None:
+            query = query.where(JobRecord.state == state)
+        if user is not None:
+            query = query.where(JobRecord.submitted_by == user)
+        with self.db.session() as session:
+            return [self._info(record) for record in session.scalars(query)]
+
+    def _info(self, record: JobRecord) -> JobInfo:
+        paths = JobPaths(self.workspace.root, record.id)
+        output = paths.notebook_output(record.name) if record.kind == "notebook" else None
+        return job_info(record, output)
+
+    def log_path(self, job_id: int) -> Path:
+        self.records.get(job_id)  # NotFound for a wrong id
+        return JobPaths(self.workspace.root, job_id).log
+
+    def read_log(self, job_id: int, offset: int = 0, limit: int = 1 << 20) -> tuple[str, int]:
+        """The log from byte ``offset`` (at most ``limit`` bytes), and where to read next."""
+        path = self.log_path(job_id)
+        try:
+            with path.open("rb") as handle:
+                handle.seek(max(0, offset))
+                data = handle.read(limit)
+        except FileNotFoundError:
+            return "", offset
+        # Never cut a UTF-8 character in two: keep an incomplete tail for the next read.
+        cut = len(data)
+        while cut > 0 and cut > len(data) - 4 and (data[cut - 1] & 0xC0) == 0x80:
+            cut -= 1
+        if cut > 0 and data[cut - 1] >= 0xC0:
+            cut -= 1
+        if cut <= 0 and data:
+            cut = len(data)
+        return data[:cut].decode("utf-8", errors="replace"), offset + cut
+
+    def follow(self, job_id: int, *, poll: float = 0.1) -> Iterator[str]:
+        """The log as it grows, until the job has ended and everything was read."""
+        offset = 0
+        while True:
+            text, offset = self.read_log(job_id, offset)
+            if text:
+                yield text
+                continue
+            if self.records.get(job_id).state in ("succeeded", "failed", "cancelled", "timed_out"):
+                text, offset = self.read_log(job_id, offset)
+                if text:
+                    yield text
+                return
+            self._maybe_tick()
+            time.sleep(poll)
+
+    def wait(self, job_id: int, timeout: float | None = None) -> JobInfo:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            info = self.get(job_id)
+            if info.final or (deadline is not None and time.monotonic() >= deadline):
+                return info
+            time.sleep(0.1)
+
+    # -- cancelling -------------------------------------------------------------------------
+
+    def cancel(self, job_id: int, *, principal: Principal, wait: float = 30.0) -> JobInfo:
+        from atelier.backends.compute.base import Outcome
+
+        with self.queue.locked():
+            record = self.records.get(job_id)
+            if record.submitted_by != principal.name and principal.role != "admin":
+                raise PermissionDenied(
+                    f"job {job_id} belongs to {record.submitted_by}: only they or an admin "
+                    "may cancel it"
+                )
+            if record.state in ("succeeded", "failed", "cancelled", "timed_out"):
+                return self._info(record)
+            if record.host is None:  # still in Atelier's queue: nothing runs yet
+                self.queue.end(job_id, Outcome("cancelled", None, f"cancelled by {principal.name}"))
+            else:
+                self.records.update(job_id, cancel_requested=True)
+                self.queue.signal_supervisor(record)
+        self.audit.record("job.cancel", actor=principal.name, target=str(job_id))
+        return self.wait(job_id, wait)
+
+
+def resources(profile: ProfileSettings) -> Resources:
+    return Resources(profile.cpus, profile.memory_bytes, profile.gpus)
+
+
+def _token_days(max_runtime: float | None) -> int:
+    if not max_runtime:
+        return TOKEN_DAYS_WITHOUT_LIMIT
+    return min(3650, math.ceil(max_runtime / 86400) + 1)
+
+
+__all__ = ["ImpossibleRequest", "Jobs"]

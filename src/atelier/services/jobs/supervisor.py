@@ -1,0 +1,169 @@
+"""A job's supervisor: ``python -m atelier.services.jobs.supervisor WORKSPACE JOB [--attach]``.
+
+One detached process per job, started by the queue. It launches the job first (before the
+database is even imported, so output starts as soon as possible), then records its handle
+and watches it: the state, the runtime limit, cancellation (SIGTERM to the supervisor, or the
+job's ``cancel_requested`` flag) and, through the backend, memory and mirrored logs. When the
+job ends it records the outcome and starts what the queue has room for. ``--attach`` adopts a
+job whose first supervisor stopped.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import sys
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+from atelier.backends.compute.base import Execution, LaunchSpec, Outcome, Resources
+from atelier.backends.compute.registry import open_backend
+from atelier.config.settings import ComputeSettings
+from atelier.services.jobs.paths import JobPaths
+
+#: How often the database is asked whether someone wants the job cancelled.
+CANCEL_CHECK_SECONDS = 2.0
+#: Grace a cancelled or timed-out job gets between SIGTERM and SIGKILL.
+STOP_GRACE_SECONDS = 5.0
+
+
+class Supervisor:
+    def __init__(self, root: Path, job_id: int, spec: dict[str, Any]) -> None:
+        self.root = root
+        self.job_id = job_id
+        self.spec = spec
+        self.compute = ComputeSettings(**spec["compute"])
+        self.backend = open_backend(spec["backend"], self.compute)
+        self.launch_spec = LaunchSpec(
+            job_id=job_id,
+            argv=list(spec["argv"]),
+            env=dict(spec["env"]),
+            cwd=Path(spec["cwd"]),
+            log=Path(spec["log"]),
+            resources=Resources(**spec["resources"]),
+            devices=dict(spec.get("devices") or {}),
+            python=spec.get("python"),
+        )
+        self.max_runtime: float | None = spec.get("max_runtime")
+        self.cancel_signalled = False
+
+    def on_sigterm(self, _signum: int, _frame: FrameType | None) -> None:
+        self.cancel_signalled = True
+
+    def run(self, attach: bool) -> None:
+        from atelier.backends.compute import proctree
+
+        proctree.become_subreaper()
+        signal.signal(signal.SIGTERM, self.on_sigterm)
+        execution: Execution | None = None
+        failure = ""
+        launched_at = datetime.now(UTC)
+        if not attach:
+            try:
+                execution = self.backend.launch(self.launch_spec)
+            except Exception as exc:  # reported as the job's failure, not lost
+                failure = f"could not start: {exc}"
+            else:
+                # Should this process die before it reaches the database, the queue still
+                # finds the job by this handle.
+                handle = {
+                    "external_id": execution.external_id,
+                    "started": execution.process_started,
+                }
+                JobPaths(self.root, self.job_id).handle.write_text(json.dumps(handle))
+        queue, records = self._open_store()
+        started_at = None
+        if attach:
+            record = records.get(self.job_id)
+            started_at = record.started_at
+            execution = self.backend.attach(
+                record.external_id or "", record.process_started, self.launch_spec
+            )
+            if execution is None:
+                from atelier.backends.compute.base import exit_outcome
+                from atelier.backends.compute.local import exit_file_of, read_exit_file
+
+                code = read_exit_file(exit_file_of(self.launch_spec.log))
+                queue.end(self.job_id, exit_outcome(code))
+                queue.tick()
+                return
+        if execution is None:
+            queue.end(self.job_id, Outcome("failed", None, failure))
+            queue.tick()
+            return
+        records.update(
+            self.job_id,
+            external_id=execution.external_id,
+            process_started=execution.process_started,
+        )
+        outcome = self.watch(execution, records, started_at, launched_at)
+        queue.end(self.job_id, outcome)
+        queue.tick()
+
+    def watch(
+        self, execution: Execution, records: Any, started_at: Any, launched_at: datetime
+    ) -> Outcome:
+        running_since = None
+        if started_at is not None:  # adopted: count the runtime from the real start
+            running_since = time.monotonic() - (datetime.now(UTC) - started_at).total_seconds()
+        next_cancel_check = time.monotonic() + CANCEL_CHECK_SECONDS
+        note = ""
+        begun = time.monotonic()
+        first = True
+        while True:
+            status = execution.poll()
+            now = time.monotonic()
+            if status.phase != "queued" and running_since is None:
+                running_since = now
+                # Seen running (or already done) at the first look: it started at launch.
+                records.running(self.job_id, launched_at if first else datetime.now(UTC))
+            first = False
+            if status.outcome is not None:
+                return status.outcome
+            if status.note != note:
+                note = status.note
+                records.update(self.job_id, reason=note)
+            if now >= next_cancel_check:
+                next_cancel_check = now + CANCEL_CHECK_SECONDS
+                self.cancel_signalled |= bool(records.get(self.job_id).cancel_requested)
+            if self.cancel_signalled:
+                execution.stop(STOP_GRACE_SECONDS)
+                return Outcome("cancelled", None, "cancelled on request")
+            if (
+                self.max_runtime
+                and running_since is not None
+                and now - running_since > self.max_runtime
+            ):
+                execution.stop(STOP_GRACE_SECONDS)
+                limit = timedelta(seconds=round(self.max_runtime))
+                return Outcome(
+                    "timed_out",
+                    None,
+                    f"ran past the profile's max_runtime ({limit}); stopped",
+                )
+            # Poll fast at first, so that short jobs are reported done quickly.
+            time.sleep(0.05 if now - begun < 2 else 0.2)
+
+    def _open_store(self) -> tuple[Any, Any]:
+        from atelier.backends.metadata import Database
+        from atelier.config import Workspace
+        from atelier.services.jobs.queue import Queue
+        from atelier.services.jobs.records import JobRecords
+
+        workspace = Workspace.open(self.root)
+        db = Database(workspace.metadata_url)
+        return Queue(db, self.root, workspace.settings), JobRecords(db)
+
+
+def main(argv: list[str]) -> None:
+    root, job_id = Path(argv[0]), int(argv[1])
+    attach = "--attach" in argv[2:]
+    spec = json.loads(JobPaths(root, job_id).spec.read_text(encoding="utf-8"))
+    Supervisor(root, job_id, spec).run(attach)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
