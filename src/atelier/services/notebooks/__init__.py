@@ -19,9 +19,11 @@ from atelier.services.notebooks.servers import (
     NotebookServers,
     server_url,
 )
+from atelier.services.notebooks.starter import STARTER, starter_notebook
 
 __all__ = [
     "BASE_URL",
+    "STARTER",
     "JupyterServer",
     "NotebookServerFailed",
     "NotebookServers",
@@ -29,5 +31,6 @@ __all__ = [
     "kernel_name",
     "kernelspec",
     "server_url",
+    "starter_notebook",
     "write_kernelspecs",
 ]
