@@ -21,7 +21,9 @@ if TYPE_CHECKING:
     from atelier.services.profile import Profiler
     from atelier.services.projects import Project, Projects
     from atelier.services.query import QueryService
+    from atelier.services.serving import ModelServer
     from atelier.services.tracking import TrackingServer
+    from atelier.services.tracking.registry import ModelRegistry
 
 
 class Workbench:
@@ -143,6 +145,16 @@ class Workbench:
         )
 
     @cached_property
+    def models(self) -> ModelRegistry:
+        """The model registry, on MLflow's store (no server needed: the CLI uses it too)."""
+        from atelier.services.tracking import TrackingStore
+        from atelier.services.tracking.registry import ModelRegistry
+
+        store = TrackingStore.for_workspace(self.workspace)
+        store.prepare()
+        return ModelRegistry(store.backend_uri, artifacts_dir=store.artifacts_dir)
+
+    @cached_property
     def notebooks(self) -> NotebookServers:
         """Each user's JupyterLab (started by the gateway on first use; stopped by close)."""
         from atelier.services.notebooks import NotebookServers, server_url
@@ -159,6 +171,42 @@ class Workbench:
             logs_dir=self.workspace.logs_dir,
             atelier_url=lambda: server_url(self.settings.server),
             idle_minutes=self.settings.notebooks.idle_minutes,
+        )
+
+    @cached_property
+    def serving(self) -> ModelServer:
+        """Registered models served in-process; predictions logged to the warehouse."""
+        from atelier.services.serving import ModelRegistry, ModelServer
+        from atelier.services.tracking import TrackingStore
+        from atelier.services.tracking.store import ARTIFACT_ROOT
+
+        store = TrackingStore.for_workspace(self.workspace)
+        registry = ModelRegistry(store.backend_uri, {ARTIFACT_ROOT: store.artifacts_dir})
+        server = ModelServer(registry, self.warehouse, self.workspace.private_dir / "predictions")
+        server.journal.after.append(lambda: self.feedback.ship())
+        return server
+
+    @cached_property
+    def feedback(self) -> Feedback:
+        from atelier.services.apps import Feedback
+
+        return Feedback(self.db, self.warehouse, lambda pid, model: self.serving.find(pid, model))
+
+    @cached_property
+    def apps(self) -> AppService:
+        """Generated and hosted apps (hosted ones stopped by :meth:`close`)."""
+        from atelier.services.apps import Apps, AppService
+        from atelier.services.notebooks import server_url
+
+        return AppService(
+            Apps(self.db),
+            serving=lambda: self.serving,
+            feedback=lambda: self.feedback,
+            tokens=self.tokens,
+            projects=lambda: self.projects,
+            folder=self.workspace.data_dir / "apps",
+            logs_dir=self.workspace.logs_dir / "apps",
+            atelier_url=lambda: server_url(self.settings.server),
         )
 
     def owner(self) -> Principal:
