@@ -81,6 +81,26 @@ def stream_arrow(
         raise AtelierError(f"cannot reach Atelier at {http.base_url}: {error}") from None
 
 
+def to_ipc(table: pyarrow.Table) -> bytes:
+    """``table`` as one Arrow IPC stream (a request or response body)."""
+    import pyarrow
+
+    sink = pyarrow.BufferOutputStream()
+    with pyarrow.ipc.new_stream(sink, table.schema) as writer:
+        writer.write_table(table)
+    return bytes(sink.getvalue().to_pybytes())
+
+
+def from_ipc(body: bytes, what: str = "the body") -> pyarrow.Table:
+    """The table in an Arrow IPC stream body; a clear error when it is not one."""
+    import pyarrow
+
+    try:
+        return pyarrow.ipc.open_stream(pyarrow.py_buffer(body)).read_all()
+    except pyarrow.ArrowInvalid as error:
+        raise InvalidInput(f"{what} is not an Arrow IPC stream: {error}") from None
+
+
 def http_error(response: httpx.Response) -> AtelierError:
     """The error an API error response stands for."""
     try:

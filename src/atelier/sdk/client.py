@@ -14,6 +14,8 @@ from atelier.errors import InvalidInput
 if TYPE_CHECKING:
     import pyarrow
 
+    from atelier.sdk.features import Features
+
 Format = Literal["pandas", "polars", "arrow"]
 Mode = Literal["create", "replace", "append"]
 
@@ -98,6 +100,12 @@ class Client(ABC):
     @abstractmethod
     def sources(self) -> list[dict[str, Any]]:
         """Attached sources (never their secrets)."""
+
+    @property
+    @abstractmethod
+    def features(self) -> Features:
+        """The feature store: ``ws.features.training_set(...)``, ``.online(...)``, ``.views()``
+        (see :mod:`atelier.sdk.features`)."""
 
     # -- projects and their environments ------------------------------------------------
 

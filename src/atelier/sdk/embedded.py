@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -11,6 +12,8 @@ from atelier.services.workbench import Workbench
 
 if TYPE_CHECKING:
     import pyarrow
+
+    from atelier.sdk.features import Features
 
 
 class EmbeddedClient(Client):
@@ -57,6 +60,12 @@ class EmbeddedClient(Client):
 
     def sources(self) -> list[dict[str, Any]]:
         return [source.as_dict() for source in self.workbench.sources.list()]
+
+    @cached_property
+    def features(self) -> Features:
+        from atelier.sdk.features import EmbeddedFeatures
+
+        return EmbeddedFeatures(self.workbench, self.principal.name)
 
     def projects(self) -> list[dict[str, Any]]:
         name = self.principal.name

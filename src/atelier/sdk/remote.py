@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
@@ -10,11 +11,13 @@ from urllib.parse import quote
 import httpx
 
 from atelier.errors import AtelierError
-from atelier.sdk.arrow import ARROW_STREAM, fetch_arrow, http_error
+from atelier.sdk.arrow import ARROW_STREAM, fetch_arrow, http_error, to_ipc
 from atelier.sdk.client import Client, Mode
 
 if TYPE_CHECKING:
     import pyarrow
+
+    from atelier.sdk.features import Features
 
 
 class RemoteClient(Client):
@@ -73,16 +76,11 @@ class RemoteClient(Client):
         return result
 
     def _upload_arrow(self, table: pyarrow.Table, name: str, mode: Mode) -> dict[str, Any]:
-        import pyarrow as pa
-
-        sink = pa.BufferOutputStream()
-        with pa.ipc.new_stream(sink, table.schema) as writer:
-            writer.write_table(table)
         response = self.request(
             "POST",
             "/uploads",
             params={"name": name, "mode": mode},
-            content=sink.getvalue().to_pybytes(),
+            content=to_ipc(table),
             headers={"Content-Type": ARROW_STREAM},
             timeout=None,
         )
@@ -92,6 +90,12 @@ class RemoteClient(Client):
     def sources(self) -> list[dict[str, Any]]:
         listed: list[dict[str, Any]] = self.request("GET", "/sources").json()
         return listed
+
+    @cached_property
+    def features(self) -> Features:
+        from atelier.sdk.features import RemoteFeatures
+
+        return RemoteFeatures(self)
 
     def projects(self) -> list[dict[str, Any]]:
         listed: list[dict[str, Any]] = self.request("GET", "/projects").json()

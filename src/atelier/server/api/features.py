@@ -1,7 +1,8 @@
 """REST API: the feature store (definitions, views, training sets, online lookups).
 
 Training sets travel as Arrow IPC streams (``application/vnd.apache.arrow.stream``): the entity
-frame in the request body, the training set in the response.
+frame in the request body, the training set in the response. Online lookups answer Arrow too
+when the client accepts it (the SDK does), JSON otherwise.
 """
 
 from __future__ import annotations
@@ -16,12 +17,13 @@ from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict
 
 from atelier.errors import InvalidInput
+from atelier.sdk.arrow import ARROW_STREAM as ARROW
+from atelier.sdk.arrow import from_ipc, to_ipc
 from atelier.server.api.deps import client, workbench
 from atelier.server.security import allow
 from atelier.services.auth import Principal
 
 router = APIRouter(prefix="/features", tags=["features"])
-ARROW = "application/vnd.apache.arrow.stream"
 MAX_ENTITY_BYTES = 2 * 2**30
 
 
@@ -146,8 +148,8 @@ async def training_set(
     principal: Principal = allow("admin", "scientist"),
 ) -> Response | dict[str, Any]:
     """Entities as an Arrow IPC stream body (options in the query string) or JSON naming a
-    warehouse table. Answers the training set as Arrow IPC, or, with ``save_as``, JSON about
-    the saved table."""
+    table. Answers the training set as Arrow IPC, or, with ``save_as`` and a client that does
+    not accept Arrow, JSON about the saved table."""
     from starlette.concurrency import run_in_threadpool
 
     content_type = request.headers.get("content-type", "")
@@ -161,7 +163,7 @@ async def training_set(
         timestamp, save_as = spec.timestamp, spec.save_as
         full_names, project = spec.full_names, spec.project
     elif content_type.startswith(ARROW):
-        entities = _read_arrow(body)
+        entities = from_ipc(body, "the entity frame")
         features_ = features or []
     else:
         raise InvalidInput(f"send the entity frame as {ARROW}, or JSON naming a table")
@@ -184,20 +186,23 @@ async def training_set(
             client=client(request),
             detail={"version": result.version, "feature_views": result.view_versions},
         )
-        return {"name": result.name, "rows": result.rows, **result.lineage()}
+        if not _accepts_arrow(request):
+            return {"name": result.name, "rows": result.rows, **result.lineage()}
     return Response(
-        _write_arrow(result.table),
+        to_ipc(result.table),
         media_type=ARROW,
         headers={"X-Atelier-Feature-Views": json.dumps(result.view_versions)},
     )
 
 
-@router.post("/online")
+@router.post("/online", response_model=None)
 def online(
     body: OnlineRequest, request: Request, _: Principal = allow("admin", "scientist")
-) -> dict[str, Any]:
-    """The latest values per key row: ``{"rows": [{key..., feature...}, ...]}``."""
+) -> Response | dict[str, Any]:
+    """The latest values per key row: Arrow IPC, or ``{"rows": [{key..., feature...}, ...]}``."""
     table = workbench(request).features.online(body.keys, body.features, project=body.project)
+    if _accepts_arrow(request):
+        return Response(to_ipc(table), media_type=ARROW)
     return {"rows": [{k: _plain(v) for k, v in row.items()} for row in table.to_pylist()]}
 
 
@@ -217,22 +222,8 @@ def materialize(
     return results
 
 
-def _read_arrow(body: bytes) -> Any:
-    import pyarrow as pa
-
-    try:
-        return pa.ipc.open_stream(pa.py_buffer(body)).read_all()
-    except pa.ArrowInvalid as error:
-        raise InvalidInput(f"the body is not an Arrow IPC stream: {error}") from None
-
-
-def _write_arrow(table: Any) -> bytes:
-    import pyarrow as pa
-
-    sink = pa.BufferOutputStream()
-    with pa.ipc.new_stream(sink, table.schema) as writer:
-        writer.write_table(table)
-    return bytes(sink.getvalue().to_pybytes())
+def _accepts_arrow(request: Request) -> bool:
+    return ARROW in request.headers.get("accept", "")
 
 
 def _plain(value: Any) -> Any:

@@ -99,6 +99,20 @@ def from_dict(data: dict[str, Any]) -> Definitions:
     )
 
 
+def to_dict(definitions: Definitions) -> dict[str, Any]:
+    """The plain-data form :func:`from_dict` reads (what the API's ``apply`` takes)."""
+    return {
+        "project": definitions.project,
+        "entities": [e.spec() for e in definitions.entities],
+        # Left out rather than empty: "" is no duration.
+        "views": [
+            {k: v for k, v in view.spec().items() if v not in (None, "")}
+            for view in definitions.views
+        ],
+        "services": [s.spec() for s in definitions.services],
+    }
+
+
 def _make(cls: Any, item: Any, what: str) -> Any:
     if not isinstance(item, dict):
         raise InvalidInput(f"each {what} must be a mapping, not {item!r}")

@@ -94,12 +94,22 @@ class TrainingSet:
 
     def run_tags(self) -> dict[str, str]:
         """Flat tags for an experiment run (MLflow) that trains on this set."""
-        tags = {
-            "atelier.feature_views": ",".join(f"{v}@{n}" for v, n in self.view_versions.items())
-        }
-        if self.name is not None:
-            tags["atelier.training_set"] = f"{self.name}@{self.version}"
-        return tags
+        return run_tags(self.lineage())
+
+
+def run_tags(lineage: dict[str, Any], digest: str | None = None) -> dict[str, str]:
+    """Flat tags for an experiment run that trains on the training set of ``lineage``
+    (:meth:`TrainingSet.lineage`): the feature views and their versions, and the training
+    set as ``name@version`` when it was saved, else as its content ``digest``."""
+    views = lineage["feature_views"]
+    tags = {"atelier.feature_views": ",".join(f"{v}@{n}" for v, n in views.items())}
+    if lineage.get("training_set"):
+        tags["atelier.training_set"] = (
+            f"{lineage['training_set']}@{lineage['training_set_version']}"
+        )
+    elif digest is not None:
+        tags["atelier.training_set"] = f"sha256:{digest}"
+    return tags
 
 
 def resolve_view(db: Database, name: str, version: int | None = None) -> ResolvedView:
