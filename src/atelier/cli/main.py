@@ -13,6 +13,7 @@ from atelier.cli import (
     data,
     features,
     jobs,
+    notebook,
     projects,
     sources,
     sql,
@@ -66,6 +67,7 @@ sources.register(cli)
 features.register(cli)
 jobs.register(cli)
 projects.register(cli)
+notebook.register(cli)
 
 
 def main() -> None:

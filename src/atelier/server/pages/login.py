@@ -112,7 +112,7 @@ def login(
 
 
 @router.get("/login/link")
-def login_link(request: Request, code: str = "") -> Response:
+def login_link(request: Request, code: str = "", next: str = "/") -> Response:
     wb = workbench(request)
     principal = wb.sessions.redeem_link(code) if code else None
     if principal is None:
@@ -128,7 +128,8 @@ def login_link(request: Request, code: str = "") -> Response:
     wb.audit.record(
         "login", actor=principal.name, client=client(request), detail={"method": "link"}
     )
-    return _start_session(request, principal.user_id, "/")
+    # ``next``: where the link leads after logging in (``atelier notebook`` opens JupyterLab).
+    return _start_session(request, principal.user_id, next)
 
 
 @router.post("/logout")
