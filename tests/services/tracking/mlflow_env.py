@@ -15,6 +15,7 @@ MLFLOW_WARNINGS = [
     r"ignore:.*Any type hint is inferred as AnyType:UserWarning",
     "ignore:For backward compatibility, 'str' dtypes are included by select_dtypes",
     "ignore:Operation with range is deprecated",
+    "ignore:Hint. Inferred schema contains integer column",
 ]
 
 

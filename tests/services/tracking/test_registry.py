@@ -1,0 +1,154 @@
+"""The model registry service on real MLflow: register from a run, aliases, cards, loading."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from atelier.errors import InvalidInput, NotFound
+from atelier.services.tracking import capture
+from atelier.services.tracking.registry import ModelRegistry, parse_reference
+from tests.services.tracking.mlflow_env import MLFLOW_WARNINGS, Tracking, tracking
+
+__all__ = ["tracking"]
+pytestmark = [pytest.mark.filterwarnings(w) for w in MLFLOW_WARNINGS]
+
+
+@pytest.fixture(scope="module")
+def trained(
+    tracking: Tracking, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[dict[str, Any]]:
+    """Two runs of a project, each with a logged model, and one run without a model."""
+    import mlflow
+    import numpy as np
+    import pandas as pd
+    from sklearn.linear_model import LogisticRegression
+
+    import atelier.tracking
+
+    project = tmp_path_factory.mktemp("churn")
+    (project / "pyproject.toml").write_text('[project]\nname = "churn"\n')
+    (project / "uv.lock").write_text('version = 1\n[[package]]\nname = "pandas"\n')
+    here = Path.cwd()
+    import os
+
+    os.chdir(project)
+    rng = np.random.default_rng(0)
+    data = pd.DataFrame({"fees": rng.normal(size=80), "tenure": rng.integers(1, 99, 80)})
+    target = (data["fees"] > 0).astype(int)
+    capture.enable()
+    capture.note_read("SELECT * FROM bank.customers", lambda: 4)
+    runs = []
+    try:
+        for c in (0.1, 1.0):
+            with atelier.tracking.start_run(run_name=f"C={c}") as run:
+                model = LogisticRegression(C=c).fit(data, target)
+                mlflow.log_param("C", c)
+                mlflow.log_metric("accuracy", float(model.score(data, target)))
+                mlflow.sklearn.log_model(
+                    model,
+                    name="model",
+                    input_example=data.head(3),
+                    pip_requirements=mlflow.sklearn.get_default_pip_requirements(),
+                )
+            runs.append(run.info.run_id)
+        with mlflow.start_run() as empty:
+            pass
+    finally:
+        os.chdir(here)
+        capture.enable(False)
+        capture.forget_reads()
+    yield {"runs": runs, "empty": empty.info.run_id, "data": data}
+
+
+@pytest.fixture(scope="module")
+def registry(tracking: Tracking) -> ModelRegistry:
+    return ModelRegistry(tracking.uri)
+
+
+def test_register_alias_and_load(registry: ModelRegistry, trained: dict[str, Any]) -> None:
+    first, second = trained["runs"]
+    one = registry.register(first, "churn", by="ada", alias="champion")
+    assert (one["name"], one["version"], one["aliases"]) == ("churn", 1, ["champion"])
+    assert one["registered_by"] == "ada" and one["run_id"] == first
+    two = registry.register(second, "churn", by="grace", alias="challenger")
+    assert two["version"] == 2
+    model = registry.load("churn@champion")
+    assert model.get_params()["C"] == 0.1
+    assert registry.load("churn/2").get_params()["C"] == 1.0
+    assert registry.load("churn").get_params()["C"] == 1.0  # the latest version
+    pyfunc = registry.load("models:/churn@challenger", flavor="pyfunc")
+    assert len(pyfunc.predict(trained["data"].head(4))) == 4
+
+    moved = registry.set_alias("churn", "champion", 2)
+    assert moved["aliases"] == ["challenger", "champion"]
+    assert registry.load("churn@champion").get_params()["C"] == 1.0
+    listed = {m["name"]: m for m in registry.list()}
+    assert listed["churn"]["latest_version"] == 2
+    assert listed["churn"]["aliases"] == {"champion": 2, "challenger": 2}
+    assert [v["version"] for v in registry.versions("churn")] == [2, 1]
+    registry.delete_alias("churn", "challenger")
+    with pytest.raises(NotFound, match="model 'churn' has no alias 'challenger'"):
+        registry.load("churn@challenger")
+
+
+def test_model_card(registry: ModelRegistry, trained: dict[str, Any]) -> None:
+    import mlflow
+
+    registry.register(trained["runs"][0], "card-demo", by="ada", alias="champion")
+    card = registry.card("card-demo@champion")
+    assert card["name"] == "card-demo" and card["version"] == 1
+    assert card["registered_by"] == "ada" and card["created_at"]
+    assert card["run_name"] == "C=0.1"
+    assert card["metrics"]["accuracy"] > 0.5 and card["params"] == {"C": "0.1"}
+    assert [c["name"] for c in card["signature"]["inputs"]] == ["fees", "tenure"]
+    assert "sklearn" in card["flavors"]
+    assert card["data_versions"] == [{"table": "bank.customers", "version": 4}]
+    environment = card["environment"]
+    assert environment["lock"].startswith("version = 1")
+    assert environment["lock_sha256"]
+    assert f"mlflow=={mlflow.__version__}" in environment["packages"]
+    assert card["all_aliases"] == {"champion": 1}
+
+
+def test_unknown_things_get_clear_errors(registry: ModelRegistry, trained: dict[str, Any]) -> None:
+    with pytest.raises(NotFound, match="no run 'abc123' in this workspace's experiments"):
+        registry.register("abc123", "x", by="ada")
+    with pytest.raises(NotFound, match="logged no model: log one first"):
+        registry.register(trained["empty"], "x", by="ada")
+    with pytest.raises(NotFound, match="logged no model 'other'"):
+        registry.register(trained["runs"][0], "x", by="ada", model="other")
+    with pytest.raises(NotFound, match="no registered model 'ghost'"):
+        registry.card("ghost")
+    with pytest.raises(NotFound, match="no registered model 'ghost'"):
+        registry.set_alias("ghost", "champion", 1)
+    registry.register(trained["runs"][0], "errors", by="ada")
+    with pytest.raises(NotFound, match="model 'errors' has no version 7"):
+        registry.set_alias("errors", "champion", 7)
+    with pytest.raises(InvalidInput, match="alias 'latest'"):
+        registry.set_alias("errors", "latest", 1)
+    with pytest.raises(InvalidInput, match="model name 'a b'"):
+        registry.register(trained["runs"][0], "a b", by="ada")
+    with pytest.raises(InvalidInput, match="is not a run id"):
+        registry.register("../etc", "x", by="ada")
+
+
+def test_references() -> None:
+    assert str(parse_reference("churn@champion")) == "churn@champion"
+    assert parse_reference("models:/churn/3").version == 3
+    assert parse_reference("churn").alias is None
+    for bad in ("churn@", "@x", "churn/v3", "a/b/c", ""):
+        with pytest.raises(InvalidInput):
+            parse_reference(bad)
+
+
+def test_proxied_artifact_uris_are_read_from_the_artifact_folder(tmp_path: Path) -> None:
+    registry = ModelRegistry("sqlite:///unused.db", artifacts_dir=tmp_path)
+    assert registry._local("mlflow-artifacts:/1/models/m-1/artifacts") == (
+        tmp_path / "1/models/m-1/artifacts"
+    )
+    with pytest.raises(InvalidInput, match="leaves the artifact store"):
+        registry._local("mlflow-artifacts:/../../etc")
