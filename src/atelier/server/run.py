@@ -52,3 +52,4 @@ def start_companions(workbench: Workbench) -> None:
 
     if mlflow_installed():
         workbench.tracking_server.start_in_background()
+    workbench.apps.start_running()  # the hosted Streamlit/Dash apps that are not paused

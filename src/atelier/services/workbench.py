@@ -13,6 +13,7 @@ from atelier.services.auth import AuditLog, Principal, Sessions, Tokens, Users
 
 if TYPE_CHECKING:
     from atelier.backends.warehouse import Warehouse
+    from atelier.services.apps import AppService, Feedback
     from atelier.services.catalog import Catalog, Sources
     from atelier.services.features import FeatureStore
     from atelier.services.ingest import Ingest
@@ -224,6 +225,10 @@ class Workbench:
             self.notebooks.stop_all()
         if "tracking_server" in self.__dict__:
             self.tracking_server.stop()
+        if "apps" in self.__dict__:
+            self.apps.close()
+        if "serving" in self.__dict__:
+            self.serving.close()  # ships the last predictions and feedback
         self.db.dispose()
 
 

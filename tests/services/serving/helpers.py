@@ -107,3 +107,31 @@ def register_churn_model(
     client.set_registered_model_alias(name, alias, str(version))
     client.update_model_version(name, str(version), description="Who will leave next month.")
     return version
+
+
+def workspace_with_model(folder: Path) -> Any:
+    """A new workspace (SQLite) whose MLflow registry holds ``churn@champion``."""
+    from atelier.config import Workspace, init_workspace
+    from atelier.services.tracking import TrackingStore
+
+    root, _ = init_workspace(folder)
+    workspace = Workspace.open(root, environ={})
+    store = TrackingStore.for_workspace(workspace)
+    store.prepare()
+    register_churn_model(store.backend_uri, store.artifacts_dir / "churn")
+    return workspace
+
+
+def add_accounts(workbench: Any) -> dict[str, dict[str, str]]:
+    """admin1, scientist1, viewer1 and viewer2 with tokens: role/user → auth headers."""
+    headers = {}
+    for name, role in (
+        ("admin1", "admin"),
+        ("scientist1", "scientist"),
+        ("viewer1", "viewer"),
+        ("viewer2", "viewer"),
+    ):
+        workbench.users.create(name, role, "correct horse battery")
+        token = workbench.tokens.create(name, "test", 1)[1]
+        headers[name] = {"Authorization": f"Bearer {token}"}
+    return headers

@@ -3,9 +3,11 @@
 from fastapi import APIRouter
 
 from atelier.server.api import (
+    apps,
     audit,
     features,
     meta,
+    predict,
     projects,
     sources,
     sql,
@@ -17,6 +19,8 @@ from atelier.server.api import (
 
 router = APIRouter(prefix="/api/v1")
 for module in (meta, users, tokens, audit, tables, sources, sql, uploads, features, projects):
+    router.include_router(module.router)
+for module in (predict, apps):
     router.include_router(module.router)
 
 __all__ = ["router"]

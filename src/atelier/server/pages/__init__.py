@@ -4,6 +4,7 @@ from fastapi import APIRouter
 
 from atelier.server.pages import (
     admin,
+    apps,
     data,
     features,
     home,
@@ -18,5 +19,6 @@ from atelier.server.pages import (
 router = APIRouter(include_in_schema=False)
 for module in (login, home, admin, upload, sql, features, data, mlflow, notebooks, projects):
     router.include_router(module.router)
+router.include_router(apps.router)
 
 __all__ = ["router"]

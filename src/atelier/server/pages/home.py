@@ -53,10 +53,3 @@ def _section_page(slug: str) -> None:
 
 for _slug in SECTIONS:
     _section_page(_slug)
-
-
-@router.get("/apps")
-def apps(request: Request, _: Principal = allow(*ROLES)) -> HTMLResponse:
-    return render(
-        request, "section.html", title="Apps", blurb="Demo apps and dashboards shared with you."
-    )

@@ -62,7 +62,10 @@ class Journal:
         self._thread: threading.Thread | None = None
         #: Failures of the last shipping attempt (kept for the health of the log).
         self.last_error: str | None = None
+        #: Called after each shipment, in the shipper's thread (e.g. to ship feedback too).
+        self.after: list[Callable[[], object]] = []
         self._adopt_orphans()
+        self._ensure_thread()
 
     # -- request path --------------------------------------------------------------------
 
@@ -78,7 +81,6 @@ class Journal:
             wake = self._pending >= self.wake_after
         if wake:
             self._wake.set()
-        self._ensure_thread()
 
     # -- shipping ------------------------------------------------------------------------
 
@@ -87,6 +89,8 @@ class Journal:
         with self._ship_lock:
             self._seal()
             self._ship_sealed()
+            for hook in self.after:
+                hook()
 
     def close(self) -> None:
         """Stop the shipper, ship what is left, release the folder."""
@@ -105,13 +109,10 @@ class Journal:
             self._lock_file.close()
 
     def _ensure_thread(self) -> None:
-        if self._thread is None:
-            with self._ship_lock:
-                if self._thread is None and not self._stop.is_set():
-                    self._thread = threading.Thread(
-                        target=self._run, name="atelier-prediction-log", daemon=True
-                    )
-                    self._thread.start()
+        self._thread = threading.Thread(
+            target=self._run, name="atelier-prediction-log", daemon=True
+        )
+        self._thread.start()
 
     def _run(self) -> None:
         while not self._stop.is_set():
@@ -171,7 +172,6 @@ class Journal:
                     segment.rename(target)
             shutil.rmtree(other, ignore_errors=True)
         if any(self.folder.glob("replay-*.jsonl")):
-            self._ensure_thread()
             self._wake.set()
 
 

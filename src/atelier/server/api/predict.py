@@ -1,0 +1,68 @@
+"""Predictions from registered models: ``POST /api/v1/models/{name}/predict``.
+
+The body is one JSON record (answered with one prediction) or a batch: a list of records,
+``{"records": [...]}``, or MLflow's ``dataframe_records`` / ``dataframe_split``. The model is
+``NAME@ALIAS`` in the path, or ``NAME`` with ``?alias=`` or ``?version=`` (else its newest
+version). Input that does not match the signature is a 422 naming the record and field.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from fastapi import APIRouter, Request
+from starlette.concurrency import run_in_threadpool
+
+from atelier.errors import InvalidInput
+from atelier.server.api.deps import workbench
+from atelier.server.security import allow
+from atelier.services.auth import Principal
+from atelier.services.serving import ModelRef, records_from_body
+
+router = APIRouter(tags=["models"])
+
+
+async def json_body(request: Request) -> Any:
+    raw = await request.body()
+    if not raw:
+        raise InvalidInput("the request body is empty: send JSON records to predict")
+    try:
+        return json.loads(raw)
+    except json.JSONDecodeError as error:
+        raise InvalidInput(
+            f"the request body is not valid JSON (line {error.lineno}, column {error.colno}: "
+            f"{error.msg})"
+        ) from None
+
+
+@router.post("/models/{name}/predict")
+async def predict(
+    name: str,
+    request: Request,
+    alias: str | None = None,
+    version: int | None = None,
+    principal: Principal = allow("admin", "scientist"),
+) -> dict[str, Any]:
+    """Predict one record or a batch; each prediction has an ``id`` for feedback."""
+    ref = ModelRef.parse(name, alias=alias, version=version)
+    records, batch = records_from_body(await json_body(request))
+    server = workbench(request).serving
+    result = await run_in_threadpool(server.predict, ref, records, caller=principal.name)
+    if batch:
+        return result.as_dict()
+    return {"model": result.model, "version": result.version, **result.predictions[0].as_dict()}
+
+
+@router.get("/models/{name}/serving")
+async def serving_info(
+    name: str,
+    request: Request,
+    alias: str | None = None,
+    version: int | None = None,
+    _: Principal = allow("admin", "scientist"),
+) -> dict[str, Any]:
+    """The version that would serve: inputs (signature), input example, classes, run."""
+    ref = ModelRef.parse(name, alias=alias, version=version)
+    model = await run_in_threadpool(workbench(request).serving.model, ref)
+    return {"endpoint": f"/api/v1/models/{model.name}/predict", **model.describe()}

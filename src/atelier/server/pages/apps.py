@@ -1,0 +1,277 @@
+"""Apps in the portal: the list, generated apps (form, prediction, feedback), the feedback
+dashboard, sharing and pausing, hosted apps' logs, and the gateway to hosted apps.
+
+A generated app lives at ``/apps/NAME``; its own actions under ``/apps/NAME/-/`` (a path
+that Streamlit and Dash never use), so that everything else under ``/apps/NAME/`` can be
+proxied to a hosted app's process.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import APIRouter, Request, WebSocket
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from starlette.concurrency import run_in_threadpool
+
+from atelier.errors import AtelierError, NotFound
+from atelier.server.api.deps import client, workbench
+from atelier.server.gateway import Upstream, allow_gateway, proxy_http, proxy_websocket
+from atelier.server.pages.render import render
+from atelier.server.security import allow
+from atelier.services.apps import AppInfo, can_manage
+from atelier.services.auth import ROLES, Principal
+
+log = logging.getLogger(__name__)
+router = APIRouter()
+BUILDERS = ("admin", "scientist")
+PROXY_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
+#: Anyone logged in may reach a hosted app; which apps is checked per request.
+APP_USERS = allow_gateway(*ROLES)
+
+
+def _form_value(form: Any, key: str) -> str:
+    value = form.get(key)
+    return value if isinstance(value, str) else ""
+
+
+@router.get("/apps")
+def apps_page(request: Request, principal: Principal = allow(*ROLES)) -> HTMLResponse:
+    wb = workbench(request)
+    apps = wb.apps.registry.list(principal)
+    return render(
+        request,
+        "apps/list.html",
+        apps=apps,
+        builder=principal.role in BUILDERS,
+        error=request.query_params.get("error"),
+    )
+
+
+@router.post("/apps")
+async def create_app(request: Request, principal: Principal = allow(*BUILDERS)) -> Response:
+    form = await request.form()
+    wb = workbench(request)
+    name, model = _form_value(form, "name").strip(), _form_value(form, "model").strip()
+    try:
+        app = await run_in_threadpool(
+            wb.apps.create, name, model, principal, title=_form_value(form, "title")
+        )
+    except AtelierError as error:
+        apps = wb.apps.registry.list(principal)
+        return render(
+            request,
+            "apps/list.html",
+            status_code=error.status_code,
+            apps=apps,
+            builder=True,
+            error=str(error),
+            values={"name": name, "model": model},
+        )
+    wb.audit.record("app.create", actor=principal.name, target=app.name, client=client(request))
+    return RedirectResponse(app.url, status_code=303)
+
+
+def _app_or_page(request: Request, name: str, principal: Principal) -> AppInfo | HTMLResponse:
+    try:
+        return workbench(request).apps.registry.for_user(name, principal)
+    except AtelierError as error:
+        return render(
+            request,
+            "apps/unavailable.html",
+            status_code=error.status_code,
+            name=name,
+            message=str(error),
+        )
+
+
+@router.get("/apps/{name}")
+def app_page(name: str, request: Request, principal: Principal = allow(*ROLES)) -> Response:
+    found = _app_or_page(request, name, principal)
+    if not isinstance(found, AppInfo):
+        return found
+    if found.hosted:
+        return RedirectResponse(f"/apps/{name}/", status_code=307)
+    wb = workbench(request)
+    try:
+        model, fields = wb.apps.model_of(found)
+    except AtelierError as error:
+        return render(
+            request,
+            "apps/unavailable.html",
+            status_code=error.status_code,
+            name=name,
+            message=f"the model of this app cannot be loaded: {error}",
+        )
+    return render(
+        request,
+        "apps/app.html",
+        app=found,
+        model=model,
+        fields=fields,
+        card=model.describe(),
+        manage=can_manage(found.owner, principal),
+        builder=principal.role in BUILDERS,
+    )
+
+
+@router.post("/apps/{name}/-/predict")
+async def app_predict(
+    name: str, request: Request, principal: Principal = allow(*ROLES)
+) -> Response:
+    form = await request.form()
+    wb = workbench(request)
+
+    def run() -> dict[str, Any]:
+        app = wb.apps.registry.for_user(name, principal)
+        batch = wb.apps.predict(app, principal, form=form)
+        return {"app": app, "batch": batch, "prediction": batch.predictions[0]}
+
+    try:
+        result = await run_in_threadpool(run)
+    except AtelierError as error:
+        # 200 so that HTMX swaps the message in where the prediction would be.
+        return render(request, "apps/_error.html", message=str(error))
+    return render(request, "apps/_prediction.html", **result)
+
+
+@router.post("/apps/{name}/-/feedback")
+async def app_feedback(
+    name: str, request: Request, principal: Principal = allow(*ROLES)
+) -> Response:
+    form = await request.form()
+    wb = workbench(request)
+
+    def run() -> Any:
+        app = wb.apps.registry.for_user(name, principal)
+        return wb.apps.give_feedback(
+            app,
+            principal,
+            _form_value(form, "prediction_id"),
+            _form_value(form, "verdict"),
+            correct_value=_form_value(form, "correct_value"),
+            comment=_form_value(form, "comment"),
+        )
+
+    try:
+        entry = await run_in_threadpool(run)
+    except AtelierError as error:
+        return render(request, "apps/_error.html", message=str(error))
+    return render(request, "apps/_thanks.html", entry=entry)
+
+
+@router.get("/apps/{name}/-/feedback")
+def feedback_page(name: str, request: Request, principal: Principal = allow(*BUILDERS)) -> Response:
+    found = _app_or_page(request, name, principal)
+    if not isinstance(found, AppInfo):
+        return found
+    wb = workbench(request)
+    summary = wb.feedback.summary(name, limit=200)
+    users = [u.name for u in wb.users.list() if not u.disabled]
+    return render(
+        request,
+        "apps/feedback.html",
+        app=found,
+        summary=summary,
+        table=summary.as_dict()["table"],
+        manage=can_manage(found.owner, principal),
+        users=users,
+    )
+
+
+@router.post("/apps/{name}/-/manage")
+async def manage_app(
+    name: str, request: Request, principal: Principal = allow(*BUILDERS)
+) -> Response:
+    """Sharing, pause, resume and delete from the portal's forms."""
+    form = await request.form()
+    wb = workbench(request)
+    action = _form_value(form, "action")
+    try:
+        if action == "share":
+            users = [u.strip() for u in _form_value(form, "users").split(",") if u.strip()]
+            everyone = _form_value(form, "everyone") == "on"
+            wb.apps.registry.share(name, principal, users=users, everyone=everyone)
+        elif action == "unshare":
+            wb.apps.registry.share(name, principal, remove=[_form_value(form, "user")])
+        elif action == "pause":
+            await run_in_threadpool(wb.apps.pause, name, principal)
+        elif action == "resume":
+            await run_in_threadpool(wb.apps.resume, name, principal)
+        elif action == "delete":
+            await run_in_threadpool(wb.apps.delete, name, principal)
+            wb.audit.record("app.delete", actor=principal.name, target=name, client=client(request))
+            return RedirectResponse("/apps", status_code=303)
+        else:
+            raise NotFound(f"no action {action!r}")
+    except AtelierError as error:
+        return render(
+            request,
+            "apps/unavailable.html",
+            status_code=error.status_code,
+            name=name,
+            message=str(error),
+        )
+    wb.audit.record(f"app.{action}", actor=principal.name, target=name, client=client(request))
+    return RedirectResponse(f"/apps/{name}/-/feedback", status_code=303)
+
+
+@router.get("/apps/{name}/-/logs")
+def logs_page(name: str, request: Request, principal: Principal = allow(*BUILDERS)) -> Response:
+    found = _app_or_page(request, name, principal)
+    if not isinstance(found, AppInfo):
+        return found
+    wb = workbench(request)
+    hosted = wb.apps.supervisor.get(name)
+    return render(
+        request,
+        "apps/logs.html",
+        app=found,
+        hosted=hosted,
+        logs=wb.apps.logs(name, 500),
+        manage=can_manage(found.owner, principal),
+    )
+
+
+# -- the gateway to hosted apps ----------------------------------------------------------
+
+
+async def _upstream(request_app: Any, name: str, principal: Principal) -> Upstream:
+    wb = request_app.state.workbench
+    app = await run_in_threadpool(wb.apps.registry.for_user, name, principal)
+    if not app.hosted:
+        raise NotFound(f"app {name!r} is not a hosted app")
+    if app.status != "running":
+        raise NotFound(f"app {name!r} is paused")
+    hosted = await run_in_threadpool(wb.apps.ready, app)
+    return Upstream(f"http://127.0.0.1:{hosted.port}", name=f"app {name}")
+
+
+@router.api_route("/apps/{name}/{path:path}", methods=PROXY_METHODS)
+async def hosted_http(
+    name: str, path: str, request: Request, principal: Principal = APP_USERS
+) -> Response:
+    try:
+        upstream = await _upstream(request.app, name, principal)
+    except AtelierError as error:
+        return render(
+            request,
+            "apps/unavailable.html",
+            status_code=error.status_code,
+            name=name,
+            message=str(error),
+        )
+    return await proxy_http(request, upstream, f"apps/{name}/{path}")
+
+
+@router.websocket("/apps/{name}/{path:path}")
+async def hosted_websocket(
+    websocket: WebSocket, name: str, path: str, principal: Principal = APP_USERS
+) -> None:
+    try:
+        upstream = await _upstream(websocket.app, name, principal)
+    except AtelierError as error:
+        await websocket.close(code=1008, reason=str(error)[:120])
+        return
+    await proxy_websocket(websocket, upstream, f"apps/{name}/{path}")

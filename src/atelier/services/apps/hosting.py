@@ -1,0 +1,259 @@
+"""Hosted apps: the team's Streamlit or Dash scripts run as supervised processes.
+
+Each running hosted app is a child process in the project's environment, listening on a
+loopback port that only the Atelier server knows; users reach it through ``/apps/NAME/``
+(the gateway proxies HTTP and WebSocket traffic after Atelier's login). Streamlit is started
+with ``--server.baseUrlPath=/apps/NAME`` and Dash with ``DASH_URL_BASE_PATHNAME=/apps/NAME/``,
+so their pages and assets live under the proxied path. The app gets ``ATELIER_URL`` and an
+``ATELIER_TOKEN`` of its owner (revoked when it stops) so that ``atelier.connect()`` works.
+
+A watcher thread per app restarts it when it exits, after a backoff that doubles with each
+quick crash (1 s up to a minute) and resets once it stayed up for a while. Output goes to
+``<logs>/apps/NAME.log``, shown in the portal.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import socket
+import subprocess
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO
+
+from atelier.errors import AtelierError
+from atelier.services.apps.registry import AppInfo
+
+log = logging.getLogger(__name__)
+
+#: Backoff after a crash: doubles from FIRST_DELAY to MAX_DELAY; reset after STABLE seconds up.
+FIRST_DELAY = 1.0
+MAX_DELAY = 60.0
+STABLE = 30.0
+
+
+class AppUnavailable(AtelierError):
+    status_code = 503
+
+
+@dataclass(frozen=True)
+class Launch:
+    """How to start one hosted app."""
+
+    python: str
+    script: Path
+    cwd: Path
+    env: dict[str, str] = field(default_factory=dict)
+
+
+def command(app: AppInfo, launch: Launch, port: int) -> tuple[list[str], dict[str, str]]:
+    """The argument vector and extra environment of a hosted app's process."""
+    base = f"/apps/{app.name}"
+    env = {"PYTHONUNBUFFERED": "1", **launch.env}
+    if app.kind == "streamlit":
+        argv = [
+            launch.python,
+            "-m",
+            "streamlit",
+            "run",
+            str(launch.script),
+            "--server.address=127.0.0.1",
+            f"--server.port={port}",
+            f"--server.baseUrlPath={base}",
+            "--server.headless=true",
+            "--server.fileWatcherType=none",
+            "--server.runOnSave=false",
+            "--browser.gatherUsageStats=false",
+            "--global.developmentMode=false",
+        ]
+        return argv, env
+    env.update(HOST="127.0.0.1", PORT=str(port), DASH_URL_BASE_PATHNAME=f"{base}/")
+    return [launch.python, str(launch.script)], env
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+class HostedProcess:
+    """One hosted app's process and the thread that keeps it running."""
+
+    def __init__(
+        self,
+        app: AppInfo,
+        launch: Callable[[AppInfo], Launch],
+        log_path: Path,
+        on_stop: Callable[[], None] = lambda: None,
+    ) -> None:
+        self.app = app
+        self.launch = launch
+        self.log_path = log_path
+        self.on_stop = on_stop
+        self.port = 0
+        self.process: subprocess.Popen[bytes] | None = None
+        self.restarts = 0
+        self.last_exit: int | None = None
+        self.state = "starting"
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._watch, name=f"app-{app.name}", daemon=True)
+        self._thread.start()
+
+    @property
+    def running(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def ready(self) -> bool:
+        if not self.running or not self.port:
+            return False
+        try:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
+                return True
+        except OSError:
+            return False
+
+    def _spawn(self) -> subprocess.Popen[bytes]:
+        spec = self.launch(self.app)
+        self.port = free_port()
+        argv, extra = command(self.app, spec, self.port)
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("ATELIER_", "MLFLOW_"))}
+        env.update(extra)
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        handle: IO[bytes]
+        with self.log_path.open("ab") as handle:
+            stamp = time.strftime("%Y-%m-%d %H:%M:%S")
+            handle.write(f"--- {stamp} starting {self.app.name} on port {self.port}\n".encode())
+            handle.flush()
+            return subprocess.Popen(
+                argv,
+                cwd=spec.cwd,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=handle,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+
+    def _watch(self) -> None:
+        delay = FIRST_DELAY
+        while not self._stop.is_set():
+            started = time.monotonic()
+            try:
+                self.process = self._spawn()
+            except Exception as error:
+                self._note(f"could not start: {error}")
+                self.state = "failed"
+            else:
+                self.state = "running"
+                self.last_exit = self.process.wait()
+                if self._stop.is_set():
+                    break
+                self._note(f"exited with code {self.last_exit}; restarting in {delay:.0f} s")
+                self.state = "restarting"
+            if time.monotonic() - started > STABLE:
+                delay = FIRST_DELAY
+            self.restarts += 1
+            if self._stop.wait(delay):
+                break
+            delay = min(MAX_DELAY, delay * 2)
+        self.state = "stopped"
+
+    def _note(self, message: str) -> None:
+        log.warning("hosted app %s %s", self.app.name, message)
+        try:
+            with self.log_path.open("a", encoding="utf-8") as handle:
+                handle.write(f"--- {time.strftime('%Y-%m-%d %H:%M:%S')} {message}\n")
+        except OSError:
+            pass
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._stop.set()
+        process = self.process
+        if process is not None and process.poll() is None:
+            try:
+                os.killpg(process.pid, signal.SIGTERM)
+                process.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+            except ProcessLookupError:
+                pass
+        self._thread.join(timeout=timeout)
+        self.on_stop()
+
+
+class Supervisor:
+    """Keeps the running hosted apps running; started lazily by the first request."""
+
+    def __init__(self, launch: Callable[[AppInfo], Launch], logs_dir: Path) -> None:
+        self.launch = launch
+        self.logs_dir = logs_dir
+        self._apps: dict[str, HostedProcess] = {}
+        self._lock = threading.Lock()
+
+    def log_path(self, name: str) -> Path:
+        return self.logs_dir / f"{name}.log"
+
+    def ensure(self, app: AppInfo, on_stop: Callable[[], None] = lambda: None) -> HostedProcess:
+        """The app's process, started if it is not supervised yet (or its script changed)."""
+        with self._lock:
+            current = self._apps.get(app.name)
+            if current is not None and launch_key(current.app) == launch_key(app):
+                return current
+        if current is not None:
+            self.stop(app.name)
+        with self._lock:
+            current = self._apps.get(app.name)
+            if current is None:
+                current = HostedProcess(app, self.launch, self.log_path(app.name), on_stop)
+                self._apps[app.name] = current
+            return current
+
+    def get(self, name: str) -> HostedProcess | None:
+        return self._apps.get(name)
+
+    def wait_ready(self, app: AppInfo, timeout: float = 60.0) -> HostedProcess:
+        hosted = self.ensure(app)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if hosted.ready():
+                return hosted
+            time.sleep(0.2)
+        raise AppUnavailable(
+            f"app {app.name!r} did not start listening within {timeout:.0f} s "
+            f"({hosted.state}, {hosted.restarts} restarts): see its logs"
+        )
+
+    def stop(self, name: str) -> None:
+        with self._lock:
+            hosted = self._apps.pop(name, None)
+        if hosted is not None:
+            hosted.stop()
+
+    def stop_all(self) -> None:
+        for name in list(self._apps):
+            self.stop(name)
+
+    def logs(self, name: str, lines: int = 200) -> str:
+        path = self.log_path(name)
+        if not path.exists():
+            return ""
+        with path.open(encoding="utf-8", errors="replace") as handle:
+            return "".join(deque(handle, maxlen=lines))
+
+
+def launch_key(app: AppInfo) -> tuple[object, ...]:
+    """What a running process was started from: a new deployment changes it."""
+    try:
+        stamp = Path(app.script).stat().st_mtime_ns if app.script else 0
+    except OSError:
+        stamp = 0
+    return (app.kind, app.script, app.project, app.owner, stamp)
