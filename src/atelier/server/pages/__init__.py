@@ -6,10 +6,12 @@ from atelier.server.pages import (
     admin,
     apps,
     data,
+    experiments,
     features,
     home,
     login,
     mlflow,
+    models,
     notebooks,
     projects,
     sql,
@@ -20,5 +22,7 @@ router = APIRouter(include_in_schema=False)
 for module in (login, home, admin, upload, sql, features, data, mlflow, notebooks, projects):
     router.include_router(module.router)
 router.include_router(apps.router)
+router.include_router(experiments.router)
+router.include_router(models.router)
 
 __all__ = ["router"]

@@ -14,9 +14,7 @@ from atelier.services.auth import ROLES, Principal
 router = APIRouter()
 
 SECTIONS = {
-    "experiments": ("Experiments", "MLflow runs, evaluation reports and leaderboards."),
     "jobs": ("Jobs", "Scripts and notebooks run on a compute profile, with live logs."),
-    "models": ("Models", "Registered models, aliases and model cards."),
 }
 
 

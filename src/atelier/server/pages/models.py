@@ -1,0 +1,206 @@
+"""Models: the MLflow model registry, and a model card per registered model.
+
+The card gathers what a reviewer asks before trusting a model: its signature (inputs and
+outputs), the metrics of the run that produced it, the warehouse table versions it was trained
+on, its locked environment, who registered it and when, and its aliases (``champion``, …).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+from urllib.parse import urlsplit
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse
+
+from atelier.errors import AtelierError
+from atelier.server.pages.experiments import (
+    LOCK_ARTIFACT,
+    ROLES,
+    artifact_text,
+    data_versions,
+    packages_of,
+    run_summary,
+    when,
+)
+from atelier.server.pages.mlflow_guard import check_relative
+from atelier.server.pages.render import render
+from atelier.server.security import allow
+from atelier.services.auth import Principal
+from atelier.services.tracking import TrackingServer
+
+router = APIRouter()
+
+REGISTERED_BY_TAG = "atelier.registered_by"
+
+
+def _server(request: Request) -> TrackingServer:
+    server: TrackingServer = request.app.state.workbench.tracking_server
+    return server
+
+
+def aliases_of(model: dict[str, Any]) -> dict[str, str]:
+    """``{alias: version}``."""
+    return {a["alias"]: str(a["version"]) for a in model.get("aliases", [])}
+
+
+@router.get("/models")
+def models(request: Request, _: Principal = allow(*ROLES)) -> HTMLResponse:
+    server = _server(request)
+    found = server.api("GET", "registered-models/search", params={"max_results": 1000})
+    rows = []
+    for model in found.get("registered_models", []):
+        latest = max((int(v["version"]) for v in model.get("latest_versions", [])), default=None)
+        rows.append(
+            {
+                "name": model["name"],
+                "description": model.get("description", ""),
+                "latest": latest,
+                "aliases": aliases_of(model),
+                "updated": when(model.get("last_updated_timestamp")),
+            }
+        )
+    rows.sort(key=lambda m: m["updated"], reverse=True)
+    return render(request, "models/list.html", models=rows)
+
+
+@router.get("/models/{name:path}")
+def model_card(
+    request: Request, name: str, version: str | None = None, _: Principal = allow(*ROLES)
+) -> HTMLResponse:
+    server = _server(request)
+    try:
+        model = server.api("GET", "registered-models/get", params={"name": name})[
+            "registered_model"
+        ]
+    except AtelierError as exc:
+        if exc.status_code != 404:
+            raise
+        return render(
+            request,
+            "models/list.html",
+            models=[],
+            error=f"no registered model named {name!r}",
+            status_code=404,
+        )
+    versions = server.api(
+        "GET",
+        "model-versions/search",
+        params={"filter": f"name='{_quoted(name)}'", "max_results": 1000},
+    ).get("model_versions", [])
+    versions.sort(key=lambda v: int(v["version"]), reverse=True)
+    aliases = aliases_of(model)
+    by_version: dict[str, list[str]] = {}
+    for alias, number in aliases.items():
+        by_version.setdefault(number, []).append(alias)
+    chosen_number = (
+        version or aliases.get("champion") or (versions[0]["version"] if versions else None)
+    )
+    chosen = next((v for v in versions if str(v["version"]) == str(chosen_number)), None)
+    card = _card(server, chosen) if chosen else None
+    return render(
+        request,
+        "models/card.html",
+        model=model,
+        description=model.get("description", ""),
+        versions=[
+            {
+                "version": str(v["version"]),
+                "created": when(v.get("creation_timestamp")),
+                "status": v.get("status", ""),
+                "run_id": v.get("run_id", ""),
+                "aliases": by_version.get(str(v["version"]), []),
+                "registered_by": _tags(v).get(REGISTERED_BY_TAG, ""),
+            }
+            for v in versions
+        ],
+        chosen=str(chosen["version"]) if chosen else None,
+        card=card,
+        aliases=by_version,
+    )
+
+
+def _quoted(name: str) -> str:
+    return name.replace("\\", "\\\\").replace("'", "\\'")
+
+
+def _tags(version: dict[str, Any]) -> dict[str, str]:
+    return {t["key"]: t.get("value", "") for t in version.get("tags", [])}
+
+
+def _card(server: TrackingServer, version: dict[str, Any]) -> dict[str, Any]:
+    run: dict[str, Any] | None = None
+    if version.get("run_id"):
+        try:
+            run = run_summary(
+                server.api("GET", "runs/get", params={"run_id": version["run_id"]})["run"]
+            )
+        except AtelierError:
+            run = None
+    lock = artifact_text(server, run["id"], LOCK_ARTIFACT) if run else None
+    return {
+        "version": str(version["version"]),
+        "source": version.get("source", ""),
+        "created": when(version.get("creation_timestamp")),
+        "registered_by": _tags(version).get(REGISTERED_BY_TAG)
+        or (run["user"] if run else version.get("user_id", "")),
+        "run": run,
+        "metrics": run["metrics"] if run else {},
+        "params": run["params"] if run else {},
+        "trained_by": run["user"] if run else "",
+        "data_versions": data_versions(run["tags"]) if run else [],
+        "packages": packages_of(server, run["id"]) if run else None,
+        "lock": lock,
+        "signature": _signature(server, version, run),
+    }
+
+
+def _signature(
+    server: TrackingServer, version: dict[str, Any], run: dict[str, Any] | None
+) -> dict[str, list[dict[str, str]]] | None:
+    """Inputs and outputs from the model's ``MLmodel`` file, if it has a signature."""
+    text = _mlmodel(server, version, run)
+    if text is None:
+        return None
+    import yaml
+
+    try:
+        spec = yaml.safe_load(text) or {}
+        signature = spec.get("signature") or {}
+        result = {}
+        for part in ("inputs", "outputs"):
+            raw = signature.get(part)
+            columns = json.loads(raw) if isinstance(raw, str) else []
+            result[part] = [
+                {
+                    "name": str(c.get("name", "")),
+                    "type": str(c.get("type", "")) + ("" if c.get("required", True) else "?"),
+                }
+                for c in columns
+                if isinstance(c, dict)
+            ]
+    except (yaml.YAMLError, ValueError, AttributeError):
+        return None
+    return result if any(result.values()) else None
+
+
+def _mlmodel(
+    server: TrackingServer, version: dict[str, Any], run: dict[str, Any] | None
+) -> str | None:
+    model_id = version.get("model_id")
+    if model_id:
+        check_relative("model id", model_id)
+        response = server.request(
+            "GET",
+            f"/ajax-api/2.0/mlflow/logged-models/{model_id}/artifacts/files",
+            params={"artifact_file_path": "MLmodel"},
+        )
+        if response.status_code == 200:
+            text: str = response.text
+            return text
+    source = urlsplit(version.get("source", ""))
+    if source.scheme == "runs" and run is not None:
+        _, _, sub = source.path.strip("/").partition("/")
+        return artifact_text(server, run["id"], f"{sub}/MLmodel" if sub else "MLmodel")
+    return None
