@@ -26,3 +26,11 @@ def test_pages(client, accounts: Accounts, tx: None) -> None:  # type: ignore[no
     refreshed = client.post("/features/spend/statistics", headers=sci)
     assert refreshed.status_code == 200 and "2 rows for 1 entities" in refreshed.text
     assert client.get("/features/nope", headers=sci).status_code == 404
+    assert 'href="/data/tables/s.tx"' in detail.text
+
+    # The data catalog lists the view beside the table it reads, and the table page links it.
+    catalog = client.get("/data", headers=sci).text
+    row = catalog.split('data-table="spend"', 1)[1].split("</tr>", 1)[0]
+    assert 'href="/features/spend"' in row and "feature view" in row and "reads s.tx" in row
+    table = client.get("/data/tables/s.tx", headers=sci).text
+    assert 'data-testid="feature-views"' in table and 'href="/features/spend"' in table

@@ -44,7 +44,11 @@ def table_page(
         detail = workbench(request).catalog.describe(name)
     except AtelierError as exc:
         return _error(request, exc, name)
-    return render(request, "data/table.html", detail=detail, entry=detail.entry, fmt=fmt)
+    table = detail.entry.name
+    readers = [v for v in workbench(request).features.views() if table in v.upstream]
+    return render(
+        request, "data/table.html", detail=detail, entry=detail.entry, fmt=fmt, readers=readers
+    )
 
 
 @router.post("/data/tables/{name}")
