@@ -10,6 +10,8 @@ pytestmark = pytest.mark.browser
 def test_mlflow_ui_renders_behind_the_login(portal, page) -> None:  # type: ignore[no-untyped-def]
     server, workbench = portal
     workbench.users.create("ada", "scientist", PASSWORD)
+    # The first /mlflow page waits for MLflow's server, which `atelier up` is still starting.
+    page.set_default_navigation_timeout(120_000)
 
     # Without a session: the UI sends to the login page, the API refuses.
     page.goto(f"{server.url}/mlflow/")

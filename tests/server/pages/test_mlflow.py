@@ -130,7 +130,7 @@ def test_browser_writes_need_same_origin(portal: Portal) -> None:
             f"{API}/experiments/create", json=body, headers={"Origin": "http://evil.example"}
         )
         assert forged.status_code == 403
-        assert "cross-site" in forged.json()["detail"]
+        assert "cross-origin" in forged.json()["detail"]
         cross = browser.post(
             f"{API}/experiments/create", json=body, headers={"Sec-Fetch-Site": "cross-site"}
         )

@@ -8,10 +8,10 @@ its private Unix socket. On the way:
 * the caller becomes the run's user: ``runs/create`` gets ``user_id`` and the ``mlflow.user``
   tag forced to the Atelier user name (and ``mlflow.user`` cannot be re-tagged later);
   registered models and model versions get an ``atelier.registered_by`` tag;
-* Atelier's cookie and token are not passed on; Host and Origin become the fixed names MLflow's
-  own host/CORS middleware is configured to accept;
-* browser requests that change state must be same-origin (``Sec-Fetch-Site`` or ``Origin``):
-  MLflow's UI cannot send Atelier's CSRF token, so this is the CSRF check for this prefix.
+* the gateway (:mod:`atelier.server.gateway`) forwards it: Atelier's cookie and token are not
+  passed on, Host and Origin become the fixed names MLflow's own host/CORS middleware is
+  configured to accept, and browser requests that change state must come from Atelier's own
+  pages (MLflow's UI cannot send Atelier's CSRF token, so this is the CSRF check here).
 """
 
 from __future__ import annotations
@@ -21,22 +21,22 @@ import re
 from typing import Any
 from urllib.parse import urlsplit
 
-from fastapi import APIRouter, Depends, HTTPException, Request
-from fastapi.responses import RedirectResponse, Response, StreamingResponse
-from starlette.background import BackgroundTask
+from fastapi import APIRouter, HTTPException, Request
+from fastapi.responses import RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
+from starlette.types import Message
 
 from atelier.errors import AtelierError
 from atelier.server.api.deps import workbench
+from atelier.server.gateway import Upstream, allow_gateway, proxy_http
 from atelier.server.pages.mlflow_guard import (
     check_body,
     check_inside,
     check_path,
     check_query,
 )
-from atelier.server.security import SAFE_METHODS, RoleGuard
 from atelier.services.auth import Principal
-from atelier.services.tracking.server import UPSTREAM_HOST, UPSTREAM_ORIGIN, TrackingServer
+from atelier.services.tracking.server import UPSTREAM_HOST, TrackingServer
 
 router = APIRouter()
 
@@ -54,78 +54,12 @@ _LOGGED_MODEL_FILES = re.compile(_API + r"mlflow/logged-models/([^/]+)/artifacts
 #: The MLflow assistant runs tools on the host; it has no place behind a shared login.
 _ASSISTANT = re.compile(_API + r"mlflow/assistant")
 
-_HOP_BY_HOP = frozenset(
-    {
-        "connection",
-        "keep-alive",
-        "proxy-authenticate",
-        "proxy-authorization",
-        "te",
-        "trailer",
-        "trailers",
-        "transfer-encoding",
-        "upgrade",
-    }
-)
-#: Request headers never passed to MLflow: Atelier's credentials and spoofable forwarding info.
-_DROPPED = _HOP_BY_HOP | {
-    "host",
-    "cookie",
-    "authorization",
-    "origin",
-    "referer",
-    "content-length",
-    "x-csrf-token",
-    "forwarded",
-    "x-forwarded-for",
-    "x-forwarded-host",
-    "x-forwarded-proto",
-    "x-real-ip",
-}
 MAX_JSON_BODY = 64 * 1024 * 1024
 
 
-class MlflowGuard(RoleGuard):
-    """The role check of every ``/mlflow`` route, with a same-origin check for browser
-    requests that change state instead of Atelier's CSRF token (MLflow's UI cannot send it)."""
-
-    async def __call__(self, request: Request) -> Principal:
-        principal: Principal | None = getattr(request.state, "principal", None)
-        if principal is None:
-            raise HTTPException(401, "not authenticated")
-        if principal.role not in self.roles:
-            raise HTTPException(
-                403,
-                f"role {principal.role!r} may not see experiments or models "
-                f"(needs {', '.join(sorted(self.roles))})",
-            )
-        if request.method not in SAFE_METHODS and principal.via == "session":
-            check_same_origin(request)
-        return principal
-
-
-#: The dependency of every ``/mlflow`` route.
-GUARD = Depends(MlflowGuard(ROLES))
-
-
-def check_same_origin(request: Request) -> None:
-    site = request.headers.get("sec-fetch-site")
-    if site is not None:
-        if site in ("same-origin", "none"):
-            return
-        raise HTTPException(403, f"cross-site request refused (Sec-Fetch-Site: {site})")
-    origin = request.headers.get("origin")
-    if origin is None:
-        raise HTTPException(
-            403, "a browser request that changes MLflow data must come from Atelier's own pages"
-        )
-    own = {f"{request.url.scheme}://{request.headers.get('host', '')}"}
-    public = workbench(request).settings.server.public_url
-    if public:
-        parts = urlsplit(public)
-        own.add(f"{parts.scheme}://{parts.netloc}")
-    if origin not in own:
-        raise HTTPException(403, f"cross-site request refused (Origin: {origin})")
+#: Admins and scientists; cookie sessions must come from Atelier's own pages (same origin),
+#: since MLflow's UI cannot send Atelier's CSRF token.
+GUARD = allow_gateway(*ROLES)
 
 
 @router.get("/mlflow")
@@ -143,28 +77,23 @@ async def mlflow_proxy(request: Request, rest: str, principal: Principal = GUARD
             raise HTTPException(404, "the MLflow assistant is not available through Atelier")
         server: TrackingServer = workbench(request).tracking_server
         await run_in_threadpool(server.ensure_started)
-        body: Any = None
-        content: Any = None
         if request.method in ("POST", "PUT", "PATCH", "DELETE"):
             if request.method in ("PUT", "POST") and _is_upload(path):
                 # Streamed with its length: MLflow's WSGI side reads no body without one.
-                if "content-length" in request.headers:
-                    content = request.stream()
-                else:
-                    content = await _read_body(request, limit=None)
+                if "content-length" not in request.headers:
+                    request = _with_body(request, await _read_body(request, limit=None))
             else:
                 content = await _read_body(request)
                 body = _json(content)
                 if body is not None:
                     check_body(body)
-                    rewritten = _attribute(path, body, principal.name)
-                    if rewritten is not None:
-                        content = rewritten
+                    content = _attribute(path, body, principal.name) or content
+                request = _with_body(request, content)
         elif request.method == "GET":
             await _check_download(server, path, request)
     except AtelierError as exc:
         return _refusal(str(exc), exc.status_code)
-    return await _forward(server, request, path, content)
+    return await proxy_http(request, upstream(server), path)
 
 
 def _is_upload(path: str) -> bool:
@@ -286,51 +215,25 @@ async def _lookup(
     return value if isinstance(value, str) else None
 
 
-async def _forward(server: TrackingServer, request: Request, path: str, content: Any) -> Response:
-    import httpx
+def _with_body(request: Request, data: bytes) -> Request:
+    """``request`` carrying ``data`` as its body (read already, or rewritten)."""
+    headers = [(k, v) for k, v in request.scope["headers"] if k != b"content-length"]
+    headers.append((b"content-length", str(len(data)).encode()))
+    sent = False
 
-    headers = [(k, v) for k, v in request.headers.items() if k.lower() not in _DROPPED]
-    headers.append(("host", UPSTREAM_HOST))
-    if (
-        content is not None
-        and not isinstance(content, bytes)
-        and "content-length" in request.headers
-    ):
-        headers.append(("content-length", request.headers["content-length"]))
-    if "origin" in request.headers:
-        # Same-origin was checked above (MlflowGuard); MLflow's CORS check sees its one origin.
-        headers.append(("origin", UPSTREAM_ORIGIN))
-    client = httpx.AsyncClient(
-        transport=httpx.AsyncHTTPTransport(uds=str(server.socket_path), verify=False),
-        timeout=httpx.Timeout(300, connect=10),
-    )
-    upstream = client.build_request(
-        request.method,
-        httpx.URL(
-            scheme="http",
-            host=UPSTREAM_HOST,
-            path=path,
-            query=request.url.query.encode(),
-        ),
-        headers=headers,
-        content=content,
-    )
-    try:
-        response = await client.send(upstream, stream=True)
-    except httpx.TransportError as exc:
-        await client.aclose()
-        return _refusal(f"MLflow's server did not answer: {exc}", 502)
+    async def receive() -> Message:
+        nonlocal sent
+        if sent:
+            return {"type": "http.disconnect"}
+        sent = True
+        return {"type": "http.request", "body": data, "more_body": False}
 
-    async def close() -> None:
-        await response.aclose()
-        await client.aclose()
+    return Request({**request.scope, "headers": headers}, receive)
 
-    return StreamingResponse(
-        response.aiter_raw(),
-        status_code=response.status_code,
-        headers={k: v for k, v in response.headers.items() if k.lower() not in _HOP_BY_HOP},
-        background=BackgroundTask(close),
-    )
+
+def upstream(server: TrackingServer) -> Upstream:
+    """MLflow on its socket, under the one Host and Origin its middleware accepts."""
+    return Upstream(f"http://{UPSTREAM_HOST}", uds=str(server.socket_path), name="MLflow's server")
 
 
 def _refusal(message: str, status_code: int) -> Response:
