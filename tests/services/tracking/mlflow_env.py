@@ -47,3 +47,47 @@ def tracking(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Tracking]:
         mlflow.end_run()
     mlflow.set_tracking_uri(previous)
     mlflow.set_registry_uri(previous)
+
+
+def log_model_run(tracking_uri: str, artifacts: Path, *, model: bool = True) -> str:
+    """A run in the MLflow store at ``tracking_uri`` (artifacts in a local folder) that logged
+    a small scikit-learn model (or none); its id. The process's tracking URI is put back."""
+    import warnings
+
+    import mlflow
+    import pandas as pd
+    from sklearn.linear_model import LogisticRegression
+
+    from atelier.services.tracking import capture
+
+    previous = mlflow.get_tracking_uri()
+    mlflow.set_tracking_uri(tracking_uri)
+    try:
+        client = mlflow.MlflowClient(tracking_uri)
+        found = client.get_experiment_by_name("local-tests")
+        experiment = (
+            found.experiment_id
+            if found
+            else client.create_experiment("local-tests", artifact_location=str(artifacts))
+        )
+        data = pd.DataFrame({"fees": [1.0, 5.0, 2.0, 8.0], "tenure": [30.0, 2.0, 20.0, 1.0]})
+        capture.enable()
+        capture.note_read("SELECT * FROM bank.customers", lambda: 3)
+        try:
+            with capture.start_run(experiment_id=experiment) as run:
+                mlflow.log_metric("accuracy", 1.0)
+                if model:
+                    with warnings.catch_warnings():
+                        warnings.simplefilter("ignore")
+                        mlflow.sklearn.log_model(
+                            LogisticRegression().fit(data, [0, 1, 0, 1]),
+                            name="model",
+                            input_example=data.head(2),
+                            pip_requirements=["scikit-learn"],
+                        )
+        finally:
+            capture.enable(False)
+            capture.forget_reads()
+        return str(run.info.run_id)
+    finally:
+        mlflow.set_tracking_uri(previous)

@@ -18,6 +18,9 @@ import builtins
 import json
 import re
 import tempfile
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cached_property
@@ -139,14 +142,15 @@ class ModelRegistry:
         except MlflowException as error:
             if "ALREADY_EXISTS" not in str(error.error_code):
                 raise AtelierError(f"could not create model {name!r}: {error.message}") from None
-        version = client.create_model_version(
-            name,
-            source=f"models:/{logged.model_id}",
-            run_id=run.info.run_id,
-            tags={REGISTERED_BY_TAG: by},
-            description=description,
-            model_id=logged.model_id,
-        )
+        with _process_tracking_uri(self.tracking_uri):
+            version = client.create_model_version(
+                name,
+                source=f"models:/{logged.model_id}",
+                run_id=run.info.run_id,
+                tags={REGISTERED_BY_TAG: by},
+                description=description,
+                model_id=logged.model_id,
+            )
         if alias is not None:
             client.set_registered_model_alias(name, alias, str(version.version))
         return self._version_dict(self.client.get_model_version(name, str(version.version)))
@@ -400,6 +404,25 @@ class ModelRegistry:
                 return Path(found).read_text(errors="replace")
         except (MlflowException, OSError):
             return None
+
+
+_URI_LOCK = threading.Lock()
+
+
+@contextmanager
+def _process_tracking_uri(uri: str) -> Iterator[None]:
+    """MLflow's SQL registry store looks logged models up through the process's tracking URI,
+    not the client's; point it at ours meanwhile. Only the module variable is swapped (MLflow's
+    own ``_use_tracking_uri`` would also unset a user's ``MLFLOW_TRACKING_URI`` afterwards)."""
+    from mlflow.tracking._tracking_service import utils
+
+    with _URI_LOCK:
+        saved = utils._tracking_uri
+        utils._tracking_uri = uri  # type: ignore[assignment]
+        try:
+            yield
+        finally:
+            utils._tracking_uri = saved
 
 
 def load_from(path: Path, flavor: Flavor = "auto") -> Any:

@@ -1,0 +1,132 @@
+"""``atelier models``: the model registry (register a run's model, aliases, model cards)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import click
+
+from atelier.cli.options import open_workbench, workspace_option
+
+
+@click.group()
+def models() -> None:
+    """Registered models: register from a run, aliases, model cards."""
+
+
+@models.command("register")
+@workspace_option
+@click.argument("run_id")
+@click.option("--name", "-n", required=True, help="The registered model's name.")
+@click.option("--alias", "-a", help="Point this alias (e.g. champion) at the new version.")
+@click.option("--model", "-m", help="Which of the run's logged models, when it logged several.")
+@click.option("--description", "-d", help="What this version is.")
+def register_model(
+    workspace: str | None,
+    run_id: str,
+    name: str,
+    alias: str | None,
+    model: str | None,
+    description: str | None,
+) -> None:
+    """Register the model that run RUN_ID logged as a new version of --name."""
+    wb = open_workbench(workspace)
+    version = wb.models.register(
+        run_id, name, by=wb.owner().name, alias=alias, model=model, description=description
+    )
+    aliases = f" ({', '.join(version['aliases'])})" if version["aliases"] else ""
+    click.echo(f"Registered {version['name']} version {version['version']}{aliases}")
+
+
+@models.command("list")
+@workspace_option
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def list_models(workspace: str | None, as_json: bool) -> None:
+    """List registered models with their latest version and aliases."""
+    found = open_workbench(workspace).models.list()
+    if as_json:
+        click.echo(json.dumps(found, indent=2))
+        return
+    if not found:
+        click.echo("No registered models: register one with `atelier models register`.")
+        return
+    for m in found:
+        aliases = ", ".join(f"{a}→{v}" for a, v in sorted(m["aliases"].items()))
+        click.echo(
+            f"{m['name']:<32} v{m['latest_version'] or '—':<5} {m['registered_by'] or '—':<16} "
+            f"{aliases}"
+        )
+
+
+@models.command("alias")
+@workspace_option
+@click.argument("name")
+@click.argument("alias")
+@click.argument("version", type=click.IntRange(1), required=False)
+@click.option("--remove", is_flag=True, help="Remove ALIAS instead.")
+def alias(workspace: str | None, name: str, alias: str, version: int | None, remove: bool) -> None:
+    """Point ALIAS (e.g. champion) of model NAME at VERSION (or --remove it)."""
+    registry = open_workbench(workspace).models
+    if remove:
+        registry.delete_alias(name, alias)
+        click.echo(f"Removed alias {alias} of {name}")
+        return
+    if version is None:
+        raise click.UsageError("give the VERSION the alias points at (or --remove)")
+    registry.set_alias(name, alias, version)
+    click.echo(f"{name}@{alias} → version {version}")
+
+
+@models.command("show")
+@workspace_option
+@click.argument("reference")
+@click.option("--json", "as_json", is_flag=True, help="Print the whole card as JSON.")
+def show(workspace: str | None, reference: str, as_json: bool) -> None:
+    """Show the model card of REFERENCE: NAME@alias, NAME/VERSION or NAME (the latest)."""
+    card = open_workbench(workspace).models.card(reference)
+    if as_json:
+        click.echo(json.dumps(card, indent=2))
+        return
+    for line in card_lines(card):
+        click.echo(line)
+
+
+def card_lines(card: dict[str, Any]) -> list[str]:
+    aliases = f"  ({', '.join(card['aliases'])})" if card["aliases"] else ""
+    lines = [
+        f"{card['name']} version {card['version']}{aliases}",
+        f"  registered by {card['registered_by'] or '—'} at {card['created_at'] or '—'}",
+        f"  run {card['run_id'] or '—'}"
+        + (f" ({card['run_name']})" if card.get("run_name") else ""),
+    ]
+    if card.get("description"):
+        lines.append(f"  {card['description']}")
+    signature = card.get("signature") or {}
+    if signature.get("inputs"):
+        lines.append("\nInputs:")
+        lines += [f"  {c.get('name', '—'):<32} {c.get('type', '')}" for c in signature["inputs"]]
+    if card.get("metrics"):
+        lines.append("\nMetrics:")
+        lines += [f"  {k:<32} {v:.6g}" for k, v in card["metrics"].items()]
+    if card.get("data_versions"):
+        lines.append("\nData versions:")
+        lines += [f"  {d['table']:<32} version {d['version']}" for d in card["data_versions"]]
+    env = card.get("environment") or {}
+    if env:
+        lines.append("\nEnvironment:")
+        for key in ("user", "project", "profile", "python", "git_commit", "lock_sha256"):
+            if env.get(key):
+                lines.append(f"  {key.replace('_', ' '):<16} {env[key]}")
+        if env.get("git_dirty"):
+            lines.append("  (uncommitted changes: see atelier.diff in the run)")
+        if env.get("packages"):
+            lines.append(f"  {len(env['packages'])} packages (atelier.packages.txt in the run)")
+        if env.get("lock"):
+            lines.append("  uv.lock recorded (atelier.lock in the run)")
+    return lines
+
+
+def register(group: click.Group) -> None:
+    """Add the commands to ``group``."""
+    group.add_command(models)

@@ -1,0 +1,194 @@
+"""``ws.models``: the model registry from Python, the same on both clients.
+
+::
+
+    ws.models.register(run_id, "churn", alias="champion")
+    ws.models.set_alias("churn", "challenger", 3)
+    model = ws.models.load("churn@champion")      # or "churn/3", or "churn" (the latest)
+    ws.models.card("churn@champion")["data_versions"]
+"""
+
+from __future__ import annotations
+
+import builtins
+import os
+import tempfile
+import threading
+from abc import ABC, abstractmethod
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
+
+from atelier.services.tracking.registry import Flavor, load_from, parse_reference
+
+if TYPE_CHECKING:
+    from atelier.sdk.remote import RemoteClient
+    from atelier.services.auth import Principal
+    from atelier.services.workbench import Workbench
+
+_TOKEN_LOCK = threading.Lock()
+
+
+class Models(ABC):
+    """Registered models: register a run's model, aliases, cards, loading by reference."""
+
+    @abstractmethod
+    def register(
+        self,
+        run_id: str,
+        name: str,
+        *,
+        alias: str | None = None,
+        model: str | None = None,
+        description: str | None = None,
+    ) -> dict[str, Any]:
+        """Register the model run ``run_id`` logged as a new version of ``name``; ``alias``
+        (e.g. ``"champion"``) is pointed at it. Returns the version."""
+
+    @abstractmethod
+    def set_alias(self, name: str, alias: str, version: int) -> dict[str, Any]:
+        """Point ``alias`` of model ``name`` at ``version``."""
+
+    @abstractmethod
+    def delete_alias(self, name: str, alias: str) -> None: ...
+
+    @abstractmethod
+    def list(self) -> list[dict[str, Any]]:
+        """Every registered model: name, latest version, aliases, who registered it, when."""
+
+    @abstractmethod
+    def versions(self, name: str) -> builtins.list[dict[str, Any]]:
+        """Every version of ``name``, newest first."""
+
+    @abstractmethod
+    def card(self, reference: str) -> dict[str, Any]:
+        """The model card of ``NAME@alias``, ``NAME/VERSION`` or ``NAME`` (latest): signature,
+        metrics, parameters, data versions, environment lock, who registered it and when."""
+
+    @abstractmethod
+    def load(self, reference: str, *, flavor: Flavor = "auto") -> Any:
+        """The model (a scikit-learn estimator, ...; ``flavor="pyfunc"`` for MLflow's
+        generic wrapper) of ``NAME@alias``, ``NAME/VERSION`` or ``NAME``."""
+
+
+class EmbeddedModels(Models):
+    def __init__(self, workbench: Workbench, principal: Principal) -> None:
+        self._registry = workbench.models
+        self._principal = principal
+
+    def register(
+        self,
+        run_id: str,
+        name: str,
+        *,
+        alias: str | None = None,
+        model: str | None = None,
+        description: str | None = None,
+    ) -> dict[str, Any]:
+        return self._registry.register(
+            run_id,
+            name,
+            by=self._principal.name,
+            alias=alias,
+            model=model,
+            description=description,
+        )
+
+    def set_alias(self, name: str, alias: str, version: int) -> dict[str, Any]:
+        return self._registry.set_alias(name, alias, version)
+
+    def delete_alias(self, name: str, alias: str) -> None:
+        self._registry.delete_alias(name, alias)
+
+    def list(self) -> list[dict[str, Any]]:
+        return self._registry.list()
+
+    def versions(self, name: str) -> builtins.list[dict[str, Any]]:
+        return self._registry.versions(name)
+
+    def card(self, reference: str) -> dict[str, Any]:
+        return self._registry.card(reference)
+
+    def load(self, reference: str, *, flavor: Flavor = "auto") -> Any:
+        return self._registry.load(reference, flavor=flavor)
+
+
+class RemoteModels(Models):
+    """Over the REST API; model files come through the server's ``/mlflow`` (MLflow's API)."""
+
+    def __init__(self, client: RemoteClient, token: str) -> None:
+        self._client = client
+        self._token = token
+
+    def register(
+        self,
+        run_id: str,
+        name: str,
+        *,
+        alias: str | None = None,
+        model: str | None = None,
+        description: str | None = None,
+    ) -> dict[str, Any]:
+        body = {
+            "run_id": run_id,
+            "name": name,
+            "alias": alias,
+            "model": model,
+            "description": description,
+        }
+        found: dict[str, Any] = self._client.request("POST", "/models", json=body).json()
+        return found
+
+    def set_alias(self, name: str, alias: str, version: int) -> dict[str, Any]:
+        found: dict[str, Any] = self._client.request(
+            "PUT", f"/models/{quote(name)}/aliases/{quote(alias)}", json={"version": version}
+        ).json()
+        return found
+
+    def delete_alias(self, name: str, alias: str) -> None:
+        self._client.request("DELETE", f"/models/{quote(name)}/aliases/{quote(alias)}")
+
+    def list(self) -> list[dict[str, Any]]:
+        listed: list[dict[str, Any]] = self._client.request("GET", "/models").json()
+        return listed
+
+    def versions(self, name: str) -> builtins.list[dict[str, Any]]:
+        listed: builtins.list[dict[str, Any]] = self._client.request(
+            "GET", f"/models/{quote(name)}/versions"
+        ).json()
+        return listed
+
+    def card(self, reference: str) -> dict[str, Any]:
+        ref = parse_reference(reference)
+        params: dict[str, Any] = {}
+        if ref.alias is not None:
+            params["alias"] = ref.alias
+        elif ref.version is not None:
+            params["version"] = ref.version
+        found: dict[str, Any] = self._client.request(
+            "GET", f"/models/{quote(ref.name)}/card", params=params
+        ).json()
+        return found
+
+    def load(self, reference: str, *, flavor: Flavor = "auto") -> Any:
+        import mlflow.artifacts
+
+        version = self.card(reference)["version"]  # also: a clear error for unknown names
+        name = parse_reference(reference).name
+        target = tempfile.mkdtemp(prefix="atelier-model-")
+        # MLflow's client takes its credentials from the environment only.
+        with _TOKEN_LOCK:
+            saved = os.environ.get("MLFLOW_TRACKING_TOKEN")
+            os.environ["MLFLOW_TRACKING_TOKEN"] = self._token
+            try:
+                path = mlflow.artifacts.download_artifacts(
+                    artifact_uri=f"models:/{name}/{version}",
+                    dst_path=target,
+                    tracking_uri=f"{self._client.url}/mlflow",
+                )
+            finally:
+                if saved is None:
+                    os.environ.pop("MLFLOW_TRACKING_TOKEN", None)
+                else:
+                    os.environ["MLFLOW_TRACKING_TOKEN"] = saved
+        return load_from(Path(path), flavor)

@@ -1,0 +1,118 @@
+"""The model registry: register a run's model, aliases, model cards.
+
+Scientists and admins only (viewers cannot see runs). Loading a model's files goes through
+MLflow's own API at ``/mlflow`` (``ws.models.load`` does it).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Query, Request, Response
+from pydantic import BaseModel, ConfigDict, Field
+
+from atelier.server.api.deps import client, workbench
+from atelier.server.security import allow
+from atelier.services.auth import Principal
+
+router = APIRouter(prefix="/models", tags=["models"])
+ROLES = ("admin", "scientist")
+
+
+class Registration(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    run_id: str = Field(max_length=64)
+    name: str = Field(max_length=128)
+    alias: str | None = Field(default=None, max_length=64)
+    #: Which of the run's logged models, when it logged several.
+    model: str | None = Field(default=None, max_length=256)
+    description: str | None = Field(default=None, max_length=10_000)
+
+
+class AliasChange(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    version: int = Field(ge=1)
+
+
+@router.get("")
+def list_models(request: Request, _: Principal = allow(*ROLES)) -> list[dict[str, Any]]:
+    return workbench(request).models.list()
+
+
+@router.post("", status_code=201)
+def register_model(
+    body: Registration, request: Request, principal: Principal = allow(*ROLES)
+) -> dict[str, Any]:
+    wb = workbench(request)
+    version = wb.models.register(
+        body.run_id,
+        body.name,
+        by=principal.name,
+        alias=body.alias,
+        model=body.model,
+        description=body.description,
+    )
+    wb.audit.record(
+        "model.register",
+        actor=principal.name,
+        target=f"{version['name']}/{version['version']}",
+        client=client(request),
+        detail={"run_id": body.run_id, "alias": body.alias},
+    )
+    return version
+
+
+@router.get("/{name}/versions")
+def model_versions(
+    name: str, request: Request, _: Principal = allow(*ROLES)
+) -> list[dict[str, Any]]:
+    return workbench(request).models.versions(name)
+
+
+@router.get("/{name}/card")
+def model_card(
+    name: str,
+    request: Request,
+    version: int | None = Query(None, ge=1),
+    alias: str | None = Query(None, max_length=64),
+    _: Principal = allow(*ROLES),
+) -> dict[str, Any]:
+    """The card of version ``version``, of the version ``alias`` points at, or the latest."""
+    reference = name
+    if alias is not None:
+        reference = f"{name}@{alias}"
+    elif version is not None:
+        reference = f"{name}/{version}"
+    return workbench(request).models.card(reference)
+
+
+@router.put("/{name}/aliases/{alias}")
+def set_alias(
+    name: str,
+    alias: str,
+    body: AliasChange,
+    request: Request,
+    principal: Principal = allow(*ROLES),
+) -> dict[str, Any]:
+    wb = workbench(request)
+    version = wb.models.set_alias(name, alias, body.version)
+    wb.audit.record(
+        "model.alias",
+        actor=principal.name,
+        target=f"{name}@{alias}",
+        client=client(request),
+        detail={"version": body.version},
+    )
+    return version
+
+
+@router.delete("/{name}/aliases/{alias}", status_code=204)
+def delete_alias(
+    name: str, alias: str, request: Request, principal: Principal = allow(*ROLES)
+) -> Response:
+    wb = workbench(request)
+    wb.models.delete_alias(name, alias)
+    wb.audit.record(
+        "model.alias.delete", actor=principal.name, target=f"{name}@{alias}", client=client(request)
+    )
+    return Response(status_code=204)
