@@ -10,11 +10,14 @@ import click
 from atelier import __version__
 from atelier.cli import (
     accounts,
+    apps,
     data,
     features,
     jobs,
+    models,
     notebook,
     projects,
+    serve,
     sources,
     sql,
     upload,
@@ -68,6 +71,9 @@ features.register(cli)
 jobs.register(cli)
 projects.register(cli)
 notebook.register(cli)
+models.register(cli)
+apps.register(cli)
+cli.add_command(serve.serve)
 
 
 def main() -> None:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 import re
 import sys
+import threading
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -19,6 +21,8 @@ from atelier.services.serving import LoadedModel, ModelRef, ModelServer, Predict
 
 if TYPE_CHECKING:
     from atelier.services.projects import Projects
+
+log = logging.getLogger(__name__)
 
 #: Days an app's token lives; a new one is made at every start.
 TOKEN_DAYS = 30
@@ -187,10 +191,24 @@ class AppService:
         return self.supervisor.wait_ready(app, timeout)
 
     def start_running(self) -> None:
-        """Start every running hosted app (the server calls this at start-up)."""
-        for app in self.registry.list():
-            if app.hosted and app.status == "running":
+        """Start every running hosted app, and load the models of generated apps in the
+        background, so that first visits do not wait (the server calls this at start-up)."""
+        apps = [app for app in self.registry.list() if app.status == "running"]
+        for app in apps:
+            if app.hosted:
                 self.start(app)
+        models = [app.model for app in apps if app.model]
+        if models:
+            threading.Thread(
+                target=self._warm, args=(models,), name="atelier-warm-models", daemon=True
+            ).start()
+
+    def _warm(self, models: list[str]) -> None:
+        for model in models:
+            try:
+                self.serving.model(ModelRef.parse(model))
+            except Exception as error:  # shown to users when they open the app
+                log.warning("could not load model %s: %s", model, error)
 
     def _launch(self, app: AppInfo) -> Launch:
         if app.script is None:
