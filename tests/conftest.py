@@ -28,6 +28,8 @@ from atelier.config import Workspace, init_workspace
 from atelier.services.workbench import Workbench
 
 POSTGRES_ENV = "ATELIER_TEST_POSTGRES_URL"
+#: Session fixtures that several test packages share (one Ray head for all Ray tests).
+pytest_plugins = ["tests.ray_cluster"]
 
 
 def required_env(name: str) -> str:

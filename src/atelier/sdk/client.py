@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     import pyarrow
 
     from atelier.sdk.features import Features
+    from atelier.sdk.jobs import Jobs
 
 Format = Literal["pandas", "polars", "arrow"]
 Mode = Literal["create", "replace", "append"]
@@ -106,6 +107,30 @@ class Client(ABC):
     def features(self) -> Features:
         """The feature store: ``ws.features.training_set(...)``, ``.online(...)``, ``.views()``
         (see :mod:`atelier.sdk.features`)."""
+
+    # -- jobs -----------------------------------------------------------------------------
+
+    @property
+    @abstractmethod
+    def jobs(self) -> Jobs:
+        """Jobs and compute profiles: ``ws.jobs.list()``, ``.get(id)``, ``.follow(id)``,
+        ``.cancel(id)``, ``.profiles()`` (see :mod:`atelier.sdk.jobs`)."""
+
+    def run(
+        self,
+        target: str | list[str],
+        *,
+        project: str | None = None,
+        profile: str | None = None,
+        params: dict[str, Any] | None = None,
+        wait: bool = False,
+    ) -> dict[str, Any]:
+        """Run a script (``"train.py"``), a notebook (``"report.ipynb"``) or a command
+        (``["python", "-m", "pkg"]``) as a job on a compute profile, in a project's
+        environment; with ``wait``, return once it has ended."""
+        argv = [target] if isinstance(target, str) else list(target)
+        job = self.jobs.submit(argv, project=project, profile=profile, params=params)
+        return self.jobs.wait(int(job["id"])) if wait else job
 
     # -- projects and their environments ------------------------------------------------
 

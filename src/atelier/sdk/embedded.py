@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     import pyarrow
 
     from atelier.sdk.features import Features
+    from atelier.sdk.jobs import Jobs
 
 
 class EmbeddedClient(Client):
@@ -66,6 +67,12 @@ class EmbeddedClient(Client):
         from atelier.sdk.features import EmbeddedFeatures
 
         return EmbeddedFeatures(self.workbench, self.principal.name)
+
+    @cached_property
+    def jobs(self) -> Jobs:
+        from atelier.sdk.jobs import EmbeddedJobs
+
+        return EmbeddedJobs(self.workbench, self.principal)
 
     def projects(self) -> list[dict[str, Any]]:
         name = self.principal.name

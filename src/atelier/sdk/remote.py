@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     import pyarrow
 
     from atelier.sdk.features import Features
+    from atelier.sdk.jobs import Jobs
 
 
 class RemoteClient(Client):
@@ -96,6 +97,12 @@ class RemoteClient(Client):
         from atelier.sdk.features import RemoteFeatures
 
         return RemoteFeatures(self)
+
+    @cached_property
+    def jobs(self) -> Jobs:
+        from atelier.sdk.jobs import RemoteJobs
+
+        return RemoteJobs(self)
 
     def projects(self) -> list[dict[str, Any]]:
         listed: list[dict[str, Any]] = self.request("GET", "/projects").json()

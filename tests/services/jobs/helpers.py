@@ -22,13 +22,18 @@ memory = "1GB"
 
 
 def jobs_workspace(
-    root: Path, *, metadata_url: str = "", compute: str = "", extra: str = ""
+    root: Path,
+    *,
+    metadata_url: str = "",
+    backend: str = "local",
+    compute: str = "",
+    extra: str = "",
 ) -> Workspace:
     """A workspace with the test profiles; ``compute``: lines added to ``[compute]``."""
     root, _ = init_workspace(root)
     config = root / "atelier.toml"
     text = config.read_text() + PROFILES + extra
-    text = text.replace('backend = "local"\n', f'backend = "local"\n{compute}\n', 1)
+    text = text.replace('backend = "local"\n', f'backend = "{backend}"\n{compute}\n', 1)
     if metadata_url:
         text = text.replace('\nurl = ""\n', f'\nurl = "{metadata_url}"\n', 1)
     # No server answers here: jobs run against the workspace directly.

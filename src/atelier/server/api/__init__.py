@@ -6,6 +6,7 @@ from atelier.server.api import (
     apps,
     audit,
     features,
+    jobs,
     meta,
     predict,
     projects,
@@ -22,5 +23,7 @@ for module in (meta, users, tokens, audit, tables, sources, sql, uploads, featur
     router.include_router(module.router)
 for module in (predict, apps):
     router.include_router(module.router)
+
+router.include_router(jobs.router)
 
 __all__ = ["router"]

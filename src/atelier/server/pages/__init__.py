@@ -9,6 +9,7 @@ from atelier.server.pages import (
     experiments,
     features,
     home,
+    jobs,
     login,
     mlflow,
     models,
@@ -22,6 +23,7 @@ router = APIRouter(include_in_schema=False)
 for module in (login, home, admin, upload, sql, features, data, mlflow, notebooks, projects):
     router.include_router(module.router)
 router.include_router(apps.router)
+router.include_router(jobs.router)
 router.include_router(experiments.router)
 router.include_router(models.router)
 

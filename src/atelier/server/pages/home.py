@@ -13,9 +13,8 @@ from atelier.services.auth import ROLES, Principal
 
 router = APIRouter()
 
-SECTIONS = {
-    "jobs": ("Jobs", "Scripts and notebooks run on a compute profile, with live logs."),
-}
+#: Sections not built yet: (title, blurb) per path, shown as a placeholder page.
+SECTIONS: dict[str, tuple[str, str]] = {}
 
 
 @router.get("/")

@@ -14,6 +14,8 @@ import httpx
 
 #: A server on this machine answers in milliseconds; a missing one refuses at once.
 PROBE_SECONDS = 2.0
+#: The first call may wait for the server to start MLflow.
+TIMEOUT = 90.0
 
 
 def server_up(url: str) -> bool:
@@ -32,7 +34,7 @@ class MlflowLink:
 
     def _call(self, method: str, endpoint: str, **kwargs: Any) -> Any:
         response = httpx.request(
-            method, f"{self.base}/{endpoint}", headers=self.headers, timeout=10.0, **kwargs
+            method, f"{self.base}/{endpoint}", headers=self.headers, timeout=TIMEOUT, **kwargs
         )
         if response.status_code >= 400:
             raise LinkFailed(f"MLflow {endpoint}: {response.status_code} {response.text[:200]}")

@@ -136,14 +136,9 @@ class Queue:
                     job.id, external_id=job.external_id, process_started=job.process_started
                 )
         if job.external_id is None:
-            self.end(
-                job.id,
-                Outcome(
-                    "failed",
-                    None,
-                    f"its supervisor stopped before the job started (see {paths.supervisor_log})",
-                ),
-            )
+            reason = f"its supervisor stopped before the job started (see {paths.supervisor_log})"
+            state = "cancelled" if job.cancel_requested else "failed"
+            self.end(job.id, Outcome(state, None, reason))
         elif job.backend != "local":
             self.start_supervisor(job.id, attach=True)
         elif proctree.alive(int(job.external_id), job.process_started):
@@ -179,13 +174,13 @@ class Queue:
 
             with contextlib.suppress(Exception):  # the run is a convenience; the job ended
                 MlflowLink(spec["url"], spec["token"]).end_run(record.mlflow_run_id, outcome.state)
-        if not self.records.finish(job_id, outcome):
-            return False
-        if outcome.state != "succeeded":
+        if outcome.state != "succeeded":  # before the state: a reader of a final job sees it
             with contextlib.suppress(OSError):
                 paths.log.parent.mkdir(parents=True, exist_ok=True)
                 with paths.log.open("a", encoding="utf-8") as log:
                     log.write(f"\n[atelier] job {job_id} {describe(outcome)}\n")
+        if not self.records.finish(job_id, outcome):
+            return False
         paths.spec.unlink(missing_ok=True)
         paths.handle.unlink(missing_ok=True)
         return True
@@ -195,6 +190,10 @@ class Queue:
         if job.host != HOST or job.supervisor_pid is None:
             return False
         if not proctree.alive(job.supervisor_pid, job.supervisor_started):
+            return False
+        if job.external_id is None and not JobPaths(self.root, job.id).handle.exists():
+            # Still starting up (its handler may not be installed yet): it reads the
+            # cancel_requested flag as soon as it reaches the database.
             return False
         try:
             os.kill(job.supervisor_pid, signal.SIGTERM)

@@ -109,7 +109,7 @@ class Supervisor:
         running_since = None
         if started_at is not None:  # adopted: count the runtime from the real start
             running_since = time.monotonic() - (datetime.now(UTC) - started_at).total_seconds()
-        next_cancel_check = time.monotonic() + CANCEL_CHECK_SECONDS
+        next_cancel_check = time.monotonic()  # a cancel may have come while it started
         note = ""
         begun = time.monotonic()
         first = True
