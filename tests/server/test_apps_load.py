@@ -67,7 +67,8 @@ def test_every_prediction_and_feedback_lands(tmp_path: Path) -> None:
                     row = result.to_arrow().to_pylist()[0]
             except Exception:  # the tables appear with the first shipment
                 return (0, 0)
-            return tuple(row.values())  # type: ignore[return-value]
+            predictions, feedback = row.values()
+            return int(predictions), int(feedback)
 
         deadline = time.monotonic() + 60
         while counts() != (CLIENTS * EACH, CLIENTS * EACH) and time.monotonic() < deadline:
