@@ -161,3 +161,17 @@ def test_a_failing_candidate_is_reported_and_the_others_still_rank(tracking: Tra
     )
     assert board.attrs["best"] == "dummy"
     assert "could not convert string to float" in board.loc["raw", "error"]
+
+
+def test_a_tree_model_is_logged_so_that_it_loads_back(tracking: Tracking) -> None:
+    """skops refuses tree node arrays unless trusted: the best model's own types are."""
+    import mlflow
+    from sklearn.ensemble import RandomForestClassifier
+
+    import atelier
+
+    frame = churn_frame(40)
+    forest = RandomForestClassifier(n_estimators=5, random_state=0)
+    board = atelier.compare({"forest": forest}, frame, "churned", cv=2, n_jobs=1)
+    model = mlflow.sklearn.load_model(board.attrs["model_uri"])
+    assert len(model.predict(frame.drop(columns="churned"))) == 40

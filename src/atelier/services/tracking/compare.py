@@ -377,5 +377,21 @@ def _log_best(estimator: Any, features: pd.DataFrame, y: pd.Series[Any]) -> str:
             # The exact environment is captured by the run; inferring it here would load the
             # model in a subprocess (tens of seconds).
             pip_requirements=mlflow.sklearn.get_default_pip_requirements(),
+            skops_trusted_types=own_types(model),
         )
     return str(info.model_uri)
+
+
+def own_types(model: Any) -> list[str] | None:
+    """The types skops would refuse to load back from ``model`` (tree ensembles' node arrays,
+    for one). This model was fitted here, in this process, so its own types are trusted;
+    anything else in a file is still refused when it is loaded."""
+    try:
+        import skops.io
+    except ImportError:
+        return None
+    try:
+        untrusted: list[str] = skops.io.get_untrusted_types(data=skops.io.dumps(model))
+    except Exception:  # not serializable by skops: MLflow reports it when it saves
+        return None
+    return untrusted or None
