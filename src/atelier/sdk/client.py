@@ -16,6 +16,7 @@ if TYPE_CHECKING:
 
     from atelier.sdk.features import Features
     from atelier.sdk.jobs import Jobs
+    from atelier.sdk.models import Models
 
 Format = Literal["pandas", "polars", "arrow"]
 Mode = Literal["create", "replace", "append"]
@@ -107,6 +108,12 @@ class Client(ABC):
     def features(self) -> Features:
         """The feature store: ``ws.features.training_set(...)``, ``.online(...)``, ``.views()``
         (see :mod:`atelier.sdk.features`)."""
+
+    @property
+    @abstractmethod
+    def models(self) -> Models:
+        """The model registry: ``ws.models.register(run_id, name)``, ``.set_alias(...)``,
+        ``.load("NAME@champion")``, ``.list()``, ``.card(name)`` (see :mod:`atelier.sdk.models`)."""
 
     # -- jobs -----------------------------------------------------------------------------
 

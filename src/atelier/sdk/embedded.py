@@ -15,6 +15,7 @@ if TYPE_CHECKING:
 
     from atelier.sdk.features import Features
     from atelier.sdk.jobs import Jobs
+    from atelier.sdk.models import Models
 
 
 class EmbeddedClient(Client):
@@ -67,6 +68,12 @@ class EmbeddedClient(Client):
         from atelier.sdk.features import EmbeddedFeatures
 
         return EmbeddedFeatures(self.workbench, self.principal.name)
+
+    @cached_property
+    def models(self) -> Models:
+        from atelier.sdk.models import EmbeddedModels
+
+        return EmbeddedModels(self.workbench, self.principal)
 
     @cached_property
     def jobs(self) -> Jobs:

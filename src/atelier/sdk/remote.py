@@ -19,6 +19,7 @@ if TYPE_CHECKING:
 
     from atelier.sdk.features import Features
     from atelier.sdk.jobs import Jobs
+    from atelier.sdk.models import Models
 
 
 class RemoteClient(Client):
@@ -97,6 +98,13 @@ class RemoteClient(Client):
         from atelier.sdk.features import RemoteFeatures
 
         return RemoteFeatures(self)
+
+    @cached_property
+    def models(self) -> Models:
+        from atelier.sdk.models import RemoteModels
+
+        token = self._http.headers["Authorization"].removeprefix("Bearer ")
+        return RemoteModels(self, token)
 
     @cached_property
     def jobs(self) -> Jobs:

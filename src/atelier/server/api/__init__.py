@@ -8,6 +8,7 @@ from atelier.server.api import (
     features,
     jobs,
     meta,
+    models,
     predict,
     projects,
     sources,
@@ -25,5 +26,6 @@ for module in (predict, apps):
     router.include_router(module.router)
 
 router.include_router(jobs.router)
+router.include_router(models.router)
 
 __all__ = ["router"]
