@@ -127,7 +127,7 @@ class Jobs:
             if not Path(python).exists():
                 raise InvalidInput(
                     f"project {project!r} has no environment yet ({python} is missing): "
-                    f"create it with `atelier projects sync {project}`"
+                    f"create it with `atelier env sync --project {project}`"
                 )
         workdir = project_dir or (cwd or self.workspace.root)
         job_target = resolve_target(list(target), cwd=cwd or workdir, project_dir=project_dir)
