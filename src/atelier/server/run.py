@@ -36,13 +36,27 @@ def serve(workbench: Workbench, host: str, port: int) -> None:
         timeout_graceful_shutdown=10,
         proxy_headers=False,
     )
+    closed = False
+
+    def close() -> None:
+        nonlocal closed
+        if not closed:
+            closed = True
+            workbench.close()  # stops the processes started for this server (MLflow, apps)
+
+    class Server(uvicorn.Server):
+        async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+            await super().shutdown(sockets)
+            # Before uvicorn re-raises SIGTERM, which ends this process at once.
+            close()
+
     start_companions(workbench)
     try:
         # uvicorn re-raises Ctrl-C after its graceful shutdown; that is a normal stop.
         with contextlib.suppress(KeyboardInterrupt):
-            uvicorn.Server(config).run()
+            Server(config).run()
     finally:
-        workbench.close()  # stops the processes started for this server (MLflow)
+        close()
 
 
 def start_companions(workbench: Workbench) -> None:

@@ -225,3 +225,20 @@ def test_postgres_tables_live_in_their_own_schema(tmp_path: Path) -> None:
         # Two migration histories, each in its own alembic_version.
         assert revisions[0] is not None and revisions[1] is not None
         assert revisions[0][0] != revisions[1][0]
+
+
+def test_stop_does_not_wait_for_a_start_in_progress(tmp_path: Path) -> None:
+    server = make_server(tmp_path, f"sqlite:///{tmp_path / 'atelier.db'}")
+    starting = server.start_in_background()
+    deadline = time.monotonic() + 30
+    while server.pid is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    pid = server.pid
+    assert pid is not None
+    server.stop()
+    assert gone(pid)
+    starting.join(timeout=30)
+    assert not starting.is_alive()
+    assert not server.running
+    # The start was cut short, not waited for.
+    assert "stopped while starting" in str(server.last_error)

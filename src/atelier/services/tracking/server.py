@@ -72,6 +72,7 @@ class TrackingServer:
         self._ready = False
         self._error: TrackingUnavailable | None = None
         self._lock = threading.Lock()
+        self._stopping = threading.Event()
 
     # -- state ---------------------------------------------------------------------------
 
@@ -84,6 +85,11 @@ class TrackingServer:
     @property
     def running(self) -> bool:
         return self._process is not None and self._process.poll() is None
+
+    @property
+    def last_error(self) -> TrackingUnavailable | None:
+        """Why the last start failed (kept for background starts), or None."""
+        return self._error
 
     @property
     def pid(self) -> int | None:
@@ -102,6 +108,7 @@ class TrackingServer:
                 return self.socket_path
             self._ready = False
             self._error = None
+            self._stopping.clear()
             try:
                 self._spawn()
                 self._wait_ready()
@@ -125,6 +132,10 @@ class TrackingServer:
         return thread
 
     def stop(self) -> None:
+        # Without the lock first: a start in progress holds it while it waits for readiness,
+        # and stopping must not wait for that.
+        self._stopping.set()
+        self._terminate()
         with self._lock:
             self._terminate()
             self._ready = False
@@ -195,6 +206,8 @@ class TrackingServer:
     def _wait_ready(self) -> None:
         deadline = time.monotonic() + self.startup_timeout
         while True:
+            if self._stopping.is_set():
+                raise TrackingUnavailable("MLflow's server was stopped while starting")
             process = self._process
             if process is None or process.poll() is not None:
                 code = process.returncode if process is not None else None
