@@ -160,6 +160,7 @@ class NotebookServers:
         self.root_dir.mkdir(parents=True, exist_ok=True)
         self.logs_dir.mkdir(parents=True, exist_ok=True)
         kernels = self.sync_kernels(principal)
+        _default_lab_settings(folder / "config" / "lab" / "user-settings")
         sock = _socket_path(folder)
         with contextlib.suppress(FileNotFoundError):
             sock.unlink()
@@ -332,6 +333,21 @@ def server_url(server: ServerSettings) -> str:
     if ":" in host:
         host = f"[{host}]"
     return f"http://{host}:{server.port}"
+
+
+#: JupyterLab settings a new user starts with (theirs to change afterwards).
+LAB_SETTINGS = {
+    # No internet from the server: do not offer to fetch Jupyter's news feed.
+    "@jupyterlab/apputils-extension/notification.jupyterlab-settings": {"fetchNews": "false"},
+}
+
+
+def _default_lab_settings(settings_dir: Path) -> None:
+    for name, values in LAB_SETTINGS.items():
+        target = settings_dir / name
+        if not target.exists():
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(json.dumps(values, indent=1) + "\n", encoding="utf-8")
 
 
 def _socket_path(folder: Path) -> Path:
