@@ -161,3 +161,21 @@ def test_explicit_start_run_captures_without_a_project(
     assert "atelier.lock.sha256" not in tags and "atelier.git.commit" not in tags
     names = {a.path for a in mlflow.MlflowClient().list_artifacts(run.info.run_id)}
     assert names == {"atelier.packages.txt"}
+
+
+def test_the_provider_alone_installs_the_artifact_hook(
+    tracking: Tracking, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As when MLflow loads the provider from its entry point and nobody called install()."""
+    import mlflow
+    from mlflow.tracking.client import MlflowClient
+
+    capture.install()
+    monkeypatch.setattr(MlflowClient, "create_run", MlflowClient.create_run.__wrapped__)
+    monkeypatch.setenv("ATELIER_PROJECT", "churn")
+    monkeypatch.chdir(tmp_path)
+    with mlflow.start_run() as run:
+        pass
+    names = {a.path for a in mlflow.MlflowClient().list_artifacts(run.info.run_id)}
+    assert names == {"atelier.packages.txt"}
+    assert getattr(MlflowClient.create_run, "_atelier_capture", False)

@@ -71,12 +71,18 @@ def enabled() -> bool:
 
 def install() -> None:
     """Register the run-context provider and the artifact hook with MLflow (idempotent)."""
-    from mlflow.tracking.client import MlflowClient
     from mlflow.tracking.context.registry import _run_context_provider_registry
 
     with _lock:
         if not any(isinstance(p, AtelierRunContext) for p in _run_context_provider_registry):
             _run_context_provider_registry.register(AtelierRunContext)  # type: ignore[no-untyped-call]
+    _install_artifact_hook()
+
+
+def _install_artifact_hook() -> None:
+    from mlflow.tracking.client import MlflowClient
+
+    with _lock:
         if not getattr(MlflowClient.create_run, "_atelier_capture", False):
             MlflowClient.create_run = _with_artifacts(MlflowClient.create_run)  # type: ignore[method-assign]
 
@@ -370,6 +376,9 @@ class AtelierRunContext:
         return enabled()
 
     def tags(self) -> dict[str, str]:
+        # Registered through the entry point, MLflow never called install(): the hook must be
+        # in place before the create_run that follows in this thread.
+        _install_artifact_hook()
         environment = gather()
         # Picked up by the wrapped create_run that follows in this thread.
         _pending.environment = environment
