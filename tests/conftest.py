@@ -161,6 +161,8 @@ def start_server(workspace: Workspace, *extra: str) -> RunningServer:
     """``atelier up`` in a subprocess on a free port; returns once /health answers."""
     port = free_port()
     env = {**os.environ, "ATELIER_WORKSPACE": str(workspace.root)}
+    # MLflow starts on the first /mlflow request instead: most tests never use it.
+    env.setdefault("ATELIER_TRACKING_START_ON_UP", "false")
     env.pop("ATELIER_URL", None)
     env.pop("ATELIER_TOKEN", None)
     process = subprocess.Popen(

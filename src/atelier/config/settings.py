@@ -170,6 +170,11 @@ class NotebookSettings(_Section):
     idle_minutes: int = Field(default=120, ge=0)
 
 
+class TrackingSettings(_Section):
+    #: Start the MLflow server with ``atelier up`` (true) or on the first ``/mlflow`` request.
+    start_on_up: bool = True
+
+
 class AuthSettings(_Section):
     token_days: int = Field(default=90, ge=1, le=3650)
     login_link_minutes: int = Field(default=15, ge=1, le=1440)
@@ -186,6 +191,7 @@ class Settings(_Section):
     compute: ComputeSettings = ComputeSettings()
     auth: AuthSettings = AuthSettings()
     notebooks: NotebookSettings = NotebookSettings()
+    tracking: TrackingSettings = TrackingSettings()
     #: ``[profiles.NAME]`` tables; the defaults (small, large, gpu) are always there.
     profiles: dict[str, ProfileSettings] = Field(
         default_factory=lambda: {

@@ -64,6 +64,6 @@ def start_companions(workbench: Workbench) -> None:
     visit does not wait for them (they also start on first use)."""
     from atelier.services.tracking.server import mlflow_installed
 
-    if mlflow_installed():
+    if mlflow_installed() and workbench.settings.tracking.start_on_up:
         workbench.tracking_server.start_in_background()
     workbench.apps.start_running()  # the hosted Streamlit/Dash apps that are not paused
