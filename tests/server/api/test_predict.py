@@ -100,5 +100,3 @@ def test_serving_info_describes_the_version(served: Served) -> None:
     assert info["version"] == 1 and info["classes"] == ["churn", "stay"]
     assert [c["name"] for c in info["inputs"]] == list(EXAMPLE)
     assert info["endpoint"] == "/api/v1/models/churn/predict"
-
-
