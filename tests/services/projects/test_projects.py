@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 import tomllib
 from pathlib import Path
@@ -9,8 +10,9 @@ from pathlib import Path
 import pytest
 
 from atelier.errors import Conflict, InvalidInput, NotFound, PermissionDenied
+from atelier.services.notebooks.kernelspecs import kernel_name
 from atelier.services.projects import project_name_for_path
-from atelier.services.projects.layout import BASE_LINK, STARTER, site_packages
+from atelier.services.projects.layout import BASE_LINK, site_packages
 from atelier.services.projects.uvtool import UvFailed
 from atelier.services.workbench import Workbench
 from tests.services.projects.conftest import Bench, principal, run_python
@@ -21,7 +23,8 @@ def test_a_project_is_a_folder_with_a_locked_environment(bench: Bench) -> None:
     assert alpha.path == bench.wb.workspace.root / "projects" / "alpha"
     assert (alpha.path / "notebooks").is_dir() and (alpha.path / "src").is_dir()
     # The starter notebook is copied when Atelier ships one.
-    assert (alpha.notebooks / "start.ipynb").is_file() == STARTER.is_file()
+    starter = json.loads((alpha.notebooks / "start.ipynb").read_text(encoding="utf-8"))
+    assert starter["metadata"]["kernelspec"]["name"] == kernel_name(alpha.name)
     meta = tomllib.loads((alpha.path / "pyproject.toml").read_text())["project"]
     assert meta["name"] == "alpha"
     assert meta["dependencies"] == ["ipykernel"]

@@ -9,16 +9,12 @@ Atelier ships, so two projects can hold conflicting versions of one library.
 
 from __future__ import annotations
 
-import shutil
 import sys
 import sysconfig
 from pathlib import Path
 
 #: The ``.pth`` file that links a project environment to Atelier's packages.
 BASE_LINK = "_atelier_base.pth"
-
-#: The notebook every new project starts with, when Atelier ships one.
-STARTER = Path(__file__).parent / "start.ipynb"
 
 GITIGNORE = """\
 .venv/
@@ -61,8 +57,10 @@ def write_skeleton(folder: Path, name: str, description: str) -> None:
     (folder / "src").mkdir()
     (folder / "pyproject.toml").write_text(pyproject(name, description), encoding="utf-8")
     (folder / ".gitignore").write_text(GITIGNORE, encoding="utf-8")
-    if STARTER.is_file():
-        shutil.copyfile(STARTER, folder / "notebooks" / STARTER.name)
+    from atelier.services.notebooks.starter import STARTER, starter_notebook
+
+    # Bound to this project's kernel, so JupyterLab opens it without asking which to use.
+    (folder / "notebooks" / STARTER.name).write_text(starter_notebook(name), encoding="utf-8")
 
 
 def atelier_site_dirs() -> list[str]:
