@@ -11,6 +11,7 @@ from atelier.errors import ConfigError
 from tests.conftest import free_port
 
 
+@pytest.mark.timeout(900)  # the session's Ray head may start here
 def test_capacity_and_impossible_requests(ray_head: str) -> None:
     backend = open_backend("ray", ComputeSettings(backend="ray", ray_address=ray_head))
     capacity = backend.capacity()

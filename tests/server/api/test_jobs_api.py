@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
 
@@ -87,3 +90,58 @@ def test_errors_roles_and_cancel(setup: tuple[TestClient, Workbench, dict[str, A
         assert time.monotonic() < deadline
         time.sleep(0.2)
         cancelled = client.get(f"/api/v1/jobs/{job['id']}", headers=scientist).json()
+
+
+TRAIN = """\
+import mlflow
+
+with mlflow.start_run() as run:
+    mlflow.log_metric("accuracy", 0.9)
+    print("mlflow run", run.info.run_id, flush=True)
+"""
+
+
+# A Ray head and an MLflow server on a small, busy machine take minutes to start.
+@pytest.mark.timeout(1200)
+def test_the_same_script_locally_and_on_ray_both_in_mlflow(ray_head: str, tmp_path: Path) -> None:
+    from tests.conftest import start_server
+
+    workspace = jobs_workspace(
+        tmp_path / "ws",
+        compute=f'ray_address = "{ray_head}"',
+        extra='\n[profiles.small-ray]\nbackend = "ray"\nmemory = "500MB"\n',
+    )
+    script(workspace.root, "train.py", TRAIN)
+    with open_jobs_workbench(workspace) as wb:
+        wb.users.create("ada", "scientist", PASSWORD)
+        token = wb.tokens.create("ada", "t", 1)[1]
+        server = start_server(workspace)
+        with contextlib.ExitStack() as stack:
+            stack.callback(server.stop)
+            api = httpx.Client(
+                base_url=server.url, headers={"Authorization": f"Bearer {token}"}, timeout=120
+            )
+            stack.callback(api.close)
+            runs = {}
+            for profile in ("small", "small-ray"):
+                created = api.post(
+                    "/api/v1/jobs", json={"target": ["train.py"], "profile": profile}
+                )
+                assert created.status_code == 201, created.text
+                runs[profile] = created.json()
+            for profile, job in runs.items():
+                done = wb.jobs.wait(job["id"], 300)
+                log = wb.jobs.read_log(job["id"])[0]
+                assert done.state == "succeeded", log
+                assert done.mlflow_run_id and f"mlflow run {done.mlflow_run_id}" in log
+                run = api.get(
+                    "/mlflow/api/2.0/mlflow/runs/get", params={"run_id": done.mlflow_run_id}
+                ).json()["run"]
+                tags = {t["key"]: t["value"] for t in run["data"]["tags"]}
+                assert tags["atelier.profile"] == profile
+                assert tags["atelier.job_id"] == str(job["id"])
+                assert {m["key"]: m["value"] for m in run["data"]["metrics"]} == {"accuracy": 0.9}
+                assert run["info"]["status"] == "FINISHED"
+            assert runs["small-ray"]["backend"] == "ray" and runs["small"]["backend"] == "local"
+            # The job's token ended with the job.
+            assert all(not t.active for t in wb.tokens.list("ada") if t.name.startswith("job "))

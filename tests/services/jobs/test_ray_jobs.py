@@ -17,6 +17,7 @@ TRAIN = (
 )
 
 
+@pytest.mark.timeout(900)  # a Ray head takes minutes to start on a busy machine
 def test_jobs_on_ray(ray_head: str, tmp_path: Path) -> None:
     workspace = jobs_workspace(
         tmp_path / "ws",
