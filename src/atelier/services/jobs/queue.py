@@ -137,8 +137,10 @@ class Queue:
                 )
         if job.external_id is None:
             reason = f"its supervisor stopped before the job started (see {paths.supervisor_log})"
-            state = "cancelled" if job.cancel_requested else "failed"
-            self.end(job.id, Outcome(state, None, reason))
+            if job.cancel_requested:
+                self.end(job.id, Outcome("cancelled", None, reason))
+            else:
+                self.end(job.id, Outcome("failed", None, reason))
         elif job.backend != "local":
             self.start_supervisor(job.id, attach=True)
         elif proctree.alive(int(job.external_id), job.process_started):
