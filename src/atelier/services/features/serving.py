@@ -27,7 +27,7 @@ from atelier.services.features.definitions import FeatureView
 from atelier.services.features.engine import EVENT, Frame, Plan, lookup_rows, lookup_windows
 from atelier.services.features.frames import to_arrow
 from atelier.services.features.online import encode_key, from_values, open_store, to_records
-from atelier.services.features.training import plan_requests
+from atelier.services.features.training import lake_snapshot, plan_requests
 
 if TYPE_CHECKING:
     import duckdb
@@ -69,7 +69,7 @@ def materialize(
             view = FeatureView.from_spec(spec)
             with store.connection([view]) as con:
                 compiled = compile_view(con, view, read=True)
-                snapshot = _snapshot(con, store.warehouse.alias)
+                snapshot = lake_snapshot(con, store.warehouse.alias)
                 alias = store.warehouse.alias
                 try:
                     count, schema, records = _compute(
@@ -128,11 +128,6 @@ def _previous(store: FeatureStore, view: str, version: int) -> tuple[int, int | 
         if last is None or last.view_version != version:
             return None  # nothing to build on: a full run
         return last.as_of_ns, last.lake_snapshot
-
-
-def _snapshot(con: duckdb.DuckDBPyConnection, alias: str) -> int | None:
-    row = con.execute("SELECT max(snapshot_id) FROM ducklake_snapshots(?)", [alias]).fetchone()
-    return int(row[0]) if row and row[0] is not None else None
 
 
 def _compute(

@@ -297,7 +297,8 @@ class FeatureStore:
         by: str | None = None,
         plan: Plan | None = None,
     ) -> TrainingSet:
-        """``entities`` (pandas, polars, Arrow, or a warehouse table name) with the requested
+        """``entities`` (pandas, polars, Arrow, or a table name: ``schema.table`` in the
+        warehouse, ``source.schema.table`` in an attached source) with the requested
         ``features`` as of each row's ``timestamp``: every row once, in input order."""
         requests = plan_requests(self.db, features, project=project, full_names=full_names)
         source = entities if isinstance(entities, str) else "dataframe"

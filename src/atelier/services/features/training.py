@@ -92,10 +92,6 @@ class TrainingSet:
             "feature_views": self.view_versions,
         }
 
-    def run_tags(self) -> dict[str, str]:
-        """Flat tags for an experiment run (MLflow) that trains on this set."""
-        return run_tags(self.lineage())
-
 
 def run_tags(lineage: dict[str, Any], digest: str | None = None) -> dict[str, str]:
     """Flat tags for an experiment run that trains on the training set of ``lineage``
