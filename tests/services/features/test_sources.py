@@ -64,6 +64,13 @@ def shop(request: pytest.FixtureRequest, local: Workbench, tmp_path: Path) -> It
 
 def spend(schema: str) -> Definitions:
     customer = Entity("customer", ["cid"])
+    doubled = FeatureView(
+        "shop_doubled",
+        customer,
+        "ts",
+        query=f"SELECT cid, ts, amount * 2 AS doubled FROM shop.{schema}.events",
+        features=["doubled"],
+    )
     view = FeatureView(
         "shop_spend",
         customer,
@@ -74,13 +81,13 @@ def spend(schema: str) -> Definitions:
         aggregations=[Aggregation("amount", ["sum"], ["7d"])],
         description="Spend from the shop database",
     )
-    return Definitions([customer], [view], project="shop")
+    return Definitions([customer], [view, doubled], project="shop")
 
 
 def test_view_over_a_source_table(local: Workbench, shop: str) -> None:
     store = local.features
     plan = store.apply(spend(shop), by="ada")
-    assert [c.action for c in plan.changes] == ["create", "create"]
+    assert [c.action for c in plan.changes] == ["create"] * 3
     assert store.view("shop_spend").upstream == [f"shop.{shop}.events"]
 
     labels = f"shop.{shop}.labels"
@@ -92,6 +99,10 @@ def test_view_over_a_source_table(local: Workbench, shop: str) -> None:
     assert frame["amount"][1] == 30.0
     assert frame["amount_sum_7d"].tolist()[:2] == [10.0, 40.0]
     assert pd.isna(frame["amount_sum_7d"][2])
+    # A query over the source table: lineage to it, computed like any other view.
+    assert store.view("shop_doubled").upstream == [f"shop.{shop}.events"]
+    doubled = store.training_set(labels, ["shop_doubled:doubled"]).to_pandas()
+    assert doubled["doubled"].fillna(-1).tolist() == [20.0, 60.0, -1]
 
     stats = store.statistics("shop_spend")
     assert stats["rows"] == 3 and stats["last_event"].startswith("2024-01-05T10:00:00")
@@ -99,7 +110,7 @@ def test_view_over_a_source_table(local: Workbench, shop: str) -> None:
     online = store.online({"cid": [2, 1]}, ["shop_spend:amount_sum_7d"]).to_pylist()
     assert [row["amount_sum_7d"] for row in online] == [5.0, 40.0]
 
-    entry = next(e for e in local.catalog.list() if e.kind == "feature view")
+    entry = next(e for e in local.catalog.list() if e.name == "shop_spend")
     assert entry.name == "shop_spend" and entry.upstream == (f"shop.{shop}.events",)
     assert entry.link == "/features/shop_spend" and entry.rows == 3
     assert entry.freshness is not None
@@ -108,7 +119,7 @@ def test_view_over_a_source_table(local: Workbench, shop: str) -> None:
     assert [c.name for c in entry.columns] == ["amount", "amount_sum_7d"]
     # Searching for the source table finds the view that reads it.
     found = local.catalog.list(f"shop.{shop}.events")
-    assert "shop_spend" in [e.name for e in found]
+    assert {"shop_spend", "shop_doubled"} <= {e.name for e in found}
 
 
 def test_unknown_source_is_a_clear_error(local: Workbench) -> None:

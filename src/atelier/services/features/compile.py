@@ -16,6 +16,7 @@ from atelier.backends.warehouse.guard import check_user_sql
 from atelier.backends.warehouse.sql import ident
 from atelier.errors import InvalidInput
 from atelier.services.features.definitions import Derived, FeatureView, python_function
+from atelier.services.features.info import upstream_tables
 
 if TYPE_CHECKING:
     import duckdb
@@ -78,21 +79,23 @@ def compile_view(
     con: duckdb.DuckDBPyConnection, view: FeatureView, *, read: bool = False
 ) -> Compiled:
     """Check ``view`` against its source on ``con`` and return it ready to run. With
-    ``read`` (about to compute), a table of an attached source is first copied into a
-    temporary table: the joins read their source more than once, and DuckDB's scanners of
-    other databases cannot be planned twice in one query."""
+    ``read`` (about to compute), a source that reads attached sources (their tables, or a
+    query over them) is first copied into a temporary table: the joins read their source more
+    than once, and DuckDB's scanners of other databases cannot be planned twice in one query
+    (and a remote database is read only once)."""
     import duckdb
 
     relation, table = source_relation(view)
     if view.query is not None:
         _check_sql(con, view.query, f"the query of view {view.name!r}")
-    if read and view.source is not None and table is None:
+    if read and _reads_sources(con, view):
         copy = ident(f"__atl_source_{view.name}")
         try:
             con.execute(f"CREATE OR REPLACE TEMP TABLE {copy} AS SELECT * FROM {relation}")
         except duckdb.Error as error:
+            where = f"table {view.source}" if view.source else "its query"
             raise InvalidInput(
-                f"feature view {view.name!r}: cannot read table {view.source}: {error}"
+                f"feature view {view.name!r}: cannot read {where}: {error}"
             ) from None
         relation = copy
     try:
@@ -145,6 +148,19 @@ def compile_view(
         if not feature.is_column:
             _probe(con, compiled, compiled.expression(feature), f"feature {feature.name!r}")
     return compiled
+
+
+def _reads_sources(con: duckdb.DuckDBPyConnection, view: FeatureView) -> bool:
+    """Whether the view reads a database attached to ``con`` other than the warehouse."""
+    if view.source is not None:
+        return view.source.count(".") >= 2
+    attached = {
+        str(row[0])
+        for row in con.execute(
+            "SELECT database_name FROM duckdb_databases() WHERE database_name <> current_database()"
+        ).fetchall()
+    }
+    return any(name.split(".")[0] in attached for name in upstream_tables(view))
 
 
 def _register_python(
