@@ -191,7 +191,12 @@ class Workbench:
     def feedback(self) -> Feedback:
         from atelier.services.apps import Feedback
 
-        return Feedback(self.db, self.warehouse, lambda pid, model: self.serving.find(pid, model))
+        return Feedback(
+            self.db,
+            self.warehouse,
+            lambda pid, model: self.serving.find(pid, model),
+            lock_path=self.workspace.private_dir / "predictions" / "feedback.lock",
+        )
 
     @cached_property
     def apps(self) -> AppService:

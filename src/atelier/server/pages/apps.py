@@ -239,10 +239,16 @@ def logs_page(name: str, request: Request, principal: Principal = allow(*BUILDER
 
 async def _upstream(request_app: Any, name: str, principal: Principal) -> Upstream:
     wb = request_app.state.workbench
-    app = await run_in_threadpool(wb.apps.registry.for_user, name, principal)
+    try:
+        app = await run_in_threadpool(wb.apps.registry.for_user, name, principal)
+    except NotFound:
+        # Deleted (perhaps by the CLI, in another process): nothing may keep serving it.
+        await run_in_threadpool(wb.apps.supervisor.stop, name)
+        raise
     if not app.hosted:
         raise NotFound(f"app {name!r} is not a hosted app")
     if app.status != "running":
+        await run_in_threadpool(wb.apps.supervisor.stop, name)
         raise NotFound(f"app {name!r} is paused")
     hosted = await run_in_threadpool(wb.apps.ready, app)
     return Upstream(f"http://127.0.0.1:{hosted.port}", name=f"app {name}")

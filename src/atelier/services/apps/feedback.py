@@ -10,11 +10,13 @@ value given, or the prediction itself when the user said it was right.
 
 from __future__ import annotations
 
+import fcntl
 import json
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import func, select, update
@@ -122,10 +124,18 @@ class FeedbackSummary:
 
 
 class Feedback:
-    def __init__(self, db: Database, warehouse: Warehouse, find_prediction: FindPrediction):
+    def __init__(
+        self,
+        db: Database,
+        warehouse: Warehouse,
+        find_prediction: FindPrediction,
+        lock_path: Path | None = None,
+    ) -> None:
         self.db = db
         self.warehouse = warehouse
         self.find_prediction = find_prediction
+        #: Held while shipping, so that two processes never copy the same entries at once.
+        self.lock_path = lock_path
 
     def submit(
         self,
@@ -226,6 +236,14 @@ class Feedback:
         """Copy entries not yet in the warehouse to ``feedback.<app>``; how many were copied.
 
         A replay after a failure skips ids that landed already, so nothing is doubled."""
+        if self.lock_path is None:
+            return self._ship()
+        self.lock_path.parent.mkdir(parents=True, exist_ok=True)
+        with self.lock_path.open("a") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            return self._ship()
+
+    def _ship(self) -> int:
         shipped = 0
         while True:
             with self.db.session() as session:

@@ -223,16 +223,17 @@ class LoadedModel:
         if self.raw is None:
             predicted = self.pyfunc.predict(frame)
             return [Output(plain(value)) for value in to_list(predicted)]
-        labels = to_list(self.raw.predict(frame))
         if not self.has_probabilities:
-            return [Output(plain(value)) for value in labels]
+            return [Output(plain(value)) for value in to_list(self.raw.predict(frame))]
         assert self.classes is not None
+        # One pass through the model: the label is the most probable class (what predict()
+        # answers for scikit-learn's probabilistic classifiers), not a second run of it.
         probabilities = self.raw.predict_proba(frame)
         outputs = []
-        for label, row in zip(labels, probabilities, strict=True):
+        for row in probabilities:
             scores = {str(c): float(p) for c, p in zip(self.classes, row, strict=True)}
-            label = plain(label)
-            outputs.append(Output(label, scores.get(str(label)), scores))
+            best = max(range(len(self.classes)), key=lambda i: row[i])
+            outputs.append(Output(self.classes[best], float(row[best]), scores))
         return outputs
 
     def categories(self) -> dict[str, list[Any]]:
