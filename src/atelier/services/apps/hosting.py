@@ -140,6 +140,7 @@ class HostedProcess:
                 stdout=handle,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
+                preexec_fn=_die_with_parent,
             )
 
     def _watch(self) -> None:
@@ -248,6 +249,18 @@ class Supervisor:
             return ""
         with path.open(encoding="utf-8", errors="replace") as handle:
             return "".join(deque(handle, maxlen=lines))
+
+
+def _die_with_parent() -> None:
+    """In the child, before exec: get SIGTERM when the server's supervising thread dies, so
+    that a server killed without its clean-up leaves no hosted app running (Linux)."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
 
 
 def launch_key(app: AppInfo) -> tuple[object, ...]:
