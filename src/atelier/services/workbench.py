@@ -182,6 +182,7 @@ class Workbench:
         from atelier.services.tracking.store import ARTIFACT_ROOT
 
         store = TrackingStore.for_workspace(self.workspace)
+        store.prepare()
         registry = ModelRegistry(store.backend_uri, {ARTIFACT_ROOT: store.artifacts_dir})
         server = ModelServer(registry, self.warehouse, self.workspace.private_dir / "predictions")
         server.journal.after.append(lambda: self.feedback.ship())
