@@ -49,7 +49,7 @@ def _model(tracking_uri: str, artifacts: Path) -> Any:
     from sklearn.pipeline import Pipeline
     from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
-    from atelier.services.serving.models import mlflow_client
+    from atelier.services.tracking.registry import mlflow_client
 
     rng = np.random.default_rng(1)
     rows = 2000
@@ -176,8 +176,8 @@ def _row(name: str, timings: list[float], rps: float | None) -> str:
 
 def run() -> str:
     from atelier.config import Workspace, init_workspace
-    from atelier.services.serving import ModelRef
     from atelier.services.tracking import TrackingStore
+    from atelier.services.tracking.references import parse_reference
     from atelier.services.workbench import Workbench
 
     with tempfile.TemporaryDirectory() as folder:
@@ -188,7 +188,7 @@ def run() -> str:
         _model(store.backend_uri, store.artifacts_dir / "bench")
         wb = Workbench(workspace)
         try:
-            ref = ModelRef.parse("churn@champion")
+            ref = parse_reference("churn@champion")
             model = wb.serving.model(ref)
             inproc = _latencies(
                 lambda: wb.serving.predict(ref, [RECORD], caller="bench"), SEQUENTIAL

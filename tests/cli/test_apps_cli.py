@@ -38,7 +38,7 @@ def test_deploy_and_one_line_errors(workspace: Workspace, tmp_path: Path) -> Non
     line = one_line_error(
         atelier("apps", "create", "x", "--model", "nope@a", "-w", str(workspace.root))
     )
-    assert "no registered model nope@a" in line
+    assert "no registered model 'nope'" in line
     broken = tmp_path / "app.py"
     broken.write_text("import streamlit as st\nst.write('hi'\n")
     line = one_line_error(

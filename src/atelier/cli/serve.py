@@ -24,7 +24,7 @@ def serve(workspace: str | None, model: str, host: str | None, port: int | None)
     import httpx
 
     from atelier.server.run import serve as run_server
-    from atelier.services.serving import ModelRef
+    from atelier.services.tracking.references import parse_reference
 
     wb = open_workbench(workspace)
     server = wb.settings.server
@@ -33,7 +33,7 @@ def serve(workspace: str | None, model: str, host: str | None, port: int | None)
     if port:
         server.port = port
     try:
-        ref = ModelRef.parse(model)
+        ref = parse_reference(model)
         loaded = wb.serving.model(ref)
         if loaded.schema is None:
             raise click.ClickException(

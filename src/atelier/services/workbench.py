@@ -177,14 +177,11 @@ class Workbench:
     @cached_property
     def serving(self) -> ModelServer:
         """Registered models served in-process; predictions logged to the warehouse."""
-        from atelier.services.serving import ModelRegistry, ModelServer
-        from atelier.services.tracking import TrackingStore
-        from atelier.services.tracking.store import ARTIFACT_ROOT
+        from atelier.services.serving import ModelServer
 
-        store = TrackingStore.for_workspace(self.workspace)
-        store.prepare()
-        registry = ModelRegistry(store.backend_uri, {ARTIFACT_ROOT: store.artifacts_dir})
-        server = ModelServer(registry, self.warehouse, self.workspace.private_dir / "predictions")
+        server = ModelServer(
+            self.models, self.warehouse, self.workspace.private_dir / "predictions"
+        )
         server.journal.after.append(lambda: self.feedback.ship())
         return server
 

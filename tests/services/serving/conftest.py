@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from atelier.config import Workspace, init_workspace
-from atelier.services.serving import ModelRegistry
+from atelier.services.tracking.registry import ModelRegistry
 from atelier.services.workbench import Workbench
 from tests.services.serving.helpers import register_churn_model
 

@@ -55,7 +55,7 @@ def register_churn_model(
     from sklearn.pipeline import Pipeline
     from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
-    from atelier.services.serving.models import mlflow_client
+    from atelier.services.tracking.registry import mlflow_client
 
     frame, labels = churn_frame()
     model = Pipeline(

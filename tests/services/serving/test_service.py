@@ -4,7 +4,8 @@ from pathlib import Path
 import pytest
 
 from atelier.errors import InvalidInput, NotFound
-from atelier.services.serving import ModelRef, ModelServer
+from atelier.services.serving import ModelServer
+from atelier.services.tracking.references import parse_reference
 from atelier.services.workbench import Workbench
 from tests.services.serving.conftest import Registered
 from tests.services.serving.helpers import EXAMPLE
@@ -19,22 +20,11 @@ def server(registered: Registered, lake_workbench: Workbench, tmp_path: Path):  
     server.close()
 
 
-def test_model_refs_parse_alias_version_and_errors() -> None:
-    assert ModelRef.parse("churn@champion") == ModelRef("churn", "champion")
-    assert ModelRef.parse("churn", alias="champion") == ModelRef("churn", "champion")
-    assert ModelRef.parse("churn", version=2) == ModelRef("churn", None, 2)
-    for bad in ("@x", "churn@", "a/b"):
-        with pytest.raises(InvalidInput):
-            ModelRef.parse(bad)
-    with pytest.raises(InvalidInput, match="not both"):
-        ModelRef.parse("churn@champion", version=1)
-
-
 def test_predictions_come_with_probabilities_and_land_in_the_warehouse(
     server: ModelServer, registered: Registered, lake_workbench: Workbench
 ) -> None:
     batch = server.predict(
-        ModelRef.parse("churn@champion"), [EXAMPLE, {**EXAMPLE, "age": 70}], caller="ada"
+        parse_reference("churn@champion"), [EXAMPLE, {**EXAMPLE, "age": 70}], caller="ada"
     )
     assert (batch.model, batch.version) == ("churn", registered.version)
     first = batch.predictions[0]
@@ -53,20 +43,20 @@ def test_predictions_come_with_probabilities_and_land_in_the_warehouse(
 
 
 def test_a_version_is_loaded_once_and_unknown_models_are_not_found(server: ModelServer) -> None:
-    one = server.model(ModelRef.parse("churn@champion"))
-    assert server.model(ModelRef.parse("churn")) is one
+    one = server.model(parse_reference("churn@champion"))
+    assert server.model(parse_reference("churn")) is one
     assert one.categories()["segment"] == ["affluent", "mass", "premier", "student"]
     assert one.example and set(one.example[0]) == set(EXAMPLE)
     assert one.card["metrics"]["accuracy"] > 0.5
     with pytest.raises(NotFound, match="no registered model 'nope'"):
-        server.model(ModelRef.parse("nope"))
+        server.model(parse_reference("nope"))
     with pytest.raises(NotFound):
-        server.model(ModelRef.parse("churn@nope"))
+        server.model(parse_reference("churn@nope"))
 
 
 def test_invalid_input_is_refused_before_the_model_runs(server: ModelServer) -> None:
     with pytest.raises(InvalidInput, match="field 'age': expected an integer"):
-        server.predict(ModelRef.parse("churn"), [{**EXAMPLE, "age": "x"}], caller="ada")
+        server.predict(parse_reference("churn"), [{**EXAMPLE, "age": "x"}], caller="ada")
 
 
 def test_concurrent_predictions_are_all_logged_once(
@@ -77,7 +67,7 @@ def test_concurrent_predictions_are_all_logged_once(
 
     def client() -> None:
         for _ in range(25):
-            batch = server.predict(ModelRef.parse("churn@champion"), [EXAMPLE], caller="bo")
+            batch = server.predict(parse_reference("churn@champion"), [EXAMPLE], caller="bo")
             with lock:
                 ids.extend(p.id for p in batch.predictions)
 
@@ -91,3 +81,28 @@ def test_concurrent_predictions_are_all_logged_once(
     rows = lake_workbench.warehouse.read("churn", schema="predictions").to_pylist()
     landed = [row["prediction_id"] for row in rows if row["caller"] == "bo"]
     assert sorted(landed) == sorted(ids) and len(ids) == 200
+
+
+def test_an_alias_is_looked_up_again_after_alias_seconds(
+    registered: Registered, lake_workbench: Workbench, tmp_path: Path
+) -> None:
+    from tests.services.serving.helpers import register_churn_model
+
+    registry = registered.registry()
+    server = ModelServer(
+        registry, lake_workbench.warehouse, tmp_path / "journal", flush_seconds=60, alias_seconds=0
+    )
+    try:
+        ref = parse_reference("moving@champion")
+        first = register_churn_model(registered.tracking_uri, registered.artifacts, name="moving")
+        assert server.resolve(ref).version == first
+        pinned = server.resolve(parse_reference("moving/1"))
+        second = register_churn_model(registered.tracking_uri, registered.artifacts, name="moving")
+        assert server.resolve(ref).version == second == first + 1
+        assert server.resolve(parse_reference("moving", version=1)) == pinned
+        server.alias_seconds = 3600
+        cached = server.resolve(ref)
+        registry.set_alias("moving", "champion", first)
+        assert server.resolve(ref) is cached  # still the version seen last, until it expires
+    finally:
+        server.close()

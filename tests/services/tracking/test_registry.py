@@ -10,7 +10,7 @@ import pytest
 
 from atelier.errors import InvalidInput, NotFound
 from atelier.services.tracking import capture
-from atelier.services.tracking.registry import ModelRegistry, parse_reference
+from atelier.services.tracking.registry import ModelRegistry, Reference, parse_reference
 from tests.services.tracking.mlflow_env import MLFLOW_WARNINGS, Tracking, tracking
 
 __all__ = ["tracking"]
@@ -140,9 +140,39 @@ def test_references() -> None:
     assert str(parse_reference("churn@champion")) == "churn@champion"
     assert parse_reference("models:/churn/3").version == 3
     assert parse_reference("churn").alias is None
-    for bad in ("churn@", "@x", "churn/v3", "a/b/c", ""):
+    for bad in ("churn@", "@x", "churn/v3", "a/b/c", "a/b", "", "a b"):
         with pytest.raises(InvalidInput):
             parse_reference(bad)
+
+
+def test_references_with_alias_or_version_given_apart() -> None:
+    assert parse_reference("churn", alias="champion") == Reference("churn", "champion")
+    assert parse_reference("churn@champion", alias="champion") == Reference("churn", "champion")
+    assert parse_reference("churn", version=2) == Reference("churn", None, 2)
+    assert str(parse_reference("churn", version=2)) == "churn/2"
+    with pytest.raises(InvalidInput, match="not both"):
+        parse_reference("churn@champion", version=1)
+    with pytest.raises(InvalidInput, match="give the alias once"):
+        parse_reference("churn@champion", alias="challenger")
+    with pytest.raises(InvalidInput, match="must be 1 or more"):
+        parse_reference("churn", version=0)
+    with pytest.raises(InvalidInput, match="alias 'latest'"):
+        parse_reference("churn", alias="latest")
+
+
+def test_resolve_gives_the_version_and_its_files(
+    registry: ModelRegistry, trained: dict[str, Any]
+) -> None:
+    registry.register(trained["runs"][0], "resolved", by="ada", alias="champion")
+    info = registry.resolve("resolved@champion")
+    assert (info.name, info.version, info.aliases) == ("resolved", 1, ("champion",))
+    assert info.run_id == trained["runs"][0] and info.created_at is not None
+    assert info.mlmodel.is_file() and (info.path / "input_example.json").is_file()
+    assert registry.resolve(Reference("resolved", version=1)) == info
+    assert registry.local_path("resolved") == info.path
+    summary = registry.run_summary(info.run_id)
+    assert summary["run_name"] == "C=0.1" and summary["params"] == {"C": "0.1"}
+    assert registry.run_summary(None) == {} and registry.run_summary("0" * 32) == {}
 
 
 def test_proxied_artifact_uris_are_read_from_the_artifact_folder(tmp_path: Path) -> None:

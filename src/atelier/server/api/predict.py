@@ -18,7 +18,8 @@ from atelier.errors import InvalidInput
 from atelier.server.api.deps import workbench
 from atelier.server.security import allow
 from atelier.services.auth import Principal
-from atelier.services.serving import ModelRef, records_from_body
+from atelier.services.serving import records_from_body
+from atelier.services.tracking.references import parse_reference
 
 router = APIRouter(tags=["models"])
 
@@ -45,7 +46,7 @@ async def predict(
     principal: Principal = allow("admin", "scientist"),
 ) -> dict[str, Any]:
     """Predict one record or a batch; each prediction has an ``id`` for feedback."""
-    ref = ModelRef.parse(name, alias=alias, version=version)
+    ref = parse_reference(name, alias=alias, version=version)
     records, batch = records_from_body(await json_body(request))
     server = workbench(request).serving
     result = await run_in_threadpool(server.predict, ref, records, caller=principal.name)
@@ -63,6 +64,6 @@ async def serving_info(
     _: Principal = allow("admin", "scientist"),
 ) -> dict[str, Any]:
     """The version that would serve: inputs (signature), input example, classes, run."""
-    ref = ModelRef.parse(name, alias=alias, version=version)
+    ref = parse_reference(name, alias=alias, version=version)
     model = await run_in_threadpool(workbench(request).serving.model, ref)
     return {"endpoint": f"/api/v1/models/{model.name}/predict", **model.describe()}

@@ -17,7 +17,8 @@ from atelier.services.apps.form import Field, form_fields, parse_form
 from atelier.services.apps.hosting import HostedProcess, Launch, Supervisor
 from atelier.services.apps.registry import AppInfo, Apps, check_name
 from atelier.services.auth import Principal, Tokens
-from atelier.services.serving import LoadedModel, ModelRef, ModelServer, PredictionBatch
+from atelier.services.serving import LoadedModel, ModelServer, PredictionBatch
+from atelier.services.tracking.references import parse_reference
 
 if TYPE_CHECKING:
     from atelier.services.projects import Projects
@@ -74,7 +75,7 @@ class AppService:
         """Publish an app generated from ``model`` (``NAME@ALIAS``): checked to load and to
         have a column signature first."""
         check_name(name)
-        ref = ModelRef.parse(model)
+        ref = parse_reference(model)
         form_fields(self.serving.model(ref))
         return self.registry.create(
             name,
@@ -88,7 +89,7 @@ class AppService:
     def model_of(self, app: AppInfo) -> tuple[LoadedModel, list[Field]]:
         if app.model is None:
             raise InvalidInput(f"app {app.name!r} is a hosted {app.kind} app, not a model app")
-        model = self.serving.model(ModelRef.parse(app.model))
+        model = self.serving.model(parse_reference(app.model))
         return model, form_fields(model)
 
     def predict(
@@ -108,7 +109,7 @@ class AppService:
         if record is None:
             raise InvalidInput("nothing to predict: send the form's fields")
         return self.serving.predict(
-            ModelRef.parse(app.model), [dict(record)], caller=principal.name, app=app.name
+            parse_reference(app.model), [dict(record)], caller=principal.name, app=app.name
         )
 
     def give_feedback(
@@ -206,7 +207,7 @@ class AppService:
     def _warm(self, models: list[str]) -> None:
         for model in models:
             try:
-                self.serving.model(ModelRef.parse(model))
+                self.serving.model(parse_reference(model))
             except Exception as error:  # shown to users when they open the app
                 log.warning("could not load model %s: %s", model, error)
 

@@ -1,182 +1,30 @@
-"""Registered model versions: found in MLflow's registry, loaded once, asked for predictions.
+"""Registered model versions loaded once and asked for predictions.
 
-A :class:`ModelRef` names what a caller wants (``churn@champion``, ``churn`` + version 3, or
-just ``churn`` for the newest version). :class:`ModelRegistry` resolves it to one version and
-its files, reading MLflow's registry database directly (no HTTP round trip to the tracking
-server) and mapping ``mlflow-artifacts:/`` locations onto the workspace's artifact folder.
-:class:`LoadedModel` holds one version in memory with what the portal shows about it.
+The tracking service's model registry (:mod:`atelier.services.tracking.registry`) parses
+references (``churn@champion``, ``churn/3``, ``churn``) and resolves them to one version and
+the local folder of its files; :class:`LoadedModel` holds that version in memory with what the
+portal shows about it.
 """
 
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
-from pathlib import Path
+from dataclasses import dataclass
+from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
-from atelier.errors import InvalidInput, NotFound
+from atelier.errors import InvalidInput
 from atelier.services.serving.schema import InputSchema
+from atelier.services.tracking.registry import VersionInfo
 
 if TYPE_CHECKING:
     import pandas
 
-_NAME = re.compile(r"^[^@/\s][^@/]*$")
 #: ``atelier`` section of a model's MLflow metadata: ``{"categories": {column: [values]}}``.
 METADATA_KEY = "atelier"
 #: More known values than this and a text column is a text box, not a drop-down.
 MAX_CATEGORIES = 200
-
-
-@dataclass(frozen=True)
-class ModelRef:
-    """``NAME@ALIAS``, ``NAME`` with a version, or ``NAME`` alone (its newest version)."""
-
-    name: str
-    alias: str | None = None
-    version: int | None = None
-
-    @classmethod
-    def parse(cls, text: str, *, alias: str | None = None, version: int | None = None) -> ModelRef:
-        name, sep, given_alias = text.strip().partition("@")
-        if sep and alias and alias != given_alias:
-            raise InvalidInput(f"model {text!r}: give the alias once (in the name or as alias=)")
-        alias = given_alias if sep else alias
-        if not name or not _NAME.match(name):
-            raise InvalidInput(f"model name {text!r} is not valid: use NAME or NAME@ALIAS")
-        if sep and not given_alias:
-            raise InvalidInput(f"model {text!r}: the alias after '@' is empty")
-        if alias and version is not None:
-            raise InvalidInput(f"model {text!r}: give an alias or a version, not both")
-        if version is not None and version < 1:
-            raise InvalidInput(f"model version must be 1 or more (got {version})")
-        return cls(name, alias or None, version)
-
-    def __str__(self) -> str:
-        if self.alias:
-            return f"{self.name}@{self.alias}"
-        if self.version is not None:
-            return f"{self.name} version {self.version}"
-        return self.name
-
-
-@dataclass(frozen=True)
-class VersionInfo:
-    name: str
-    version: int
-    path: Path
-    run_id: str | None
-    description: str
-    aliases: tuple[str, ...]
-    created_at: datetime | None
-    tags: Mapping[str, str] = field(default_factory=dict)
-
-
-class ModelRegistry:
-    """MLflow's model registry read in-process, with local paths for model files."""
-
-    def __init__(self, tracking_uri: str, artifact_roots: Mapping[str, Path] | None = None):
-        self.tracking_uri = tracking_uri
-        self.artifact_roots = dict(artifact_roots or {})
-        self._client: Any = None
-
-    @property
-    def client(self) -> Any:
-        if self._client is None:
-            self._client = mlflow_client(self.tracking_uri)
-        return self._client
-
-    def resolve(self, ref: ModelRef) -> VersionInfo:
-        from mlflow.exceptions import MlflowException
-
-        try:
-            if ref.alias:
-                found = self.client.get_model_version_by_alias(ref.name, ref.alias)
-            elif ref.version is not None:
-                found = self.client.get_model_version(ref.name, str(ref.version))
-            else:
-                versions = self.client.search_model_versions(
-                    f"name = '{ref.name.replace(chr(39), chr(39) * 2)}'",
-                    order_by=["version_number DESC"],
-                    max_results=1,
-                )
-                if not versions:
-                    raise NotFound(
-                        f"no registered model {ref.name!r} with a version: register one first"
-                    )
-                found = versions[0]
-        except MlflowException as error:
-            raise NotFound(f"no registered model {ref}: {_first_line(error)}") from None
-        return VersionInfo(
-            name=found.name,
-            version=int(found.version),
-            path=self.local_path(found),
-            run_id=found.run_id,
-            description=found.description or "",
-            aliases=tuple(getattr(found, "aliases", ()) or ()),
-            created_at=_from_millis(found.creation_timestamp),
-            tags=dict(found.tags or {}),
-        )
-
-    def local_path(self, version: Any) -> Path:
-        """Where the version's model files are on this machine (downloaded if remote)."""
-        location = self.artifact_location(version)
-        for prefix, root in self.artifact_roots.items():
-            if location.startswith(prefix):
-                return root / location[len(prefix) :].lstrip("/")
-        if location.startswith("file://"):
-            return Path(location[len("file://") :])
-        if "://" not in location and ":" not in location.split("/")[0]:
-            return Path(location)
-        import mlflow.artifacts
-
-        return Path(mlflow.artifacts.download_artifacts(location, tracking_uri=self.tracking_uri))
-
-    def artifact_location(self, version: Any) -> str:
-        source: str = version.source
-        model_id = getattr(version, "model_id", None)
-        if source.startswith("models:/m-"):
-            # MLflow 3: a logged model, ``models:/<model id>``, has its own artifact location.
-            model_id = model_id or source[len("models:/") :].split("/")[0]
-        if model_id:
-            location: str = self.client.get_logged_model(model_id).artifact_location
-            return location
-        return source
-
-    def run_summary(self, run_id: str | None) -> dict[str, Any]:
-        """Metrics and parameters of the run that made a version, for the model card."""
-        if not run_id:
-            return {}
-        from mlflow.exceptions import MlflowException
-
-        try:
-            run = self.client.get_run(run_id)
-        except MlflowException:
-            return {}
-        return {
-            "run_id": run_id,
-            "run_name": run.info.run_name,
-            "metrics": dict(sorted(run.data.metrics.items())),
-            "params": dict(sorted(run.data.params.items())),
-        }
-
-
-def mlflow_client(uri: str) -> Any:
-    """An ``MlflowClient`` on the database ``uri`` (tracking and registry), stores opened."""
-    import warnings
-
-    from mlflow import MlflowClient
-
-    with warnings.catch_warnings():
-        # MLflow 3.17's store still asks SQLAlchemy 2.1 for the deprecated ``noload`` loader
-        # while it configures its mappers, once per process.
-        warnings.filterwarnings("ignore", message=".*``noload`` loader strategy is deprecated")
-        client = MlflowClient(tracking_uri=uri, registry_uri=uri)
-        client._tracking_client.store  # noqa: B018 - opening the store configures the mappers
-        client._get_registry_client().store  # type: ignore[no-untyped-call]  # noqa: B018
-    return client
 
 
 @dataclass
@@ -332,14 +180,6 @@ def plain(value: Any) -> Any:
     if isinstance(value, bytes):
         return value.decode("utf-8", "replace")
     return value
-
-
-def _from_millis(millis: int | None) -> datetime | None:
-    return datetime.fromtimestamp(millis / 1000, UTC) if millis else None
-
-
-def _first_line(error: Exception) -> str:
-    return str(getattr(error, "message", error)).strip().splitlines()[0]
 
 
 def dumps(value: Any) -> str:

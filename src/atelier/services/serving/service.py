@@ -21,8 +21,9 @@ from typing import TYPE_CHECKING, Any
 
 from atelier.errors import InvalidInput, NotFound
 from atelier.services.serving.journal import Journal
-from atelier.services.serving.models import LoadedModel, ModelRef, ModelRegistry, VersionInfo
+from atelier.services.serving.models import LoadedModel
 from atelier.services.serving.tables import SCHEMA, PredictionTables, table_name
+from atelier.services.tracking.registry import ModelRegistry, Reference, VersionInfo
 
 if TYPE_CHECKING:
     from atelier.backends.warehouse import Warehouse
@@ -78,7 +79,7 @@ class ModelServer:
         self.tables = PredictionTables(warehouse)
         self.journal = Journal(journal_dir, self.tables.ship, interval=flush_seconds)
         self.alias_seconds = alias_seconds
-        self._resolved: dict[ModelRef, tuple[VersionInfo, float]] = {}
+        self._resolved: dict[Reference, tuple[VersionInfo, float]] = {}
         self._models: dict[tuple[str, int], LoadedModel] = {}
         self._loading: dict[tuple[str, int], threading.Lock] = {}
         self._lock = threading.Lock()
@@ -88,7 +89,9 @@ class ModelServer:
 
     # -- models --------------------------------------------------------------------------
 
-    def resolve(self, ref: ModelRef) -> VersionInfo:
+    def resolve(self, ref: Reference) -> VersionInfo:
+        """The version ``ref`` names; an alias or "newest" is looked up again after
+        ``alias_seconds``, a version number never."""
         now = time.monotonic()
         cached = self._resolved.get(ref)
         if cached is not None and (ref.version is not None or cached[1] > now):
@@ -97,7 +100,7 @@ class ModelServer:
         self._resolved[ref] = (info, now + self.alias_seconds)
         return info
 
-    def model(self, ref: ModelRef) -> LoadedModel:
+    def model(self, ref: Reference) -> LoadedModel:
         """The model version ``ref`` names, loaded once and kept."""
         info = self.resolve(ref)
         key = (info.name, info.version)
@@ -117,7 +120,7 @@ class ModelServer:
 
     def predict(
         self,
-        ref: ModelRef,
+        ref: Reference,
         records: Sequence[Any],
         *,
         caller: str,

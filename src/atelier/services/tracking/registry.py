@@ -6,9 +6,11 @@ and ``challenger`` aliases, and a **model card** that gathers in one place the s
 run's metrics and parameters, the warehouse table versions it was trained on, its environment
 lock, and who registered it when.
 
-A reference names one version: ``NAME@alias``, ``NAME/3`` (version 3) or ``NAME`` (the latest).
-The service talks to MLflow's backend store directly (in the server, the CLI and the embedded
-client); artifacts recorded as ``mlflow-artifacts:/…`` are read from the workspace's artifact
+A reference names one version: ``NAME@alias``, ``NAME/3`` (version 3) or ``NAME`` (the latest)
+(:mod:`.references`); :meth:`ModelRegistry.resolve` turns one into a :class:`VersionInfo` with
+the local folder of the model's files, which serving loads. The service talks to MLflow's
+backend store directly (in the server, the CLI, the embedded client and serving: no HTTP round
+trip); artifacts recorded as ``mlflow-artifacts:/…`` are read from the workspace's artifact
 folder, which is where MLflow's artifact proxy keeps them.
 """
 
@@ -19,9 +21,9 @@ import json
 import re
 import tempfile
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cached_property
 from pathlib import Path
@@ -33,16 +35,28 @@ from atelier.services.tracking.capture import (
     LOCK_ARTIFACT,
     PACKAGES_ARTIFACT,
 )
+from atelier.services.tracking.references import (
+    Reference,
+    check_alias,
+    check_name,
+    parse_reference,
+)
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
     from mlflow.entities.model_registry import ModelVersion
 
+__all__ = [
+    "ModelRegistry",
+    "Reference",
+    "VersionInfo",
+    "load_from",
+    "mlflow_client",
+    "parse_reference",
+]
+
 REGISTERED_BY_TAG = "atelier.registered_by"
 ALIASES = ("champion", "challenger")
-_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
-_ALIAS = re.compile(r"[A-Za-z_][A-Za-z0-9_-]{0,63}")
-_REFERENCE = re.compile(r"(?P<name>[^@/]+)(?:@(?P<alias>[^@/]+)|/(?P<version>\d+))?")
 #: The most of a lock file a card carries (the whole file stays in the run).
 MAX_LOCK_CHARS = 2_000_000
 
@@ -50,51 +64,42 @@ Flavor = Literal["auto", "pyfunc"]
 
 
 @dataclass(frozen=True)
-class Reference:
+class VersionInfo:
+    """One resolved model version and the local folder of its files (``path``): its
+    ``MLmodel`` (signature, flavors, metadata) and input example are read from there."""
+
     name: str
-    alias: str | None = None
-    version: int | None = None
+    version: int
+    path: Path
+    run_id: str | None
+    description: str
+    aliases: tuple[str, ...]
+    created_at: datetime | None
+    tags: Mapping[str, str] = field(default_factory=dict)
 
-    def __str__(self) -> str:
-        if self.alias:
-            return f"{self.name}@{self.alias}"
-        return self.name if self.version is None else f"{self.name}/{self.version}"
-
-
-def parse_reference(text: str) -> Reference:
-    """``NAME@alias``, ``NAME/3`` or ``NAME``; ``models:/`` in front is allowed."""
-    raw = text.strip().removeprefix("models:/")
-    match = _REFERENCE.fullmatch(raw)
-    if not match:
-        raise InvalidInput(
-            f"{text!r} is not a model reference: write NAME@alias, NAME/VERSION or NAME"
-        )
-    name = check_name(match["name"])
-    version = int(match["version"]) if match["version"] else None
-    return Reference(name, check_alias(match["alias"]) if match["alias"] else None, version)
+    @property
+    def mlmodel(self) -> Path:
+        return self.path / "MLmodel"
 
 
-def check_name(name: str) -> str:
-    if not isinstance(name, str) or not _NAME.fullmatch(name):
-        raise InvalidInput(
-            f"model name {name!r}: use letters, digits, '.', '_' and '-' (at most 128, "
-            "starting with a letter or digit)"
-        )
-    return name
+def mlflow_client(uri: str) -> MlflowClient:
+    """An ``MlflowClient`` on the database ``uri`` (tracking and registry), stores opened."""
+    import warnings
 
+    from mlflow import MlflowClient
 
-def check_alias(alias: str) -> str:
-    if (
-        not isinstance(alias, str)
-        or not _ALIAS.fullmatch(alias)
-        or alias.lower() == "latest"
-        or re.fullmatch(r"[vV]\d+", alias)
-    ):
-        raise InvalidInput(
-            f"alias {alias!r}: use a word such as champion or challenger (letters, digits, "
-            "'_' and '-'; not 'latest' nor v<number>)"
-        )
-    return alias
+    from atelier.services.tracking.server import mlflow_installed
+
+    if not mlflow_installed():
+        raise AtelierError("the model registry needs MLflow: pip install 'atelier[ml]'")
+    with warnings.catch_warnings():
+        # MLflow 3.17's store still asks SQLAlchemy 2.1 for the deprecated ``noload`` loader
+        # while it configures its mappers, once per process.
+        warnings.filterwarnings("ignore", message=".*``noload`` loader strategy is deprecated")
+        client = MlflowClient(tracking_uri=uri, registry_uri=uri)
+        client._tracking_client.store  # noqa: B018 - opening the store configures the mappers
+        client._get_registry_client().store  # type: ignore[no-untyped-call]  # noqa: B018
+    return client
 
 
 class ModelRegistry:
@@ -106,13 +111,7 @@ class ModelRegistry:
 
     @cached_property
     def client(self) -> MlflowClient:
-        from mlflow import MlflowClient
-
-        from atelier.services.tracking.server import mlflow_installed
-
-        if not mlflow_installed():
-            raise AtelierError("the model registry needs MLflow: pip install 'atelier[ml]'")
-        return MlflowClient(tracking_uri=self.tracking_uri, registry_uri=self.tracking_uri)
+        return mlflow_client(self.tracking_uri)
 
     # -- changes ------------------------------------------------------------------------------
 
@@ -242,9 +241,56 @@ class ModelRegistry:
         }
         return card
 
-    def local_path(self, reference: str) -> Path:
+    def resolve(self, reference: str | Reference) -> VersionInfo:
+        """The version ``reference`` names, with the local folder of its files."""
+        if isinstance(reference, str):
+            reference = parse_reference(reference)
+        found = self._version(reference)
+        return VersionInfo(
+            name=found.name,
+            version=int(found.version),
+            path=self._files(found),
+            run_id=found.run_id,
+            description=found.description or "",
+            aliases=tuple(found.aliases or ()),
+            created_at=(
+                datetime.fromtimestamp(found.creation_timestamp / 1000, UTC)
+                if found.creation_timestamp
+                else None
+            ),
+            tags=dict(found.tags or {}),
+        )
+
+    def local_path(self, reference: str | Reference) -> Path:
         """A local folder holding the files of the referenced model version."""
-        version = self._version(parse_reference(reference))
+        return self.resolve(reference).path
+
+    def load(self, reference: str, *, flavor: Flavor = "auto") -> Any:
+        """The model itself: its native object (a scikit-learn estimator, …) when MLflow knows
+        the flavor, else (or with ``flavor="pyfunc"``) MLflow's generic pyfunc model."""
+        return load_from(self.local_path(reference), flavor)
+
+    def run_summary(self, run_id: str | None) -> dict[str, Any]:
+        """Metrics and parameters of the run that made a version (empty when it is gone)."""
+        if not run_id:
+            return {}
+        from mlflow.exceptions import MlflowException
+
+        try:
+            run = self.client.get_run(run_id)
+        except MlflowException:
+            return {}
+        return {
+            "run_id": run_id,
+            "run_name": run.info.run_name,
+            "metrics": dict(sorted(run.data.metrics.items())),
+            "params": dict(sorted(run.data.params.items())),
+        }
+
+    # -- helpers ------------------------------------------------------------------------------
+
+    def _files(self, version: ModelVersion) -> Path:
+        """The local folder of a version's model files (downloaded when not on this machine)."""
         location = self._model_location(version)
         local = self._local(location)
         if local is not None:
@@ -257,13 +303,6 @@ class ModelRegistry:
                 artifact_uri=location, dst_path=target, tracking_uri=self.tracking_uri
             )
         )
-
-    def load(self, reference: str, *, flavor: Flavor = "auto") -> Any:
-        """The model itself: its native object (a scikit-learn estimator, …) when MLflow knows
-        the flavor, else (or with ``flavor="pyfunc"``) MLflow's generic pyfunc model."""
-        return load_from(self.local_path(reference), flavor)
-
-    # -- helpers ------------------------------------------------------------------------------
 
     def _run(self, run_id: str) -> Any:
         from mlflow.exceptions import MlflowException
