@@ -46,5 +46,11 @@ def test_up_demo_loads_the_demo_bank(tmp_path) -> None:  # type: ignore[no-untyp
             headers={"Authorization": f"Bearer {token}"},
         ).json()
         assert "bank.customers" in {t["name"] for t in tables}
+        apps = httpx.get(
+            f"{server.url}/api/v1/apps", headers={"Authorization": f"Bearer {token}"}
+        ).json()
+        assert [(a["name"], a["model"], a["shared_with_all"]) for a in apps] == [
+            ("churn", "churn@champion", True)
+        ]
     finally:
         server.stop()

@@ -44,7 +44,7 @@ def init(directory: str) -> None:
     "--demo",
     is_flag=True,
     help=f"Use the demo workspace (./{DEMO_WORKSPACE} unless --workspace is given), "
-    "creating it and loading the demo bank if needed.",
+    "creating it and loading the demo bank, its churn model and app if needed.",
 )
 @SCALE_OPTION
 def up(workspace: str | None, host: str | None, port: int | None, demo: bool, scale: float) -> None:
@@ -84,6 +84,7 @@ def _load_demo(wb: Workbench, scale: float) -> None:
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
     from atelier.services.demo.load import load_demo
+    from atelier.services.demo.model import publish_demo_app
 
     with Progress(
         SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), transient=True
@@ -95,16 +96,28 @@ def _load_demo(wb: Workbench, scale: float) -> None:
             author=wb.owner().name,
             progress=lambda step: bar.update(task, description=f"Demo bank: {step}"),
         )
+        bar.update(task, description="Checking the demo churn model")
+        published = publish_demo_app(
+            wb,
+            wb.owner(),
+            progress=lambda step: bar.update(task, description=f"Demo: {step}"),
+        )
     if counts:
         summary = ", ".join(f"{table} {rows:,}" for table, rows in counts.items())
         click.echo(f"Loaded the demo bank into schema bank: {summary}")
+    for note in published.notes:
+        click.echo(note)
 
 
 @click.command()
 @workspace_option
 @SCALE_OPTION
 def demo(workspace: str | None, scale: float) -> None:
-    """Load the demo bank (synthetic customers, accounts, transactions, tickets, churn)."""
+    """Load the demo bank, its churn model (churn@champion) and the app for it.
+
+    The bank holds synthetic customers, accounts, transactions, tickets and churn labels; the
+    model is trained on it, registered and published as the app churn for every logged-in
+    user. What exists already is kept."""
     _load_demo(open_workbench(workspace), scale)
 
 

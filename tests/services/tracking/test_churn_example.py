@@ -61,7 +61,9 @@ def test_churn_example_end_to_end(tmp_path: Path) -> None:
     assert {row["candidate"] for row in summary["leaderboard"]} == {"logreg", "forest", "boosting"}
     assert summary["best"] == summary["leaderboard"][0]["candidate"]
     assert 0.5 < summary["test_metrics"]["test_roc_auc"] <= 1
-    assert summary["version"]["version"] == 1
+    # Version 1 is the demo churn model that `atelier up --demo` publishes; this one replaces
+    # it as champion.
+    assert summary["version"]["version"] == 2
     assert summary["version"]["aliases"] == ["champion"]
     assert summary["version"]["registered_by"] == "ada"
     assert len(summary["champion_predictions"]) == 5
