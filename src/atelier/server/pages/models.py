@@ -3,18 +3,23 @@
 The card gathers what a reviewer asks before trusting a model: its signature (inputs and
 outputs), the metrics of the run that produced it, the warehouse table versions it was trained
 on, its locked environment, who registered it and when, and its aliases (``champion``, …).
+From the card, a scientist publishes a generated app for an alias or a version ("Publish as
+app"), shared with every logged-in user or not yet.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Request
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from starlette.concurrency import run_in_threadpool
 
-from atelier.errors import AtelierError
+from atelier.errors import AtelierError, InvalidInput
+from atelier.server.api.deps import client
 from atelier.server.pages.experiments import (
     LOCK_ARTIFACT,
     ROLES,
@@ -65,9 +70,60 @@ def models(request: Request, _: Principal = allow(*ROLES)) -> HTMLResponse:
     return render(request, "models/list.html", models=rows)
 
 
+@router.post("/models/{name}/publish")
+async def publish_app(
+    request: Request, name: str, principal: Principal = allow(*ROLES)
+) -> Response:
+    """Publish a generated app for one version of model ``name`` (by alias or number),
+    optionally shared with every logged-in user, and open it."""
+    form = await request.form()
+    values = {k: v for k in ("app", "target", "title") if isinstance(v := form.get(k), str)}
+    everyone = form.get("everyone") is not None
+    wb = request.app.state.workbench
+    app_name, target = values.get("app", "").strip(), values.get("target", "").strip()
+    kind, _, which = target.partition(":")
+    try:
+        if kind == "alias" and which:
+            model = f"{name}@{which}"
+        elif kind == "version" and which.isdigit():
+            model = f"{name}/{which}"
+        else:
+            raise InvalidInput("choose the alias or version the app serves")
+        app = await run_in_threadpool(
+            wb.apps.create, app_name, model, principal, title=values.get("title", "").strip()
+        )
+    except AtelierError as error:
+        values["everyone"] = "on" if everyone else ""
+        return await run_in_threadpool(
+            _card_page, request, name, None, str(error), values, error.status_code
+        )
+    wb.audit.record("app.create", actor=principal.name, target=app.name, client=client(request))
+    if everyone:
+        wb.apps.registry.share(app.name, principal, everyone=True)
+        wb.audit.record(
+            "app.share",
+            actor=principal.name,
+            target=app.name,
+            client=client(request),
+            detail={"everyone": True},
+        )
+    return RedirectResponse(app.url, status_code=303)
+
+
 @router.get("/models/{name:path}")
 def model_card(
     request: Request, name: str, version: str | None = None, _: Principal = allow(*ROLES)
+) -> HTMLResponse:
+    return _card_page(request, name, version)
+
+
+def _card_page(
+    request: Request,
+    name: str,
+    version: str | None,
+    error: str | None = None,
+    values: dict[str, str] | None = None,
+    status_code: int = 200,
 ) -> HTMLResponse:
     server = _server(request)
     try:
@@ -118,7 +174,22 @@ def model_card(
         chosen=str(chosen["version"]) if chosen else None,
         card=card,
         aliases=by_version,
+        publish={
+            "app": _app_name(name),
+            "targets": [(f"alias:{a}", f"@{a} (version {v})") for a, v in sorted(aliases.items())]
+            + [(f"version:{v['version']}", f"version {v['version']}") for v in versions],
+            "selected": f"version:{chosen['version']}" if chosen and version else None,
+            "error": error,
+            **(values or {}),
+        },
+        status_code=status_code,
     )
+
+
+def _app_name(model: str) -> str:
+    """A suggested app name for ``model``: what app names allow (``/apps/NAME``)."""
+    base = re.sub(r"[^a-z0-9_-]+", "-", model.lower()).strip("-_") or "model"
+    return (base if base[0].isalpha() else f"m-{base}")[:63]
 
 
 def _quoted(name: str) -> str:
