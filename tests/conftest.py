@@ -158,7 +158,24 @@ class RunningServer:
 
 
 def start_server(workspace: Workspace, *extra: str) -> RunningServer:
-    """``atelier up`` in a subprocess on a free port; returns once /health answers."""
+    """``atelier up`` in a subprocess on a free port; returns once /health answers.
+
+    A port found free can be taken by another process (Ray, Jupyter) before the server binds
+    it: then it is tried again on another port.
+    """
+    for _ in range(3):
+        try:
+            return _start_server(workspace, *extra)
+        except PortTaken:
+            continue
+    raise RuntimeError("atelier up found no free port in 3 tries")
+
+
+class PortTaken(RuntimeError):
+    pass
+
+
+def _start_server(workspace: Workspace, *extra: str) -> RunningServer:
     port = free_port()
     env = {**os.environ, "ATELIER_WORKSPACE": str(workspace.root)}
     # MLflow starts on the first /mlflow request instead: most tests never use it.
@@ -176,10 +193,16 @@ def start_server(workspace: Workspace, *extra: str) -> RunningServer:
     link = None
     deadline = time.monotonic() + 60
     assert process.stdout is not None
+    seen: list[str] = []
     while time.monotonic() < deadline:
         line = process.stdout.readline()
+        seen.append(line)
         if not line and process.poll() is not None:
-            raise RuntimeError(f"atelier up exited with {process.returncode}")
+            process.stdout.close()
+            output = "".join(seen[-20:])
+            if "already in use" in output.lower():
+                raise PortTaken(output)
+            raise RuntimeError(f"atelier up exited with {process.returncode}:\n{output}")
         if "/login/link?code=" in line:
             link = line.strip()
         if "Uvicorn running" in line or "Application startup complete" in line:
