@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import logging
 import os
-import signal
 import socket
 import subprocess
 import threading
@@ -27,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
+from atelier.backends.compute.proctree import die_with_parent, stop_group
 from atelier.errors import AtelierError
 from atelier.services.apps.registry import AppInfo
 
@@ -140,7 +140,7 @@ class HostedProcess:
                 stdout=handle,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
-                preexec_fn=_die_with_parent,
+                preexec_fn=die_with_parent,
             )
 
     def _watch(self) -> None:
@@ -178,15 +178,8 @@ class HostedProcess:
     def stop(self, timeout: float = 10.0) -> None:
         self._stop.set()
         process = self.process
-        if process is not None and process.poll() is None:
-            try:
-                os.killpg(process.pid, signal.SIGTERM)
-                process.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
-            except ProcessLookupError:
-                pass
+        if process is not None:
+            stop_group(process, timeout)
         self._thread.join(timeout=timeout)
         self.on_stop()
 
@@ -249,18 +242,6 @@ class Supervisor:
             return ""
         with path.open(encoding="utf-8", errors="replace") as handle:
             return "".join(deque(handle, maxlen=lines))
-
-
-def _die_with_parent() -> None:
-    """In the child, before exec: get SIGTERM when the server's supervising thread dies, so
-    that a server killed without its clean-up leaves no hosted app running (Linux)."""
-    try:
-        import ctypes
-
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
-        pass
 
 
 def launch_key(app: AppInfo) -> tuple[object, ...]:

@@ -19,7 +19,6 @@ import json
 import os
 import secrets
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -35,6 +34,7 @@ from typing import IO, Any
 
 import httpx
 
+from atelier.backends.compute.proctree import die_with_parent, stop_group
 from atelier.config.settings import ServerSettings
 from atelier.errors import AtelierError
 from atelier.services.auth import Principal, Tokens
@@ -199,7 +199,7 @@ class NotebookServers:
                     stdout=log,
                     stderr=subprocess.STDOUT,
                     start_new_session=True,
-                    preexec_fn=_die_with_parent if sys.platform == "linux" else None,
+                    preexec_fn=die_with_parent if sys.platform == "linux" else None,
                 )
             except OSError as exc:
                 self.tokens.revoke(info.key)
@@ -279,7 +279,7 @@ class NotebookServers:
             server = self._servers.pop(user, None)
         if server is None:
             return False
-        _terminate(server.process)
+        stop_group(server.process, STOP_SECONDS)
         self._cleanup(server)
         return True
 
@@ -366,29 +366,6 @@ def _write_private(path: Path, text: str) -> None:
     with os.fdopen(fd, "w", encoding="utf-8") as handle:
         handle.write(text)
     staged.replace(path)
-
-
-def _die_with_parent() -> None:
-    """In the child, before exec: get SIGTERM when the parent dies (Linux prctl)."""
-    import ctypes
-
-    pr_set_pdeathsig = 1
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL("libc.so.6").prctl(pr_set_pdeathsig, signal.SIGTERM)
-
-
-def _terminate(process: subprocess.Popen[bytes]) -> None:
-    """SIGTERM the process group (Jupyter shuts its kernels down), SIGKILL if it lingers."""
-    if process.poll() is not None:
-        return
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(process.pid, signal.SIGTERM)
-    try:
-        process.wait(timeout=STOP_SECONDS)
-    except subprocess.TimeoutExpired:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGKILL)
-        process.wait()
 
 
 _LIVE: weakref.WeakSet[NotebookServers] = weakref.WeakSet()

@@ -31,6 +31,7 @@ from collections import deque
 from pathlib import Path
 from typing import Any
 
+from atelier.backends.compute.proctree import stop_group
 from atelier.errors import AtelierError
 from atelier.services.tracking.store import ARTIFACT_ROOT, URL_PREFIX, TrackingStore
 
@@ -246,16 +247,8 @@ class TrackingServer:
 
     def _terminate(self) -> None:
         process, self._process = self._process, None
-        if process is None or process.poll() is not None:
-            return
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
+        if process is not None:
+            stop_group(process, 15)
 
     # -- talking to it -------------------------------------------------------------------
 
