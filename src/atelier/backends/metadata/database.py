@@ -7,7 +7,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -37,6 +38,10 @@ class Database:
             yield session
 
     def migrate(self) -> None:
+        # Every CLI command opens the database: when it is already at the newest revision, spare
+        # it Alembic's import and checks (half a second).
+        if self.revision() == head_revision():
+            return
         from alembic import command
         from alembic.config import Config
 
@@ -46,8 +51,21 @@ class Database:
             config.attributes["connection"] = connection
             command.upgrade(config, "head")
 
+    def revision(self) -> str | None:
+        """The schema's revision, or None for a database Atelier has not set up yet."""
+        try:
+            with self.engine.connect() as connection:
+                return connection.execute(text("SELECT version_num FROM alembic_version")).scalar()
+        except DBAPIError:
+            return None
+
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+def head_revision() -> str:
+    """The newest migration's revision: migration files are named ``<revision>_<what>.py``."""
+    return max(path.name.split("_", 1)[0] for path in (MIGRATIONS / "versions").glob("*_*.py"))
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
