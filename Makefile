@@ -10,11 +10,11 @@ STAMP  := $(VENV)/.installed
 install: $(STAMP)
 
 # Re-run only when the dependency definition changed (idempotent and fast otherwise).
+# Bytecode is compiled here once: with PYTHONDONTWRITEBYTECODE set, every process would
+# otherwise compile each module it imports (seconds for MLflow, Jupyter and the CLI).
 $(STAMP): pyproject.toml uv.lock
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	@test -x $(BIN)/uv || $(BIN)/python -m pip install --quiet --disable-pip-version-check "uv==$(UV_VERSION)"
-	# Bytecode is compiled once here: with PYTHONDONTWRITEBYTECODE set, every process would
-	# otherwise compile each module it imports (seconds for MLflow, Jupyter and the CLI).
 	UV_PROJECT_ENVIRONMENT=$(VENV) $(BIN)/uv sync --frozen --all-extras --group dev --compile-bytecode
 	@touch $@
 
