@@ -17,15 +17,6 @@ if TYPE_CHECKING:
 LAB = "/notebooks/lab"
 
 
-def _answers(url: str, timeout: float = 1.0) -> bool:
-    import httpx
-
-    try:
-        return httpx.get(f"{url}/health", timeout=timeout).status_code == 200
-    except httpx.HTTPError:
-        return False
-
-
 def _link(wb: Workbench, user: str | None) -> str:
     owner = wb.owner().name
     name = user or owner
@@ -56,12 +47,14 @@ def notebook(
     /notebooks/lab and returns. Otherwise it serves in the foreground until Ctrl-C, like
     `atelier up`.
     """
+    from atelier.services.jobs.links import server_up
+
     wb = open_workbench(workspace)
     server = wb.settings.server
     if port:
         server.port = port
     url = wb.workspace.public_url
-    if _answers(url):
+    if server_up(url):
         _open(_link(wb, user_name), not no_browser)
         return
 
@@ -70,7 +63,7 @@ def notebook(
     def when_up() -> None:
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
-            if _answers(url):
+            if server_up(url):
                 _open(_link(wb, user_name), not no_browser)
                 return
             time.sleep(0.2)

@@ -21,9 +21,8 @@ from atelier.cli.options import open_workbench, workspace_option
 @click.option("--port", type=click.IntRange(1, 65535), help="Port [default: server.port].")
 def serve(workspace: str | None, model: str, host: str | None, port: int | None) -> None:
     """Serve MODEL (NAME@ALIAS, or NAME for its newest version) over HTTP."""
-    import httpx
-
     from atelier.server.run import serve as run_server
+    from atelier.services.jobs.links import server_up
     from atelier.services.tracking.references import parse_reference
 
     wb = open_workbench(workspace)
@@ -50,10 +49,7 @@ def serve(workspace: str | None, model: str, host: str | None, port: int | None)
             f"  curl -H 'Authorization: Bearer $ATELIER_TOKEN' -H 'Content-Type: application/json' "
             f"-d '{example}' '{endpoint}'"
         )
-        try:
-            running = httpx.get(f"{url}/health", timeout=2).status_code == 200
-        except httpx.TransportError:
-            running = False
+        running = server_up(url)
     except BaseException:
         wb.close()
         raise

@@ -108,8 +108,7 @@ async def app_predict(
 
     def run() -> dict[str, Any]:
         app = wb.apps.registry.for_user(name, principal)
-        result = wb.apps.predict(app, principal, record=record)
-        return {"model": result.model, "version": result.version, **result.predictions[0].as_dict()}
+        return wb.apps.predict(app, principal, record=record).single_dict()
 
     return await run_in_threadpool(run)
 

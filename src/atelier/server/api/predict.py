@@ -52,7 +52,7 @@ async def predict(
     result = await run_in_threadpool(server.predict, ref, records, caller=principal.name)
     if batch:
         return result.as_dict()
-    return {"model": result.model, "version": result.version, **result.predictions[0].as_dict()}
+    return result.single_dict()
 
 
 @router.get("/models/{name}/serving")

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import select
 
 from atelier.backends.compute import Resources, open_backend
-from atelier.backends.compute.base import ImpossibleRequest
+from atelier.backends.compute.base import FINAL_STATES, ImpossibleRequest
 from atelier.backends.metadata import Database, JobRecord
 from atelier.config import Workspace
 from atelier.config.settings import ProfileSettings
@@ -288,7 +288,7 @@ class Jobs:
             if text:
                 yield text
                 continue
-            if self.records.get(job_id).state in ("succeeded", "failed", "cancelled", "timed_out"):
+            if self.records.get(job_id).state in FINAL_STATES:
                 text, offset = self.read_log(job_id, offset)
                 if text:
                     yield text
@@ -316,7 +316,7 @@ class Jobs:
                     f"job {job_id} belongs to {record.submitted_by}: only they or an admin "
                     "may cancel it"
                 )
-            if record.state in ("succeeded", "failed", "cancelled", "timed_out"):
+            if record.state in FINAL_STATES:
                 return self._info(record)
             if record.host is None:  # still in Atelier's queue: nothing runs yet
                 self.queue.end(job_id, Outcome("cancelled", None, f"cancelled by {principal.name}"))

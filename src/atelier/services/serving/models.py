@@ -8,7 +8,6 @@ portal shows about it.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -180,10 +179,6 @@ def plain(value: Any) -> Any:
     if isinstance(value, bytes):
         return value.decode("utf-8", "replace")
     return value
-
-
-def dumps(value: Any) -> str:
-    return json.dumps(value, default=str, separators=(",", ":"))
 
 
 def records_from_body(body: Any) -> tuple[Sequence[Any], bool]:

@@ -63,6 +63,10 @@ class PredictionBatch:
             "predictions": [p.as_dict() for p in self.predictions],
         }
 
+    def single_dict(self) -> dict[str, Any]:
+        """The answer to a one-record request: the model, its version and the prediction."""
+        return {"model": self.model, "version": self.version, **self.predictions[0].as_dict()}
+
 
 class ModelServer:
     def __init__(
