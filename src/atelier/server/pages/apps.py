@@ -73,17 +73,23 @@ async def create_app(request: Request, principal: Principal = allow(*BUILDERS)) 
     return RedirectResponse(app.url, status_code=303)
 
 
+def _unavailable(
+    request: Request, name: str, error: AtelierError, message: str | None = None
+) -> HTMLResponse:
+    return render(
+        request,
+        "apps/unavailable.html",
+        status_code=error.status_code,
+        name=name,
+        message=message or str(error),
+    )
+
+
 def _app_or_page(request: Request, name: str, principal: Principal) -> AppInfo | HTMLResponse:
     try:
         return workbench(request).apps.registry.for_user(name, principal)
     except AtelierError as error:
-        return render(
-            request,
-            "apps/unavailable.html",
-            status_code=error.status_code,
-            name=name,
-            message=str(error),
-        )
+        return _unavailable(request, name, error)
 
 
 @router.get("/apps/{name}")
@@ -97,12 +103,8 @@ def app_page(name: str, request: Request, principal: Principal = allow(*ROLES)) 
     try:
         model, fields = wb.apps.model_of(found)
     except AtelierError as error:
-        return render(
-            request,
-            "apps/unavailable.html",
-            status_code=error.status_code,
-            name=name,
-            message=f"the model of this app cannot be loaded: {error}",
+        return _unavailable(
+            request, name, error, f"the model of this app cannot be loaded: {error}"
         )
     return render(
         request,
@@ -206,13 +208,7 @@ async def manage_app(
         else:
             raise NotFound(f"no action {action!r}")
     except AtelierError as error:
-        return render(
-            request,
-            "apps/unavailable.html",
-            status_code=error.status_code,
-            name=name,
-            message=str(error),
-        )
+        return _unavailable(request, name, error)
     wb.audit.record(f"app.{action}", actor=principal.name, target=name, client=client(request))
     return RedirectResponse(f"/apps/{name}/-/feedback", status_code=303)
 
@@ -261,13 +257,7 @@ async def hosted_http(
     try:
         upstream = await _upstream(request.app, name, principal)
     except AtelierError as error:
-        return render(
-            request,
-            "apps/unavailable.html",
-            status_code=error.status_code,
-            name=name,
-            message=str(error),
-        )
+        return _unavailable(request, name, error)
     return await proxy_http(request, upstream, f"apps/{name}/{path}")
 
 
