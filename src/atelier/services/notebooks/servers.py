@@ -83,7 +83,7 @@ class JupyterServer:
         self.last_activity = time.monotonic()
 
     def client(self, timeout: float = 5.0) -> httpx.AsyncClient:
-        transport = httpx.AsyncHTTPTransport(uds=str(self.socket))
+        transport = httpx.AsyncHTTPTransport(uds=str(self.socket), verify=False)
         return httpx.AsyncClient(
             transport=transport,
             base_url=f"http://jupyter{BASE_URL}",

@@ -259,11 +259,13 @@ class TrackingServer:
         """
         import httpx
 
-        transport = httpx.HTTPTransport(uds=str(self.socket_path))
+        # Plain HTTP on a private socket: no certificate store, no proxy from the environment.
+        transport = httpx.HTTPTransport(uds=str(self.socket_path), verify=False)
         with httpx.Client(
             transport=transport,
             base_url=f"http://{UPSTREAM_HOST}",
             timeout=kwargs.pop("timeout", 30),
+            trust_env=False,
         ) as client:
             try:
                 return client.request(method, URL_PREFIX + path, **kwargs)
