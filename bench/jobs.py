@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -20,6 +18,8 @@ import time
 from pathlib import Path
 
 import httpx
+
+from bench._process import free_port, stop_group
 
 RUNS = 5
 RAY_RUNS = 3
@@ -61,20 +61,13 @@ def _workspace(folder: Path, compute: str) -> Path:
     return root
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 def _ray_head(temp: Path) -> tuple[subprocess.Popen[bytes], str]:
-    dashboard = _free_port()
+    dashboard = free_port()
     command = [
         str(BIN / "ray"), "start", "--head", "--block", "--temp-dir", str(temp),
         "--num-cpus", "1", "--include-dashboard=true", "--dashboard-port", str(dashboard),
-        "--port", str(_free_port()), "--ray-client-server-port", str(_free_port()),
-        "--dashboard-agent-listen-port", str(_free_port()), "--disable-usage-stats",
+        "--port", str(free_port()), "--ray-client-server-port", str(free_port()),
+        "--dashboard-agent-listen-port", str(free_port()), "--disable-usage-stats",
     ]  # fmt: skip
     head = subprocess.Popen(
         command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
@@ -86,16 +79,8 @@ def _ray_head(temp: Path) -> tuple[subprocess.Popen[bytes], str]:
             if httpx.get(f"{address}/api/v0/nodes", timeout=30).json()["data"]["result"]["result"]:
                 return head, address
         time.sleep(0.5)
-    _stop(head)
+    stop_group(head, 20)
     raise RuntimeError("the Ray head did not start")
-
-
-def _stop(head: subprocess.Popen[bytes]) -> None:
-    for sig, wait in ((signal.SIGTERM, 20), (signal.SIGKILL, 10)):
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(head.pid, sig)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            head.wait(timeout=wait)
 
 
 def run() -> str:
@@ -133,7 +118,7 @@ def run() -> str:
                     _first_line([str(BIN / "atelier"), "run", "-w", str(ray_ws), "first.py"], here)
                 )
         finally:
-            _stop(head)
+            stop_group(head, 20)
         raw_median, ours_median = statistics.median(raw), statistics.median(ray_ours)
         ratio = ours_median / raw_median
         rows.append(

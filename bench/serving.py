@@ -11,8 +11,6 @@ the same record as ``dataframe_records``.
 from __future__ import annotations
 
 import os
-import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -25,6 +23,8 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+
+from bench._process import free_port, stop_group
 
 SEQUENTIAL = 2000
 CONCURRENT_CLIENTS = 8
@@ -98,13 +98,6 @@ def _model(tracking_uri: str, artifacts: Path) -> Any:
     return info
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 def _wait(url: str, process: subprocess.Popen[bytes], seconds: float = 180) -> None:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
@@ -116,16 +109,6 @@ def _wait(url: str, process: subprocess.Popen[bytes], seconds: float = 180) -> N
         except httpx.TransportError:
             time.sleep(0.2)
     raise RuntimeError(f"{url} did not answer in {seconds} s")
-
-
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
 
 
 def _latencies(call: Callable[[], object], count: int) -> list[float]:
@@ -202,7 +185,7 @@ def run() -> str:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("ATELIER_", "MLFLOW_"))}
         # `mlflow models serve` runs `uvicorn` from PATH: the one of this environment.
         env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
-        port = _free_port()
+        port = free_port()
         atelier = subprocess.Popen(
             [sys.executable, "-m", "atelier", "up", "--port", str(port)],
             env={**env, "ATELIER_WORKSPACE": str(root)},
@@ -210,7 +193,7 @@ def run() -> str:
             stderr=subprocess.DEVNULL,
             start_new_session=True,
         )
-        mlflow_port = _free_port()
+        mlflow_port = free_port()
         mlflow = subprocess.Popen(
             [sys.executable, "-m", "mlflow", "models", "serve", "-m", model_path,
              "--env-manager", "local", "-h", "127.0.0.1", "-p", str(mlflow_port)],
@@ -232,8 +215,8 @@ def run() -> str:
             a_rps = _throughput(lambda: _http_call(atelier_url, RECORD, headers))
             m_rps = _throughput(lambda: _http_call(mlflow_url, mlflow_body, {}))
         finally:
-            _stop(atelier)
-            _stop(mlflow)
+            stop_group(atelier, 30)
+            stop_group(mlflow, 30)
 
     p50, p99 = statistics.median(inproc), statistics.quantiles(inproc, n=100)[98]
     ratio = a_rps / m_rps

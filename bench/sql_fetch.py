@@ -12,7 +12,6 @@ import json
 import os
 import resource
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -21,6 +20,8 @@ import time
 from pathlib import Path
 
 import httpx
+
+from bench._process import free_port
 
 SQL = "SELECT range AS id, range * 1.5 AS x, 'row' || range AS s FROM range(10000000)"
 ROWS = 10_000_000
@@ -76,15 +77,8 @@ def _measure(mode: str, target: str, token: str = "") -> dict[str, float]:
 # -- the server ----------------------------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 def _start_server(root: Path) -> tuple[subprocess.Popen[bytes], str]:
-    port = _free_port()
+    port = free_port()
     env = {k: v for k, v in os.environ.items() if k not in ("ATELIER_URL", "ATELIER_TOKEN")}
     env["ATELIER_WORKSPACE"] = str(root)
     process = subprocess.Popen(

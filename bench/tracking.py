@@ -22,8 +22,6 @@ import contextlib
 import json
 import os
 import shutil
-import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -33,6 +31,8 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+
+from bench._process import free_port, stop_group
 
 CAPTURE_RUNS = 2
 TREES = 380  # a run of about 30 s on this machine
@@ -70,13 +70,6 @@ print(json.dumps({{"start_run": started - before, "fit": fitted - started,
 """
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 def _wait(url: str, process: subprocess.Popen[bytes], headers: dict[str, str]) -> None:
     deadline = time.monotonic() + 180
     while time.monotonic() < deadline:
@@ -87,16 +80,6 @@ def _wait(url: str, process: subprocess.Popen[bytes], headers: dict[str, str]) -
                 return
         time.sleep(0.3)
     raise RuntimeError(f"{url} did not answer in 180 s")
-
-
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
 
 
 def _project(folder: Path) -> Path:
@@ -288,7 +271,7 @@ def run() -> str:
         env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
         env["MLFLOW_DISABLE_TELEMETRY"] = "true"
         env["DO_NOT_TRACK"] = "1"
-        port = _free_port()
+        port = free_port()
         atelier = subprocess.Popen(
             [sys.executable, "-m", "atelier", "up", "--port", str(port)],
             env={**env, "ATELIER_WORKSPACE": str(root)},
@@ -312,7 +295,7 @@ def run() -> str:
             }
             capture = _capture(project, job_env)
 
-            direct_port = _free_port()
+            direct_port = free_port()
             direct = subprocess.Popen(
                 [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1",
                  "--port", str(direct_port), "--workers", "1",
@@ -329,9 +312,9 @@ def run() -> str:
             _wait(f"{direct_uri}/health", direct, {})
             logging = _logging(atelier_uri, token, direct_uri)
         finally:
-            _stop(atelier)
+            stop_group(atelier, 30)
             if direct is not None:
-                _stop(direct)
+                stop_group(direct, 30)
     return "\n".join(
         ["## Experiment tracking: run capture and metric logging", "", *capture, "", *logging]
     )
