@@ -34,7 +34,9 @@ def create(workspace: str | None, name: str, model: str, title: str, description
     """Publish app NAME generated from MODEL's signature and input example."""
     wb = open_workbench(workspace)
     try:
-        app = wb.apps.create(name, model, wb.owner(), title=title, description=description)
+        app = wb.apps.create(
+            name, model, wb.owner(), title=title, description=description, client="cli"
+        )
         click.echo(f"app {app.name} serves {app.model}: {_url(wb, app.url)}")
         click.echo(f"share it: atelier apps share {app.name} --user NAME (or --everyone)")
     finally:
@@ -66,7 +68,14 @@ def deploy(
     wb = open_workbench(workspace)
     try:
         app = wb.apps.deploy(
-            name, text, wb.owner(), project=project, kind=kind, filename=script.name, title=title
+            name,
+            text,
+            wb.owner(),
+            project=project,
+            kind=kind,
+            filename=script.name,
+            title=title,
+            client="cli",
         )
         click.echo(f"{app.kind} app {app.name} deployed: {_url(wb, app.url)}")
         click.echo("the server starts it on its next visit; logs: atelier apps logs " + app.name)
@@ -123,8 +132,8 @@ def share(
     wb = open_workbench(workspace)
     try:
         flag = True if everyone else (False if not_everyone else None)
-        app = wb.apps.registry.share(
-            name, wb.owner(), users=list(users), everyone=flag, remove=list(remove)
+        app = wb.apps.share(
+            name, wb.owner(), users=list(users), everyone=flag, remove=list(remove), client="cli"
         )
     finally:
         wb.close()
@@ -141,7 +150,7 @@ def _lifecycle(action: str, help_text: str) -> None:
     def command(workspace: str | None, name: str) -> None:
         wb = open_workbench(workspace)
         try:
-            app = getattr(wb.apps, action)(name, wb.owner())
+            app = getattr(wb.apps, action)(name, wb.owner(), client="cli")
         finally:
             wb.close()
         done = {"pause": "paused", "resume": "resumed", "delete": "deleted"}[action]
@@ -161,8 +170,7 @@ def logs(workspace: str | None, name: str, lines: int) -> None:
     """The last lines a hosted app wrote (standard output and errors)."""
     wb = open_workbench(workspace)
     try:
-        wb.apps.registry.get(name)
-        text = wb.apps.logs(name, max(1, lines))
+        text = wb.apps.logs(name, wb.owner(), max(1, lines))
     finally:
         wb.close()
     click.echo(text.rstrip("\n") if text else f"app {name} has written nothing yet")

@@ -4,6 +4,9 @@
   HTTP and WebSocket request and turns away anonymous ones, except on the few public paths.
 * :func:`allow` is the per-route role check. ``check_every_route`` makes the app refuse to
   start when a route lacks it, so a new route cannot be left open by mistake.
+* Tokens made for code (apps, jobs, notebooks) are scoped: they pass only the routes whose
+  ``allow(..., scopes=...)`` names one of their scopes. A route that names none is closed to
+  them (deny by default); :func:`app_routes` lists every route with its roles and scopes.
 * Cookie-authenticated requests that change state must carry the session's CSRF token
   (``X-CSRF-Token`` header, sent by HTMX, or a ``csrf_token`` form field).
 """
@@ -24,6 +27,7 @@ from starlette.responses import JSONResponse, RedirectResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from atelier.services.auth import Principal
+from atelier.services.auth.scopes import SCOPES
 from atelier.services.auth.secrets import same
 from atelier.services.workbench import Workbench
 
@@ -124,13 +128,18 @@ class AuthMiddleware:
 
 
 class RoleGuard:
-    """A route dependency: the caller must be authenticated with one of ``roles``."""
+    """A route dependency: the caller must be authenticated with one of ``roles``, and a
+    token made for code must hold one of ``scopes``."""
 
-    def __init__(self, roles: Iterable[str]) -> None:
+    def __init__(self, roles: Iterable[str], scopes: Iterable[str] = ()) -> None:
         self.roles = frozenset(roles)
+        self.scopes = frozenset(scopes)
+        unknown = self.scopes - SCOPES
+        if unknown:
+            raise ValueError(f"unknown scopes {sorted(unknown)} (see services/auth/scopes.py)")
 
-    async def __call__(self, request: Request) -> Principal:
-        principal: Principal | None = getattr(request.state, "principal", None)
+    def check(self, principal: Principal | None, path: str) -> Principal:
+        """The role and scope checks, shared by every kind of guard."""
         if principal is None:
             raise HTTPException(401, "not authenticated")
         if principal.role not in self.roles:
@@ -138,14 +147,25 @@ class RoleGuard:
                 403,
                 f"role {principal.role!r} may not do this (needs {', '.join(sorted(self.roles))})",
             )
+        if not principal.may(self.scopes):
+            raise HTTPException(
+                403,
+                f"the token {principal.label!r} is for code and may not reach {path} "
+                f"(it may: {', '.join(sorted(principal.scopes or ()))})",
+            )
+        return principal
+
+    async def __call__(self, request: Request) -> Principal:
+        principal = self.check(getattr(request.state, "principal", None), request.url.path)
         if request.method not in SAFE_METHODS and principal.via == "session":
             await check_csrf(request, principal.csrf_token)
         return principal
 
 
-def allow(*roles: str) -> Any:
-    """``principal: Principal = allow("admin", "scientist")`` in a route's signature."""
-    return Depends(RoleGuard(roles))
+def allow(*roles: str, scopes: Iterable[str] = ()) -> Any:
+    """``principal: Principal = allow("admin", "scientist")`` in a route's signature; with
+    ``scopes=(DATA_READ,)`` tokens made for code that hold that scope may pass too."""
+    return Depends(RoleGuard(roles, scopes))
 
 
 async def check_csrf(request: Request, expected: str | None) -> None:
@@ -169,30 +189,37 @@ class RouteInfo:
     methods: frozenset[str]
     #: None for public routes and for routes that forgot their guard.
     roles: frozenset[str] | None
+    #: The scopes of code tokens that may pass (empty: closed to code tokens).
+    scopes: frozenset[str] = frozenset()
 
 
-def _guard_roles(route: object) -> frozenset[str] | None:
+def _guard(route: object) -> RoleGuard | None:
     if not isinstance(route, APIRoute | APIWebSocketRoute):
         return None
     pending = list(route.dependant.dependencies)
     while pending:
         dependency = pending.pop()
         if isinstance(dependency.call, RoleGuard):
-            return dependency.call.roles
+            return dependency.call
         pending.extend(dependency.dependencies)
     return None
 
 
 def app_routes(app: FastAPI) -> list[RouteInfo]:
-    """Every route of the app, included routers expanded, with the roles it allows."""
-    return [
-        RouteInfo(
-            context.path or "",
-            frozenset(context.methods or ()),
-            _guard_roles(context.original_route),
+    """Every route of the app, included routers expanded, with the roles and scopes it
+    allows."""
+    found = []
+    for context in iter_route_contexts(app.routes):
+        guard = _guard(context.original_route)
+        found.append(
+            RouteInfo(
+                context.path or "",
+                frozenset(context.methods or ()),
+                guard.roles if guard else None,
+                guard.scopes if guard else frozenset(),
+            )
         )
-        for context in iter_route_contexts(app.routes)
-    ]
+    return found
 
 
 def check_every_route(app: FastAPI) -> None:

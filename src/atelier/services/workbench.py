@@ -211,6 +211,7 @@ class Workbench:
             folder=self.workspace.data_dir / "apps",
             logs_dir=self.workspace.logs_dir / "apps",
             atelier_url=lambda: server_url(self.settings.server),
+            audit=self.audit,
         )
 
     def owner(self) -> Principal:

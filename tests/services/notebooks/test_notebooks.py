@@ -74,7 +74,9 @@ def test_jupyterlab_serves_project_kernels_that_know_the_workbench(lab: Lab) -> 
         assert stat.S_IMODE(sock.stat().st_mode) == 0o600
     assert stat.S_IMODE(private.stat().st_mode) == 0o700
     names = [t.name for t in lab.workbench.tokens.list(lab.owner.name) if t.active]
-    assert any(name.startswith("notebook-") for name in names)
+    assert f"notebook {lab.owner.name}" in names
+    scoped = [t for t in lab.workbench.tokens.list(lab.owner.name) if t.active and t.scopes]
+    assert scoped and all("tracking" in t.scopes and "jobs" in t.scopes for t in scoped)
 
     kernel = httpx.post(
         f"{url}/notebooks/api/kernels", headers=headers, json={"name": kernel_name(PROJECT)}
@@ -185,7 +187,7 @@ def test_stopping_atelier_stops_jupyter_and_revokes_its_token(lab: Lab) -> None:
     assert "Application shutdown complete." in "".join(lab.server.output)
     assert not jupyter_pids(config)
     notebook_tokens = [
-        t for t in lab.workbench.tokens.list(lab.owner.name) if t.name.startswith("notebook-")
+        t for t in lab.workbench.tokens.list(lab.owner.name) if t.name == f"notebook {lab.owner.name}"
     ]
     assert notebook_tokens
     assert not [t for t in notebook_tokens if t.active]

@@ -74,6 +74,9 @@ class ApiToken(Base):
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    #: NULL: a person's token (their full rights); else the space-separated scopes of a token
+    #: made for code (an app, a job, a notebook server), see ``services/auth/scopes.py``.
+    scopes: Mapped[str | None] = mapped_column(String(255), nullable=True)
 
     user: Mapped[User] = relationship(back_populates="tokens")
 

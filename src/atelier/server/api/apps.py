@@ -11,6 +11,7 @@ from starlette.concurrency import run_in_threadpool
 from atelier.server.api.deps import client, workbench
 from atelier.server.security import allow
 from atelier.services.auth import ROLES, Principal
+from atelier.services.auth.scopes import PREDICT
 
 router = APIRouter(tags=["apps"])
 BUILDERS = ("admin", "scientist")
@@ -46,7 +47,9 @@ class FeedbackIn(BaseModel):
 
 
 @router.get("/apps")
-def list_apps(request: Request, principal: Principal = allow(*ROLES)) -> list[dict[str, Any]]:
+def list_apps(
+    request: Request, principal: Principal = allow(*ROLES, scopes=(PREDICT,))
+) -> list[dict[str, Any]]:
     """The apps the caller may use (viewers: those shared with them)."""
     return [app.as_dict() for app in workbench(request).apps.registry.list(principal)]
 
@@ -56,11 +59,14 @@ def create_app(
     body: NewApp, request: Request, principal: Principal = allow(*BUILDERS)
 ) -> dict[str, Any]:
     """Publish an app generated from a registered model's signature."""
-    wb = workbench(request)
-    app = wb.apps.create(
-        body.name, body.model, principal, title=body.title, description=body.description
+    app = workbench(request).apps.create(
+        body.name,
+        body.model,
+        principal,
+        title=body.title,
+        description=body.description,
+        client=client(request),
     )
-    wb.audit.record("app.create", actor=principal.name, target=app.name, client=client(request))
     return app.as_dict()
 
 
@@ -69,8 +75,7 @@ def deploy_app(
     body: HostedApp, request: Request, principal: Principal = allow(*BUILDERS)
 ) -> dict[str, Any]:
     """Publish or replace a hosted Streamlit/Dash app (started on its first request)."""
-    wb = workbench(request)
-    app = wb.apps.deploy(
+    app = workbench(request).apps.deploy(
         body.name,
         body.script,
         principal,
@@ -78,13 +83,15 @@ def deploy_app(
         kind=body.kind,
         filename=body.filename,
         title=body.title,
+        client=client(request),
     )
-    wb.audit.record("app.deploy", actor=principal.name, target=app.name, client=client(request))
     return app.as_dict()
 
 
 @router.get("/apps/{name}")
-def get_app(name: str, request: Request, principal: Principal = allow(*ROLES)) -> dict[str, Any]:
+def get_app(
+    name: str, request: Request, principal: Principal = allow(*ROLES, scopes=(PREDICT,))
+) -> dict[str, Any]:
     """An app; for generated apps also its form (fields, widgets, example)."""
     wb = workbench(request)
     app = wb.apps.registry.for_user(name, principal)
@@ -98,7 +105,7 @@ def get_app(name: str, request: Request, principal: Principal = allow(*ROLES)) -
 
 @router.post("/apps/{name}/predict")
 async def app_predict(
-    name: str, request: Request, principal: Principal = allow(*ROLES)
+    name: str, request: Request, principal: Principal = allow(*ROLES, scopes=(PREDICT,))
 ) -> dict[str, Any]:
     """One prediction through the app (logged with the app's name); JSON record in."""
     from atelier.server.api.predict import json_body
@@ -115,7 +122,10 @@ async def app_predict(
 
 @router.post("/apps/{name}/feedback", status_code=201)
 def app_feedback(
-    name: str, body: FeedbackIn, request: Request, principal: Principal = allow(*ROLES)
+    name: str,
+    body: FeedbackIn,
+    request: Request,
+    principal: Principal = allow(*ROLES, scopes=(PREDICT,)),
 ) -> dict[str, Any]:
     """Right or wrong, the correct value, a comment, on a prediction made through the app."""
     wb = workbench(request)
@@ -145,16 +155,13 @@ def feedback_summary(
 def share_app(
     name: str, body: Share, request: Request, principal: Principal = allow(*BUILDERS)
 ) -> dict[str, Any]:
-    wb = workbench(request)
-    app = wb.apps.registry.share(
-        name, principal, users=body.users, everyone=body.everyone, remove=body.remove
-    )
-    wb.audit.record(
-        "app.share",
-        actor=principal.name,
-        target=name,
+    app = workbench(request).apps.share(
+        name,
+        principal,
+        users=body.users,
+        everyone=body.everyone,
+        remove=body.remove,
         client=client(request),
-        detail={"users": body.users, "everyone": body.everyone, "remove": body.remove},
     )
     return app.as_dict()
 
@@ -163,43 +170,36 @@ def share_app(
 def pause_app(
     name: str, request: Request, principal: Principal = allow(*BUILDERS)
 ) -> dict[str, Any]:
-    wb = workbench(request)
-    app = wb.apps.pause(name, principal)
-    wb.audit.record("app.pause", actor=principal.name, target=name, client=client(request))
-    return app.as_dict()
+    return workbench(request).apps.pause(name, principal, client=client(request)).as_dict()
 
 
 @router.post("/apps/{name}/resume")
 def resume_app(
     name: str, request: Request, principal: Principal = allow(*BUILDERS)
 ) -> dict[str, Any]:
-    wb = workbench(request)
-    app = wb.apps.resume(name, principal)
-    wb.audit.record("app.resume", actor=principal.name, target=name, client=client(request))
-    return app.as_dict()
+    return workbench(request).apps.resume(name, principal, client=client(request)).as_dict()
 
 
 @router.delete("/apps/{name}")
 def delete_app(
     name: str, request: Request, principal: Principal = allow(*BUILDERS)
 ) -> dict[str, Any]:
-    wb = workbench(request)
-    app = wb.apps.delete(name, principal)
-    wb.audit.record("app.delete", actor=principal.name, target=name, client=client(request))
-    return app.as_dict()
+    return workbench(request).apps.delete(name, principal, client=client(request)).as_dict()
 
 
 @router.get("/apps/{name}/logs")
 def app_logs(
     name: str, request: Request, lines: int = 200, principal: Principal = allow(*BUILDERS)
 ) -> dict[str, Any]:
-    """The last lines a hosted app wrote, and how its process is doing."""
+    """The last lines a hosted app wrote, and how its process is doing (for the app's
+    owner and admins: a script may print anything)."""
     wb = workbench(request)
     app = wb.apps.registry.get(name)
+    text = wb.apps.logs(name, principal, max(1, min(lines, 10_000)))
     hosted = wb.apps.supervisor.get(app.name)
     return {
         "app": app.name,
         "state": hosted.state if hosted else ("paused" if app.status == "paused" else "idle"),
         "restarts": hosted.restarts if hosted else 0,
-        "logs": wb.apps.logs(name, max(1, min(lines, 10_000))),
+        "logs": text,
     }

@@ -22,6 +22,7 @@ from atelier.sdk.arrow import from_ipc, to_ipc
 from atelier.server.api.deps import client, workbench
 from atelier.server.security import allow
 from atelier.services.auth import Principal
+from atelier.services.auth.scopes import FEATURES
 
 router = APIRouter(prefix="/features", tags=["features"])
 MAX_ENTITY_BYTES = 2 * 2**30
@@ -65,7 +66,7 @@ def list_views(
     request: Request,
     project: str | None = None,
     search: str | None = None,
-    _: Principal = allow("admin", "scientist"),
+    _: Principal = allow("admin", "scientist", scopes=(FEATURES,)),
 ) -> list[dict[str, Any]]:
     views = workbench(request).features.views(project=project, search=search)
     return [v.as_dict() for v in views]
@@ -73,49 +74,53 @@ def list_views(
 
 @router.get("/views/{name}")
 def get_view(
-    name: str, request: Request, _: Principal = allow("admin", "scientist")
+    name: str, request: Request, _: Principal = allow("admin", "scientist", scopes=(FEATURES,))
 ) -> dict[str, Any]:
     return workbench(request).features.view(name).as_dict()
 
 
 @router.get("/views/{name}/versions")
 def view_versions(
-    name: str, request: Request, _: Principal = allow("admin", "scientist")
+    name: str, request: Request, _: Principal = allow("admin", "scientist", scopes=(FEATURES,))
 ) -> list[dict[str, Any]]:
     return workbench(request).features.versions(name)
 
 
 @router.post("/views/{name}/statistics")
 def refresh_statistics(
-    name: str, request: Request, _: Principal = allow("admin", "scientist")
+    name: str, request: Request, _: Principal = allow("admin", "scientist", scopes=(FEATURES,))
 ) -> dict[str, Any]:
     return workbench(request).features.statistics(name)
 
 
 @router.get("/entities")
 def list_entities(
-    request: Request, _: Principal = allow("admin", "scientist")
+    request: Request, _: Principal = allow("admin", "scientist", scopes=(FEATURES,))
 ) -> list[dict[str, Any]]:
     return workbench(request).features.entities()
 
 
 @router.get("/services")
 def list_services(
-    request: Request, _: Principal = allow("admin", "scientist")
+    request: Request, _: Principal = allow("admin", "scientist", scopes=(FEATURES,))
 ) -> list[dict[str, Any]]:
     return workbench(request).features.services()
 
 
 @router.get("/training-sets")
 def list_training_sets(
-    request: Request, name: str | None = None, _: Principal = allow("admin", "scientist")
+    request: Request,
+    name: str | None = None,
+    _: Principal = allow("admin", "scientist", scopes=(FEATURES,)),
 ) -> list[dict[str, Any]]:
     return workbench(request).features.training_sets(name)
 
 
 @router.post("/apply")
 def apply_definitions(
-    body: ApplyRequest, request: Request, principal: Principal = allow("admin", "scientist")
+    body: ApplyRequest,
+    request: Request,
+    principal: Principal = allow("admin", "scientist", scopes=(FEATURES,)),
 ) -> dict[str, Any]:
     """The diff (``dry_run``, the default) or the applied change; 409 when it would break a
     dependant. Python features are refused here: they come from a project's features.py."""
@@ -145,7 +150,7 @@ async def training_set(
     save_as: str | None = None,
     full_names: bool = False,
     project: str | None = None,
-    principal: Principal = allow("admin", "scientist"),
+    principal: Principal = allow("admin", "scientist", scopes=(FEATURES,)),
 ) -> Response | dict[str, Any]:
     """Entities as an Arrow IPC stream body (options in the query string) or JSON naming a
     table. Answers the training set as Arrow IPC, or, with ``save_as`` and a client that does
@@ -197,7 +202,9 @@ async def training_set(
 
 @router.post("/online", response_model=None)
 def online(
-    body: OnlineRequest, request: Request, _: Principal = allow("admin", "scientist")
+    body: OnlineRequest,
+    request: Request,
+    _: Principal = allow("admin", "scientist", scopes=(FEATURES,)),
 ) -> Response | dict[str, Any]:
     """The latest values per key row: Arrow IPC, or ``{"rows": [{key..., feature...}, ...]}``."""
     table = workbench(request).features.online(body.keys, body.features, project=body.project)
@@ -208,7 +215,9 @@ def online(
 
 @router.post("/materialize")
 def materialize(
-    body: MaterializeRequest, request: Request, principal: Principal = allow("admin", "scientist")
+    body: MaterializeRequest,
+    request: Request,
+    principal: Principal = allow("admin", "scientist", scopes=(FEATURES,)),
 ) -> list[dict[str, Any]]:
     wb = workbench(request)
     results = wb.features.materialize(body.views, incremental=body.incremental)

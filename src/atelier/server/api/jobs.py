@@ -12,6 +12,7 @@ from atelier.errors import NotFound
 from atelier.server.api.deps import workbench
 from atelier.server.security import allow
 from atelier.services.auth import Principal
+from atelier.services.auth.scopes import JOBS
 
 router = APIRouter(tags=["jobs"])
 
@@ -28,7 +29,7 @@ class NewJob(BaseModel):
 
 @router.get("/profiles")
 def list_profiles(
-    request: Request, _: Principal = allow("admin", "scientist")
+    request: Request, _: Principal = allow("admin", "scientist", scopes=(JOBS,))
 ) -> list[dict[str, Any]]:
     return workbench(request).jobs.profiles()
 
@@ -39,7 +40,7 @@ def list_jobs(
     state: str | None = None,
     mine: bool = False,
     limit: int = 100,
-    principal: Principal = allow("admin", "scientist"),
+    principal: Principal = allow("admin", "scientist", scopes=(JOBS,)),
 ) -> list[dict[str, Any]]:
     jobs = workbench(request).jobs.list(
         state=state, user=principal.name if mine else None, limit=max(1, min(limit, 10_000))
@@ -49,7 +50,9 @@ def list_jobs(
 
 @router.post("/jobs", status_code=201)
 def submit_job(
-    body: NewJob, request: Request, principal: Principal = allow("admin", "scientist")
+    body: NewJob,
+    request: Request,
+    principal: Principal = allow("admin", "scientist", scopes=(JOBS,)),
 ) -> dict[str, Any]:
     job = workbench(request).jobs.submit(
         body.target,
@@ -63,14 +66,17 @@ def submit_job(
 
 @router.get("/jobs/{job_id}")
 def get_job(
-    job_id: int, request: Request, _: Principal = allow("admin", "scientist")
+    job_id: int, request: Request, _: Principal = allow("admin", "scientist", scopes=(JOBS,))
 ) -> dict[str, Any]:
     return workbench(request).jobs.get(job_id).as_dict()
 
 
 @router.get("/jobs/{job_id}/logs")
 def job_logs(
-    job_id: int, request: Request, offset: int = 0, _: Principal = allow("admin", "scientist")
+    job_id: int,
+    request: Request,
+    offset: int = 0,
+    _: Principal = allow("admin", "scientist", scopes=(JOBS,)),
 ) -> dict[str, Any]:
     """The log from byte ``offset``; poll with the returned ``offset`` until ``final``."""
     jobs = workbench(request).jobs
@@ -81,14 +87,16 @@ def job_logs(
 
 @router.post("/jobs/{job_id}/cancel")
 def cancel_job(
-    job_id: int, request: Request, principal: Principal = allow("admin", "scientist")
+    job_id: int,
+    request: Request,
+    principal: Principal = allow("admin", "scientist", scopes=(JOBS,)),
 ) -> dict[str, Any]:
     return workbench(request).jobs.cancel(job_id, principal=principal, wait=10).as_dict()
 
 
 @router.get("/jobs/{job_id}/notebook")
 def executed_notebook(
-    job_id: int, request: Request, _: Principal = allow("admin", "scientist")
+    job_id: int, request: Request, _: Principal = allow("admin", "scientist", scopes=(JOBS,))
 ) -> FileResponse:
     job = workbench(request).jobs.get(job_id)
     if job.output is None:

@@ -8,12 +8,13 @@ from fastapi import APIRouter, Request
 
 from atelier.server.security import allow
 from atelier.services.auth import ROLES, Principal
+from atelier.services.auth.scopes import SCOPES
 
 router = APIRouter(tags=["meta"])
 
 
 @router.get("/me")
-def me(principal: Principal = allow(*ROLES)) -> dict[str, Any]:
+def me(principal: Principal = allow(*ROLES, scopes=SCOPES)) -> dict[str, Any]:
     return principal.as_dict()
 
 

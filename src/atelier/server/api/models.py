@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from atelier.server.api.deps import client, workbench
 from atelier.server.security import allow
 from atelier.services.auth import Principal
+from atelier.services.auth.scopes import TRACKING
 
 router = APIRouter(prefix="/models", tags=["models"])
 ROLES = ("admin", "scientist")
@@ -35,13 +36,15 @@ class AliasChange(BaseModel):
 
 
 @router.get("")
-def list_models(request: Request, _: Principal = allow(*ROLES)) -> list[dict[str, Any]]:
+def list_models(
+    request: Request, _: Principal = allow(*ROLES, scopes=(TRACKING,))
+) -> list[dict[str, Any]]:
     return workbench(request).models.list()
 
 
 @router.post("", status_code=201)
 def register_model(
-    body: Registration, request: Request, principal: Principal = allow(*ROLES)
+    body: Registration, request: Request, principal: Principal = allow(*ROLES, scopes=(TRACKING,))
 ) -> dict[str, Any]:
     wb = workbench(request)
     version = wb.models.register(
@@ -64,7 +67,7 @@ def register_model(
 
 @router.get("/{name}/versions")
 def model_versions(
-    name: str, request: Request, _: Principal = allow(*ROLES)
+    name: str, request: Request, _: Principal = allow(*ROLES, scopes=(TRACKING,))
 ) -> list[dict[str, Any]]:
     return workbench(request).models.versions(name)
 
@@ -75,7 +78,7 @@ def model_card(
     request: Request,
     version: int | None = Query(None, ge=1),
     alias: str | None = Query(None, max_length=64),
-    _: Principal = allow(*ROLES),
+    _: Principal = allow(*ROLES, scopes=(TRACKING,)),
 ) -> dict[str, Any]:
     """The card of version ``version``, of the version ``alias`` points at, or the latest."""
     reference = name
@@ -92,7 +95,7 @@ def set_alias(
     alias: str,
     body: AliasChange,
     request: Request,
-    principal: Principal = allow(*ROLES),
+    principal: Principal = allow(*ROLES, scopes=(TRACKING,)),
 ) -> dict[str, Any]:
     wb = workbench(request)
     version = wb.models.set_alias(name, alias, body.version)
@@ -108,7 +111,10 @@ def set_alias(
 
 @router.delete("/{name}/aliases/{alias}", status_code=204)
 def delete_alias(
-    name: str, alias: str, request: Request, principal: Principal = allow(*ROLES)
+    name: str,
+    alias: str,
+    request: Request,
+    principal: Principal = allow(*ROLES, scopes=(TRACKING,)),
 ) -> Response:
     wb = workbench(request)
     wb.models.delete_alias(name, alias)

@@ -18,6 +18,7 @@ from atelier.errors import InvalidInput
 from atelier.server.api.deps import workbench
 from atelier.server.security import allow
 from atelier.services.auth import Principal
+from atelier.services.auth.scopes import PREDICT
 from atelier.services.serving import records_from_body
 from atelier.services.tracking.references import parse_reference
 
@@ -43,7 +44,7 @@ async def predict(
     request: Request,
     alias: str | None = None,
     version: int | None = None,
-    principal: Principal = allow("admin", "scientist"),
+    principal: Principal = allow("admin", "scientist", scopes=(PREDICT,)),
 ) -> dict[str, Any]:
     """Predict one record or a batch; each prediction has an ``id`` for feedback."""
     ref = parse_reference(name, alias=alias, version=version)
@@ -61,7 +62,7 @@ async def serving_info(
     request: Request,
     alias: str | None = None,
     version: int | None = None,
-    _: Principal = allow("admin", "scientist"),
+    _: Principal = allow("admin", "scientist", scopes=(PREDICT,)),
 ) -> dict[str, Any]:
     """The version that would serve: inputs (signature), input example, classes, run."""
     ref = parse_reference(name, alias=alias, version=version)

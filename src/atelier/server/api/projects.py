@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from atelier.server.api.deps import client, workbench
 from atelier.server.security import allow
 from atelier.services.auth import Principal
+from atelier.services.auth.scopes import PROJECTS
 from atelier.services.projects import Project
 
 router = APIRouter(prefix="/projects", tags=["projects"])
@@ -45,14 +46,16 @@ def project_dict(project: Project, principal: Principal) -> dict[str, Any]:
 
 @router.get("")
 def list_projects(
-    request: Request, principal: Principal = allow("admin", "scientist")
+    request: Request, principal: Principal = allow("admin", "scientist", scopes=(PROJECTS,))
 ) -> list[dict[str, Any]]:
     return [project_dict(p, principal) for p in workbench(request).projects.list()]
 
 
 @router.post("", status_code=201)
 def create_project(
-    body: NewProject, request: Request, principal: Principal = allow("admin", "scientist")
+    body: NewProject,
+    request: Request,
+    principal: Principal = allow("admin", "scientist", scopes=(PROJECTS,)),
 ) -> dict[str, Any]:
     project = workbench(request).projects.create(
         body.name, principal, body.description, client=client(request)
@@ -62,14 +65,16 @@ def create_project(
 
 @router.get("/{name}")
 def get_project(
-    name: str, request: Request, principal: Principal = allow("admin", "scientist")
+    name: str,
+    request: Request,
+    principal: Principal = allow("admin", "scientist", scopes=(PROJECTS,)),
 ) -> dict[str, Any]:
     return project_dict(workbench(request).projects.get(name), principal)
 
 
 @router.get("/{name}/members")
 def list_members(
-    name: str, request: Request, _: Principal = allow("admin", "scientist")
+    name: str, request: Request, _: Principal = allow("admin", "scientist", scopes=(PROJECTS,))
 ) -> list[dict[str, Any]]:
     return [m.as_dict() for m in workbench(request).projects.get(name).members]
 
@@ -94,14 +99,17 @@ def remove_member(
 
 @router.get("/{name}/env")
 def show_env(
-    name: str, request: Request, _: Principal = allow("admin", "scientist")
+    name: str, request: Request, _: Principal = allow("admin", "scientist", scopes=(PROJECTS,))
 ) -> dict[str, Any]:
     return workbench(request).projects.env.show(name).as_dict()
 
 
 @router.post("/{name}/env")
 def add_packages(
-    name: str, body: Packages, request: Request, principal: Principal = allow("admin", "scientist")
+    name: str,
+    body: Packages,
+    request: Request,
+    principal: Principal = allow("admin", "scientist", scopes=(PROJECTS,)),
 ) -> dict[str, Any]:
     env = workbench(request).projects.env
     return env.add(name, body.packages, principal, client=client(request)).as_dict()
@@ -109,7 +117,10 @@ def add_packages(
 
 @router.delete("/{name}/env")
 def remove_packages(
-    name: str, body: Packages, request: Request, principal: Principal = allow("admin", "scientist")
+    name: str,
+    body: Packages,
+    request: Request,
+    principal: Principal = allow("admin", "scientist", scopes=(PROJECTS,)),
 ) -> dict[str, Any]:
     env = workbench(request).projects.env
     return env.remove(name, body.packages, principal, client=client(request)).as_dict()

@@ -15,6 +15,7 @@ from atelier.errors import AtelierError
 from atelier.server.api.deps import client, workbench
 from atelier.server.security import allow
 from atelier.services.auth import Principal
+from atelier.services.auth.scopes import DATA
 from atelier.services.catalog import SourceInfo
 
 router = APIRouter(prefix="/sources", tags=["sources"])
@@ -31,7 +32,7 @@ class NewSource(BaseModel):
 
 @router.get("")
 def list_sources(
-    request: Request, _: Principal = allow("admin", "scientist")
+    request: Request, _: Principal = allow("admin", "scientist", scopes=(DATA,))
 ) -> list[dict[str, Any]]:
     return [info.as_dict() for info in workbench(request).sources.list()]
 
@@ -97,7 +98,7 @@ def add_source(
 
 @router.get("/{name}")
 def get_source(
-    name: str, request: Request, _: Principal = allow("admin", "scientist")
+    name: str, request: Request, _: Principal = allow("admin", "scientist", scopes=(DATA,))
 ) -> dict[str, Any]:
     return workbench(request).sources.get(name).as_dict()
 
@@ -112,6 +113,6 @@ def remove_source(name: str, request: Request, principal: Principal = allow("adm
 
 @router.get("/{name}/tables")
 def source_tables(
-    name: str, request: Request, _: Principal = allow("admin", "scientist")
+    name: str, request: Request, _: Principal = allow("admin", "scientist", scopes=(DATA,))
 ) -> list[dict[str, Any]]:
     return [table.as_dict() for table in workbench(request).sources.tables(name)]

@@ -25,6 +25,7 @@ from atelier.errors import AtelierError
 from atelier.server.api.deps import client, workbench
 from atelier.server.security import allow
 from atelier.services.auth import Principal
+from atelier.services.auth.scopes import DATA, DATA_READ
 
 if TYPE_CHECKING:
     import pyarrow
@@ -52,7 +53,9 @@ def wants_arrow(request: Request) -> bool:
 
 @router.post("")
 async def run_sql(
-    body: SqlRequest, request: Request, principal: Principal = allow("admin", "scientist")
+    body: SqlRequest,
+    request: Request,
+    principal: Principal = allow("admin", "scientist", scopes=(DATA_READ,)),
 ) -> Response:
     """Run one statement. Arrow IPC stream or ``{"columns", "rows", "row_count", "query_id"}``."""
     from atelier.services.query import json_rows
@@ -90,7 +93,9 @@ async def run_sql(
 
 @router.get("/history")
 def history(
-    request: Request, limit: int = 50, principal: Principal = allow("admin", "scientist")
+    request: Request,
+    limit: int = 50,
+    principal: Principal = allow("admin", "scientist", scopes=(DATA,)),
 ) -> list[dict[str, Any]]:
     """The caller's queries, newest first."""
     return [q.as_dict() for q in workbench(request).query.history(principal.name, limit)]
@@ -98,7 +103,9 @@ def history(
 
 @router.get("/{query_id}")
 def query_info(
-    query_id: int, request: Request, principal: Principal = allow("admin", "scientist")
+    query_id: int,
+    request: Request,
+    principal: Principal = allow("admin", "scientist", scopes=(DATA_READ,)),
 ) -> dict[str, Any]:
     """One query of the history (its owner's or, for admins, anyone's)."""
     info = workbench(request).query.get(query_id, principal.name, admin=principal.role == "admin")
@@ -107,7 +114,9 @@ def query_info(
 
 @router.post("/{query_id}/cancel")
 def cancel(
-    query_id: int, request: Request, principal: Principal = allow("admin", "scientist")
+    query_id: int,
+    request: Request,
+    principal: Principal = allow("admin", "scientist", scopes=(DATA_READ,)),
 ) -> dict[str, Any]:
     """Interrupt a running query (its owner or an admin)."""
     wb = workbench(request)

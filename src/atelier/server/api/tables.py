@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from atelier.server.api.deps import client, workbench
 from atelier.server.security import allow
 from atelier.services.auth import Principal
+from atelier.services.auth.scopes import DATA, DATA_READ
 
 router = APIRouter(prefix="/tables", tags=["tables"])
 
@@ -27,14 +28,14 @@ class TableChange(BaseModel):
 def list_tables(
     request: Request,
     search: str | None = Query(None, max_length=200),
-    _: Principal = allow("admin", "scientist"),
+    _: Principal = allow("admin", "scientist", scopes=(DATA_READ,)),
 ) -> list[dict[str, Any]]:
     return [entry.as_dict() for entry in workbench(request).catalog.list(search)]
 
 
 @router.get("/{name}")
 def describe_table(
-    name: str, request: Request, _: Principal = allow("admin", "scientist")
+    name: str, request: Request, _: Principal = allow("admin", "scientist", scopes=(DATA_READ,))
 ) -> dict[str, Any]:
     return workbench(request).catalog.describe(name).as_dict()
 
@@ -44,7 +45,7 @@ def change_table(
     name: str,
     body: TableChange,
     request: Request,
-    principal: Principal = allow("admin", "scientist"),
+    principal: Principal = allow("admin", "scientist", scopes=(DATA,)),
 ) -> dict[str, Any]:
     wb = workbench(request)
     entry = wb.catalog.update(name, description=body.description, tags=body.tags, by=principal.name)
@@ -61,7 +62,7 @@ def change_table(
 
 @router.get("/{name}/versions")
 def table_versions(
-    name: str, request: Request, _: Principal = allow("admin", "scientist")
+    name: str, request: Request, _: Principal = allow("admin", "scientist", scopes=(DATA_READ,))
 ) -> list[dict[str, Any]]:
     return [version.as_dict() for version in workbench(request).catalog.versions(name)]
 
@@ -71,6 +72,6 @@ def table_profile(
     name: str,
     request: Request,
     version: int | None = Query(None, ge=0),
-    _: Principal = allow("admin", "scientist"),
+    _: Principal = allow("admin", "scientist", scopes=(DATA_READ,)),
 ) -> dict[str, Any]:
     return workbench(request).profiles.profile(name, version=version).as_dict()

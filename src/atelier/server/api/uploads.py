@@ -30,6 +30,7 @@ from atelier.errors import AtelierError, InvalidInput
 from atelier.server.api.deps import workbench
 from atelier.server.security import allow
 from atelier.services.auth import Principal
+from atelier.services.auth.scopes import DATA
 from atelier.services.ingest import Ingest, Received
 
 router = APIRouter(prefix="/uploads", tags=["uploads"])
@@ -41,7 +42,7 @@ MAX_FIELDS = 20
 
 @router.post("/preview")
 async def preview(
-    request: Request, principal: Principal = allow("admin", "scientist")
+    request: Request, principal: Principal = allow("admin", "scientist", scopes=(DATA,))
 ) -> JSONResponse:
     """Detected format and options, columns with types, and the first rows of a file."""
     ingest = workbench(request).ingest
@@ -59,7 +60,7 @@ async def preview(
 
 @router.post("", status_code=201)
 async def upload(
-    request: Request, principal: Principal = allow("admin", "scientist")
+    request: Request, principal: Principal = allow("admin", "scientist", scopes=(DATA,))
 ) -> dict[str, Any]:
     """Load a file (or an Arrow stream) into table ``name`` with ``mode``."""
     ingest = workbench(request).ingest
@@ -97,7 +98,9 @@ async def upload(
 
 @router.delete("/{upload_id}", status_code=204)
 def discard(
-    upload_id: str, request: Request, principal: Principal = allow("admin", "scientist")
+    upload_id: str,
+    request: Request,
+    principal: Principal = allow("admin", "scientist", scopes=(DATA,)),
 ) -> Response:
     """Drop a received file (the portal's Cancel)."""
     inbox = workbench(request).ingest.inbox

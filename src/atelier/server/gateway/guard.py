@@ -10,6 +10,7 @@ a bearer token are not at risk: browsers never attach it on their own.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -45,14 +46,7 @@ class GatewayGuard(RoleGuard):
     origin check above in place of the CSRF token."""
 
     async def __call__(self, connection: HTTPConnection) -> Principal:
-        principal: Principal | None = getattr(connection.state, "principal", None)
-        if principal is None:
-            raise HTTPException(401, "not authenticated")
-        if principal.role not in self.roles:
-            raise HTTPException(
-                403,
-                f"role {principal.role!r} may not do this (needs {', '.join(sorted(self.roles))})",
-            )
+        principal = self.check(getattr(connection.state, "principal", None), connection.url.path)
         if principal.via == "session" and needs_origin_check(connection):
             workbench = getattr(connection.app.state, "workbench", None)
             public_url = workbench.workspace.public_url if workbench is not None else ""
@@ -61,7 +55,7 @@ class GatewayGuard(RoleGuard):
         return principal
 
 
-def allow_gateway(*roles: str) -> Any:
+def allow_gateway(*roles: str, scopes: Iterable[str] = ()) -> Any:
     """``principal: Principal = allow_gateway("admin", "scientist")`` on a proxied route
-    (HTTP or WebSocket)."""
-    return Depends(GatewayGuard(roles))
+    (HTTP or WebSocket); ``scopes`` as for :func:`~atelier.server.security.allow`."""
+    return Depends(GatewayGuard(roles, scopes))

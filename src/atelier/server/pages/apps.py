@@ -56,7 +56,9 @@ async def create_app(request: Request, principal: Principal = allow(*BUILDERS)) 
     name, model = _form_value(form, "name").strip(), _form_value(form, "model").strip()
     try:
         app = await run_in_threadpool(
-            wb.apps.create, name, model, principal, title=_form_value(form, "title")
+            lambda: wb.apps.create(
+                name, model, principal, title=_form_value(form, "title"), client=client(request)
+            )
         )
     except AtelierError as error:
         apps = wb.apps.registry.list(principal)
@@ -69,7 +71,6 @@ async def create_app(request: Request, principal: Principal = allow(*BUILDERS)) 
             error=str(error),
             values={"name": name, "model": model},
         )
-    wb.audit.record("app.create", actor=principal.name, target=app.name, client=client(request))
     return RedirectResponse(app.url, status_code=303)
 
 
@@ -190,26 +191,23 @@ async def manage_app(
     form = await request.form()
     wb = workbench(request)
     action = _form_value(form, "action")
+    where = client(request)
     try:
         if action == "share":
             users = [u.strip() for u in _form_value(form, "users").split(",") if u.strip()]
             everyone = _form_value(form, "everyone") == "on"
-            wb.apps.registry.share(name, principal, users=users, everyone=everyone)
+            wb.apps.share(name, principal, users=users, everyone=everyone, client=where)
         elif action == "unshare":
-            wb.apps.registry.share(name, principal, remove=[_form_value(form, "user")])
-        elif action == "pause":
-            await run_in_threadpool(wb.apps.pause, name, principal)
-        elif action == "resume":
-            await run_in_threadpool(wb.apps.resume, name, principal)
-        elif action == "delete":
-            await run_in_threadpool(wb.apps.delete, name, principal)
-            wb.audit.record("app.delete", actor=principal.name, target=name, client=client(request))
-            return RedirectResponse("/apps", status_code=303)
+            wb.apps.share(name, principal, remove=[_form_value(form, "user")], client=where)
+        elif action in ("pause", "resume", "delete"):
+            change = getattr(wb.apps, action)
+            await run_in_threadpool(lambda: change(name, principal, client=where))
+            if action == "delete":
+                return RedirectResponse("/apps", status_code=303)
         else:
             raise NotFound(f"no action {action!r}")
     except AtelierError as error:
         return _unavailable(request, name, error)
-    wb.audit.record(f"app.{action}", actor=principal.name, target=name, client=client(request))
     return RedirectResponse(f"/apps/{name}/-/feedback", status_code=303)
 
 
@@ -219,13 +217,17 @@ def logs_page(name: str, request: Request, principal: Principal = allow(*BUILDER
     if not isinstance(found, AppInfo):
         return found
     wb = workbench(request)
+    try:
+        text = wb.apps.logs(name, principal, 500)
+    except AtelierError as error:  # only the app's owner and admins read its logs
+        return _unavailable(request, name, error)
     hosted = wb.apps.supervisor.get(name)
     return render(
         request,
         "apps/logs.html",
         app=found,
         hosted=hosted,
-        logs=wb.apps.logs(name, 500),
+        logs=text,
         manage=can_manage(found.owner, principal),
     )
 

@@ -36,6 +36,7 @@ from atelier.server.pages.mlflow_guard import (
     check_query,
 )
 from atelier.services.auth import Principal
+from atelier.services.auth.scopes import TRACKING
 from atelier.services.tracking.server import UPSTREAM_HOST, TrackingServer
 
 router = APIRouter()
@@ -59,7 +60,8 @@ MAX_JSON_BODY = 64 * 1024 * 1024
 
 #: Admins and scientists; cookie sessions must come from Atelier's own pages (same origin),
 #: since MLflow's UI cannot send Atelier's CSRF token.
-GUARD = allow_gateway(*ROLES)
+#: Jobs' and notebooks' tokens track experiments here; apps' tokens may not.
+GUARD = allow_gateway(*ROLES, scopes=(TRACKING,))
 
 
 @router.get("/mlflow")

@@ -90,23 +90,21 @@ async def publish_app(
         else:
             raise InvalidInput("choose the alias or version the app serves")
         app = await run_in_threadpool(
-            wb.apps.create, app_name, model, principal, title=values.get("title", "").strip()
+            lambda: wb.apps.create(
+                app_name,
+                model,
+                principal,
+                title=values.get("title", "").strip(),
+                client=client(request),
+            )
         )
     except AtelierError as error:
         values["everyone"] = "on" if everyone else ""
         return await run_in_threadpool(
             _card_page, request, name, None, str(error), values, error.status_code
         )
-    wb.audit.record("app.create", actor=principal.name, target=app.name, client=client(request))
     if everyone:
-        wb.apps.registry.share(app.name, principal, everyone=True)
-        wb.audit.record(
-            "app.share",
-            actor=principal.name,
-            target=app.name,
-            client=client(request),
-            detail={"everyone": True},
-        )
+        wb.apps.share(app.name, principal, everyone=True, client=client(request))
     return RedirectResponse(app.url, status_code=303)
 
 

@@ -4,8 +4,9 @@ Each running hosted app is a child process in the project's environment, listeni
 loopback port that only the Atelier server knows; users reach it through ``/apps/NAME/``
 (the gateway proxies HTTP and WebSocket traffic after Atelier's login). Streamlit is started
 with ``--server.baseUrlPath=/apps/NAME`` and Dash with ``DASH_URL_BASE_PATHNAME=/apps/NAME/``,
-so their pages and assets live under the proxied path. The app gets ``ATELIER_URL`` and an
-``ATELIER_TOKEN`` of its owner (revoked when it stops) so that ``atelier.connect()`` works.
+so their pages and assets live under the proxied path. The app gets ``ATELIER_URL`` and a
+scoped ``ATELIER_TOKEN`` of its owner (renewed while it runs, revoked when it stops) so that
+``atelier.connect()`` works.
 
 A watcher thread per app restarts it when it exits, after a backoff that doubles with each
 quick crash (1 s up to a minute) and resets once it stayed up for a while. Output goes to
@@ -50,6 +51,9 @@ class Launch:
     script: Path
     cwd: Path
     env: dict[str, str] = field(default_factory=dict)
+    #: Called every ``renew_every`` seconds while the process runs (its token's renewal).
+    renew: Callable[[], None] | None = None
+    renew_every: float = 3600.0
 
 
 def command(app: AppInfo, launch: Launch, port: int) -> tuple[list[str], dict[str, str]]:
@@ -100,6 +104,7 @@ class HostedProcess:
         self.on_stop = on_stop
         self.port = 0
         self.process: subprocess.Popen[bytes] | None = None
+        self.spec: Launch | None = None
         self.restarts = 0
         self.last_exit: int | None = None
         self.state = "starting"
@@ -121,7 +126,7 @@ class HostedProcess:
             return False
 
     def _spawn(self) -> subprocess.Popen[bytes]:
-        spec = self.launch(self.app)
+        spec = self.spec = self.launch(self.app)
         self.port = free_port()
         argv, extra = command(self.app, spec, self.port)
         env = {k: v for k, v in os.environ.items() if not k.startswith(("ATELIER_", "MLFLOW_"))}
@@ -154,7 +159,7 @@ class HostedProcess:
                 self.state = "failed"
             else:
                 self.state = "running"
-                self.last_exit = self.process.wait()
+                self.last_exit = self._wait(self.process)
                 if self._stop.is_set():
                     break
                 self._note(f"exited with code {self.last_exit}; restarting in {delay:.0f} s")
@@ -166,6 +171,19 @@ class HostedProcess:
                 break
             delay = min(MAX_DELAY, delay * 2)
         self.state = "stopped"
+
+    def _wait(self, process: subprocess.Popen[bytes]) -> int:
+        """The process's exit code, renewing its token while it runs."""
+        spec = self.spec
+        while True:
+            try:
+                return process.wait(timeout=spec.renew_every if spec and spec.renew else None)
+            except subprocess.TimeoutExpired:
+                if spec is not None and spec.renew is not None and not self._stop.is_set():
+                    try:
+                        spec.renew()
+                    except Exception as error:  # kept running; the token may lapse
+                        log.warning("hosted app %s: token not renewed: %s", self.app.name, error)
 
     def _note(self, message: str) -> None:
         log.warning("hosted app %s %s", self.app.name, message)

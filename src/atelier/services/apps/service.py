@@ -1,22 +1,38 @@
-"""The apps service: publishing, using and hosting apps, wired to serving and feedback."""
+"""The apps service: publishing, using and hosting apps, wired to serving and feedback.
+
+Every entry point (API, portal, CLI, SDK) changes apps through this service, which checks the
+acting principal's right first, then writes, then records the audit entry (refusals too), so
+that all of them authorize and audit alike. A hosted app's script is replaced by a staged write
+and an atomic rename, after the check: a refused or failed deployment leaves the old file.
+
+A hosted app runs with a token of its owner that is scoped (:data:`~atelier.services.auth.
+scopes.APP`: read the tables its owner may read, predict), labelled ``app NAME``, made at each
+start, renewed while the app's process is supervised (it expires :data:`TOKEN_LIFETIME` after
+the last renewal), and revoked in the database when the app is paused, redeployed or deleted,
+and at the server's next start.
+"""
 
 from __future__ import annotations
 
-import contextlib
 import logging
+import os
 import re
 import sys
 import threading
-from collections.abc import Callable, Mapping
+import uuid
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from atelier.errors import InvalidInput, NotFound
+from atelier.errors import InvalidInput, NotFound, PermissionDenied
 from atelier.services.apps.feedback import Feedback, FeedbackEntry
 from atelier.services.apps.form import Field, form_fields, parse_form
 from atelier.services.apps.hosting import HostedProcess, Launch, Supervisor
-from atelier.services.apps.registry import AppInfo, Apps, check_name
-from atelier.services.auth import Principal, Tokens
+from atelier.services.apps.registry import BUILDERS, AppInfo, Apps, can_manage, check_name
+from atelier.services.auth import AuditLog, Principal, Tokens
+from atelier.services.auth import scopes as token_scopes
 from atelier.services.serving import LoadedModel, ModelServer, PredictionBatch
 from atelier.services.tracking.references import parse_reference
 
@@ -25,8 +41,13 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-#: Days an app's token lives; a new one is made at every start.
-TOKEN_DAYS = 30
+#: How long an app's token lives after its last renewal. A token is made at every start and
+#: renewed every :data:`RENEW_EVERY` while the app's process is supervised, so it outlives a
+#: server that died without revoking it by a day at most (the next start revokes it anyway).
+TOKEN_LIFETIME = timedelta(days=1)
+RENEW_EVERY = timedelta(hours=1)
+#: Code tokens of hosted apps are named ``app NAME``.
+TOKEN_LABEL = "app "
 MAX_SCRIPT_BYTES = 2_000_000
 _DASH = re.compile(r"^\s*(import dash|from dash\b)", re.MULTILINE)
 
@@ -42,6 +63,7 @@ class AppService:
         folder: Path,
         logs_dir: Path,
         atelier_url: Callable[[], str],
+        audit: AuditLog | None = None,
     ) -> None:
         self.registry = apps
         self._serving = serving
@@ -50,8 +72,8 @@ class AppService:
         self._projects = projects
         self.folder = folder
         self.atelier_url = atelier_url
+        self.audit = audit or AuditLog(apps.db)
         self.supervisor = Supervisor(self._launch, logs_dir)
-        self._token_keys: dict[str, str] = {}
 
     @property
     def serving(self) -> ModelServer:
@@ -71,20 +93,25 @@ class AppService:
         *,
         title: str = "",
         description: str = "",
+        client: str | None = None,
     ) -> AppInfo:
         """Publish an app generated from ``model`` (``NAME@ALIAS``): checked to load and to
         have a column signature first."""
         check_name(name)
-        ref = parse_reference(model)
-        form_fields(self.serving.model(ref))
-        return self.registry.create(
-            name,
-            "model",
-            owner=principal.name,
-            title=title or f"{ref.name.replace('_', ' ').capitalize()} predictions",
-            description=description,
-            model=str(model).strip(),
-        )
+        with self._audited("app.create", name, principal, client):
+            _require_builder(principal)
+            ref = parse_reference(model)
+            form_fields(self.serving.model(ref))
+            app = self.registry.create(
+                name,
+                "model",
+                owner=principal.name,
+                title=title or f"{ref.name.replace('_', ' ').capitalize()} predictions",
+                description=description,
+                model=str(model).strip(),
+            )
+        self._record("app.create", name, principal, client, {"model": app.model})
+        return app
 
     def model_of(self, app: AppInfo) -> tuple[LoadedModel, list[Field]]:
         if app.model is None:
@@ -143,10 +170,43 @@ class AppService:
         kind: str | None = None,
         filename: str = "app.py",
         title: str = "",
+        client: str | None = None,
     ) -> AppInfo:
         """Publish (or replace) a hosted app running ``script`` (the file's text) in the
-        environment of ``project``. The server starts it (again) on its next request."""
+        environment of ``project``. The server starts it (again) on its next request.
+
+        The caller's right is checked before anything is written: a new name needs a
+        scientist or an admin, an existing app its owner or an admin, a project its
+        membership. The script is then staged beside the old one and renamed over it only
+        once the app's record is written, so that a refusal or a failure leaves the old file.
+        """
         check_name(name)
+        with self._audited("app.deploy", name, principal, client):
+            app = self._deploy(name, script, principal, project, kind, filename, title)
+        self._record("app.deploy", name, principal, client, {"kind": app.kind, "project": project})
+        return app
+
+    def _deploy(
+        self,
+        name: str,
+        script: str,
+        principal: Principal,
+        project: str | None,
+        kind: str | None,
+        filename: str,
+        title: str,
+    ) -> AppInfo:
+        _require_builder(principal)
+        try:
+            existing = self.registry.get(name)
+        except NotFound:
+            existing = None
+        if existing is not None and not can_manage(existing.owner, principal):
+            raise PermissionDenied(
+                f"only the owner of app {name!r} ({existing.owner}) or an admin may change it"
+            )
+        if existing is not None and existing.kind == "model":
+            raise InvalidInput(f"app {name!r} is a generated model app: choose another name")
         if len(script.encode()) > MAX_SCRIPT_BYTES:
             raise InvalidInput(f"{filename}: the script is over {MAX_SCRIPT_BYTES} bytes")
         if not script.strip():
@@ -161,27 +221,33 @@ class AppService:
         if kind not in ("streamlit", "dash"):
             raise InvalidInput(f"hosted app kind {kind!r} is not streamlit or dash")
         if project is not None:
-            self._projects().get(project)  # NotFound names the project
+            # The app runs in the project's environment and folder: for its members only.
+            self._projects().require_member(project, principal)
         path = self.folder / name / "app.py"
-        try:
-            existing = self.registry.get(name)
-        except NotFound:
-            existing = None
-        if existing is not None and existing.kind == "model":
-            raise InvalidInput(f"app {name!r} is a generated model app: choose another name")
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(script, encoding="utf-8")
-        if existing is None:
-            app = self.registry.create(
-                name,
-                kind,
-                owner=principal.name,
-                title=title or name,
-                project=project,
-                script=str(path),
-            )
-        else:
-            app = self.registry.update(name, principal, project=project, script=str(path))
+        staged = path.with_name(f".app.py.{uuid.uuid4().hex[:12]}.staged")
+        try:
+            staged.write_text(script, encoding="utf-8")
+            if existing is None:
+                app = self.registry.create(
+                    name,
+                    kind,
+                    owner=principal.name,
+                    title=title or name,
+                    project=project,
+                    script=str(path),
+                )
+            else:
+                # Checked again in the same transaction as the change.
+                app = self.registry.update(name, principal, project=project, script=str(path))
+            os.replace(staged, path)
+        finally:
+            staged.unlink(missing_ok=True)
+        if existing is not None:
+            # The running process (if any) still holds the old token: revoke it now; the
+            # server restarts the app with a new one on its next request.
+            self._revoke(name)
+            self.supervisor.stop(name)
         return app
 
     def start(self, app: AppInfo) -> HostedProcess:
@@ -193,7 +259,11 @@ class AppService:
 
     def start_running(self) -> None:
         """Start every running hosted app, and load the models of generated apps in the
-        background, so that first visits do not wait (the server calls this at start-up)."""
+        background, so that first visits do not wait (the server calls this at start-up).
+
+        The tokens of apps started by an earlier server are revoked first: its processes
+        are gone, and each app gets a new token when it starts."""
+        self.tokens.revoke_label(TOKEN_LABEL, prefix=True)
         apps = [app for app in self.registry.list() if app.status == "running"]
         for app in apps:
             if app.hosted:
@@ -220,40 +290,131 @@ class AppService:
             if project.python.exists():
                 python = str(project.python)
             cwd = project.path
-        self._revoke(app.name)
-        info, token = self.tokens.create(app.owner, f"app {app.name}", TOKEN_DAYS)
-        self._token_keys[app.name] = info.key
+        # Made anew at each start (revoking the one before): scoped, labelled, short-lived.
+        info, token = self.tokens.create_for(
+            app.owner, token_label(app.name), token_scopes.APP, TOKEN_LIFETIME
+        )
         env = {"ATELIER_URL": self.atelier_url().rstrip("/"), "ATELIER_TOKEN": token}
         if app.project:
             env["ATELIER_PROJECT"] = app.project
-        return Launch(python, Path(app.script), cwd, env)
+        return Launch(
+            python,
+            Path(app.script),
+            cwd,
+            env,
+            renew=lambda: self.tokens.extend(info.key, TOKEN_LIFETIME),
+            renew_every=RENEW_EVERY.total_seconds(),
+        )
 
     def _revoke(self, name: str) -> None:
-        key = self._token_keys.pop(name, None)
-        if key is not None:
-            with contextlib.suppress(NotFound):
-                self.tokens.revoke(key)
+        try:
+            self.tokens.revoke_label(token_label(name))
+        except Exception as error:  # the database may be gone when the server stops
+            log.warning("could not revoke the token of app %s: %s", name, error)
 
     # -- lifecycle -----------------------------------------------------------------------
 
-    def pause(self, name: str, principal: Principal) -> AppInfo:
-        app = self.registry.set_status(name, principal, "paused")
-        self.supervisor.stop(name)
+    def share(
+        self,
+        name: str,
+        principal: Principal,
+        *,
+        users: list[str] | None = None,
+        everyone: bool | None = None,
+        remove: list[str] | None = None,
+        client: str | None = None,
+    ) -> AppInfo:
+        """Share with named users and/or every logged-in user, or stop sharing."""
+        detail = {"users": users or [], "everyone": everyone, "remove": remove or []}
+        with self._audited("app.share", name, principal, client, detail):
+            app = self.registry.share(
+                name, principal, users=users, everyone=everyone, remove=remove
+            )
+        self._record("app.share", name, principal, client, detail)
         return app
 
-    def resume(self, name: str, principal: Principal) -> AppInfo:
-        app = self.registry.set_status(name, principal, "running")
+    def pause(self, name: str, principal: Principal, *, client: str | None = None) -> AppInfo:
+        with self._audited("app.pause", name, principal, client):
+            app = self.registry.set_status(name, principal, "paused")
+        self.supervisor.stop(name)
+        self._revoke(name)
+        self._record("app.pause", name, principal, client)
+        return app
+
+    def resume(self, name: str, principal: Principal, *, client: str | None = None) -> AppInfo:
+        with self._audited("app.resume", name, principal, client):
+            app = self.registry.set_status(name, principal, "running")
         if app.hosted:
             self.start(app)
+        self._record("app.resume", name, principal, client)
         return app
 
-    def delete(self, name: str, principal: Principal) -> AppInfo:
-        app = self.registry.delete(name, principal)
+    def delete(self, name: str, principal: Principal, *, client: str | None = None) -> AppInfo:
+        with self._audited("app.delete", name, principal, client):
+            app = self.registry.delete(name, principal)
         self.supervisor.stop(name)
+        self._revoke(name)
+        self._record("app.delete", name, principal, client)
         return app
 
-    def logs(self, name: str, lines: int = 200) -> str:
+    def logs(self, name: str, principal: Principal, lines: int = 200) -> str:
+        """The app's output: for its owner and admins only (a script may print anything)."""
+        app = self.registry.get(name)
+        if not can_manage(app.owner, principal):
+            raise PermissionDenied(
+                f"only the owner of app {name!r} ({app.owner}) or an admin may read its logs"
+            )
         return self.supervisor.logs(name, lines)
+
+    # -- audit ---------------------------------------------------------------------------
+
+    def _record(
+        self,
+        action: str,
+        name: str,
+        principal: Principal,
+        client: str | None,
+        detail: dict[str, Any] | None = None,
+        *,
+        success: bool = True,
+    ) -> None:
+        if principal.label:
+            detail = {**(detail or {}), "token": principal.label}
+        self.audit.record(
+            action,
+            actor=principal.name,
+            target=name,
+            success=success,
+            client=client,
+            detail=detail,
+        )
+
+    @contextmanager
+    def _audited(
+        self,
+        action: str,
+        name: str,
+        principal: Principal,
+        client: str | None,
+        detail: dict[str, Any] | None = None,
+    ) -> Iterator[None]:
+        """Record a refusal (a PermissionDenied) in the audit log, then let it through."""
+        try:
+            yield
+        except PermissionDenied as error:
+            refused = {**(detail or {}), "refused": str(error)}
+            self._record(action, name, principal, client, refused, success=False)
+            raise
 
     def close(self) -> None:
         self.supervisor.stop_all()
+
+
+def token_label(name: str) -> str:
+    """The name of app ``name``'s token."""
+    return f"{TOKEN_LABEL}{name}"
+
+
+def _require_builder(principal: Principal) -> None:
+    if principal.role not in BUILDERS:
+        raise PermissionDenied(f"role {principal.role!r} may not publish apps")

@@ -1,4 +1,10 @@
-"""API tokens: ``atl_<key>_<secret>``, shown once, stored as a digest, revocable, expiring."""
+"""API tokens: ``atl_<key>_<secret>``, shown once, stored as a digest, revocable, expiring.
+
+A person's token carries their full rights. Tokens made for code (:meth:`Tokens.create_for`:
+a hosted app, a job, a notebook server) are *scoped* (see :mod:`.scopes`), labelled with what
+they are for ("app churn", "job 12", "notebook ada"), short-lived, and revoked by that label
+in the database, so that a revocation survives a restart of the server.
+"""
 
 from __future__ import annotations
 
@@ -7,11 +13,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from atelier.backends.metadata import ApiToken, Database, User
 from atelier.backends.metadata.models import utcnow
 from atelier.errors import InvalidInput, NotFound
+from atelier.services.auth import scopes as scope_codec
 from atelier.services.auth.principal import Principal
 from atelier.services.auth.secrets import digest, new_secret, same
 
@@ -30,6 +37,8 @@ class TokenInfo:
     expires_at: datetime
     revoked_at: datetime | None
     last_used_at: datetime | None
+    #: None for a person's token; the scopes of a token made for code.
+    scopes: frozenset[str] | None = None
 
     @property
     def active(self) -> bool:
@@ -40,6 +49,7 @@ class TokenInfo:
         for field in ("created_at", "expires_at", "revoked_at", "last_used_at"):
             data[field] = data[field].isoformat() if data[field] else None
         data["active"] = self.active
+        data["scopes"] = sorted(self.scopes) if self.scopes is not None else None
         return data
 
 
@@ -53,6 +63,7 @@ def _info(token: ApiToken, user_name: str) -> TokenInfo:
         token.expires_at,
         token.revoked_at,
         token.last_used_at,
+        scope_codec.decode(token.scopes),
     )
 
 
@@ -72,6 +83,23 @@ class Tokens:
         """Make a token for ``user``; returns its record and the plaintext, shown only now."""
         if not 1 <= days <= 3650:
             raise InvalidInput(f"token lifetime must be 1 to 3650 days (got {days})")
+        return self._create(user, name, timedelta(days=days), None)
+
+    def create_for(
+        self, user: str, label: str, scopes: frozenset[str], lifetime: timedelta
+    ) -> tuple[TokenInfo, str]:
+        """A scoped token of ``user`` for code, named ``label`` ("app churn", "job 12"),
+        living ``lifetime``. Earlier tokens of the same label are revoked: one live token
+        per app, job or notebook server."""
+        checked = scope_codec.check_scopes(scopes)
+        if not timedelta(minutes=1) <= lifetime <= timedelta(days=3650):
+            raise InvalidInput(f"token lifetime must be 1 minute to 3650 days (got {lifetime})")
+        self.revoke_label(label)
+        return self._create(user, label, lifetime, checked)
+
+    def _create(
+        self, user: str, name: str, lifetime: timedelta, scopes: frozenset[str] | None
+    ) -> tuple[TokenInfo, str]:
         if not name.strip() or len(name) > 128:
             raise InvalidInput("token name must be 1 to 128 characters")
         key, secret = secrets.token_hex(6), new_secret()
@@ -84,7 +112,8 @@ class Tokens:
                 secret_hash=digest(secret),
                 user_id=owner.id,
                 name=name.strip(),
-                expires_at=utcnow() + timedelta(days=days),
+                expires_at=utcnow() + lifetime,
+                scopes=scope_codec.encode(scopes),
             )
             session.add(token)
             session.flush()
@@ -111,6 +140,33 @@ class Tokens:
                 token.revoked_at = utcnow()
             return _info(token, name)
 
+    def revoke_label(self, label: str, *, prefix: bool = False) -> int:
+        """Revoke the live code tokens named ``label`` (with ``prefix``: whose name starts
+        with it); a person's tokens are never touched. Returns how many were revoked."""
+        name = (
+            ApiToken.name.startswith(label, autoescape=True) if prefix else (ApiToken.name == label)
+        )
+        with self.db.session() as session:
+            result = session.execute(
+                update(ApiToken)
+                .where(name, ApiToken.scopes.is_not(None), ApiToken.revoked_at.is_(None))
+                .values(revoked_at=utcnow())
+            )
+            return int(getattr(result, "rowcount", 0) or 0)
+
+    def extend(self, key: str, lifetime: timedelta) -> None:
+        """Push a live code token's expiry to ``lifetime`` from now (its code still runs)."""
+        with self.db.session() as session:
+            session.execute(
+                update(ApiToken)
+                .where(
+                    ApiToken.key == key,
+                    ApiToken.scopes.is_not(None),
+                    ApiToken.revoked_at.is_(None),
+                )
+                .values(expires_at=utcnow() + lifetime)
+            )
+
     def authenticate(self, plaintext: str) -> TokenUse | None:
         prefix, _, rest = plaintext.partition("_")
         key, _, secret = rest.partition("_")
@@ -134,4 +190,13 @@ class Tokens:
             audit = token.last_used_at is None or now - token.last_used_at >= AUDIT_EVERY
             if audit:
                 token.last_used_at = now
-            return TokenUse(Principal(user.id, user.name, user.role, "token"), key, audit)
+            scopes = scope_codec.decode(token.scopes)
+            principal = Principal(
+                user.id,
+                user.name,
+                user.role,
+                "token",
+                scopes=scopes,
+                label=token.name if scopes is not None else None,
+            )
+            return TokenUse(principal, key, audit)

@@ -8,6 +8,7 @@ import os
 import sys
 import time
 from collections.abc import Callable, Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -20,6 +21,7 @@ from atelier.config import Workspace
 from atelier.config.settings import ProfileSettings
 from atelier.errors import AtelierError, InvalidInput, PermissionDenied
 from atelier.services.auth import AuditLog, Principal, Tokens
+from atelier.services.auth import scopes as token_scopes
 from atelier.services.jobs.command import (
     argv_for,
     check_command,
@@ -174,7 +176,10 @@ class Jobs:
         mlflow_run, notes = None, []
         if server_up(url):
             days = _token_days(chosen.max_runtime_seconds)
-            info, token = self.tokens.create(principal.name, f"job {job_id}", days)
+            # Scoped (the owner's work, never accounts or admin), labelled, revoked at the end.
+            info, token = self.tokens.create_for(
+                principal.name, f"job {job_id}", token_scopes.JOB, timedelta(days=days)
+            )
             self.records.update(job_id, token_key=info.key)
             env.update(
                 ATELIER_URL=url,

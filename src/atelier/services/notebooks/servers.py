@@ -3,8 +3,10 @@
 Each server listens only on a Unix socket (mode 0600) in the workspace's private folder and
 accepts only requests that carry its own random token, which the Atelier gateway adds after
 authenticating the user. Its environment, inherited by its kernels, carries ``ATELIER_URL`` and
-an Atelier token of that user (named ``notebook-<host>``, valid a day, revoked when the server
-stops), so ``atelier.connect()`` and MLflow work in a kernel with no arguments.
+an Atelier token of that user, scoped to their work (data, features, experiments, jobs, never
+accounts or admin; see ``services/auth/scopes.py``), named ``notebook USER``, valid a day, revoked
+when the server stops or the next one starts, so ``atelier.connect()`` and MLflow work in a
+kernel with no arguments.
 
 A server runs in its own process group and gets SIGTERM when the Atelier process that started
 it dies (Linux), so it is never orphaned; its kernels exit with it (ipykernel watches its
@@ -19,7 +21,6 @@ import json
 import os
 import secrets
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -38,6 +39,7 @@ from atelier.backends.compute.proctree import die_with_parent, stop_group
 from atelier.config.settings import ServerSettings
 from atelier.errors import AtelierError
 from atelier.services.auth import Principal, Tokens
+from atelier.services.auth import scopes as token_scopes
 from atelier.services.notebooks.kernelspecs import KernelProject, write_kernelspecs
 
 #: Jupyter serves everything under this path, the same one the gateway routes.
@@ -165,8 +167,8 @@ class NotebookServers:
         with contextlib.suppress(FileNotFoundError):
             sock.unlink()
         secret = secrets.token_urlsafe(32)
-        info, token = self.tokens.create(
-            user, f"notebook-{socket.gethostname()}"[:128], days=TOKEN_DAYS
+        info, token = self.tokens.create_for(
+            user, f"notebook {user}", token_scopes.NOTEBOOK, timedelta(days=TOKEN_DAYS)
         )
         config = folder / "jupyter_server_config.json"
         _write_private(config, json.dumps(self._config(sock, secret, kernels), indent=1))
