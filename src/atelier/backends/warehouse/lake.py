@@ -7,6 +7,9 @@ work never share one, and nothing leaks from one request into the next.
 
 from __future__ import annotations
 
+import contextlib
+import shutil
+import tempfile
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -16,7 +19,12 @@ from atelier.backends.warehouse.catalog import parse_catalog_url
 from atelier.backends.warehouse.errors import WarehouseError, redact
 from atelier.backends.warehouse.extensions import default_extension_directory, open_connection
 from atelier.backends.warehouse.history import Snapshot, table_snapshots
-from atelier.backends.warehouse.restricted import SettingValue, UserConnection, restrict
+from atelier.backends.warehouse.restricted import (
+    SettingValue,
+    UserConnection,
+    check_readable_layout,
+    restrict,
+)
 from atelier.backends.warehouse.retry import DEFAULT_POLICY, RetryPolicy, is_transient, retry
 from atelier.backends.warehouse.sources import Attachment
 from atelier.backends.warehouse.sql import ident, qualified
@@ -42,12 +50,20 @@ class Warehouse:
         *,
         alias: str = "lake",
         extension_directory: str | Path | None = None,
+        spill_directory: str | Path | None = None,
         retry_policy: RetryPolicy = DEFAULT_POLICY,
     ) -> None:
         self.catalog = parse_catalog_url(catalog_url)
         self.data_path = Path(data_path).expanduser().resolve()
         self.alias = alias
         self.extension_directory = Path(extension_directory or default_extension_directory())
+        #: Where user queries spill: one private folder per connection under it, never inside
+        #: a folder user SQL may read (DuckDB's default is ``.tmp`` in the working directory).
+        self.spill_directory = (
+            Path(spill_directory or self.extension_directory.parent / "duckdb_spill")
+            .expanduser()
+            .resolve()
+        )
         self.retry_policy = retry_policy
         self._meta = self.catalog.metadata_tables(alias)
 
@@ -83,21 +99,42 @@ class Warehouse:
         sources, ``settings`` (e.g. ``memory_limit``) applied, then external access off and
         the configuration locked."""
         sources = list(attach_sources)
-        connection = retry(lambda: self._open_read_only(sources), self.retry_policy)
+        directories = [str(self.data_path), *(d for s in sources for d in s.allowed_directories)]
+        check_readable_layout(directories, self._private_paths())
+        spill = self._spill_folder()
         try:
-            restrict(
-                connection,
-                allowed_directories=[
-                    str(self.data_path),
-                    *(d for s in sources for d in s.allowed_directories),
-                ],
-                allowed_paths=[p for s in sources for p in s.allowed_paths],
-                settings=settings,
-            )
-            user = UserConnection(connection)
-            yield user
+            connection = retry(lambda: self._open_read_only(sources), self.retry_policy)
+            try:
+                restrict(
+                    connection,
+                    allowed_directories=directories,
+                    allowed_paths=[p for s in sources for p in s.allowed_paths],
+                    settings={**(settings or {}), "temp_directory": str(spill)},
+                )
+                user = UserConnection(connection)
+                yield user
+            finally:
+                connection.close()
         finally:
-            connection.close()
+            shutil.rmtree(spill, ignore_errors=True)
+
+    def _spill_folder(self) -> Path:
+        """A new folder of its own (0700) for one user connection's spill files."""
+        self.spill_directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+        # Each folder under it is 0700 already (mkdtemp); the parent keeps others from listing.
+        with contextlib.suppress(OSError):
+            self.spill_directory.chmod(0o700)
+        return Path(tempfile.mkdtemp(prefix="query-", dir=self.spill_directory))
+
+    def _private_paths(self) -> list[tuple[str, Path]]:
+        """What user SQL must never be able to read, named for the error message."""
+        paths = [
+            ("the DuckDB extension directory", self.extension_directory),
+            ("the query spill directory", self.spill_directory),
+        ]
+        if self.catalog.path is not None:
+            paths.append(("the lake's catalog file", self.catalog.path))
+        return paths
 
     def _open_read_only(self, sources: Sequence[Attachment]) -> duckdb.DuckDBPyConnection:
         import duckdb

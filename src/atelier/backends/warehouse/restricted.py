@@ -4,14 +4,20 @@ Everything the connection needs (the lake, read-only sources, settings) is attac
 then external access is switched off, with only the lake's data folder (and file sources)
 readable, and the configuration is locked so user SQL cannot switch it back on. Each statement
 also passes :func:`~atelier.backends.warehouse.guard.check_user_sql`.
+
+DuckDB makes its temp directory readable too, so each user connection spills into a folder of
+its own (0700, removed with the connection) outside every readable folder; and a readable
+folder must not hold anything but data (:func:`check_readable_layout`): not the catalog file,
+the extensions or the spill folders, which a misconfigured ``data_path`` could contain.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING
 
-from atelier.backends.warehouse.errors import QueryRefused
+from atelier.backends.warehouse.errors import QueryRefused, WarehouseError
 from atelier.backends.warehouse.guard import check_user_sql
 from atelier.backends.warehouse.sql import ident, literal
 
@@ -37,6 +43,19 @@ def restrict(
     connection.execute("SET allowed_paths = ?", [list(allowed_paths)])
     connection.execute("SET enable_external_access = false")
     connection.execute("SET lock_configuration = true")
+
+
+def check_readable_layout(directories: Iterable[str], private: Sequence[tuple[str, Path]]) -> None:
+    """Refuse a readable folder that is, or holds, one of the ``private`` paths."""
+    for directory in directories:
+        folder = Path(directory).expanduser().resolve()
+        for what, path in private:
+            target = Path(path).expanduser().resolve()
+            if target == folder or folder in target.parents:
+                raise WarehouseError(
+                    f"user SQL may read {folder}, which holds {what} ({target}): give the "
+                    "lake's data (warehouse.data_path) and file sources folders of their own"
+                )
 
 
 def _setting_literal(value: SettingValue) -> str:

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from atelier.backends.metadata import Database
 from atelier.backends.warehouse import Attachment, Warehouse
+from atelier.backends.warehouse.guard import split_statements
 from atelier.config.settings import QuerySettings
 from atelier.errors import AtelierError, Conflict, InvalidInput, PermissionDenied
 from atelier.services.query.control import Control
@@ -212,9 +213,8 @@ def _names(sql: str, alias: str) -> bool:
 
 
 def _check_single_statement(sql: str) -> None:
-    import duckdb
-
-    statements = duckdb.extract_statements(sql)
+    # Split as the user wrote it: DuckDB parses one PIVOT into two statements of its own.
+    statements = split_statements(sql)
     if len(statements) > 1:
         raise InvalidInput(
             f"{len(statements)} statements given: run one statement at a time "
