@@ -88,17 +88,18 @@ class EmbeddedModels(Models):
         return self._registry.register(
             run_id,
             name,
-            by=self._principal.name,
+            by=self._principal,
             alias=alias,
             model=model,
             description=description,
+            client="sdk",
         )
 
     def set_alias(self, name: str, alias: str, version: int) -> dict[str, Any]:
-        return self._registry.set_alias(name, alias, version)
+        return self._registry.set_alias(name, alias, version, by=self._principal, client="sdk")
 
     def delete_alias(self, name: str, alias: str) -> None:
-        self._registry.delete_alias(name, alias)
+        self._registry.delete_alias(name, alias, by=self._principal, client="sdk")
 
     def list(self) -> list[dict[str, Any]]:
         return self._registry.list()

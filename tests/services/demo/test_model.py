@@ -95,7 +95,7 @@ def test_a_churn_model_without_champion_is_left_alone(tmp_path: Path) -> None:
         store = TrackingStore.for_workspace(wb.workspace)
         store.prepare()
         run = log_model_run(store.backend_uri, store.artifacts_dir / "mine")
-        wb.models.register(run, MODEL, by="ada")
+        wb.models.register(run, MODEL, by=wb.owner())
         published = publish_demo_app(wb, wb.owner())
         assert published.version is None and published.app is None
         assert "has no 'champion' alias" in published.notes[0]

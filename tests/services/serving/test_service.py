@@ -4,11 +4,14 @@ from pathlib import Path
 import pytest
 
 from atelier.errors import InvalidInput, NotFound
+from atelier.services.auth import Principal
 from atelier.services.serving import ModelServer
 from atelier.services.tracking.references import parse_reference
 from atelier.services.workbench import Workbench
 from tests.services.serving.conftest import Registered
 from tests.services.serving.helpers import EXAMPLE
+
+ADMIN = Principal(1, "root", "admin", "local")
 
 
 @pytest.fixture
@@ -102,7 +105,7 @@ def test_an_alias_is_looked_up_again_after_alias_seconds(
         assert server.resolve(parse_reference("moving", version=1)) == pinned
         server.alias_seconds = 3600
         cached = server.resolve(ref)
-        registry.set_alias("moving", "champion", first)
+        registry.set_alias("moving", "champion", first, by=ADMIN)
         assert server.resolve(ref) is cached  # still the version seen last, until it expires
     finally:
         server.close()

@@ -8,10 +8,15 @@ from typing import Any
 
 import pytest
 
-from atelier.errors import InvalidInput, NotFound
+from atelier.errors import InvalidInput, NotFound, PermissionDenied
+from atelier.services.auth import Principal
 from atelier.services.tracking import capture
 from atelier.services.tracking.registry import ModelRegistry, Reference, parse_reference
 from tests.services.tracking.mlflow_env import MLFLOW_WARNINGS, Tracking, tracking
+
+ADA = Principal(1, "ada", "scientist", "local")
+GRACE = Principal(2, "grace", "scientist", "local")
+ROOT = Principal(3, "root", "admin", "local")
 
 __all__ = ["tracking"]
 pytestmark = [pytest.mark.filterwarnings(w) for w in MLFLOW_WARNINGS]
@@ -71,10 +76,13 @@ def registry(tracking: Tracking) -> ModelRegistry:
 
 def test_register_alias_and_load(registry: ModelRegistry, trained: dict[str, Any]) -> None:
     first, second = trained["runs"]
-    one = registry.register(first, "churn", by="ada", alias="champion")
+    one = registry.register(first, "churn", by=ADA, alias="champion")
     assert (one["name"], one["version"], one["aliases"]) == ("churn", 1, ["champion"])
     assert one["registered_by"] == "ada" and one["run_id"] == first
-    two = registry.register(second, "churn", by="grace", alias="challenger")
+    with pytest.raises(PermissionDenied, match="grace may not add a version to model 'churn'"):
+        registry.register(second, "churn", by=GRACE, alias="challenger")
+    assert [v["version"] for v in registry.versions("churn")] == [1]
+    two = registry.register(second, "churn", by=ADA, alias="challenger")
     assert two["version"] == 2
     model = registry.load("churn@champion")
     assert model.get_params()["C"] == 0.1
@@ -83,14 +91,19 @@ def test_register_alias_and_load(registry: ModelRegistry, trained: dict[str, Any
     pyfunc = registry.load("models:/churn@challenger", flavor="pyfunc")
     assert len(pyfunc.predict(trained["data"].head(4))) == 4
 
-    moved = registry.set_alias("churn", "champion", 2)
+    with pytest.raises(PermissionDenied, match="grace may not move churn@champion"):
+        registry.set_alias("churn", "champion", 2, by=GRACE)
+    with pytest.raises(PermissionDenied, match="grace may not delete churn@challenger"):
+        registry.delete_alias("churn", "challenger", by=GRACE)
+    assert registry.resolve("churn@champion").version == 1
+    moved = registry.set_alias("churn", "champion", 2, by=ADA)
     assert moved["aliases"] == ["challenger", "champion"]
     assert registry.load("churn@champion").get_params()["C"] == 1.0
     listed = {m["name"]: m for m in registry.list()}
     assert listed["churn"]["latest_version"] == 2
     assert listed["churn"]["aliases"] == {"champion": 2, "challenger": 2}
     assert [v["version"] for v in registry.versions("churn")] == [2, 1]
-    registry.delete_alias("churn", "challenger")
+    registry.delete_alias("churn", "challenger", by=ROOT)
     with pytest.raises(NotFound, match="model 'churn' has no alias 'challenger'"):
         registry.load("churn@challenger")
 
@@ -98,7 +111,7 @@ def test_register_alias_and_load(registry: ModelRegistry, trained: dict[str, Any
 def test_model_card(registry: ModelRegistry, trained: dict[str, Any]) -> None:
     import mlflow
 
-    registry.register(trained["runs"][0], "card-demo", by="ada", alias="champion")
+    registry.register(trained["runs"][0], "card-demo", by=ADA, alias="champion")
     card = registry.card("card-demo@champion")
     assert card["name"] == "card-demo" and card["version"] == 1
     assert card["registered_by"] == "ada" and card["created_at"]
@@ -116,24 +129,24 @@ def test_model_card(registry: ModelRegistry, trained: dict[str, Any]) -> None:
 
 def test_unknown_things_get_clear_errors(registry: ModelRegistry, trained: dict[str, Any]) -> None:
     with pytest.raises(NotFound, match="no run 'abc123' in this workspace's experiments"):
-        registry.register("abc123", "x", by="ada")
+        registry.register("abc123", "x", by=ADA)
     with pytest.raises(NotFound, match="logged no model: log one first"):
-        registry.register(trained["empty"], "x", by="ada")
+        registry.register(trained["empty"], "x", by=ADA)
     with pytest.raises(NotFound, match="logged no model 'other'"):
-        registry.register(trained["runs"][0], "x", by="ada", model="other")
+        registry.register(trained["runs"][0], "x", by=ADA, model="other")
     with pytest.raises(NotFound, match="no registered model 'ghost'"):
         registry.card("ghost")
     with pytest.raises(NotFound, match="no registered model 'ghost'"):
-        registry.set_alias("ghost", "champion", 1)
-    registry.register(trained["runs"][0], "errors", by="ada")
+        registry.set_alias("ghost", "champion", 1, by=ADA)
+    registry.register(trained["runs"][0], "errors", by=ADA)
     with pytest.raises(NotFound, match="model 'errors' has no version 7"):
-        registry.set_alias("errors", "champion", 7)
+        registry.set_alias("errors", "champion", 7, by=ADA)
     with pytest.raises(InvalidInput, match="alias 'latest'"):
-        registry.set_alias("errors", "latest", 1)
+        registry.set_alias("errors", "latest", 1, by=ADA)
     with pytest.raises(InvalidInput, match="model name 'a b'"):
-        registry.register(trained["runs"][0], "a b", by="ada")
+        registry.register(trained["runs"][0], "a b", by=ADA)
     with pytest.raises(InvalidInput, match="is not a run id"):
-        registry.register("../etc", "x", by="ada")
+        registry.register("../etc", "x", by=ADA)
 
 
 def test_references() -> None:
@@ -163,7 +176,7 @@ def test_references_with_alias_or_version_given_apart() -> None:
 def test_resolve_gives_the_version_and_its_files(
     registry: ModelRegistry, trained: dict[str, Any]
 ) -> None:
-    registry.register(trained["runs"][0], "resolved", by="ada", alias="champion")
+    registry.register(trained["runs"][0], "resolved", by=ADA, alias="champion")
     info = registry.resolve("resolved@champion")
     assert (info.name, info.version, info.aliases) == ("resolved", 1, ("champion",))
     assert info.run_id == trained["runs"][0] and info.created_at is not None

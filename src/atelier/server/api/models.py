@@ -1,6 +1,7 @@
 """The model registry: register a run's model, aliases, model cards.
 
-Scientists and admins only (viewers cannot see runs). Loading a model's files goes through
+Scientists and admins only (viewers cannot see runs); the registry service checks who may
+change a model or move an alias and records the audit entry. Loading a model's files goes through
 MLflow's own API at ``/mlflow`` (``ws.models.load`` does it).
 """
 
@@ -46,23 +47,15 @@ def list_models(
 def register_model(
     body: Registration, request: Request, principal: Principal = allow(*ROLES, scopes=(TRACKING,))
 ) -> dict[str, Any]:
-    wb = workbench(request)
-    version = wb.models.register(
+    return workbench(request).models.register(
         body.run_id,
         body.name,
-        by=principal.name,
+        by=principal,
         alias=body.alias,
         model=body.model,
         description=body.description,
-    )
-    wb.audit.record(
-        "model.register",
-        actor=principal.name,
-        target=f"{version['name']}/{version['version']}",
         client=client(request),
-        detail={"run_id": body.run_id, "alias": body.alias},
     )
-    return version
 
 
 @router.get("/{name}/versions")
@@ -97,16 +90,9 @@ def set_alias(
     request: Request,
     principal: Principal = allow(*ROLES, scopes=(TRACKING,)),
 ) -> dict[str, Any]:
-    wb = workbench(request)
-    version = wb.models.set_alias(name, alias, body.version)
-    wb.audit.record(
-        "model.alias",
-        actor=principal.name,
-        target=f"{name}@{alias}",
-        client=client(request),
-        detail={"version": body.version},
+    return workbench(request).models.set_alias(
+        name, alias, body.version, by=principal, client=client(request)
     )
-    return version
 
 
 @router.delete("/{name}/aliases/{alias}", status_code=204)
@@ -116,9 +102,5 @@ def delete_alias(
     request: Request,
     principal: Principal = allow(*ROLES, scopes=(TRACKING,)),
 ) -> Response:
-    wb = workbench(request)
-    wb.models.delete_alias(name, alias)
-    wb.audit.record(
-        "model.alias.delete", actor=principal.name, target=f"{name}@{alias}", client=client(request)
-    )
+    workbench(request).models.delete_alias(name, alias, by=principal, client=client(request))
     return Response(status_code=204)

@@ -4,7 +4,9 @@ The card gathers what a reviewer asks before trusting a model: its signature (in
 outputs), the metrics of the run that produced it, the warehouse table versions it was trained
 on, its locked environment, who registered it and when, and its aliases (``champion``, …).
 From the card, a scientist publishes a generated app for an alias or a version ("Publish as
-app"), shared with every logged-in user or not yet.
+app"), shared with every logged-in user or not yet, and points an alias at a version or
+removes it (the registry service decides who may: a protected alias, one an app serves, moves
+only for the model's owner or an admin).
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from __future__ import annotations
 import json
 import re
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -108,6 +110,47 @@ async def publish_app(
     return RedirectResponse(app.url, status_code=303)
 
 
+@router.post("/models/{name}/aliases")
+async def change_alias(
+    request: Request, name: str, principal: Principal = allow(*ROLES)
+) -> Response:
+    """Point an alias of model ``name`` at a version, or remove it (``remove`` set)."""
+    form = await request.form()
+    alias = str(form.get("alias") or "").strip()
+    version = str(form.get("version") or "").strip()
+    remove = form.get("remove") is not None
+    registry = request.app.state.workbench.models
+    try:
+        if remove:
+            await run_in_threadpool(
+                registry.delete_alias, name, alias, by=principal, client=client(request)
+            )
+        else:
+            if not version.isdigit():
+                raise InvalidInput(f"choose the version {name}@{alias} points at")
+            await run_in_threadpool(
+                registry.set_alias,
+                name,
+                alias,
+                int(version),
+                by=principal,
+                client=client(request),
+            )
+    except AtelierError as error:
+        return await run_in_threadpool(
+            _card_page,
+            request,
+            name,
+            None,
+            None,
+            None,
+            error.status_code,
+            {"error": str(error), "alias": alias, "version": version},
+        )
+    shown = f"?version={version}" if version and not remove else ""
+    return RedirectResponse(f"/models/{quote(name, safe='')}{shown}", status_code=303)
+
+
 @router.get("/models/{name:path}")
 def model_card(
     request: Request, name: str, version: str | None = None, _: Principal = allow(*ROLES)
@@ -122,6 +165,7 @@ def _card_page(
     error: str | None = None,
     values: dict[str, str] | None = None,
     status_code: int = 200,
+    alias_form: dict[str, str] | None = None,
 ) -> HTMLResponse:
     server = _server(request)
     try:
@@ -180,6 +224,8 @@ def _card_page(
             "error": error,
             **(values or {}),
         },
+        alias_form=alias_form or {},
+        model_owner=_tags(model).get(REGISTERED_BY_TAG),
         status_code=status_code,
     )
 

@@ -143,7 +143,7 @@ def publish_demo_app(
         run_id, rows = _train_and_log(workbench, owner)
         step("registering the churn model")
         version = registry.register(
-            run_id, MODEL, by=owner.name, alias=ALIAS, description=DESCRIPTION
+            run_id, MODEL, by=owner, alias=ALIAS, description=DESCRIPTION, client="demo"
         )
         result.version = int(version["version"])
         result.notes.append(

@@ -12,6 +12,11 @@ the local folder of the model's files, which serving loads. The service talks to
 backend store directly (in the server, the CLI, the embedded client and serving: no HTTP round
 trip); artifacts recorded as ``mlflow-artifacts:/…`` are read from the workspace's artifact
 folder, which is where MLflow's artifact proxy keeps them.
+
+Changes (registering, moving and deleting aliases) name the acting :class:`Principal`: the
+service checks its rights before any side effect (:mod:`.ownership`: a model's owner, its
+project's members and admins; a protected alias only its owner or an admin) and records the
+audit entry itself, whichever entry point (API, portal, CLI, SDK) called it.
 """
 
 from __future__ import annotations
@@ -35,6 +40,13 @@ from atelier.services.tracking.capture import (
     LOCK_ARTIFACT,
     PACKAGES_ARTIFACT,
 )
+from atelier.services.tracking.ownership import (
+    DEFAULT_PROTECTED_ALIASES,
+    PROJECT_TAG,
+    REGISTERED_BY_TAG,
+    Owned,
+    Ownership,
+)
 from atelier.services.tracking.references import (
     Reference,
     check_alias,
@@ -43,8 +55,13 @@ from atelier.services.tracking.references import (
 )
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
+
     from mlflow import MlflowClient
     from mlflow.entities.model_registry import ModelVersion
+
+    from atelier.backends.metadata import Database
+    from atelier.services.auth import AuditLog, Principal
 
 __all__ = [
     "ModelRegistry",
@@ -55,7 +72,6 @@ __all__ = [
     "parse_reference",
 ]
 
-REGISTERED_BY_TAG = "atelier.registered_by"
 ALIASES = ("champion", "challenger")
 #: The most of a lock file a card carries (the whole file stays in the run).
 MAX_LOCK_CHARS = 2_000_000
@@ -105,9 +121,21 @@ def mlflow_client(uri: str) -> MlflowClient:
 class ModelRegistry:
     """Registered models of one MLflow backend store (``tracking_uri``)."""
 
-    def __init__(self, tracking_uri: str, *, artifacts_dir: Path | None = None) -> None:
+    def __init__(
+        self,
+        tracking_uri: str,
+        *,
+        artifacts_dir: Path | None = None,
+        db: Database | None = None,
+        audit: AuditLog | None = None,
+        protected_aliases: Iterable[str] = DEFAULT_PROTECTED_ALIASES,
+    ) -> None:
+        """``db`` knows projects and apps (without it no one is a project member and no app
+        serves an alias); ``audit`` records every change (none without it)."""
         self.tracking_uri = tracking_uri
         self.artifacts_dir = artifacts_dir
+        self.audit = audit
+        self.owners = Ownership(lambda: self.client, db, protected_aliases)
 
     @cached_property
     def client(self) -> MlflowClient:
@@ -120,51 +148,126 @@ class ModelRegistry:
         run_id: str,
         name: str,
         *,
-        by: str,
+        by: Principal,
         alias: str | None = None,
         model: str | None = None,
         description: str | None = None,
+        client: str | None = None,
     ) -> dict[str, Any]:
         """Register the model that run ``run_id`` logged as a new version of ``name``
-        (created on first use), optionally pointing ``alias`` at it. ``model`` picks one
-        when the run logged several (their names, e.g. ``model``). Returns the version."""
+        (created on first use, owned by ``by``), optionally pointing ``alias`` at it.
+        ``model`` picks one when the run logged several (their names, e.g. ``model``).
+        Adding a version to an existing model needs the right to change it. Returns the
+        version; ``client`` is the caller's address for the audit log."""
         check_name(name)
         if alias is not None:
             check_alias(alias)
         run = self._run(run_id)
         logged = self._logged_model(run, model)
-        client = self.client
+        mlflow = self.client
         from mlflow.exceptions import MlflowException
 
-        try:
-            client.create_registered_model(name, tags={REGISTERED_BY_TAG: by})
-        except MlflowException as error:
-            if "ALREADY_EXISTS" not in str(error.error_code):
-                raise AtelierError(f"could not create model {name!r}: {error.message}") from None
+        protected: list[str] = []
+        owned = self._existing(name)
+        if owned is None:
+            tags = {REGISTERED_BY_TAG: by.name}
+            project = self.owners.experiment(run.info.experiment_id).project
+            if project and self.owners.may_write(by, Owned("", None, project)):
+                tags[PROJECT_TAG] = project
+            try:
+                mlflow.create_registered_model(name, tags=tags)
+                owned = Owned(f"model {name!r}", by.name, tags.get(PROJECT_TAG))
+            except MlflowException as error:
+                if "ALREADY_EXISTS" not in str(error.error_code):
+                    raise AtelierError(
+                        f"could not create model {name!r}: {error.message}"
+                    ) from None
+                owned = self.owners.model(name)  # made meanwhile: someone else's rules apply
+        self.owners.check_write(by, owned, "add a version to")
+        if alias is not None:
+            protected = self.owners.check_alias(by, owned, name, alias, f"move {name}@{alias}")
         with _process_tracking_uri(self.tracking_uri):
-            version = client.create_model_version(
+            version = mlflow.create_model_version(
                 name,
                 source=f"models:/{logged.model_id}",
                 run_id=run.info.run_id,
-                tags={REGISTERED_BY_TAG: by},
+                tags={REGISTERED_BY_TAG: by.name},
                 description=description,
                 model_id=logged.model_id,
             )
         if alias is not None:
-            client.set_registered_model_alias(name, alias, str(version.version))
+            mlflow.set_registered_model_alias(name, alias, str(version.version))
+        self._record(
+            "model.register",
+            by,
+            f"{name}/{version.version}",
+            client,
+            {"run_id": run.info.run_id, "alias": alias, **_protected(protected)},
+        )
         return self._version_dict(self.client.get_model_version(name, str(version.version)))
 
-    def set_alias(self, name: str, alias: str, version: int) -> dict[str, Any]:
-        """Point ``alias`` of model ``name`` at ``version`` (moving it if it pointed elsewhere)."""
+    def set_alias(
+        self, name: str, alias: str, version: int, *, by: Principal, client: str | None = None
+    ) -> dict[str, Any]:
+        """Point ``alias`` of model ``name`` at ``version`` (moving it if it pointed elsewhere).
+        A protected alias (one an app serves, or a ``tracking.protected_aliases`` one) moves
+        only for the model's owner or an admin."""
         check_alias(alias)
         found = self._version(Reference(check_name(name), version=int(version)))
+        previous = self.owners.model_aliases(name).get(alias)
+        protected = self.owners.check_alias(
+            by, self.owners.model(name), name, alias, f"move {name}@{alias}"
+        )
         self.client.set_registered_model_alias(name, alias, str(found.version))
+        self._record(
+            "model.alias",
+            by,
+            f"{name}@{alias}",
+            client,
+            {
+                "version": int(found.version),
+                "previous": int(previous) if previous else None,
+                **_protected(protected),
+            },
+        )
         return self._version_dict(self.client.get_model_version(name, str(found.version)))
 
-    def delete_alias(self, name: str, alias: str) -> None:
+    def delete_alias(
+        self, name: str, alias: str, *, by: Principal, client: str | None = None
+    ) -> None:
+        """Remove ``alias`` of model ``name`` (a protected one: its owner or an admin only)."""
         reference = Reference(check_name(name), alias=check_alias(alias))
-        self._version(reference)  # a clear error for an unknown model or alias
+        found = self._version(reference)  # a clear error for an unknown model or alias
+        protected = self.owners.check_alias(
+            by, self.owners.model(name), name, alias, f"delete {name}@{alias}"
+        )
         self.client.delete_registered_model_alias(name, alias)
+        self._record(
+            "model.alias.delete",
+            by,
+            f"{name}@{alias}",
+            client,
+            {"version": int(found.version), **_protected(protected)},
+        )
+
+    def _existing(self, name: str) -> Owned | None:
+        try:
+            return self.owners.model(name)
+        except NotFound:
+            return None
+
+    def _record(
+        self,
+        action: str,
+        by: Principal,
+        target: str,
+        client: str | None,
+        detail: dict[str, Any],
+    ) -> None:
+        if self.audit is not None:
+            self.audit.record(
+                action, actor=by.name, target=target, client=client or by.via, detail=detail
+            )
 
     # -- reads --------------------------------------------------------------------------------
 
@@ -512,6 +615,11 @@ def _json_list(text: str | None) -> list[Any]:
     except ValueError:
         return []
     return value if isinstance(value, list) else []
+
+
+def _protected(reasons: list[str]) -> dict[str, Any]:
+    """The audit detail of a change to a protected alias (nothing for another)."""
+    return {"protected": reasons} if reasons else {}
 
 
 def _time(millis: int | None) -> str | None:
