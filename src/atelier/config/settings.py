@@ -24,6 +24,18 @@ class ServerSettings(_Section):
     session_hours: float = Field(default=12.0, gt=0)
     #: Mark cookies Secure (set when the portal is served over HTTPS behind a proxy).
     secure_cookies: bool = False
+    #: The largest request body (JSON, forms, predictions); counted while it is read.
+    max_body_size: str = "32MB"
+    #: The largest body of an upload: files to /api/v1/uploads and the upload page, MLflow
+    #: artifacts, notebook files and the files hosted apps receive.
+    max_upload_size: str = "10GB"
+
+    @field_validator("max_body_size", "max_upload_size")
+    @classmethod
+    def _size(cls, value: str) -> str:
+        if parse_size(value) <= 0:
+            raise ValueError("must be more than 0 bytes")
+        return value
 
     @field_validator("public_url")
     @classmethod
@@ -31,6 +43,31 @@ class ServerSettings(_Section):
         if value and not value.startswith(("http://", "https://")):
             raise ValueError("must start with http:// or https://")
         return value.rstrip("/")
+
+    # Hosted apps (user-authored web content) are served from another origin than the
+    # portal's, so that their JavaScript cannot act as their visitor in the portal.
+    #: The port of the apps listener; 0: the portal's port + 1.
+    apps_port: int = Field(default=0, ge=0, le=65535)
+    #: The address users reach the apps listener at; defaults to http://host:apps_port.
+    apps_url: str = ""
+    #: One origin per app: ``NAME.<apps_domain>`` (a wildcard DNS name, e.g. apps.example.com,
+    #: that reaches the apps listener); empty: every app under apps_url.
+    apps_domain: str = ""
+
+    @field_validator("apps_url")
+    @classmethod
+    def _apps_url(cls, value: str) -> str:
+        if value and not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value.rstrip("/")
+
+    @field_validator("apps_domain")
+    @classmethod
+    def _apps_domain(cls, value: str) -> str:
+        value = value.strip().lower().removeprefix("*.").rstrip(".")
+        if value and not re.fullmatch(r"[a-z0-9]([a-z0-9.-]*[a-z0-9])?(:[0-9]{1,5})?", value):
+            raise ValueError("must be a DNS name such as apps.example.com (a port may follow)")
+        return value
 
 
 class MetadataSettings(_Section):
@@ -173,11 +210,43 @@ class NotebookSettings(_Section):
 class TrackingSettings(_Section):
     #: Start the MLflow server with ``atelier up`` (true) or on the first ``/mlflow`` request.
     start_on_up: bool = True
+    #: Aliases that only a model's owner or an admin may move or delete, like the aliases an
+    #: app serves (production endpoints call ``/api/v1/models/NAME/predict?alias=...``).
+    protected_aliases: list[str] = Field(default_factory=lambda: ["champion"])
 
 
 class AuthSettings(_Section):
     token_days: int = Field(default=90, ge=1, le=3650)
     login_link_minutes: int = Field(default=15, ge=1, le=1440)
+    #: Failed sign-ins (or token secrets) of one account or token that cost nothing; each
+    #: further one locks it for twice as long as the last (2 s, 4 s, ...) up to max_lock_minutes.
+    free_attempts: int = Field(default=5, ge=1, le=1000)
+    #: The same for one client address (many people may share one, behind a NAT).
+    client_free_attempts: int = Field(default=20, ge=1, le=10000)
+    max_lock_minutes: int = Field(default=15, ge=1, le=1440)
+    #: Addresses (or networks, e.g. 10.0.0.0/8) of reverse proxies whose X-Forwarded-For is
+    #: believed; otherwise a request's client is the address that connected.
+    trusted_proxies: list[str] = Field(default_factory=list)
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _proxy_list(cls, value: object) -> object:
+        # ATELIER_AUTH_TRUSTED_PROXIES=10.0.0.1,10.0.0.2
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        import ipaddress
+
+        for entry in value:
+            try:
+                ipaddress.ip_network(entry, strict=False)
+            except ValueError:
+                raise ValueError(f"{entry!r} is not an IP address or network") from None
+        return value
 
 
 class Settings(_Section):

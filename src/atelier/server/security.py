@@ -29,6 +29,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from atelier.services.auth import Principal
 from atelier.services.auth.scopes import SCOPES
 from atelier.services.auth.secrets import same
+from atelier.services.auth.throttle import TooManyAttempts, client_key
 from atelier.services.workbench import Workbench
 
 SESSION_COOKIE = "atelier_session"
@@ -64,7 +65,11 @@ class AuthMiddleware:
             # Static assets need no caller: spare them a database round trip.
             await self.app(scope, receive, send)
             return
-        principal = await run_in_threadpool(self.resolve, connection)
+        try:
+            principal = await run_in_threadpool(self.resolve, connection)
+        except TooManyAttempts as refused:
+            await self.too_many(refused, scope, receive, send)
+            return
         scope.setdefault("state", {})["principal"] = principal
         if principal is None and not is_public(scope["path"]):
             await self.refuse(connection, scope, receive, send)
@@ -75,8 +80,23 @@ class AuthMiddleware:
         header = connection.headers.get("authorization", "")
         scheme, _, credential = header.partition(" ")
         if scheme.lower() == "bearer" and credential:
-            use = self.workbench.tokens.authenticate(credential.strip())
+            # Back-off: a locked token key or client is refused before the secret is checked.
+            token = credential.strip()
+            key = token.split("_")[1] if token.count("_") >= 2 else ""
+            peer = client_key(
+                client_address(connection),
+                connection.headers.get("x-forwarded-for"),
+                self.workbench.settings.auth.trusted_proxies,
+            )
+            keys = [("client", peer)] + ([("token", key)] if key else [])
+            self.workbench.throttle.check(keys)
+            use = self.workbench.tokens.authenticate(token)
             if use is None:
+                _, guessed = self.workbench.tokens.refusal(token)
+                if guessed:  # a known key with a wrong secret: a guess
+                    self.workbench.throttle.fail(
+                        [("token", guessed), ("client", peer)], client=client_address(connection)
+                    )
                 self.workbench.audit.record(
                     "token.rejected",
                     actor=None,
@@ -102,6 +122,20 @@ class AuthMiddleware:
             return self.workbench.sessions.authenticate(secret)
         return None
 
+    async def too_many(
+        self, refused: TooManyAttempts, scope: Scope, receive: Receive, send: Send
+    ) -> None:
+        if scope["type"] == "websocket":
+            await send({"type": "websocket.close", "code": 4429, "reason": str(refused)})
+            return
+        body: dict[str, str] = {"detail": str(refused)}
+        if scope["path"].startswith("/mlflow/"):
+            body = {"error_code": "REQUEST_LIMIT_EXCEEDED", "message": str(refused), **body}
+        response = JSONResponse(
+            body, status_code=429, headers={"Retry-After": str(refused.retry_after)}
+        )
+        await response(scope, receive, send)
+
     async def refuse(
         self, connection: HTTPConnection, scope: Scope, receive: Receive, send: Send
     ) -> None:
@@ -119,11 +153,12 @@ class AuthMiddleware:
             )
             response: Any = RedirectResponse(f"/login?next={quote(target)}", status_code=303)
         else:
-            response = JSONResponse(
-                {"detail": "not authenticated: send 'Authorization: Bearer <token>' or log in"},
-                status_code=401,
-                headers={"WWW-Authenticate": "Bearer"},
-            )
+            message = "not authenticated: send 'Authorization: Bearer <token>' or log in"
+            body: dict[str, str] = {"detail": message}
+            if scope["path"].startswith("/mlflow/"):
+                # MLflow's error format, so that MLflow clients show the message.
+                body = {"error_code": "UNAUTHENTICATED", "message": message, **body}
+            response = JSONResponse(body, status_code=401, headers={"WWW-Authenticate": "Bearer"})
         await response(scope, receive, send)
 
 

@@ -9,11 +9,13 @@ from typing import TYPE_CHECKING
 
 from atelier.backends.metadata import Database
 from atelier.config import Workspace
+from atelier.errors import AuthenticationFailed
 from atelier.services.auth import AuditLog, Principal, Sessions, Tokens, Users
 
 if TYPE_CHECKING:
     from atelier.backends.warehouse import Warehouse
     from atelier.services.apps import AppService, Feedback
+    from atelier.services.auth.throttle import Throttle
     from atelier.services.catalog import Catalog, Sources
     from atelier.services.features import FeatureStore
     from atelier.services.ingest import Ingest
@@ -53,6 +55,22 @@ class Workbench:
     @cached_property
     def audit(self) -> AuditLog:
         return AuditLog(self.db)
+
+    @cached_property
+    def throttle(self) -> Throttle:
+        """Back-off after failed sign-ins and token secrets (see :mod:`.auth.throttle`)."""
+        from datetime import timedelta
+
+        from atelier.services.auth.throttle import Throttle
+
+        auth = self.settings.auth
+        return Throttle(
+            self.db,
+            free=auth.free_attempts,
+            client_free=auth.client_free_attempts,
+            max_lock=timedelta(minutes=auth.max_lock_minutes),
+            audit=self.audit,
+        )
 
     # -- data (imported lazily: DuckDB is heavy) ----------------------------------------
 
@@ -153,7 +171,13 @@ class Workbench:
 
         store = TrackingStore.for_workspace(self.workspace)
         store.prepare()
-        return ModelRegistry(store.backend_uri, artifacts_dir=store.artifacts_dir)
+        return ModelRegistry(
+            store.backend_uri,
+            artifacts_dir=store.artifacts_dir,
+            db=self.db,
+            audit=self.audit,
+            protected_aliases=self.settings.tracking.protected_aliases,
+        )
 
     @cached_property
     def notebooks(self) -> NotebookServers:
@@ -223,6 +247,25 @@ class Workbench:
         """
         user = self.users.ensure(owner_name(), "admin")
         return Principal(user.id, user.name, user.role, "local")
+
+    def acting(self, token: str | None) -> Principal:
+        """Who a local client (the CLI, the embedded SDK) acts as.
+
+        With a token (``ATELIER_TOKEN``): the token's user, with that user's role. A token this
+        workspace refuses (unknown, wrong, expired, revoked, of a disabled user) is an error,
+        never a fall-back to the admin. Without one: the local admin, :meth:`owner`.
+        """
+        if token is None or not token.strip():
+            return self.owner()
+        use = self.tokens.authenticate(token.strip())
+        if use is None:
+            why, _ = self.tokens.refusal(token.strip())
+            raise AuthenticationFailed(
+                f"ATELIER_TOKEN is not accepted by the workspace {self.workspace.root}: {why}; "
+                "set a valid token (atelier tokens create), or unset ATELIER_TOKEN to act as "
+                "the local admin"
+            )
+        return use.principal
 
     def close(self) -> None:
         if "notebooks" in self.__dict__:

@@ -120,6 +120,22 @@ class AuditEvent(Base):
     detail: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
 
 
+class SignInThrottle(Base):
+    """Recent failed sign-ins (or token secrets) of one account, token key or client address,
+    and the lock they earned. Kept in the database so that every server process sees it."""
+
+    __tablename__ = "sign_in_throttle"
+    __table_args__ = (UniqueConstraint("kind", "key"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    #: ``account``, ``token`` or ``client``.
+    kind: Mapped[str] = mapped_column(String(16))
+    key: Mapped[str] = mapped_column(String(128))
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    last_failure_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
 class Dataset(Base):
     """What Atelier knows about a warehouse table beyond DuckLake: owner, description, tags."""
 

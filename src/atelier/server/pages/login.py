@@ -1,4 +1,9 @@
-"""Logging in and out: password form (team mode), one-time links, logout."""
+"""Logging in and out: password form (team mode), one-time links, logout.
+
+Failed attempts are slowed down per account and per client address (see
+:mod:`atelier.services.auth.throttle`): a locked attempt is refused before the password is
+checked, with the same answer for a known and an unknown user name.
+"""
 
 from __future__ import annotations
 
@@ -14,6 +19,7 @@ from atelier.server.security import (
 )
 from atelier.services.auth import ROLES, Principal
 from atelier.services.auth.secrets import new_secret, same
+from atelier.services.auth.throttle import TooManyAttempts, client_key, wait_text
 
 router = APIRouter()
 
@@ -51,6 +57,30 @@ def _login_form(
         samesite="strict",
         secure=workbench(request).settings.server.secure_cookies,
     )
+    return response
+
+
+def signin_client(request: Request) -> str:
+    """The address failed attempts are counted against: the socket peer, or what a trusted
+    proxy (``auth.trusted_proxies``) says in X-Forwarded-For."""
+    return client_key(
+        client(request),
+        request.headers.get("x-forwarded-for"),
+        workbench(request).settings.auth.trusted_proxies,
+    )
+
+
+def _too_many(
+    request: Request, refused: TooManyAttempts, *, name: str = "", next: str | None = None
+) -> HTMLResponse:
+    response = _login_form(
+        request,
+        error=f"Too many attempts, try again in {wait_text(refused.retry_after)}.",
+        status_code=429,
+        name=name,
+        next=next,
+    )
+    response.headers["Retry-After"] = str(refused.retry_after)
     return response
 
 
@@ -95,11 +125,19 @@ def login(
             name=name,
             next=next,
         )
-    user = wb.users.verify_password(name.strip(), password)
+    tried = name.strip()
+    # Unknown names are counted like real ones: a lock says nothing about who exists.
+    account = ("account", tried.lower())
+    try:
+        attempt = wb.throttle.begin([account, ("client", signin_client(request))])
+    except TooManyAttempts as refused:
+        return _too_many(request, refused, name=name, next=next)
+    user = wb.users.verify_password(tried, password)
     if user is None:
+        wb.throttle.failed(attempt, actor=tried[:64] or None, client=client(request))
         wb.audit.record(
             "login",
-            actor=name.strip()[:64] or None,
+            actor=tried[:64] or None,
             success=False,
             client=client(request),
             detail={"method": "password"},
@@ -107,6 +145,7 @@ def login(
         return _login_form(
             request, error="Wrong user name or password.", status_code=401, name=name, next=next
         )
+    wb.throttle.succeeded(attempt, reset=[account])
     wb.audit.record("login", actor=user.name, client=client(request), detail={"method": "password"})
     return _start_session(request, user.id, next)
 
@@ -114,8 +153,13 @@ def login(
 @router.get("/login/link")
 def login_link(request: Request, code: str = "", next: str = "/") -> Response:
     wb = workbench(request)
+    try:
+        attempt = wb.throttle.begin([("client", signin_client(request))])
+    except TooManyAttempts as refused:
+        return _too_many(request, refused)
     principal = wb.sessions.redeem_link(code) if code else None
     if principal is None:
+        wb.throttle.failed(attempt, client=client(request))
         wb.audit.record(
             "login", actor=None, success=False, client=client(request), detail={"method": "link"}
         )
@@ -125,6 +169,7 @@ def login_link(request: Request, code: str = "", next: str = "/") -> Response:
             error="This login link is unknown, already used or expired. "
             "Run `atelier login-link` for a new one.",
         )
+    wb.throttle.succeeded(attempt)
     wb.audit.record(
         "login", actor=principal.name, client=client(request), detail={"method": "link"}
     )

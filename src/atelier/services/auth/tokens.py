@@ -200,3 +200,27 @@ class Tokens:
                 label=token.name if scopes is not None else None,
             )
             return TokenUse(principal, key, audit)
+
+    def refusal(self, plaintext: str) -> tuple[str, str | None]:
+        """Why :meth:`authenticate` refuses ``plaintext``: a short reason, and the token's key
+        when the key exists but the secret is wrong (a guess, for the back-off)."""
+        prefix, _, rest = plaintext.partition("_")
+        key, _, secret = rest.partition("_")
+        if prefix != PREFIX or not key or not secret:
+            return "not an Atelier token (atl_<key>_<secret>)", None
+        with self.db.session() as session:
+            row = session.execute(
+                select(ApiToken, User).join(User).where(ApiToken.key == key)
+            ).first()
+        if row is None:
+            return f"token {key} is unknown here", None
+        token, user = row
+        if not same(token.secret_hash, digest(secret)):
+            return f"token {key}: wrong secret", key
+        if token.revoked_at is not None:
+            return f"token {key} was revoked on {token.revoked_at:%Y-%m-%d %H:%M} UTC", None
+        if token.expires_at <= utcnow():
+            return f"token {key} expired on {token.expires_at:%Y-%m-%d %H:%M} UTC", None
+        if user.disabled:
+            return f"token {key} belongs to the disabled user {user.name}", None
+        return "accepted", None
