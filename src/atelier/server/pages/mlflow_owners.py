@@ -499,6 +499,9 @@ RULES: list[tuple[frozenset[str], re.Pattern[str], Rule]] = [
         ("POST", r"mlflow/traces/calculate-filter-correlation", _read),
         ("POST", r"mlflow/artifacts/presigned-download-url", _read),
         ("POST", r"mlflow/metrics/get-history-bulk-interval", _read),
+        ("POST", r"mlflow/datasets/search", _read),
+        ("POST", r"mlflow/issues/search", _read),
+        ("POST", r"mlflow/prompt-optimization/jobs/search", _read),
         # experiments
         ("POST", r"mlflow/experiments/create", _experiment_create),
         ("POST", r"mlflow/experiments/delete", _experiment_write("delete")),

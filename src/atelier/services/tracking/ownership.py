@@ -183,8 +183,13 @@ class Ownership:
         """Refuse ``action`` on alias ``alias`` unless ``principal`` may: writers of the
         model for an unprotected alias, its owner or an admin for a protected one. Returns
         why it is protected (to audit)."""
-        self.check_write(principal, model, action)
         reasons = self.protection(name, alias)
+        if not self.may_write(principal, model):
+            raise PermissionDenied(
+                f"{principal.name} may not {action}: {model.label} ({_who(model)}) changes "
+                "only for its owner, the members of its project and admins"
+                + (f"; {'; '.join(reasons)}" if reasons else "")
+            )
         if reasons and principal.role != "admin" and model.owner != principal.name:
             raise PermissionDenied(
                 f"{principal.name} may not {action}: {'; '.join(reasons)}, so only the model's "
