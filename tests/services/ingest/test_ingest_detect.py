@@ -25,6 +25,7 @@ def test_csv_dialect_types_and_first_rows(ingest: Ingest, tmp_path: Path) -> Non
         "header": True,
         "skip": 0,
         "encoding": "utf-8",
+        "decimal": ".",
     }
     assert [(c.name, c.type) for c in preview.columns] == [
         ("id", "BIGINT"),

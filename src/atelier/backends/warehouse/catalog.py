@@ -39,6 +39,13 @@ class Catalog:
         return self.kind
 
     @property
+    def max_columns(self) -> int:
+        """The most columns a table may have: DuckLake keeps small inserts in a catalog table
+        with the table's columns plus three of its own, and SQLite allows 2,000 columns a
+        table, PostgreSQL 1,600."""
+        return (2000 if self.kind == "sqlite" else 1600) - 3
+
+    @property
     def secrets(self) -> tuple[str, ...]:
         """Values to scrub from any error text."""
         return tuple(value for key, value in self.secret_fields if key == "PASSWORD" and value)

@@ -130,6 +130,19 @@ def find_ragged_row(
     return None
 
 
+def has_data_rows(path: Path, encoding: str, delimiter: str, quote: str, lines: int) -> bool:
+    """Whether any of the first ``lines`` rows holds more than one value (data, or a header,
+    rather than a title line)."""
+    with _text(path, encoding) as file:
+        reader = csv.reader(file, delimiter=delimiter, quotechar=quote or None)
+        for row in reader:
+            if reader.line_num > lines:
+                break
+            if len(row) > 1:
+                return True
+    return False
+
+
 def guess_delimiter(path: Path, encoding: str, skip: int) -> str | None:
     """The most frequent of ``, ; TAB |`` on the first line read, if any occurs."""
     with _text(path, encoding) as file:

@@ -98,6 +98,62 @@ def _sniff_content(path: Path) -> str:
     return "csv"
 
 
+#: What a file that is not text starts with, and what to tell its uploader.
+_COMPRESSED_MAGIC = (
+    (b"\x1f\x8b", "gzip-compressed", "name it {stem}.gz to load it as it is, or decompress it"),
+    (b"\x28\xb5\x2f\xfd", "zstd-compressed", "decompress it (zstd -d) and upload the CSV"),
+    (b"BZh", "bzip2-compressed", "decompress it (bunzip2) and upload the CSV"),
+    (b"\xfd7zXZ\x00", "xz-compressed", "decompress it (unxz) and upload the CSV"),
+    (
+        b"PK\x03\x04",
+        "a zip archive (or an Excel workbook)",
+        "unpack it and upload the CSV inside, or name an Excel workbook .xlsx",
+    ),
+    (b"7z\xbc\xaf\x27\x1c", "a 7-Zip archive", "unpack it and upload the CSV inside"),
+)
+_BINARY_MAGIC = (
+    (b"\x89PNG", "a PNG image"),
+    (b"\xff\xd8\xff", "a JPEG image"),
+    (b"GIF8", "a GIF image"),
+    (b"%PDF", "a PDF document"),
+    (b"PAR1", "a Parquet file"),
+    (b"ARROW1", "an Arrow IPC file"),
+    (b"SQLite format 3", "a SQLite database"),
+    (b"\xd0\xcf\x11\xe0", "an old Office document (.xls/.doc)"),
+)
+#: Control characters (besides tab, newline, carriage return, form feed) that text hardly has.
+_CONTROL = bytes(b for b in range(32) if b not in (9, 10, 12, 13))
+
+
+def check_text(path: Path, label: str, encoding: str) -> None:
+    """Refuse a file given as CSV/TSV that is not text: a compressed file or archive named
+    ``.csv`` (named for what it is, with what to do), an image, a database, or bytes that no
+    text has (NUL, control characters), so that it never loads as a table of garbage or of no
+    rows."""
+    with open_bytes(path) as file:
+        head = file.read(SAMPLE_BYTES)
+    stem = Path(label).name
+    for magic, what, todo in _COMPRESSED_MAGIC:
+        if head.startswith(magic):
+            raise InvalidInput(f"{label}: the file is {what}, not text: {todo.format(stem=stem)}")
+    for magic, what in _BINARY_MAGIC:
+        if head.startswith(magic):
+            raise InvalidInput(
+                f"{label}: the file is {what}, not CSV text: upload {SUPPORTED} "
+                "(the format comes from the extension)"
+            )
+    if encoding.replace("_", "-").startswith("utf-16"):
+        return
+    controls = sum(head.count(bytes([c])) for c in _CONTROL)
+    if b"\x00" in head or controls > max(8, len(head) // 100):
+        where = head.find(b"\x00")
+        at = f" (a NUL byte at byte {where + 1})" if where >= 0 else ""
+        raise InvalidInput(
+            f"{label}: the file holds binary data, not text{at}: upload {SUPPORTED}, "
+            "or give the text's encoding if it is UTF-16"
+        )
+
+
 def check_readable(path: Path, label: str) -> None:
     """Refuse a missing, unreadable or empty file with a message naming it."""
     if not path.exists():

@@ -33,7 +33,13 @@ from atelier.services.ingest.errors import Place, explain
 from atelier.services.ingest.inbox import Inbox
 from atelier.services.ingest.options import Mode, Options, TableName, parse_mode
 from atelier.services.ingest.results import Column, Preview, Progress, UploadResult
-from atelier.services.ingest.sources import Source, dataframe_to_arrow, from_arrow, from_file
+from atelier.services.ingest.sources import (
+    Source,
+    check_rejects,
+    dataframe_to_arrow,
+    from_arrow,
+    from_file,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -140,10 +146,12 @@ class Ingest:
                 _check_mode(how, existing, table)
                 select, relation = _selection(src, opts, existing if how == "append" else None)
                 columns = self._describe(connection, f"SELECT {select} FROM {relation}", src)
+                self._check_width(columns, src)
                 staged.mkdir(parents=True, exist_ok=True)
                 target = staged / "data.parquet"
                 report("reading", 0.0)
                 rows = self._stage(connection, select, relation, target, src, report)
+                skipped = check_rejects(connection, src)
             report("committing", None)
             self.warehouse.run_write(
                 lambda c: self._commit(c, table, how, target, rows, existing),
@@ -161,7 +169,7 @@ class Ingest:
                 self.on_write(str(table), by)
             except Exception:  # the data is committed; a failing hook must not say otherwise
                 log.exception("on_write hook failed after uploading %s", table)
-        return UploadResult(str(table), version, rows, how, columns)
+        return UploadResult(str(table), version, rows, how, columns, skipped)
 
     # -- steps ---------------------------------------------------------------------------
 
@@ -226,6 +234,15 @@ class Ingest:
         return self.warehouse.snapshots(table.table, schema=table.schema)[-1].snapshot_id
 
     # -- helpers -------------------------------------------------------------------------
+
+    def _check_width(self, columns: list[Column], source: Source) -> None:
+        limit = self.warehouse.catalog.max_columns
+        if len(columns) > limit:
+            raise InvalidInput(
+                f"{source.place.label}: {len(columns):,} columns, more than the {limit:,} a "
+                f"table can have in this warehouse ({self.warehouse.catalog.kind} catalog): "
+                "upload fewer columns, or split the file into several tables"
+            )
 
     def _columns(
         self, connection: duckdb.DuckDBPyConnection, table: TableName

@@ -20,6 +20,13 @@ MODES: tuple[Mode, ...] = ("create", "replace", "append")
 
 FORMATS = ("csv", "tsv", "parquet", "json", "xlsx", "arrow")
 
+Ragged = Literal["error", "pad", "skip"]
+#: What to do with CSV rows that have fewer or more values than the header: refuse the file
+#: naming the line (the default), fill short rows with NULLs, or leave such rows out.
+RAGGED: tuple[Ragged, ...] = ("error", "pad", "skip")
+#: Decimal separators a CSV may use; None (not given) means detected.
+DECIMALS = (".", ",")
+
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
 # Schemas DuckDB itself uses; a table there would be shadowed or refused.
 _RESERVED_SCHEMAS = frozenset({"information_schema", "pg_catalog", "temp"})
@@ -148,8 +155,21 @@ class Options:
     skip: int = 0
     sheet: str | None = None
     types: dict[str, str] = field(default_factory=dict)
+    ragged: Ragged = "error"
+    decimal: str | None = None
 
-    KEYS = ("format", "header", "delimiter", "quote", "encoding", "skip", "sheet", "types")
+    KEYS = (
+        "format",
+        "header",
+        "delimiter",
+        "quote",
+        "encoding",
+        "skip",
+        "sheet",
+        "types",
+        "ragged",
+        "decimal",
+    )
 
     @classmethod
     def parse(cls, options: Mapping[str, Any] | Options | None) -> Options:
@@ -171,12 +191,18 @@ class Options:
             skip=_skip(values.get("skip", 0)),
             sheet=None if values.get("sheet") is None else str(values["sheet"]),
             types=_types(values.get("types") or {}),
+            ragged=_ragged(values.get("ragged", "error")),
+            decimal=_decimal(values.get("decimal")),
         )
 
     def as_dict(self) -> dict[str, Any]:
         """The options that were set, as JSON-ready values."""
         data = {key: getattr(self, key) for key in self.KEYS}
-        return {k: v for k, v in data.items() if v is not None and v != {} and (k != "skip" or v)}
+        return {
+            k: v
+            for k, v in data.items()
+            if v is not None and v != {} and (k != "skip" or v) and (k != "ragged" or v != "error")
+        }
 
 
 def _format(value: Any) -> str | None:
@@ -241,6 +267,26 @@ def _skip(value: Any) -> int:
     if not 0 <= skip <= 1_000_000:
         raise InvalidInput(f"option skip must be between 0 and 1000000, not {skip}")
     return skip
+
+
+def _ragged(value: Any) -> Ragged:
+    text = str(value).strip().lower()
+    for known in RAGGED:
+        if text == known:
+            return known
+    raise InvalidInput(
+        f"option ragged {value!r} is not valid: use error (refuse the file, naming the line), "
+        "pad (fill short rows with NULLs) or skip (leave rows of the wrong length out)"
+    )
+
+
+def _decimal(value: Any) -> str | None:
+    if value is None:
+        return None
+    text = {"comma": ",", "point": ".", "dot": "."}.get(str(value).strip().lower(), str(value))
+    if text not in DECIMALS:
+        raise InvalidInput(f"option decimal {value!r} is not valid: use '.' or ','")
+    return text
 
 
 def _types(value: Any) -> dict[str, str]:

@@ -55,6 +55,8 @@ class UploadResult:
     rows: int
     mode: str
     columns: list[Column] = field(default_factory=list)
+    #: Ragged rows left out, with ``ragged = "skip"``.
+    skipped: int = 0
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -63,4 +65,5 @@ class UploadResult:
             "rows": self.rows,
             "mode": self.mode,
             "columns": [c.as_dict() for c in self.columns],
+            "skipped": self.skipped,
         }

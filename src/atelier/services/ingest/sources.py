@@ -15,10 +15,17 @@ from typing import TYPE_CHECKING, Any
 
 from atelier.backends.warehouse.sql import ident, literal
 from atelier.errors import InvalidInput
-from atelier.services.ingest.errors import Place, explain, find_ragged_row, guess_delimiter
+from atelier.services.ingest.errors import (
+    Place,
+    explain,
+    find_ragged_row,
+    guess_delimiter,
+    has_data_rows,
+)
 from atelier.services.ingest.excel import sheet_to_csv
 from atelier.services.ingest.formats import (
     check_readable,
+    check_text,
     detect_format,
     native_encoding,
     resolve_encoding,
@@ -43,6 +50,9 @@ class Source:
     detected: dict[str, Any]
     _relation: Callable[[Mapping[str, str]], str]
     _arrow: Callable[[], Any] | None = None
+    #: How ragged CSV rows are read ("pad"/"skip": their lines are collected, see
+    #: :func:`check_rejects`).
+    ragged: str = "error"
 
     def relation(self, types: Mapping[str, str]) -> str:
         """SQL for ``FROM``: the rows with the given columns read as the given types."""
@@ -145,6 +155,7 @@ def _csv(
     tsv: bool = False,
 ) -> Source:
     encoding = resolve_encoding(path, options.encoding)
+    check_text(path, place.label, encoding)
     duck_encoding = native_encoding(encoding)
     read_path = path
     if duck_encoding is None:
@@ -154,21 +165,47 @@ def _csv(
         place = Place(
             place.label, (*place.paths, str(read_path)), place.line_word, place.line_offset
         )
+    delimiter = options.delimiter or ("\t" if tsv else None)
     user = {
-        "delim": options.delimiter or ("\t" if tsv else None),
+        "delim": delimiter,
         "quote": options.quote,
         "header": options.header,
         "skip": options.skip or None,
         "encoding": duck_encoding,
+        "decimal_separator": options.decimal,
+        # Ragged rows must not decide the columns: the header (and the rows that agree) do.
+        "ignore_errors": True if options.ragged != "error" else None,
     }
-    dialect = _sniff(connection, read_path, user, place, encoding)
+    dialect = _sniff(connection, read_path, user, place, encoding, options.ragged)
+    if options.decimal == "," and dialect["delim"] == ",":
+        raise InvalidInput(
+            f"{place.label}: the decimal separator ',' needs another delimiter (e.g. ';')"
+        )
+    if options.decimal is None and dialect["delim"] != ",":
+        dialect = _detect_decimal_comma(connection, read_path, user, place, encoding, dialect)
     args = [literal(str(read_path))]
-    for key in ("delim", "quote", "escape", "header", "skip", "encoding"):
+    for key in ("delim", "quote", "escape", "header", "skip", "encoding", "decimal_separator"):
         args.append(f"{key} = {_sql_value(dialect[key])}")
     columns = [str(c["name"]) for c in dialect["columns"]]
+    sniffed = {str(c["name"]): str(c["type"]) for c in dialect["columns"]}
+    if options.ragged != "error":
+        args += [
+            "ignore_errors = true",
+            "store_rejects = true",
+            f"rejects_table = {literal(REJECTS)}",
+            f"rejects_scan = {literal(REJECTS + '_scans')}",
+            # DuckDB's parallel reader cannot pad rows when a quoted value spans lines.
+            f"null_padding = {_sql_value(options.ragged == 'pad')}",
+            f"parallel = {_sql_value(options.ragged != 'pad')}",
+        ]
     base = ", ".join(args)
 
     def relation(types: Mapping[str, str]) -> str:
+        if options.ragged != "error":
+            # The columns are pinned, so a long row cannot add one: it is a reject.
+            wanted = {**sniffed, **types}
+            mapping = ", ".join(f"{literal(c)}: {literal(t)}" for c, t in wanted.items())
+            return f"read_csv({base}, columns = {{{mapping}}})"
         if not types:
             return f"read_csv({base})"
         mapping = ", ".join(f"{literal(c)}: {literal(t)}" for c, t in types.items())
@@ -181,8 +218,73 @@ def _csv(
         "header": dialect["header"],
         "skip": dialect["skip"],
         "encoding": encoding,
+        "decimal": dialect["decimal_separator"],
     }
-    return Source(detected["format"], place, columns, detected, relation)
+    if options.ragged != "error":
+        detected["ragged"] = options.ragged
+    source = Source(detected["format"], place, columns, detected, relation)
+    source.ragged = options.ragged
+    return source
+
+
+#: The table DuckDB records ragged (and other bad) rows in when ``ragged`` is pad or skip.
+REJECTS = "atelier_upload_rejects"
+_RAGGED_ERRORS = ("MISSING COLUMNS", "TOO MANY COLUMNS")
+
+
+def check_rejects(connection: duckdb.DuckDBPyConnection, source: Source) -> int:
+    """After reading with ``ragged`` pad or skip: the number of ragged rows left out; any
+    other rejected row (a bad value, a long row that cannot be padded) refuses the file with
+    its line, since DuckDB's ``ignore_errors`` would otherwise drop it silently."""
+    if source.ragged == "error":
+        return 0
+    rows = connection.execute(
+        f"SELECT line, error_type, error_message FROM {ident(REJECTS)} ORDER BY line"
+    ).fetchall()
+    skipped = 0
+    for line, kind, message in rows:
+        if source.ragged == "skip" and str(kind) in _RAGGED_ERRORS:
+            skipped += 1
+            continue
+        error = explain(
+            ValueError(f"CSV Error on Line: {line}\n{message}"), source.place, source.columns
+        )
+        if str(kind) == "TOO MANY COLUMNS":
+            raise InvalidInput(
+                f"{error} (ragged = 'pad' fills short rows only: fix the row, or use "
+                "ragged = 'skip' to leave rows of the wrong length out)"
+            )
+        raise error
+    return skipped
+
+
+def _detect_decimal_comma(
+    connection: duckdb.DuckDBPyConnection,
+    path: Path,
+    user: dict[str, Any],
+    place: Place,
+    encoding: str,
+    dialect: dict[str, Any],
+) -> dict[str, Any]:
+    """European exports (``;``-separated, ``3,14``): when reading with a decimal comma turns
+    text columns into numbers and changes nothing else, that is how the file is written."""
+    text = [c["name"] for c in dialect["columns"] if c["type"] == "VARCHAR"]
+    if not text:
+        return dialect
+    trial = {**user, "delim": dialect["delim"], "decimal_separator": ","}
+    try:
+        comma = _sniff(connection, path, trial, place, encoding, "error")
+    except InvalidInput:
+        return dialect
+    before = {c["name"]: c["type"] for c in dialect["columns"]}
+    after = {c["name"]: c["type"] for c in comma["columns"]}
+    if before.keys() != after.keys():
+        return dialect
+    changed = {name for name in before if before[name] != after[name]}
+    numeric = ("DOUBLE", "FLOAT", "DECIMAL")
+    if changed and all(before[n] == "VARCHAR" and after[n].startswith(numeric) for n in changed):
+        return comma
+    return dialect
 
 
 def _sniff(
@@ -191,6 +293,7 @@ def _sniff(
     user: dict[str, Any],
     place: Place,
     encoding: str,
+    ragged: str = "error",
 ) -> dict[str, Any]:
     import duckdb
 
@@ -205,16 +308,22 @@ def _sniff(
     except duckdb.Error as error:
         if "sniffing" not in str(error):
             raise explain(error, place) from None
-        _raise_if_ragged(path, user, place, encoding)
+        if ragged == "error":
+            _raise_if_ragged(path, user, place, encoding)
         raise InvalidInput(
             f"{place.label}: could not work out how the file is laid out (delimiter, quoting, "
             "columns); give the delimiter and quote character"
         ) from None
     assert row is not None
     delim, quote, escape, header, skip, columns = row
-    if len(columns) == 1 and user["delim"] is None:
+    if len(columns) == 1 and user["delim"] is None and ragged == "error":
         # One column may mean "ragged rows made every delimiter look wrong".
         _raise_if_ragged(path, user, place, encoding)
+    if skip and user["skip"] is None and ragged == "error":
+        # The sniffer drops leading lines that do not fit its dialect: a title is fine to
+        # drop, but rows of data (a ragged row further down makes the header "not fit") are
+        # not, or the file loads as its last rows without their header.
+        _check_skipped_lines(path, user, place, encoding, str(delim), int(skip))
     quote, escape = (None if q == "(empty)" else q for q in (quote, escape))
     if quote is None and user["quote"] is None:
         # No quote in the sample: still honour standard CSV quoting further down the file.
@@ -226,8 +335,22 @@ def _sniff(
         "header": bool(header),
         "skip": int(skip),
         "encoding": user["encoding"],
+        "decimal_separator": user.get("decimal_separator") or ".",
         "columns": columns,
     }
+
+
+def _check_skipped_lines(
+    path: Path, user: dict[str, Any], place: Place, encoding: str, delimiter: str, skip: int
+) -> None:
+    text_encoding = "utf-8" if user["encoding"] == "utf-8" else encoding
+    if not has_data_rows(path, text_encoding, delimiter, user["quote"] or '"', skip):
+        return
+    _raise_if_ragged(path, {**user, "delim": delimiter}, place, encoding)
+    raise InvalidInput(
+        f"{place.label}: {place.line(1)} to {place.line(skip)} do not have the layout of the "
+        f"rest of the file; if they are a preamble to leave out, give skip = {skip}"
+    )
 
 
 def _raise_if_ragged(path: Path, user: dict[str, Any], place: Place, encoding: str) -> None:
