@@ -45,6 +45,17 @@ STAGES = {
 @click.option("--header/--no-header", default=None, help="Whether the first row holds names.")
 @click.option("--encoding", help="Text encoding, e.g. utf-8, cp1252, latin-1 [default: detected].")
 @click.option("--skip", type=click.IntRange(0), help="Lines to skip before the header.")
+@click.option(
+    "--ragged",
+    type=click.Choice(["error", "pad", "skip"]),
+    help="CSV rows with fewer or more values than the header: refuse the file naming the "
+    "line, fill short rows with NULLs, or leave such rows out [default: error].",
+)
+@click.option(
+    "--decimal",
+    type=click.Choice([".", ","]),
+    help="CSV decimal separator, e.g. ',' for 3,14 [default: detected].",
+)
 @click.option("--sheet", help="Excel sheet: a name or a position from 1 [default: the first].")
 @click.option(
     "--format",
@@ -70,6 +81,8 @@ def upload(
     header: bool | None,
     encoding: str | None,
     skip: int | None,
+    ragged: str | None,
+    decimal: str | None,
     sheet: str | None,
     file_format: str | None,
     types: tuple[str, ...],
@@ -88,6 +101,8 @@ def upload(
         "header": header,
         "encoding": encoding,
         "skip": skip,
+        "ragged": ragged,
+        "decimal": decimal,
         "sheet": sheet,
         "format": file_format,
         "types": _types(types),

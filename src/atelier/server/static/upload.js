@@ -79,7 +79,7 @@
   function readOptions() {
     var form = new FormData(readForm), options = {};
     var format = state.detected ? state.detected.format : null;
-    ["delimiter", "quote", "encoding", "header", "skip", "sheet"].forEach(function (key) {
+    ["delimiter", "quote", "encoding", "header", "skip", "sheet", "ragged", "decimal"].forEach(function (key) {
       var value = form.get(key);
       if (value === null || value === "") return;
       if (key === "header") value = value === "true";
@@ -87,7 +87,10 @@
       if (key === "delimiter" && value === "\\t") value = "\t";
       options[key] = value;
     });
-    if (format === "xlsx") { delete options.delimiter; delete options.quote; delete options.encoding; }
+    if (format === "xlsx") {
+      delete options.delimiter; delete options.quote; delete options.encoding;
+      delete options.ragged; delete options.decimal;
+    }
     if (format !== "csv" && format !== "tsv" && format !== "xlsx") return format ? { format: format } : {};
     return options;
   }
@@ -118,6 +121,8 @@
     readForm.elements.encoding.value = opts.encoding || "";
     readForm.elements.header.value = opts.header === false ? "false" : "true";
     readForm.elements.skip.value = opts.skip || 0;
+    readForm.elements.ragged.value = opts.ragged || "error";
+    readForm.elements.decimal.value = opts.decimal || ".";
     var sheet = readForm.elements.sheet;
     sheet.textContent = "";
     (opts.sheets || []).forEach(function (name) {
