@@ -141,6 +141,8 @@ class RunningServer:
     login_link: str | None
     reader: threading.Thread | None = None
     output: list[str] = field(default_factory=list)
+    #: The apps origin (hosted apps), another port of the same host.
+    apps_url: str = ""
 
     def stop(self) -> int:
         if self.process.poll() is None:
@@ -158,7 +160,8 @@ class RunningServer:
 
 
 def start_server(workspace: Workspace, *extra: str) -> RunningServer:
-    """``atelier up`` in a subprocess on a free port; returns once /health answers.
+    """``atelier up`` in a subprocess on a free port (and the apps origin on another one);
+    returns once /health answers.
 
     A port found free can be taken by another process (Ray, Jupyter) before the server binds
     it: then it is tried again on another port.
@@ -177,7 +180,9 @@ class PortTaken(RuntimeError):
 
 def _start_server(workspace: Workspace, *extra: str) -> RunningServer:
     port = free_port()
+    apps_port = free_port()
     env = {**os.environ, "ATELIER_WORKSPACE": str(workspace.root)}
+    env.setdefault("ATELIER_SERVER_APPS_PORT", str(apps_port))
     # MLflow starts on the first /mlflow request instead: most tests never use it.
     env.setdefault("ATELIER_TRACKING_START_ON_UP", "false")
     env.pop("ATELIER_URL", None)
@@ -207,7 +212,8 @@ def _start_server(workspace: Workspace, *extra: str) -> RunningServer:
             link = line.strip()
         if "Uvicorn running" in line or "Application startup complete" in line:
             break
-    server = RunningServer(url, process, workspace, link)
+    apps_url = f"http://127.0.0.1:{env['ATELIER_SERVER_APPS_PORT']}"
+    server = RunningServer(url, process, workspace, link, apps_url=apps_url)
     while time.monotonic() < deadline:
         try:
             if httpx.get(f"{url}/health", timeout=2).status_code == 200:

@@ -93,14 +93,19 @@ def test_a_viewer_predicts_and_gives_feedback_the_scientist_sees(apps_portal, pa
     ]
 
 
-def test_a_hosted_streamlit_app_renders_through_the_gateway(apps_portal, page) -> None:  # type: ignore[no-untyped-def]
+def test_a_hosted_streamlit_app_renders_on_the_apps_origin(apps_portal, page) -> None:  # type: ignore[no-untyped-def]
     server, _ = apps_portal
     page.set_default_timeout(90_000)
     anonymous = httpx.get(f"{server.url}/apps/hello/", headers={"Accept": "text/html"})
     assert anonymous.status_code == 303 and "/login" in anonymous.headers["location"]
-    assert httpx.get(f"{server.url}/apps/hello/_stcore/health").status_code == 401
+    assert httpx.get(f"{server.apps_url}/apps/hello/_stcore/health").status_code == 401
 
-    log_in(page, server.url, "ada", "/apps/hello/")
+    # The portal's link logs in, then hands the visitor over to the apps origin.
+    page.goto(f"{server.url}/apps/hello/")
+    page.fill("input[name=name]", "ada")
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url(f"{server.apps_url}/apps/hello/")
     page.get_by_text("Hello from Streamlit").wait_for(timeout=60_000)
     assert "42" in page.locator("body").inner_text()
 

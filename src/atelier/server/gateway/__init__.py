@@ -5,7 +5,7 @@ Unix socket or loopback; :mod:`~atelier.server.gateway.guard` decides who may pa
 """
 
 from atelier.server.gateway.guard import GatewayGuard, allow_gateway, same_origin
-from atelier.server.gateway.proxy import Upstream, proxy_http, proxy_websocket
+from atelier.server.gateway.proxy import Upstream, proxy_http, proxy_websocket, sandboxed
 
 __all__ = [
     "GatewayGuard",
@@ -14,4 +14,5 @@ __all__ = [
     "proxy_http",
     "proxy_websocket",
     "same_origin",
+    "sandboxed",
 ]

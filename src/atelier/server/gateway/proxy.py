@@ -5,7 +5,8 @@ server has already authenticated the caller when these functions run. They forwa
 (request and response bodies streamed) and WebSocket traffic, and keep Atelier's own
 credentials away from the service:
 
-* the Atelier cookies and the caller's ``Authorization`` header are removed; the upstream's
+* the Atelier cookies (the portal's session and login cookies, the apps origin's
+  ``atelier_app``) and the caller's ``Authorization`` header are removed; the upstream's
   secret header (``Upstream.headers``) is added instead;
 * hop-by-hop headers are dropped in both directions;
 * the browser's ``Origin`` is replaced by the upstream's own origin, since Atelier has
@@ -53,8 +54,15 @@ HOP_BY_HOP = frozenset(
         "upgrade",
     }
 )
+#: The apps origin's session cookie (see :mod:`atelier.server.gateway.handoff`).
+APP_COOKIE = "atelier_app"
 #: Cookies that carry Atelier's own credentials: never forwarded, never set by an upstream.
-ATELIER_COOKIES = frozenset({SESSION_COOKIE, LOGIN_CSRF_COOKIE})
+ATELIER_COOKIES = frozenset({SESSION_COOKIE, LOGIN_CSRF_COOKIE, APP_COOKIE})
+#: What :func:`sandboxed` adds: a CSP ``sandbox`` without ``allow-same-origin``, and nosniff.
+SANDBOX_HEADERS = (
+    (b"content-security-policy", b"sandbox"),
+    (b"x-content-type-options", b"nosniff"),
+)
 #: Request headers that the proxy sets itself.
 REPLACED = frozenset({"host", "authorization", "cookie", "origin", "content-length"})
 #: WebSocket handshake headers that the websockets client writes itself.
@@ -164,6 +172,16 @@ def downstream_headers(response: httpx.Response) -> list[tuple[str, str]]:
         if name.lower() not in dropped
         and not (name.lower() == "set-cookie" and _sets_atelier_cookie(value))
     ]
+
+
+def sandboxed(response: Response) -> Response:
+    """``response`` marked as user content (an MLflow artifact, say): opened as a page, it
+    runs in an opaque origin with no scripts, forms or same-origin rights, so it cannot act as
+    its visitor here, and the browser does not guess a type other than the one declared."""
+    response.raw_headers = [
+        (name, value) for name, value in response.raw_headers if name != b"x-content-type-options"
+    ] + list(SANDBOX_HEADERS)
+    return response
 
 
 def _client(upstream: Upstream) -> httpx.AsyncClient:

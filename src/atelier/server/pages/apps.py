@@ -1,23 +1,26 @@
 """Apps in the portal: the list, generated apps (form, prediction, feedback), the feedback
-dashboard, sharing and pausing, hosted apps' logs, and the gateway to hosted apps.
+dashboard, sharing and pausing, hosted apps' logs, and the way into hosted apps.
 
 A generated app lives at ``/apps/NAME``; its own actions under ``/apps/NAME/-/`` (a path
-that Streamlit and Dash never use), so that everything else under ``/apps/NAME/`` can be
-proxied to a hosted app's process.
+that Streamlit and Dash never use). Generated apps hold no user-authored markup (every value
+is escaped), so they are portal pages. A hosted app's script is user-authored web content: it
+is served by the apps origin, never here; ``/apps/NAME/…`` in the portal checks that the
+visitor may use the app and hands them over with a one-time ticket.
 """
 
 from __future__ import annotations
 
 import logging
 from typing import Any
+from urllib.parse import urlencode
 
-from fastapi import APIRouter, Request, WebSocket
+from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from atelier.errors import AtelierError, NotFound
 from atelier.server.api.deps import client, workbench
-from atelier.server.gateway import Upstream, allow_gateway, proxy_http, proxy_websocket
+from atelier.server.gateway.handoff import ENTER, AppsOrigin, Tickets, landing
 from atelier.server.pages.render import render
 from atelier.server.security import allow
 from atelier.services.apps import AppInfo, can_manage
@@ -26,9 +29,6 @@ from atelier.services.auth import ROLES, Principal
 log = logging.getLogger(__name__)
 router = APIRouter()
 BUILDERS = ("admin", "scientist")
-PROXY_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
-#: Anyone logged in may reach a hosted app; which apps is checked per request.
-APP_USERS = allow_gateway(*ROLES)
 
 
 def _form_value(form: Any, key: str) -> str:
@@ -232,44 +232,28 @@ def logs_page(name: str, request: Request, principal: Principal = allow(*BUILDER
     )
 
 
-# -- the gateway to hosted apps ----------------------------------------------------------
+# -- hosted apps: the hand-off to the apps origin ------------------------------------------
 
 
-async def _upstream(request_app: Any, name: str, principal: Principal) -> Upstream:
-    wb = request_app.state.workbench
-    try:
-        app = await run_in_threadpool(wb.apps.registry.for_user, name, principal)
-    except NotFound:
-        # Deleted (perhaps by the CLI, in another process): nothing may keep serving it.
-        await run_in_threadpool(wb.apps.supervisor.stop, name)
-        raise
-    if not app.hosted:
-        raise NotFound(f"app {name!r} is not a hosted app")
-    if app.status != "running":
-        await run_in_threadpool(wb.apps.supervisor.stop, name)
-        raise NotFound(f"app {name!r} is paused")
-    hosted = await run_in_threadpool(wb.apps.ready, app)
-    return Upstream(f"http://127.0.0.1:{hosted.port}", name=f"app {name}")
-
-
-@router.api_route("/apps/{name}/{path:path}", methods=PROXY_METHODS)
-async def hosted_http(
-    name: str, path: str, request: Request, principal: Principal = APP_USERS
+@router.api_route("/apps/{name}/{path:path}", methods=["GET", "HEAD"])
+def hosted_handoff(
+    name: str, path: str, request: Request, principal: Principal = allow(*ROLES)
 ) -> Response:
-    try:
-        upstream = await _upstream(request.app, name, principal)
-    except AtelierError as error:
-        return _unavailable(request, name, error)
-    return await proxy_http(request, upstream, f"apps/{name}/{path}")
-
-
-@router.websocket("/apps/{name}/{path:path}")
-async def hosted_websocket(
-    websocket: WebSocket, name: str, path: str, principal: Principal = APP_USERS
-) -> None:
-    try:
-        upstream = await _upstream(websocket.app, name, principal)
-    except AtelierError as error:
-        await websocket.close(code=1008, reason=str(error)[:120])
-        return
-    await proxy_websocket(websocket, upstream, f"apps/{name}/{path}")
+    """A hosted app's page, opened from the portal: it is served by the apps origin (see
+    :mod:`atelier.server.apps_origin`), which the visitor enters with a one-time ticket.
+    The answer is a page that opens the apps origin at once (see ``apps/handoff.html``)."""
+    found = _app_or_page(request, name, principal)
+    if not isinstance(found, AppInfo):
+        return found
+    if not found.hosted:
+        return _unavailable(request, name, NotFound(f"app {name!r} has no page {path!r}"))
+    wb = workbench(request)
+    origin = AppsOrigin.from_settings(wb.settings.server, wb.workspace.public_url)
+    tickets = Tickets(wb.workspace.secret_key())
+    target = landing(name, path, request.url.query)
+    ticket = tickets.ticket(principal.user_id, principal.name, name, target)
+    location = f"{origin.app_url(name)}/apps/{name}/{ENTER}?{urlencode({'ticket': ticket})}"
+    page = render(request, "apps/handoff.html", name=name, location=location)
+    page.headers["Cache-Control"] = "no-store"
+    page.headers["Referrer-Policy"] = "no-referrer"
+    return page
