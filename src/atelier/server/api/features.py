@@ -129,7 +129,7 @@ def apply_definitions(
     wb = workbench(request)
     definitions = from_dict(body.definitions)
     plan = wb.features.apply(
-        definitions, project=body.project, by=principal.name, dry_run=body.dry_run
+        definitions, project=body.project, dry_run=body.dry_run, principal=principal
     )
     if not body.dry_run:
         wb.audit.record(

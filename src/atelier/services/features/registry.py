@@ -5,6 +5,11 @@ definitions creates, updates and deletes only its own. A view whose values would
 fingerprint) gets a new version, every version kept. A change that would break a dependant —
 a saved training set or a feature service that uses a feature the change removes, or a view
 whose entity would disappear — is refused with the reason, and nothing is written.
+
+Who may apply as a project (:func:`check_may_apply`, before anything is compared or written):
+admins; for a features project that is also an Atelier project, its members; for one that is
+not, whoever applied its current views (its first applier, then anyone they work with through
+an Atelier project of that name). Everyone else is refused, dry runs included.
 """
 
 from __future__ import annotations
@@ -21,9 +26,13 @@ from atelier.backends.metadata import (
     FeatureServiceRecord,
     FeatureViewRecord,
     FeatureViewVersion,
+    ProjectMember,
+    ProjectRecord,
     TrainingSetRecord,
+    User,
 )
-from atelier.errors import Conflict, InvalidInput
+from atelier.errors import Conflict, InvalidInput, PermissionDenied
+from atelier.services.auth import Principal
 from atelier.services.features.definitions import (
     Entity,
     FeatureService,
@@ -148,6 +157,42 @@ def _label(item: Any) -> str:
             return f"{item['name']}{'=' + extra if extra else ''}"
         return f"{item.get('column')}:{'/'.join(item['functions'])}@{'/'.join(item['windows'])}"
     return str(item)
+
+
+def check_may_apply(db: Database, project: str, principal: Principal) -> None:
+    """Refuse ``principal`` applying definitions as ``project`` unless it is theirs to change
+    (see the module's docstring); nothing has been read or written for the change yet."""
+    if principal.role == "admin":
+        return
+    if principal.role != "scientist":
+        raise PermissionDenied(f"role {principal.role!r} may not apply feature definitions")
+    with db.session() as session:
+        record = session.scalar(select(ProjectRecord).where(ProjectRecord.name == project))
+        if record is not None:
+            member = session.scalar(
+                select(ProjectMember.id)
+                .join(User, User.id == ProjectMember.user_id)
+                .where(ProjectMember.project_id == record.id, User.name == principal.name)
+            )
+            if member is None:
+                raise PermissionDenied(
+                    f"{principal.name} is not a member of project {project!r}: only its members "
+                    "and admins apply feature definitions as it"
+                )
+            return
+        views = select(FeatureViewRecord.name).where(FeatureViewRecord.project == project)
+        appliers = {
+            name
+            for name in session.scalars(
+                select(FeatureViewVersion.created_by).where(FeatureViewVersion.view.in_(views))
+            )
+            if name
+        }
+    if appliers and principal.name not in appliers:
+        raise PermissionDenied(
+            f"feature project {project!r} is maintained by {', '.join(sorted(appliers))}: ask "
+            "them or an admin, or apply as a project of your own"
+        )
 
 
 def plan_changes(

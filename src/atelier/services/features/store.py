@@ -52,6 +52,7 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
     from atelier.backends.warehouse import Attachment
+    from atelier.services.auth import Principal
     from atelier.services.catalog import Sources, TableEntry
 
 
@@ -139,12 +140,19 @@ class FeatureStore:
         project: str | None = None,
         by: str | None = None,
         dry_run: bool = False,
+        principal: Principal | None = None,
     ) -> ApplyPlan:
         """Check ``definitions`` against their sources and apply them as ``project`` (after
         showing the diff with ``dry_run``); refused (Conflict) when it would break a
-        dependant, with nothing written."""
+        dependant, with nothing written. With ``principal`` (who acts; ``by`` defaults to
+        their name), refused (PermissionDenied) first when the project is not theirs to
+        change (:func:`~atelier.services.features.registry.check_may_apply`)."""
         definitions.check()
         project = project or definitions.project or "default"
+        if principal is not None:
+            check_name(project, "project")
+            registry.check_may_apply(self.db, project, principal)
+            by = by or principal.name
         views = registry.resolve_keys(definitions, self.db)
         with self.connection(views) as con:
             for view in views:

@@ -124,7 +124,7 @@ class Jobs:
         open_backend(backend_name, self.settings.compute).check(wanted, profile_name)
         python, project_dir = sys.executable, None
         if project:
-            found = self._projects().require_member(project, principal)
+            found = self._projects().require_member(project, principal, action="job.submit")
             python, project_dir = str(found.python), found.path
             if not Path(python).exists():
                 raise InvalidInput(
@@ -317,6 +317,9 @@ class Jobs:
         with self.queue.locked():
             record = self.records.get(job_id)
             if record.submitted_by != principal.name and principal.role != "admin":
+                self.audit.record(
+                    "job.cancel", actor=principal.name, target=str(job_id), success=False
+                )
                 raise PermissionDenied(
                     f"job {job_id} belongs to {record.submitted_by}: only they or an admin "
                     "may cancel it"

@@ -64,7 +64,7 @@ class Environments:
     ) -> Environment:
         """Uninstall ``packages`` (names) and drop them from the project's requirements."""
         specs = _check_specs(packages)
-        project = self.projects.get(name)
+        project = self.projects.require_member(name, principal, action="project.env.remove")
         declared = {requirement_name(r) for r in read_environment(project).requirements}
         missing = [s for s in specs if normalize(s) not in declared]
         if missing:
@@ -79,7 +79,7 @@ class Environments:
     def sync(self, name: str, principal: Principal) -> Environment:
         """Make the environment match ``uv.lock`` again (and re-link Atelier's packages), e.g.
         after the lock was edited by hand or the environment was deleted."""
-        project = self.projects.require_member(name, principal)
+        project = self.projects.require_member(name, principal, action="project.env.sync")
         with exclusive(self.projects.lock(name)):
             _sync(project)
         return read_environment(project)
@@ -92,7 +92,9 @@ class Environments:
         principal: Principal,
         client: str | None,
     ) -> Environment:
-        project = self.projects.require_member(name, principal)
+        project = self.projects.require_member(
+            name, principal, action=f"project.env.{verb}", client=client, detail={"packages": specs}
+        )
         with exclusive(self.projects.lock(name)):
             backup = {f: _read(project.path / f) for f in FILES}
             try:

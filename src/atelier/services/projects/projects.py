@@ -10,7 +10,7 @@ from __future__ import annotations
 import shutil
 import uuid
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
@@ -141,16 +141,44 @@ class Projects:
             projects = [p for p in projects if p.role_of(principal.name)]
         return projects
 
-    def require_member(self, name: str, principal: Principal) -> Project:
-        """The project, if ``principal`` may change it (a member, or an admin)."""
+    def require_member(
+        self,
+        name: str,
+        principal: Principal,
+        *,
+        action: str | None = None,
+        client: str | None = None,
+        detail: dict[str, Any] | None = None,
+    ) -> Project:
+        """The project, if ``principal`` may change it (a member, or an admin). With
+        ``action``, a refusal is written to the audit log under that name."""
         project = self.get(name)
         if principal.role != "admin" and project.role_of(principal.name) is None:
+            owners = ", ".join(m.name for m in project.members if m.role == "owner") or "none"
+            self._refused(action, name, principal, client, detail)
             raise PermissionDenied(
                 f"{principal.name} is not a member of project {name!r}: ask one of its owners "
-                f"({', '.join(m.name for m in project.members if m.role == 'owner') or 'none'})"
-                " to add you"
+                f"({owners}) to add you"
             )
         return project
+
+    def _refused(
+        self,
+        action: str | None,
+        name: str,
+        principal: Principal,
+        client: str | None,
+        detail: dict[str, Any] | None = None,
+    ) -> None:
+        if action is not None:
+            self.audit.record(
+                action,
+                actor=principal.name,
+                target=name,
+                success=False,
+                client=client,
+                detail={**(detail or {}), "refused": "not allowed"},
+            )
 
     def project_for_path(self, path: Path) -> Project | None:
         """The project whose folder holds ``path`` (e.g. the current directory), if any."""
@@ -176,22 +204,26 @@ class Projects:
         """Add ``user`` to the project (or change their role); owners and admins may."""
         if role not in MEMBER_ROLES:
             raise InvalidInput(f"member role {role!r} does not exist: use owner or member")
-        with self.db.session() as session:
-            record = self._row(session, name)
-            self._require_owner(record, principal)
-            account = session.scalar(select(User).where(User.name == user))
-            if account is None:
-                raise NotFound(f"user {user!r} not found")
-            if account.role == "viewer":
-                raise InvalidInput(
-                    f"{user} is a viewer: only scientists and admins can work in projects"
-                )
-            existing = next((m for m in record.members if m.user_id == account.id), None)
-            if existing is None:
-                session.add(ProjectMember(project_id=record.id, user_id=account.id, role=role))
-            elif existing.role != role:
-                self._keep_an_owner(record, existing, role)
-                existing.role = role
+        try:
+            with self.db.session() as session:
+                record = self._row(session, name)
+                self._require_owner(record, principal)
+                account = session.scalar(select(User).where(User.name == user))
+                if account is None:
+                    raise NotFound(f"user {user!r} not found")
+                if account.role == "viewer":
+                    raise InvalidInput(
+                        f"{user} is a viewer: only scientists and admins can work in projects"
+                    )
+                existing = next((m for m in record.members if m.user_id == account.id), None)
+                if existing is None:
+                    session.add(ProjectMember(project_id=record.id, user_id=account.id, role=role))
+                elif existing.role != role:
+                    self._keep_an_owner(record, existing, role)
+                    existing.role = role
+        except PermissionDenied:
+            self._refused("project.member.add", name, principal, client, {"user": user})
+            raise
         self.audit.record(
             "project.member.add",
             actor=principal.name,
@@ -205,15 +237,19 @@ class Projects:
         self, name: str, user: str, principal: Principal, *, client: str | None = None
     ) -> Project:
         """Remove ``user`` from the project; owners and admins may, and anyone may leave."""
-        with self.db.session() as session:
-            record = self._row(session, name)
-            if user != principal.name:
-                self._require_owner(record, principal)
-            existing = next((m for m in record.members if m.user.name == user), None)
-            if existing is None:
-                raise NotFound(f"{user} is not a member of project {name!r}")
-            self._keep_an_owner(record, existing, None)
-            session.delete(existing)
+        try:
+            with self.db.session() as session:
+                record = self._row(session, name)
+                if user != principal.name:
+                    self._require_owner(record, principal)
+                existing = next((m for m in record.members if m.user.name == user), None)
+                if existing is None:
+                    raise NotFound(f"{user} is not a member of project {name!r}")
+                self._keep_an_owner(record, existing, None)
+                session.delete(existing)
+        except PermissionDenied:
+            self._refused("project.member.remove", name, principal, client, {"user": user})
+            raise
         self.audit.record(
             "project.member.remove",
             actor=principal.name,
@@ -224,10 +260,14 @@ class Projects:
         return self.get(name)
 
     @staticmethod
-    def _require_owner(record: ProjectRecord, principal: Principal) -> None:
-        if principal.role == "admin":
-            return
-        if not any(m.user_id == principal.user_id and m.role == "owner" for m in record.members):
+    def _is_owner(record: ProjectRecord, principal: Principal) -> bool:
+        return principal.role == "admin" or any(
+            m.user_id == principal.user_id and m.role == "owner" for m in record.members
+        )
+
+    @classmethod
+    def _require_owner(cls, record: ProjectRecord, principal: Principal) -> None:
+        if not cls._is_owner(record, principal):
             raise PermissionDenied(
                 f"only owners of project {record.name!r} and admins may manage its members"
             )
