@@ -11,6 +11,7 @@ server) are refused, and a token never appears in a log or an API response.
 from __future__ import annotations
 
 import re
+import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -344,3 +345,28 @@ def test_old_tokens_without_scopes_keep_full_rights(lab: Lab, tmp_path: Path) ->
     response = lab.call(lab.people["root"], "GET", "/api/v1/users")
     assert response.status_code == 200
     assert all(t.scopes is None for t in lab.wb.tokens.list("root") if t.name == "own")
+
+
+def test_a_jobs_token_is_scoped_labelled_never_shown_and_revoked_at_its_end(
+    lab: Lab, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import atelier.services.jobs.service as jobs_service
+
+    # As if the server answered at the workspace's URL (this test's server is in-process).
+    monkeypatch.setattr(jobs_service, "server_up", lambda url: True)
+    monkeypatch.setattr(jobs_service, "try_link", lambda *args: (None, "no MLflow here"))
+    code = "import os; print('token set:', bool(os.environ['ATELIER_TOKEN']))"
+    job = lab.wb.jobs.submit([sys.executable, "-c", code], principal=lab.person("bob"))
+    tokens = [t for t in lab.wb.tokens.list("bob") if t.name == f"job {job.id}"]
+    assert len(tokens) == 1 and tokens[0].scopes == token_scopes.JOB
+    ended = lab.wb.jobs.wait(job.id, timeout=60)
+    assert ended.state == "succeeded", ended
+    log = lab.wb.jobs.log_path(job.id).read_text()
+    assert "token set: True" in log
+    info = next(t for t in lab.wb.tokens.list("bob") if t.key == tokens[0].key)
+    assert info.revoked_at is not None  # revoked in the database when the job ended
+    headers = {"Authorization": f"Bearer {lab.people['bob']}"}
+    for path in (f"/api/v1/jobs/{job.id}", f"/api/v1/jobs/{job.id}/logs", "/api/v1/jobs"):
+        response = lab.client.get(path, headers=headers)
+        assert response.status_code == 200, path
+        assert "atl_" not in response.text, path
