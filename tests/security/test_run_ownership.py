@@ -173,6 +173,8 @@ def attacks(o: Objects) -> list[tuple[str, str, Any]]:
             {"path": "big.bin", "num_parts": 1},
         ),
         ("POST", f"{AJAX}/upload-artifact?run_uuid={r}&path=x.txt", b"bob was here"),
+        ("POST", f"{AJAX}/upload-artifact?run_uuid={r}&run_uuid={o.bobs_run}&path=x.txt", b"b"),
+        ("POST", f"{AJAX}/upload-artifact?run_uuid={o.bobs_run}&run_uuid={r}&path=x.txt", b"b"),
         ("POST", f"{API}/artifacts/presigned-upload-url", {"run_id": r, "path": "x.txt"}),
         # alice's experiment
         ("POST", f"{API}/experiments/delete", {"experiment_id": e}),

@@ -64,7 +64,9 @@ class Call:
     endpoint: str
     match: re.Match[str]
     body: Any
-    query: Mapping[str, str]
+    #: Every ``(name, value)`` of the query string (a name may repeat: Flask reads the first,
+    #: Starlette the last, so all are checked).
+    query: list[tuple[str, str]]
     headers: Mapping[str, str]
     #: The body was changed (attribution tags forced) and must be sent re-encoded.
     changed: bool = False
@@ -233,7 +235,7 @@ def _run_write(action: str) -> Callable[[Call], None]:
 
 
 def _upload_artifact(call: Call) -> None:
-    _runs(call, "upload artifacts to", [v for v in [call.query.get("run_uuid", "")] if v])
+    _runs(call, "upload artifacts to", [v for k, v in call.query if k == "run_uuid" and v])
 
 
 def _presigned_upload(call: Call) -> None:
@@ -602,7 +604,7 @@ def authorize(
     method: str,
     path: str,
     body: Any,
-    query: Mapping[str, str],
+    query: list[tuple[str, str]],
     headers: Mapping[str, str],
 ) -> Decision:
     """Refuse the request unless ``principal`` may make it (PermissionDenied, or NotFound /
@@ -630,7 +632,7 @@ async def check_owners(request: Request, principal: Principal, path: str, body: 
         request.method,
         path,
         body,
-        request.query_params,
+        request.query_params.multi_items(),
         request.headers,
     )
     decision.log, decision.actor, decision.client = wb.audit, principal.name, client(request)

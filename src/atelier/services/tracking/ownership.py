@@ -140,6 +140,14 @@ class Ownership:
             return True
         return owned.project is not None and owned.project in self.projects_of(principal)
 
+    def check_writer(self, principal: Principal, action: str) -> None:
+        """Refuse ``action`` to roles that never change runs or models (viewers)."""
+        if principal.role not in WRITERS:
+            raise PermissionDenied(
+                f"{principal.name} ({principal.role}) may not {action}: it needs the scientist "
+                "or admin role"
+            )
+
     def check_write(self, principal: Principal, owned: Owned, action: str) -> None:
         """Refuse ``action`` on ``owned`` unless ``principal`` may write it."""
         if not self.may_write(principal, owned):

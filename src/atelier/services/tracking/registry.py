@@ -162,6 +162,7 @@ class ModelRegistry:
         check_name(name)
         if alias is not None:
             check_alias(alias)
+        self.owners.check_writer(by, "register models")
         run = self._run(run_id)
         logged = self._logged_model(run, model)
         mlflow = self.client
