@@ -108,6 +108,13 @@ class AppsApp:
             return None
         return f"app {app!r} is served at {self.origin.app_url(app)}/apps/{app}/"
 
+    def exists(self, name: str) -> bool:
+        try:
+            self.workbench.apps.registry.get(name)
+        except NotFound:
+            return False
+        return True
+
     async def upstream(self, name: str, principal: Principal) -> Upstream:
         """The app's process, if ``principal`` may use it; started when needed."""
         wb = self.workbench
@@ -115,7 +122,9 @@ class AppsApp:
             app = await run_in_threadpool(wb.apps.registry.for_user, name, principal)
         except NotFound:
             # Deleted (perhaps by the CLI, in another process): nothing may keep serving it.
-            await run_in_threadpool(wb.apps.supervisor.stop, name)
+            # (Not merely hidden from this visitor: that must not stop it for everyone.)
+            if not await run_in_threadpool(self.exists, name):
+                await run_in_threadpool(wb.apps.supervisor.stop, name)
             raise
         if not app.hosted:
             raise NotFound(f"app {name!r} is not a hosted app: open it in the portal")
