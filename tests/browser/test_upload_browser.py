@@ -78,3 +78,25 @@ def test_drop_a_bad_file_then_fix_the_options(portal, page) -> None:  # type: ig
     assert not page.get_by_test_id("preview").is_visible()
     inbox = workbench.ingest.inbox.directory
     assert not inbox.exists() or list(inbox.iterdir()) == []
+
+
+def test_a_ragged_file_loads_when_the_user_chooses_to_pad(portal, page) -> None:  # type: ignore[no-untyped-def]
+    server, workbench = portal
+    page.goto(server.login_link)
+    page.goto(f"{server.url}/data/upload")
+    page.dispatch_event("#drop-zone", "drop", {"dataTransfer": page.evaluate_handle(DROP)})
+    page.get_by_test_id("upload-error").wait_for(state="visible")
+
+    page.get_by_test_id("ragged").select_option("pad")
+    with page.expect_response(lambda r: r.url.endswith("/uploads/preview")) as previewed:
+        page.click("#read-options button[type=submit]")
+    assert previewed.value.status == 200, previewed.value.text()
+    page.get_by_test_id("table-name").fill("padded")
+    page.click("#create-button")
+    result = page.get_by_test_id("upload-result")
+    result.wait_for(state="visible")
+    assert "2 rows loaded." in result.inner_text()
+    assert workbench.warehouse.read("padded").to_pylist() == [
+        {"a": 1, "b": 2, "c": 3},
+        {"a": 4, "b": 5, "c": None},
+    ]

@@ -122,7 +122,7 @@
     readForm.elements.header.value = opts.header === false ? "false" : "true";
     readForm.elements.skip.value = opts.skip || 0;
     readForm.elements.ragged.value = opts.ragged || "error";
-    readForm.elements.decimal.value = opts.decimal || ".";
+    readForm.elements.decimal.value = opts.decimal || "";
     var sheet = readForm.elements.sheet;
     sheet.textContent = "";
     (opts.sheets || []).forEach(function (name) {
@@ -190,7 +190,7 @@
       if (answer.data.upload_id) {
         // Kept on the server: let the user fix the reading options and try again.
         renderPreview({ upload_id: answer.data.upload_id, file: answer.data.file || file.name,
-          size: file.size, format: "csv", options: {}, columns: [], rows: [] });
+          size: file.size, format: "csv", options: { format: "csv" }, columns: [], rows: [] });
       }
       fail(answer.data.detail);
     });
@@ -240,7 +240,8 @@
       resultBox.appendChild(link);
       resultBox.appendChild(document.createTextNode(
         ": version " + result.version + ", " + result.rows.toLocaleString() + " rows " +
-        (result.mode === "append" ? "appended." : "loaded.")));
+        (result.mode === "append" ? "appended" : "loaded") +
+        (result.skipped ? " (" + result.skipped.toLocaleString() + " rows of the wrong length left out)." : ".")));
       show(resultBox, true);
       show(preview, false);
       state.uploadId = null;
