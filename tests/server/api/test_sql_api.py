@@ -77,16 +77,16 @@ def test_refusals_are_403(client, accounts: Accounts, tmp_path: Path, accept: st
     duckdb.sql(f"COPY (SELECT 'hunter2' AS password) TO '{secret}'")
     headers = {**accounts.headers("scientist"), **({"Accept": accept} if accept else {})}
     for sql, reason in [
-        ("SELECT * FROM read_csv('/etc/passwd')", "disabled by configuration"),
-        (f"SELECT * FROM read_parquet('{secret}')", "disabled by configuration"),
-        ("SELECT * FROM read_text('/etc/hosts')", "disabled by configuration"),
-        ("SELECT * FROM glob('/etc/*')", "disabled by configuration"),
+        ("SELECT * FROM read_csv('/etc/passwd')", "is not available in user SQL"),
+        (f"SELECT * FROM read_parquet('{secret}')", "is not available in user SQL"),
+        ("SELECT * FROM read_text('/etc/hosts')", "is not available in user SQL"),
+        ("SELECT * FROM glob('/etc/*')", "is not available in user SQL"),
         (f"ATTACH '{tmp_path / 'x.db'}' AS x", "ATTACH statements may not run here"),
-        ("INSTALL httpfs", "may not run here"),
+        ("INSTALL httpfs", "INSTALL statements may not run here"),
         ("LOAD httpfs", "may not run here"),
         (f"COPY (SELECT 1) TO '{tmp_path / 'out.csv'}'", "COPY statements may not run here"),
         ("SET threads = 1", "may not run here"),
-        ("PRAGMA memory_limit = '100GB'", "may not run here"),
+        ("PRAGMA memory_limit = '100GB'", "PRAGMA statements may not run here"),
     ]:
         response = client.post("/api/v1/sql", json={"sql": sql}, headers=headers)
         assert response.status_code == 403, (sql, response.text)
