@@ -1,12 +1,14 @@
 """Hosted apps: the team's Streamlit or Dash scripts run as supervised processes.
 
 Each running hosted app is a child process in the project's environment, listening on a
-loopback port that only the Atelier server knows; users reach it through ``/apps/NAME/``
-(the gateway proxies HTTP and WebSocket traffic after Atelier's login). Streamlit is started
-with ``--server.baseUrlPath=/apps/NAME`` and Dash with ``DASH_URL_BASE_PATHNAME=/apps/NAME/``,
-so their pages and assets live under the proxied path. The app gets ``ATELIER_URL`` and a
-scoped ``ATELIER_TOKEN`` of its owner (renewed while it runs, revoked when it stops) so that
-``atelier.connect()`` works.
+loopback port that only the Atelier server knows; users reach it at ``/apps/NAME/`` on the
+apps origin, never the portal's (``atelier.server.apps_origin`` proxies HTTP and WebSocket
+traffic after the portal's login hand-off), so that its JavaScript cannot act as its visitor
+in the portal. Streamlit is started with ``--server.baseUrlPath=/apps/NAME`` and Dash with
+``DASH_URL_BASE_PATHNAME=/apps/NAME/``, so their pages and assets live under the proxied path
+(the same on every origin: the app never needs to know which one serves it). The app gets
+``ATELIER_URL`` and a scoped ``ATELIER_TOKEN`` of its owner (renewed while it runs, revoked
+when it stops) so that ``atelier.connect()`` works.
 
 A watcher thread per app restarts it when it exits, after a backoff that doubles with each
 quick crash (1 s up to a minute) and resets once it stayed up for a while. Output goes to
