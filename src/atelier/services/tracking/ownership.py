@@ -28,6 +28,7 @@ or an admin (project members may not), and is audited.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -55,6 +56,10 @@ VERSION_TAGS = frozenset({REGISTERED_BY_TAG})
 LOGGED_MODEL_TAGS = frozenset({OWNER_TAG})
 
 DEFAULT_PROTECTED_ALIASES = ("champion",)
+#: How long an experiment's name and tags are taken as read.
+EXPERIMENT_SECONDS = 5.0
+#: The most runs and experiments remembered.
+REMEMBERED = 10_000
 #: Viewers never change runs or models, even in a project they belong to.
 WRITERS = frozenset({"admin", "scientist"})
 
@@ -90,6 +95,12 @@ class Ownership:
         self._client = client
         self.db = db
         self.protected_aliases = frozenset(protected_aliases)
+        # Reading a run from MLflow's store costs tens of milliseconds (its metrics come too),
+        # and every logged metric asks. A run's owner and experiment never change (the owner
+        # tag is fixed); an experiment's tags are fixed too, its name (the project of one
+        # without an owner) is re-read after a few seconds.
+        self._runs: dict[str, tuple[str | None, str]] = {}
+        self._experiments: dict[str, tuple[float, Owned]] = {}
 
     # -- who belongs where ------------------------------------------------------------------
 
@@ -214,11 +225,17 @@ class Ownership:
     def experiment(self, experiment_id: str) -> Owned:
         from mlflow.exceptions import MlflowException
 
+        key = str(experiment_id)
+        cached = self._experiments.get(key)
+        if cached is not None and cached[0] > time.monotonic():
+            return cached[1]
         try:
-            found = self.client.get_experiment(str(experiment_id))
+            found = self.client.get_experiment(key)
         except MlflowException:
             raise NotFound(f"no experiment {experiment_id!r}") from None
-        return self.experiment_of(found.experiment_id, found.name, found.tags or {})
+        owned = self.experiment_of(found.experiment_id, found.name, found.tags or {})
+        _remember(self._experiments, key, (time.monotonic() + EXPERIMENT_SECONDS, owned))
+        return owned
 
     def experiment_of(self, experiment_id: str, name: str, tags: dict[str, str]) -> Owned:
         label = f"experiment {experiment_id} ({name})"
@@ -228,23 +245,26 @@ class Ownership:
         return Owned(label, None, self.project_named(name), open=True)
 
     def run(self, run_id: str) -> Owned:
-        from mlflow.exceptions import MlflowException
-
-        try:
-            found = self.client.get_run(str(run_id))
-        except MlflowException:
-            raise NotFound(f"no run {run_id!r}") from None
-        experiment = self.experiment(found.info.experiment_id)
-        owner = found.data.tags.get(USER_TAG) or found.info.user_id or None
-        return Owned(f"run {found.info.run_id}", owner, experiment.project)
+        owner, experiment_id = self._run_facts(str(run_id))
+        return Owned(f"run {run_id}", owner, self.experiment(experiment_id).project)
 
     def run_experiment(self, run_id: str) -> str:
+        return self._run_facts(str(run_id))[1]
+
+    def _run_facts(self, run_id: str) -> tuple[str | None, str]:
+        """A run's owner and experiment id."""
         from mlflow.exceptions import MlflowException
 
+        if (known := self._runs.get(run_id)) is not None:
+            return known
         try:
-            return str(self.client.get_run(str(run_id)).info.experiment_id)
+            found = self.client.get_run(run_id)
         except MlflowException:
             raise NotFound(f"no run {run_id!r}") from None
+        owner = found.data.tags.get(USER_TAG) or found.info.user_id or None
+        facts = (owner, str(found.info.experiment_id))
+        _remember(self._runs, run_id, facts)
+        return facts
 
     def model(self, name: str) -> Owned:
         from mlflow.exceptions import MlflowException
@@ -301,3 +321,9 @@ class Ownership:
         except MlflowException:
             raise NotFound(f"no trace {trace_id!r}") from None
         return str(info.experiment_id)
+
+
+def _remember(cache: dict[str, Any], key: str, value: Any) -> None:
+    if len(cache) >= REMEMBERED:
+        cache.clear()
+    cache[key] = value
