@@ -26,9 +26,22 @@ def atelier(
     )
 
 
+#: What a command without ATELIER_TOKEN says first on stderr.
+LOCAL_ADMIN_NOTICE = "acting as local admin "
+
+
+def error_lines(stderr: str) -> list[str]:
+    """stderr without the local admin notice (and the blank lines progress bars leave)."""
+    return [
+        line
+        for line in stderr.strip().splitlines()
+        if line.strip() and not line.startswith(LOCAL_ADMIN_NOTICE)
+    ]
+
+
 def one_line_error(result: subprocess.CompletedProcess[str]) -> str:
     assert result.returncode != 0
-    lines = result.stderr.strip().splitlines()
+    lines = error_lines(result.stderr)
     assert len(lines) == 1, result.stderr
     assert lines[0].startswith("error: ")
     return lines[0]

@@ -17,7 +17,7 @@ from click.testing import CliRunner, Result
 from atelier.cli.main import cli
 from atelier.config import Workspace
 from atelier.services.workbench import Workbench
-from tests.cli.helpers import atelier, one_line_error, workspace_with
+from tests.cli.helpers import atelier, error_lines, one_line_error, workspace_with
 from tests.conftest import start_server
 from tests.services.query.running import ENDLESS
 
@@ -35,7 +35,7 @@ def run(*args: str, stdin: str | None = None) -> Result:
 
 def error_line(result: Result) -> str:
     assert result.exit_code == 1, result.output
-    lines = result.stderr.strip().splitlines()
+    lines = error_lines(result.stderr)
     assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
     return lines[0]
 

@@ -6,7 +6,15 @@ import json
 
 import click
 
-from atelier.cli.options import open_workbench, read_password, workspace_option
+from atelier.cli.options import (
+    acting,
+    open_workbench,
+    read_password,
+    require,
+    workspace_option,
+)
+
+ADMIN = ("admin",)
 
 ROLE = click.Choice(["admin", "scientist", "viewer"])
 
@@ -23,10 +31,10 @@ def users() -> None:
 @click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
 def users_create(workspace: str | None, name: str, role: str, password_stdin: bool) -> None:
     """Create user NAME with a password (prompted, or read with --password-stdin)."""
-    wb = open_workbench(workspace)
+    wb = open_workbench(workspace, roles=ADMIN, doing="create users")
     user = wb.users.create(name, role, read_password(password_stdin))
     wb.audit.record(
-        "user.create", actor=wb.owner().name, target=user.name, client="cli", detail={"role": role}
+        "user.create", actor=acting(wb).name, target=user.name, client="cli", detail={"role": role}
     )
     click.echo(f"Created {user.role} {user.name}")
 
@@ -36,7 +44,7 @@ def users_create(workspace: str | None, name: str, role: str, password_stdin: bo
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def users_list(workspace: str | None, as_json: bool) -> None:
     """List users."""
-    listed = open_workbench(workspace).users.list()
+    listed = open_workbench(workspace, roles=ADMIN, doing="list users").users.list()
     if as_json:
         click.echo(json.dumps([u.as_dict() for u in listed], indent=2))
         return
@@ -51,10 +59,10 @@ def users_list(workspace: str | None, as_json: bool) -> None:
 @click.argument("role", type=ROLE)
 def users_set_role(workspace: str | None, name: str, role: str) -> None:
     """Give user NAME another ROLE."""
-    wb = open_workbench(workspace)
+    wb = open_workbench(workspace, roles=ADMIN, doing="change roles")
     wb.users.set_role(name, role)
     wb.audit.record(
-        "user.update", actor=wb.owner().name, target=name, client="cli", detail={"role": role}
+        "user.update", actor=acting(wb).name, target=name, client="cli", detail={"role": role}
     )
     click.echo(f"{name} is now {role}")
 
@@ -65,11 +73,11 @@ def users_set_role(workspace: str | None, name: str, role: str) -> None:
 @click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
 def users_set_password(workspace: str | None, name: str, password_stdin: bool) -> None:
     """Set the password of user NAME."""
-    wb = open_workbench(workspace)
+    wb = open_workbench(workspace, roles=ADMIN, doing="set passwords")
     wb.users.set_password(name, read_password(password_stdin))
     wb.audit.record(
         "user.update",
-        actor=wb.owner().name,
+        actor=acting(wb).name,
         target=name,
         client="cli",
         detail={"password": "changed"},
@@ -94,11 +102,13 @@ def users_enable(workspace: str | None, name: str) -> None:
 
 
 def _set_disabled(workspace: str | None, name: str, disabled: bool) -> None:
-    wb = open_workbench(workspace)
+    wb = open_workbench(
+        workspace, roles=ADMIN, doing=f"{'disable' if disabled else 'enable'} users"
+    )
     wb.users.set_disabled(name, disabled)
     wb.audit.record(
         "user.update",
-        actor=wb.owner().name,
+        actor=acting(wb).name,
         target=name,
         client="cli",
         detail={"disabled": disabled},
@@ -114,14 +124,16 @@ def tokens() -> None:
 @tokens.command("create")
 @workspace_option
 @click.option("--name", default="cli", show_default=True, help="What the token is for.")
-@click.option("--user", "user_name", help="Owner [default: the workspace owner].")
+@click.option("--user", "user_name", help="Owner (admins only) [default: you].")
 @click.option("--days", type=click.IntRange(1, 3650), help="Lifetime [default: auth.token_days].")
 def tokens_create(
     workspace: str | None, name: str, user_name: str | None, days: int | None
 ) -> None:
     """Create an API token and print it (it is not shown again)."""
-    wb = open_workbench(workspace)
-    actor = wb.owner().name
+    wb = open_workbench(workspace, doing="create tokens")
+    actor = acting(wb).name
+    if user_name and user_name != actor:
+        require(acting(wb), ADMIN, f"create tokens for {user_name}")
     info, plaintext = wb.tokens.create(
         user_name or actor, name, days or wb.settings.auth.token_days
     )
@@ -138,11 +150,17 @@ def tokens_create(
 
 @tokens.command("list")
 @workspace_option
-@click.option("--user", "user_name", help="Only this user's tokens.")
+@click.option("--user", "user_name", help="Only this user's tokens (admins: anyone's).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def tokens_list(workspace: str | None, user_name: str | None, as_json: bool) -> None:
-    """List tokens (never their secrets)."""
-    listed = open_workbench(workspace).tokens.list(user_name)
+    """List tokens (never their secrets): an admin's are everyone's, others' their own."""
+    wb = open_workbench(workspace, doing="list tokens")
+    me = acting(wb)
+    if me.role != "admin":
+        if user_name and user_name != me.name:
+            require(me, ADMIN, f"list the tokens of {user_name}")
+        user_name = me.name
+    listed = wb.tokens.list(user_name)
     if as_json:
         click.echo(json.dumps([t.as_dict() for t in listed], indent=2))
         return
@@ -155,10 +173,11 @@ def tokens_list(workspace: str | None, user_name: str | None, as_json: bool) -> 
 @workspace_option
 @click.argument("key")
 def tokens_revoke(workspace: str | None, key: str) -> None:
-    """Revoke the token whose key is KEY (the part after atl_)."""
-    wb = open_workbench(workspace)
-    info = wb.tokens.revoke(key)
-    wb.audit.record("token.revoke", actor=wb.owner().name, target=key, client="cli")
+    """Revoke the token whose key is KEY (the part after atl_); others' tokens: admins only."""
+    wb = open_workbench(workspace, doing="revoke tokens")
+    me = acting(wb)
+    info = wb.tokens.revoke(key, owner=None if me.role == "admin" else me.name)
+    wb.audit.record("token.revoke", actor=me.name, target=key, client="cli")
     click.echo(f"Revoked token {info.key} of {info.user}")
 
 
@@ -169,7 +188,8 @@ def tokens_revoke(workspace: str | None, key: str) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def audit(workspace: str | None, limit: int, action: str | None, as_json: bool) -> None:
     """Show the audit log, newest first."""
-    entries = open_workbench(workspace).audit.entries(limit=limit, action=action)
+    wb = open_workbench(workspace, roles=ADMIN, doing="read the audit log")
+    entries = wb.audit.entries(limit=limit, action=action)
     if as_json:
         click.echo(json.dumps([e.as_dict() for e in entries], indent=2))
         return

@@ -1,7 +1,8 @@
 """``atelier apps``: publish models as apps, host Streamlit/Dash apps, share, pause, delete.
 
-The CLI acts on the local workspace as its owner (an admin); the running server picks the
-changes up at the next request (a deployed app starts, or restarts, on its next visit).
+The CLI acts on the local workspace as the person ATELIER_TOKEN names (or the local admin), who
+then owns what is published; the running server picks the changes up at the next request (a
+deployed app starts, or restarts, on its next visit).
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from pathlib import Path
 
 import click
 
-from atelier.cli.options import open_workbench, workspace_option
+from atelier.cli.options import EVERYONE, acting, open_workbench, workspace_option
 
 
 @click.group()
@@ -32,10 +33,10 @@ def _url(wb: object, path: str) -> str:
 @click.option("--description", default="", help="What the app is for, shown under the title.")
 def create(workspace: str | None, name: str, model: str, title: str, description: str) -> None:
     """Publish app NAME generated from MODEL's signature and input example."""
-    wb = open_workbench(workspace)
+    wb = open_workbench(workspace, doing="publish apps")
     try:
         app = wb.apps.create(
-            name, model, wb.owner(), title=title, description=description, client="cli"
+            name, model, acting(wb), title=title, description=description, client="cli"
         )
         click.echo(f"app {app.name} serves {app.model}: {_url(wb, app.url)}")
         click.echo(f"share it: atelier apps share {app.name} --user NAME (or --everyone)")
@@ -65,12 +66,12 @@ def deploy(
         text = script.read_text(encoding="utf-8")
     except UnicodeDecodeError:
         raise click.UsageError(f"{script}: not a UTF-8 text file") from None
-    wb = open_workbench(workspace)
+    wb = open_workbench(workspace, doing="deploy apps")
     try:
         app = wb.apps.deploy(
             name,
             text,
-            wb.owner(),
+            acting(wb),
             project=project,
             kind=kind,
             filename=script.name,
@@ -88,9 +89,9 @@ def deploy(
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def list_apps(workspace: str | None, as_json: bool) -> None:
     """Every app with its model or script, status and sharing."""
-    wb = open_workbench(workspace)
+    wb = open_workbench(workspace, roles=EVERYONE, doing="list apps")
     try:
-        found = wb.apps.registry.list()
+        found = wb.apps.registry.list(acting(wb))
     finally:
         wb.close()
     if as_json:
@@ -129,11 +130,11 @@ def share(
         raise click.UsageError("--everyone and --not-everyone contradict each other")
     if not (users or everyone or remove or not_everyone):
         raise click.UsageError("say whom to share with: --user NAME, --everyone, --remove NAME")
-    wb = open_workbench(workspace)
+    wb = open_workbench(workspace, doing="share apps")
     try:
         flag = True if everyone else (False if not_everyone else None)
         app = wb.apps.share(
-            name, wb.owner(), users=list(users), everyone=flag, remove=list(remove), client="cli"
+            name, acting(wb), users=list(users), everyone=flag, remove=list(remove), client="cli"
         )
     finally:
         wb.close()
@@ -148,9 +149,9 @@ def _lifecycle(action: str, help_text: str) -> None:
     @workspace_option
     @click.argument("name")
     def command(workspace: str | None, name: str) -> None:
-        wb = open_workbench(workspace)
+        wb = open_workbench(workspace, doing=f"{action} apps")
         try:
-            app = getattr(wb.apps, action)(name, wb.owner(), client="cli")
+            app = getattr(wb.apps, action)(name, acting(wb), client="cli")
         finally:
             wb.close()
         done = {"pause": "paused", "resume": "resumed", "delete": "deleted"}[action]
@@ -168,9 +169,10 @@ _lifecycle("delete", "Delete app NAME (its feedback table stays in the warehouse
 @click.option("--lines", "-n", default=200, show_default=True, help="How many last lines.")
 def logs(workspace: str | None, name: str, lines: int) -> None:
     """The last lines a hosted app wrote (standard output and errors)."""
-    wb = open_workbench(workspace)
+    wb = open_workbench(workspace, doing="read app logs")
     try:
-        text = wb.apps.logs(name, wb.owner(), max(1, lines))
+        wb.apps.registry.get(name)
+        text = wb.apps.logs(name, acting(wb), max(1, lines))
     finally:
         wb.close()
     click.echo(text.rstrip("\n") if text else f"app {name} has written nothing yet")

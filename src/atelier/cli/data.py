@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from atelier.cli.options import open_workbench, workspace_option
+from atelier.cli.options import acting, open_workbench, workspace_option
 
 if TYPE_CHECKING:
     from atelier.services.profile import ColumnProfile
@@ -145,7 +145,7 @@ def tag(
     wb = open_workbench(workspace)
     current = [] if clear else list(wb.catalog.describe(name).entry.tags)
     wanted = [t for t in current if t not in remove] + [t for t in tags if t not in current]
-    entry = wb.catalog.update(name, tags=wanted, by=wb.owner().name)
+    entry = wb.catalog.update(name, tags=wanted, by=acting(wb).name)
     click.echo(f"{entry.name}: {', '.join(entry.tags) or 'no tags'}")
 
 
@@ -164,5 +164,5 @@ def describe(workspace: str | None, name: str, description: str | None, from_std
     if description is None:
         click.echo(wb.catalog.describe(name).entry.description or "(no description)")
         return
-    entry = wb.catalog.update(name, description=description, by=wb.owner().name)
+    entry = wb.catalog.update(name, description=description, by=acting(wb).name)
     click.echo(f"Description of {entry.name} saved")

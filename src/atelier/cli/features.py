@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from atelier.cli.options import open_workbench, workspace_option
+from atelier.cli.options import acting, open_workbench, workspace_option
 
 
 @click.group()
@@ -34,7 +34,7 @@ def apply_command(
     wb = open_workbench(workspace)
     store = wb.features
     definitions = store.load(path)
-    by = wb.owner().name
+    by = acting(wb).name
     plan = store.apply(definitions, project=project, by=by, dry_run=True)
     click.echo(f"project {plan.project}:")
     click.echo(plan.text())
@@ -152,7 +152,7 @@ def training_set_command(
         timestamp=timestamp,
         save_as=save_as,
         full_names=full_names,
-        by=wb.owner().name,
+        by=acting(wb).name,
     )
     views = ", ".join(f"{v}@{n}" for v, n in result.view_versions.items())
     click.echo(f"{result.name} version {result.version}: {result.rows} rows ({views})")

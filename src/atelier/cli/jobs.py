@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from atelier.cli.options import open_workbench, workspace_option
+from atelier.cli.options import acting, open_workbench, workspace_option
 
 if TYPE_CHECKING:
     from atelier.services.jobs import JobInfo
@@ -48,8 +48,8 @@ def run(
     The job gets the profile's resources and the project's environment; its output follows
     here until it ends (Ctrl-C stops following, not the job). Exits with the job's exit code.
     """
-    wb = open_workbench(workspace)
-    owner = wb.owner()
+    wb = open_workbench(workspace, doing="run jobs")
+    owner = acting(wb)
     cwd = Path.cwd()
     if project is None:
         found = wb.projects.project_for_path(cwd)
@@ -112,7 +112,7 @@ def list_command(
 ) -> None:
     """List jobs, newest first."""
     wb = open_workbench(workspace)
-    user = wb.owner().name if mine else None
+    user = acting(wb).name if mine else None
     found = wb.jobs.list(state=state, user=user, limit=limit)
     if as_json:
         click.echo(json.dumps([j.as_dict() for j in found], indent=2))
@@ -194,7 +194,7 @@ def logs(workspace: str | None, job_id: int, follow: bool) -> None:
 def cancel(workspace: str | None, job_id: int) -> None:
     """Cancel a job: it and every process it started are stopped."""
     wb = open_workbench(workspace)
-    job = wb.jobs.cancel(job_id, principal=wb.owner())
+    job = wb.jobs.cancel(job_id, principal=acting(wb))
     click.echo(f"job {job_id} {_ending(job)}" if job.final else f"job {job_id} is stopping")
 
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from atelier.cli.options import open_workbench, workspace_option
+from atelier.cli.options import EVERYONE, acting, open_workbench, workspace_option
 
 
 @click.group()
@@ -31,9 +31,15 @@ def register_model(
     description: str | None,
 ) -> None:
     """Register the model that run RUN_ID logged as a new version of --name."""
-    wb = open_workbench(workspace)
+    wb = open_workbench(workspace, roles=EVERYONE, doing="register models")
     version = wb.models.register(
-        run_id, name, by=wb.owner().name, alias=alias, model=model, description=description
+        run_id,
+        name,
+        by=acting(wb),
+        alias=alias,
+        model=model,
+        description=description,
+        client="cli",
     )
     aliases = f" ({', '.join(version['aliases'])})" if version["aliases"] else ""
     click.echo(f"Registered {version['name']} version {version['version']}{aliases}")
@@ -44,7 +50,7 @@ def register_model(
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def list_models(workspace: str | None, as_json: bool) -> None:
     """List registered models with their latest version and aliases."""
-    found = open_workbench(workspace).models.list()
+    found = open_workbench(workspace, roles=EVERYONE, doing="list models").models.list()
     if as_json:
         click.echo(json.dumps(found, indent=2))
         return
@@ -67,14 +73,15 @@ def list_models(workspace: str | None, as_json: bool) -> None:
 @click.option("--remove", is_flag=True, help="Remove ALIAS instead.")
 def alias(workspace: str | None, name: str, alias: str, version: int | None, remove: bool) -> None:
     """Point ALIAS (e.g. champion) of model NAME at VERSION (or --remove it)."""
-    registry = open_workbench(workspace).models
+    if not remove and version is None:
+        raise click.UsageError("give the VERSION the alias points at (or --remove)")
+    wb = open_workbench(workspace, roles=EVERYONE, doing="move aliases")
     if remove:
-        registry.delete_alias(name, alias)
+        wb.models.delete_alias(name, alias, by=acting(wb), client="cli")
         click.echo(f"Removed alias {alias} of {name}")
         return
-    if version is None:
-        raise click.UsageError("give the VERSION the alias points at (or --remove)")
-    registry.set_alias(name, alias, version)
+    assert version is not None
+    wb.models.set_alias(name, alias, version, by=acting(wb), client="cli")
     click.echo(f"{name}@{alias} → version {version}")
 
 
@@ -84,7 +91,9 @@ def alias(workspace: str | None, name: str, alias: str, version: int | None, rem
 @click.option("--json", "as_json", is_flag=True, help="Print the whole card as JSON.")
 def show(workspace: str | None, reference: str, as_json: bool) -> None:
     """Show the model card of REFERENCE: NAME@alias, NAME/VERSION or NAME (the latest)."""
-    card = open_workbench(workspace).models.card(reference)
+    card = open_workbench(workspace, roles=EVERYONE, doing="read model cards").models.card(
+        reference
+    )
     if as_json:
         click.echo(json.dumps(card, indent=2))
         return

@@ -9,7 +9,7 @@ from urllib.parse import quote
 
 import click
 
-from atelier.cli.options import open_workbench, workspace_option
+from atelier.cli.options import acting, open_workbench, require, workspace_option
 
 if TYPE_CHECKING:
     from atelier.services.workbench import Workbench
@@ -18,10 +18,12 @@ LAB = "/notebooks/lab"
 
 
 def _link(wb: Workbench, user: str | None) -> str:
-    owner = wb.owner().name
-    name = user or owner
+    me = acting(wb)
+    name = user or me.name
+    if name != me.name:
+        require(me, ("admin",), f"make login links for {name}")
     code = wb.sessions.create_link(name)
-    wb.audit.record("login_link.create", actor=owner, target=name, client="cli")
+    wb.audit.record("login_link.create", actor=me.name, target=name, client="cli")
     return f"{wb.workspace.public_url}/login/link?code={code}&next={quote(LAB, safe='')}"
 
 
@@ -36,7 +38,7 @@ def _open(link: str, browser: bool) -> None:
 @click.command()
 @workspace_option
 @click.option("--port", type=click.IntRange(1, 65535), help="Port [default: server.port, 8700].")
-@click.option("--user", "user_name", help="Account to log in as [default: the workspace owner].")
+@click.option("--user", "user_name", help="Account to log in as (admins only) [default: you].")
 @click.option("--no-browser", is_flag=True, help="Print the link without opening a browser.")
 def notebook(
     workspace: str | None, port: int | None, user_name: str | None, no_browser: bool

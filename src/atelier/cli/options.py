@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import os
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
+from weakref import WeakKeyDictionary
 
 import click
 
 if TYPE_CHECKING:
+    from atelier.services.auth import Principal
     from atelier.services.workbench import Workbench
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -23,11 +26,52 @@ def workspace_option(func: F) -> F:
     )(func)
 
 
-def open_workbench(workspace: str | None) -> Workbench:
+#: The roles the API lets use data, features, jobs, projects and apps (viewers only use apps).
+BUILDERS = ("admin", "scientist")
+EVERYONE = ("admin", "scientist", "viewer")
+
+_acting: WeakKeyDictionary[Workbench, Principal] = WeakKeyDictionary()
+
+
+def open_workbench(
+    workspace: str | None, *, roles: Sequence[str] = BUILDERS, doing: str = "use this command"
+) -> Workbench:
+    """The workspace's services, after deciding who the command acts as (:func:`acting`) and
+    refusing a role the API would refuse too."""
     from atelier.config import Workspace, find_workspace
     from atelier.services.workbench import Workbench
 
-    return Workbench(Workspace.open(find_workspace(workspace)))
+    wb = Workbench(Workspace.open(find_workspace(workspace)))
+    try:
+        principal = wb.acting(os.environ.get("ATELIER_TOKEN"))
+        if principal.via == "local":
+            # stderr: --json output on stdout stays machine-readable.
+            click.echo(
+                f"acting as local admin {principal.name!r} (set ATELIER_TOKEN to act as yourself)",
+                err=True,
+            )
+        require(principal, roles, doing)
+    except BaseException:
+        wb.close()
+        raise
+    _acting[wb] = principal
+    return wb
+
+
+def acting(wb: Workbench) -> Principal:
+    """The person this command acts as: ATELIER_TOKEN's user, or the local admin."""
+    return _acting[wb]
+
+
+def require(principal: Principal, roles: Sequence[str], doing: str) -> None:
+    """The API's role rule, for the CLI: refuse with a message that names the person."""
+    from atelier.errors import PermissionDenied
+
+    if principal.role not in roles:
+        raise PermissionDenied(
+            f"{principal.name} ({principal.role}) may not {doing}: it needs "
+            f"{' or '.join(roles)} (ATELIER_TOKEN names {principal.name})"
+        )
 
 
 def read_password(from_stdin: bool, prompt: str = "Password") -> str:

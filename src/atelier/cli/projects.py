@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 
 import click
 
-from atelier.cli.options import open_workbench, workspace_option
+from atelier.cli.options import acting, open_workbench, workspace_option
 
 T = TypeVar("T")
 
@@ -54,8 +54,8 @@ def projects() -> None:
 def create(workspace: str | None, name: str, description: str) -> None:
     """Create project NAME: notebooks/, src/, pyproject.toml, uv.lock and a uv environment
     with ipykernel (you become its owner)."""
-    wb = open_workbench(workspace)
-    owner = wb.owner()
+    wb = open_workbench(workspace, doing="create projects")
+    owner = acting(wb)
     project = _with_spinner(
         f"Creating project {name} and its environment…",
         lambda: wb.projects.create(name, owner, description, client="cli"),
@@ -117,7 +117,7 @@ def add_member(workspace: str | None, name: str, user: str, owner: bool) -> None
     """Add USER to project NAME (or change their role)."""
     wb = open_workbench(workspace)
     role = "owner" if owner else "member"
-    wb.projects.add_member(name, user, wb.owner(), role=role, client="cli")
+    wb.projects.add_member(name, user, acting(wb), role=role, client="cli")
     click.echo(f"{user} is now {'an owner' if owner else 'a member'} of project {name}")
 
 
@@ -128,7 +128,7 @@ def add_member(workspace: str | None, name: str, user: str, owner: bool) -> None
 def remove_member(workspace: str | None, name: str, user: str) -> None:
     """Remove USER from project NAME."""
     wb = open_workbench(workspace)
-    wb.projects.remove_member(name, user, wb.owner(), client="cli")
+    wb.projects.remove_member(name, user, acting(wb), client="cli")
     click.echo(f"Removed {user} from project {name}")
 
 
@@ -239,7 +239,7 @@ def env_sync(workspace: str | None, project: str | None) -> None:
     """Make the local environment match uv.lock again (e.g. after editing it by hand)."""
     name = resolve_project(project)
     wb = open_workbench(workspace)
-    owner = wb.owner()
+    owner = acting(wb)
     _with_spinner(f"Syncing {name}…", lambda: wb.projects.env.sync(name, owner))
     click.echo(f"Environment of {name} matches its uv.lock")
 

@@ -1,6 +1,6 @@
-"""``atelier sources``: attach read-only databases and file folders (the CLI acts as the
-workspace owner, an admin). Passwords and keys are read from stdin or a prompt, never from
-the command line, and never printed."""
+"""``atelier sources``: attach read-only databases and file folders (adding and removing
+them is for admins, as in the API). Passwords and keys are read from stdin or a prompt, never
+from the command line, and never printed."""
 
 from __future__ import annotations
 
@@ -8,7 +8,9 @@ import json
 
 import click
 
-from atelier.cli.options import open_workbench, workspace_option
+from atelier.cli.options import acting, open_workbench, workspace_option
+
+ADMIN = ("admin",)
 
 TYPES = ("postgres", "mysql", "sqlite", "parquet", "csv", "s3")
 
@@ -78,8 +80,8 @@ def add(
         secrets["secret" if kind == "s3" else "password"] = secret
     if key_id:
         secrets["key_id"] = key_id
-    wb = open_workbench(workspace)
-    actor = wb.owner().name
+    wb = open_workbench(workspace, roles=ADMIN, doing="add sources")
+    actor = acting(wb).name
     info = wb.sources.add(
         name, kind, options=options, secrets=secrets, description=description, by=actor
     )
@@ -129,12 +131,12 @@ def test(workspace: str | None, name: str) -> None:
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 def remove(workspace: str | None, name: str, yes: bool) -> None:
     """Detach source NAME (its data is not touched)."""
-    wb = open_workbench(workspace)
+    wb = open_workbench(workspace, roles=ADMIN, doing="remove sources")
     wb.sources.get(name)
     if not yes:
         click.confirm(f"Remove source {name}?", abort=True)
     wb.sources.remove(name)
-    wb.audit.record("source.remove", actor=wb.owner().name, target=name, client="cli")
+    wb.audit.record("source.remove", actor=acting(wb).name, target=name, client="cli")
     click.echo(f"Removed source {name}")
 
 

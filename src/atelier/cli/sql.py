@@ -18,7 +18,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 import click
 
-from atelier.cli.options import open_workbench, workspace_option
+from atelier.cli.options import acting, open_workbench, workspace_option
 
 if TYPE_CHECKING:
     import pyarrow
@@ -91,9 +91,9 @@ def _rows(
         with _remote_rows(url, query, timeout) as reader:
             yield reader
         return
-    wb = open_workbench(workspace)
+    wb = open_workbench(workspace, doing="run SQL")
     try:
-        with wb.query.run(query, user=wb.owner().name, timeout=timeout) as result:
+        with wb.query.run(query, user=acting(wb).name, timeout=timeout) as result:
             yield result.reader()
     finally:
         wb.close()

@@ -158,11 +158,11 @@ def _progress(*, transfer: bool = False) -> Progress:
 def _embedded(
     workspace: str | None, file: Path, name: str, mode: str, options: dict[str, Any]
 ) -> dict[str, Any]:
-    from atelier.cli.options import open_workbench
+    from atelier.cli.options import acting, open_workbench
 
-    wb = open_workbench(workspace)
+    wb = open_workbench(workspace, doing="upload data")
     try:
-        by = wb.owner().name
+        by = acting(wb).name
         with _progress() as bar:
             task = bar.add_task(f"Preparing {file.name}", total=None)
 

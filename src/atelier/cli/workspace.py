@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from atelier.cli.options import open_workbench, workspace_option
+from atelier.cli.options import EVERYONE, acting, open_workbench, require, workspace_option
 
 if TYPE_CHECKING:
     from atelier.services.workbench import Workbench
@@ -55,8 +55,9 @@ def up(workspace: str | None, host: str | None, port: int | None, demo: bool, sc
     if demo:
         root, _ = init_workspace(Path(workspace or DEMO_WORKSPACE))
         workspace = str(root)
-    wb = open_workbench(workspace)
+    wb = open_workbench(workspace, roles=EVERYONE, doing="start the server")
     if demo:
+        require(acting(wb), ("admin",), "load the demo")
         _load_demo(wb, scale)
     server = wb.settings.server
     if host:
@@ -66,7 +67,7 @@ def up(workspace: str | None, host: str | None, port: int | None, demo: bool, sc
     url = wb.workspace.public_url
     click.echo(f"Atelier {wb.workspace.root} ({server.mode} mode) at {url}")
     if server.mode == "single":
-        owner = wb.owner()
+        owner = acting(wb)
         code = wb.sessions.create_link(owner.name)
         click.echo(
             f"Log in as {owner.name} (one-time link, valid "
@@ -93,13 +94,13 @@ def _load_demo(wb: Workbench, scale: float) -> None:
         counts = load_demo(
             wb.warehouse,
             scale=scale,
-            author=wb.owner().name,
+            author=acting(wb).name,
             progress=lambda step: bar.update(task, description=f"Demo bank: {step}"),
         )
         bar.update(task, description="Checking the demo churn model")
         published = publish_demo_app(
             wb,
-            wb.owner(),
+            acting(wb),
             progress=lambda step: bar.update(task, description=f"Demo: {step}"),
         )
     if counts:
@@ -118,19 +119,21 @@ def demo(workspace: str | None, scale: float) -> None:
     The bank holds synthetic customers, accounts, transactions, tickets and churn labels; the
     model is trained on it, registered and published as the app churn for every logged-in
     user. What exists already is kept."""
-    _load_demo(open_workbench(workspace), scale)
+    _load_demo(open_workbench(workspace, roles=("admin",), doing="load the demo"), scale)
 
 
 @click.command("login-link")
 @workspace_option
-@click.option("--user", "user_name", help="Account to log in as [default: the workspace owner].")
+@click.option("--user", "user_name", help="Account to log in as (admins only) [default: you].")
 def login_link(workspace: str | None, user_name: str | None) -> None:
     """Print a one-time link that logs into the portal."""
-    wb = open_workbench(workspace)
-    owner = wb.owner().name
-    name = user_name or owner
+    wb = open_workbench(workspace, roles=EVERYONE, doing="make login links")
+    me = acting(wb)
+    name = user_name or me.name
+    if name != me.name:
+        require(me, ("admin",), f"make login links for {name}")
     code = wb.sessions.create_link(name)
-    wb.audit.record("login_link.create", actor=owner, target=name, client="cli")
+    wb.audit.record("login_link.create", actor=me.name, target=name, client="cli")
     click.echo(f"{wb.workspace.public_url}/login/link?code={code}")
 
 

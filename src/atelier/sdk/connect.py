@@ -13,10 +13,10 @@ def connect(
     url: str | None = None, token: str | None = None, *, workspace: str | None = None
 ) -> Client:
     url = url or os.environ.get("ATELIER_URL")
+    token = token or os.environ.get("ATELIER_TOKEN")
     if url and not workspace:
         from atelier.sdk.remote import RemoteClient
 
-        token = token or os.environ.get("ATELIER_TOKEN")
         if not token:
             raise AuthenticationFailed(
                 f"no token for {url}: pass token= or set ATELIER_TOKEN "
@@ -25,4 +25,5 @@ def connect(
         return RemoteClient(url, token)
     from atelier.sdk.embedded import EmbeddedClient
 
-    return EmbeddedClient(Workspace.open(find_workspace(workspace)))
+    # On a local workspace too, a token makes the client act as its user, not as the admin.
+    return EmbeddedClient(Workspace.open(find_workspace(workspace)), token)

@@ -19,9 +19,15 @@ if TYPE_CHECKING:
 
 
 class EmbeddedClient(Client):
-    def __init__(self, workspace: Workspace) -> None:
+    def __init__(self, workspace: Workspace, token: str | None = None) -> None:
+        """Acts as the user of ``token`` when one is given (an error if the workspace refuses
+        it), else as the workspace's local admin: the same rule as the CLI's."""
         self.workbench = Workbench(workspace)
-        self.principal = self.workbench.owner()
+        try:
+            self.principal = self.workbench.acting(token)
+        except BaseException:
+            self.workbench.close()
+            raise
 
     def whoami(self) -> dict[str, Any]:
         return self.principal.as_dict()

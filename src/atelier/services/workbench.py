@@ -239,11 +239,12 @@ class Workbench:
         )
 
     def owner(self) -> Principal:
-        """The workspace's local owner: the admin that the embedded client and CLI act as.
+        """The workspace's local owner: the admin that the embedded client and CLI act as
+        when no token names someone else (see :meth:`acting`).
 
         In single-user mode it is created on first use, without a password (it logs in to
-        the portal by one-time link). In team mode the CLI acts as this local admin too:
-        whoever can read the workspace files controls the workspace anyway.
+        the portal by one-time link). In team mode the CLI acts as this local admin too when
+        ATELIER_TOKEN is unset: whoever can read the workspace files controls it anyway.
         """
         user = self.users.ensure(owner_name(), "admin")
         return Principal(user.id, user.name, user.role, "local")
