@@ -141,7 +141,8 @@ class RunningServer:
     login_link: str | None
     reader: threading.Thread | None = None
     output: list[str] = field(default_factory=list)
-    #: The apps origin (hosted apps), another port of the same host.
+    #: The apps origin (hosted apps), another port of the same host; with ``apps_domain``,
+    #: a pattern with ``{name}`` in place of the app's name.
     apps_url: str = ""
 
     def stop(self) -> int:
@@ -159,7 +160,7 @@ class RunningServer:
         return self.process.returncode
 
 
-def start_server(workspace: Workspace, *extra: str) -> RunningServer:
+def start_server(workspace: Workspace, *extra: str, apps_domain: str = "") -> RunningServer:
     """``atelier up`` in a subprocess on a free port (and the apps origin on another one);
     returns once /health answers.
 
@@ -168,7 +169,7 @@ def start_server(workspace: Workspace, *extra: str) -> RunningServer:
     """
     for _ in range(3):
         try:
-            return _start_server(workspace, *extra)
+            return _start_server(workspace, *extra, apps_domain=apps_domain)
         except PortTaken:
             continue
     raise RuntimeError("atelier up found no free port in 3 tries")
@@ -178,11 +179,13 @@ class PortTaken(RuntimeError):
     pass
 
 
-def _start_server(workspace: Workspace, *extra: str) -> RunningServer:
+def _start_server(workspace: Workspace, *extra: str, apps_domain: str = "") -> RunningServer:
     port = free_port()
     apps_port = free_port()
     env = {**os.environ, "ATELIER_WORKSPACE": str(workspace.root)}
     env.setdefault("ATELIER_SERVER_APPS_PORT", str(apps_port))
+    if apps_domain:  # one origin per app: NAME.<apps_domain>:<apps port>
+        env["ATELIER_SERVER_APPS_DOMAIN"] = f"{apps_domain}:{env['ATELIER_SERVER_APPS_PORT']}"
     # MLflow starts on the first /mlflow request instead: most tests never use it.
     env.setdefault("ATELIER_TRACKING_START_ON_UP", "false")
     env.pop("ATELIER_URL", None)
@@ -212,7 +215,11 @@ def _start_server(workspace: Workspace, *extra: str) -> RunningServer:
             link = line.strip()
         if "Uvicorn running" in line or "Application startup complete" in line:
             break
-    apps_url = f"http://127.0.0.1:{env['ATELIER_SERVER_APPS_PORT']}"
+    apps_url = (
+        f"http://{{name}}.{env['ATELIER_SERVER_APPS_DOMAIN']}"
+        if apps_domain
+        else f"http://127.0.0.1:{env['ATELIER_SERVER_APPS_PORT']}"
+    )
     server = RunningServer(url, process, workspace, link, apps_url=apps_url)
     while time.monotonic() < deadline:
         try:

@@ -111,3 +111,36 @@ def test_a_hosted_streamlit_app_renders_on_the_apps_origin(apps_portal, page) ->
 
     page.goto(f"{server.url}/apps/hello/-/logs")
     assert "starting hello" in page.get_by_test_id("app-logs").inner_text()
+
+
+def test_one_origin_per_app_under_a_wildcard_name(tmp_path, page) -> None:  # type: ignore[no-untyped-def]
+    """``server.apps_domain``: app NAME at NAME.apps.localhost (Chromium resolves every
+    ``*.localhost`` name to this machine, as a wildcard DNS record would)."""
+    from atelier.config import Workspace, init_workspace
+    from atelier.services.auth import Principal
+
+    root, _ = init_workspace(tmp_path / "ws")
+    workbench = Workbench(Workspace.open(root, environ={}))
+    ada = workbench.users.create("ada", "scientist", PASSWORD)
+    workbench.apps.deploy(
+        "hello", "import streamlit as st\nst.title('Hello from my own origin')\n",
+        Principal(ada.id, "ada", "scientist", "local"),
+    )  # fmt: skip
+    server = start_server(workbench.workspace, apps_domain="apps.localhost")
+    try:
+        page.set_default_timeout(90_000)
+        page.goto(f"{server.url}/apps/hello/")
+        page.fill("input[name=name]", "ada")
+        page.fill("input[name=password]", PASSWORD)
+        page.click("button[type=submit]")
+        own = server.apps_url.format(name="hello")
+        page.wait_for_url(f"{own}/apps/hello/")
+        page.get_by_text("Hello from my own origin").wait_for(timeout=60_000)  # its WebSocket
+        cookies = {c["name"]: c for c in page.context.cookies() if c["name"] == "atelier_app"}
+        assert cookies["atelier_app"]["domain"] == "hello.apps.localhost"
+        # The same app at another app's host name is not served.
+        other = page.goto(f"{server.apps_url.format(name='other')}/apps/hello/")
+        assert other is not None and other.status == 404
+    finally:
+        server.stop()
+        workbench.close()
