@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import html
 import json
+import re
 import textwrap
 import time
 from collections.abc import Iterator
@@ -28,6 +29,7 @@ from atelier.config import Workspace, init_workspace
 from atelier.server.apps_origin import create_apps_app
 from atelier.server.gateway.handoff import TICKET_SALT, Tickets
 from atelier.server.gateway.proxy import downstream_headers
+from atelier.server.security import app_routes
 from atelier.services.auth import Principal
 from atelier.services.workbench import Workbench
 from tests.browser.conftest import ARGS, CHROMIUM
@@ -172,6 +174,26 @@ def test_the_portals_session_cookie_opens_nothing_on_the_apps_origin(client, app
         assert apps.post(path, json={"name": "mallory", "role": "admin"}).status_code in (404, 405)
     with pytest.raises(WebSocketDisconnect), apps.websocket_connect("/notebooks/api/events"):
         pass
+
+
+def test_no_portal_route_answers_on_the_apps_origin(client, apps, team) -> None:  # type: ignore[no-untyped-def]
+    """Every route of the portal, with an admin's portal cookie: nothing but a 404 (or 405),
+    except /apps/NAME/… (which needs the apps origin's own cookie)."""
+    apps.cookies.set("atelier_session", portal_cookie(client, team, "admin1"))
+    checked = 0
+    for route in app_routes(client.app):
+        path = re.sub(r"\{[^}]+\}", "alpha", route.path)
+        for method in sorted(route.methods - {"HEAD"}) or ["GET"]:
+            response = apps.request(method, path, follow_redirects=False)
+            status = response.status_code
+            if path == "/apps/alpha" and method == "GET":
+                # To the portal, which decides whether it is a generated or a hosted app.
+                assert response.headers["location"] == "http://127.0.0.1:8700/apps/alpha"
+                continue
+            expected = (401,) if path.startswith("/apps/alpha/") else (404, 405)
+            assert status in expected, f"{method} {path} answered {status} on the apps origin"
+            checked += 1
+    assert checked > 50
 
 
 def test_the_apps_cookie_opens_nothing_in_the_portal(client, apps, team) -> None:  # type: ignore[no-untyped-def]
