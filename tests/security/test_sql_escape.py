@@ -102,6 +102,14 @@ ATTACKS = {
     "json reader": "SELECT * FROM read_json_objects('{lake}/planted.csv')",
     "read_duckdb": "SELECT * FROM read_duckdb('{catalog}')",
     "query string": "SELECT * FROM query('SELECT * FROM read_text(''{catalog}'')')",
+    # DuckLake's catalog database, attached under its own name.
+    "metadata table": "SELECT * FROM __ducklake_metadata_lake.ducklake_metadata",
+    "metadata quoted": 'SELECT * FROM "__DUCKLAKE_METADATA_LAKE".main.ducklake_data_file',
+    "metadata show": "SHOW TABLES FROM __ducklake_metadata_lake",
+    "metadata describe": "DESCRIBE __ducklake_metadata_lake.ducklake_snapshot",
+    "metadata summarize": "SUMMARIZE __ducklake_metadata_lake.ducklake_table",
+    "metadata join": "SELECT * FROM shop.orders, __ducklake_metadata_lake.ducklake_schema",
+    "metadata pivot": "PIVOT __ducklake_metadata_lake.ducklake_metadata ON key USING count(*)",
     # Discovering paths and settings.
     "duckdb_settings": "SELECT name, value FROM duckdb_settings()",
     "duckdb_databases": "SELECT path FROM duckdb_databases()",
@@ -272,3 +280,33 @@ def test_direct_duckdb_shows_what_the_sandbox_closes(root: Path, warehouse: Ware
         duckdb.connect(config={"enable_external_access": False}).execute(
             f"SELECT * FROM read_blob('{root / 'lake.sqlite'}')"
         )
+
+
+def test_on_a_postgres_catalog_the_catalog_is_out_of_reach(
+    postgres_database: str, tmp_path: Path
+) -> None:
+    """No catalog file to read; the catalog's database (every table in it, read with the
+    server's role) and its server are refused by every spelling."""
+    import psycopg
+
+    with psycopg.connect(postgres_database) as pg:
+        pg.execute("CREATE TABLE private_things AS SELECT 'hunter2' AS secret")
+    lake = Warehouse(postgres_database, tmp_path / "lake", extension_directory=tmp_path / "ext")
+    lake.run_write(lambda c: c.execute("CREATE TABLE t AS SELECT 1 AS x"))
+    dsn = postgres_database
+    with lake.user_connection() as user:
+        paths = user.execute("SELECT current_setting('allowed_paths')").fetchone()[0]
+        assert not any(Path(p).exists() for p in paths)
+        assert user.execute("SELECT x FROM t").fetchall() == [(1,)]
+        for sql in [
+            "SELECT * FROM __ducklake_metadata_lake.public.private_things",
+            "SELECT * FROM __ducklake_metadata_lake.private_things",
+            "FROM __ducklake_metadata_lake.ducklake_metadata",
+            f"SELECT * FROM postgres_query('{dsn}', 'SELECT * FROM private_things')",
+            f"SELECT * FROM postgres_scan('{dsn}', 'public', 'private_things')",
+            f"ATTACH '{dsn}' AS cat (TYPE postgres)",
+            f"PIVOT postgres_query('{dsn}', 'SELECT 1 AS a') ON a USING count(*)",
+        ]:
+            with pytest.raises(QueryRefused) as refused:
+                user.execute(sql).fetchall()
+            assert "hunter2" not in str(refused.value)

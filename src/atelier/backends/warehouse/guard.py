@@ -252,6 +252,8 @@ def _check_tokens(connection: duckdb.DuckDBPyConnection, statement: Statement) -
         called = kind in ("identifier", "keyword") and following.startswith("(")
         if called and (is_denied(name) or _is_file_function(name) or name in table_functions):
             raise QueryRefused(f"the function {name}() is not available in user SQL")
+        if kind == "identifier" and is_lake_catalog(name):
+            raise _catalog_refused(value)
         if kind in ("string_const", "identifier") and _looks_like_file(name):
             raise QueryRefused(
                 f"{value} looks like a file, and files are not available in user SQL: "
@@ -273,6 +275,8 @@ def _looks_like_file(name: str) -> bool:
 
 def _check_tree(connection: duckdb.DuckDBPyConnection, tree: Any) -> None:
     for kind, name in _references(tree):
+        if kind in ("catalog", "table") and is_lake_catalog(name):
+            raise _catalog_refused(name)
         if kind == "function" and is_denied(name):
             raise QueryRefused(f"the function {name}() is not available in user SQL")
         if kind == "table_function" and not is_allowed_table_function(name):
@@ -285,6 +289,23 @@ def _check_tree(connection: duckdb.DuckDBPyConnection, tree: Any) -> None:
                 f"{name!r} names a file, and files are not available in user SQL: "
                 "read tables (schema.table, source.schema.table)"
             )
+
+
+#: DuckLake attaches its catalog database under this name (+ the lake's alias): with a
+#: PostgreSQL catalog that is every table of that database, read with the server's role.
+METADATA_PREFIX = "__ducklake_metadata"
+
+
+def is_lake_catalog(name: str) -> bool:
+    """Whether ``name`` (a database, schema or table name) is DuckLake's catalog database."""
+    return name.strip('"').lower().startswith(METADATA_PREFIX)
+
+
+def _catalog_refused(name: str) -> QueryRefused:
+    return QueryRefused(
+        f"{name} is the lake's catalog database, which is not available in user SQL: read "
+        "tables, and their history with lake.snapshots() and AT (VERSION => n)"
+    )
 
 
 def _is_relation(connection: duckdb.DuckDBPyConnection, name: str) -> bool:
@@ -326,6 +347,10 @@ def _references(node: Any) -> Iterator[tuple[str, str]]:
             return
         if kind == "BASE_TABLE" and isinstance(node.get("table_name"), str):
             yield "table", node["table_name"]
+        for key in ("catalog_name", "schema_name", "catalog", "schema"):
+            # Where a table, a SHOW or a function call looks: ``db.schema.x``, ``db.x``.
+            if isinstance(node.get(key), str) and node[key]:
+                yield "catalog", node[key]
         name = node.get("function_name")
         if isinstance(name, str):
             yield "function", name
