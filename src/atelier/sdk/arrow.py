@@ -97,7 +97,8 @@ def from_ipc(body: bytes, what: str = "the body") -> pyarrow.Table:
 
     try:
         return pyarrow.ipc.open_stream(pyarrow.py_buffer(body)).read_all()
-    except pyarrow.ArrowInvalid as error:
+    except (pyarrow.ArrowInvalid, OSError) as error:
+        # Garbage can fail as ArrowInvalid or as an I/O error ("negative continuation token").
         raise InvalidInput(f"{what} is not an Arrow IPC stream: {error}") from None
 
 

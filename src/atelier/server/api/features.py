@@ -20,6 +20,7 @@ from atelier.errors import InvalidInput
 from atelier.sdk.arrow import ARROW_STREAM as ARROW
 from atelier.sdk.arrow import from_ipc, to_ipc
 from atelier.server.api.deps import client, workbench
+from atelier.server.api.json_body import parse_model
 from atelier.server.security import allow
 from atelier.services.auth import Principal
 from atelier.services.auth.scopes import FEATURES
@@ -162,7 +163,7 @@ async def training_set(
     if len(body) > MAX_ENTITY_BYTES:
         raise InvalidInput("the entity frame is over 2 GiB: save it as a warehouse table first")
     if content_type.startswith("application/json"):
-        spec = TrainingSetRequest.model_validate_json(body)
+        spec = parse_model(body, TrainingSetRequest, "the training-set request")
         entities: Any = spec.entities
         features_ = spec.features
         timestamp, save_as = spec.timestamp, spec.save_as

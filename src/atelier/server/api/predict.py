@@ -8,7 +8,6 @@ version). Input that does not match the signature is a 422 naming the record and
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -16,6 +15,7 @@ from starlette.concurrency import run_in_threadpool
 
 from atelier.errors import InvalidInput
 from atelier.server.api.deps import workbench
+from atelier.server.api.json_body import parse_json
 from atelier.server.security import allow
 from atelier.services.auth import Principal
 from atelier.services.auth.scopes import PREDICT
@@ -29,13 +29,7 @@ async def json_body(request: Request) -> Any:
     raw = await request.body()
     if not raw:
         raise InvalidInput("the request body is empty: send JSON records to predict")
-    try:
-        return json.loads(raw)
-    except json.JSONDecodeError as error:
-        raise InvalidInput(
-            f"the request body is not valid JSON (line {error.lineno}, column {error.colno}: "
-            f"{error.msg})"
-        ) from None
+    return parse_json(raw)
 
 
 @router.post("/models/{name}/predict")

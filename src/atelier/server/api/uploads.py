@@ -22,6 +22,7 @@ from typing import Any, BinaryIO, cast
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
+from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
@@ -136,6 +137,10 @@ async def _receive(
                 parser.write(chunk)
                 await run_in_threadpool(form.flush)
             parser.finalize()
+        except MultipartParseError as error:
+            raise InvalidInput(
+                f"the upload is not a valid multipart/form-data body: {error}"
+            ) from None
         except RuntimeError as error:
             if "consumed" not in str(error):
                 raise
