@@ -234,3 +234,38 @@ def test_sessions_need_the_csrf_token(
     assert done.status_code == 201, done.text
     assert workbench.warehouse.snapshots("s")[0].author == "scientist1"
     assert inbox_ids(workbench) == []
+
+
+def test_ragged_and_binary_files_over_http(
+    client, accounts: Accounts, workbench: Workbench
+) -> None:  # type: ignore[no-untyped-def]
+    headers = accounts.headers("scientist")
+    ragged = ("r.csv", b"a;b\n1;2,5\n2\n3;4;5\n4;0,5\n")
+    skipped = client.post(
+        "/api/v1/uploads",
+        headers=headers,
+        files={"file": ragged},
+        data={"name": "r", "options": json.dumps({"ragged": "skip"})},
+    )
+    assert skipped.status_code == 201, skipped.text
+    assert (skipped.json()["rows"], skipped.json()["skipped"]) == (2, 2)
+    assert workbench.warehouse.read("r").to_pylist() == [{"a": 1, "b": 2.5}, {"a": 4, "b": 0.5}]
+
+    for name, data, message in [
+        ("png.csv", b"\x89PNG\r\n\x1a\n\x00\x00", "png.csv: the file is a PNG image"),
+        ("z.csv", b"\x1f\x8b\x08\x00" + bytes(20), "z.csv: the file is gzip-compressed"),
+        ("r2.csv", ragged[1], "r2.csv: line 3: expected 2 columns, found 1"),
+    ]:
+        refused = client.post(
+            "/api/v1/uploads", headers=headers, files={"file": (name, data)}, data={"name": "x"}
+        )
+        assert refused.status_code == 422, refused.text
+        assert refused.json()["detail"].startswith(message), refused.text
+    bad = client.post(
+        "/api/v1/uploads",
+        headers=headers,
+        files={"file": ragged},
+        data={"name": "x", "options": json.dumps({"ragged": "fill"})},
+    )
+    assert bad.status_code == 422 and "option ragged 'fill'" in bad.json()["detail"]
+    assert [t.name for t in workbench.warehouse.tables()] == ["r"] and inbox_ids(workbench) == []
