@@ -101,7 +101,7 @@
       if (color) spec.encoding.color = { field: field(color), type: types[color], title: color };
       else delete spec.encoding.color;
       spec.mark = { type: pick("chart-mark").value, tooltip: true };
-      vegaEmbed(target, spec, { actions: false, renderer: "svg" }).catch((error) => {
+      vegaEmbed(target, spec, { actions: false, renderer: "svg", ast: true }).catch((error) => {
         target.textContent = "The chart could not be drawn: " + error.message;
       });
     }

@@ -1,0 +1,17 @@
+// Vega-Lite charts whose specs the server wrote into the page as JSON
+// (<script type="application/json" class="vl-spec" data-target="ID">): drawn into #ID.
+// `ast: true` makes Vega interpret its expressions instead of compiling them with eval,
+// which the portal's Content-Security-Policy forbids.
+(function () {
+  "use strict";
+  document.querySelectorAll("script.vl-spec").forEach(function (node) {
+    var target = document.getElementById(node.dataset.target);
+    if (target && typeof vegaEmbed !== "undefined") {
+      vegaEmbed(target, JSON.parse(node.textContent), {
+        actions: false,
+        renderer: "svg",
+        ast: true,
+      });
+    }
+  });
+})();
