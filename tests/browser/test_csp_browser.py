@@ -56,7 +56,9 @@ def test_an_injected_script_does_not_run(portal, page) -> None:  # type: ignore[
     violations = page.evaluate(
         """() => new Promise((resolve) => {
             const seen = [];
-            document.addEventListener("securitypolicyviolation", (e) => seen.push(e.violatedDirective));
+            document.addEventListener(
+                "securitypolicyviolation", (e) => seen.push(e.violatedDirective)
+            );
             // What an HTML injection would add: an inline script, a handler, a javascript: URL.
             const script = document.createElement("script");
             script.textContent = "window.__pwned = 1";
