@@ -21,20 +21,26 @@ import re
 from typing import Any
 from urllib.parse import urlsplit
 
-from fastapi import APIRouter, HTTPException, Request
+from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
+from starlette.requests import HTTPConnection
 from starlette.types import Message
 
-from atelier.errors import AtelierError
+from atelier.errors import AtelierError, PermissionDenied
 from atelier.server.api.deps import workbench
-from atelier.server.gateway import Upstream, allow_gateway, proxy_http
+from atelier.server.gateway import Upstream, allow_gateway, proxy_http, sandboxed
+from atelier.server.gateway.guard import GatewayGuard
 from atelier.server.pages.mlflow_guard import (
     check_body,
     check_inside,
     check_path,
     check_query,
+    endpoint_for,
+    store_relative_path,
 )
+from atelier.server.pages.mlflow_owners import check_owners
+from atelier.server.pages.mlflow_stored import check_targets, lookup
 from atelier.services.auth import Principal
 from atelier.services.auth.scopes import TRACKING
 from atelier.services.tracking.server import UPSTREAM_HOST, TrackingServer
@@ -54,6 +60,8 @@ _ARTIFACT_FILES = re.compile(_API + r"mlflow-artifacts/artifacts/(.*)$")
 _LOGGED_MODEL_FILES = re.compile(_API + r"mlflow/logged-models/([^/]+)/artifacts/files$")
 #: The MLflow assistant runs tools on the host; it has no place behind a shared login.
 _ASSISTANT = re.compile(_API + r"mlflow/assistant")
+#: MLflow's own UI: its page and its static files (everything else is data or user files).
+_MLFLOW_UI = re.compile(r"^/mlflow/(?:static-files/.*)?$")
 
 MAX_JSON_BODY = 64 * 1024 * 1024
 
@@ -64,38 +72,85 @@ MAX_JSON_BODY = 64 * 1024 * 1024
 GUARD = allow_gateway(*ROLES, scopes=(TRACKING,))
 
 
+class MlflowGuard(GatewayGuard):
+    """The gateway's guard, whose refusals come back in MLflow's error format (as a response
+    the route returns, since a dependency's exception would reach the app's own handler)."""
+
+    async def __call__(self, connection: HTTPConnection) -> Principal | Response:  # type: ignore[override]
+        try:
+            return await super().__call__(connection)
+        except HTTPException as exc:
+            return _refusal(str(exc.detail), exc.status_code)
+
+
+def _in_mlflow_format(guard: GatewayGuard) -> MlflowGuard:
+    """The same guard (its roles and whatever else it checks), refusing in MLflow's format."""
+    same = MlflowGuard.__new__(MlflowGuard)
+    same.__dict__.update(vars(guard))
+    return same
+
+
+#: :data:`GUARD` for the proxied routes, refusing in MLflow's error format.
+PROXY_GUARD = Depends(_in_mlflow_format(GUARD.dependency))
+
+
 @router.get("/mlflow")
 def mlflow_root(_: Principal = GUARD) -> RedirectResponse:
     return RedirectResponse("/mlflow/", status_code=307)
 
 
 @router.api_route("/mlflow/{rest:path}", methods=METHODS)
-async def mlflow_proxy(request: Request, rest: str, principal: Principal = GUARD) -> Response:
+async def mlflow_proxy(
+    request: Request, rest: str, principal: Principal | Response = PROXY_GUARD
+) -> Response:
+    if isinstance(principal, Response):
+        return principal
     raw_path = request.scope.get("raw_path", b"").decode("latin-1") or request.url.path
     try:
         path = check_path(raw_path)
-        check_query(request.query_params.multi_items())
         if _ASSISTANT.match(path):
             raise HTTPException(404, "the MLflow assistant is not available through Atelier")
         server: TrackingServer = workbench(request).tracking_server
+        root = server.store.artifacts_dir
+        endpoint = endpoint_for(request.method, path)
+        if endpoint is not None:
+            check_query(endpoint, request.query_params.multi_items(), root)
+        body: Any = None
+        if request.method in ("PUT", "POST") and _is_upload(path):
+            # Streamed with its length: MLflow's WSGI side reads no body without one.
+            if "content-length" not in request.headers:
+                request = _with_body(request, await _read_body(request, limit=None))
+        elif request.method in ("POST", "PUT", "PATCH", "DELETE") or (
+            request.method == "GET" and _has_body(request)
+        ):
+            # MLflow reads a JSON body on every method (on GET when there is no query string).
+            content = await _read_body(request)
+            body = _json(content)
+            if body is not None and endpoint is not None:
+                check_body(endpoint, body, root)
+            content = _attribute(path, body, principal.name) or content
+            request = _with_body(request, content)
         await run_in_threadpool(server.ensure_started)
-        if request.method in ("POST", "PUT", "PATCH", "DELETE"):
-            if request.method in ("PUT", "POST") and _is_upload(path):
-                # Streamed with its length: MLflow's WSGI side reads no body without one.
-                if "content-length" not in request.headers:
-                    request = _with_body(request, await _read_body(request, limit=None))
-            else:
-                content = await _read_body(request)
-                body = _json(content)
-                if body is not None:
-                    check_body(body)
-                    content = _attribute(path, body, principal.name) or content
-                request = _with_body(request, content)
-        elif request.method == "GET":
+        await check_targets(server, request.method, path, body, request.query_params)
+        # Writes are for the owner, the project's members and admins (mlflow_owners).
+        owned = await check_owners(request, principal, path, body)
+        if owned.content is not None:
+            request = _with_body(request, owned.content)
+        if request.method == "GET":
             await _check_download(server, path, request)
     except AtelierError as exc:
         return _refusal(str(exc), exc.status_code)
-    return await proxy_http(request, upstream(server), path)
+    except HTTPException as exc:
+        return _refusal(str(exc.detail), exc.status_code)
+    response = await proxy_http(request, upstream(server), path)
+    await owned.record(response.status_code)
+    # Artifacts are user content: only MLflow's own UI may run as a page of the portal's origin.
+    return response if _MLFLOW_UI.match(path) else sandboxed(response)
+
+
+def _has_body(request: Request) -> bool:
+    headers = request.headers
+    return headers.get("content-length", "0") != "0" or "transfer-encoding" in headers
 
 
 def _is_upload(path: str) -> bool:
@@ -131,6 +186,7 @@ def _attribute(path: str, body: Any, user: str) -> bytes | None:
     if not isinstance(body, dict):
         return None
     if _RUN_CREATE.match(path):
+        body.pop("userId", None)  # the JSON spelling of user_id; MLflow refuses both at once
         body["user_id"] = user
         body["tags"] = _force_tag(body.get("tags"), USER_TAG, user)
     elif _RUN_TAGS.match(path):
@@ -167,10 +223,10 @@ async def _check_download(server: TrackingServer, path: str, request: Request) -
     if path == "/mlflow/get-artifact":
         run_id = params.get("run_id") or params.get("run_uuid")
         relative = params.get("path", "")
-        uri = await _lookup(server, "runs/get", {"run_id": run_id}, ("run", "info", "artifact_uri"))
+        uri = await lookup(server, "runs/get", {"run_id": run_id}, ("run", "info", "artifact_uri"))
     elif path == "/mlflow/model-versions/get-artifact":
         relative = params.get("path", "")
-        uri = await _lookup(
+        uri = await lookup(
             server,
             "model-versions/get-download-uri",
             {"name": params.get("name"), "version": params.get("version")},
@@ -178,43 +234,29 @@ async def _check_download(server: TrackingServer, path: str, request: Request) -
         )
     elif match := _LOGGED_MODEL_FILES.match(path):
         relative = params.get("artifact_file_path", "")
-        uri = await _lookup(
+        uri = await lookup(
             server, f"logged-models/{match.group(1)}", {}, ("model", "info", "artifact_uri")
         )
     if uri is None:
         return
     stored = await _store_relative(server, uri)
-    if stored is not None:
-        target = f"{stored}/{relative}".strip("/") if relative else stored
-        await run_in_threadpool(check_inside, root, target, "artifact")
+    if stored is None:
+        raise PermissionDenied(
+            f"refused artifact {relative!r}: its location {uri!r} is outside the artifact store"
+        )
+    target = f"{stored}/{relative}".strip("/") if relative else stored
+    await run_in_threadpool(check_inside, root, target, "artifact")
 
 
 async def _store_relative(server: TrackingServer, uri: str, depth: int = 0) -> str | None:
     """Where an artifact URI lives under the artifact store, if it is there."""
     parts = urlsplit(uri)
-    if parts.scheme == "mlflow-artifacts":
-        return parts.path.strip("/")
     if parts.scheme == "runs" and depth == 0:
         run_id, _, sub = parts.path.strip("/").partition("/")
-        root = await _lookup(
-            server, "runs/get", {"run_id": run_id}, ("run", "info", "artifact_uri")
-        )
+        root = await lookup(server, "runs/get", {"run_id": run_id}, ("run", "info", "artifact_uri"))
         base = await _store_relative(server, root, depth + 1) if root else None
         return f"{base}/{sub}".strip("/") if base is not None else None
-    return None
-
-
-async def _lookup(
-    server: TrackingServer, endpoint: str, params: dict[str, Any], keys: tuple[str, ...]
-) -> str | None:
-    def get() -> Any:
-        response = server.request("GET", f"/ajax-api/2.0/mlflow/{endpoint}", params=params)
-        return response.json() if response.status_code == 200 else None
-
-    value = await run_in_threadpool(get)
-    for key in keys:
-        value = value.get(key) if isinstance(value, dict) else None
-    return value if isinstance(value, str) else None
+    return store_relative_path(uri, server.store.artifacts_dir)
 
 
 def _with_body(request: Request, data: bytes) -> Request:
@@ -238,9 +280,19 @@ def upstream(server: TrackingServer) -> Upstream:
     return Upstream(f"http://{UPSTREAM_HOST}", uds=str(server.socket_path), name="MLflow's server")
 
 
+#: MLflow's error codes (``databricks.proto``'s ErrorCode names) for the gateway's refusals.
+ERROR_CODES = {
+    401: "UNAUTHENTICATED",
+    403: "PERMISSION_DENIED",
+    404: "RESOURCE_DOES_NOT_EXIST",  # what MLflow's clients test for "not there yet"
+    503: "TEMPORARILY_UNAVAILABLE",
+}
+
+
 def _refusal(message: str, status_code: int) -> Response:
-    """An error in MLflow's own JSON shape, so MLflow clients show the message."""
-    code = "INVALID_PARAMETER_VALUE" if status_code == 400 else "PERMISSION_DENIED"
+    """An error in MLflow's own JSON shape (``error_code``, ``message``), so that MLflow
+    clients show the message rather than INTERNAL_ERROR; ``detail`` as in Atelier's API."""
+    code = ERROR_CODES.get(status_code, "INVALID_PARAMETER_VALUE")
     return Response(
         json.dumps({"error_code": code, "message": message, "detail": message}),
         status_code=status_code,
