@@ -286,3 +286,26 @@ def test_lock_lengths_double_up_to_the_cap(workspace) -> None:  # type: ignore[n
     assert throttle.lock_for("account", 10**6) == timedelta(minutes=15)
     assert throttle.lock_for("client", 6) is None  # clients get more free attempts
     assert throttle.lock_for("client", 21) == timedelta(seconds=2)
+
+
+@sqlite_only
+def test_token_guesses_at_the_apps_origin_count_too(client, accounts: Accounts, workbench) -> None:  # type: ignore[no-untyped-def]
+    from atelier.server.apps_origin import create_apps_app
+
+    token = accounts.tokens["scientist"]
+    forged = {"Authorization": f"Bearer atl_{token.split('_')[1]}_{'x' * 43}"}
+    apps = TestClient(
+        create_apps_app(workbench), base_url="http://127.0.0.1:8701", client=("203.0.113.60", 1)
+    )
+    for _ in range(FREE + 1):
+        assert apps.get("/apps/anything/", headers=forged).status_code != 200
+    # The key is locked everywhere: at the apps origin (as anonymous) and at the API (429).
+    real = {"Authorization": f"Bearer {token}"}
+    assert client.get("/api/v1/me", headers=real).status_code == 429
+    anonymous = apps.get("/apps/anything/", follow_redirects=False)
+    locked = apps.get("/apps/anything/", headers=real, follow_redirects=False)
+    assert (locked.status_code, locked.text) == (anonymous.status_code, anonymous.text)
+    shift_clock(workbench, timedelta(minutes=16))
+    known = apps.get("/apps/anything/", headers=real, follow_redirects=False)
+    assert known.status_code != anonymous.status_code  # the token is a visitor again
+    assert [e.target for e in locks(workbench)] == [f"token:{token.split('_')[1]}"]

@@ -87,13 +87,9 @@ class AppsApp:
         return Principal(found.id, found.name, found.role, "session")
 
     def visitor(self, connection: HTTPConnection, app: str) -> Principal | None:
-        """The visitor, from this origin's app cookie or a person's bearer token (never from
-        the portal's session cookie)."""
-        scheme, _, credential = connection.headers.get("authorization", "").partition(" ")
-        if scheme.lower() == "bearer" and credential:
-            use = self.workbench.tokens.authenticate(credential.strip())
-            # A token made for code (an app, a job) does not open hosted apps.
-            return use.principal if use is not None and not use.principal.scoped else None
+        """The visitor, from this origin's cookie for ``app`` only: never from the portal's
+        session cookie, nor from a bearer token (this origin is for browsers; tokens are
+        checked, with their back-off, by the portal's API)."""
         for value in app_cookies(connection):
             found = self.tickets.read_cookie(value, app, self.session_seconds)
             if found is not None:

@@ -50,6 +50,16 @@ def client_address(connection: HTTPConnection) -> str | None:
     return connection.client.host if connection.client else None
 
 
+def signin_client(workbench: Workbench, connection: HTTPConnection) -> str:
+    """The address failed sign-ins are counted against: the socket peer, or what a trusted
+    proxy (``auth.trusted_proxies``) says in X-Forwarded-For."""
+    return client_key(
+        client_address(connection),
+        connection.headers.get("x-forwarded-for"),
+        workbench.settings.auth.trusted_proxies,
+    )
+
+
 class AuthMiddleware:
     def __init__(self, app: ASGIApp, workbench: Workbench, signer: Signer) -> None:
         self.app = app
@@ -81,22 +91,10 @@ class AuthMiddleware:
         scheme, _, credential = header.partition(" ")
         if scheme.lower() == "bearer" and credential:
             # Back-off: a locked token key or client is refused before the secret is checked.
-            token = credential.strip()
-            key = token.split("_")[1] if token.count("_") >= 2 else ""
-            peer = client_key(
-                client_address(connection),
-                connection.headers.get("x-forwarded-for"),
-                self.workbench.settings.auth.trusted_proxies,
+            use = self.workbench.throttle.authenticate_token(
+                self.workbench.tokens, credential, signin_client(self.workbench, connection)
             )
-            keys = [("client", peer)] + ([("token", key)] if key else [])
-            self.workbench.throttle.check(keys)
-            use = self.workbench.tokens.authenticate(token)
             if use is None:
-                _, guessed = self.workbench.tokens.refusal(token)
-                if guessed:  # a known key with a wrong secret: a guess
-                    self.workbench.throttle.fail(
-                        [("token", guessed), ("client", peer)], client=client_address(connection)
-                    )
                 self.workbench.audit.record(
                     "token.rejected",
                     actor=None,

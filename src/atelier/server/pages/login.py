@@ -16,10 +16,11 @@ from atelier.server.security import (
     LOGIN_CSRF_COOKIE,
     SESSION_COOKIE,
     allow,
+    signin_client,
 )
 from atelier.services.auth import ROLES, Principal
 from atelier.services.auth.secrets import new_secret, same
-from atelier.services.auth.throttle import TooManyAttempts, client_key, wait_text
+from atelier.services.auth.throttle import TooManyAttempts, wait_text
 
 router = APIRouter()
 
@@ -58,16 +59,6 @@ def _login_form(
         secure=workbench(request).settings.server.secure_cookies,
     )
     return response
-
-
-def signin_client(request: Request) -> str:
-    """The address failed attempts are counted against: the socket peer, or what a trusted
-    proxy (``auth.trusted_proxies``) says in X-Forwarded-For."""
-    return client_key(
-        client(request),
-        request.headers.get("x-forwarded-for"),
-        workbench(request).settings.auth.trusted_proxies,
-    )
 
 
 def _too_many(
@@ -129,7 +120,7 @@ def login(
     # Unknown names are counted like real ones: a lock says nothing about who exists.
     account = ("account", tried.lower())
     try:
-        attempt = wb.throttle.begin([account, ("client", signin_client(request))])
+        attempt = wb.throttle.begin([account, ("client", signin_client(wb, request))])
     except TooManyAttempts as refused:
         return _too_many(request, refused, name=name, next=next)
     user = wb.users.verify_password(tried, password)
@@ -154,7 +145,7 @@ def login(
 def login_link(request: Request, code: str = "", next: str = "/") -> Response:
     wb = workbench(request)
     try:
-        attempt = wb.throttle.begin([("client", signin_client(request))])
+        attempt = wb.throttle.begin([("client", signin_client(wb, request))])
     except TooManyAttempts as refused:
         return _too_many(request, refused)
     principal = wb.sessions.redeem_link(code) if code else None

@@ -28,6 +28,7 @@ from atelier.backends.metadata import Database
 from atelier.backends.metadata.models import SignInThrottle, utcnow
 from atelier.errors import AtelierError
 from atelier.services.auth.audit import AuditLog
+from atelier.services.auth.tokens import Tokens, TokenUse
 
 #: (kind, key): ``("account", "alice")``, ``("token", "<token key>")``, ``("client", "<ip>")``.
 Key = tuple[str, str]
@@ -239,6 +240,21 @@ class Throttle:
                     row.locked_until = None
                 if row.failures == 0 and row.locked_until is None:
                     session.delete(row)
+
+    def authenticate_token(self, tokens: Tokens, plaintext: str, client: str) -> TokenUse | None:
+        """``tokens.authenticate`` behind the back-off, for every place that takes bearer
+        tokens: a locked token key or client is refused (:class:`TooManyAttempts`) before the
+        secret is checked; a known key with a wrong secret counts as a failed guess."""
+        token = plaintext.strip()
+        _, _, rest = token.partition("_")
+        key = rest.partition("_")[0]
+        self.check([("client", client)] + ([("token", key)] if key else []))
+        use = tokens.authenticate(token)
+        if use is None:
+            _, guessed = tokens.refusal(token)
+            if guessed:
+                self.fail([("token", guessed), ("client", client)], client=client)
+        return use
 
     def fail(
         self, keys: Iterable[Key], *, actor: str | None = None, client: str | None = None
