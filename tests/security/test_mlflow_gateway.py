@@ -221,6 +221,23 @@ def test_repeated_query_parameters_cannot_split_check_and_use(
     nothing_outside(portal, outside)
 
 
+def test_no_upload_through_a_symlink_out_of_the_store(portal: Portal, outside: Path) -> None:
+    store = portal.artifacts
+    store.mkdir(parents=True, exist_ok=True)
+    (store / "exit").symlink_to(outside, target_is_directory=True)
+    try:
+        response = httpx.put(
+            f"{portal.url}/mlflow/api/2.0/mlflow-artifacts/artifacts/exit/planted.txt",
+            content=b"x",
+            headers=portal.headers(),
+            timeout=60,
+        )
+        refused(response, "outside the artifact store", code="PERMISSION_DENIED")
+    finally:
+        (store / "exit").unlink()
+    nothing_outside(portal, outside)
+
+
 # -- model versions: sources under the store only -----------------------------------------------
 
 
