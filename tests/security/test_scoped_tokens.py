@@ -370,3 +370,78 @@ def test_a_jobs_token_is_scoped_labelled_never_shown_and_revoked_at_its_end(
         response = lab.client.get(path, headers=headers)
         assert response.status_code == 200, path
         assert "atl_" not in response.text, path
+
+
+#: A hosted app that tries, with the token it is given, what an attacker's app would.
+PROBE_APP = """
+import os, time, urllib.request
+url, token = os.environ["ATELIER_URL"], os.environ["ATELIER_TOKEN"]
+for method, path in [
+    ("GET", "/api/v1/me"),
+    ("GET", "/api/v1/tables"),
+    ("GET", "/api/v1/users"),
+    ("POST", "/api/v1/tokens"),
+    ("GET", "/admin/users"),
+    ("GET", "/mlflow/api/2.0/mlflow/experiments/search"),
+]:
+    request = urllib.request.Request(
+        url + path,
+        method=method,
+        data=b'{"name": "escape"}' if method == "POST" else None,
+        headers={"Authorization": "Bearer " + token, "Content-Type": "application/json"},
+    )
+    try:
+        status = urllib.request.urlopen(request, timeout=20).status
+    except urllib.error.HTTPError as error:
+        status = error.code
+    print("PROBE", method, path, status, flush=True)
+print("PROBE done", flush=True)
+while True:
+    time.sleep(1)
+"""
+
+
+def test_a_running_app_uses_its_own_token_against_a_real_server(tmp_path: Path) -> None:
+    from atelier.config import Workspace, init_workspace
+    from tests.conftest import start_server
+
+    root, _ = init_workspace(tmp_path / "ws")
+    workspace = Workspace.open(root, environ={})
+    wb = Workbench(workspace)
+    try:
+        wb.users.create("root", "admin", PASSWORD)
+        admin = wb.users.get("root")
+        # An admin's app: the worst case, its token must still carry only the app's scopes.
+        wb.apps.deploy(
+            "probe", PROBE_APP, Principal(admin.id, "root", "admin", "local"), kind="dash"
+        )
+        server = start_server(workspace)  # starts the running hosted apps
+        try:
+            deadline = time.monotonic() + 60
+            log = wb.apps.supervisor.log_path("probe")
+            while time.monotonic() < deadline:
+                text = log.read_text() if log.exists() else ""
+                if "PROBE done" in text:
+                    break
+                time.sleep(0.3)
+            results = dict(
+                (" ".join(line.split()[1:3]), int(line.split()[3]))
+                for line in text.splitlines()
+                if line.startswith("PROBE ") and line != "PROBE done"
+            )
+            assert results == {
+                "GET /api/v1/me": 200,
+                "GET /api/v1/tables": 200,
+                "GET /api/v1/users": 403,
+                "POST /api/v1/tokens": 403,
+                "GET /admin/users": 403,
+                "GET /mlflow/api/2.0/mlflow/experiments/search": 403,
+            }, text
+            assert not [t for t in wb.tokens.list("root") if t.name == "escape"]
+            assert "atl_" not in text
+        finally:
+            server.stop()
+        # The server stopped its app and revoked its token.
+        assert not [t for t in wb.tokens.list("root") if t.name == "app probe" and t.active]
+    finally:
+        wb.close()
