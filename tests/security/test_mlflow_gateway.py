@@ -221,7 +221,9 @@ def test_repeated_query_parameters_cannot_split_check_and_use(
     nothing_outside(portal, outside)
 
 
-def test_no_upload_through_a_symlink_out_of_the_store(portal: Portal, outside: Path) -> None:
+def test_no_upload_or_delete_through_a_symlink_out_of_the_store(
+    portal: Portal, outside: Path
+) -> None:
     store = portal.artifacts
     store.mkdir(parents=True, exist_ok=True)
     (store / "exit").symlink_to(outside, target_is_directory=True)
@@ -233,6 +235,15 @@ def test_no_upload_through_a_symlink_out_of_the_store(portal: Portal, outside: P
             timeout=60,
         )
         refused(response, "outside the artifact store", code="PERMISSION_DENIED")
+        (outside / "victim.txt").write_text("keep me")
+        response = httpx.delete(
+            f"{portal.url}/mlflow/api/2.0/mlflow-artifacts/artifacts/exit/victim.txt",
+            headers=portal.headers(),
+            timeout=60,
+        )
+        refused(response, "outside the artifact store", code="PERMISSION_DENIED")
+        assert (outside / "victim.txt").read_text() == "keep me"
+        (outside / "victim.txt").unlink()
     finally:
         (store / "exit").unlink()
     nothing_outside(portal, outside)

@@ -116,10 +116,10 @@ async def mlflow_proxy(
         if endpoint is not None:
             check_query(endpoint, request.query_params.multi_items(), root)
         body: Any = None
+        if request.method in ("PUT", "DELETE") and (match := _ARTIFACT_FILES.match(path)):
+            # Not through a symlink that leads out of the store either (GET: _check_download).
+            await run_in_threadpool(check_inside, root, match.group(1), "artifact")
         if request.method in ("PUT", "POST") and _is_upload(path):
-            if match := _ARTIFACT_FILES.match(path):
-                # Not through a symlink that leads out of the store either.
-                await run_in_threadpool(check_inside, root, match.group(1), "artifact")
             # Streamed with its length: MLflow's WSGI side reads no body without one.
             if "content-length" not in request.headers:
                 request = _with_body(request, await _read_body(request, limit=None))
