@@ -34,8 +34,10 @@ def apply_command(
     wb = open_workbench(workspace)
     store = wb.features
     definitions = store.load(path)
-    by = acting(wb).name
-    plan = store.apply(definitions, project=project, by=by, dry_run=True)
+    me = acting(wb)
+    by = me.name
+    # Checked as the acting person: a project's members (and admins) apply as it.
+    plan = store.apply(definitions, project=project, dry_run=True, principal=me)
     click.echo(f"project {plan.project}:")
     click.echo(plan.text())
     if plan.blocked:
@@ -45,7 +47,7 @@ def apply_command(
     if not yes and not click.confirm("Apply these changes?", default=False):
         click.echo("Nothing applied.")
         return
-    store.apply(definitions, project=plan.project, by=by)
+    store.apply(definitions, project=plan.project, principal=me)
     wb.audit.record(
         "features.apply",
         actor=by,

@@ -73,7 +73,7 @@ class EmbeddedClient(Client):
     def features(self) -> Features:
         from atelier.sdk.features import EmbeddedFeatures
 
-        return EmbeddedFeatures(self.workbench, self.principal.name)
+        return EmbeddedFeatures(self.workbench, self.principal.name, self.principal)
 
     @cached_property
     def models(self) -> Models:

@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     import pyarrow
 
     from atelier.sdk.remote import RemoteClient
+    from atelier.services.auth import Principal
     from atelier.services.features import FeatureStore
     from atelier.services.workbench import Workbench
 
@@ -137,9 +138,11 @@ def _definitions(given: DefinitionsLike) -> Definitions:
 
 
 class EmbeddedFeatures(Features):
-    def __init__(self, workbench: Workbench, user: str) -> None:
+    def __init__(self, workbench: Workbench, user: str, principal: Principal | None = None) -> None:
         self.workbench = workbench
         self.user = user
+        #: Who applies definitions (checked: a project's members and admins apply as it).
+        self.principal = principal
 
     @property
     def _store(self) -> FeatureStore:
@@ -183,7 +186,11 @@ class EmbeddedFeatures(Features):
         dry_run: bool = False,
     ) -> dict[str, Any]:
         plan = self._store.apply(
-            _definitions(definitions), project=project, by=self.user, dry_run=dry_run
+            _definitions(definitions),
+            project=project,
+            by=self.user,
+            dry_run=dry_run,
+            principal=self.principal,
         )
         return plan.as_dict()
 
