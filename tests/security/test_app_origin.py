@@ -241,12 +241,13 @@ def test_a_cross_origin_state_change_on_an_app_is_refused(apps, team) -> None:  
     assert response.status_code == 403
 
 
-def test_tokens_made_for_code_do_not_open_hosted_apps(apps, team) -> None:  # type: ignore[no-untyped-def]
+def test_tokens_do_not_open_hosted_apps(apps, team, accounts) -> None:  # type: ignore[no-untyped-def]
     from atelier.services.auth.scopes import APP
 
     _, code_token = team.tokens.create_for("admin1", "app other", APP, timedelta(hours=1))
-    headers = {"Authorization": f"Bearer {code_token}"}
-    assert apps.get("/apps/alpha/_stcore/health", headers=headers).status_code == 401
+    for token in (code_token, accounts.tokens["admin"]):
+        headers = {"Authorization": f"Bearer {token}"}
+        assert apps.get("/apps/alpha/_stcore/health", headers=headers).status_code == 401
 
 
 def test_the_portal_no_longer_proxies_hosted_apps(client, team) -> None:  # type: ignore[no-untyped-def]

@@ -334,7 +334,12 @@ async def proxy_websocket(websocket: WebSocket, upstream: Upstream, path: str) -
     finally:
         for task in tasks:
             task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        await upstream_ws.close()
+        try:
+            await asyncio.gather(*tasks, return_exceptions=True)
+            await upstream_ws.close()
+        finally:
+            # Cancelled (the caller's connection torn down) before the closing handshake ended:
+            # the upstream's socket must not outlive it. A no-op after a clean close.
+            upstream_ws.transport.abort()
         with contextlib.suppress(RuntimeError, WebSocketDisconnect):
             await websocket.close(code=1000)
