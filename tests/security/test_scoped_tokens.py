@@ -445,3 +445,12 @@ def test_a_running_app_uses_its_own_token_against_a_real_server(tmp_path: Path) 
         assert not [t for t in wb.tokens.list("root") if t.name == "app probe" and t.active]
     finally:
         wb.close()
+
+
+def test_a_route_cannot_declare_a_scope_that_does_not_exist() -> None:
+    from atelier.server.security import allow
+
+    with pytest.raises(ValueError, match="unknown scopes"):
+        allow("admin", scopes=("admin",))
+    with pytest.raises(ValueError, match="unknown scopes"):
+        allow("admin", scopes=("*",))
