@@ -206,6 +206,14 @@ def test_one_host_per_app_with_apps_domain(client, workbench, hello) -> None:  #
         assert wrong.status_code == 404 and "hello.apps.localhost:8701" in wrong.text
 
 
+def test_what_a_hosted_app_receives_is_limited(workbench) -> None:  # type: ignore[no-untyped-def]
+    workbench.settings.server.max_upload_size = "1KB"
+    with TestClient(create_apps_app(workbench), base_url=APPS) as limited:
+        refused = limited.post("/apps/hello/upload", content=b"x" * 4096)
+        assert refused.status_code == 413 and "server.max_upload_size" in refused.text
+        assert limited.post("/apps/hello/upload", content=b"x").status_code == 401
+
+
 async def _app(name: str, scope, receive, send) -> None:  # type: ignore[no-untyped-def]
     await send({"type": "http.response.start", "status": 200, "headers": []})
     await send({"type": "http.response.body", "body": name.encode()})

@@ -23,6 +23,7 @@ from typing import Any
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
+from starlette.middleware import Middleware
 from starlette.requests import HTTPConnection, Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import Route, WebSocketRoute
@@ -30,6 +31,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from starlette.websockets import WebSocket
 
 from atelier.errors import AtelierError, NotFound, PermissionDenied
+from atelier.server.body_limit import BodyLimit, Limits
 from atelier.server.gateway import Upstream, proxy_http, proxy_websocket, same_origin
 from atelier.server.gateway.guard import needs_origin_check
 from atelier.server.gateway.handoff import (
@@ -250,6 +252,8 @@ def create_apps_app(workbench: Workbench) -> Starlette:
             WebSocketRoute("/apps/{name}/{path:path}", apps.websocket),
         ],
         exception_handlers={404: apps.elsewhere, 405: apps.elsewhere},
+        # What hosted apps receive (file uploads) is limited as the portal's uploads are.
+        middleware=[Middleware(BodyLimit, limits=Limits.from_settings(workbench.settings.server))],
     )
     app.state.apps = apps
     return app
