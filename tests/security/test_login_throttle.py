@@ -306,3 +306,15 @@ def test_the_apps_origin_is_no_oracle_for_token_guesses(
     for headers in (forged, {"Authorization": f"Bearer {token}"}):
         answer = apps.get("/apps/anything/", headers=headers, follow_redirects=False)
         assert (answer.status_code, answer.text) == (anonymous.status_code, anonymous.text)
+
+
+@sqlite_only
+def test_trusted_proxies_are_addresses_or_networks() -> None:
+    from atelier.config.loader import load_settings
+    from atelier.errors import ConfigError
+
+    environ = {"ATELIER_AUTH_TRUSTED_PROXIES": "10.0.0.1, 10.1.0.0/16"}
+    assert load_settings(None, environ).auth.trusted_proxies == ["10.0.0.1", "10.1.0.0/16"]
+    assert load_settings(None, {}).auth.trusted_proxies == []  # nobody is believed by default
+    with pytest.raises(ConfigError, match=r"'proxy\.local' is not an IP address or network"):
+        load_settings(None, {"ATELIER_AUTH_TRUSTED_PROXIES": "proxy.local"})
