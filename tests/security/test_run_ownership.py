@@ -64,8 +64,11 @@ def objects(team: Team, tmp_path_factory: pytest.TempPathFactory) -> Objects:
     folder = tmp_path_factory.mktemp("files")
     (folder / "a.txt").write_text("alice's file")
     with team.mlflow("alice") as client:
+        import mlflow
+
         client.log_artifact(run, str(folder / "a.txt"))
         logged = client.create_logged_model(experiment, source_run_id=run, name="m")
+        mlflow.genai.register_prompt(name="alice-prompt", template="Hello {{name}}!")
     project_experiment = _ok(team.post("alice", "experiments/create", {"name": PROJECT}))[
         "experiment_id"
     ]
@@ -270,6 +273,7 @@ def test_every_write_to_another_scientists_objects_is_refused_and_changes_nothin
 
 
 def test_mlflow_client_reports_the_refusal(team: Team, objects: Objects, tmp_path: Path) -> None:
+    import mlflow
     from mlflow.exceptions import MlflowException
     from requests import HTTPError
 
@@ -295,6 +299,9 @@ def test_mlflow_client_reports_the_refusal(team: Team, objects: Objects, tmp_pat
             lambda: client.create_model_version(
                 objects.model, f"runs:/{objects.bobs_run}/model", objects.bobs_run
             ),
+            # prompts are registered models too
+            lambda: mlflow.genai.register_prompt(name="alice-prompt", template="Bye {{name}}"),
+            lambda: mlflow.genai.set_prompt_alias("alice-prompt", alias="live", version=1),
         ]
         for attempt in attempts:
             # MLflow's client raises HTTPError for artifact uploads, MlflowException otherwise.
@@ -302,6 +309,9 @@ def test_mlflow_client_reports_the_refusal(team: Team, objects: Objects, tmp_pat
                 attempt()
             if isinstance(refused.value, MlflowException):
                 assert refused.value.error_code == "PERMISSION_DENIED"
+        prompt = mlflow.genai.load_prompt("prompts:/alice-prompt/1")
+        assert prompt.template == "Hello {{name}}!"
+        assert [v.version for v in client.search_prompt_versions("alice-prompt")] == [1]
 
 
 def test_everyone_reads(team: Team, objects: Objects) -> None:

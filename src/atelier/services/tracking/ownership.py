@@ -270,7 +270,7 @@ class Ownership:
         from mlflow.exceptions import MlflowException
 
         try:
-            found = self.client.get_registered_model(str(name))
+            found = self._registered(str(name))
         except MlflowException:
             raise NotFound(f"no registered model {name!r}") from None
         tags = found.tags or {}
@@ -283,10 +283,15 @@ class Ownership:
         from mlflow.exceptions import MlflowException
 
         try:
-            found = self.client.get_registered_model(str(name))
+            found = self._registered(str(name))
         except MlflowException:
             return {}
         return {a: str(v) for a, v in (found.aliases or {}).items()}
+
+    def _registered(self, name: str) -> Any:
+        """The registered model (or prompt: ``MlflowClient`` hides prompts from this call)."""
+        registry: Any = self.client._get_registry_client()  # type: ignore[no-untyped-call]
+        return registry.get_registered_model(name)
 
     def logged_model(self, model_id: str) -> Owned:
         from mlflow.exceptions import MlflowException
