@@ -454,3 +454,21 @@ def test_a_route_cannot_declare_a_scope_that_does_not_exist() -> None:
         allow("admin", scopes=("admin",))
     with pytest.raises(ValueError, match="unknown scopes"):
         allow("admin", scopes=("*",))
+
+
+@pytest.mark.parametrize("path", ["/notebooks/api/kernels/x/channels", "/notebooks/terminals/1"])
+def test_code_tokens_open_no_websocket_to_notebooks(lab: Lab, path: str) -> None:
+    from starlette.testclient import WebSocketDenialResponse
+
+    for scopes in (token_scopes.APP, token_scopes.JOB):
+        token = lab.code_token("root", "job socket", scopes)
+        headers = {"Authorization": f"Bearer {token}"}
+        with (
+            pytest.raises(WebSocketDenialResponse) as refused,
+            lab.client.websocket_connect(path, headers=headers) as socket,
+        ):
+            socket.receive_text()
+        # Refused by the gateway's guard before any JupyterLab is started or reached.
+        assert refused.value.status_code == 403
+        assert "is for code" in refused.value.text
+        assert lab.wb.notebooks.users() == []
