@@ -168,7 +168,10 @@ def test_a_broken_redeploy_by_the_owner_keeps_the_old_file(scene: Scene) -> None
     with pytest.raises(AtelierError, match="not a member"):
         scene.wb.apps.deploy("other", HOSTILE, scene.who("eve"), project="alpha")
     assert app_state(scene) == before
-    assert not (scene.wb.apps.folder / "other" / "app.py").exists()
+    with pytest.raises(PermissionDenied):
+        scene.wb.apps.deploy("fresh", ORIGINAL, scene.who("vic"))
+    assert not (scene.wb.apps.folder / "other").exists()
+    assert not (scene.wb.apps.folder / "fresh").exists()
     with pytest.raises(AtelierError):
         scene.wb.apps.registry.get("other")
 

@@ -14,6 +14,7 @@ and at the server's next start.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import re
@@ -224,8 +225,10 @@ class AppService:
             # The app runs in the project's environment and folder: for its members only.
             self._projects().require_member(project, principal)
         path = self.folder / name / "app.py"
+        made_folder = not path.parent.exists()
         path.parent.mkdir(parents=True, exist_ok=True)
         staged = path.with_name(f".app.py.{uuid.uuid4().hex[:12]}.staged")
+        app: AppInfo | None = None
         try:
             staged.write_text(script, encoding="utf-8")
             if existing is None:
@@ -241,8 +244,15 @@ class AppService:
                 # Checked again in the same transaction as the change.
                 app = self.registry.update(name, principal, project=project, script=str(path))
             os.replace(staged, path)
+        except BaseException:
+            if existing is None and app is not None:  # created, but its script is not there
+                self.registry.delete(name, principal)
+            raise
         finally:
             staged.unlink(missing_ok=True)
+            if made_folder and app is None:
+                with contextlib.suppress(OSError):
+                    path.parent.rmdir()
         if existing is not None:
             # The running process (if any) still holds the old token: revoke it now; the
             # server restarts the app with a new one on its next request.
