@@ -172,3 +172,30 @@ def test_registration_is_audited_by_the_service(team: Team) -> None:
         ("alice", "churn/2"),
     ]
     assert registered[-1].detail["alias"] == "champion"
+
+
+def test_a_deleted_models_name_is_not_taken_over(team: Team) -> None:
+    """An app serves ``gone@champion`` whose model was deleted: another scientist making a model
+    of that name (created, registered or renamed to it) would take the app over."""
+    Apps(team.workbench.db).create("orphan", "model", owner="alice", model="gone@champion")
+    experiment = team.post("bob", "experiments/create", {"name": "bobs"}).json()["experiment_id"]
+    run_id = team.post("bob", "runs/create", {"experiment_id": experiment}).json()["run"]["info"][
+        "run_id"
+    ]
+    with team.mlflow("bob") as client:
+        client.create_logged_model(experiment, source_run_id=run_id, name="model")
+    assert team.post("bob", "registered-models/create", {"name": "bobs-model"}).status_code == 200
+    attempts = [
+        team.post("bob", "registered-models/create", {"name": "gone"}),
+        team.post("bob", "registered-models/rename", {"name": "bobs-model", "new_name": "gone"}),
+        team.call("bob", "POST", "/api/v1/models", {"run_id": run_id, "name": "gone"}),
+    ]
+    for refused in attempts:
+        assert refused.status_code == 403, refused.text
+        assert "app orphan serve" in refused.text
+    missing = team.call("root", "GET", f"{API}/registered-models/get", params={"name": "gone"})
+    assert missing.status_code == 404
+    renamed = team.post(
+        "bob", "experiments/update", {"experiment_id": experiment, "new_name": PROJECT + "x"}
+    )
+    assert renamed.status_code == 200, renamed.text

@@ -355,6 +355,10 @@ def test_projects_are_joined_by_members_only(team: Team) -> None:
     assert "project churn" in refused.json()["message"]
     named = team.post("bob", "experiments/create", {"name": PROJECT + "-not"})
     assert named.status_code == 200
+    # nor by renaming an experiment of one's own to the project's name
+    body = {"experiment_id": named.json()["experiment_id"], "new_name": PROJECT}
+    refused = team.post("bob", "experiments/update", body)
+    assert refused.status_code == 403, refused.text
     refused = team.post(
         "bob",
         "registered-models/create",

@@ -101,3 +101,15 @@ def test_protected_aliases_need_the_owner_or_an_admin(
             owners.check_alias(grace, model, "churn", alias, f"move churn@{alias}")
         assert owners.check_alias(ada, model, "churn", alias, "move")
         assert owners.check_alias(root, model, "churn", alias, "move")
+
+
+def test_a_name_apps_serve_is_kept_for_their_owners(
+    owners: Ownership, workbench: Workbench
+) -> None:
+    assert owners.apps_using("churn") == [("live", "ada")]
+    assert owners.apps_using("churn2") == []
+    with pytest.raises(PermissionDenied, match="app live serve"):
+        owners.check_model_name(person(workbench, "grace"), "churn")
+    owners.check_model_name(person(workbench, "ada"), "churn")
+    owners.check_model_name(Principal(0, "root", "admin", "local"), "churn")
+    owners.check_model_name(person(workbench, "grace"), "churn2")

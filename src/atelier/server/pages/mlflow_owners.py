@@ -195,6 +195,13 @@ def _experiment_write(action: str, tags: bool = False) -> Callable[[Call], None]
     return rule
 
 
+def _experiment_rename(call: Call) -> None:
+    _experiment_write("rename")(call)
+    for name in values(call.body, "new_name"):
+        if call.owners.project_named(name):  # the experiment that project's jobs log to
+            call.owners.check_project(call.principal, name, f"experiment {name!r}")
+
+
 def _add_to(call: Call, experiments: list[str], action: str) -> None:
     for experiment in experiments or [DEFAULT_EXPERIMENT]:
         call.owners.check_add(call.principal, call.owners.experiment(experiment), action)
@@ -354,6 +361,7 @@ def _model_create(call: Call) -> None:
     ]
     if given and given[-1]:
         call.owners.check_project(call.principal, str(given[-1]), f"model {name!r}")
+    call.owners.check_model_name(call.principal, name)
     # ``atelier.registered_by`` is forced by the gateway's attribution (mlflow.py).
 
 
@@ -433,6 +441,7 @@ def _model_rename(call: Call) -> None:
     for name in _model_names(call):
         reasons = _aliases_of(call, name, None, f"rename model {name!r}")
         detail: dict[str, Any] = {"new_name": (values(call.body, "new_name") or [""])[-1]}
+        call.owners.check_model_name(call.principal, detail["new_name"])
         call.audit.append(("model.rename", name, {**detail, **_protected(reasons)}))
 
 
@@ -508,7 +517,7 @@ RULES: list[tuple[frozenset[str], re.Pattern[str], Rule]] = [
         ("POST", r"mlflow/experiments/create", _experiment_create),
         ("POST", r"mlflow/experiments/delete", _experiment_write("delete")),
         ("POST", r"mlflow/experiments/restore", _experiment_write("restore")),
-        ("POST", r"mlflow/experiments/update", _experiment_write("rename")),
+        ("POST", r"mlflow/experiments/update", _experiment_rename),
         ("POST", r"mlflow/experiments/set-experiment-tag", _experiment_write("tag", tags=True)),
         (
             "POST DELETE",

@@ -28,6 +28,7 @@ or an admin (project members may not), and is audited.
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -188,6 +189,38 @@ class Ownership:
                 f"{principal.name} may not make {what} in project {project}: only its members may"
             )
         return project
+
+    def apps_using(self, name: str) -> list[tuple[str, str]]:
+        """``(app, owner)`` of the apps that serve a version or an alias of model ``name``."""
+        if self.db is None:
+            return []
+        from atelier.backends.metadata import AppRecord
+
+        with self.db.session() as session:
+            rows = session.execute(
+                select(AppRecord.name, AppRecord.owner, AppRecord.model).where(
+                    AppRecord.model.is_not(None)
+                )
+            ).all()
+        return sorted(
+            (app, owner)
+            for app, owner, model in rows
+            if model and re.split(r"[@/]", model, maxsplit=1)[0] == name
+        )
+
+    def check_model_name(self, principal: Principal, name: str) -> None:
+        """Refuse making a model called ``name`` (new, or by renaming) that apps already serve
+        by that name (one deleted meanwhile) to anyone but those apps' owners and admins: the
+        apps would serve the newcomer's model."""
+        if principal.role == "admin":
+            return
+        others = [app for app, owner in self.apps_using(name) if owner != principal.name]
+        if others:
+            raise PermissionDenied(
+                f"{principal.name} may not make a model named {name!r}: "
+                f"{', '.join('app ' + a for a in others)} serve(s) a model of that name; "
+                "choose another name, or ask an admin"
+            )
 
     def protection(self, name: str, alias: str) -> list[str]:
         """Why alias ``alias`` of model ``name`` is protected (empty: it is not)."""

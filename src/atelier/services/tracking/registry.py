@@ -171,6 +171,7 @@ class ModelRegistry:
         protected: list[str] = []
         owned = self._existing(name)
         if owned is None:
+            self.owners.check_model_name(by, name)
             tags = {REGISTERED_BY_TAG: by.name}
             project = self.owners.experiment(run.info.experiment_id).project
             if project and self.owners.may_write(by, Owned("", None, project)):
