@@ -6,6 +6,8 @@ parent that holds an ``atelier.toml``.
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
 import secrets
 from collections.abc import Mapping
@@ -13,11 +15,24 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from atelier.config.loader import load_settings
+from atelier.config.sealing import Sealer, load_sealer
 from atelier.config.settings import Settings
 from atelier.errors import WorkspaceNotFound
 
+log = logging.getLogger(__name__)
+
 CONFIG_FILE = "atelier.toml"
 FOLDERS = ("data", "data/lake", "data/uploads", "artifacts", "projects", "logs", ".atelier")
+#: Folders holding data, secrets or logs: their owner's only (whatever mode the files in them
+#: were made with, nobody else can reach them).
+PRIVATE_FOLDERS = ("data", "data/lake", "data/uploads", "artifacts", "logs", ".atelier")
+#: The embedded databases and their journals: their owner's only (SQLite gives a new WAL or
+#: shared-memory file the mode of its database file).
+PRIVATE_FILES = tuple(
+    f"{database}{suffix}"
+    for database in ("atelier.db", "data/lake.sqlite")
+    for suffix in ("", "-wal", "-shm", "-journal")
+)
 
 TEMPLATE = """\
 # Atelier workspace configuration. Every setting can be overridden by an environment variable
@@ -82,6 +97,31 @@ class Workspace:
         server = self.settings.server
         return server.public_url or f"http://{server.host}:{server.port}"
 
+    def secure(self) -> None:
+        """Make the files that hold data or secrets readable by the owner only (folders 0700,
+        files 0600); a workspace made before this is fixed when it is opened. The default
+        metadata database is made here, empty and private, before SQLite first opens it."""
+        for folder in PRIVATE_FOLDERS:
+            _restrict(self.root / folder, 0o700)
+        files = [self.root / name for name in PRIVATE_FILES]
+        if self.metadata_url.startswith("sqlite:///"):
+            database = Path(self.metadata_url[len("sqlite:///") :])
+            if database.parent.is_dir():
+                with contextlib.suppress(FileExistsError):
+                    os.close(os.open(database, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+            files += [database.with_name(database.name + s) for s in ("", "-wal", "-shm")]
+        for path in files:
+            _restrict(path, 0o600)
+        if self.private_dir.is_dir():
+            for path in self.private_dir.iterdir():
+                if path.is_file() and not path.is_symlink():
+                    _restrict(path, 0o600)
+
+    def sealer(self, environ: Mapping[str, str] | None = None) -> Sealer:
+        """What seals source credentials: ``ATELIER_SECRETS_KEY``, else the key file
+        ``.atelier/secrets_key`` (see :mod:`atelier.config.sealing`)."""
+        return load_sealer(self.private_dir, environ)
+
     def secret_key(self) -> str:
         """The key that signs cookies; made once per workspace, readable by its owner only."""
         path = self.private_dir / "secret_key"
@@ -91,6 +131,14 @@ class Workspace:
             with os.fdopen(fd, "w") as handle:
                 handle.write(secrets.token_urlsafe(48))
         return path.read_text().strip()
+
+
+def _restrict(path: Path, mode: int) -> None:
+    try:
+        if path.exists() and not path.is_symlink() and path.stat().st_mode & 0o777 != mode:
+            path.chmod(mode)
+    except PermissionError:
+        log.warning("%s: could not make it readable by its owner only", path)
 
 
 def init_workspace(root: Path) -> tuple[Path, bool]:
@@ -107,7 +155,9 @@ def init_workspace(root: Path) -> tuple[Path, bool]:
     created = not config.exists()
     if created:
         config.write_text(TEMPLATE, encoding="utf-8")
-    Workspace.open(root).secret_key()
+    workspace = Workspace.open(root)
+    workspace.secret_key()
+    workspace.secure()
     return root, created
 
 

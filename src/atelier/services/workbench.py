@@ -33,9 +33,16 @@ class Workbench:
     def __init__(self, workspace: Workspace, *, migrate: bool = True) -> None:
         self.workspace = workspace
         self.settings = workspace.settings
+        # Files holding data or secrets are their owner's only (fixed here for old workspaces).
+        workspace.secure()
         self.db = Database(workspace.metadata_url)
         if migrate:
+            from atelier.services.catalog.credentials import seal_stored
+
             self.db.migrate()
+            # Credentials stored in clear before migration 0009 are sealed now: the migration
+            # cannot reach the key, which lives outside the database.
+            seal_stored(self.db, workspace.sealer())
 
     @cached_property
     def users(self) -> Users:
@@ -90,7 +97,7 @@ class Workbench:
     def sources(self) -> Sources:
         from atelier.services.catalog import Sources
 
-        return Sources(self.db, self.warehouse)
+        return Sources(self.db, self.warehouse, self.workspace.sealer())
 
     @cached_property
     def catalog(self) -> Catalog:

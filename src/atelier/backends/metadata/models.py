@@ -167,7 +167,12 @@ class Source(Base):
 
 
 class SourceCredential(Base):
-    """Secret fields of a source (passwords, keys): never listed, echoed or logged."""
+    """Secret fields of a source (passwords, keys): never listed, echoed or logged.
+
+    ``sealed`` holds them encrypted with the workspace's key (kept outside this database, see
+    :mod:`atelier.config.sealing`); ``secrets`` is where they were kept in clear before
+    migration 0009, empty once the workbench has sealed them.
+    """
 
     __tablename__ = "source_credentials"
 
@@ -175,6 +180,7 @@ class SourceCredential(Base):
         ForeignKey("sources.id", ondelete="CASCADE"), primary_key=True
     )
     secrets: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
+    sealed: Mapped[str | None] = mapped_column(Text, nullable=True)
 
 
 class QueryRecord(Base):

@@ -9,6 +9,8 @@ goes into a temporary DuckDB secret, never into the ATTACH string, so it does no
 
 from __future__ import annotations
 
+import contextlib
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -62,7 +64,11 @@ class Catalog:
             return
         import sqlite3
 
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        # Made readable by the owner only; SQLite gives its WAL and shared-memory files the
+        # database file's mode.
+        with contextlib.suppress(FileExistsError):
+            os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
         connection = sqlite3.connect(self.path)
         try:
             connection.execute("PRAGMA journal_mode=WAL")

@@ -154,7 +154,7 @@ class Warehouse:
         import duckdb
 
         self.catalog.prepare()
-        self.data_path.mkdir(parents=True, exist_ok=True)
+        self.data_path.mkdir(parents=True, exist_ok=True, mode=0o700)
         extensions = [name for source in sources for name in source.extensions]
         connection = open_connection(
             self.extension_directory, ("ducklake", self.catalog.extension, *extensions)

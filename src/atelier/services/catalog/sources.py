@@ -1,7 +1,8 @@
 """Attached sources: read-only databases and file folders registered by admins.
 
 A source is stored in two rows: ``sources`` (type, non-secret options, description) and
-``source_credentials`` (passwords and keys). Nothing this module returns, raises or logs holds
+``source_credentials`` (passwords and keys, sealed with the workspace key: see
+:mod:`atelier.services.catalog.credentials`). Nothing this module returns, raises or logs holds
 a secret: listings carry only the names of the secret fields that are set, and errors from a
 connection attempt have every secret value replaced by ``***``.
 """
@@ -25,7 +26,9 @@ from atelier.backends.metadata import Database, Dataset, Source, SourceCredentia
 from atelier.backends.warehouse import Attachment, ColumnInfo, SourceError, Warehouse
 from atelier.backends.warehouse.errors import redact
 from atelier.backends.warehouse.extensions import load_extensions
+from atelier.config.sealing import Sealer, SealError
 from atelier.errors import AtelierError, Conflict, InvalidInput, NotFound
+from atelier.services.catalog.credentials import seal, unseal
 from atelier.services.catalog.kinds import SYSTEM_SCHEMAS, TYPES, build, clean
 
 if TYPE_CHECKING:
@@ -95,9 +98,10 @@ class SourceTable:
 class Sources:
     """Register, list, test and remove sources; build the attachments that make them queryable."""
 
-    def __init__(self, db: Database, warehouse: Warehouse) -> None:
+    def __init__(self, db: Database, warehouse: Warehouse, sealer: Sealer) -> None:
         self.db = db
         self.warehouse = warehouse
+        self.sealer = sealer
 
     # -- registry ------------------------------------------------------------------------
 
@@ -130,7 +134,7 @@ class Sources:
                 )
                 session.add(row)
                 session.flush()
-                session.add(SourceCredential(source_id=row.id, secrets=hidden))
+                session.add(SourceCredential(source_id=row.id, **seal(self.sealer, hidden)))
         except IntegrityError:
             raise Conflict(f"a source named {name!r} already exists: remove it first") from None
         log.info("source %s (%s) added by %s", name, type, by)
@@ -143,7 +147,7 @@ class Sources:
                 .outerjoin(SourceCredential, SourceCredential.source_id == Source.id)
                 .order_by(Source.name)
             ).all()
-            return [_info(source, credential) for source, credential in rows]
+            return [self._info(source, credential) for source, credential in rows]
 
     def get(self, name: str) -> SourceInfo:
         for info in self.list():
@@ -183,15 +187,22 @@ class Sources:
         whose path has gone is left out (and logged), so it cannot break every query."""
         with self.db.session() as session:
             rows = session.execute(
-                select(Source.name, Source.type, Source.options, SourceCredential.secrets)
+                select(
+                    Source.name,
+                    Source.type,
+                    Source.options,
+                    SourceCredential.secrets,
+                    SourceCredential.sealed,
+                )
                 .outerjoin(SourceCredential, SourceCredential.source_id == Source.id)
                 .order_by(Source.name)
             ).all()
         result = []
-        for name, kind, options, hidden in rows:
+        for name, kind, options, clear, sealed in rows:
             try:
-                result.append(build(name, kind, dict(options or {}), dict(hidden or {})))
-            except SourceError as error:
+                hidden = unseal(self.sealer, name, clear, sealed)
+                result.append(build(name, kind, dict(options or {}), hidden))
+            except (SourceError, SealError) as error:
                 log.warning("source %s left out: %s", name, error)
         return result
 
@@ -269,13 +280,15 @@ class Sources:
     def _stored(self, name: str) -> tuple[str, dict[str, Any], dict[str, str]]:
         with self.db.session() as session:
             row = session.execute(
-                select(Source.type, Source.options, SourceCredential.secrets)
+                select(
+                    Source.type, Source.options, SourceCredential.secrets, SourceCredential.sealed
+                )
                 .outerjoin(SourceCredential, SourceCredential.source_id == Source.id)
                 .where(Source.name == name)
             ).first()
         if row is None:
             raise NotFound(f"no source named {name!r} (see `atelier sources list`)")
-        return str(row[0]), dict(row[1] or {}), dict(row[2] or {})
+        return str(row[0]), dict(row[1] or {}), unseal(self.sealer, name, row[2], row[3])
 
     def _apply(self, connection: duckdb.DuckDBPyConnection, attachment: Attachment) -> None:
         load_extensions(connection, attachment.extensions, self.warehouse.extension_directory)
@@ -312,9 +325,18 @@ class Sources:
                 f"{name}.… ambiguous in SQL; choose another name"
             )
 
+    def _info(self, source: Source, credential: SourceCredential | None) -> SourceInfo:
+        hidden: dict[str, str] = {}
+        if credential is not None:
+            try:
+                hidden = unseal(self.sealer, source.name, credential.secrets, credential.sealed)
+            except SealError as error:
+                # A listing needs only the names of the fields: it goes on without them.
+                log.warning("%s", error)
+        return _info(source, hidden)
 
-def _info(source: Source, credential: SourceCredential | None) -> SourceInfo:
-    hidden = credential.secrets if credential is not None else {}
+
+def _info(source: Source, hidden: dict[str, str]) -> SourceInfo:
     return SourceInfo(
         name=source.name,
         type=source.type,
