@@ -1,7 +1,8 @@
 """Churn on the demo bank: compare three algorithms, evaluate the best, register it as champion.
 
 Run it against an Atelier server holding the demo bank (``atelier up --demo``), as a job or a
-notebook would, with a token of a scientist::
+notebook would, with a token of the workspace's owner (the demo's churn model and its app are
+theirs, and only a model's owner or an admin moves an alias an app serves)::
 
     export ATELIER_URL=http://127.0.0.1:8700 ATELIER_TOKEN=...
     export MLFLOW_TRACKING_URI=$ATELIER_URL/mlflow MLFLOW_TRACKING_TOKEN=$ATELIER_TOKEN
