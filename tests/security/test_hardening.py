@@ -314,3 +314,21 @@ def test_no_malformed_body_gets_a_5xx_on_any_route(client: Any, accounts: Accoun
             elif response.status_code >= 400 and answered_json and not response.json()["detail"]:
                 failures.append(f"{method} {path}{query} {label}: no message")
     assert not failures, "\n".join(failures)
+
+
+def test_the_mlflow_gateway_refuses_deep_json_in_mlflow_s_format(
+    client: Any, accounts: Accounts
+) -> None:
+    """The gateway reads JSON bodies to check them: one too deep for any parser is a 400 in
+    MLflow's error shape (so that MLflow clients show the message), not a 500."""
+    from fastapi.testclient import TestClient
+
+    client = TestClient(client.app, base_url="http://127.0.0.1", raise_server_exceptions=False)
+    for body in (b"[" * 100_000, b'{"a":' * 50_000, b'"' + b"[" * 100_000 + b'"'):
+        response = client.post(
+            "/mlflow/api/2.0/mlflow/runs/create",
+            content=body,
+            headers={**accounts.headers("admin"), "content-type": "application/json"},
+        )
+        assert response.status_code == 400
+        assert response.json()["error_code"] == "INVALID_PARAMETER_VALUE"

@@ -181,6 +181,9 @@ def _json(content: bytes) -> Any:
             body = json.loads(body)
     except (ValueError, UnicodeDecodeError):
         return None
+    except RecursionError:
+        # MLflow's parser could not read it either: refused here rather than failing as a 500.
+        raise HTTPException(400, "the JSON body is nested too deeply to be read") from None
     return body
 
 
