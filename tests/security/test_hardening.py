@@ -5,6 +5,7 @@ on any route that takes one."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -332,3 +333,53 @@ def test_the_mlflow_gateway_refuses_deep_json_in_mlflow_s_format(
         )
         assert response.status_code == 400
         assert response.json()["error_code"] == "INVALID_PARAMETER_VALUE"
+
+
+def test_a_real_server_cuts_a_chunked_body_at_the_limit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Over the wire, with uvicorn: a chunked body with no end is answered 413 while it is
+    still being sent, long before the 64 MB the client would send."""
+    import select
+    import socket
+    from urllib.parse import urlsplit
+
+    from atelier.config import init_workspace
+    from tests.conftest import start_server
+
+    monkeypatch.setenv("ATELIER_SERVER_MAX_BODY_SIZE", "1MB")
+    root, _ = init_workspace(tmp_path / "ws")
+    workspace = Workspace.open(root)
+    wb = Workbench(workspace)
+    wb.users.create("admin1", "admin", "correct horse battery")
+    token = wb.tokens.create("admin1", "test", 1)[1]
+    wb.close()
+    server = start_server(workspace)
+    try:
+        address = urlsplit(server.url)
+        sent = 0
+        with socket.create_connection((address.hostname, address.port), timeout=30) as sock:
+            sock.sendall(
+                b"POST /api/v1/sql HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                b"Authorization: Bearer " + token.encode() + b"\r\n"
+                b"Transfer-Encoding: chunked\r\n\r\n"
+            )
+            chunk = b"10000\r\n" + b" " * 0x10000 + b"\r\n"
+            while sent < 64 * 2**20:
+                if select.select([sock], [], [], 0)[0]:
+                    break  # the server has answered
+                try:
+                    sock.sendall(chunk)
+                except (BrokenPipeError, ConnectionResetError):
+                    break  # the server has answered and closed
+                sent += 0x10000
+            answer = b""
+            # Up to the close that follows the answer (a reset, as the body was not all read).
+            with contextlib.suppress(ConnectionResetError):
+                while part := sock.recv(65536):
+                    answer += part
+        assert answer.startswith(b"HTTP/1.1 413"), answer[:200]
+        assert b"server.max_body_size" in answer and b"connection: close" in answer.lower()
+        assert sent < 16 * 2**20
+    finally:
+        server.stop()

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from starlette.datastructures import Headers
+from starlette.datastructures import Headers, MutableHeaders
 from starlette.exceptions import HTTPException
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -105,6 +105,9 @@ class BodyLimit:
                 if exceeded and message["status"] != 413:
                     # Whatever the app made of the cut body (a 400, a proxy's 502), it is a 413.
                     raise too_large
+                if exceeded:
+                    # The rest of the body is never read: the connection ends with the answer.
+                    MutableHeaders(scope=message)["connection"] = "close"
                 started = True
             await send(message)
 
