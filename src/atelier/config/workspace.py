@@ -107,7 +107,8 @@ class Workspace:
         if self.metadata_url.startswith("sqlite:///"):
             database = Path(self.metadata_url[len("sqlite:///") :])
             if database.parent.is_dir():
-                with contextlib.suppress(FileExistsError):
+                # Not ours to make (a read-only folder): SQLite says so when it opens it.
+                with contextlib.suppress(FileExistsError, PermissionError):
                     os.close(os.open(database, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
             files += [database.with_name(database.name + s) for s in ("", "-wal", "-shm")]
         for path in files:
