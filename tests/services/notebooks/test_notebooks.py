@@ -187,7 +187,9 @@ def test_stopping_atelier_stops_jupyter_and_revokes_its_token(lab: Lab) -> None:
     assert "Application shutdown complete." in "".join(lab.server.output)
     assert not jupyter_pids(config)
     notebook_tokens = [
-        t for t in lab.workbench.tokens.list(lab.owner.name) if t.name == f"notebook {lab.owner.name}"
+        t
+        for t in lab.workbench.tokens.list(lab.owner.name)
+        if t.name == f"notebook {lab.owner.name}"
     ]
     assert notebook_tokens
     assert not [t for t in notebook_tokens if t.active]
