@@ -24,6 +24,12 @@ def watch(page: Any) -> list[str]:
             else None
         ),
     )
+    page.on(
+        "response",
+        lambda response: (
+            problems.append(f"{response.status} {response.url}") if response.status >= 400 else None
+        ),
+    )
     return problems
 
 

@@ -43,5 +43,5 @@ def test_run_query_grid_chart_history(portal, page) -> None:  # type: ignore[no-
 
     page.get_by_test_id("sql-editor").fill("SELECT * FROM read_csv('/etc/passwd')")
     page.keyboard.press("Control+Enter")
-    assert "disabled by configuration" in page.get_by_test_id("sql-error").inner_text()
+    assert "not available in user SQL" in page.get_by_test_id("sql-error").inner_text()
     assert errors == []

@@ -96,7 +96,7 @@ def test_errors_are_one_line(ws: Path) -> None:
     syntax = error_line(run("SELECT 1,\n FROM WHERE", "-w", str(ws)))
     assert "syntax error" in syntax and syntax.endswith("(line 2, column 7)")
     refused = error_line(run("SELECT * FROM read_csv('/etc/passwd')", "-w", str(ws)))
-    assert "disabled by configuration" in refused
+    assert "not available in user SQL" in refused
     timeout = error_line(run(ENDLESS, "--timeout", "0.3", "-w", str(ws)))
     assert "ran longer than its 0.3 s timeout" in timeout
 

@@ -102,7 +102,7 @@ def test_errors_and_timeouts_are_messages(  # type: ignore[no-untyped-def]
         return str(response.text)
 
     assert "syntax error" in run("SELEC 1") and 'role="alert"' in run("SELEC 1")
-    assert "disabled by configuration" in run("SELECT * FROM read_csv('/etc/passwd')")
+    assert "not available in user SQL" in run("SELECT * FROM read_csv('/etc/passwd')")
     assert "Nothing to chart" in run("SELECT 'x' AS only_text")
     workbench.settings.query.timeout_seconds = 0.3
     assert "ran longer than its 0.3 s timeout" in run(ENDLESS)
