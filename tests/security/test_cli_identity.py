@@ -226,3 +226,33 @@ def test_whoami_and_the_embedded_sdk_act_as_the_token(root: Path, wb: Workbench)
     wb.tokens.revoke(token.split("_")[1])
     with pytest.raises(AuthenticationFailed, match="revoked"):
         atelier.connect(workspace=str(root), token=token)
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("users", "create", "mallory", "--role", "admin", "--password-stdin"),
+        ("users", "list"),
+        ("tokens", "create", "--name", "mine"),
+        ("tokens", "list"),
+        ("audit",),
+        ("apps", "delete", "anything"),
+        ("projects", "members", "add", "churn", "mallory"),
+    ],
+)
+def test_a_code_token_is_held_to_its_scopes(
+    root: Path, wb: Workbench, args: tuple[str, ...]
+) -> None:
+    """A job's token of an admin (what a job's code finds in ATELIER_TOKEN) does the job's work
+    through the CLI, and nothing about accounts, apps or members: the API's scopes, not only
+    the owner's role."""
+    from atelier.services.auth import scopes
+
+    _, token = wb.tokens.create_for("root1", "job 999", scopes.JOB, timedelta(hours=1))
+    users_before = len(wb.users.list())
+    refused = run(root, *args, token=token, stdin="correct horse battery\n")
+    assert refused.exit_code != 0
+    assert "made for code" in refused.output, refused.output
+    assert len(wb.users.list()) == users_before
+    allowed = run(root, "sql", "SELECT count(*) AS n FROM s.tx", token=token)
+    assert allowed.exit_code == 0, allowed.output

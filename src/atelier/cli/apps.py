@@ -89,7 +89,7 @@ def deploy(
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def list_apps(workspace: str | None, as_json: bool) -> None:
     """Every app with its model or script, status and sharing."""
-    wb = open_workbench(workspace, roles=EVERYONE, doing="list apps")
+    wb = open_workbench(workspace, scopes=("predict",), roles=EVERYONE, doing="list apps")
     try:
         found = wb.apps.registry.list(acting(wb))
     finally:

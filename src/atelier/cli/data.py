@@ -39,7 +39,7 @@ def _size(value: int | None) -> str:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def list_tables(workspace: str | None, search: str | None, as_json: bool) -> None:
     """List warehouse tables and the tables of attached sources."""
-    entries = open_workbench(workspace).catalog.list(search)
+    entries = open_workbench(workspace, scopes=("data:read",)).catalog.list(search)
     if as_json:
         click.echo(json.dumps([e.as_dict() for e in entries], indent=2))
         return
@@ -63,7 +63,7 @@ def list_tables(workspace: str | None, search: str | None, as_json: bool) -> Non
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def show(workspace: str | None, name: str, as_json: bool) -> None:
     """Show table NAME (schema.table or source.schema.table): schema, versions, sample."""
-    detail = open_workbench(workspace).catalog.describe(name)
+    detail = open_workbench(workspace, scopes=("data:read",)).catalog.describe(name)
     if as_json:
         click.echo(json.dumps(detail.as_dict(), indent=2))
         return
@@ -115,7 +115,9 @@ def _stat_line(c: ColumnProfile) -> str:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def profile(workspace: str | None, name: str, version: int | None, as_json: bool) -> None:
     """Profile table NAME: per column nulls, distinct values, min/max/mean, top values."""
-    result = open_workbench(workspace).profiles.profile(name, version=version)
+    result = open_workbench(workspace, scopes=("data:read",)).profiles.profile(
+        name, version=version
+    )
     if as_json:
         click.echo(json.dumps(result.as_dict(), indent=2))
         return
@@ -142,7 +144,7 @@ def tag(
     workspace: str | None, name: str, tags: tuple[str, ...], remove: tuple[str, ...], clear: bool
 ) -> None:
     """Add TAGS to table NAME (and --remove others); print the tags it ends with."""
-    wb = open_workbench(workspace)
+    wb = open_workbench(workspace, scopes=("data",))
     current = [] if clear else list(wb.catalog.describe(name).entry.tags)
     wanted = [t for t in current if t not in remove] + [t for t in tags if t not in current]
     entry = wb.catalog.update(name, tags=wanted, by=acting(wb).name)
@@ -158,7 +160,7 @@ def describe(workspace: str | None, name: str, description: str | None, from_std
     """Set the DESCRIPTION of table NAME (or print it when none is given)."""
     import sys
 
-    wb = open_workbench(workspace)
+    wb = open_workbench(workspace, scopes=("data",))
     if from_stdin:
         description = sys.stdin.read().strip()
     if description is None:

@@ -31,7 +31,7 @@ def apply_command(
     folder's): show the diff, then apply it."""
     from atelier.errors import Conflict
 
-    wb = open_workbench(workspace)
+    wb = open_workbench(workspace, scopes=("features",))
     store = wb.features
     definitions = store.load(path)
     me = acting(wb)
@@ -67,7 +67,9 @@ def list_command(
     workspace: str | None, project: str | None, search: str | None, as_json: bool
 ) -> None:
     """List feature views."""
-    views = open_workbench(workspace).features.views(project=project, search=search)
+    views = open_workbench(workspace, scopes=("features",)).features.views(
+        project=project, search=search
+    )
     if as_json:
         click.echo(json.dumps([v.as_dict() for v in views], indent=2, default=str))
         return
@@ -86,7 +88,7 @@ def list_command(
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def show_command(workspace: str | None, view: str, stats: bool, as_json: bool) -> None:
     """Show VIEW: definition, features, versions, lineage, freshness, statistics."""
-    store = open_workbench(workspace).features
+    store = open_workbench(workspace, scopes=("features",)).features
     if stats:
         store.statistics(view)
     info = store.view(view)
@@ -122,7 +124,7 @@ def show_command(workspace: str | None, view: str, stats: bool, as_json: bool) -
 @click.option("--incremental", is_flag=True, help="Only entities that can have changed.")
 def materialize_command(workspace: str | None, views: tuple[str, ...], incremental: bool) -> None:
     """Write the latest values of VIEWS (default: all) to the online store."""
-    wb = open_workbench(workspace)
+    wb = open_workbench(workspace, scopes=("features",))
     for result in wb.features.materialize(list(views) or None, incremental=incremental):
         click.echo(
             f"{result['view']}: {result['mode']}, {result['entities']} entities "
@@ -147,7 +149,7 @@ def training_set_command(
 ) -> None:
     """Join FEATURES ('view:feature') to the rows of warehouse table ENTITIES as of each row's
     event time, and save the result as a versioned warehouse table."""
-    wb = open_workbench(workspace)
+    wb = open_workbench(workspace, scopes=("features",))
     result = wb.features.training_set(
         entities,
         list(features_),
@@ -165,7 +167,9 @@ def training_set_command(
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def training_sets_command(workspace: str | None, as_json: bool) -> None:
     """List saved training sets with the feature-view versions they used."""
-    sets: list[dict[str, Any]] = open_workbench(workspace).features.training_sets()
+    sets: list[dict[str, Any]] = open_workbench(
+        workspace, scopes=("features",)
+    ).features.training_sets()
     if as_json:
         click.echo(json.dumps(sets, indent=2))
         return

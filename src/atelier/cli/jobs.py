@@ -48,7 +48,7 @@ def run(
     The job gets the profile's resources and the project's environment; its output follows
     here until it ends (Ctrl-C stops following, not the job). Exits with the job's exit code.
     """
-    wb = open_workbench(workspace, doing="run jobs")
+    wb = open_workbench(workspace, scopes=("jobs",), doing="run jobs")
     owner = acting(wb)
     cwd = Path.cwd()
     if project is None:
@@ -111,7 +111,7 @@ def list_command(
     workspace: str | None, state: str | None, mine: bool, limit: int, as_json: bool
 ) -> None:
     """List jobs, newest first."""
-    wb = open_workbench(workspace)
+    wb = open_workbench(workspace, scopes=("jobs",))
     user = acting(wb).name if mine else None
     found = wb.jobs.list(state=state, user=user, limit=limit)
     if as_json:
@@ -131,7 +131,7 @@ def list_command(
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def show(workspace: str | None, job_id: int, as_json: bool) -> None:
     """Show one job: its state, command, profile, times, exit code and notes."""
-    job = open_workbench(workspace).jobs.get(job_id)
+    job = open_workbench(workspace, scopes=("jobs",)).jobs.get(job_id)
     data = job.as_dict()
     if as_json:
         click.echo(json.dumps(data, indent=2))
@@ -177,7 +177,7 @@ def show(workspace: str | None, job_id: int, as_json: bool) -> None:
 )
 def logs(workspace: str | None, job_id: int, follow: bool) -> None:
     """Print a job's output (stdout and stderr together)."""
-    wb = open_workbench(workspace)
+    wb = open_workbench(workspace, scopes=("jobs",))
     if follow:
         sys.exit(_follow(wb, job_id))
     offset = 0
@@ -193,7 +193,7 @@ def logs(workspace: str | None, job_id: int, follow: bool) -> None:
 @click.argument("job_id", type=int)
 def cancel(workspace: str | None, job_id: int) -> None:
     """Cancel a job: it and every process it started are stopped."""
-    wb = open_workbench(workspace)
+    wb = open_workbench(workspace, scopes=("jobs",))
     job = wb.jobs.cancel(job_id, principal=acting(wb))
     click.echo(f"job {job_id} {_ending(job)}" if job.final else f"job {job_id} is stopping")
 
@@ -203,7 +203,7 @@ def cancel(workspace: str | None, job_id: int) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def profiles(workspace: str | None, as_json: bool) -> None:
     """List compute profiles and whether the backend can run them now."""
-    listed = open_workbench(workspace).jobs.profiles()
+    listed = open_workbench(workspace, scopes=("jobs",)).jobs.profiles()
     if as_json:
         click.echo(json.dumps(listed, indent=2))
         return

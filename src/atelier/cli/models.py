@@ -31,7 +31,7 @@ def register_model(
     description: str | None,
 ) -> None:
     """Register the model that run RUN_ID logged as a new version of --name."""
-    wb = open_workbench(workspace, roles=EVERYONE, doing="register models")
+    wb = open_workbench(workspace, scopes=("tracking",), roles=EVERYONE, doing="register models")
     version = wb.models.register(
         run_id,
         name,
@@ -50,7 +50,12 @@ def register_model(
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def list_models(workspace: str | None, as_json: bool) -> None:
     """List registered models with their latest version and aliases."""
-    found = open_workbench(workspace, roles=EVERYONE, doing="list models").models.list()
+    found = open_workbench(
+        workspace,
+        scopes=("tracking", "predict"),
+        roles=EVERYONE,
+        doing="list models",
+    ).models.list()
     if as_json:
         click.echo(json.dumps(found, indent=2))
         return
@@ -75,7 +80,7 @@ def alias(workspace: str | None, name: str, alias: str, version: int | None, rem
     """Point ALIAS (e.g. champion) of model NAME at VERSION (or --remove it)."""
     if not remove and version is None:
         raise click.UsageError("give the VERSION the alias points at (or --remove)")
-    wb = open_workbench(workspace, roles=EVERYONE, doing="move aliases")
+    wb = open_workbench(workspace, scopes=("tracking",), roles=EVERYONE, doing="move aliases")
     if remove:
         wb.models.delete_alias(name, alias, by=acting(wb), client="cli")
         click.echo(f"Removed alias {alias} of {name}")
@@ -91,9 +96,12 @@ def alias(workspace: str | None, name: str, alias: str, version: int | None, rem
 @click.option("--json", "as_json", is_flag=True, help="Print the whole card as JSON.")
 def show(workspace: str | None, reference: str, as_json: bool) -> None:
     """Show the model card of REFERENCE: NAME@alias, NAME/VERSION or NAME (the latest)."""
-    card = open_workbench(workspace, roles=EVERYONE, doing="read model cards").models.card(
-        reference
-    )
+    card = open_workbench(
+        workspace,
+        scopes=("tracking", "predict"),
+        roles=EVERYONE,
+        doing="read model cards",
+    ).models.card(reference)
     if as_json:
         click.echo(json.dumps(card, indent=2))
         return

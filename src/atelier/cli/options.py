@@ -34,10 +34,16 @@ _acting: WeakKeyDictionary[Workbench, Principal] = WeakKeyDictionary()
 
 
 def open_workbench(
-    workspace: str | None, *, roles: Sequence[str] = BUILDERS, doing: str = "use this command"
+    workspace: str | None,
+    *,
+    roles: Sequence[str] = BUILDERS,
+    doing: str = "use this command",
+    scopes: Sequence[str] = (),
 ) -> Workbench:
     """The workspace's services, after deciding who the command acts as (:func:`acting`) and
-    refusing a role the API would refuse too."""
+    refusing a role the API would refuse too. ``scopes``: those of a code token (a job's, a
+    notebook's, an app's) that admit the command, as the API's routes declare them; a command
+    that names none is closed to code tokens."""
     from atelier.config import Workspace, find_workspace
     from atelier.services.workbench import Workbench
 
@@ -50,7 +56,7 @@ def open_workbench(
                 f"acting as local admin {principal.name!r} (set ATELIER_TOKEN to act as yourself)",
                 err=True,
             )
-        require(principal, roles, doing)
+        require(principal, roles, doing, scopes)
     except BaseException:
         wb.close()
         raise
@@ -63,10 +69,19 @@ def acting(wb: Workbench) -> Principal:
     return _acting[wb]
 
 
-def require(principal: Principal, roles: Sequence[str], doing: str) -> None:
-    """The API's role rule, for the CLI: refuse with a message that names the person."""
+def require(
+    principal: Principal, roles: Sequence[str], doing: str, scopes: Sequence[str] = ()
+) -> None:
+    """The API's role and scope rules, for the CLI: refuse with a message that names the
+    person (or the code token)."""
     from atelier.errors import PermissionDenied
+    from atelier.services.auth.scopes import check_scopes
 
+    if not principal.may(check_scopes(scopes) if scopes else frozenset()):
+        raise PermissionDenied(
+            f"the token {principal.label!r} is made for code and may not {doing}: it acts "
+            f"for {principal.name} with the scopes {', '.join(sorted(principal.scopes or ()))}"
+        )
     if principal.role not in roles:
         raise PermissionDenied(
             f"{principal.name} ({principal.role}) may not {doing}: it needs "

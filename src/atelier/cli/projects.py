@@ -54,7 +54,7 @@ def projects() -> None:
 def create(workspace: str | None, name: str, description: str) -> None:
     """Create project NAME: notebooks/, src/, pyproject.toml, uv.lock and a uv environment
     with ipykernel (you become its owner)."""
-    wb = open_workbench(workspace, doing="create projects")
+    wb = open_workbench(workspace, scopes=("projects",), doing="create projects")
     owner = acting(wb)
     project = _with_spinner(
         f"Creating project {name} and its environment…",
@@ -70,7 +70,7 @@ def create(workspace: str | None, name: str, description: str) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def list_projects(workspace: str | None, as_json: bool) -> None:
     """List projects and their owners."""
-    listed = open_workbench(workspace).projects.list()
+    listed = open_workbench(workspace, scopes=("projects",)).projects.list()
     if as_json:
         click.echo(json.dumps([p.as_dict() for p in listed], indent=2))
         return
@@ -89,7 +89,7 @@ def list_projects(workspace: str | None, as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def show(workspace: str | None, name: str, as_json: bool) -> None:
     """Show project NAME: folder, members and environment."""
-    wb = open_workbench(workspace)
+    wb = open_workbench(workspace, scopes=("projects",))
     project = wb.projects.get(name)
     env = wb.projects.env.show(name)
     if as_json:
@@ -238,7 +238,7 @@ def env_show(workspace: str | None, project: str | None, show_all: bool, as_json
 def env_sync(workspace: str | None, project: str | None) -> None:
     """Make the local environment match uv.lock again (e.g. after editing it by hand)."""
     name = resolve_project(project)
-    wb = open_workbench(workspace)
+    wb = open_workbench(workspace, scopes=("projects",))
     owner = acting(wb)
     _with_spinner(f"Syncing {name}…", lambda: wb.projects.env.sync(name, owner))
     click.echo(f"Environment of {name} matches its uv.lock")

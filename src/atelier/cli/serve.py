@@ -25,7 +25,7 @@ def serve(workspace: str | None, model: str, host: str | None, port: int | None)
     from atelier.services.jobs.links import server_up
     from atelier.services.tracking.references import parse_reference
 
-    wb = open_workbench(workspace)
+    wb = open_workbench(workspace, scopes=("predict",))
     server = wb.settings.server
     if host:
         server.host = host

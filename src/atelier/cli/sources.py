@@ -103,7 +103,7 @@ def add(
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def list_sources(workspace: str | None, as_json: bool) -> None:
     """List sources (never their passwords or keys)."""
-    listed = open_workbench(workspace).sources.list()
+    listed = open_workbench(workspace, scopes=("data",)).sources.list()
     if as_json:
         click.echo(json.dumps([s.as_dict() for s in listed], indent=2))
         return
@@ -119,7 +119,7 @@ def list_sources(workspace: str | None, as_json: bool) -> None:
 @click.argument("name")
 def test(workspace: str | None, name: str) -> None:
     """Connect to source NAME and list its tables."""
-    tables = open_workbench(workspace).sources.test(name)
+    tables = open_workbench(workspace, scopes=("data",)).sources.test(name)
     click.echo(f"{name}: reachable, {len(tables)} table(s)")
     for table in tables:
         click.echo(f"  {table.full_name}")

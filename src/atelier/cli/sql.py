@@ -91,7 +91,7 @@ def _rows(
         with _remote_rows(url, query, timeout) as reader:
             yield reader
         return
-    wb = open_workbench(workspace, doing="run SQL")
+    wb = open_workbench(workspace, scopes=("data:read",), doing="run SQL")
     try:
         with wb.query.run(query, user=acting(wb).name, timeout=timeout) as result:
             yield result.reader()

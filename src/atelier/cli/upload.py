@@ -160,7 +160,7 @@ def _embedded(
 ) -> dict[str, Any]:
     from atelier.cli.options import acting, open_workbench
 
-    wb = open_workbench(workspace, doing="upload data")
+    wb = open_workbench(workspace, scopes=("data",), doing="upload data")
     try:
         by = acting(wb).name
         with _progress() as bar:
