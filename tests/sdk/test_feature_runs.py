@@ -12,6 +12,7 @@ import pytest
 from atelier.sdk.client import Client
 from tests.sdk.test_client import ws  # noqa: F401  (the client fixture, both kinds)
 from tests.sdk.test_features import LABELS, bank  # noqa: F401  (warehouse and features.yaml)
+from tests.services.tracking.mlflow_env import kept_mlflow_uris
 
 # MLflow 3.17's SQLite store asks SQLAlchemy 2.1 for a deprecated loader; nothing ours.
 pytestmark = pytest.mark.filterwarnings("ignore:The ``noload`` loader strategy is deprecated")
@@ -26,11 +27,12 @@ def experiment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         import mlflow
 
         folder = tmp_path_factory.mktemp("mlflow")
-        previous = mlflow.get_tracking_uri()
+    with kept_mlflow_uris():
         mlflow.set_tracking_uri(f"sqlite:///{folder / 'mlflow.db'}")
-        created = mlflow.create_experiment("features", artifact_location=str(folder / "runs"))
-    yield created
-    mlflow.set_tracking_uri(previous)
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", "The ``noload`` loader strategy is deprecated")
+            created = mlflow.create_experiment("features", artifact_location=str(folder / "runs"))
+        yield created
 
 
 def test_training_sets_are_recorded_on_the_active_run(

@@ -56,20 +56,26 @@ class Team:
 
     @contextmanager
     def mlflow(self, user: str) -> Iterator[Any]:
-        """An ``MlflowClient`` that talks to the gateway as ``user``."""
+        """An ``MlflowClient`` that talks to the gateway as ``user``; ``mlflow``'s own functions
+        (``mlflow.genai``) do too while it is open: both URIs are set, since a registry URI or
+        tracking URI left in the process would otherwise win over the environment."""
         import mlflow
 
-        saved = {k: os.environ.get(k) for k in ("MLFLOW_TRACKING_URI", "MLFLOW_TRACKING_TOKEN")}
-        os.environ["MLFLOW_TRACKING_URI"] = f"{self.url}/mlflow"
+        from tests.services.tracking.mlflow_env import kept_mlflow_uris
+
+        uri = f"{self.url}/mlflow"
+        saved = os.environ.get("MLFLOW_TRACKING_TOKEN")
         os.environ["MLFLOW_TRACKING_TOKEN"] = self.tokens[user]
         try:
-            yield mlflow.MlflowClient(tracking_uri=f"{self.url}/mlflow")
+            with kept_mlflow_uris():
+                mlflow.set_tracking_uri(uri)
+                mlflow.set_registry_uri(uri)
+                yield mlflow.MlflowClient(tracking_uri=uri, registry_uri=uri)
         finally:
-            for key, value in saved.items():
-                if value is None:
-                    os.environ.pop(key, None)
-                else:
-                    os.environ[key] = value
+            if saved is None:
+                os.environ.pop("MLFLOW_TRACKING_TOKEN", None)
+            else:
+                os.environ["MLFLOW_TRACKING_TOKEN"] = saved
 
     @property
     def artifacts(self) -> Path:

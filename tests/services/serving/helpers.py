@@ -56,6 +56,7 @@ def register_churn_model(
     from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
     from atelier.services.tracking.registry import mlflow_client
+    from tests.services.tracking.mlflow_env import kept_mlflow_uris
 
     frame, labels = churn_frame()
     model = Pipeline(
@@ -85,9 +86,10 @@ def register_churn_model(
         if experiment
         else client.create_experiment("churn", artifact_location=str(artifacts))
     )
-    mlflow.set_tracking_uri(tracking_uri)
-    mlflow.set_registry_uri(tracking_uri)
-    with warnings.catch_warnings():
+    # set_registry_uri(None) would leave MLFLOW_REGISTRY_URI pointing at this store.
+    with kept_mlflow_uris(), warnings.catch_warnings():
+        mlflow.set_tracking_uri(tracking_uri)
+        mlflow.set_registry_uri(tracking_uri)
         # MLflow 3.17 on pandas 3 warns about its own code (and hints about integer columns).
         warnings.simplefilter("ignore")
         with mlflow.start_run(experiment_id=experiment_id):
@@ -101,8 +103,6 @@ def register_churn_model(
                 registered_model_name=name,
                 pip_requirements=["scikit-learn"],  # no slow requirement inference
             )
-    mlflow.set_tracking_uri(None)  # type: ignore[arg-type]
-    mlflow.set_registry_uri(None)  # type: ignore[arg-type]
     version = int(info.registered_model_version)
     client.set_registered_model_alias(name, alias, str(version))
     client.update_model_version(name, str(version), description="Who will leave next month.")

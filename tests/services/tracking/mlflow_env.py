@@ -3,7 +3,9 @@ set as the process's tracking URI for one test module (no tracking server needed
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,6 +19,35 @@ MLFLOW_WARNINGS = [
     "ignore:Operation with range is deprecated",
     "ignore:Hint. Inferred schema contains integer column",
 ]
+
+
+@contextmanager
+def kept_mlflow_uris() -> Iterator[None]:
+    """Put MLflow's process-wide tracking and registry URIs back as they were on leaving.
+
+    ``mlflow.set_tracking_uri`` and ``mlflow.set_registry_uri`` also write
+    ``MLFLOW_TRACKING_URI`` / ``MLFLOW_REGISTRY_URI`` into ``os.environ``, and
+    ``set_registry_uri(None)`` leaves its variable behind; ``set_tracking_uri(get_tracking_uri())``
+    pins the default (``sqlite:///mlflow.db`` in the working folder) over the environment. Either
+    sends a later test's ``MlflowClient`` (whose registry URI comes from the environment first) or
+    ``mlflow.genai`` call to another test's store. So the globals and the variables are saved
+    and restored as they were."""
+    from mlflow.tracking._model_registry import utils as registry
+    from mlflow.tracking._tracking_service import utils as tracking
+
+    names = ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")
+    environ = {name: os.environ.get(name) for name in names}
+    tracking_uri, registry_uri = tracking._tracking_uri, registry._registry_uri
+    try:
+        yield
+    finally:
+        tracking.set_tracking_uri(tracking_uri)
+        registry.set_registry_uri(registry_uri)  # type: ignore[arg-type]
+        for name, value in environ.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 @dataclass(frozen=True)
@@ -37,16 +68,14 @@ def tracking(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Tracking]:
 
     folder = tmp_path_factory.mktemp("mlflow")
     uri = f"sqlite:///{folder / 'mlflow.db'}"
-    previous = mlflow.get_tracking_uri()
-    mlflow.set_tracking_uri(uri)
-    mlflow.set_registry_uri(uri)
-    experiment = mlflow.create_experiment("tests", artifact_location=str(folder / "artifacts"))
-    mlflow.set_experiment(experiment_id=experiment)
-    yield Tracking(uri, folder / "artifacts", experiment)
-    while mlflow.active_run() is not None:
-        mlflow.end_run()
-    mlflow.set_tracking_uri(previous)
-    mlflow.set_registry_uri(previous)
+    with kept_mlflow_uris():
+        mlflow.set_tracking_uri(uri)
+        mlflow.set_registry_uri(uri)
+        experiment = mlflow.create_experiment("tests", artifact_location=str(folder / "artifacts"))
+        mlflow.set_experiment(experiment_id=experiment)
+        yield Tracking(uri, folder / "artifacts", experiment)
+        while mlflow.active_run() is not None:
+            mlflow.end_run()
 
 
 def log_model_run(tracking_uri: str, artifacts: Path, *, model: bool = True) -> str:
@@ -60,9 +89,8 @@ def log_model_run(tracking_uri: str, artifacts: Path, *, model: bool = True) -> 
 
     from atelier.services.tracking import capture
 
-    previous = mlflow.get_tracking_uri()
-    mlflow.set_tracking_uri(tracking_uri)
-    try:
+    with kept_mlflow_uris():
+        mlflow.set_tracking_uri(tracking_uri)
         client = mlflow.MlflowClient(tracking_uri)
         found = client.get_experiment_by_name("local-tests")
         experiment = (
@@ -89,5 +117,3 @@ def log_model_run(tracking_uri: str, artifacts: Path, *, model: bool = True) -> 
             capture.enable(False)
             capture.forget_reads()
         return str(run.info.run_id)
-    finally:
-        mlflow.set_tracking_uri(previous)
