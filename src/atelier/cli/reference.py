@@ -7,11 +7,17 @@ import click
 from atelier.cli.main import cli
 
 
-def _walk(command: click.Command, path: list[str]) -> list[tuple[list[str], click.Command]]:
-    found = [(path, command)]
-    if isinstance(command, click.Group):
-        for name in sorted(command.commands):
-            found.extend(_walk(command.commands[name], [*path, name]))
+def _helps(
+    command: click.Command, name: str, parent: click.Context | None
+) -> list[tuple[str, str]]:
+    """Each command's help as users see it: in a context under its group's, so settings such
+    as ``-h`` reach every sub-command (and no cached state of an earlier call matters)."""
+    settings = {"terminal_width": 100, "max_content_width": 100, **command.context_settings}
+    with click.Context(command, info_name=name, parent=parent, **settings) as ctx:
+        found = [(ctx.command_path, command.get_help(ctx))]
+        if isinstance(command, click.Group):
+            for sub in sorted(command.commands):
+                found.extend(_helps(command.commands[sub], sub, ctx))
     return found
 
 
@@ -22,12 +28,8 @@ def render() -> str:
         "Generated from `--help` by `make docs`; do not edit by hand.",
         "",
     ]
-    for path, command in _walk(cli, ["atelier"]):
-        with click.Context(
-            command, info_name=" ".join(path), terminal_width=100, max_content_width=100
-        ) as ctx:
-            text = command.get_help(ctx)
-        parts += [f"## `{' '.join(path)}`", "", "```text", text, "```", ""]
+    for path, text in _helps(cli, "atelier", None):
+        parts += [f"## `{path}`", "", "```text", text, "```", ""]
     return "\n".join(parts)
 
 
