@@ -26,10 +26,12 @@ from atelier.errors import (
 if TYPE_CHECKING:
     import pyarrow
 
-ARROW_STREAM = "application/vnd.apache.arrow.stream"
-QUERY_ID_HEADER = "X-Atelier-Query-Id"
-ERROR_KEY = b"atelier_error"
-STATUS_KEY = b"atelier_status"
+from atelier.contract import ARROW_STREAM, QUERY_ID_HEADER
+from atelier.contract import ERROR_KEY as _ERROR_KEY
+from atelier.contract import STATUS_KEY as _STATUS_KEY
+
+ERROR_KEY = _ERROR_KEY.encode()
+STATUS_KEY = _STATUS_KEY.encode()
 #: Seconds allowed on top of the query's own timeout (the server enforces that one).
 MARGIN = 30.0
 

@@ -2,6 +2,7 @@
 
 from fastapi import APIRouter
 
+from atelier.contract import API_PREFIX
 from atelier.server.api import (
     apps,
     audit,
@@ -19,7 +20,7 @@ from atelier.server.api import (
     users,
 )
 
-router = APIRouter(prefix="/api/v1")
+router = APIRouter(prefix=API_PREFIX)
 for module in (meta, users, tokens, audit, tables, sources, sql, uploads, features, projects):
     router.include_router(module.router)
 for module in (predict, apps):

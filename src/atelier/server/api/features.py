@@ -16,8 +16,8 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict
 
+from atelier.contract import ARROW_STREAM as ARROW
 from atelier.errors import InvalidInput
-from atelier.sdk.arrow import ARROW_STREAM as ARROW
 from atelier.sdk.arrow import from_ipc, to_ipc
 from atelier.server.api.deps import client, workbench
 from atelier.server.api.json_body import parse_model

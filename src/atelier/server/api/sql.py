@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 from starlette.types import Send
 
+from atelier.contract import ARROW_STREAM, ERROR_KEY, QUERY_ID_HEADER, STATUS_KEY
 from atelier.errors import AtelierError
 from atelier.server.api.deps import client, workbench
 from atelier.server.security import allow
@@ -33,11 +34,6 @@ if TYPE_CHECKING:
     from atelier.services.query import QueryResult
 
 router = APIRouter(prefix="/sql", tags=["sql"])
-
-ARROW_STREAM = "application/vnd.apache.arrow.stream"
-QUERY_ID_HEADER = "X-Atelier-Query-Id"
-ERROR_KEY = "atelier_error"
-STATUS_KEY = "atelier_status"
 
 
 class SqlRequest(BaseModel):

@@ -27,6 +27,7 @@ from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
+from atelier.contract import ARROW_STREAM
 from atelier.errors import AtelierError, InvalidInput
 from atelier.server.api.deps import workbench
 from atelier.server.security import allow
@@ -36,7 +37,6 @@ from atelier.services.ingest import Ingest, Received
 
 router = APIRouter(prefix="/uploads", tags=["uploads"])
 
-ARROW_STREAM = "application/vnd.apache.arrow.stream"
 MAX_FIELD_BYTES = 64 * 1024
 MAX_FIELDS = 20
 
