@@ -10,6 +10,7 @@ from weakref import WeakKeyDictionary
 import click
 
 if TYPE_CHECKING:
+    from atelier.sdk.client import Client
     from atelier.services.auth import Principal
     from atelier.services.workbench import Workbench
 
@@ -62,6 +63,38 @@ def open_workbench(
         raise
     _acting[wb] = principal
     return wb
+
+
+def client_for(
+    workspace: str | None,
+    *,
+    roles: Sequence[str] = BUILDERS,
+    doing: str = "use this command",
+    scopes: Sequence[str] = (),
+) -> Client:
+    """The SDK client a command works through: remote with ``ATELIER_URL`` and
+    ``ATELIER_TOKEN`` (the server applies its rules), else embedded on the workspace, acting as
+    ATELIER_TOKEN's user or the local admin, held to the same role and scope rules as the API's
+    routes (``roles``, ``scopes``: as in :func:`open_workbench`). Close it (``with``)."""
+    from atelier.sdk.connect import connect
+    from atelier.sdk.embedded import EmbeddedClient
+
+    client = connect(workspace=workspace, client="cli")
+    if not isinstance(client, EmbeddedClient):
+        return client
+    try:
+        principal = client.principal
+        if principal.via == "local":
+            # stderr: --json output on stdout stays machine-readable.
+            click.echo(
+                f"acting as local admin {principal.name!r} (set ATELIER_TOKEN to act as yourself)",
+                err=True,
+            )
+        require(principal, roles, doing, scopes)
+    except BaseException:
+        client.close()
+        raise
+    return client
 
 
 def acting(wb: Workbench) -> Principal:

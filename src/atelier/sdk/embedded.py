@@ -19,9 +19,13 @@ if TYPE_CHECKING:
 
 
 class EmbeddedClient(Client):
-    def __init__(self, workspace: Workspace, token: str | None = None) -> None:
+    def __init__(
+        self, workspace: Workspace, token: str | None = None, *, client: str = "sdk"
+    ) -> None:
         """Acts as the user of ``token`` when one is given (an error if the workspace refuses
-        it), else as the workspace's local admin: the same rule as the CLI's."""
+        it), else as the workspace's local admin: the same rule as the CLI's. ``client`` is
+        what the audit log records as the entry point (``sdk``, ``cli``)."""
+        self.client_label = client
         self.workbench = Workbench(workspace)
         try:
             self.principal = self.workbench.acting(token)
@@ -92,13 +96,15 @@ class EmbeddedClient(Client):
         return [{**p.as_dict(), "role": p.role_of(name)} for p in self.workbench.projects.list()]
 
     def create_project(self, name: str, description: str = "") -> dict[str, Any]:
-        project = self.workbench.projects.create(name, self.principal, description, client="sdk")
+        project = self.workbench.projects.create(
+            name, self.principal, description, client=self.client_label
+        )
         return {**project.as_dict(), "role": project.role_of(self.principal.name)}
 
     def _env_change(self, verb: str, project: str, packages: list[str]) -> dict[str, Any]:
         env = self.workbench.projects.env
         change = env.add if verb == "add" else env.remove
-        return change(project, packages, self.principal, client="sdk").as_dict()
+        return change(project, packages, self.principal, client=self.client_label).as_dict()
 
     def _env_show(self, project: str) -> dict[str, Any]:
         return self.workbench.projects.env.show(project).as_dict()
