@@ -22,7 +22,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-from atelier.sdk.arrow import ARROW_STREAM, from_ipc, to_ipc
+from atelier.contract import ARROW_STREAM
+from atelier.sdk.arrow import from_ipc, to_ipc
 from atelier.sdk.client import Format, convert
 from atelier.sdk.feature_runs import lineage_of, log_training_set
 from atelier.services.features.frames import to_arrow

@@ -10,8 +10,9 @@ from urllib.parse import quote
 
 import httpx
 
+from atelier.contract import ARROW_STREAM
 from atelier.errors import AtelierError
-from atelier.sdk.arrow import ARROW_STREAM, fetch_arrow, http_error, to_ipc
+from atelier.sdk.arrow import fetch_arrow, http_error, to_ipc
 from atelier.sdk.client import Client, Mode
 
 if TYPE_CHECKING:
