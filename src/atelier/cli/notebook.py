@@ -5,11 +5,10 @@ from __future__ import annotations
 import threading
 import time
 from typing import TYPE_CHECKING
-from urllib.parse import quote
 
 import click
 
-from atelier.cli.options import acting, open_workbench, require, workspace_option
+from atelier.cli.options import acting, open_workbench, workspace_option
 
 if TYPE_CHECKING:
     from atelier.services.workbench import Workbench
@@ -18,13 +17,10 @@ LAB = "/notebooks/lab"
 
 
 def _link(wb: Workbench, user: str | None) -> str:
+    from atelier.server.host import login_link
+
     me = acting(wb)
-    name = user or me.name
-    if name != me.name:
-        require(me, ("admin",), f"make login links for {name}")
-    code = wb.sessions.create_link(name)
-    wb.audit.record("login_link.create", actor=me.name, target=name, client="cli")
-    return f"{wb.workspace.public_url}/login/link?code={code}&next={quote(LAB, safe='')}"
+    return login_link(wb, me, user or me.name, client="cli", next=LAB)
 
 
 def _open(link: str, browser: bool) -> None:
@@ -49,7 +45,7 @@ def notebook(
     /notebooks/lab and returns. Otherwise it serves in the foreground until Ctrl-C, like
     `atelier up`.
     """
-    from atelier.services.jobs.links import server_up
+    from atelier.server.host import server_up
 
     wb = open_workbench(workspace)
     server = wb.settings.server

@@ -10,7 +10,10 @@ from weakref import WeakKeyDictionary
 import click
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from atelier.sdk.client import Client
+    from atelier.sdk.embedded import EmbeddedClient
     from atelier.services.auth import Principal
     from atelier.services.workbench import Workbench
 
@@ -41,28 +44,16 @@ def open_workbench(
     doing: str = "use this command",
     scopes: Sequence[str] = (),
 ) -> Workbench:
-    """The workspace's services, after deciding who the command acts as (:func:`acting`) and
-    refusing a role the API would refuse too. ``scopes``: those of a code token (a job's, a
-    notebook's, an app's) that admit the command, as the API's routes declare them; a command
-    that names none is closed to code tokens."""
-    from atelier.config import Workspace, find_workspace
-    from atelier.services.workbench import Workbench
+    """The workspace's services, for the commands of the machine that holds it (``up``,
+    ``serve``, ``notebook``, accounts on a fresh workspace), after deciding who the command acts
+    as (:func:`acting`) and refusing a role the API would refuse too. ``scopes``: those of a
+    code token (a job's, a notebook's, an app's) that admit the command, as the API's routes
+    declare them; a command that names none is closed to code tokens."""
+    from atelier.config import find_workspace
 
-    wb = Workbench(Workspace.open(find_workspace(workspace)))
-    try:
-        principal = wb.acting(os.environ.get("ATELIER_TOKEN"))
-        if principal.via == "local":
-            # stderr: --json output on stdout stays machine-readable.
-            click.echo(
-                f"acting as local admin {principal.name!r} (set ATELIER_TOKEN to act as yourself)",
-                err=True,
-            )
-        require(principal, roles, doing, scopes)
-    except BaseException:
-        wb.close()
-        raise
-    _acting[wb] = principal
-    return wb
+    client = _embedded(find_workspace(workspace), roles, doing, scopes, label="cli")
+    _acting[client.workbench] = client.principal
+    return client.workbench
 
 
 def client_for(
@@ -80,8 +71,24 @@ def client_for(
     from atelier.sdk.embedded import EmbeddedClient
 
     client = connect(workspace=workspace, client="cli")
-    if not isinstance(client, EmbeddedClient):
-        return client
+    if isinstance(client, EmbeddedClient):
+        _check(client, roles, doing, scopes)
+    return client
+
+
+def _embedded(
+    root: Path, roles: Sequence[str], doing: str, scopes: Sequence[str], *, label: str
+) -> EmbeddedClient:
+    from atelier.config import Workspace
+    from atelier.sdk.embedded import EmbeddedClient
+
+    client = EmbeddedClient(Workspace.open(root), os.environ.get("ATELIER_TOKEN"), client=label)
+    _check(client, roles, doing, scopes)
+    return client
+
+
+def _check(client: EmbeddedClient, roles: Sequence[str], doing: str, scopes: Sequence[str]) -> None:
+    """The local admin notice, then the API's role and scope rules (closing on refusal)."""
     try:
         principal = client.principal
         if principal.via == "local":
@@ -94,7 +101,6 @@ def client_for(
     except BaseException:
         client.close()
         raise
-    return client
 
 
 def acting(wb: Workbench) -> Principal:
@@ -108,9 +114,8 @@ def require(
     """The API's role and scope rules, for the CLI: refuse with a message that names the
     person (or the code token)."""
     from atelier.errors import PermissionDenied
-    from atelier.services.auth.scopes import check_scopes
 
-    if not principal.may(check_scopes(scopes) if scopes else frozenset()):
+    if not principal.may(frozenset(scopes)):
         raise PermissionDenied(
             f"the token {principal.label!r} is made for code and may not {doing}: it acts "
             f"for {principal.name} with the scopes {', '.join(sorted(principal.scopes or ()))}"

@@ -7,8 +7,6 @@ request, and runs the server unless one already answers at the workspace's addre
 
 from __future__ import annotations
 
-import json
-
 import click
 
 from atelier.cli.options import open_workbench, workspace_option
@@ -21,9 +19,8 @@ from atelier.cli.options import open_workbench, workspace_option
 @click.option("--port", type=click.IntRange(1, 65535), help="Port [default: server.port].")
 def serve(workspace: str | None, model: str, host: str | None, port: int | None) -> None:
     """Serve MODEL (NAME@ALIAS, or NAME for its newest version) over HTTP."""
+    from atelier.server.host import model_endpoint, server_up
     from atelier.server.run import serve as run_server
-    from atelier.services.jobs.links import server_up
-    from atelier.services.tracking.references import parse_reference
 
     wb = open_workbench(workspace, scopes=("predict",))
     server = wb.settings.server
@@ -32,23 +29,14 @@ def serve(workspace: str | None, model: str, host: str | None, port: int | None)
     if port:
         server.port = port
     try:
-        ref = parse_reference(model)
-        loaded = wb.serving.model(ref)
-        if loaded.schema is None:
-            raise click.ClickException(
-                f"model {loaded.name} version {loaded.version} has no column signature: log it "
-                "with a signature to serve it"
-            )
-        url = wb.workspace.public_url
-        query = f"?alias={ref.alias}" if ref.alias else f"?version={loaded.version}"
-        endpoint = f"{url}/api/v1/models/{loaded.name}/predict{query}"
-        example = json.dumps(loaded.example[0] if loaded.example else {})
-        click.echo(f"{loaded.name} version {loaded.version} ({', '.join(loaded.flavors)})")
-        click.echo(f"  POST {endpoint}")
+        endpoint = model_endpoint(wb, model)
+        click.echo(f"{endpoint.name} version {endpoint.version} ({', '.join(endpoint.flavors)})")
+        click.echo(f"  POST {endpoint.url}")
         click.echo(
             f"  curl -H 'Authorization: Bearer $ATELIER_TOKEN' -H 'Content-Type: application/json' "
-            f"-d '{example}' '{endpoint}'"
+            f"-d '{endpoint.example}' '{endpoint.url}'"
         )
+        url = wb.workspace.public_url
         running = server_up(url)
     except BaseException:
         wb.close()

@@ -84,30 +84,15 @@ def up(workspace: str | None, host: str | None, port: int | None, demo: bool, sc
 def _load_demo(wb: Workbench, scale: float) -> None:
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-    from atelier.services.demo.load import load_demo
-    from atelier.services.demo.model import publish_demo_app
+    from atelier.server.host import load_demo
 
     with Progress(
         SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), transient=True
     ) as bar:
         task = bar.add_task("Checking the demo bank", total=None)
-        counts = load_demo(
-            wb.warehouse,
-            scale=scale,
-            author=acting(wb).name,
-            progress=lambda step: bar.update(task, description=f"Demo bank: {step}"),
-        )
-        bar.update(task, description="Checking the demo churn model")
-        published = publish_demo_app(
-            wb,
-            acting(wb),
-            progress=lambda step: bar.update(task, description=f"Demo: {step}"),
-        )
-    if counts:
-        summary = ", ".join(f"{table} {rows:,}" for table, rows in counts.items())
-        click.echo(f"Loaded the demo bank into schema bank: {summary}")
-    for note in published.notes:
-        click.echo(note)
+        lines = load_demo(wb, acting(wb), scale, lambda step: bar.update(task, description=step))
+    for line in lines:
+        click.echo(line)
 
 
 @click.command()
@@ -127,14 +112,11 @@ def demo(workspace: str | None, scale: float) -> None:
 @click.option("--user", "user_name", help="Account to log in as (admins only) [default: you].")
 def login_link(workspace: str | None, user_name: str | None) -> None:
     """Print a one-time link that logs into the portal."""
+    from atelier.server.host import login_link
+
     wb = open_workbench(workspace, roles=EVERYONE, doing="make login links")
     me = acting(wb)
-    name = user_name or me.name
-    if name != me.name:
-        require(me, ("admin",), f"make login links for {name}")
-    code = wb.sessions.create_link(name)
-    wb.audit.record("login_link.create", actor=me.name, target=name, client="cli")
-    click.echo(f"{wb.workspace.public_url}/login/link?code={code}")
+    click.echo(login_link(wb, me, user_name or me.name, client="cli"))
 
 
 @click.command()
