@@ -53,7 +53,7 @@ def served(request: pytest.FixtureRequest, store: FeatureStore) -> Iterator[Feat
     apply(store, account, view, FeatureService("scoring", [f"{view.name}:amount_sum_7d"]))
     store.view_name = view.name  # type: ignore[attr-defined]
     yield store
-    from atelier.services.features.online import open_store
+    from atelier.backends.online import open_store
 
     backend = open_store(store.settings, store.root)
     backend.drop(view.name)

@@ -16,9 +16,11 @@ online lookups, on DuckDB.
 * :mod:`.definitions` — entities, views, derived features, aggregations, services;
 * :mod:`.loader` / :mod:`.registry` — ``features.py``/YAML files, diffs, versions, dependants;
 * :mod:`.engine` — the point-in-time joins (ASOF, range, window plans), chosen by shape;
-* :mod:`.serving` / :mod:`.online` — materialization and the SQLite/Redis online stores.
+* :mod:`.serving` — materialization and online lookups, kept in the online stores of
+  :mod:`atelier.backends.online` (SQLite, Redis).
 """
 
+from atelier.backends.online import STORES, OnlineStore
 from atelier.services.features.definitions import (
     Aggregation,
     Derived,
@@ -29,7 +31,6 @@ from atelier.services.features.definitions import (
 )
 from atelier.services.features.engine import Plan
 from atelier.services.features.info import ViewInfo
-from atelier.services.features.online import STORES, OnlineStore
 from atelier.services.features.registry import ApplyPlan, Change, Definitions
 from atelier.services.features.store import FeatureStore
 from atelier.services.features.training import TrainingSet

@@ -20,13 +20,13 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import select
 
 from atelier.backends.metadata import FeatureMaterialization, FeatureViewRecord
+from atelier.backends.online import encode_key, from_values, open_store, to_records
 from atelier.backends.warehouse.sql import ident, literal
 from atelier.errors import InvalidInput, NotFound
 from atelier.services.features.compile import ROW, TS, Compiled, compile_view
 from atelier.services.features.definitions import FeatureView
 from atelier.services.features.engine import EVENT, Frame, Plan, lookup_rows, lookup_windows
 from atelier.services.features.frames import to_arrow
-from atelier.services.features.online import encode_key, from_values, open_store, to_records
 from atelier.services.features.training import lake_snapshot, plan_requests
 
 if TYPE_CHECKING:
