@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import getpass
-import re
 from functools import cached_property
 from typing import TYPE_CHECKING
 
@@ -11,6 +9,7 @@ from atelier.backends.metadata import Database
 from atelier.config import Workspace
 from atelier.errors import AuthenticationFailed
 from atelier.services.auth import AuditLog, Principal, Sessions, Tokens, Users
+from atelier.services.auth.owner import owner_name
 
 if TYPE_CHECKING:
     from atelier.backends.warehouse import Warehouse
@@ -285,13 +284,3 @@ class Workbench:
         if "serving" in self.__dict__:
             self.serving.close()  # ships the last predictions and feedback
         self.db.dispose()
-
-
-def owner_name() -> str:
-    """The OS user name, made into a valid Atelier user name."""
-    try:
-        name = getpass.getuser().lower()
-    except (KeyError, OSError):
-        name = "owner"
-    name = re.sub(r"[^a-z0-9._-]", "-", name)
-    return name if name[:1].isalpha() else f"u{name}"[:64]

@@ -278,7 +278,7 @@ def _ask_server() -> str | None:
 
 
 def _local_owner() -> str:
-    from atelier.services.workbench import owner_name
+    from atelier.services.auth.owner import owner_name
 
     return owner_name()
 
