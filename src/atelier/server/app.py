@@ -14,6 +14,7 @@ import atelier
 from atelier.errors import AtelierError
 from atelier.server import api, pages
 from atelier.server.body_limit import BodyLimit, Limits
+from atelier.server.gateway.jupyter_tokens import JupyterTokens
 from atelier.server.headers import SecurityHeaders
 from atelier.server.pages.notebooks import notebook_lifespan
 from atelier.server.security import AuthMiddleware, check_every_route
@@ -55,6 +56,8 @@ def create_app(workbench: Workbench) -> FastAPI:
 
     check_every_route(app)
     app.add_middleware(AuthMiddleware, workbench=workbench, signer=app.state.signer)
+    # Jupyter's token spellings under /notebooks/, read before AuthMiddleware looks.
+    app.add_middleware(JupyterTokens)
     # Outermost: a body over its limit is refused before anyone is looked up, and every
     # answer (a 401, a 413, a 404) carries the security headers.
     app.add_middleware(BodyLimit, limits=Limits.from_settings(workbench.settings.server))

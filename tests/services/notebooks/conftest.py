@@ -35,7 +35,7 @@ class Lab:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             response = httpx.get(
-                f"{self.server.url}/notebooks/api/status", headers=self.headers(who), timeout=30
+                f"{self.server.url}/notebooks/api/status", headers=self.headers(who), timeout=90
             )
             if response.status_code == 200:
                 return
@@ -58,9 +58,14 @@ def demo_workbench(folder: Path) -> tuple[Workbench, Principal]:
 def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
     workbench, owner = demo_workbench(tmp_path_factory.mktemp("nb"))
     workbench.users.create("viewer1", "viewer", "correct horse battery")
+    workbench.users.create("sam", "scientist", "correct horse battery")
+    revoked, revoked_secret = workbench.tokens.create(owner.name, "revoked", 1)
+    workbench.tokens.revoke(revoked.key)
     tokens = {
         "owner": workbench.tokens.create(owner.name, "test", 1)[1],
         "viewer": workbench.tokens.create("viewer1", "test", 1)[1],
+        "sam": workbench.tokens.create("sam", "test", 1)[1],
+        "revoked": revoked_secret,
     }
     server = start_server(workbench.workspace)
     try:

@@ -1,5 +1,6 @@
 """JupyterLab behind Atelier: refused without a session, a project kernel that knows the
-workbench, the starter notebook run headless, and nothing left running afterwards."""
+workbench, an IDE's Jupyter client with a personal token (and the attacks on that), the
+starter notebook run headless, and nothing left running afterwards."""
 
 from __future__ import annotations
 
@@ -10,14 +11,19 @@ import stat
 import subprocess
 import sys
 import uuid
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 import httpx
 import pytest
+from jupyter_client.jsonutil import json_default
+from jupyter_client.session import Session
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
+from atelier.services.auth import scopes as token_scopes
 from atelier.services.notebooks import kernel_name, starter_notebook, write_kernelspecs
 from tests.services.notebooks.conftest import PROJECT, Lab
 
@@ -176,6 +182,146 @@ def test_starter_notebook_runs_top_to_bottom(lab: Lab, tmp_path: Path) -> None:
     assert "Best: " in text
     assert "AUC" in text
     assert any(o.output_type == "display_data" and "image/png" in o.data for o in outputs)
+
+
+def jupyter_headers(lab: Lab, who: str = "owner") -> dict[str, str]:
+    """How Jupyter clients (VS Code, PyCharm, ``@jupyterlab/services``) send a token."""
+    return {"Authorization": f"token {lab.tokens[who]}"}
+
+
+def channels(lab: Lab, kernel_id: str, token: str) -> str:
+    """A kernel's WebSocket URL as ``@jupyterlab/services`` builds it outside a browser (VS
+    Code): the token in the query string."""
+    ws_url = "ws" + lab.server.url.removeprefix("http")
+    query = urlencode({"session_id": uuid.uuid4().hex, "token": token})
+    return f"{ws_url}/notebooks/api/kernels/{kernel_id}/channels?{query}"
+
+
+async def run_code(url: str, code: str) -> str:
+    """Execute ``code`` in a kernel through its WebSocket with ``jupyter_client``'s messages;
+    what it printed."""
+    session = Session(username="ide", key=b"")
+    request = session.msg("execute_request", {"code": code, "silent": False})
+    request["channel"] = "shell"
+    output: list[str] = []
+    async with connect(url, max_size=None) as ws:
+        await ws.send(json.dumps(request, default=json_default))
+        while True:
+            message: dict[str, Any] = json.loads(await asyncio.wait_for(ws.recv(), 120))
+            if message.get("parent_header", {}).get("msg_id") != request["msg_id"]:
+                continue
+            kind = message["msg_type"]
+            if kind == "stream":
+                output.append(message["content"]["text"])
+            elif kind == "error":
+                raise AssertionError("\n".join(message["content"]["traceback"]))
+            elif kind == "status" and message["content"]["execution_state"] == "idle":
+                return "".join(output)
+
+
+def test_an_ide_runs_code_in_its_users_jupyterlab_with_a_personal_token(lab: Lab) -> None:
+    """What VS Code does with the server URL ``http://HOST/notebooks/?token=TOKEN``: REST with
+    ``Authorization: token``, WebSockets with ``?token=``. The first request waits for the
+    user's JupyterLab to start instead of answering 503."""
+    url, headers, token = lab.server.url, jupyter_headers(lab), lab.tokens["owner"]
+    specs = httpx.get(f"{url}/notebooks/api/kernelspecs", headers=headers, timeout=90)
+    assert specs.status_code == 200, specs.text
+    assert kernel_name(PROJECT) in specs.json()["kernelspecs"]
+    contents = httpx.get(f"{url}/notebooks/api/contents", params={"token": token})
+    assert contents.status_code == 200
+    assert PROJECT in [item["name"] for item in contents.json()["content"]]
+    session = httpx.post(
+        f"{url}/notebooks/api/sessions",
+        headers=headers,
+        json={
+            "path": "ide.py",
+            "type": "console",
+            "name": "",
+            "kernel": {"name": kernel_name(PROJECT)},
+        },
+    )
+    assert session.status_code == 201, session.text
+    kernel_id = session.json()["kernel"]["id"]
+    try:
+        code = "import os; print(os.environ['JUPYTER_CONFIG_DIR'], os.environ['ATELIER_PROJECT'])"
+        output = asyncio.run(run_code(channels(lab, kernel_id, token), code))
+        private = lab.workbench.workspace.private_dir / "notebooks" / lab.owner.name
+        assert output.split() == [str(private / "config"), PROJECT]
+        # The kernel's own token is the notebook's, never the one the IDE sent.
+        leaked = asyncio.run(
+            run_code(
+                channels(lab, kernel_id, token), "import os; print(os.environ['ATELIER_TOKEN'])"
+            )
+        )
+        assert leaked.strip() and leaked.strip() != token
+    finally:
+        httpx.delete(f"{url}/notebooks/api/sessions/{session.json()['id']}", headers=headers)
+    # JupyterLab never saw the Atelier token (the gateway sends its own secret), and the
+    # access log does not show the one sent in query strings.
+    log = lab.workbench.workspace.logs_dir / f"jupyter-{lab.owner.name}.log"
+    assert token not in log.read_text(encoding="utf-8", errors="replace")
+    access_log = "".join(lab.server.output)
+    assert "GET /notebooks/api/contents" in access_log
+    assert "token=" not in access_log
+    assert token not in access_log
+
+
+def test_a_token_reaches_only_its_owners_jupyterlab(lab: Lab) -> None:
+    url = lab.server.url
+    kernel = httpx.post(
+        f"{url}/notebooks/api/kernels",
+        headers=jupyter_headers(lab),
+        json={"name": kernel_name(PROJECT)},
+        timeout=90,
+    )
+    assert kernel.status_code == 201, kernel.text
+    kernel_id = kernel.json()["id"]
+    try:
+        # Another scientist's token leads to their own JupyterLab, which knows no such kernel.
+        sams = httpx.get(
+            f"{url}/notebooks/api/kernels", headers=jupyter_headers(lab, "sam"), timeout=90
+        )
+        assert sams.status_code == 200, sams.text
+        assert kernel_id not in [k["id"] for k in sams.json()]
+        theirs = httpx.get(
+            f"{url}/notebooks/api/kernels/{kernel_id}", headers=jupyter_headers(lab, "sam")
+        )
+        assert theirs.status_code == 404
+        with pytest.raises(InvalidStatus):
+            asyncio.run(run_code(channels(lab, kernel_id, lab.tokens["sam"]), "print(1)"))
+        # A signed-in browser keeps its session: a link naming someone else's token does not
+        # move it into their JupyterLab.
+        with httpx.Client(base_url=url) as browser:
+            assert lab.server.login_link is not None
+            browser.get(lab.server.login_link)
+            assert browser.cookies.get("atelier_session")
+            mine = browser.get("/notebooks/api/kernels", params={"token": lab.tokens["sam"]})
+            assert kernel_id in [k["id"] for k in mine.json()]
+
+        # Viewers may not use notebooks, whatever the spelling; nor may a token made for
+        # code (a notebook's own, a job's), nor a revoked or unknown one.
+        for who, status in (("viewer", 403), ("revoked", 401)):
+            for spelling in (
+                {"headers": jupyter_headers(lab, who)},
+                {"params": {"token": lab.tokens[who]}},
+            ):
+                response = httpx.get(f"{url}/notebooks/api/kernels", **spelling)  # type: ignore[arg-type]
+                assert response.status_code == status, (who, spelling, response.text)
+            with pytest.raises(InvalidStatus):
+                asyncio.run(run_code(channels(lab, kernel_id, lab.tokens[who]), "print(1)"))
+        _, code_token = lab.workbench.tokens.create_for(
+            lab.owner.name, "notebook test", token_scopes.NOTEBOOK, timedelta(minutes=5)
+        )
+        scoped = httpx.get(f"{url}/notebooks/api/kernels", params={"token": code_token})
+        assert scoped.status_code == 403
+        assert "for code" in scoped.json()["detail"]
+        for headers in ({"Authorization": "token atl_0_forged"}, {"Accept": "*/*"}):
+            response = httpx.get(
+                f"{url}/notebooks/api/kernels", headers=headers, params={"token": "x"}
+            )
+            assert response.status_code == 401  # an answer for API clients, not a redirect
+    finally:
+        httpx.delete(f"{url}/notebooks/api/kernels/{kernel_id}", headers=jupyter_headers(lab))
 
 
 def test_stopping_atelier_stops_jupyter_and_revokes_its_token(lab: Lab) -> None:

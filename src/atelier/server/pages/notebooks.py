@@ -1,9 +1,14 @@
 """``/notebooks/``: each user's JupyterLab, behind Atelier's login.
 
 Every HTTP request and WebSocket under ``/notebooks/`` is authenticated by Atelier (admins and
-scientists; viewers are refused) and proxied to the caller's own Jupyter server, which is
-started on the first request. While it starts, browsers get a page that reloads itself and
-other clients a 503 with ``Retry-After``.
+scientists; viewers and tokens made for code are refused) and proxied to the caller's own
+Jupyter server, which is started on the first request. While it starts, browsers get a page
+that reloads itself; other clients (an IDE, ``jupyter_client``), which do not retry, wait for
+it up to :data:`WAIT_SECONDS`, then get a 503 with ``Retry-After``.
+
+Besides the portal's session, a personal token in Jupyter's own spellings
+(``Authorization: token …`` or ``?token=…``, see :mod:`atelier.server.gateway.jupyter_tokens`)
+gets in, so that IDEs connect to ``https://HOST/notebooks/`` as to any remote Jupyter server.
 """
 
 from __future__ import annotations
@@ -11,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import AsyncIterator
 
 from fastapi import APIRouter, FastAPI, Request, WebSocket
@@ -37,6 +43,10 @@ NOTEBOOK_ROLES = ("admin", "scientist")
 NOTEBOOK_USERS = allow_gateway(*NOTEBOOK_ROLES)
 METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 RETRY_SECONDS = 2
+#: How long a request that is not a browser's page waits for a JupyterLab that is starting.
+WAIT_SECONDS = 45.0
+#: How often a starting JupyterLab is asked whether it answers.
+POLL_SECONDS = 0.25
 #: How often idle servers are looked for.
 REAP_SECONDS = 30.0
 
@@ -79,17 +89,24 @@ def _not_ready(request: Request, error: str | None = None) -> Response:
 
 
 async def _ready_server(
-    servers: NotebookServers, principal: Principal
+    servers: NotebookServers, principal: Principal, wait: float = 0.0
 ) -> JupyterServer | NotebookServerFailed | None:
-    """The caller's server when it answers; None while it starts; the error if it failed."""
+    """The caller's server when it answers (within ``wait`` seconds); None while it starts;
+    the error if it failed."""
     server = servers.get(principal.name)
     if server is None or not server.alive:
         # Started from the event loop's thread: the server is tied to this process's life.
         server = servers.start(principal)
-    try:
-        return server if await servers.probe(server) else None
-    except NotebookServerFailed as exc:
-        return exc
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            if await servers.probe(server):
+                return server
+        except NotebookServerFailed as exc:
+            return exc
+        if time.monotonic() >= deadline:
+            return None
+        await asyncio.sleep(POLL_SECONDS)
 
 
 @router.api_route("/notebooks/{path:path}", methods=METHODS)
@@ -97,7 +114,7 @@ async def notebooks_http(
     request: Request, path: str, principal: Principal = NOTEBOOK_USERS
 ) -> Response:
     servers = workbench(request).notebooks
-    server = await _ready_server(servers, principal)
+    server = await _ready_server(servers, principal, 0.0 if _wants_page(request) else WAIT_SECONDS)
     if not isinstance(server, JupyterServer):
         return _not_ready(request, str(server) if server else None)
     if path.startswith("api/kernelspecs"):
@@ -112,9 +129,10 @@ async def notebooks_websocket(
     websocket: WebSocket, path: str, principal: Principal = NOTEBOOK_USERS
 ) -> None:
     wb: Workbench = websocket.app.state.workbench
-    server = wb.notebooks.get(principal.name)
-    if server is None or not server.ready or not server.alive:
-        await websocket.close(code=1013, reason="JupyterLab is not running; reload the page")
+    server = await _ready_server(wb.notebooks, principal, WAIT_SECONDS)
+    if not isinstance(server, JupyterServer):
+        reason = "JupyterLab failed to start" if server else "JupyterLab is starting; try again"
+        await websocket.close(code=1011 if server else 1013, reason=reason)
         return
     server.touch()
     try:
