@@ -79,9 +79,22 @@ def metadata_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     return url
 
 
+#: Appended to the ``atelier.toml`` of test workspaces: argon2's standard parameters cost
+#: 0.15 s a hash here, and the fixtures make several accounts per test.
+TEST_SETTINGS = '\n[auth]\npassword_hash_cost = "minimal"\n'
+
+
+def new_workspace(folder: Path) -> Path:
+    """``init_workspace(folder)`` with :data:`TEST_SETTINGS`; its root."""
+    root, _ = init_workspace(folder)
+    config = root / "atelier.toml"
+    config.write_text(config.read_text() + TEST_SETTINGS)
+    return root
+
+
 @pytest.fixture
 def workspace(tmp_path: Path, metadata_url: str) -> Workspace:
-    root, _ = init_workspace(tmp_path / "ws")
+    root = new_workspace(tmp_path / "ws")
     config = root / "atelier.toml"
     config.write_text(config.read_text().replace('\nurl = ""\n', f'\nurl = "{metadata_url}"\n', 1))
     return Workspace.open(root, environ={})

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from atelier.config import Workspace, init_workspace
+from atelier.config import Workspace
 from atelier.services.workbench import Workbench
 from tests.cli.helpers import atelier
-from tests.conftest import PASSWORD, RunningServer, start_server
+from tests.conftest import PASSWORD, RunningServer, new_workspace, start_server
 
 #: The people every ``cli`` workspace has: an admin, a scientist and a viewer.
 PEOPLE = {"ada": "admin", "sam": "scientist", "vic": "viewer"}
@@ -67,7 +67,7 @@ class Cli:
 def cli(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Cli]:
     """A fresh workspace with :data:`PEOPLE`, and ``atelier`` acting as ada on it: embedded
     (ATELIER_WORKSPACE) or remote (ATELIER_URL from a folder outside the workspace)."""
-    root, _ = init_workspace(tmp_path / "ws")
+    root = new_workspace(tmp_path / "ws")
     wb = Workbench(Workspace.open(root, environ={}))
     try:
         tokens = {}

@@ -20,8 +20,9 @@ import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
-from atelier.config import Workspace, init_workspace
+from atelier.config import Workspace
 from atelier.services.workbench import Workbench
+from tests.conftest import new_workspace
 
 #: Commands that run in a subprocess: they start processes of their own that must end with
 #: the command (servers, jobs, notebooks) or that outlive it.
@@ -151,7 +152,7 @@ def one_line_error(result: subprocesses.CompletedProcess[str]) -> str:
 
 def workspace_with(tmp_path: Path, sql: str, *, author: str = "ada") -> Path:
     """A new workspace whose lake holds what ``sql`` creates (one snapshot by ``author``)."""
-    root, _ = init_workspace(tmp_path / "ws")
+    root = new_workspace(tmp_path / "ws")
     wb = Workbench(Workspace.open(root, environ={}))
     try:
         wb.warehouse.run_write(lambda c: c.execute(sql), author=author)

@@ -16,9 +16,9 @@ from typing import Any
 import httpx
 
 from atelier.backends.metadata import ProjectMember, ProjectRecord
-from atelier.config import Workspace, init_workspace
+from atelier.config import Workspace
 from atelier.services.workbench import Workbench
-from tests.conftest import PASSWORD, RunningServer, start_server
+from tests.conftest import PASSWORD, RunningServer, new_workspace, start_server
 
 API = "/mlflow/api/2.0/mlflow"
 AJAX = "/mlflow/ajax-api/2.0/mlflow"
@@ -87,7 +87,7 @@ class Team:
 
 @contextmanager
 def start_team(folder: Path) -> Iterator[Team]:
-    root, _ = init_workspace(folder / "ws")
+    root = new_workspace(folder / "ws")
     workbench = Workbench(Workspace.open(root, environ={}))
     tokens = {}
     for name, role in USERS.items():

@@ -117,12 +117,21 @@ class ComputeSettings(_Section):
     local_gpus: int = Field(default=-1, ge=-1)
     #: A Ray job pending longer than this gets a note that the cluster cannot place it yet.
     ray_pending_seconds: float = Field(default=60.0, gt=0)
+    #: The largest working tree a job may bring (unpacked): ``atelier run`` from a checkout.
+    max_tree_size: str = "200MB"
 
     @field_validator("local_memory")
     @classmethod
     def _memory(cls, value: str) -> str:
         if value:
             parse_size(value)
+        return value
+
+    @field_validator("max_tree_size")
+    @classmethod
+    def _tree_size(cls, value: str) -> str:
+        if parse_size(value) <= 0:
+            raise ValueError("must be more than 0 bytes")
         return value
 
 
@@ -227,6 +236,10 @@ class AuthSettings(_Section):
     #: Addresses (or networks, e.g. 10.0.0.0/8) of reverse proxies whose X-Forwarded-For is
     #: believed; otherwise a request's client is the address that connected.
     trusted_proxies: list[str] = Field(default_factory=list)
+    #: argon2 parameters for new password hashes: "standard" (argon2's recommended ones) or
+    #: "minimal" (the cheapest, for test suites only: such hashes are quick to brute-force).
+    #: A hash made with other parameters is redone on the next sign-in.
+    password_hash_cost: Literal["standard", "minimal"] = "standard"
 
     @field_validator("trusted_proxies", mode="before")
     @classmethod

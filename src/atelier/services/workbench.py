@@ -45,7 +45,7 @@ class Workbench:
 
     @cached_property
     def users(self) -> Users:
-        return Users(self.db)
+        return Users(self.db, self.settings.auth.password_hash_cost)
 
     @cached_property
     def tokens(self) -> Tokens:

@@ -53,15 +53,19 @@ def check_password(password: str) -> str:
     return password
 
 
-def _hasher() -> Any:
-    from argon2 import PasswordHasher
+def _hasher(cost: str) -> Any:
+    """argon2 with the parameters of ``auth.password_hash_cost``."""
+    from argon2 import PasswordHasher, profiles
 
+    if cost == "minimal":
+        return PasswordHasher.from_parameters(profiles.CHEAPEST)
     return PasswordHasher()
 
 
 class Users:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, password_hash_cost: str = "standard") -> None:
         self.db = db
+        self.password_hash_cost = password_hash_cost
 
     def create(self, name: str, role: str, password: str | None = None) -> UserInfo:
         if not NAME.match(name):
@@ -70,7 +74,11 @@ class Users:
                 "or '-', starting with a letter (at most 64 characters)"
             )
         check_role(role)
-        password_hash = _hasher().hash(check_password(password)) if password is not None else None
+        password_hash = (
+            _hasher(self.password_hash_cost).hash(check_password(password))
+            if password is not None
+            else None
+        )
         with self.db.session() as session:
             if session.scalar(select(User).where(User.name == name)) is not None:
                 raise Conflict(f"user {name!r} already exists")
@@ -99,7 +107,7 @@ class Users:
             return _info(user)
 
     def set_password(self, name: str, password: str) -> None:
-        hashed = _hasher().hash(check_password(password))
+        hashed = _hasher(self.password_hash_cost).hash(check_password(password))
         with self.db.session() as session:
             self._row(session, name).password_hash = hashed
 
@@ -119,7 +127,7 @@ class Users:
         """The user if the name and password match an enabled account, else None."""
         from argon2.exceptions import InvalidHashError, VerificationError
 
-        hasher = _hasher()
+        hasher = _hasher(self.password_hash_cost)
         with self.db.session() as session:
             user = session.scalar(select(User).where(User.name == name))
             if user is None or user.password_hash is None or user.disabled:
