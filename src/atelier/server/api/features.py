@@ -130,16 +130,12 @@ def apply_definitions(
     wb = workbench(request)
     definitions = from_dict(body.definitions)
     plan = wb.features.apply(
-        definitions, project=body.project, dry_run=body.dry_run, principal=principal
+        definitions,
+        project=body.project,
+        dry_run=body.dry_run,
+        principal=principal,
+        client=client(request),
     )
-    if not body.dry_run:
-        wb.audit.record(
-            "features.apply",
-            actor=principal.name,
-            target=plan.project,
-            client=client(request),
-            detail={"changes": [c.line() for c in plan.pending]},
-        )
     return plan.as_dict()
 
 
@@ -182,18 +178,11 @@ async def training_set(
         save_as=save_as,
         full_names=full_names,
         project=project,
-        by=principal.name,
+        principal=principal,
+        client=client(request),
     )
-    if save_as is not None:
-        wb.audit.record(
-            "features.training_set",
-            actor=principal.name,
-            target=result.name,
-            client=client(request),
-            detail={"version": result.version, "feature_views": result.view_versions},
-        )
-        if not _accepts_arrow(request):
-            return {"name": result.name, "rows": result.rows, **result.lineage()}
+    if save_as is not None and not _accepts_arrow(request):
+        return {"name": result.name, "rows": result.rows, **result.lineage()}
     return Response(
         to_ipc(result.table),
         media_type=ARROW,
@@ -220,16 +209,9 @@ def materialize(
     request: Request,
     principal: Principal = allow("admin", "scientist", scopes=(FEATURES,)),
 ) -> list[dict[str, Any]]:
-    wb = workbench(request)
-    results = wb.features.materialize(body.views, incremental=body.incremental)
-    wb.audit.record(
-        "features.materialize",
-        actor=principal.name,
-        target=",".join(r["view"] for r in results),
-        client=client(request),
-        detail={"incremental": body.incremental},
+    return workbench(request).features.materialize(
+        body.views, incremental=body.incremental, principal=principal, client=client(request)
     )
-    return results
 
 
 def _accepts_arrow(request: Request) -> bool:

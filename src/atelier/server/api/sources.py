@@ -11,12 +11,10 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from atelier.errors import AtelierError
 from atelier.server.api.deps import client, workbench
 from atelier.server.security import allow
 from atelier.services.auth import Principal
 from atelier.services.auth.scopes import DATA
-from atelier.services.catalog import SourceInfo
 
 router = APIRouter(prefix="/sources", tags=["sources"])
 
@@ -37,61 +35,18 @@ def list_sources(
     return [info.as_dict() for info in workbench(request).sources.list()]
 
 
-def add_audited(
-    request: Request,
-    principal: Principal,
-    name: str,
-    type: str,
-    *,
-    options: dict[str, Any],
-    secrets: dict[str, Any],
-    description: str,
-) -> SourceInfo:
-    """Add a source and record the attempt in the audit log, without its secrets (the API and
-    the portal's form both add sources through here)."""
-    wb = workbench(request)
-    try:
-        info = wb.sources.add(
-            name,
-            type,
-            options=options,
-            secrets=secrets,
-            description=description,
-            by=principal.name,
-        )
-    except AtelierError:
-        # The error text is already redacted; the audit entry records only the attempt.
-        wb.audit.record(
-            "source.add",
-            actor=principal.name,
-            target=name or None,
-            success=False,
-            client=client(request),
-            detail={"type": type},
-        )
-        raise
-    wb.audit.record(
-        "source.add",
-        actor=principal.name,
-        target=info.name,
-        client=client(request),
-        detail={"type": info.type, "options": info.options},
-    )
-    return info
-
-
 @router.post("", status_code=201)
 def add_source(
     body: NewSource, request: Request, principal: Principal = allow("admin")
 ) -> dict[str, Any]:
-    info = add_audited(
-        request,
-        principal,
+    info = workbench(request).sources.add(
         body.name,
         body.type,
         options=body.options,
         secrets=body.secrets,
         description=body.description,
+        principal=principal,
+        client=client(request),
     )
     return info.as_dict()
 
@@ -105,9 +60,7 @@ def get_source(
 
 @router.delete("/{name}", status_code=204)
 def remove_source(name: str, request: Request, principal: Principal = allow("admin")) -> Response:
-    wb = workbench(request)
-    wb.sources.remove(name)
-    wb.audit.record("source.remove", actor=principal.name, target=name, client=client(request))
+    workbench(request).sources.remove(name, principal=principal, client=client(request))
     return Response(status_code=204)
 
 

@@ -58,7 +58,7 @@ async def run_sql(
 
     wb = workbench(request)
     result = await run_in_threadpool(
-        lambda: wb.query.run(body.sql, user=principal.name, timeout=body.timeout)
+        lambda: wb.query.run(body.sql, principal=principal, timeout=body.timeout)
     )
     if wants_arrow(request):
         batches = result.batches()
@@ -115,11 +115,7 @@ def cancel(
     principal: Principal = allow("admin", "scientist", scopes=(DATA_READ,)),
 ) -> dict[str, Any]:
     """Interrupt a running query (its owner or an admin)."""
-    wb = workbench(request)
-    wb.query.cancel(query_id, principal.name, admin=principal.role == "admin")
-    wb.audit.record(
-        "sql.cancel", actor=principal.name, target=str(query_id), client=client(request)
-    )
+    workbench(request).query.cancel(query_id, principal=principal, client=client(request))
     return {"query_id": query_id, "status": "cancelling"}
 
 

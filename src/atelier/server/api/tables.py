@@ -47,15 +47,12 @@ def change_table(
     request: Request,
     principal: Principal = allow("admin", "scientist", scopes=(DATA,)),
 ) -> dict[str, Any]:
-    wb = workbench(request)
-    entry = wb.catalog.update(name, description=body.description, tags=body.tags, by=principal.name)
-    changed = body.model_dump(exclude_none=True)
-    wb.audit.record(
-        "table.update",
-        actor=principal.name,
-        target=entry.name,
+    entry = workbench(request).catalog.update(
+        name,
+        description=body.description,
+        tags=body.tags,
+        principal=principal,
         client=client(request),
-        detail={"changed": sorted(changed)},
     )
     return entry.as_dict()
 

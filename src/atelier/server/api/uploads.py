@@ -29,7 +29,7 @@ from starlette.datastructures import UploadFile
 
 from atelier.contract import ARROW_STREAM
 from atelier.errors import AtelierError, InvalidInput
-from atelier.server.api.deps import workbench
+from atelier.server.api.deps import client, workbench
 from atelier.server.security import allow
 from atelier.services.auth import Principal
 from atelier.services.auth.scopes import DATA
@@ -85,8 +85,9 @@ async def upload(
             _required(fields, "name"),
             mode=fields.get("mode") or "create",
             options=_options(fields.get("options")),
-            by=principal.name,
             filename="DataFrame" if content_type == ARROW_STREAM else received.name,
+            principal=principal,
+            client=client(request),
         )
         succeeded = True
     finally:

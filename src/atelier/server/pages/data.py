@@ -8,7 +8,6 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from atelier.errors import AtelierError
 from atelier.server.api.deps import client, workbench
-from atelier.server.api.sources import add_audited
 from atelier.server.pages import data_format as fmt
 from atelier.server.pages.render import render
 from atelier.server.security import allow
@@ -63,21 +62,17 @@ def annotate_table(
     error = None
     try:
         entry = wb.catalog.update(
-            name, description=description, tags=tags.split(","), by=principal.name
+            name,
+            description=description,
+            tags=tags.split(","),
+            principal=principal,
+            client=client(request),
         )
     except AtelierError as exc:
         if not request.headers.get("HX-Request"):
             return _error(request, exc, name)
         error = str(exc)
         entry = None
-    if entry is not None:
-        wb.audit.record(
-            "table.update",
-            actor=principal.name,
-            target=entry.name,
-            client=client(request),
-            detail={"changed": ["description", "tags"]},
-        )
     if not request.headers.get("HX-Request"):
         return RedirectResponse(f"/data/tables/{name}", status_code=303)
     if entry is None:
@@ -179,14 +174,14 @@ def add_source(
     # Secrets are never echoed back into the form.
     shown = {"name": name, "type": type, "description": description, **given}
     try:
-        info = add_audited(
-            request,
-            principal,
+        info = workbench(request).sources.add(
             name.strip(),
             type,
             options=options,
             secrets=secrets,
             description=description.strip(),
+            principal=principal,
+            client=client(request),
         )
     except AtelierError as exc:
         return _sources_page(request, error=str(exc), form=shown, status_code=exc.status_code)
@@ -197,10 +192,8 @@ def add_source(
 def remove_source(
     name: str, request: Request, principal: Principal = allow("admin")
 ) -> HTMLResponse:
-    wb = workbench(request)
     try:
-        wb.sources.remove(name)
+        workbench(request).sources.remove(name, principal=principal, client=client(request))
     except AtelierError as exc:
         return _sources_page(request, error=str(exc), status_code=exc.status_code)
-    wb.audit.record("source.remove", actor=principal.name, target=name, client=client(request))
     return _sources_page(request, notice=f"Source {name} removed.")

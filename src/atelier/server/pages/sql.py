@@ -72,12 +72,9 @@ def cancel_query(
         return HTMLResponse("Nothing to cancel: the query has already finished.")
     query_id = found[0].query_id
     try:
-        wb.query.cancel(query_id, principal.name, admin=principal.role == "admin")
+        wb.query.cancel(query_id, principal=principal, client=client(request))
     except AtelierError as exc:
         return HTMLResponse(f"Could not cancel: {html.escape(str(exc))}")
-    wb.audit.record(
-        "sql.cancel", actor=principal.name, target=str(query_id), client=client(request)
-    )
     return HTMLResponse(f"Cancelling query {query_id}…")
 
 
@@ -94,7 +91,7 @@ def _run(request: Request, principal: Principal, sql: str, key: str | None) -> d
 
     wb = workbench(request)
     try:
-        with wb.query.run(sql, user=principal.name, key=key) as result:
+        with wb.query.run(sql, principal=principal, key=key) as result:
             table, total = result.preview(wb.settings.query.page_rows)
     except AtelierError as exc:
         return {"error": str(exc), "status": getattr(exc, "status_code", 400)}

@@ -25,6 +25,8 @@ from atelier.backends.warehouse.history import table_snapshots
 from atelier.backends.warehouse.sql import ident
 from atelier.backends.warehouse.tables import list_tables
 from atelier.errors import InvalidInput, NotFound
+from atelier.services.auth import Principal
+from atelier.services.catalog import access
 from atelier.services.catalog.names import TableRef, parse_table_name
 from atelier.services.catalog.sources import Sources, SourceTable
 from atelier.services.catalog.values import json_safe
@@ -255,10 +257,31 @@ class Catalog:
         *,
         description: str | None = None,
         tags: builtins.list[str] | None = None,
-        by: str,
+        by: str | None = None,
+        principal: Principal | None = None,
+        client: str | None = None,
     ) -> TableEntry:
         """Set a table's description and/or tags; the first annotation also records its owner
-        (the table's first author, else ``by``)."""
+        (the table's first author, else ``by``). With ``principal`` (who acts: a scientist or
+        an admin, or a code token with the ``data`` scope), checked first and recorded in the
+        audit log (``client``: the entry point)."""
+        if principal is not None:
+            access.check(principal, access.BUILDERS, "annotate tables", ("data",))
+            by = principal.name
+        entry = self._update(name, description, tags, by or "")
+        if principal is not None:
+            given = {"description": description, "tags": tags}
+            detail = {"changed": sorted(k for k, v in given.items() if v is not None)}
+            access.record(self.sources.audit, "table.update", principal, entry.name, client, detail)
+        return entry
+
+    def _update(
+        self,
+        name: str,
+        description: str | None,
+        tags: builtins.list[str] | None,
+        by: str,
+    ) -> TableEntry:
         ref = self.resolve(name)
         clean_tags = _clean_tags(tags) if tags is not None else None
         if description is not None and len(description) > MAX_DESCRIPTION:

@@ -28,6 +28,8 @@ from atelier.backends.warehouse.errors import redact
 from atelier.backends.warehouse.extensions import load_extensions
 from atelier.config.sealing import Sealer, SealError
 from atelier.errors import AtelierError, Conflict, InvalidInput, NotFound
+from atelier.services.auth import AuditLog, Principal
+from atelier.services.catalog import access
 from atelier.services.catalog.credentials import seal, unseal
 from atelier.services.catalog.kinds import SYSTEM_SCHEMAS, TYPES, build, clean
 
@@ -98,10 +100,13 @@ class SourceTable:
 class Sources:
     """Register, list, test and remove sources; build the attachments that make them queryable."""
 
-    def __init__(self, db: Database, warehouse: Warehouse, sealer: Sealer) -> None:
+    def __init__(
+        self, db: Database, warehouse: Warehouse, sealer: Sealer, audit: AuditLog | None = None
+    ) -> None:
         self.db = db
         self.warehouse = warehouse
         self.sealer = sealer
+        self.audit = audit or AuditLog(db)
 
     # -- registry ------------------------------------------------------------------------
 
@@ -113,10 +118,39 @@ class Sources:
         options: dict[str, Any],
         secrets: dict[str, Any],
         description: str = "",
-        by: str,
+        by: str | None = None,
+        principal: Principal | None = None,
+        client: str | None = None,
     ) -> SourceInfo:
         """Validate, connect and list the tables, then store the source; nothing is stored
-        if any step fails."""
+        if any step fails. With ``principal`` (who acts: an admin, never a code token), the
+        attempt is checked first and recorded in the audit log (``client``: the entry point),
+        without its secrets."""
+        if principal is None:
+            return self._add(name, type, options, secrets, description, by or "")
+        access.check(principal, access.ADMINS, "add sources")
+        try:
+            info = self._add(name, type, options, secrets, description, principal.name)
+        except AtelierError:
+            # The error text is already redacted; the entry records only the attempt.
+            detail = {"type": type}
+            access.record(
+                self.audit, "source.add", principal, name or None, client, detail, success=False
+            )
+            raise
+        detail = {"type": info.type, "options": info.options}
+        access.record(self.audit, "source.add", principal, info.name, client, detail)
+        return info
+
+    def _add(
+        self,
+        name: str,
+        type: str,
+        options: dict[str, Any],
+        secrets: dict[str, Any],
+        description: str,
+        by: str,
+    ) -> SourceInfo:
         name = self._check_name(name)
         options, hidden = clean(type, dict(options or {}), dict(secrets or {}))
         self._check_not_own_files(options)
@@ -159,8 +193,18 @@ class Sources:
         with self.db.session() as session:
             return set(session.scalars(select(Source.name)))
 
-    def remove(self, name: str) -> None:
-        """Forget the source, its credentials, and the descriptions and tags of its tables."""
+    def remove(
+        self, name: str, *, principal: Principal | None = None, client: str | None = None
+    ) -> None:
+        """Forget the source, its credentials, and the descriptions and tags of its tables.
+        With ``principal`` (an admin), checked first and recorded in the audit log."""
+        if principal is not None:
+            access.check(principal, access.ADMINS, "remove sources")
+        self._remove(name)
+        if principal is not None:
+            access.record(self.audit, "source.remove", principal, name, client)
+
+    def _remove(self, name: str) -> None:
         with self.db.session() as session:
             row = session.scalars(select(Source).where(Source.name == name)).first()
             if row is None:

@@ -28,6 +28,8 @@ from atelier.backends.warehouse import Warehouse
 from atelier.backends.warehouse.sql import ident
 from atelier.config.settings import FeatureSettings
 from atelier.errors import NotFound
+from atelier.services.auth import AuditLog
+from atelier.services.catalog import access
 from atelier.services.features import loader, registry
 from atelier.services.features.compile import compile_view, feature_types, source_relation
 from atelier.services.features.definitions import FeatureView, check_name
@@ -84,6 +86,7 @@ class FeatureStore:
         self.sources = sources
         self.memory_limit = memory_limit or default_memory_limit()
         self.spill_dir = self.root / ".atelier" / "spill" / "features"
+        self.audit = AuditLog(db)
 
     # -- connections -----------------------------------------------------------------------
 
@@ -141,15 +144,18 @@ class FeatureStore:
         by: str | None = None,
         dry_run: bool = False,
         principal: Principal | None = None,
+        client: str | None = None,
     ) -> ApplyPlan:
         """Check ``definitions`` against their sources and apply them as ``project`` (after
         showing the diff with ``dry_run``); refused (Conflict) when it would break a
         dependant, with nothing written. With ``principal`` (who acts; ``by`` defaults to
         their name), refused (PermissionDenied) first when the project is not theirs to
-        change (:func:`~atelier.services.features.registry.check_may_apply`)."""
+        change (:func:`~atelier.services.features.registry.check_may_apply`), and an
+        applied change is recorded in the audit log (``client``: the entry point)."""
         definitions.check()
         project = project or definitions.project or "default"
         if principal is not None:
+            access.check(principal, access.BUILDERS, "apply feature definitions", ("features",))
             check_name(project, "project")
             registry.check_may_apply(self.db, project, principal)
             by = by or principal.name
@@ -161,6 +167,9 @@ class FeatureStore:
         plan = registry.plan_changes(self.db, definitions, project, views)
         if not dry_run:
             registry.write(self.db, plan, definitions, views, by)
+            if principal is not None:
+                detail = {"changes": [c.line() for c in plan.pending]}
+                access.record(self.audit, "features.apply", principal, plan.project, client, detail)
         return plan
 
     def entities(self) -> list[dict[str, Any]]:
@@ -271,11 +280,21 @@ class FeatureStore:
         *,
         incremental: bool = False,
         as_of: datetime | None = None,
+        principal: Principal | None = None,
+        client: str | None = None,
     ) -> list[dict[str, Any]]:
-        """Write the latest values of ``views`` (all by default) to the online store."""
+        """Write the latest values of ``views`` (all by default) to the online store. With
+        ``principal`` (who acts), checked first and recorded in the audit log."""
         from atelier.services.features.serving import materialize
 
-        return materialize(self, views, incremental=incremental, as_of=as_of)
+        if principal is not None:
+            access.check(principal, access.BUILDERS, "materialize features", ("features",))
+        results = materialize(self, views, incremental=incremental, as_of=as_of)
+        if principal is not None:
+            target = ",".join(r["view"] for r in results)
+            detail = {"incremental": incremental}
+            access.record(self.audit, "features.materialize", principal, target, client, detail)
+        return results
 
     def online(
         self, keys: Any, features: str | Sequence[str], *, project: str | None = None
@@ -304,10 +323,38 @@ class FeatureStore:
         project: str | None = None,
         by: str | None = None,
         plan: Plan | None = None,
+        principal: Principal | None = None,
+        client: str | None = None,
     ) -> TrainingSet:
         """``entities`` (pandas, polars, Arrow, or a table name: ``schema.table`` in the
         warehouse, ``source.schema.table`` in an attached source) with the requested
-        ``features`` as of each row's ``timestamp``: every row once, in input order."""
+        ``features`` as of each row's ``timestamp``: every row once, in input order. With
+        ``principal`` (who acts), checked first; a saved training set is recorded in the
+        audit log (``client``: the entry point)."""
+        if principal is not None:
+            access.check(principal, access.BUILDERS, "build training sets", ("features",))
+            by = principal.name
+        training = self._training_set(
+            entities, features, timestamp, save_as, full_names, project, by, plan
+        )
+        if principal is not None and save_as is not None:
+            detail = {"version": training.version, "feature_views": training.view_versions}
+            access.record(
+                self.audit, "features.training_set", principal, training.name, client, detail
+            )
+        return training
+
+    def _training_set(
+        self,
+        entities: Any,
+        features: str | Sequence[str],
+        timestamp: str | None,
+        save_as: str | None,
+        full_names: bool,
+        project: str | None,
+        by: str | None,
+        plan: Plan | None,
+    ) -> TrainingSet:
         requests = plan_requests(self.db, features, project=project, full_names=full_names)
         source = entities if isinstance(entities, str) else "dataframe"
         views = [r.resolved.view for r in requests]

@@ -28,7 +28,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from atelier.backends.warehouse.sql import ident, literal, qualified
-from atelier.errors import Conflict, InvalidInput, NotFound
+from atelier.errors import AtelierError, Conflict, InvalidInput, NotFound
+from atelier.services.auth import AuditLog, Principal
+from atelier.services.catalog import access
 from atelier.services.ingest.errors import Place, explain
 from atelier.services.ingest.inbox import Inbox
 from atelier.services.ingest.options import Mode, Options, TableName, parse_mode
@@ -62,6 +64,7 @@ class Ingest:
         self.warehouse = warehouse
         self.uploads_dir = Path(uploads_dir)
         self.inbox = Inbox(self.uploads_dir / "incoming")
+        self.audit = AuditLog(db)
         #: Called as ``on_write(table, user)`` after each committed upload (the catalog's hook).
         self.on_write: Callable[[str, str], None] | None = None
         #: DuckDB memory limit for reading (e.g. "2GB"); None: DuckDB's default (80% of RAM).
@@ -113,9 +116,11 @@ class Ingest:
         *,
         mode: str = "create",
         options: Mapping[str, Any] | Options | None = None,
-        by: str,
+        by: str | None = None,
         filename: str | None = None,
         progress: Progress | None = None,
+        principal: Principal | None = None,
+        client: str | None = None,
     ) -> UploadResult:
         """Load ``source`` (a file path, or a pandas/polars DataFrame or Arrow data) into table
         ``name`` (``table`` or ``schema.table``) as one new version.
@@ -123,7 +128,38 @@ class Ingest:
         ``mode``: ``create`` refuses an existing table, ``replace`` swaps the contents (and the
         columns) of an existing one or creates it, ``append`` adds rows to an existing table
         whose columns the source must have. Options: see :class:`Options`.
+
+        With ``principal`` (who acts: a scientist or an admin, or a code token with the
+        ``data`` scope), checked before anything is read and recorded in the audit log
+        (``table.upload``; ``client``: the entry point), failures included.
         """
+        if principal is None:
+            return self._upload(source, name, mode, options, by or "", filename, progress)
+        access.check(principal, access.BUILDERS, "upload data", ("data",))
+        label = filename or (Path(source).name if isinstance(source, str | Path) else "DataFrame")
+        try:
+            result = self._upload(source, name, mode, options, principal.name, filename, progress)
+        except AtelierError:
+            failed = {"file": label, "mode": mode}
+            access.record(
+                self.audit, "table.upload", principal, name, client, failed, success=False
+            )
+            raise
+        detail = {"file": label, "mode": result.mode, "version": result.version}
+        detail["rows"] = result.rows
+        access.record(self.audit, "table.upload", principal, result.table, client, detail)
+        return result
+
+    def _upload(
+        self,
+        source: Any,
+        name: str,
+        mode: str,
+        options: Mapping[str, Any] | Options | None,
+        by: str,
+        filename: str | None,
+        progress: Progress | None,
+    ) -> UploadResult:
         table = TableName.parse(name)
         how = parse_mode(mode)
         opts = Options.parse(options)

@@ -21,6 +21,8 @@ from atelier.backends.warehouse import Attachment, Warehouse
 from atelier.backends.warehouse.guard import split_statements
 from atelier.config.settings import QuerySettings
 from atelier.errors import AtelierError, Conflict, InvalidInput, PermissionDenied
+from atelier.services.auth import AuditLog, Principal
+from atelier.services.catalog import access
 from atelier.services.query.control import Control
 from atelier.services.query.errors import query_error
 from atelier.services.query.history import History, QueryInfo, Status
@@ -77,17 +79,31 @@ class QueryService:
         self.sources = sources
         self.settings = settings
         self.queries = History(db)
+        self.audit = AuditLog(db)
 
     def run(
-        self, sql: str, *, user: str, timeout: float | None = None, key: str | None = None
+        self,
+        sql: str,
+        *,
+        user: str | None = None,
+        timeout: float | None = None,
+        key: str | None = None,
+        principal: Principal | None = None,
     ) -> QueryResult:
         """Start ``sql`` (one read-only statement) for ``user``; returns once DuckDB streams.
 
         ``timeout`` (seconds) may shorten ``query.timeout_seconds``, never lengthen it.
         Raises :class:`~atelier.errors.InvalidInput` with DuckDB's message (line, column) for
         a bad query, :class:`~atelier.backends.warehouse.QueryRefused` (403) for what user SQL
-        may not do, ``QueryTimeout`` or ``QueryCancelled`` when stopped.
+        may not do, ``QueryTimeout`` or ``QueryCancelled`` when stopped. With ``principal``
+        (who acts), checked first: scientists and admins, code tokens with ``data:read``; the
+        history records every run under its user, whatever the entry point.
         """
+        if principal is not None:
+            access.check(principal, access.BUILDERS, "run SQL", ("data:read",))
+            user = principal.name
+        if not user:
+            raise InvalidInput("a query needs the user who runs it")
         if not sql.strip():
             raise InvalidInput("no SQL given: write a query, e.g. SELECT * FROM bank.customers")
         limit = self._timeout(timeout)
@@ -143,8 +159,25 @@ class QueryService:
             lambda error: query_error(error, secrets),
         )
 
-    def cancel(self, query_id: int, user: str, *, admin: bool = False) -> None:
-        """Stop query ``query_id``; only its owner or an admin (``admin=True``) may."""
+    def cancel(
+        self,
+        query_id: int,
+        user: str | None = None,
+        *,
+        admin: bool = False,
+        principal: Principal | None = None,
+        client: str | None = None,
+    ) -> None:
+        """Stop query ``query_id``; only its owner or an admin (``admin=True``) may. With
+        ``principal`` (who acts), checked and recorded in the audit log (``sql.cancel``)."""
+        if principal is None:
+            self._cancel(query_id, user or "", admin)
+            return
+        access.check(principal, access.BUILDERS, "cancel queries", ("data:read",))
+        self._cancel(query_id, principal.name, principal.role == "admin")
+        access.record(self.audit, "sql.cancel", principal, str(query_id), client)
+
+    def _cancel(self, query_id: int, user: str, admin: bool) -> None:
         with _REGISTRIES_LOCK:
             found = self._registry().get(query_id)
         if found is None:
