@@ -1,9 +1,8 @@
-"""``atelier projects`` (create, list, show, members) and ``atelier env`` (add, remove, show,
-sync a project's Python environment).
+"""``atelier projects`` (create, list, show, members, pull, push) and ``atelier env`` (add,
+remove, show, sync a project's Python environment).
 
-``atelier projects`` acts on the local workspace as its owner. ``atelier env`` goes through the
-SDK: with ``ATELIER_URL``/``ATELIER_TOKEN`` set (as in a notebook terminal) it acts on the
-server as that user, else on the local workspace.
+Every command goes through the SDK client: with ``ATELIER_URL``/``ATELIER_TOKEN`` set (a laptop,
+a notebook terminal) it acts on the server as that user, else on the local workspace.
 """
 
 from __future__ import annotations
@@ -16,9 +15,11 @@ from typing import Any, TypeVar
 
 import click
 
-from atelier.cli.options import acting, open_workbench, workspace_option
+from atelier.cli.options import client_for, workspace_option
 
 T = TypeVar("T")
+#: What a code token (a job's, a notebook's) needs for the commands that admit one.
+SCOPES = ("projects",)
 
 
 @contextmanager
@@ -54,15 +55,14 @@ def projects() -> None:
 def create(workspace: str | None, name: str, description: str) -> None:
     """Create project NAME: notebooks/, src/, pyproject.toml, uv.lock and a uv environment
     with ipykernel (you become its owner)."""
-    wb = open_workbench(workspace, scopes=("projects",), doing="create projects")
-    owner = acting(wb)
-    project = _with_spinner(
-        f"Creating project {name} and its environment…",
-        lambda: wb.projects.create(name, owner, description, client="cli"),
-    )
-    click.echo(f"Created project {project.name} in {project.path}")
-    click.echo(f"  Python: {project.python}")
-    click.echo(f"  Add packages with `atelier env add PACKAGE --project {project.name}`")
+    with client_for(workspace, doing="create projects", scopes=SCOPES) as client:
+        project = _with_spinner(
+            f"Creating project {name} and its environment…",
+            lambda: client.projects.create(name, description),
+        )
+    click.echo(f"Created project {project['name']} in {project['path']}")
+    click.echo(f"  Python: {project['python']}")
+    click.echo(f"  Add packages with `atelier env add PACKAGE --project {project['name']}`")
 
 
 @projects.command("list")
@@ -70,16 +70,18 @@ def create(workspace: str | None, name: str, description: str) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def list_projects(workspace: str | None, as_json: bool) -> None:
     """List projects and their owners."""
-    listed = open_workbench(workspace, scopes=("projects",)).projects.list()
+    with client_for(workspace, doing="list projects", scopes=SCOPES) as client:
+        listed = client.projects.list()
     if as_json:
-        click.echo(json.dumps([p.as_dict() for p in listed], indent=2))
+        click.echo(json.dumps(listed, indent=2))
         return
     if not listed:
         click.echo("No projects. Create one with `atelier projects create NAME`.")
     for p in listed:
-        owners = ",".join(m.name for m in p.members if m.role == "owner")
+        owners = ",".join(m["name"] for m in p["members"] if m["role"] == "owner")
         click.echo(
-            f"{p.name:<24} {len(p.members):>3} member(s)  owner: {owners:<16} {p.description}"
+            f"{p['name']:<24} {len(p['members']):>3} member(s)  owner: {owners:<16} "
+            f"{p['description']}".rstrip()
         )
 
 
@@ -89,18 +91,19 @@ def list_projects(workspace: str | None, as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def show(workspace: str | None, name: str, as_json: bool) -> None:
     """Show project NAME: folder, members and environment."""
-    wb = open_workbench(workspace, scopes=("projects",))
-    project = wb.projects.get(name)
-    env = wb.projects.env.show(name)
+    with client_for(workspace, doing="see projects", scopes=SCOPES) as client:
+        project = client.projects.get(name)
+        env = client.projects.env_show(name)
     if as_json:
-        click.echo(json.dumps({**project.as_dict(), "environment": env.as_dict()}, indent=2))
+        click.echo(json.dumps({**project, "environment": env}, indent=2))
         return
-    click.echo(f"{project.name}: {project.description}".rstrip(": "))
-    click.echo(f"  folder:  {project.path}")
-    click.echo(f"  python:  {project.python}")
-    click.echo(f"  created: {project.created_at:%Y-%m-%d %H:%M} by {project.created_by or '?'}")
-    click.echo("  members: " + ", ".join(f"{m.name} ({m.role})" for m in project.members))
-    click.echo("  requires: " + ", ".join(env.requirements))
+    click.echo(f"{project['name']}: {project['description']}".rstrip(": "))
+    click.echo(f"  folder:  {project['path']}")
+    click.echo(f"  python:  {project['python']}")
+    created = str(project["created_at"])[:16].replace("T", " ")
+    click.echo(f"  created: {created} by {project['created_by'] or '?'}")
+    click.echo("  members: " + ", ".join(f"{m['name']} ({m['role']})" for m in project["members"]))
+    click.echo("  requires: " + ", ".join(env["requirements"]))
 
 
 @projects.group("members")
@@ -115,9 +118,8 @@ def members() -> None:
 @click.option("--owner", is_flag=True, help="Make USER an owner (owners manage members).")
 def add_member(workspace: str | None, name: str, user: str, owner: bool) -> None:
     """Add USER to project NAME (or change their role)."""
-    wb = open_workbench(workspace)
-    role = "owner" if owner else "member"
-    wb.projects.add_member(name, user, acting(wb), role=role, client="cli")
+    with client_for(workspace, doing="manage project members") as client:
+        client.projects.add_member(name, user, owner=owner)
     click.echo(f"{user} is now {'an owner' if owner else 'a member'} of project {name}")
 
 
@@ -127,9 +129,54 @@ def add_member(workspace: str | None, name: str, user: str, owner: bool) -> None
 @click.argument("user")
 def remove_member(workspace: str | None, name: str, user: str) -> None:
     """Remove USER from project NAME."""
-    wb = open_workbench(workspace)
-    wb.projects.remove_member(name, user, acting(wb), client="cli")
+    with client_for(workspace, doing="manage project members") as client:
+        client.projects.remove_member(name, user)
     click.echo(f"Removed {user} from project {name}")
+
+
+@projects.command("pull")
+@workspace_option
+@click.argument("name")
+@click.argument("dest", required=False, type=click.Path(file_okay=False))
+@click.option("--force", is_flag=True, help="Pull into a folder that is not empty.")
+def pull(workspace: str | None, name: str, dest: str | None, force: bool) -> None:
+    """Copy project NAME's files into DEST [default: ./NAME]: notebooks, src/,
+    pyproject.toml and uv.lock (not its .venv, nor what .gitignore ignores), so that
+    `uv sync` there gives the project's environment. Members and admins only."""
+    with client_for(workspace, doing="pull projects") as client:
+        pulled = client.projects.pull(name, dest, force=force)
+    click.echo(f"Pulled project {name} into {pulled['path']} ({len(pulled['files'])} files)")
+    click.echo(f"  Next: cd {pulled['path']} && uv sync; push back with `atelier projects push`")
+
+
+@projects.command("push")
+@workspace_option
+@click.argument("name", required=False)
+@click.option(
+    "--path",
+    "folder",
+    type=click.Path(file_okay=False, exists=True),
+    help="The folder to push [default: the pulled project holding the current folder].",
+)
+@click.option("--force", is_flag=True, help="Overwrite files that changed on the server.")
+def push(workspace: str | None, name: str | None, folder: str | None, force: bool) -> None:
+    """Send a pulled project's files back to project NAME [default: the one it was pulled
+    from]: what git would commit (.gitignore respected), never .venv. Files changed on the
+    server since the pull stop the push (nothing is written) unless --force; a changed uv.lock
+    is installed on the server. Members and admins only."""
+    with client_for(workspace, doing="push projects") as client:
+        pushed = _with_spinner(
+            "Pushing…", lambda: client.projects.push(folder, project=name, force=force)
+        )
+    written, deleted = len(pushed["written"]), len(pushed["deleted"])
+    click.echo(
+        f"Pushed {pushed['path']} to project {pushed['project']}: {written} written, "
+        f"{deleted} deleted"
+    )
+    if pushed["kept"]:
+        click.echo(f"  Only on the server (kept): {', '.join(pushed['kept'][:10])}")
+    if pushed["environment"] == "synced":
+        click.echo("  The server's environment now matches the pushed uv.lock")
 
 
 # -- env -------------------------------------------------------------------------------
@@ -139,22 +186,20 @@ def project_option(func: Callable[..., Any]) -> Callable[..., Any]:
     return click.option(
         "--project",
         "-p",
-        help="Project name [default: the project holding the current folder, else "
-        "ATELIER_PROJECT].",
+        help="Project name [default: the project holding the current folder (a workspace's "
+        "project or a pulled one), else ATELIER_PROJECT].",
     )(func)
 
 
 def resolve_project(project: str | None) -> str:
     """--project, else the project the current folder is in, else ATELIER_PROJECT."""
-    import os
+    from atelier.sdk.projects import project_name
 
-    from atelier.services.projects import project_name_for_cwd
-
-    name = project or project_name_for_cwd(Path.cwd()) or os.environ.get("ATELIER_PROJECT")
+    name = project_name(project, here=Path.cwd())
     if not name:
         raise click.UsageError(
-            "which project? pass --project NAME, run this inside a project folder, or set "
-            "ATELIER_PROJECT"
+            "which project? pass --project NAME, run this inside a project folder (or a pulled "
+            "one), or set ATELIER_PROJECT"
         )
     return name
 
@@ -173,16 +218,14 @@ def env_add(workspace: str | None, project: str | None, packages: tuple[str, ...
 
     If anything does not resolve, nothing changes and uv's reason is shown.
     """
-    import atelier
+    from atelier.contract.projects import requirement_name
 
     name = resolve_project(project)
-    with atelier.connect(workspace=workspace) as ws:
+    with client_for(workspace, doing="change environments", scopes=SCOPES) as client:
         shown = _with_spinner(
             f"Resolving and installing {' '.join(packages)} in {name}…",
-            lambda: ws.env_add(*packages, project=name),
+            lambda: client.projects.env_change(name, "add", list(packages)),
         )
-    from atelier.services.projects import requirement_name
-
     versions = {p["name"]: p["version"] for p in shown["packages"]}
     for spec in packages:
         package = requirement_name(spec)
@@ -195,13 +238,11 @@ def env_add(workspace: str | None, project: str | None, packages: tuple[str, ...
 @click.argument("packages", nargs=-1, required=True)
 def env_remove(workspace: str | None, project: str | None, packages: tuple[str, ...]) -> None:
     """Uninstall PACKAGES from the project's environment and drop them from its lock."""
-    import atelier
-
     name = resolve_project(project)
-    with atelier.connect(workspace=workspace) as ws:
+    with client_for(workspace, doing="change environments", scopes=SCOPES) as client:
         _with_spinner(
             f"Removing {' '.join(packages)} from {name}…",
-            lambda: ws.env_remove(*packages, project=name),
+            lambda: client.projects.env_change(name, "remove", list(packages)),
         )
     click.echo(f"Removed {' '.join(packages)} from {name}")
 
@@ -213,11 +254,9 @@ def env_remove(workspace: str | None, project: str | None, packages: tuple[str, 
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def env_show(workspace: str | None, project: str | None, show_all: bool, as_json: bool) -> None:
     """Show the project's requirements and their locked versions."""
-    import atelier
-
     name = resolve_project(project)
-    with atelier.connect(workspace=workspace) as ws:
-        shown = ws.env_show(name)
+    with client_for(workspace, doing="see environments", scopes=SCOPES) as client:
+        shown = client.projects.env_show(name)
     if as_json:
         click.echo(json.dumps(shown, indent=2))
         return
@@ -236,11 +275,11 @@ def env_show(workspace: str | None, project: str | None, show_all: bool, as_json
 @workspace_option
 @project_option
 def env_sync(workspace: str | None, project: str | None) -> None:
-    """Make the local environment match uv.lock again (e.g. after editing it by hand)."""
+    """Make the project's environment (on the server, or the local workspace) match its
+    uv.lock again (e.g. after editing it by hand)."""
     name = resolve_project(project)
-    wb = open_workbench(workspace, scopes=("projects",))
-    owner = acting(wb)
-    _with_spinner(f"Syncing {name}…", lambda: wb.projects.env.sync(name, owner))
+    with client_for(workspace, doing="change environments", scopes=SCOPES) as client:
+        _with_spinner(f"Syncing {name}…", lambda: client.projects.env_sync(name))
     click.echo(f"Environment of {name} matches its uv.lock")
 
 

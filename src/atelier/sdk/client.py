@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from atelier.sdk.features import Features
     from atelier.sdk.jobs import Jobs
     from atelier.sdk.models import Models
+    from atelier.sdk.projects import Projects
 
 Format = Literal["pandas", "polars", "arrow"]
 Mode = Literal["create", "replace", "append"]
@@ -141,35 +142,32 @@ class Client(ABC):
 
     # -- projects and their environments ------------------------------------------------
 
+    @property
     @abstractmethod
-    def projects(self) -> list[dict[str, Any]]:
-        """Every project, with its members and your role in it (``owner``/``member``/None)."""
+    def projects(self) -> Projects:
+        """Projects: ``ws.projects()`` lists them; ``.get(name)``, ``.create(...)``,
+        ``.add_member(...)``, ``.pull(name)``, ``.push(folder)`` (see
+        :mod:`atelier.sdk.projects`)."""
 
-    @abstractmethod
     def create_project(self, name: str, description: str = "") -> dict[str, Any]:
         """Create a project (folder, ``pyproject.toml``, ``uv.lock`` and environment); you
         become its owner."""
+        return self.projects.create(name, description)
 
     def env_add(self, *packages: str, project: str | None = None) -> dict[str, Any]:
         """Install packages (``"lightgbm"``, ``"six==1.17.0"``) into a project's environment
         and lock them; ``project`` defaults to ``ATELIER_PROJECT`` (set in kernels and jobs).
         Returns the environment as :meth:`env_show` does."""
-        return self._env_change("add", project_name(project), list(packages))
+        return self.projects.env_change(project_name(project), "add", list(packages))
 
     def env_remove(self, *packages: str, project: str | None = None) -> dict[str, Any]:
         """Uninstall packages from a project's environment and drop them from its lock."""
-        return self._env_change("remove", project_name(project), list(packages))
+        return self.projects.env_change(project_name(project), "remove", list(packages))
 
     def env_show(self, project: str | None = None) -> dict[str, Any]:
         """A project's environment: ``requirements`` as declared, ``packages`` as locked
         (``name``, exact ``version``, ``direct``)."""
-        return self._env_show(project_name(project))
-
-    @abstractmethod
-    def _env_change(self, verb: str, project: str, packages: list[str]) -> dict[str, Any]: ...
-
-    @abstractmethod
-    def _env_show(self, project: str) -> dict[str, Any]: ...
+        return self.projects.env_show(project_name(project))
 
     def __enter__(self) -> Client:
         return self

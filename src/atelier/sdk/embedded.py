@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from atelier.sdk.features import Features
     from atelier.sdk.jobs import Jobs
     from atelier.sdk.models import Models
+    from atelier.sdk.projects import Projects
 
 
 class EmbeddedClient(Client):
@@ -91,23 +92,11 @@ class EmbeddedClient(Client):
 
         return EmbeddedJobs(self.workbench, self.principal)
 
-    def projects(self) -> list[dict[str, Any]]:
-        name = self.principal.name
-        return [{**p.as_dict(), "role": p.role_of(name)} for p in self.workbench.projects.list()]
+    @cached_property
+    def projects(self) -> Projects:
+        from atelier.sdk.projects import EmbeddedProjects
 
-    def create_project(self, name: str, description: str = "") -> dict[str, Any]:
-        project = self.workbench.projects.create(
-            name, self.principal, description, client=self.client_label
-        )
-        return {**project.as_dict(), "role": project.role_of(self.principal.name)}
-
-    def _env_change(self, verb: str, project: str, packages: list[str]) -> dict[str, Any]:
-        env = self.workbench.projects.env
-        change = env.add if verb == "add" else env.remove
-        return change(project, packages, self.principal, client=self.client_label).as_dict()
-
-    def _env_show(self, project: str) -> dict[str, Any]:
-        return self.workbench.projects.env.show(project).as_dict()
+        return EmbeddedProjects(self.workbench, self.principal, self.client_label)
 
     def close(self) -> None:
         self.workbench.close()

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from atelier.sdk.features import Features
     from atelier.sdk.jobs import Jobs
     from atelier.sdk.models import Models
+    from atelier.sdk.projects import Projects
 
 
 class RemoteClient(Client):
@@ -113,26 +114,11 @@ class RemoteClient(Client):
 
         return RemoteJobs(self)
 
-    def projects(self) -> list[dict[str, Any]]:
-        listed: list[dict[str, Any]] = self.request("GET", "/projects").json()
-        return listed
+    @cached_property
+    def projects(self) -> Projects:
+        from atelier.sdk.projects import RemoteProjects
 
-    def create_project(self, name: str, description: str = "") -> dict[str, Any]:
-        body = {"name": name, "description": description}
-        # uv builds the environment: no read timeout.
-        created: dict[str, Any] = self.request("POST", "/projects", json=body, timeout=None).json()
-        return created
-
-    def _env_change(self, verb: str, project: str, packages: list[str]) -> dict[str, Any]:
-        method = "POST" if verb == "add" else "DELETE"
-        changed: dict[str, Any] = self.request(
-            method, f"/projects/{quote(project)}/env", json={"packages": packages}, timeout=None
-        ).json()
-        return changed
-
-    def _env_show(self, project: str) -> dict[str, Any]:
-        shown: dict[str, Any] = self.request("GET", f"/projects/{quote(project)}/env").json()
-        return shown
+        return RemoteProjects(self)
 
     def close(self) -> None:
         self._http.close()

@@ -7,11 +7,23 @@ may take a while on a first install: these routes run in the thread pool.
 
 from __future__ import annotations
 
+import tempfile
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
-from pydantic import BaseModel, ConfigDict, Field
+from starlette.concurrency import run_in_threadpool
 
+from atelier.contract.projects import (
+    EnvironmentOut,
+    MemberOut,
+    NewMember,
+    NewProject,
+    Packages,
+    ProjectOut,
+    PushResult,
+)
+from atelier.contract.trees import MAX_ARCHIVE, TREE_ARCHIVE
+from atelier.errors import InvalidInput
 from atelier.server.api.deps import client, workbench
 from atelier.server.security import allow
 from atelier.services.auth import Principal
@@ -21,37 +33,19 @@ from atelier.services.projects import Project
 router = APIRouter(prefix="/projects", tags=["projects"])
 
 
-class NewProject(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    name: str = Field(max_length=64)
-    description: str = Field(default="", max_length=10_000)
-
-
-class NewMember(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    user: str = Field(max_length=64)
-    role: str = "member"
-
-
-class Packages(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    #: Requirements as uv takes them: ``lightgbm``, ``six==1.17.0``, ``pandas>=2``.
-    packages: list[str] = Field(min_length=1, max_length=50)
-
-
 def project_dict(project: Project, principal: Principal) -> dict[str, Any]:
     """The project, and the caller's role in it (``owner``, ``member`` or None)."""
     return {**project.as_dict(), "role": project.role_of(principal.name)}
 
 
-@router.get("")
+@router.get("", response_model=list[ProjectOut])
 def list_projects(
     request: Request, principal: Principal = allow("admin", "scientist", scopes=(PROJECTS,))
 ) -> list[dict[str, Any]]:
     return [project_dict(p, principal) for p in workbench(request).projects.list()]
 
 
-@router.post("", status_code=201)
+@router.post("", status_code=201, response_model=ProjectOut)
 def create_project(
     body: NewProject,
     request: Request,
@@ -63,7 +57,7 @@ def create_project(
     return project_dict(project, principal)
 
 
-@router.get("/{name}")
+@router.get("/{name}", response_model=ProjectOut)
 def get_project(
     name: str,
     request: Request,
@@ -72,14 +66,14 @@ def get_project(
     return project_dict(workbench(request).projects.get(name), principal)
 
 
-@router.get("/{name}/members")
+@router.get("/{name}/members", response_model=list[MemberOut])
 def list_members(
     name: str, request: Request, _: Principal = allow("admin", "scientist", scopes=(PROJECTS,))
 ) -> list[dict[str, Any]]:
     return [m.as_dict() for m in workbench(request).projects.get(name).members]
 
 
-@router.post("/{name}/members", status_code=201)
+@router.post("/{name}/members", status_code=201, response_model=list[MemberOut])
 def add_member(
     name: str, body: NewMember, request: Request, principal: Principal = allow("admin", "scientist")
 ) -> list[dict[str, Any]]:
@@ -97,14 +91,14 @@ def remove_member(
     return Response(status_code=204)
 
 
-@router.get("/{name}/env")
+@router.get("/{name}/env", response_model=EnvironmentOut)
 def show_env(
     name: str, request: Request, _: Principal = allow("admin", "scientist", scopes=(PROJECTS,))
 ) -> dict[str, Any]:
     return workbench(request).projects.env.show(name).as_dict()
 
 
-@router.post("/{name}/env")
+@router.post("/{name}/env", response_model=EnvironmentOut)
 def add_packages(
     name: str,
     body: Packages,
@@ -115,7 +109,7 @@ def add_packages(
     return env.add(name, body.packages, principal, client=client(request)).as_dict()
 
 
-@router.delete("/{name}/env")
+@router.delete("/{name}/env", response_model=EnvironmentOut)
 def remove_packages(
     name: str,
     body: Packages,
@@ -124,3 +118,76 @@ def remove_packages(
 ) -> dict[str, Any]:
     env = workbench(request).projects.env
     return env.remove(name, body.packages, principal, client=client(request)).as_dict()
+
+
+@router.post("/{name}/env/sync", response_model=EnvironmentOut)
+def sync_env(
+    name: str,
+    request: Request,
+    principal: Principal = allow("admin", "scientist", scopes=(PROJECTS,)),
+) -> dict[str, Any]:
+    env = workbench(request).projects.env
+    return env.sync(name, principal, client=client(request)).as_dict()
+
+
+# Pull and push are for people (members and admins), not for the code of jobs, notebooks or
+# apps: their tokens name no scope here.
+
+
+@router.get(
+    "/{name}/files",
+    response_class=Response,
+    responses={200: {"content": {TREE_ARCHIVE: {}}, "description": "The files, as tar.gz"}},
+)
+def pull(
+    name: str, request: Request, principal: Principal = allow("admin", "scientist")
+) -> Response:
+    archive = workbench(request).projects.files.pull(name, principal, client=client(request))
+    return Response(
+        archive,
+        media_type=TREE_ARCHIVE,
+        headers={"Content-Disposition": f'attachment; filename="{name}.tar.gz"'},
+    )
+
+
+@router.post(
+    "/{name}/files",
+    response_model=PushResult,
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {TREE_ARCHIVE: {"schema": {"type": "string", "format": "binary"}}},
+        }
+    },
+)
+async def push(
+    name: str,
+    request: Request,
+    force: bool = False,
+    principal: Principal = allow("admin", "scientist"),
+) -> PushResult:
+    """The body is the tree as tar.gz (see ``atelier.contract.trees``), read only once the
+    caller is known; ``force`` overwrites files that changed on the server since the pull."""
+    files = workbench(request).projects.files
+    # Members only, checked (and a refusal audited) before the body is read.
+    await run_in_threadpool(
+        files.projects.require_member,
+        name,
+        principal,
+        action="project.push",
+        client=client(request),
+    )
+    with tempfile.SpooledTemporaryFile(max_size=8 * 2**20) as body:
+        size = 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > MAX_ARCHIVE:
+                raise InvalidInput(
+                    f"the tree is larger than {MAX_ARCHIVE // 2**20} MiB compressed: keep data "
+                    "out of it (ignore it in .gitignore)"
+                )
+            body.write(chunk)
+        body.seek(0)
+        return await run_in_threadpool(
+            files.push, name, body, principal, force=force, client=client(request)
+        )

@@ -76,12 +76,23 @@ class Environments:
             raise InvalidInput("ipykernel cannot be removed: the project's notebooks need it")
         return self._change(name, "remove", specs, principal, client)
 
-    def sync(self, name: str, principal: Principal) -> Environment:
+    def sync(self, name: str, principal: Principal, *, client: str | None = None) -> Environment:
         """Make the environment match ``uv.lock`` again (and re-link Atelier's packages), e.g.
         after the lock was edited by hand or the environment was deleted."""
-        project = self.projects.require_member(name, principal, action="project.env.sync")
-        with exclusive(self.projects.lock(name)):
-            _sync(project)
+        project = self.projects.require_member(
+            name, principal, action="project.env.sync", client=client
+        )
+        try:
+            with exclusive(self.projects.lock(name)):
+                _sync(project)
+        except UvFailed as exc:
+            self.projects.audit.record(
+                "project.env.sync", actor=principal.name, target=name, success=False, client=client
+            )
+            raise InvalidInput(f"could not sync project {name!r} with its uv.lock: {exc}") from None
+        self.projects.audit.record(
+            "project.env.sync", actor=principal.name, target=name, client=client
+        )
         return read_environment(project)
 
     def _change(
@@ -134,7 +145,6 @@ class Environments:
         return environment
 
     @staticmethod
-    @staticmethod
     def _restore(project: Project, backup: dict[str, bytes | None]) -> None:
         for file, content in backup.items():
             path = project.path / file
@@ -156,8 +166,14 @@ class Environments:
 
 
 def _sync(project: Project) -> None:
+    sync_locked(project, frozen=True)
+
+
+def sync_locked(project: Project, *, frozen: bool = False) -> None:
+    """Install exactly ``uv.lock`` into the environment. ``frozen``: as the lock says, without
+    checking it against ``pyproject.toml``; else refuse a lock that does not match it."""
     run_uv(
-        ["sync", "--frozen", "--project", str(project.path)],
+        ["sync", "--frozen" if frozen else "--locked", "--project", str(project.path)],
         venv=project.venv,
         cwd=project.path,
     )

@@ -9,6 +9,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from atelier.contract.projects import normalize as normalize
+from atelier.contract.projects import requirement_name as requirement_name
 from atelier.errors import InvalidInput
 
 #: Project names: lower-case letters, digits, '-' and '_', starting and ending with a letter or
@@ -121,18 +123,3 @@ class Environment:
             "requirements": list(self.requirements),
             "packages": [p.as_dict() for p in self.packages],
         }
-
-
-def normalize(name: str) -> str:
-    """A distribution name in its canonical form (PEP 503), as uv.lock writes it."""
-    return re.sub(r"[-_.]+", "-", name).lower()
-
-
-def requirement_name(requirement: str) -> str:
-    """The normalized distribution name a requirement starts with (``Six>=1.16`` -> ``six``)."""
-    name = requirement.strip()
-    for i, char in enumerate(name):
-        if not (char.isalnum() or char in "-_."):
-            name = name[:i]
-            break
-    return normalize(name)

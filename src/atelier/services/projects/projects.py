@@ -29,6 +29,7 @@ from atelier.services.projects.uvtool import UvFailed, exclusive, run_uv
 if TYPE_CHECKING:
     from atelier.services.auth import AuditLog, Principal
     from atelier.services.projects.environments import Environments
+    from atelier.services.projects.files import ProjectFiles
 
 MAX_DESCRIPTION = 10_000
 
@@ -51,6 +52,13 @@ class Projects:
         from atelier.services.projects.environments import Environments
 
         return Environments(self)
+
+    @property
+    def files(self) -> ProjectFiles:
+        """The projects' files: pull them as an archive, push a tree back."""
+        from atelier.services.projects.files import ProjectFiles
+
+        return ProjectFiles(self)
 
     def lock(self, name: str) -> Path:
         return self.locks / f"project-{name}.lock"
