@@ -1,28 +1,30 @@
 """``atelier apps``: publish models as apps, host Streamlit/Dash apps, share, pause, delete.
 
-The CLI acts on the local workspace as the person ATELIER_TOKEN names (or the local admin), who
-then owns what is published; the running server picks the changes up at the next request (a
-deployed app starts, or restarts, on its next visit).
+Each command works through the SDK client (:func:`~atelier.cli.options.client_for`): on the
+workspace, acting as the person ATELIER_TOKEN names (or the local admin), or against
+``ATELIER_URL`` from anywhere, a laptop included (``apps deploy`` then ships the app's folder
+to the server). Whoever publishes an app owns it; the apps service checks who may change what
+and records the audit entries. A running server picks changes made on its workspace up at the
+next request (a deployed app starts, or restarts, on its next visit).
 """
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import click
 
-from atelier.cli.options import EVERYONE, acting, open_workbench, workspace_option
+from atelier.cli.options import BUILDERS, EVERYONE, client_for, workspace_option
+
+#: What a code token needs to list and read apps (as the API); managing them takes a person.
+USE = ("predict",)
 
 
 @click.group()
 def apps() -> None:
-    """Apps: generated from a model, or hosted Streamlit/Dash scripts."""
-
-
-def _url(wb: object, path: str) -> str:
-    workspace = wb.workspace  # type: ignore[attr-defined]
-    return f"{workspace.public_url}{path}"
+    """Apps: generated from a model, or hosted Streamlit/Dash scripts and folders."""
 
 
 @apps.command("create")
@@ -33,81 +35,86 @@ def _url(wb: object, path: str) -> str:
 @click.option("--description", default="", help="What the app is for, shown under the title.")
 def create(workspace: str | None, name: str, model: str, title: str, description: str) -> None:
     """Publish app NAME generated from MODEL's signature and input example."""
-    wb = open_workbench(workspace, doing="publish apps")
-    try:
-        app = wb.apps.create(
-            name, model, acting(wb), title=title, description=description, client="cli"
-        )
-        click.echo(f"app {app.name} serves {app.model}: {_url(wb, app.url)}")
-        click.echo(f"share it: atelier apps share {app.name} --user NAME (or --everyone)")
-    finally:
-        wb.close()
+    with client_for(workspace, roles=BUILDERS, doing="publish apps") as client:
+        app = client.apps.create(name, model, title=title, description=description)
+        click.echo(f"app {app['name']} serves {app['model']}: {client.apps.address(app)}")
+    click.echo(f"share it: atelier apps share {app['name']} --user NAME (or --everyone)")
 
 
 @apps.command("deploy")
 @workspace_option
-@click.argument("script", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("path", type=click.Path(exists=True, path_type=Path))
 @click.option("--name", required=True, help="App name (its address is /apps/NAME/).")
+@click.option(
+    "--entry", help="A folder's script to run [default: app.py, streamlit_app.py, main.py]."
+)
 @click.option("--project", help="Project whose environment runs the app.")
 @click.option(
-    "--kind", type=click.Choice(["streamlit", "dash"]), help="[default: detected from SCRIPT]"
+    "--kind", type=click.Choice(["streamlit", "dash"]), help="[default: detected from the script]"
 )
 @click.option("--title", default="", help="Title in the apps list.")
 def deploy(
     workspace: str | None,
-    script: Path,
+    path: Path,
     name: str,
+    entry: str | None,
     project: str | None,
     kind: str | None,
     title: str,
 ) -> None:
-    """Host the Streamlit or Dash app SCRIPT at /apps/NAME/, behind Atelier's login."""
-    try:
-        text = script.read_text(encoding="utf-8")
-    except UnicodeDecodeError:
-        raise click.UsageError(f"{script}: not a UTF-8 text file") from None
-    wb = open_workbench(workspace, doing="deploy apps")
-    try:
-        app = wb.apps.deploy(
-            name,
-            text,
-            acting(wb),
-            project=project,
-            kind=kind,
-            filename=script.name,
-            title=title,
-            client="cli",
-        )
-        click.echo(f"{app.kind} app {app.name} deployed: {_url(wb, app.url)}")
-        click.echo("the server starts it on its next visit; logs: atelier apps logs " + app.name)
-    finally:
-        wb.close()
+    """Host the Streamlit or Dash app at PATH as /apps/NAME/, behind Atelier's login.
+
+    PATH is one script, or a folder shipped whole (its .gitignore's simple patterns, .git,
+    virtualenvs and caches left out) with --entry as the script to run."""
+    if entry is not None and not path.is_dir():
+        raise click.UsageError("--entry names the script of a folder: give the folder as PATH")
+    with client_for(workspace, roles=BUILDERS, doing="deploy apps") as client:
+        app = client.apps.deploy(name, path, entry=entry, project=project, kind=kind, title=title)
+        click.echo(f"{app['kind']} app {app['name']} deployed: {client.apps.address(app)}")
+    click.echo("the server starts it on its next visit; logs: atelier apps logs " + app["name"])
 
 
 @apps.command("list")
 @workspace_option
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def list_apps(workspace: str | None, as_json: bool) -> None:
-    """Every app with its model or script, status and sharing."""
-    wb = open_workbench(workspace, scopes=("predict",), roles=EVERYONE, doing="list apps")
-    try:
-        found = wb.apps.registry.list(acting(wb))
-    finally:
-        wb.close()
+    """Every app you may use, with its model or script, status and sharing."""
+    with client_for(workspace, roles=EVERYONE, scopes=USE, doing="list apps") as client:
+        found = client.apps.list()
     if as_json:
-        click.echo(json.dumps([a.as_dict() for a in found], indent=2))
+        click.echo(json.dumps(found, indent=2))
         return
     if not found:
         click.echo("no apps yet: atelier apps create NAME --model MODEL@ALIAS")
         return
     for app in found:
-        what = (
-            app.model
-            if app.model
-            else f"{app.kind}" + (f" in {app.project}" if app.project else "")
+        click.echo(
+            f"{app['name']:<24} {app['status']:<8} {_what(app):<28} shared with {_shared(app)}"
         )
-        shared = "everyone" if app.shared_with_all else (", ".join(app.shared_with) or "nobody")
-        click.echo(f"{app.name:<24} {app.status:<8} {what:<28} shared with {shared}")
+
+
+@apps.command("show")
+@workspace_option
+@click.argument("name")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def show(workspace: str | None, name: str, as_json: bool) -> None:
+    """App NAME: what it serves or runs, its owner, status and sharing; a generated app's
+    form."""
+    with client_for(workspace, roles=EVERYONE, scopes=USE, doing="read apps") as client:
+        app = client.apps.get(name)
+        address = client.apps.address(app)
+    if as_json:
+        click.echo(json.dumps(app, indent=2))
+        return
+    click.echo(f"{app['name']}  {app['title']}  ({app['status']})")
+    if app["description"]:
+        click.echo(f"  {app['description']}")
+    version = f" (version {app['model_version']})" if app.get("model_version") else ""
+    click.echo(f"  {_what(app)}{version}, owned by {app['owner']}")
+    click.echo(f"  shared with {_shared(app)}")
+    click.echo(f"  {address}")
+    for field in app.get("form") or []:
+        click.echo(f"  {field['name']:<24} {field['widget']:<10} e.g. {field['default']!r}")
 
 
 @apps.command("share")
@@ -130,18 +137,11 @@ def share(
         raise click.UsageError("--everyone and --not-everyone contradict each other")
     if not (users or everyone or remove or not_everyone):
         raise click.UsageError("say whom to share with: --user NAME, --everyone, --remove NAME")
-    wb = open_workbench(workspace, doing="share apps")
-    try:
-        flag = True if everyone else (False if not_everyone else None)
-        app = wb.apps.share(
-            name, acting(wb), users=list(users), everyone=flag, remove=list(remove), client="cli"
-        )
-    finally:
-        wb.close()
-    shared = (
-        "every logged-in user" if app.shared_with_all else (", ".join(app.shared_with) or "nobody")
-    )
-    click.echo(f"app {app.name} is shared with {shared}")
+    flag = True if everyone else (False if not_everyone else None)
+    with client_for(workspace, roles=BUILDERS, doing="share apps") as client:
+        app = client.apps.share(name, users=users, everyone=flag, remove=remove)
+    shared = "every logged-in user" if app["shared_with_all"] else _shared(app)
+    click.echo(f"app {app['name']} is shared with {shared}")
 
 
 def _lifecycle(action: str, help_text: str) -> None:
@@ -149,13 +149,10 @@ def _lifecycle(action: str, help_text: str) -> None:
     @workspace_option
     @click.argument("name")
     def command(workspace: str | None, name: str) -> None:
-        wb = open_workbench(workspace, doing=f"{action} apps")
-        try:
-            app = getattr(wb.apps, action)(name, acting(wb), client="cli")
-        finally:
-            wb.close()
+        with client_for(workspace, roles=BUILDERS, doing=f"{action} apps") as client:
+            app = getattr(client.apps, action)(name)
         done = {"pause": "paused", "resume": "resumed", "delete": "deleted"}[action]
-        click.echo(f"app {app.name} {done}")
+        click.echo(f"app {app['name']} {done}")
 
 
 _lifecycle("pause", "Pause app NAME: its users cannot open it until it is resumed.")
@@ -169,13 +166,22 @@ _lifecycle("delete", "Delete app NAME (its feedback table stays in the warehouse
 @click.option("--lines", "-n", default=200, show_default=True, help="How many last lines.")
 def logs(workspace: str | None, name: str, lines: int) -> None:
     """The last lines a hosted app wrote (standard output and errors)."""
-    wb = open_workbench(workspace, doing="read app logs")
-    try:
-        wb.apps.registry.get(name)
-        text = wb.apps.logs(name, acting(wb), max(1, lines))
-    finally:
-        wb.close()
+    with client_for(workspace, roles=BUILDERS, doing="read app logs") as client:
+        found = client.apps.logs(name, max(1, lines))
+    text = found["logs"]
     click.echo(text.rstrip("\n") if text else f"app {name} has written nothing yet")
+
+
+def _what(app: dict[str, Any]) -> str:
+    if app["model"]:
+        return str(app["model"])
+    return str(app["kind"]) + (f" in {app['project']}" if app["project"] else "")
+
+
+def _shared(app: dict[str, Any]) -> str:
+    if app["shared_with_all"]:
+        return "everyone"
+    return ", ".join(app["shared_with"]) or "nobody"
 
 
 def register(cli: click.Group) -> None:

@@ -1,4 +1,10 @@
-"""``atelier models``: the model registry (register a run's model, aliases, model cards)."""
+"""``atelier models``: the model registry (register a run's model, aliases, model cards).
+
+Each command works through the SDK client (:func:`~atelier.cli.options.client_for`): on the
+workspace, or against ``ATELIER_URL`` with ``ATELIER_TOKEN`` from anywhere. As the API, it is
+for scientists and admins (viewers cannot see runs), and a code token needs its
+``tracking`` scope; the registry service checks who may change a model or move an alias.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +13,10 @@ from typing import Any
 
 import click
 
-from atelier.cli.options import EVERYONE, acting, open_workbench, workspace_option
+from atelier.cli.options import BUILDERS, client_for, workspace_option
+
+#: What a job's or notebook's token needs for these commands (as the API's routes).
+SCOPES = ("tracking",)
 
 
 @click.group()
@@ -31,16 +40,10 @@ def register_model(
     description: str | None,
 ) -> None:
     """Register the model that run RUN_ID logged as a new version of --name."""
-    wb = open_workbench(workspace, scopes=("tracking",), roles=EVERYONE, doing="register models")
-    version = wb.models.register(
-        run_id,
-        name,
-        by=acting(wb),
-        alias=alias,
-        model=model,
-        description=description,
-        client="cli",
-    )
+    with client_for(workspace, roles=BUILDERS, scopes=SCOPES, doing="register models") as client:
+        version = client.models.register(
+            run_id, name, alias=alias, model=model, description=description
+        )
     aliases = f" ({', '.join(version['aliases'])})" if version["aliases"] else ""
     click.echo(f"Registered {version['name']} version {version['version']}{aliases}")
 
@@ -50,12 +53,8 @@ def register_model(
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def list_models(workspace: str | None, as_json: bool) -> None:
     """List registered models with their latest version and aliases."""
-    found = open_workbench(
-        workspace,
-        scopes=("tracking", "predict"),
-        roles=EVERYONE,
-        doing="list models",
-    ).models.list()
+    with client_for(workspace, roles=BUILDERS, scopes=SCOPES, doing="list models") as client:
+        found = client.models.list()
     if as_json:
         click.echo(json.dumps(found, indent=2))
         return
@@ -80,13 +79,13 @@ def alias(workspace: str | None, name: str, alias: str, version: int | None, rem
     """Point ALIAS (e.g. champion) of model NAME at VERSION (or --remove it)."""
     if not remove and version is None:
         raise click.UsageError("give the VERSION the alias points at (or --remove)")
-    wb = open_workbench(workspace, scopes=("tracking",), roles=EVERYONE, doing="move aliases")
-    if remove:
-        wb.models.delete_alias(name, alias, by=acting(wb), client="cli")
-        click.echo(f"Removed alias {alias} of {name}")
-        return
-    assert version is not None
-    wb.models.set_alias(name, alias, version, by=acting(wb), client="cli")
+    with client_for(workspace, roles=BUILDERS, scopes=SCOPES, doing="move aliases") as client:
+        if remove:
+            client.models.delete_alias(name, alias)
+            click.echo(f"Removed alias {alias} of {name}")
+            return
+        assert version is not None
+        client.models.set_alias(name, alias, version)
     click.echo(f"{name}@{alias} → version {version}")
 
 
@@ -96,12 +95,8 @@ def alias(workspace: str | None, name: str, alias: str, version: int | None, rem
 @click.option("--json", "as_json", is_flag=True, help="Print the whole card as JSON.")
 def show(workspace: str | None, reference: str, as_json: bool) -> None:
     """Show the model card of REFERENCE: NAME@alias, NAME/VERSION or NAME (the latest)."""
-    card = open_workbench(
-        workspace,
-        scopes=("tracking", "predict"),
-        roles=EVERYONE,
-        doing="read model cards",
-    ).models.card(reference)
+    with client_for(workspace, roles=BUILDERS, scopes=SCOPES, doing="read model cards") as client:
+        card = client.models.card(reference)
     if as_json:
         click.echo(json.dumps(card, indent=2))
         return

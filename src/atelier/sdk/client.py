@@ -14,6 +14,7 @@ from atelier.errors import InvalidInput
 if TYPE_CHECKING:
     import pyarrow
 
+    from atelier.sdk.apps import Apps
     from atelier.sdk.features import Features
     from atelier.sdk.jobs import Jobs
     from atelier.sdk.models import Models
@@ -115,6 +116,12 @@ class Client(ABC):
     def models(self) -> Models:
         """The model registry: ``ws.models.register(run_id, name)``, ``.set_alias(...)``,
         ``.load("NAME@champion")``, ``.list()``, ``.card(name)`` (see :mod:`atelier.sdk.models`)."""
+
+    @property
+    @abstractmethod
+    def apps(self) -> Apps:
+        """Apps: ``ws.apps.create(name, "MODEL@champion")``, ``.deploy(name, "folder")``,
+        ``.share(...)``, ``.predict(...)``, ``.list()`` (see :mod:`atelier.sdk.apps`)."""
 
     # -- jobs -----------------------------------------------------------------------------
 

@@ -13,6 +13,7 @@ from atelier.services.workbench import Workbench
 if TYPE_CHECKING:
     import pyarrow
 
+    from atelier.sdk.apps import Apps
     from atelier.sdk.features import Features
     from atelier.sdk.jobs import Jobs
     from atelier.sdk.models import Models
@@ -84,7 +85,13 @@ class EmbeddedClient(Client):
     def models(self) -> Models:
         from atelier.sdk.models import EmbeddedModels
 
-        return EmbeddedModels(self.workbench, self.principal)
+        return EmbeddedModels(self.workbench, self.principal, self.client_label)
+
+    @cached_property
+    def apps(self) -> Apps:
+        from atelier.sdk.apps import EmbeddedApps
+
+        return EmbeddedApps(self.workbench, self.principal, self.client_label)
 
     @cached_property
     def jobs(self) -> Jobs:

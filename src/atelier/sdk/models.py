@@ -19,11 +19,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-from atelier.services.tracking.registry import Flavor, load_from, parse_reference
-
 if TYPE_CHECKING:
     from atelier.sdk.remote import RemoteClient
     from atelier.services.auth import Principal
+    from atelier.services.tracking.registry import Flavor
     from atelier.services.workbench import Workbench
 
 _TOKEN_LOCK = threading.Lock()
@@ -72,9 +71,11 @@ class Models(ABC):
 
 
 class EmbeddedModels(Models):
-    def __init__(self, workbench: Workbench, principal: Principal) -> None:
+    def __init__(self, workbench: Workbench, principal: Principal, client: str = "sdk") -> None:
         self._registry = workbench.models
         self._principal = principal
+        #: The entry point the audit log records (``sdk``, ``cli``).
+        self._client = client
 
     def register(
         self,
@@ -92,14 +93,16 @@ class EmbeddedModels(Models):
             alias=alias,
             model=model,
             description=description,
-            client="sdk",
+            client=self._client,
         )
 
     def set_alias(self, name: str, alias: str, version: int) -> dict[str, Any]:
-        return self._registry.set_alias(name, alias, version, by=self._principal, client="sdk")
+        return self._registry.set_alias(
+            name, alias, version, by=self._principal, client=self._client
+        )
 
     def delete_alias(self, name: str, alias: str) -> None:
-        self._registry.delete_alias(name, alias, by=self._principal, client="sdk")
+        self._registry.delete_alias(name, alias, by=self._principal, client=self._client)
 
     def list(self) -> list[dict[str, Any]]:
         return self._registry.list()
@@ -137,42 +140,45 @@ class RemoteModels(Models):
             "model": model,
             "description": description,
         }
-        found: dict[str, Any] = self._client.request("POST", "/models", json=body).json()
-        return found
+        return _version(self._client.request("POST", "/models", json=body).json())
 
     def set_alias(self, name: str, alias: str, version: int) -> dict[str, Any]:
-        found: dict[str, Any] = self._client.request(
-            "PUT", f"/models/{quote(name)}/aliases/{quote(alias)}", json={"version": version}
+        found = self._client.request(
+            "PUT", f"/models/{_q(name)}/aliases/{_q(alias)}", json={"version": version}
         ).json()
-        return found
+        return _version(found)
 
     def delete_alias(self, name: str, alias: str) -> None:
-        self._client.request("DELETE", f"/models/{quote(name)}/aliases/{quote(alias)}")
+        self._client.request("DELETE", f"/models/{_q(name)}/aliases/{_q(alias)}")
 
     def list(self) -> list[dict[str, Any]]:
-        listed: list[dict[str, Any]] = self._client.request("GET", "/models").json()
-        return listed
+        from atelier.contract.models import RegisteredModel
+
+        listed = self._client.request("GET", "/models").json()
+        return [RegisteredModel.model_validate(m).model_dump(mode="json") for m in listed]
 
     def versions(self, name: str) -> builtins.list[dict[str, Any]]:
-        listed: builtins.list[dict[str, Any]] = self._client.request(
-            "GET", f"/models/{quote(name)}/versions"
-        ).json()
-        return listed
+        listed = self._client.request("GET", f"/models/{_q(name)}/versions").json()
+        return [_version(v) for v in listed]
 
     def card(self, reference: str) -> dict[str, Any]:
+        from atelier.contract.models import ModelCard
+        from atelier.services.tracking.references import parse_reference
+
         ref = parse_reference(reference)
         params: dict[str, Any] = {}
         if ref.alias is not None:
             params["alias"] = ref.alias
         elif ref.version is not None:
             params["version"] = ref.version
-        found: dict[str, Any] = self._client.request(
-            "GET", f"/models/{quote(ref.name)}/card", params=params
-        ).json()
-        return found
+        found = self._client.request("GET", f"/models/{_q(ref.name)}/card", params=params).json()
+        return ModelCard.model_validate(found).model_dump(mode="json")
 
     def load(self, reference: str, *, flavor: Flavor = "auto") -> Any:
         import mlflow.artifacts
+
+        from atelier.services.tracking.references import parse_reference
+        from atelier.services.tracking.registry import load_from
 
         version = self.card(reference)["version"]  # also: a clear error for unknown names
         name = parse_reference(reference).name
@@ -193,3 +199,14 @@ class RemoteModels(Models):
                 else:
                     os.environ["MLFLOW_TRACKING_TOKEN"] = saved
         return load_from(Path(path), flavor)
+
+
+def _q(part: str) -> str:
+    """One path segment: ``/`` and the rest quoted."""
+    return quote(part, safe="")
+
+
+def _version(found: dict[str, Any]) -> dict[str, Any]:
+    from atelier.contract.models import ModelVersion
+
+    return ModelVersion.model_validate(found).model_dump(mode="json")

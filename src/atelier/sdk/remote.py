@@ -18,6 +18,7 @@ from atelier.sdk.client import Client, Mode
 if TYPE_CHECKING:
     import pyarrow
 
+    from atelier.sdk.apps import Apps
     from atelier.sdk.features import Features
     from atelier.sdk.jobs import Jobs
     from atelier.sdk.models import Models
@@ -107,6 +108,12 @@ class RemoteClient(Client):
 
         token = self._http.headers["Authorization"].removeprefix("Bearer ")
         return RemoteModels(self, token)
+
+    @cached_property
+    def apps(self) -> Apps:
+        from atelier.sdk.apps import RemoteApps
+
+        return RemoteApps(self)
 
     @cached_property
     def jobs(self) -> Jobs:

@@ -1,13 +1,31 @@
-"""Apps: publish a model as an app, use it, give feedback, share, pause, host scripts."""
+"""Apps: publish a model as an app, use it, give feedback, share, pause, host scripts.
+
+The apps service checks who may do what and records the audit entries; these routes only
+admit the roles and token scopes that may call them and translate to and from the wire.
+"""
 
 from __future__ import annotations
 
+from io import BytesIO
 from typing import Any
 
-from fastapi import APIRouter, Request
-from pydantic import BaseModel, Field
+from fastapi import APIRouter, Query, Request
 from starlette.concurrency import run_in_threadpool
 
+from atelier.contract.apps import (
+    BUNDLE_MEDIA_TYPE,
+    App,
+    AppDetail,
+    AppLogs,
+    FeedbackEntry,
+    FeedbackIn,
+    FeedbackSummary,
+    HostedApp,
+    NewApp,
+    Prediction,
+    Share,
+)
+from atelier.errors import InvalidInput
 from atelier.server.api.deps import client, workbench
 from atelier.server.security import allow
 from atelier.services.auth import ROLES, Principal
@@ -17,36 +35,7 @@ router = APIRouter(tags=["apps"])
 BUILDERS = ("admin", "scientist")
 
 
-class NewApp(BaseModel):
-    name: str
-    model: str = Field(description="NAME@ALIAS of a registered model")
-    title: str = ""
-    description: str = ""
-
-
-class HostedApp(BaseModel):
-    name: str
-    script: str = Field(description="the app's Python source")
-    project: str | None = None
-    kind: str | None = Field(default=None, description="streamlit or dash (default: detected)")
-    filename: str = "app.py"
-    title: str = ""
-
-
-class Share(BaseModel):
-    users: list[str] = []
-    everyone: bool | None = None
-    remove: list[str] = []
-
-
-class FeedbackIn(BaseModel):
-    prediction_id: str
-    verdict: str = Field(description="right or wrong")
-    correct_value: str | None = None
-    comment: str = ""
-
-
-@router.get("/apps")
+@router.get("/apps", response_model=list[App])
 def list_apps(
     request: Request, principal: Principal = allow(*ROLES, scopes=(PREDICT,))
 ) -> list[dict[str, Any]]:
@@ -54,7 +43,7 @@ def list_apps(
     return [app.as_dict() for app in workbench(request).apps.registry.list(principal)]
 
 
-@router.post("/apps", status_code=201)
+@router.post("/apps", status_code=201, response_model=App)
 def create_app(
     body: NewApp, request: Request, principal: Principal = allow(*BUILDERS)
 ) -> dict[str, Any]:
@@ -70,11 +59,12 @@ def create_app(
     return app.as_dict()
 
 
-@router.post("/apps/deploy", status_code=201)
+@router.post("/apps/deploy", status_code=201, response_model=App)
 def deploy_app(
     body: HostedApp, request: Request, principal: Principal = allow(*BUILDERS)
 ) -> dict[str, Any]:
-    """Publish or replace a hosted Streamlit/Dash app (started on its first request)."""
+    """Publish or replace a hosted Streamlit/Dash app from one script (started on its first
+    request)."""
     app = workbench(request).apps.deploy(
         body.name,
         body.script,
@@ -88,22 +78,63 @@ def deploy_app(
     return app.as_dict()
 
 
-@router.get("/apps/{name}")
+@router.post(
+    "/apps/deploy/bundle",
+    status_code=201,
+    response_model=App,
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {BUNDLE_MEDIA_TYPE: {"schema": {"type": "string", "format": "binary"}}},
+        }
+    },
+)
+async def deploy_bundle(
+    request: Request,
+    name: str = Query(max_length=128),
+    entry: str = Query("app.py", max_length=1024, description="the script to run"),
+    project: str | None = Query(None, max_length=128),
+    kind: str | None = Query(None, description="streamlit or dash (default: detected)"),
+    title: str = Query("", max_length=255),
+    principal: Principal = allow(*BUILDERS),
+) -> dict[str, Any]:
+    """Publish or replace a hosted app from a whole folder: the body is the folder as a
+    gzip-compressed tar archive (files and folders only; no links, absolute paths or
+    ``..``)."""
+    media = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if media != BUNDLE_MEDIA_TYPE:
+        raise InvalidInput(
+            f"send the app's folder as a gzip-compressed tar archive ({BUNDLE_MEDIA_TYPE}), "
+            f"not {media or 'no content type'}"
+        )
+    raw = await request.body()
+    wb, address = workbench(request), client(request)
+
+    def deploy() -> dict[str, Any]:
+        app = wb.apps.deploy_folder(
+            name,
+            BytesIO(raw),
+            principal,
+            entry=entry,
+            project=project,
+            kind=kind,
+            title=title,
+            client=address,
+        )
+        return app.as_dict()
+
+    return await run_in_threadpool(deploy)
+
+
+@router.get("/apps/{name}", response_model=AppDetail)
 def get_app(
     name: str, request: Request, principal: Principal = allow(*ROLES, scopes=(PREDICT,))
 ) -> dict[str, Any]:
     """An app; for generated apps also its form (fields, widgets, example)."""
-    wb = workbench(request)
-    app = wb.apps.registry.for_user(name, principal)
-    found = app.as_dict()
-    if app.model is not None:
-        model, fields = wb.apps.model_of(app)
-        found["form"] = [f.as_dict() for f in fields]
-        found["model_version"] = model.version
-    return found
+    return workbench(request).apps.detail(name, principal)
 
 
-@router.post("/apps/{name}/predict")
+@router.post("/apps/{name}/predict", response_model=Prediction)
 async def app_predict(
     name: str, request: Request, principal: Principal = allow(*ROLES, scopes=(PREDICT,))
 ) -> dict[str, Any]:
@@ -111,6 +142,8 @@ async def app_predict(
     from atelier.server.api.predict import json_body
 
     record = await json_body(request)
+    if not isinstance(record, dict):
+        raise InvalidInput("send one JSON object: the record to predict, field by field")
     wb = workbench(request)
 
     def run() -> dict[str, Any]:
@@ -120,7 +153,7 @@ async def app_predict(
     return await run_in_threadpool(run)
 
 
-@router.post("/apps/{name}/feedback", status_code=201)
+@router.post("/apps/{name}/feedback", status_code=201, response_model=FeedbackEntry)
 def app_feedback(
     name: str,
     body: FeedbackIn,
@@ -141,17 +174,15 @@ def app_feedback(
     return entry.as_dict()
 
 
-@router.get("/apps/{name}/feedback")
+@router.get("/apps/{name}/feedback", response_model=FeedbackSummary)
 def feedback_summary(
     name: str, request: Request, limit: int = 100, principal: Principal = allow(*BUILDERS)
 ) -> dict[str, Any]:
     """Agreement rate per model version, recent comments, latest entries."""
-    wb = workbench(request)
-    wb.apps.registry.for_user(name, principal)
-    return wb.feedback.summary(name, limit=max(1, min(limit, 10_000))).as_dict()
+    return workbench(request).apps.feedback_summary(name, principal, limit).as_dict()
 
 
-@router.post("/apps/{name}/share")
+@router.post("/apps/{name}/share", response_model=App)
 def share_app(
     name: str, body: Share, request: Request, principal: Principal = allow(*BUILDERS)
 ) -> dict[str, Any]:
@@ -166,40 +197,31 @@ def share_app(
     return app.as_dict()
 
 
-@router.post("/apps/{name}/pause")
+@router.post("/apps/{name}/pause", response_model=App)
 def pause_app(
     name: str, request: Request, principal: Principal = allow(*BUILDERS)
 ) -> dict[str, Any]:
     return workbench(request).apps.pause(name, principal, client=client(request)).as_dict()
 
 
-@router.post("/apps/{name}/resume")
+@router.post("/apps/{name}/resume", response_model=App)
 def resume_app(
     name: str, request: Request, principal: Principal = allow(*BUILDERS)
 ) -> dict[str, Any]:
     return workbench(request).apps.resume(name, principal, client=client(request)).as_dict()
 
 
-@router.delete("/apps/{name}")
+@router.delete("/apps/{name}", response_model=App)
 def delete_app(
     name: str, request: Request, principal: Principal = allow(*BUILDERS)
 ) -> dict[str, Any]:
     return workbench(request).apps.delete(name, principal, client=client(request)).as_dict()
 
 
-@router.get("/apps/{name}/logs")
+@router.get("/apps/{name}/logs", response_model=AppLogs)
 def app_logs(
     name: str, request: Request, lines: int = 200, principal: Principal = allow(*BUILDERS)
 ) -> dict[str, Any]:
     """The last lines a hosted app wrote, and how its process is doing (for the app's
     owner and admins: a script may print anything)."""
-    wb = workbench(request)
-    app = wb.apps.registry.get(name)
-    text = wb.apps.logs(name, principal, max(1, min(lines, 10_000)))
-    hosted = wb.apps.supervisor.get(app.name)
-    return {
-        "app": app.name,
-        "state": hosted.state if hosted else ("paused" if app.status == "paused" else "idle"),
-        "restarts": hosted.restarts if hosted else 0,
-        "logs": text,
-    }
+    return workbench(request).apps.status(name, principal, lines)

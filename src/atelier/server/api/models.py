@@ -10,8 +10,14 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Query, Request, Response
-from pydantic import BaseModel, ConfigDict, Field
 
+from atelier.contract.models import (
+    AliasChange,
+    ModelCard,
+    ModelVersion,
+    RegisteredModel,
+    Registration,
+)
 from atelier.server.api.deps import client, workbench
 from atelier.server.security import allow
 from atelier.services.auth import Principal
@@ -21,29 +27,14 @@ router = APIRouter(prefix="/models", tags=["models"])
 ROLES = ("admin", "scientist")
 
 
-class Registration(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    run_id: str = Field(max_length=64)
-    name: str = Field(max_length=128)
-    alias: str | None = Field(default=None, max_length=64)
-    #: Which of the run's logged models, when it logged several.
-    model: str | None = Field(default=None, max_length=256)
-    description: str | None = Field(default=None, max_length=10_000)
-
-
-class AliasChange(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    version: int = Field(ge=1)
-
-
-@router.get("")
+@router.get("", response_model=list[RegisteredModel])
 def list_models(
     request: Request, _: Principal = allow(*ROLES, scopes=(TRACKING,))
 ) -> list[dict[str, Any]]:
     return workbench(request).models.list()
 
 
-@router.post("", status_code=201)
+@router.post("", status_code=201, response_model=ModelVersion)
 def register_model(
     body: Registration, request: Request, principal: Principal = allow(*ROLES, scopes=(TRACKING,))
 ) -> dict[str, Any]:
@@ -58,14 +49,14 @@ def register_model(
     )
 
 
-@router.get("/{name}/versions")
+@router.get("/{name}/versions", response_model=list[ModelVersion])
 def model_versions(
     name: str, request: Request, _: Principal = allow(*ROLES, scopes=(TRACKING,))
 ) -> list[dict[str, Any]]:
     return workbench(request).models.versions(name)
 
 
-@router.get("/{name}/card")
+@router.get("/{name}/card", response_model=ModelCard)
 def model_card(
     name: str,
     request: Request,
@@ -82,7 +73,7 @@ def model_card(
     return workbench(request).models.card(reference)
 
 
-@router.put("/{name}/aliases/{alias}")
+@router.put("/{name}/aliases/{alias}", response_model=ModelVersion)
 def set_alias(
     name: str,
     alias: str,

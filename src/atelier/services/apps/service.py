@@ -14,7 +14,6 @@ and at the server's next start.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import re
@@ -25,10 +24,11 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from atelier.errors import InvalidInput, NotFound, PermissionDenied
-from atelier.services.apps.feedback import Feedback, FeedbackEntry
+from atelier.services.apps.bundle import clear, member_path, unpack
+from atelier.services.apps.feedback import Feedback, FeedbackEntry, FeedbackSummary
 from atelier.services.apps.form import Field, form_fields, parse_form
 from atelier.services.apps.hosting import HostedProcess, Launch, Supervisor
 from atelier.services.apps.registry import BUILDERS, AppInfo, Apps, can_manage, check_name
@@ -178,25 +178,71 @@ class AppService:
 
         The caller's right is checked before anything is written: a new name needs a
         scientist or an admin, an existing app its owner or an admin, a project its
-        membership. The script is then staged beside the old one and renamed over it only
-        once the app's record is written, so that a refusal or a failure leaves the old file.
+        membership. The app's folder is then staged beside the old one and swapped for it
+        only once the app's record is written, so that a refusal or a failure leaves the old
+        files.
         """
         check_name(name)
         with self._audited("app.deploy", name, principal, client):
-            app = self._deploy(name, script, principal, project, kind, filename, title)
+            existing = self._may_deploy(name, principal, project)
+            _check_script(script, filename)
+
+            def stage(folder: Path) -> str:
+                (folder / "app.py").write_text(script, encoding="utf-8")
+                return "app.py"
+
+            app = self._publish(name, principal, existing, stage, project, kind, title)
         self._record("app.deploy", name, principal, client, {"kind": app.kind, "project": project})
         return app
 
-    def _deploy(
+    def deploy_folder(
         self,
         name: str,
-        script: str,
+        archive: BinaryIO,
         principal: Principal,
-        project: str | None,
-        kind: str | None,
-        filename: str,
-        title: str,
+        *,
+        entry: str = "app.py",
+        project: str | None = None,
+        kind: str | None = None,
+        title: str = "",
+        client: str | None = None,
     ) -> AppInfo:
+        """Publish (or replace) a hosted app from a whole folder, received as a gzip-compressed
+        tar ``archive`` (:mod:`.bundle` unpacks it, refusing links, absolute paths and
+        ``..``); ``entry`` is the script to run, relative to the folder. The same checks,
+        staging and swap as :meth:`deploy`: nothing is unpacked before the caller's right is
+        checked, and a refused or broken folder leaves the old one."""
+        check_name(name)
+        with self._audited("app.deploy", name, principal, client, {"entry": entry}):
+            existing = self._may_deploy(name, principal, project)
+            relative = member_path(entry)
+            if relative is None or not relative.endswith(".py"):
+                raise InvalidInput(f"app entry {entry!r} is not a Python file in the folder")
+
+            def stage(folder: Path) -> str:
+                files = unpack(archive, folder)
+                if relative not in files:
+                    shown = ", ".join(f for f in files if f.endswith(".py")) or "none"
+                    raise InvalidInput(
+                        f"app entry {relative!r} is not in the folder (its Python files: "
+                        f"{shown[:500]}); name it with --entry"
+                    )
+                target = folder.joinpath(*relative.split("/"))
+                try:
+                    text = target.read_text(encoding="utf-8")
+                except UnicodeDecodeError:
+                    raise InvalidInput(f"{relative}: not a UTF-8 text file") from None
+                _check_script(text, relative)
+                return relative
+
+            app = self._publish(name, principal, existing, stage, project, kind, title)
+        detail = {"kind": app.kind, "project": project, "entry": relative, "folder": True}
+        self._record("app.deploy", name, principal, client, detail)
+        return app
+
+    def _may_deploy(self, name: str, principal: Principal, project: str | None) -> AppInfo | None:
+        """The app deployed under ``name`` (None for a new one), once ``principal`` may
+        deploy it (in ``project``'s environment)."""
         _require_builder(principal)
         try:
             existing = self.registry.get(name)
@@ -208,29 +254,38 @@ class AppService:
             )
         if existing is not None and existing.kind == "model":
             raise InvalidInput(f"app {name!r} is a generated model app: choose another name")
-        if len(script.encode()) > MAX_SCRIPT_BYTES:
-            raise InvalidInput(f"{filename}: the script is over {MAX_SCRIPT_BYTES} bytes")
-        if not script.strip():
-            raise InvalidInput(f"{filename}: the script is empty")
-        try:
-            compile(script, filename, "exec")
-        except SyntaxError as error:
-            raise InvalidInput(
-                f"{filename}, line {error.lineno}, column {error.offset}: {error.msg}"
-            ) from None
-        kind = kind or ("dash" if _DASH.search(script) else "streamlit")
-        if kind not in ("streamlit", "dash"):
-            raise InvalidInput(f"hosted app kind {kind!r} is not streamlit or dash")
         if project is not None:
             # The app runs in the project's environment and folder: for its members only.
             self._projects().require_member(project, principal)
-        path = self.folder / name / "app.py"
-        made_folder = not path.parent.exists()
-        path.parent.mkdir(parents=True, exist_ok=True)
-        staged = path.with_name(f".app.py.{uuid.uuid4().hex[:12]}.staged")
+        return existing
+
+    def _publish(
+        self,
+        name: str,
+        principal: Principal,
+        existing: AppInfo | None,
+        stage: Callable[[Path], str],
+        project: str | None,
+        kind: str | None,
+        title: str,
+    ) -> AppInfo:
+        """Stage the app's folder with ``stage`` (which returns the entry script's relative
+        path), write the app's record, then swap the staged folder for the old one."""
+        self.folder.mkdir(parents=True, exist_ok=True)
+        token = uuid.uuid4().hex[:12]
+        staged = self.folder / f".{name}.{token}.staged"
+        final = self.folder / name
+        replaced = self.folder / f".{name}.{token}.old"
         app: AppInfo | None = None
+        swapped = False
         try:
-            staged.write_text(script, encoding="utf-8")
+            staged.mkdir(mode=0o700)
+            entry = stage(staged)
+            text = staged.joinpath(*entry.split("/")).read_text(encoding="utf-8")
+            kind = kind or ("dash" if _DASH.search(text) else "streamlit")
+            if kind not in ("streamlit", "dash"):
+                raise InvalidInput(f"hosted app kind {kind!r} is not streamlit or dash")
+            script = str(final.joinpath(*entry.split("/")))
             if existing is None:
                 app = self.registry.create(
                     name,
@@ -238,21 +293,28 @@ class AppService:
                     owner=principal.name,
                     title=title or name,
                     project=project,
-                    script=str(path),
+                    script=script,
                 )
             else:
                 # Checked again in the same transaction as the change.
-                app = self.registry.update(name, principal, project=project, script=str(path))
-            os.replace(staged, path)
+                app = self.registry.update(name, principal, project=project, script=script)
+            if final.exists():
+                os.replace(final, replaced)
+            try:
+                os.replace(staged, final)
+            except BaseException:
+                if replaced.exists():
+                    os.replace(replaced, final)
+                raise
+            swapped = True
         except BaseException:
-            if existing is None and app is not None:  # created, but its script is not there
+            if existing is None and app is not None:  # created, but its files are not there
                 self.registry.delete(name, principal)
             raise
         finally:
-            staged.unlink(missing_ok=True)
-            if made_folder and app is None:
-                with contextlib.suppress(OSError):
-                    path.parent.rmdir()
+            clear(staged)
+            if swapped:
+                clear(replaced)
         if existing is not None:
             # The running process (if any) still holds the old token: revoke it now; the
             # server restarts the app with a new one on its next request.
@@ -294,7 +356,10 @@ class AppService:
     def _launch(self, app: AppInfo) -> Launch:
         if app.script is None:
             raise InvalidInput(f"app {app.name!r} has no script")
-        python, cwd = sys.executable, Path(app.script).parent
+        script = Path(app.script)
+        # The app's folder (its entry script may sit deeper in it), else the script's.
+        root = self.folder / app.name
+        python, cwd = sys.executable, root if root in script.parents else script.parent
         if app.project:
             project = self._projects().get(app.project)
             if project.python.exists():
@@ -309,7 +374,7 @@ class AppService:
             env["ATELIER_PROJECT"] = app.project
         return Launch(
             python,
-            Path(app.script),
+            script,
             cwd,
             env,
             renew=lambda: self.tokens.extend(info.key, TOKEN_LIFETIME),
@@ -376,6 +441,40 @@ class AppService:
             )
         return self.supervisor.logs(name, lines)
 
+    def detail(self, name: str, principal: Principal) -> dict[str, Any]:
+        """The app as ``principal`` may see it; a generated app with its form and the model
+        version it serves now."""
+        app = self.registry.for_user(name, principal)
+        found = app.as_dict()
+        if app.model is not None:
+            model, fields = self.model_of(app)
+            found["form"] = [f.as_dict() for f in fields]
+            found["model_version"] = model.version
+        return found
+
+    def status(self, name: str, principal: Principal, lines: int = 200) -> dict[str, Any]:
+        """A hosted app's last ``lines`` of output and how its process is doing (its owner
+        and admins only, as :meth:`logs`)."""
+        app = self.registry.get(name)
+        text = self.logs(name, principal, max(1, min(lines, 10_000)))
+        hosted = self.supervisor.get(app.name)
+        return {
+            "app": app.name,
+            "state": hosted.state if hosted else ("paused" if app.status == "paused" else "idle"),
+            "restarts": hosted.restarts if hosted else 0,
+            "logs": text,
+        }
+
+    def feedback_summary(
+        self, name: str, principal: Principal, limit: int = 100
+    ) -> FeedbackSummary:
+        """Agreement per model version, recent comments and entries: for scientists and
+        admins (the people who build apps), not the app's viewers."""
+        if principal.role not in BUILDERS:
+            raise PermissionDenied(f"role {principal.role!r} may not read apps' feedback")
+        self.registry.for_user(name, principal)
+        return self.feedback.summary(name, limit=max(1, min(limit, 10_000)))
+
     # -- audit ---------------------------------------------------------------------------
 
     def _record(
@@ -423,6 +522,20 @@ class AppService:
 def token_label(name: str) -> str:
     """The name of app ``name``'s token."""
     return f"{TOKEN_LABEL}{name}"
+
+
+def _check_script(script: str, filename: str) -> None:
+    """A clear error for a script that is too large, empty, or not Python."""
+    if len(script.encode()) > MAX_SCRIPT_BYTES:
+        raise InvalidInput(f"{filename}: the script is over {MAX_SCRIPT_BYTES} bytes")
+    if not script.strip():
+        raise InvalidInput(f"{filename}: the script is empty")
+    try:
+        compile(script, filename, "exec")
+    except SyntaxError as error:
+        raise InvalidInput(
+            f"{filename}, line {error.lineno}, column {error.offset}: {error.msg}"
+        ) from None
 
 
 def _require_builder(principal: Principal) -> None:

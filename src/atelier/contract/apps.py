@@ -1,0 +1,155 @@
+"""Apps on the wire: publishing, hosting, sharing, using them and their feedback.
+
+The API's ``/apps`` routes declare these as their bodies and responses; the remote SDK client
+parses its answers with them. A hosted app's folder travels as one gzip-compressed tar archive
+(:data:`BUNDLE_MEDIA_TYPE`) in the body of ``POST /apps/deploy/bundle``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+#: The body of a folder deployment: a tar archive, gzip-compressed.
+BUNDLE_MEDIA_TYPE = "application/gzip"
+#: The most a folder may hold once unpacked, and how many files.
+MAX_BUNDLE_BYTES = 100_000_000
+MAX_BUNDLE_FILES = 5_000
+
+
+class NewApp(BaseModel):
+    """``POST /apps``: publish an app generated from a registered model."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(max_length=128)
+    model: str = Field(description="NAME@ALIAS, NAME/VERSION or NAME of a registered model")
+    title: str = Field(default="", max_length=255)
+    description: str = Field(default="", max_length=10_000)
+
+
+class HostedApp(BaseModel):
+    """``POST /apps/deploy``: host one Streamlit or Dash script."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(max_length=128)
+    script: str = Field(description="the app's Python source")
+    project: str | None = None
+    kind: str | None = Field(default=None, description="streamlit or dash (default: detected)")
+    filename: str = Field(default="app.py", max_length=255)
+    title: str = Field(default="", max_length=255)
+
+
+class Share(BaseModel):
+    """``POST /apps/{name}/share``: add users, share with everyone, or stop sharing."""
+
+    model_config = ConfigDict(extra="forbid")
+    users: list[str] = []
+    everyone: bool | None = None
+    remove: list[str] = []
+
+
+class FeedbackIn(BaseModel):
+    """``POST /apps/{name}/feedback``: a verdict on a prediction made through the app."""
+
+    model_config = ConfigDict(extra="forbid")
+    prediction_id: str = Field(max_length=64)
+    verdict: str = Field(description="right or wrong")
+    correct_value: str | None = None
+    comment: str = Field(default="", max_length=10_000)
+
+
+class App(BaseModel):
+    """An app: generated from a model (``kind`` model) or hosted (streamlit, dash)."""
+
+    name: str
+    kind: str
+    title: str
+    description: str = ""
+    #: The model a generated app serves (``NAME@ALIAS``, ``NAME/VERSION``).
+    model: str | None = None
+    #: The project whose environment runs a hosted app.
+    project: str | None = None
+    #: ``running`` or ``paused``.
+    status: str
+    shared_with_all: bool = False
+    shared_with: list[str] = []
+    owner: str
+    #: Its address on the server (``/apps/NAME`` or ``/apps/NAME/``).
+    url: str
+    created_at: str
+    updated_at: str
+
+
+class FormField(BaseModel):
+    """One input of a generated app's form."""
+
+    name: str
+    type: str
+    widget: str
+    required: bool = True
+    default: Any = None
+    options: list[Any] = []
+
+
+class AppDetail(App):
+    """An app with, for a generated one, its form and the model version it serves now."""
+
+    form: list[FormField] | None = None
+    model_version: int | None = None
+
+
+class Prediction(BaseModel):
+    """One prediction: its ``id`` (which feedback quotes), the value and probabilities."""
+
+    model_config = ConfigDict(extra="allow")
+    model: str
+    version: int
+    id: str
+    prediction: Any = None
+    probability: float | None = None
+    probabilities: dict[str, float] | None = None
+
+
+class FeedbackEntry(BaseModel):
+    """A verdict given on a prediction, with the prediction as it was logged."""
+
+    id: int
+    app: str
+    prediction_id: str
+    model: str | None = None
+    model_version: int | None = None
+    verdict: str
+    correct_value: str | None = None
+    #: The value to train on: the correct value given, or the prediction when it was right.
+    label: str | None = None
+    comment: str = ""
+    user: str
+    created_at: str
+    inputs: Any = None
+    prediction: Any = None
+    probability: float | None = None
+
+
+class FeedbackSummary(BaseModel):
+    """Agreement per model version, recent comments, latest entries, and the warehouse table."""
+
+    app: str
+    total: int
+    right: int
+    wrong: int
+    agreement: float | None = None
+    by_version: list[dict[str, Any]] = []
+    comments: list[FeedbackEntry] = []
+    entries: list[FeedbackEntry] = []
+    table: str
+
+
+class AppLogs(BaseModel):
+    """The last lines a hosted app wrote, and how its process is doing."""
+
+    app: str
+    #: ``running``, ``starting``, ``crashed``..., ``paused`` or ``idle`` (not started).
+    state: str
+    restarts: int = 0
+    logs: str = ""
