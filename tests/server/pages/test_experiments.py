@@ -223,7 +223,7 @@ def test_experiment_shows_runs_and_the_leaderboard(seeded: Seeded) -> None:
 
 
 def test_leaderboard_from_child_runs_without_the_tag() -> None:
-    from atelier.server.pages.experiments import leaderboards
+    from atelier.services.tracking.experiments import leaderboards
 
     def run(run_id: str, parent: str | None, metrics: dict[str, float]) -> dict[str, Any]:
         return {"id": run_id, "name": run_id, "parent": parent, "metrics": metrics, "tags": {}}

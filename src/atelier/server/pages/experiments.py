@@ -1,374 +1,67 @@
 """Experiments: MLflow experiments and runs, leaderboards, and runs compared side by side.
 
-Read from MLflow's server over its private socket (MLflow's REST API), so what the portal shows
-is exactly what MLflow holds; MLflow's own UI stays one click away at ``/mlflow/``.
+The reading (runs, leaderboards, comparisons) is the service
+:mod:`atelier.services.tracking.experiments`; these pages only render it. MLflow's own UI stays
+one click away at ``/mlflow/``.
 """
 
 from __future__ import annotations
 
-import json
-import tomllib
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from typing import Any
+from dataclasses import asdict
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
-from atelier.errors import AtelierError
+from atelier.errors import InvalidInput, NotFound
 from atelier.server.api.deps import workbench
-from atelier.server.pages.mlflow_guard import check_relative
 from atelier.server.pages.render import render
 from atelier.server.security import allow
 from atelier.services.auth import Principal
-from atelier.services.tracking import TrackingServer
+from atelier.services.tracking.experiments import READERS, Experiments, leaderboards
 
 router = APIRouter()
 
-ROLES = ("admin", "scientist")
-PARENT_TAG = "mlflow.parentRunId"
-LEADERBOARD_TAG = "atelier.leaderboard"
-DATA_VERSIONS_TAG = "atelier.data_versions"
-LOCK_ARTIFACT = "atelier.lock"
-PACKAGES_ARTIFACT = "atelier.packages.txt"
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".svg", ".gif")
-MAX_COMPARED = 8
-MAX_RUNS = 200
+ROLES = READERS
 
 
-# -- reading MLflow ----------------------------------------------------------------------
-
-
-def tags_of(run: dict[str, Any]) -> dict[str, str]:
-    return {t["key"]: t.get("value", "") for t in run.get("data", {}).get("tags", [])}
-
-
-def metrics_of(run: dict[str, Any]) -> dict[str, float]:
-    return {m["key"]: m["value"] for m in run.get("data", {}).get("metrics", [])}
-
-
-def params_of(run: dict[str, Any]) -> dict[str, str]:
-    return {p["key"]: p.get("value", "") for p in run.get("data", {}).get("params", [])}
-
-
-def when(millis: Any) -> str:
-    if not millis:
-        return ""
-    return datetime.fromtimestamp(int(millis) / 1000, UTC).strftime("%Y-%m-%d %H:%M")
-
-
-def run_summary(run: dict[str, Any]) -> dict[str, Any]:
-    info = run["info"]
-    tags = tags_of(run)
-    return {
-        "id": info["run_id"],
-        "name": info.get("run_name") or info["run_id"][:8],
-        "user": tags.get("mlflow.user") or info.get("user_id", ""),
-        "status": info.get("status", ""),
-        "started": when(info.get("start_time")),
-        "parent": tags.get(PARENT_TAG),
-        "metrics": metrics_of(run),
-        "params": params_of(run),
-        "tags": tags,
-        "experiment_id": info.get("experiment_id"),
-    }
-
-
-def artifact_text(server: TrackingServer, run_id: str, path: str) -> str | None:
-    """A run artifact's text, or None when the run has no such file."""
-    check_relative("artifact", path)
-    response = server.request("GET", "/get-artifact", params={"run_uuid": run_id, "path": path})
-    if response.status_code != 200:
-        return None
-    text: str = response.text
-    return text
-
-
-def artifact_files(
-    server: TrackingServer, run_id: str, path: str = "", depth: int = 2
-) -> list[str]:
-    """Paths of a run's artifact files, a few folders deep."""
-    listing = server.api("GET", "artifacts/list", params={"run_id": run_id, "path": path})
-    found: list[str] = []
-    for entry in listing.get("files", []):
-        if entry.get("is_dir"):
-            if depth > 0:
-                found.extend(artifact_files(server, run_id, entry["path"], depth - 1))
-        else:
-            found.append(entry["path"])
-    return found
-
-
-def packages_of(server: TrackingServer, run_id: str) -> dict[str, str] | None:
-    """``{package: version}`` the run ran with: its ``atelier.lock`` (uv.lock), else the
-    ``atelier.packages.txt`` list of the interpreter; None when it recorded neither."""
-    lock = artifact_text(server, run_id, LOCK_ARTIFACT)
-    if lock is not None:
-        try:
-            data = tomllib.loads(lock)
-        except tomllib.TOMLDecodeError:
-            data = {}
-        packages = {
-            str(p["name"]): str(p.get("version", p.get("source", {}).get("editable", "")))
-            for p in data.get("package", [])
-            if isinstance(p, dict) and "name" in p
-        }
-        if packages:
-            return packages
-    listing = artifact_text(server, run_id, PACKAGES_ARTIFACT)
-    if listing is None:
-        return None
-    packages = {}
-    for line in listing.splitlines():
-        name, sep, version = line.strip().partition("==")
-        if sep:
-            packages[name] = version
-    return packages
-
-
-def data_versions(tags: dict[str, str]) -> list[dict[str, Any]]:
-    try:
-        versions = json.loads(tags.get(DATA_VERSIONS_TAG, "[]"))
-    except ValueError:
-        return []
-    return [v for v in versions if isinstance(v, dict)] if isinstance(versions, list) else []
-
-
-# -- leaderboards ------------------------------------------------------------------------
-
-
-@dataclass
-class Leaderboard:
-    parent: dict[str, Any]
-    metric: str
-    higher_is_better: bool
-    rows: list[dict[str, Any]]
-    columns: list[str] = field(default_factory=list)
-
-    @property
-    def chart(self) -> dict[str, Any]:
-        """Vega-Lite: the ranking metric's mean per candidate, with ± std error bars."""
-        values = [
-            {
-                "candidate": row["candidate"],
-                "mean": row.get(f"{self.metric}_mean"),
-                "low": _minus(row.get(f"{self.metric}_mean"), row.get(f"{self.metric}_std")),
-                "high": _plus(row.get(f"{self.metric}_mean"), row.get(f"{self.metric}_std")),
-            }
-            for row in self.rows
-            if row.get(f"{self.metric}_mean") is not None
-        ]
-        order = [v["candidate"] for v in values]
-        axis = {"field": "candidate", "type": "nominal", "sort": order, "title": None}
-        return {
-            "$schema": "https://vega.github.io/schema/vega-lite/v5.json",
-            "data": {"values": values},
-            "width": "container",
-            "height": {"step": 26},
-            "layer": [
-                {
-                    "mark": {"type": "bar"},
-                    "encoding": {
-                        "y": axis,
-                        "x": {"field": "mean", "type": "quantitative", "title": self.metric},
-                    },
-                },
-                {
-                    "mark": {"type": "errorbar"},
-                    "encoding": {
-                        "y": axis,
-                        "x": {"field": "low", "type": "quantitative"},
-                        "x2": {"field": "high"},
-                    },
-                },
-            ],
-        }
-
-
-def _minus(a: Any, b: Any) -> float | None:
-    return a - (b or 0) if isinstance(a, int | float) else None
-
-
-def _plus(a: Any, b: Any) -> float | None:
-    return a + (b or 0) if isinstance(a, int | float) else None
-
-
-def leaderboards(runs: list[dict[str, Any]]) -> list[Leaderboard]:
-    """One per parent run: from its ``atelier.leaderboard`` tag (written by
-    ``atelier.compare``), else from its child runs' ``<metric>_mean``/``_std`` metrics."""
-    children: dict[str, list[dict[str, Any]]] = {}
-    for run in runs:
-        if run["parent"]:
-            children.setdefault(run["parent"], []).append(run)
-    boards = []
-    for run in runs:
-        tag = run["tags"].get(LEADERBOARD_TAG)
-        if tag:
-            try:
-                data = json.loads(tag)
-                boards.append(
-                    _board(run, data["metric"], bool(data.get("higher_is_better")), data["rows"])
-                )
-                continue
-            except (ValueError, KeyError, TypeError):
-                pass
-        if run["id"] in children:
-            boards.extend(_from_children(run, children[run["id"]]))
-    return boards
-
-
-def _board(
-    parent: dict[str, Any], metric: str, higher: bool, rows: list[dict[str, Any]]
-) -> Leaderboard:
-    columns: list[str] = []
-    for row in rows:
-        for key in row:
-            base = key.removesuffix("_mean")
-            if key.endswith("_mean") and base not in columns:
-                columns.append(base)
-    if metric in columns:
-        columns.remove(metric)
-        columns.insert(0, metric)
-    return Leaderboard(parent, metric, higher, rows, columns)
-
-
-def _from_children(parent: dict[str, Any], runs: list[dict[str, Any]]) -> list[Leaderboard]:
-    rows = []
-    for child in runs:
-        scores = {k: v for k, v in child["metrics"].items() if k.endswith(("_mean", "_std"))}
-        if not scores:
-            continue
-        rows.append(
-            {
-                "candidate": child["tags"].get("atelier.candidate", child["name"]),
-                "run_id": child["id"],
-                "fit_time": child["metrics"].get("fit_time"),
-                **scores,
-            }
-        )
-    if not rows:
-        return []
-    metric = next(k for k in rows[0] if k.endswith("_mean")).removesuffix("_mean")
-    lower = metric in ("rmse", "mae", "mse", "mape", "log_loss")
-    rows.sort(key=lambda r: r.get(f"{metric}_mean") or 0.0, reverse=not lower)
-    return [_board(parent, metric, not lower, rows)]
-
-
-# -- pages ---------------------------------------------------------------------------------
-
-
-def _server(request: Request) -> TrackingServer:
-    server: TrackingServer = workbench(request).tracking_server
-    return server
+def _experiments(request: Request) -> Experiments:
+    return Experiments(workbench(request).tracking_server)
 
 
 @router.get("/experiments")
-def experiments(request: Request, _: Principal = allow(*ROLES)) -> HTMLResponse:
-    server = _server(request)
-    found = server.api("POST", "experiments/search", json={"max_results": 1000})
-    rows = [
-        {
-            "id": e["experiment_id"],
-            "name": e["name"],
-            "updated": when(e.get("last_update_time")),
-            "created": when(e.get("creation_time")),
-        }
-        for e in found.get("experiments", [])
-    ]
-    rows.sort(key=lambda e: e["updated"], reverse=True)
+def experiments(request: Request, principal: Principal = allow(*ROLES)) -> HTMLResponse:
+    rows = _experiments(request).all(principal)
     return render(request, "experiments/list.html", experiments=rows)
 
 
 @router.get("/experiments/compare")
-def compare(request: Request, _: Principal = allow(*ROLES)) -> HTMLResponse:
-    ids = [
-        part.strip()
-        for value in request.query_params.getlist("runs")
-        for part in value.split(",")
-        if part.strip()
-    ]
-    ids = list(dict.fromkeys(ids))
-    problem = None
-    if not ids:
-        problem = "pick runs to compare: tick them in an experiment's runs table"
-    elif len(ids) > MAX_COMPARED:
-        problem = f"compare at most {MAX_COMPARED} runs at once (got {len(ids)})"
-    if problem:
+def compare(request: Request, principal: Principal = allow(*ROLES)) -> HTMLResponse:
+    try:
+        comparison = _experiments(request).compare(principal, request.query_params.getlist("runs"))
+    except InvalidInput as exc:
         return render(
-            request, "experiments/list.html", experiments=[], error=problem, status_code=400
+            request, "experiments/list.html", experiments=[], error=str(exc), status_code=400
         )
-    server = _server(request)
-    runs = [run_summary(server.api("GET", "runs/get", params={"run_id": i})["run"]) for i in ids]
-    metric_keys = sorted({k for r in runs for k in r["metrics"]})
-    param_keys = sorted({k for r in runs for k in r["params"]})
-    plots = {
-        r["id"]: [p for p in artifact_files(server, r["id"]) if p.lower().endswith(IMAGE_SUFFIXES)]
-        for r in runs
-    }
-    plot_names = sorted({p for paths in plots.values() for p in paths})
-    environments = {r["id"]: packages_of(server, r["id"]) for r in runs}
-    return render(
-        request,
-        "experiments/compare.html",
-        runs=runs,
-        metric_keys=metric_keys,
-        param_keys=param_keys,
-        differing={k for k in param_keys if len({r["params"].get(k) for r in runs}) > 1},
-        plots=plots,
-        plot_names=plot_names,
-        data_versions={r["id"]: data_versions(r["tags"]) for r in runs},
-        environment=environment_diff(environments),
-        environments_known=[r["id"] for r in runs if environments[r["id"]] is not None],
-    )
-
-
-def environment_diff(environments: dict[str, dict[str, str] | None]) -> list[dict[str, Any]]:
-    """Packages whose version differs between the runs that recorded their environment."""
-    known = {run: packages for run, packages in environments.items() if packages is not None}
-    if len(known) < 2:
-        return []
-    names = sorted({name for packages in known.values() for name in packages})
-    rows = []
-    for name in names:
-        versions = {run: packages.get(name) for run, packages in known.items()}
-        if len(set(versions.values())) > 1:
-            rows.append({"package": name, "versions": versions})
-    return rows
+    return render(request, "experiments/compare.html", **asdict(comparison))
 
 
 @router.get("/experiments/{experiment_id}")
-def experiment(request: Request, experiment_id: str, _: Principal = allow(*ROLES)) -> HTMLResponse:
-    server = _server(request)
+def experiment(
+    request: Request, experiment_id: str, principal: Principal = allow(*ROLES)
+) -> HTMLResponse:
     try:
-        found = server.api("GET", "experiments/get", params={"experiment_id": experiment_id})
-    except AtelierError as exc:
-        if exc.status_code == 404 or "does not exist" in str(exc).lower():
-            return render(
-                request,
-                "experiments/list.html",
-                experiments=[],
-                error=f"experiment {experiment_id!r} does not exist",
-                status_code=404,
-            )
-        raise
-    searched = server.api(
-        "POST",
-        "runs/search",
-        json={
-            "experiment_ids": [experiment_id],
-            "max_results": MAX_RUNS,
-            "order_by": ["attributes.start_time DESC"],
-        },
-    )
-    runs = [run_summary(r) for r in searched.get("runs", [])]
-    names = {r["id"]: r["name"] for r in runs}
+        found, runs = _experiments(request).runs(principal, experiment_id)
+    except NotFound as exc:
+        return render(
+            request, "experiments/list.html", experiments=[], error=str(exc), status_code=404
+        )
     metric_keys = sorted({k for r in runs for k in r["metrics"]})
     return render(
         request,
         "experiments/runs.html",
-        experiment=found["experiment"],
+        experiment=found,
         runs=runs,
-        names=names,
+        names={r["id"]: r["name"] for r in runs},
         metric_keys=metric_keys[:8],
         boards=leaderboards(runs),
     )

@@ -2,8 +2,8 @@
 
 Every request is authenticated by Atelier (session cookie or ``Authorization: Bearer`` token,
 as MLflow clients send ``MLFLOW_TRACKING_TOKEN``), limited to admins and scientists (viewers
-cannot see runs), checked by :mod:`mlflow_guard` and only then forwarded to MLflow's server on
-its private Unix socket. On the way:
+cannot see runs), checked by :mod:`atelier.services.tracking.locations` and only then
+forwarded to MLflow's server on its private Unix socket. On the way:
 
 * the caller becomes the run's user: ``runs/create`` gets ``user_id`` and the ``mlflow.user``
   tag forced to the Atelier user name (and ``mlflow.user`` cannot be re-tagged later);
@@ -31,7 +31,11 @@ from atelier.errors import AtelierError, PermissionDenied
 from atelier.server.api.deps import workbench
 from atelier.server.gateway import Upstream, allow_gateway, proxy_http, sandboxed
 from atelier.server.gateway.guard import GatewayGuard
-from atelier.server.pages.mlflow_guard import (
+from atelier.server.pages.mlflow_owners import check_owners
+from atelier.server.pages.mlflow_stored import check_targets, lookup
+from atelier.services.auth import Principal
+from atelier.services.auth.scopes import TRACKING
+from atelier.services.tracking.locations import (
     check_body,
     check_inside,
     check_path,
@@ -39,10 +43,6 @@ from atelier.server.pages.mlflow_guard import (
     endpoint_for,
     store_relative_path,
 )
-from atelier.server.pages.mlflow_owners import check_owners
-from atelier.server.pages.mlflow_stored import check_targets, lookup
-from atelier.services.auth import Principal
-from atelier.services.auth.scopes import TRACKING
 from atelier.services.tracking.server import UPSTREAM_HOST, TrackingServer
 
 router = APIRouter()

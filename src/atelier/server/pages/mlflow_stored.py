@@ -1,12 +1,13 @@
 """Where MLflow would write, checked against the artifact store before it creates anything.
 
-A client cannot name an artifact location itself (:mod:`mlflow_guard` refuses that), but a
-run, a logged model and a model version inherit one: a run writes under its experiment's
-artifact location, a logged model too, and a model version points at its run's or logged
-model's files. Experiments created before the gateway checked every spelling (or directly on
-the backend store) may point elsewhere; here the gateway looks the parent up on MLflow's own
-server and refuses to create children of a location outside the store, so nothing new is ever
-written outside it. Uploads through the UI's ``upload-artifact`` are checked the same way.
+A client cannot name an artifact location itself (:mod:`atelier.services.tracking.locations`
+refuses that), but a run, a logged model and a model version inherit one: a run writes under
+its experiment's artifact location, a logged model too, and a model version points at its run's
+or logged model's files. Experiments created before the gateway checked every spelling (or
+directly on the backend store) may point elsewhere; here the gateway looks the parent up on
+MLflow's own server and refuses to create children of a location outside the store, so nothing
+new is ever written outside it. Uploads through the UI's ``upload-artifact`` are checked the
+same way.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from urllib.parse import urlsplit
 
 from starlette.concurrency import run_in_threadpool
 
-from atelier.server.pages.mlflow_guard import check_stored, spellings
+from atelier.services.tracking.locations import check_stored, spellings
 from atelier.services.tracking.server import TrackingServer
 
 _API = r"^/mlflow/(?:ajax-)?api/2\.0/mlflow/"

@@ -22,20 +22,20 @@ from starlette.concurrency import run_in_threadpool
 
 from atelier.errors import AtelierError, InvalidInput
 from atelier.server.api.deps import client
-from atelier.server.pages.experiments import (
+from atelier.server.pages.render import render
+from atelier.server.security import allow
+from atelier.services.auth import Principal
+from atelier.services.tracking import TrackingServer
+from atelier.services.tracking.experiments import (
     LOCK_ARTIFACT,
-    ROLES,
     artifact_text,
     data_versions,
     packages_of,
     run_summary,
     when,
 )
-from atelier.server.pages.mlflow_guard import check_relative
-from atelier.server.pages.render import render
-from atelier.server.security import allow
-from atelier.services.auth import Principal
-from atelier.services.tracking import TrackingServer
+from atelier.services.tracking.experiments import READERS as ROLES
+from atelier.services.tracking.locations import check_relative
 
 router = APIRouter()
 

@@ -1,7 +1,7 @@
 """The gateway's table of MLflow locations against MLflow's own protos (no server needed).
 
 These tests fail when an MLflow upgrade adds a field that names a location, moves a route, or
-renames a field: the table in ``mlflow_guard`` must then be looked at again.
+renames a field: the table in ``atelier.services.tracking.locations`` must then be looked at again.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from atelier.server.pages.mlflow_guard import (
+from atelier.services.tracking.locations import (
     ENDPOINTS,
     UnsafeArtifactPath,
     check_body,
