@@ -133,6 +133,13 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     TEMPLATES.drop()
 
 
+@pytest.fixture(autouse=True, scope="session")
+def no_stored_login(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """A config folder of the tests' own: a login stored by `atelier login` on this machine
+    must not send the tests' commands to that server."""
+    os.environ["XDG_CONFIG_HOME"] = str(tmp_path_factory.mktemp("config"))
+
+
 @pytest.fixture
 def postgres_database() -> Iterator[str]:
     """A fresh, empty PostgreSQL database for one test; its URL."""

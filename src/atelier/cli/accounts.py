@@ -1,22 +1,26 @@
-"""Account commands: users, tokens, audit, whoami. They act on the workspace directly."""
+"""Account commands: users, tokens, audit. They go through the SDK client (remote with
+ATELIER_URL or a stored login, else embedded on the workspace); the accounts service checks
+roles and writes the audit log."""
 
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import click
 
-from atelier.cli.options import (
-    acting,
-    open_workbench,
-    read_password,
-    require,
-    workspace_option,
-)
+from atelier.cli.options import client_for, read_password, workspace_option
 
 ADMIN = ("admin",)
+TOKEN_ROLES = ("admin", "scientist")
 
 ROLE = click.Choice(["admin", "scientist", "viewer"])
+
+
+def _accounts(client: Any) -> Any:
+    from atelier.sdk.accounts import accounts
+
+    return accounts(client)
 
 
 @click.group()
@@ -31,12 +35,9 @@ def users() -> None:
 @click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
 def users_create(workspace: str | None, name: str, role: str, password_stdin: bool) -> None:
     """Create user NAME with a password (prompted, or read with --password-stdin)."""
-    wb = open_workbench(workspace, roles=ADMIN, doing="create users")
-    user = wb.users.create(name, role, read_password(password_stdin))
-    wb.audit.record(
-        "user.create", actor=acting(wb).name, target=user.name, client="cli", detail={"role": role}
-    )
-    click.echo(f"Created {user.role} {user.name}")
+    with client_for(workspace, roles=ADMIN, doing="create users") as client:
+        user = _accounts(client).create_user(name, role, read_password(password_stdin))
+    click.echo(f"Created {user['role']} {user['name']}")
 
 
 @users.command("list")
@@ -44,13 +45,14 @@ def users_create(workspace: str | None, name: str, role: str, password_stdin: bo
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def users_list(workspace: str | None, as_json: bool) -> None:
     """List users."""
-    listed = open_workbench(workspace, roles=ADMIN, doing="list users").users.list()
+    with client_for(workspace, roles=ADMIN, doing="list users") as client:
+        listed = _accounts(client).users()
     if as_json:
-        click.echo(json.dumps([u.as_dict() for u in listed], indent=2))
+        click.echo(json.dumps(listed, indent=2))
         return
     for u in listed:
-        state = " (disabled)" if u.disabled else ""
-        click.echo(f"{u.name:<24} {u.role:<10}{state}")
+        state = " (disabled)" if u["disabled"] else ""
+        click.echo(f"{u['name']:<24} {u['role']:<10}{state}")
 
 
 @users.command("set-role")
@@ -59,11 +61,8 @@ def users_list(workspace: str | None, as_json: bool) -> None:
 @click.argument("role", type=ROLE)
 def users_set_role(workspace: str | None, name: str, role: str) -> None:
     """Give user NAME another ROLE."""
-    wb = open_workbench(workspace, roles=ADMIN, doing="change roles")
-    wb.users.set_role(name, role)
-    wb.audit.record(
-        "user.update", actor=acting(wb).name, target=name, client="cli", detail={"role": role}
-    )
+    with client_for(workspace, roles=ADMIN, doing="change roles") as client:
+        _accounts(client).change_user(name, role=role)
     click.echo(f"{name} is now {role}")
 
 
@@ -73,15 +72,8 @@ def users_set_role(workspace: str | None, name: str, role: str) -> None:
 @click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
 def users_set_password(workspace: str | None, name: str, password_stdin: bool) -> None:
     """Set the password of user NAME."""
-    wb = open_workbench(workspace, roles=ADMIN, doing="set passwords")
-    wb.users.set_password(name, read_password(password_stdin))
-    wb.audit.record(
-        "user.update",
-        actor=acting(wb).name,
-        target=name,
-        client="cli",
-        detail={"password": "changed"},
-    )
+    with client_for(workspace, roles=ADMIN, doing="set passwords") as client:
+        _accounts(client).change_user(name, password=read_password(password_stdin))
     click.echo(f"Password of {name} changed")
 
 
@@ -102,17 +94,9 @@ def users_enable(workspace: str | None, name: str) -> None:
 
 
 def _set_disabled(workspace: str | None, name: str, disabled: bool) -> None:
-    wb = open_workbench(
-        workspace, roles=ADMIN, doing=f"{'disable' if disabled else 'enable'} users"
-    )
-    wb.users.set_disabled(name, disabled)
-    wb.audit.record(
-        "user.update",
-        actor=acting(wb).name,
-        target=name,
-        client="cli",
-        detail={"disabled": disabled},
-    )
+    doing = f"{'disable' if disabled else 'enable'} users"
+    with client_for(workspace, roles=ADMIN, doing=doing) as client:
+        _accounts(client).change_user(name, disabled=disabled)
     click.echo(f"{name} {'disabled' if disabled else 'enabled'}")
 
 
@@ -130,19 +114,11 @@ def tokens_create(
     workspace: str | None, name: str, user_name: str | None, days: int | None
 ) -> None:
     """Create an API token and print it (it is not shown again)."""
-    wb = open_workbench(workspace, doing="create tokens")
-    actor = acting(wb).name
-    if user_name and user_name != actor:
-        require(acting(wb), ADMIN, f"create tokens for {user_name}")
-    info, plaintext = wb.tokens.create(
-        user_name or actor, name, days or wb.settings.auth.token_days
-    )
-    wb.audit.record(
-        "token.create", actor=actor, target=info.key, client="cli", detail={"user": info.user}
-    )
-    click.echo(plaintext)
+    with client_for(workspace, roles=TOKEN_ROLES, doing="create tokens") as client:
+        made = _accounts(client).create_token(name, days=days, user=user_name)
+    click.echo(made["token"])
     click.echo(
-        f"token {info.key} for {info.user}, expires {info.expires_at:%Y-%m-%d}; "
+        f"token {made['key']} for {made['user']}, expires {made['expires_at'][:10]}; "
         "copy it now, it is not shown again",
         err=True,
     )
@@ -154,19 +130,16 @@ def tokens_create(
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def tokens_list(workspace: str | None, user_name: str | None, as_json: bool) -> None:
     """List tokens (never their secrets): an admin's are everyone's, others' their own."""
-    wb = open_workbench(workspace, doing="list tokens")
-    me = acting(wb)
-    if me.role != "admin":
-        if user_name and user_name != me.name:
-            require(me, ADMIN, f"list the tokens of {user_name}")
-        user_name = me.name
-    listed = wb.tokens.list(user_name)
+    with client_for(workspace, roles=TOKEN_ROLES, doing="list tokens") as client:
+        listed = _accounts(client).tokens(user=user_name, everyone=True)
     if as_json:
-        click.echo(json.dumps([t.as_dict() for t in listed], indent=2))
+        click.echo(json.dumps(listed, indent=2))
         return
     for t in listed:
-        state = "active" if t.active else ("revoked" if t.revoked_at else "expired")
-        click.echo(f"{t.key}  {t.user:<16} {t.name:<20} {state:<8} expires {t.expires_at:%Y-%m-%d}")
+        state = "active" if t["active"] else ("revoked" if t["revoked_at"] else "expired")
+        click.echo(
+            f"{t['key']}  {t['user']:<16} {t['name']:<20} {state:<8} expires {t['expires_at'][:10]}"
+        )
 
 
 @tokens.command("revoke")
@@ -174,11 +147,9 @@ def tokens_list(workspace: str | None, user_name: str | None, as_json: bool) -> 
 @click.argument("key")
 def tokens_revoke(workspace: str | None, key: str) -> None:
     """Revoke the token whose key is KEY (the part after atl_); others' tokens: admins only."""
-    wb = open_workbench(workspace, doing="revoke tokens")
-    me = acting(wb)
-    info = wb.tokens.revoke(key, owner=None if me.role == "admin" else me.name)
-    wb.audit.record("token.revoke", actor=me.name, target=key, client="cli")
-    click.echo(f"Revoked token {info.key} of {info.user}")
+    with client_for(workspace, roles=TOKEN_ROLES, doing="revoke tokens") as client:
+        info = _accounts(client).revoke_token(key)
+    click.echo(f"Revoked token {info['key']} of {info['user']}")
 
 
 @click.command()
@@ -188,29 +159,17 @@ def tokens_revoke(workspace: str | None, key: str) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def audit(workspace: str | None, limit: int, action: str | None, as_json: bool) -> None:
     """Show the audit log, newest first."""
-    wb = open_workbench(workspace, roles=ADMIN, doing="read the audit log")
-    entries = wb.audit.entries(limit=limit, action=action)
+    with client_for(workspace, roles=ADMIN, doing="read the audit log") as client:
+        entries = _accounts(client).audit(limit=limit, action=action)
     if as_json:
-        click.echo(json.dumps([e.as_dict() for e in entries], indent=2))
+        click.echo(json.dumps(entries, indent=2))
         return
     for e in entries:
-        ok = "ok  " if e.success else "FAIL"
-        click.echo(
-            f"{e.at:%Y-%m-%d %H:%M:%S} {ok} {e.action:<18} {e.actor or '-':<16} {e.target or ''}"
-        )
-
-
-@click.command()
-@workspace_option
-def whoami(workspace: str | None) -> None:
-    """Show who you are: remote with ATELIER_URL/ATELIER_TOKEN, else on the local workspace."""
-    import atelier
-
-    with atelier.connect(workspace=workspace) as ws:
-        me = ws.whoami()
-    click.echo(f"{me['name']} ({me['role']}, via {me['via']})")
+        ok = "ok  " if e["success"] else "FAIL"
+        at = e["at"][:19].replace("T", " ")
+        click.echo(f"{at} {ok} {e['action']:<18} {e['actor'] or '-':<16} {e['target'] or ''}")
 
 
 def register(group: click.Group) -> None:
-    for command in (users, tokens, audit, whoami):
+    for command in (users, tokens, audit):
         group.add_command(command)

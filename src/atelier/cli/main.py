@@ -14,6 +14,7 @@ from atelier.cli import (
     data,
     features,
     jobs,
+    login,
     models,
     notebook,
     projects,
@@ -63,6 +64,7 @@ def cli() -> None:
 
 workspace.register(cli)
 accounts.register(cli)
+login.register(cli)
 cli.add_command(data.data)
 data.data.add_command(upload.upload)
 sql.register(cli)

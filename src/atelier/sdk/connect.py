@@ -1,12 +1,20 @@
-"""``atelier.connect``: pick the remote or the embedded client."""
+"""``atelier.connect``: pick the remote or the embedded client.
+
+The server and who to act as come from, in order: the arguments; ``ATELIER_URL`` and
+``ATELIER_TOKEN``; a named workspace (``workspace=``, ``ATELIER_WORKSPACE``); the stored login
+of ``atelier login URL`` (:mod:`atelier.sdk.credentials`); the workspace of the current folder.
+"""
 
 from __future__ import annotations
 
 import os
 
-from atelier.config import Workspace, find_workspace
-from atelier.errors import AuthenticationFailed
+from atelier.contract import TOKEN_ENV, URL_ENV, WORKSPACE_ENV
+from atelier.errors import AtelierError, AuthenticationFailed, WorkspaceNotFound
 from atelier.sdk.client import Client
+
+#: What the light client (``pip install atelier``) lacks to open a workspace itself.
+SERVER_EXTRA = "pip install 'atelier[server]'"
 
 
 def connect(
@@ -16,21 +24,55 @@ def connect(
     workspace: str | None = None,
     client: str = "sdk",
 ) -> Client:
-    """The remote client when a URL is given or ``ATELIER_URL`` is set (and no workspace is
-    named), else the embedded client on ``workspace`` (default: the current folder or a parent).
-    ``client`` names the entry point in the audit log of an embedded workspace."""
-    url = url or os.environ.get("ATELIER_URL")
-    token = token or os.environ.get("ATELIER_TOKEN")
+    """The remote client when a URL is given, ``ATELIER_URL`` is set (and no workspace is
+    named) or ``atelier login`` stored one, else the embedded client on ``workspace``
+    (default: the current folder or a parent). ``client`` names the entry point in the audit
+    log of an embedded workspace."""
+    from atelier.sdk import credentials
+
+    url = url or os.environ.get(URL_ENV)
+    token = token or os.environ.get(TOKEN_ENV)
     if url and not workspace:
-        from atelier.sdk.remote import RemoteClient
-
         if not token:
-            raise AuthenticationFailed(
-                f"no token for {url}: pass token= or set ATELIER_TOKEN "
-                "(create one with `atelier tokens create`)"
-            )
-        return RemoteClient(url, token)
-    from atelier.sdk.embedded import EmbeddedClient
+            stored = credentials.load(url)
+            if stored is None:
+                raise AuthenticationFailed(
+                    f"no token for {url}: run `atelier login {url}`, pass token= or set "
+                    f"{TOKEN_ENV} (create one with `atelier tokens create`)"
+                )
+            token = stored.token
+        return _remote(url, token)
+    if not workspace and not token and not os.environ.get(WORKSPACE_ENV):
+        stored = credentials.load()
+        if stored is not None:
+            return _remote(stored.url, stored.token)
+    return _embedded(workspace, token, client)
 
+
+def _remote(url: str, token: str) -> Client:
+    from atelier.sdk.remote import RemoteClient
+
+    return RemoteClient(url, token)
+
+
+def _embedded(workspace: str | None, token: str | None, client: str) -> Client:
+    from atelier.config import Workspace, find_workspace
+
+    try:
+        root = find_workspace(workspace)
+    except WorkspaceNotFound as exc:
+        if workspace:
+            raise
+        raise WorkspaceNotFound(
+            f"{exc}; to use a server instead, run `atelier login URL` or set {URL_ENV}"
+        ) from None
+    try:
+        from atelier.sdk.embedded import EmbeddedClient
+    except ModuleNotFoundError as exc:
+        raise AtelierError(
+            f"working on the workspace {root} itself needs the server's packages "
+            f"({exc.name} is missing): `{SERVER_EXTRA}`, or reach a server with "
+            f"`atelier login URL`"
+        ) from None
     # On a local workspace too, a token makes the client act as its user, not as the admin.
-    return EmbeddedClient(Workspace.open(find_workspace(workspace)), token, client=client)
+    return EmbeddedClient(Workspace.open(root), token, client=client)

@@ -38,7 +38,10 @@ CSRF_HEADER = "X-CSRF-Token"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 #: Exact paths and path prefixes anyone may reach.
-PUBLIC_PATHS = frozenset({"/health", "/login", "/login/link"})
+PUBLIC_PATHS = frozenset(
+    # A device signing in has no credentials yet (see atelier.server.api.device).
+    {"/health", "/login", "/login/link", "/api/v1/device/code", "/api/v1/device/token"}
+)
 PUBLIC_PREFIXES = ("/static/",)
 
 

@@ -120,6 +120,33 @@ class AuditEvent(Base):
     detail: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
 
 
+class DeviceLogin(Base):
+    """A sign-in started by a device (``atelier login URL`` on a laptop): the device polls with
+    its secret device code while a signed-in person confirms the short user code in the portal;
+    the device then receives a personal token once. Only digests of both codes are stored."""
+
+    __tablename__ = "device_logins"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    device_hash: Mapped[str] = mapped_column(String(128), unique=True)
+    user_code_hash: Mapped[str] = mapped_column(String(128), unique=True)
+    #: What the device calls itself; the token it receives is named after it.
+    name: Mapped[str] = mapped_column(String(64))
+    #: The address that started it, shown on the confirmation page.
+    client: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    last_polled_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    #: Set when confirmed (the person the token is for) or denied.
+    user_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), nullable=True
+    )
+    approved_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    denied_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    #: Set when the device received its token: a code is used once.
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
 class SignInThrottle(Base):
     """Recent failed sign-ins (or token secrets) of one account, token key or client address,
     and the lock they earned. Kept in the database so that every server process sees it."""

@@ -6,6 +6,7 @@ from atelier.contract import API_PREFIX
 from atelier.server.api import (
     apps,
     audit,
+    device,
     features,
     jobs,
     meta,
@@ -28,5 +29,6 @@ for module in (predict, apps):
 
 router.include_router(jobs.router)
 router.include_router(models.router)
+router.include_router(device.router)
 
 __all__ = ["router"]

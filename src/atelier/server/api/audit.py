@@ -9,6 +9,7 @@ from fastapi import APIRouter, Query, Request
 from atelier.server.api.deps import workbench
 from atelier.server.security import allow
 from atelier.services.auth import Principal
+from atelier.services.auth.accounts import accounts_of
 
 router = APIRouter(prefix="/audit", tags=["audit"])
 
@@ -16,10 +17,12 @@ router = APIRouter(prefix="/audit", tags=["audit"])
 @router.get("")
 def audit_log(
     request: Request,
-    limit: int = Query(100, ge=1, le=1000),
+    limit: int = Query(100, ge=1, le=10000),
     before_id: int | None = None,
     action: str | None = None,
-    _: Principal = allow("admin"),
+    principal: Principal = allow("admin"),
 ) -> list[dict[str, Any]]:
-    entries = workbench(request).audit.entries(limit=limit, before_id=before_id, action=action)
+    entries = accounts_of(workbench(request)).audit_entries(
+        principal, limit=limit, before_id=before_id, action=action
+    )
     return [entry.as_dict() for entry in entries]

@@ -1,4 +1,4 @@
-"""Who am I, and the OpenAPI document."""
+"""Who am I, signing out a token, and the OpenAPI document."""
 
 from __future__ import annotations
 
@@ -6,16 +6,32 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 
+from atelier.contract.auth import Me, TokenInfo
+from atelier.errors import InvalidInput
+from atelier.server.api.deps import client, workbench
 from atelier.server.security import allow
 from atelier.services.auth import ROLES, Principal
+from atelier.services.auth.accounts import accounts_of
 from atelier.services.auth.scopes import SCOPES
 
 router = APIRouter(tags=["meta"])
 
 
-@router.get("/me")
-def me(principal: Principal = allow(*ROLES, scopes=SCOPES)) -> dict[str, Any]:
-    return principal.as_dict()
+@router.get("/me", response_model_exclude_none=True)
+def me(principal: Principal = allow(*ROLES, scopes=SCOPES)) -> Me:
+    return Me(**principal.as_dict())
+
+
+@router.delete("/me/token")
+def sign_out(request: Request, principal: Principal = allow(*ROLES)) -> TokenInfo:
+    """Revoke the token this request carries (``atelier logout``); any role may, for its own
+    token. Tokens made for code are not signed out this way."""
+    scheme, _, credential = request.headers.get("authorization", "").partition(" ")
+    if principal.via != "token" or scheme.lower() != "bearer":
+        raise InvalidInput("sign out a token by sending it: 'Authorization: Bearer <token>'")
+    key = credential.split("_")[1]
+    info = accounts_of(workbench(request)).sign_out(principal, key, client=client(request))
+    return TokenInfo(**info.as_dict())
 
 
 @router.get("/openapi.json", include_in_schema=False)

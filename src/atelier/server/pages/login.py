@@ -10,7 +10,9 @@ from __future__ import annotations
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
+from atelier.errors import NotFound, PermissionDenied
 from atelier.server.api.deps import client, workbench
+from atelier.server.api.device import device_logins
 from atelier.server.pages.render import render
 from atelier.server.security import (
     LOGIN_CSRF_COOKIE,
@@ -178,3 +180,60 @@ def logout(request: Request, principal: Principal = allow(*ROLES)) -> Response:
     response = RedirectResponse("/login", status_code=303)
     response.delete_cookie(SESSION_COOKIE)
     return response
+
+
+@router.get("/device")
+def device_page(request: Request, code: str = "", principal: Principal = allow(*ROLES)) -> Response:
+    """Confirm a device's sign-in (``atelier login URL``): the code it shows, then a button."""
+    if not code.strip():
+        return render(request, "device.html", code="", user=principal.name)
+    wb = workbench(request)
+    try:
+        pending = device_logins(wb).describe(code, principal, signin_client(wb, request))
+    except TooManyAttempts as refused:
+        error, status = f"Too many wrong codes, try again in {wait_text(refused.retry_after)}.", 429
+    except (NotFound, PermissionDenied) as refused:
+        error, status = f"{refused}.", refused.status_code
+    else:
+        return render(request, "device.html", pending=pending, user=principal.name)
+    return render(
+        request, "device.html", status_code=status, error=error, code=code, user=principal.name
+    )
+
+
+@router.post("/device")
+def device_confirm(
+    request: Request,
+    code: str = Form(""),
+    action: str = Form(""),
+    principal: Principal = allow(*ROLES),
+) -> Response:
+    """The person's answer; the CSRF token is checked by ``allow`` (a session's form)."""
+    wb = workbench(request)
+    if action not in ("confirm", "deny"):
+        return render(
+            request,
+            "device.html",
+            status_code=400,
+            error="Confirm or deny.",
+            code=code,
+            user=principal.name,
+        )
+    try:
+        name = device_logins(wb).confirm(
+            code, principal, signin_client(wb, request), allow=action == "confirm"
+        )
+    except TooManyAttempts as refused:
+        error, status = f"Too many wrong codes, try again in {wait_text(refused.retry_after)}.", 429
+    except (NotFound, PermissionDenied) as refused:
+        error, status = f"{refused}.", refused.status_code
+    else:
+        done = (
+            f"{name} is signed in as {principal.name}: you can close this page."
+            if action == "confirm"
+            else f"The sign-in of {name} was denied."
+        )
+        return render(request, "device.html", done=done, user=principal.name)
+    return render(
+        request, "device.html", status_code=status, error=error, code=code, user=principal.name
+    )
