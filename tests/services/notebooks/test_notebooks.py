@@ -5,11 +5,13 @@ starter notebook run headless, and nothing left running afterwards."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import stat
 import subprocess
 import sys
+import time
 import uuid
 from datetime import timedelta
 from pathlib import Path
@@ -25,6 +27,7 @@ from websockets.exceptions import InvalidStatus
 
 from atelier.services.auth import scopes as token_scopes
 from atelier.services.notebooks import kernel_name, starter_notebook, write_kernelspecs
+from tests.conftest import free_port
 from tests.services.notebooks.conftest import PROJECT, Lab
 
 PATHS = ["/notebooks", "/notebooks/", "/notebooks/lab", "/notebooks/api/kernels", "/notebooks/x"]
@@ -264,6 +267,65 @@ def test_an_ide_runs_code_in_its_users_jupyterlab_with_a_personal_token(lab: Lab
     assert "GET /notebooks/api/contents" in access_log
     assert "token=" not in access_log
     assert token not in access_log
+
+
+EXTENSIONS = ("jupyterlab", "jupyter_lsp", "notebook_shim", "jupyter_server_terminals")
+
+
+def test_a_local_jupyter_server_runs_its_kernels_on_atelier(lab: Lab, tmp_path: Path) -> None:
+    """Jupyter's own client for remote kernels: ``jupyter lab --gateway-url`` on a laptop
+    sends ``Authorization: token`` on REST and WebSocket requests alike."""
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("ATELIER_", "JUPYTER"))}
+    for name in ("config", "data", "runtime"):
+        env[f"JUPYTER_{name.upper()}_DIR"] = str(tmp_path / name)
+    # The bare server: JupyterLab's own extensions only slow its start down here.
+    (tmp_path / "config").mkdir()
+    (tmp_path / "config" / "jupyter_server_config.json").write_text(
+        json.dumps({"ServerApp": {"jpserver_extensions": dict.fromkeys(EXTENSIONS, False)}})
+    )
+    command = [
+        sys.executable,
+        "-m",
+        "jupyter_server",
+        f"--port={port}",
+        "--no-browser",
+        "--IdentityProvider.token=local",
+        f"--gateway-url={lab.server.url}/notebooks",
+        f"--GatewayClient.auth_token={lab.tokens['owner']}",
+        "--GatewayClient.request_timeout=90",
+    ]
+    if hasattr(os, "geteuid") and os.geteuid() == 0:
+        command.append("--allow-root")
+    log = (tmp_path / "local.log").open("w")
+    local = subprocess.Popen(command, env=env, cwd=tmp_path, stdout=log, stderr=subprocess.STDOUT)
+    base, headers = f"http://127.0.0.1:{port}", {"Authorization": "token local"}
+    try:
+        wait_for(f"{base}/api/status", headers, local)
+        kernel = httpx.post(
+            f"{base}/api/kernels", headers=headers, json={"name": kernel_name(PROJECT)}, timeout=120
+        )
+        assert kernel.status_code == 201, kernel.text
+        code = "import os; print(os.environ['JUPYTER_CONFIG_DIR'])"
+        channels = f"ws://127.0.0.1:{port}/api/kernels/{kernel.json()['id']}/channels?token=local"
+        output = asyncio.run(run_code(channels, code))
+        private = lab.workbench.workspace.private_dir / "notebooks" / lab.owner.name
+        assert output.strip() == str(private / "config")
+        httpx.delete(f"{base}/api/kernels/{kernel.json()['id']}", headers=headers, timeout=60)
+    finally:
+        local.terminate()
+        local.wait(timeout=30)
+        log.close()
+
+
+def wait_for(url: str, headers: dict[str, str], process: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and process.poll() is None:
+        with contextlib.suppress(httpx.TransportError):
+            if httpx.get(url, headers=headers).status_code == 200:
+                return
+        time.sleep(0.2)
+    raise AssertionError(f"{url} did not answer (exit code {process.poll()})")
 
 
 def test_a_token_reaches_only_its_owners_jupyterlab(lab: Lab) -> None:
