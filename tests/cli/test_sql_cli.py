@@ -123,7 +123,7 @@ def test_remote_with_atelier_url(ws: Path) -> None:
             refused = atelier("sql", "INSTALL httpfs", env=env, cwd=ws.parent)
             assert one_line_error(refused).endswith("(HTTP 403)")
             no_token = atelier("sql", "SELECT 1", env={"ATELIER_URL": server.url})
-            assert "ATELIER_TOKEN is not set" in one_line_error(no_token)
+            assert "set ATELIER_TOKEN" in one_line_error(no_token)
         finally:
             server.stop()
     finally:

@@ -8,7 +8,7 @@ import json
 
 import click
 
-from atelier.cli.options import acting, open_workbench, workspace_option
+from atelier.cli.options import client_for, workspace_option
 
 ADMIN = ("admin",)
 
@@ -28,7 +28,7 @@ def sources() -> None:
 @click.option("--port", type=click.IntRange(1, 65535), help="postgres/mysql: server port.")
 @click.option("--database", help="postgres/mysql: database name.")
 @click.option("--user", help="postgres/mysql: user name (give it read-only rights).")
-@click.option("--path", type=click.Path(exists=True), help="sqlite/parquet/csv: file or folder.")
+@click.option("--path", help="sqlite/parquet/csv: file or folder (on the server, when remote).")
 @click.option("--bucket", help="s3: bucket name.")
 @click.option("--prefix", help="s3: key prefix (a folder) in the bucket.")
 @click.option("--region", help="s3: region, e.g. eu-west-1.")
@@ -80,22 +80,14 @@ def add(
         secrets["secret" if kind == "s3" else "password"] = secret
     if key_id:
         secrets["key_id"] = key_id
-    wb = open_workbench(workspace, roles=ADMIN, doing="add sources")
-    actor = acting(wb).name
-    info = wb.sources.add(
-        name, kind, options=options, secrets=secrets, description=description, by=actor
-    )
-    wb.audit.record(
-        "source.add",
-        actor=actor,
-        target=info.name,
-        client="cli",
-        detail={"type": info.type, "options": info.options},
-    )
-    tables = wb.sources.tables(info.name)
-    click.echo(f"Added {info.type} source {info.name} with {len(tables)} table(s)")
+    with client_for(workspace, roles=ADMIN, doing="add sources") as client:
+        info = client.add_source(
+            name, kind, options=options, secrets=secrets, description=description
+        )
+        tables = client.source_tables(info["name"])
+    click.echo(f"Added {info['type']} source {info['name']} with {len(tables)} table(s)")
     for table in tables[:20]:
-        click.echo(f"  {table.full_name}")
+        click.echo(f"  {table['name']}")
 
 
 @sources.command("list")
@@ -103,15 +95,16 @@ def add(
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def list_sources(workspace: str | None, as_json: bool) -> None:
     """List sources (never their passwords or keys)."""
-    listed = open_workbench(workspace, scopes=("data",)).sources.list()
+    with client_for(workspace, scopes=("data",), doing="list sources") as client:
+        listed = client.sources()
     if as_json:
-        click.echo(json.dumps([s.as_dict() for s in listed], indent=2))
+        click.echo(json.dumps(listed, indent=2))
         return
     if not listed:
         click.echo("No sources.")
     for s in listed:
-        where = " ".join(f"{k}={v}" for k, v in s.options.items())
-        click.echo(f"{s.name:<20} {s.type:<8} {where}")
+        where = " ".join(f"{k}={v}" for k, v in s["options"].items())
+        click.echo(f"{s['name']:<20} {s['type']:<8} {where}")
 
 
 @sources.command("test")
@@ -119,10 +112,11 @@ def list_sources(workspace: str | None, as_json: bool) -> None:
 @click.argument("name")
 def test(workspace: str | None, name: str) -> None:
     """Connect to source NAME and list its tables."""
-    tables = open_workbench(workspace, scopes=("data",)).sources.test(name)
+    with client_for(workspace, scopes=("data",), doing="test sources") as client:
+        tables = client.source_tables(name)
     click.echo(f"{name}: reachable, {len(tables)} table(s)")
     for table in tables:
-        click.echo(f"  {table.full_name}")
+        click.echo(f"  {table['name']}")
 
 
 @sources.command("remove")
@@ -131,12 +125,11 @@ def test(workspace: str | None, name: str) -> None:
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 def remove(workspace: str | None, name: str, yes: bool) -> None:
     """Detach source NAME (its data is not touched)."""
-    wb = open_workbench(workspace, roles=ADMIN, doing="remove sources")
-    wb.sources.get(name)
-    if not yes:
-        click.confirm(f"Remove source {name}?", abort=True)
-    wb.sources.remove(name)
-    wb.audit.record("source.remove", actor=acting(wb).name, target=name, client="cli")
+    with client_for(workspace, roles=ADMIN, doing="remove sources") as client:
+        client.source(name)
+        if not yes:
+            click.confirm(f"Remove source {name}?", abort=True)
+        client.remove_source(name)
     click.echo(f"Removed source {name}")
 
 

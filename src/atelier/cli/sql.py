@@ -1,8 +1,9 @@
 """``atelier sql``: one query, shown as a table or written as CSV, JSON or Parquet.
 
-It runs on the workspace in-process, or on the server named by ``ATELIER_URL`` (with
-``ATELIER_TOKEN``), whose rows come back as an Arrow stream. Either way the rows are written
-batch by batch, and a file named by ``--output`` appears only once it is complete.
+It runs through the SDK client (:func:`~atelier.cli.options.client_for`): on the workspace
+in-process, or on the server named by ``ATELIER_URL`` (with ``ATELIER_TOKEN``), whose rows come
+back as an Arrow stream. Either way the rows are written batch by batch, and a file named by
+``--output`` appears only once it is complete.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 import click
 
-from atelier.cli.options import acting, open_workbench, workspace_option
+from atelier.cli.options import client_for, workspace_option
 
 if TYPE_CHECKING:
     import pyarrow
@@ -66,11 +67,14 @@ def sql(
         raise click.UsageError("--format parquet needs --output FILE")
     if fmt == "table" and output is not None:
         raise click.UsageError("--output needs --format csv, json or parquet")
+    from atelier.cli.format import one_line
     from atelier.errors import AtelierError
-    from atelier.services.query.errors import one_line
 
     try:
-        with _rows(workspace, query, timeout) as reader:
+        with (
+            client_for(workspace, scopes=("data:read",), doing="run SQL") as client,
+            client.sql_batches(query, timeout=timeout) as reader,
+        ):
             batches = _first_batch_with_spinner(reader)
             if fmt == "table":
                 _print_table(reader.schema, batches)
@@ -80,46 +84,6 @@ def sql(
     except AtelierError as error:
         # DuckDB's messages span lines (with a ^ under the culprit); errors here are one line.
         raise type(error)(one_line(str(error))) from None
-
-
-@contextmanager
-def _rows(
-    workspace: str | None, query: str, timeout: float | None
-) -> Iterator[pyarrow.RecordBatchReader]:
-    url = os.environ.get("ATELIER_URL")
-    if url and not workspace:
-        with _remote_rows(url, query, timeout) as reader:
-            yield reader
-        return
-    wb = open_workbench(workspace, scopes=("data:read",), doing="run SQL")
-    try:
-        with wb.query.run(query, user=acting(wb).name, timeout=timeout) as result:
-            yield result.reader()
-    finally:
-        wb.close()
-
-
-@contextmanager
-def _remote_rows(
-    url: str, query: str, timeout: float | None
-) -> Iterator[pyarrow.RecordBatchReader]:
-    import httpx
-
-    from atelier.errors import AuthenticationFailed
-    from atelier.sdk.arrow import stream_arrow
-
-    token = os.environ.get("ATELIER_TOKEN")
-    if not token:
-        raise AuthenticationFailed(
-            f"ATELIER_URL is {url} but ATELIER_TOKEN is not set "
-            "(create a token with `atelier tokens create`)"
-        )
-    headers = {"Authorization": f"Bearer {token}"}
-    with (
-        httpx.Client(base_url=url.rstrip("/"), headers=headers) as http,
-        stream_arrow(http, query, timeout) as reader,
-    ):
-        yield reader
 
 
 def _first_batch_with_spinner(
@@ -159,7 +123,7 @@ def _print_table(schema: pyarrow.Schema, batches: Iterator[pyarrow.RecordBatch])
     from rich.console import Console
     from rich.table import Table
 
-    from atelier.services.query import json_rows
+    from atelier.contract.values import json_rows
 
     table = Table(*schema.names, show_lines=False)
     numeric = [
@@ -216,7 +180,7 @@ def _write_json(
 ) -> None:
     import pyarrow
 
-    from atelier.services.query import json_rows
+    from atelier.contract.values import json_rows
 
     names = schema.names
     separator = b"[\n"

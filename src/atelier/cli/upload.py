@@ -1,31 +1,33 @@
 """``atelier data upload``: a file becomes a warehouse table, with a progress bar.
 
-Embedded (no ``ATELIER_URL``): the workspace's ingest service reads the file in this process;
-the bar follows DuckDB's progress. Remote (``ATELIER_URL`` and ``ATELIER_TOKEN`` set, no
-``--workspace``): the file is streamed to the server as multipart form data from a generator,
-so it is never held in memory, and the bar counts the bytes sent.
+Through the SDK client's ``upload``. Embedded (no ``ATELIER_URL``): the workspace's ingest
+service reads the file in this process; the bar follows DuckDB's progress. Remote
+(``ATELIER_URL`` and ``ATELIER_TOKEN`` set, no ``--workspace``): the client streams the file to
+the server as multipart form data from a generator, so it is never held in memory, and the bar
+counts the bytes sent.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import uuid
-from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import click
 
-from atelier.cli.options import workspace_option
+from atelier.cli.options import client_for, workspace_option
 
 if TYPE_CHECKING:
     from rich.progress import Progress
+
+    from atelier.sdk.client import Client, Mode
 
 STAGES = {
     "preparing": "Preparing",
     "reading": "Reading",
     "committing": "Committing",
+    "sending": "Sending",
+    "loading": "Loading",
 }
 
 
@@ -108,11 +110,8 @@ def upload(
         "types": _types(types),
     }
     options = {k: v for k, v in options.items() if v not in (None, {})}
-    url = os.environ.get("ATELIER_URL")
-    if url and not workspace:
-        result = _remote(url, file, name, mode, options)
-    else:
-        result = _embedded(workspace, file, name, mode, options)
+    with client_for(workspace, scopes=("data",), doing="upload data") as client:
+        result = _upload(client, file, name, mode, options)
     if as_json:
         click.echo(json.dumps(result, indent=2))
         return
@@ -155,113 +154,33 @@ def _progress(*, transfer: bool = False) -> Progress:
     return Progress(*columns, console=Console(stderr=True), transient=True)
 
 
-def _embedded(
-    workspace: str | None, file: Path, name: str, mode: str, options: dict[str, Any]
+def _upload(
+    client: Client, file: Path, name: str, mode: str, options: dict[str, Any]
 ) -> dict[str, Any]:
-    from atelier.cli.options import acting, open_workbench
-
-    wb = open_workbench(workspace, scopes=("data",), doing="upload data")
-    try:
-        by = acting(wb).name
-        with _progress() as bar:
-            task = bar.add_task(f"Preparing {file.name}", total=None)
-
-            def report(stage: str, percent: float | None) -> None:
-                label = f"{STAGES.get(stage, stage)} {file.name}"
-                if percent is None:
-                    bar.update(task, description=label, total=None)
-                else:
-                    bar.update(task, description=label, total=100, completed=percent)
-
-            result = wb.ingest.upload(
-                file, name, mode=mode, options=options, by=by, progress=report
-            )
-        return result.as_dict()
-    finally:
-        wb.close()
-
-
-def _remote(url: str, file: Path, name: str, mode: str, options: dict[str, Any]) -> dict[str, Any]:
-    import httpx
-
-    from atelier.errors import AuthenticationFailed, InvalidInput
+    """The upload through ``client`` (embedded or remote), with a bar on stderr."""
+    from atelier.errors import InvalidInput
     from atelier.sdk.remote import RemoteClient
 
-    token = os.environ.get("ATELIER_TOKEN")
-    if not token:
-        raise AuthenticationFailed(
-            f"no token for {url}: set ATELIER_TOKEN (create one with `atelier tokens create`)"
-        )
     if not file.is_file():
         raise InvalidInput(f"{file}: no such file")
-    fields = {"name": name, "mode": mode, "options": json.dumps(options)}
-    body = MultipartBody(file, fields)
-    client = RemoteClient(url, token)
-    try:
-        with _progress(transfer=True) as bar:
-            task = bar.add_task(f"Sending {file.name}", total=body.file_size)
+    remote = isinstance(client, RemoteClient)
+    file_size = file.stat().st_size
+    with _progress(transfer=remote) as bar:
+        first = "sending" if remote else "preparing"
+        task = bar.add_task(f"{STAGES[first]} {file.name}", total=file_size if remote else None)
 
-            def sent(count: int) -> None:
-                bar.update(task, advance=count)
-                if bar.tasks[0].completed >= body.file_size:
-                    bar.update(task, description=f"Loading {file.name} on the server")
+        def report(stage: str, percent: float | None) -> None:
+            label = f"{STAGES.get(stage, stage)} {file.name}"
+            if stage == "loading":
+                label += " on the server"
+            if stage == "sending" and percent is not None:
+                bar.update(task, description=label, completed=file_size * percent / 100)
+            elif percent is None:
+                bar.update(task, description=label, total=None)
+            else:
+                bar.update(task, description=label, total=100, completed=percent)
 
-            response = client.request(
-                "POST",
-                "/uploads",
-                content=body.chunks(sent),
-                headers={"Content-Type": body.content_type, "Content-Length": str(len(body))},
-                # Loading a large file takes a while after the last byte is sent.
-                timeout=httpx.Timeout(60.0, read=None),
-            )
-        data: dict[str, Any] = response.json()
-        return data
-    finally:
-        client.close()
-
-
-class MultipartBody:
-    """A ``multipart/form-data`` body of some text fields and one file, produced in chunks so
-    that the file is read as it is sent."""
-
-    CHUNK = 1 << 20
-
-    def __init__(self, file: Path, fields: dict[str, str]) -> None:
-        self.file = file
-        self.file_size = file.stat().st_size
-        self.boundary = f"atelier-{uuid.uuid4().hex}"
-        head = b"".join(
-            self._part_header(key) + value.encode("utf-8") + b"\r\n"
-            for key, value in fields.items()
+        result: dict[str, Any] = client.upload(
+            file, name, mode=cast("Mode", mode), options=options, progress=report
         )
-        self.head = head + self._part_header("file", file.name)
-        self.tail = f"\r\n--{self.boundary}--\r\n".encode()
-
-    @property
-    def content_type(self) -> str:
-        return f"multipart/form-data; boundary={self.boundary}"
-
-    def __len__(self) -> int:
-        return len(self.head) + self.file_size + len(self.tail)
-
-    def _part_header(self, name: str, filename: str | None = None) -> bytes:
-        disposition = f'form-data; name="{name}"'
-        if filename is not None:
-            safe = filename.replace('"', "%22").replace("\r", "").replace("\n", "")
-            disposition += f'; filename="{safe}"'
-            extra = "\r\nContent-Type: application/octet-stream"
-        else:
-            extra = ""
-        return f"--{self.boundary}\r\nContent-Disposition: {disposition}{extra}\r\n\r\n".encode()
-
-    def chunks(self, sent: Callable[[int], None] | None = None) -> Iterator[bytes]:
-        yield self.head
-        with self.file.open("rb") as source:
-            while chunk := source.read(self.CHUNK):
-                if sent is not None:
-                    sent(len(chunk))
-                yield chunk
-        yield self.tail
-
-
-__all__ = ["MultipartBody", "upload"]
+    return result

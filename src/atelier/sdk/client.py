@@ -6,6 +6,8 @@ Data comes back as pandas by default; ``format="polars"`` or ``format="arrow"`` 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -22,6 +24,10 @@ if TYPE_CHECKING:
 
 Format = Literal["pandas", "polars", "arrow"]
 Mode = Literal["create", "replace", "append"]
+#: Called during an upload as ``progress(stage, percent)``: ``sending`` (remote: the share of
+#: the file sent), ``preparing``, ``reading`` (the share read), ``committing``, ``loading``
+#: (remote: the server reads what it received); ``percent`` is None when unknown.
+Progress = Callable[[str, float | None], None]
 
 
 class Client(ABC):
@@ -39,6 +45,14 @@ class Client(ABC):
 
     @abstractmethod
     def _sql_arrow(self, query: str, timeout: float | None) -> pyarrow.Table: ...
+
+    @abstractmethod
+    def sql_batches(
+        self, query: str, *, timeout: float | None = None
+    ) -> AbstractContextManager[pyarrow.RecordBatchReader]:
+        """Run one SQL statement and read its rows batch by batch, as they come (``with
+        ws.sql_batches(q) as reader: for batch in reader: ...``): a result larger than memory
+        can be written out as it arrives."""
 
     def sql(self, query: str, *, format: Format = "pandas", timeout: float | None = None) -> Any:
         """Run one SQL statement on the workspace (warehouse tables, attached sources)."""
@@ -76,6 +90,12 @@ class Client(ABC):
     def profile(self, name: str, *, version: int | None = None) -> dict[str, Any]:
         """Per-column statistics, top values and histograms of a table."""
 
+    @abstractmethod
+    def update_table(
+        self, name: str, *, description: str | None = None, tags: list[str] | None = None
+    ) -> dict[str, Any]:
+        """Set a table's description and/or tags (the whole list); returns its catalog entry."""
+
     def upload(
         self,
         data: Any,
@@ -83,19 +103,27 @@ class Client(ABC):
         *,
         mode: Mode = "create",
         options: dict[str, Any] | None = None,
+        progress: Progress | None = None,
     ) -> dict[str, Any]:
         """Write a file (CSV, TSV, Parquet, JSON, Excel) or a pandas/polars/Arrow table into
-        the warehouse table ``name``; returns ``{"table", "version", "rows", ...}``."""
+        the warehouse table ``name``; returns ``{"table", "version", "rows", ...}``. The
+        remote client streams a file to the server (never whole in memory); ``progress``
+        follows it (see :data:`Progress`)."""
         if isinstance(data, str | Path):
             path = Path(data).expanduser()
             if not path.is_file():
                 raise InvalidInput(f"{path}: no such file")
-            return self._upload_file(path, name, mode, options or {})
+            return self._upload_file(path, name, mode, options or {}, progress)
         return self._upload_arrow(to_arrow(data), name, mode)
 
     @abstractmethod
     def _upload_file(
-        self, path: Path, name: str, mode: Mode, options: dict[str, Any]
+        self,
+        path: Path,
+        name: str,
+        mode: Mode,
+        options: dict[str, Any],
+        progress: Progress | None = None,
     ) -> dict[str, Any]: ...
 
     @abstractmethod
@@ -104,6 +132,32 @@ class Client(ABC):
     @abstractmethod
     def sources(self) -> list[dict[str, Any]]:
         """Attached sources (never their secrets)."""
+
+    @abstractmethod
+    def source(self, name: str) -> dict[str, Any]:
+        """One attached source (never its secrets)."""
+
+    @abstractmethod
+    def source_tables(self, name: str) -> list[dict[str, Any]]:
+        """Connect to source ``name`` and list its tables (an error says why it cannot)."""
+
+    @abstractmethod
+    def add_source(
+        self,
+        name: str,
+        type: str,
+        *,
+        options: dict[str, Any] | None = None,
+        secrets: dict[str, str] | None = None,
+        description: str = "",
+    ) -> dict[str, Any]:
+        """Attach a read-only source (admins): ``type`` postgres, mysql, sqlite, parquet, csv
+        or s3; ``secrets`` (password, key_id, secret) are stored sealed and never returned.
+        The connection is tested first: nothing is saved when it fails."""
+
+    @abstractmethod
+    def remove_source(self, name: str) -> None:
+        """Detach source ``name`` (admins); its data is not touched."""
 
     @property
     @abstractmethod
@@ -139,12 +193,15 @@ class Client(ABC):
         profile: str | None = None,
         params: dict[str, Any] | None = None,
         wait: bool = False,
+        tree: str | Path | None = None,
     ) -> dict[str, Any]:
         """Run a script (``"train.py"``), a notebook (``"report.ipynb"``) or a command
         (``["python", "-m", "pkg"]``) as a job on a compute profile, in a project's
-        environment; with ``wait``, return once it has ended."""
+        environment; with ``wait``, return once it has ended. ``tree``: a folder (a checkout
+        of the project) whose files travel with the job, which runs in its own copy of them
+        (see :meth:`atelier.sdk.jobs.Jobs.submit`)."""
         argv = [target] if isinstance(target, str) else list(target)
-        job = self.jobs.submit(argv, project=project, profile=profile, params=params)
+        job = self.jobs.submit(argv, project=project, profile=profile, params=params, tree=tree)
         return self.jobs.wait(int(job["id"])) if wait else job
 
     # -- projects and their environments ------------------------------------------------

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from atelier.config import Workspace
-from atelier.sdk.client import Client, Mode
+from atelier.sdk.client import Client, Mode, Progress
 from atelier.services.workbench import Workbench
 
 if TYPE_CHECKING:
@@ -39,8 +41,15 @@ class EmbeddedClient(Client):
         return self.principal.as_dict()
 
     def _sql_arrow(self, query: str, timeout: float | None) -> pyarrow.Table:
-        with self.workbench.query.run(query, user=self.principal.name, timeout=timeout) as result:
+        with self.workbench.query.run(query, principal=self.principal, timeout=timeout) as result:
             return result.to_arrow()
+
+    @contextmanager
+    def sql_batches(
+        self, query: str, *, timeout: float | None = None
+    ) -> Iterator[pyarrow.RecordBatchReader]:
+        with self.workbench.query.run(query, principal=self.principal, timeout=timeout) as result:
+            yield result.reader()
 
     def _lake_version(self) -> int | None:
         # A trusted connection: this lookup is not the user's query, so not in their history.
@@ -60,26 +69,90 @@ class EmbeddedClient(Client):
     def profile(self, name: str, *, version: int | None = None) -> dict[str, Any]:
         return self.workbench.profiles.profile(name, version=version).as_dict()
 
+    def update_table(
+        self, name: str, *, description: str | None = None, tags: list[str] | None = None
+    ) -> dict[str, Any]:
+        entry = self.workbench.catalog.update(
+            name,
+            description=description,
+            tags=tags,
+            principal=self.principal,
+            client=self.client_label,
+        )
+        return entry.as_dict()
+
     def _upload_file(
-        self, path: Path, name: str, mode: Mode, options: dict[str, Any]
+        self,
+        path: Path,
+        name: str,
+        mode: Mode,
+        options: dict[str, Any],
+        progress: Progress | None = None,
     ) -> dict[str, Any]:
         result = self.workbench.ingest.upload(
-            path, name, mode=mode, options=options, by=self.principal.name
+            path,
+            name,
+            mode=mode,
+            options=options,
+            progress=progress,
+            principal=self.principal,
+            client=self.client_label,
         )
         return result.as_dict()
 
     def _upload_arrow(self, table: pyarrow.Table, name: str, mode: Mode) -> dict[str, Any]:
-        result = self.workbench.ingest.upload(table, name, mode=mode, by=self.principal.name)
+        result = self.workbench.ingest.upload(
+            table, name, mode=mode, principal=self.principal, client=self.client_label
+        )
         return result.as_dict()
 
     def sources(self) -> list[dict[str, Any]]:
+        self._may_see_sources()
         return [source.as_dict() for source in self.workbench.sources.list()]
+
+    def source(self, name: str) -> dict[str, Any]:
+        self._may_see_sources()
+        return self.workbench.sources.get(name).as_dict()
+
+    def source_tables(self, name: str) -> list[dict[str, Any]]:
+        self._may_see_sources()
+        return [table.as_dict() for table in self.workbench.sources.tables(name)]
+
+    def _may_see_sources(self) -> None:
+        from atelier.services.catalog.access import BUILDERS, check
+
+        check(self.principal, BUILDERS, "list sources", ("data",))
+
+    def add_source(
+        self,
+        name: str,
+        type: str,
+        *,
+        options: dict[str, Any] | None = None,
+        secrets: dict[str, str] | None = None,
+        description: str = "",
+    ) -> dict[str, Any]:
+        info = self.workbench.sources.add(
+            name,
+            type,
+            options=options or {},
+            secrets=secrets or {},
+            description=description,
+            principal=self.principal,
+            client=self.client_label,
+        )
+        return info.as_dict()
+
+    def remove_source(self, name: str) -> None:
+        self.workbench.sources.remove(name, principal=self.principal, client=self.client_label)
 
     @cached_property
     def features(self) -> Features:
         from atelier.sdk.features import EmbeddedFeatures
 
-        return EmbeddedFeatures(self.workbench, self.principal.name, self.principal)
+        return EmbeddedFeatures(
+            self.workbench, self.principal.name, self.principal, client=self.client_label
+        )
 
     @cached_property
     def models(self) -> Models:
@@ -97,7 +170,7 @@ class EmbeddedClient(Client):
     def jobs(self) -> Jobs:
         from atelier.sdk.jobs import EmbeddedJobs
 
-        return EmbeddedJobs(self.workbench, self.principal)
+        return EmbeddedJobs(self.workbench, self.principal, self.client_label)
 
     @cached_property
     def projects(self) -> Projects:

@@ -84,6 +84,25 @@ class Features(ABC):
         return convert(self._online(keys, refs, project), format)
 
     @abstractmethod
+    def save_training_set(
+        self,
+        entities: str,
+        features: Refs,
+        *,
+        save_as: str,
+        timestamp: str | None = None,
+        full_names: bool = False,
+        project: str | None = None,
+    ) -> dict[str, Any]:
+        """Build the training set of warehouse table ``entities`` (as :meth:`training_set`)
+        and save it as table ``save_as``, without bringing its rows here. Returns
+        ``{"name", "rows", "training_set_version", "features", "feature_views"}``."""
+
+    @abstractmethod
+    def statistics(self, view: str) -> dict[str, Any]:
+        """Recompute and store the per-feature statistics and freshness of ``view``."""
+
+    @abstractmethod
     def views(
         self, *, search: str | None = None, project: str | None = None
     ) -> list[dict[str, Any]]:
@@ -130,6 +149,12 @@ class Features(ABC):
     def _online(self, keys: Any, features: list[str], project: str | None) -> pyarrow.Table: ...
 
 
+def load_definitions(path: str | Path | None = None) -> Definitions:
+    """The definitions in ``features.py``/``features.yaml`` (a file, or the folder holding one;
+    None: the current folder), loaded here: a Python file runs in this process."""
+    return load(path)
+
+
 def _definitions(given: DefinitionsLike) -> Definitions:
     if isinstance(given, Definitions):
         return given
@@ -139,11 +164,20 @@ def _definitions(given: DefinitionsLike) -> Definitions:
 
 
 class EmbeddedFeatures(Features):
-    def __init__(self, workbench: Workbench, user: str, principal: Principal | None = None) -> None:
+    def __init__(
+        self,
+        workbench: Workbench,
+        user: str,
+        principal: Principal | None = None,
+        *,
+        client: str = "sdk",
+    ) -> None:
         self.workbench = workbench
         self.user = user
-        #: Who applies definitions (checked: a project's members and admins apply as it).
+        #: Who acts (checked by the store: a project's members and admins apply as it).
         self.principal = principal
+        #: The entry point the audit log records.
+        self.client = client
 
     @property
     def _store(self) -> FeatureStore:
@@ -165,8 +199,40 @@ class EmbeddedFeatures(Features):
             save_as=save_as,
             full_names=full_names,
             project=project,
-            by=self.user,
+            **self._acting(),
         ).table
+
+    def _acting(self, by: bool = True) -> dict[str, Any]:
+        """Who acts, as the store's methods take it: the principal (checked and audited), or
+        only a name when this client was made without one."""
+        if self.principal is None:
+            return {"by": self.user} if by else {}
+        return {"principal": self.principal, "client": self.client}
+
+    def save_training_set(
+        self,
+        entities: str,
+        features: Refs,
+        *,
+        save_as: str,
+        timestamp: str | None = None,
+        full_names: bool = False,
+        project: str | None = None,
+    ) -> dict[str, Any]:
+        refs = [features] if isinstance(features, str) else list(features)
+        result = self._store.training_set(
+            entities,
+            refs,
+            timestamp=timestamp,
+            save_as=save_as,
+            full_names=full_names,
+            project=project,
+            **self._acting(),
+        )
+        return {"name": result.name, "rows": result.rows, **result.lineage()}
+
+    def statistics(self, view: str) -> dict[str, Any]:
+        return self._store.statistics(view)
 
     def _online(self, keys: Any, features: list[str], project: str | None) -> pyarrow.Table:
         return self._store.online(keys, features, project=project)
@@ -192,13 +258,14 @@ class EmbeddedFeatures(Features):
             by=self.user,
             dry_run=dry_run,
             principal=self.principal,
+            client=self.client,
         )
         return plan.as_dict()
 
     def materialize(
         self, views: Sequence[str] | None = None, *, incremental: bool = False
     ) -> list[dict[str, Any]]:
-        return self._store.materialize(views, incremental=incremental)
+        return self._store.materialize(views, incremental=incremental, **self._acting(by=False))
 
     def training_sets(self, name: str | None = None) -> list[dict[str, Any]]:
         return self._store.training_sets(name)
@@ -249,6 +316,31 @@ class RemoteFeatures(Features):
             headers={"Accept": ARROW_STREAM},
         )
         return from_ipc(response.content)
+
+    def save_training_set(
+        self,
+        entities: str,
+        features: Refs,
+        *,
+        save_as: str,
+        timestamp: str | None = None,
+        full_names: bool = False,
+        project: str | None = None,
+    ) -> dict[str, Any]:
+        refs = [features] if isinstance(features, str) else list(features)
+        body: dict[str, Any] = {"entities": entities, "features": refs, "save_as": save_as}
+        body |= {"timestamp": timestamp, "full_names": full_names, "project": project}
+        # No Arrow in Accept: the server answers what it saved, not the rows.
+        saved: dict[str, Any] = self.client.request(
+            "POST", "/features/training-set", json=body, timeout=None
+        ).json()
+        return saved
+
+    def statistics(self, view: str) -> dict[str, Any]:
+        found: dict[str, Any] = self.client.request(
+            "POST", f"/features/views/{quote(view, safe='')}/statistics", timeout=None
+        ).json()
+        return found
 
     def views(
         self, *, search: str | None = None, project: str | None = None

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -12,8 +14,8 @@ import httpx
 
 from atelier.contract import ARROW_STREAM
 from atelier.errors import AtelierError
-from atelier.sdk.arrow import fetch_arrow, http_error, to_ipc
-from atelier.sdk.client import Client, Mode
+from atelier.sdk.arrow import fetch_arrow, http_error, stream_arrow, to_ipc
+from atelier.sdk.client import Client, Mode, Progress
 
 if TYPE_CHECKING:
     import pyarrow
@@ -50,6 +52,13 @@ class RemoteClient(Client):
     def _sql_arrow(self, query: str, timeout: float | None) -> pyarrow.Table:
         return fetch_arrow(self._http, query, timeout)
 
+    @contextmanager
+    def sql_batches(
+        self, query: str, *, timeout: float | None = None
+    ) -> Iterator[pyarrow.RecordBatchReader]:
+        with stream_arrow(self._http, query, timeout) as reader:
+            yield reader
+
     def tables(self, search: str | None = None) -> list[dict[str, Any]]:
         params = {"search": search} if search else None
         listed: list[dict[str, Any]] = self.request("GET", "/tables", params=params).json()
@@ -66,17 +75,50 @@ class RemoteClient(Client):
         ).json()
         return found
 
-    def _upload_file(
-        self, path: Path, name: str, mode: Mode, options: dict[str, Any]
+    def update_table(
+        self, name: str, *, description: str | None = None, tags: list[str] | None = None
     ) -> dict[str, Any]:
-        with path.open("rb") as handle:
-            response = self.request(
-                "POST",
-                "/uploads",
-                data={"name": name, "mode": mode, "options": json.dumps(options)},
-                files={"file": (path.name, handle)},
-                timeout=None,
-            )
+        given = {"description": description, "tags": tags}
+        body = {k: v for k, v in given.items() if v is not None}
+        entry: dict[str, Any] = self.request(
+            "PATCH", f"/tables/{quote(name, safe='')}", json=body
+        ).json()
+        return entry
+
+    def _upload_file(
+        self,
+        path: Path,
+        name: str,
+        mode: Mode,
+        options: dict[str, Any],
+        progress: Progress | None = None,
+    ) -> dict[str, Any]:
+        from atelier.sdk.multipart import MultipartBody
+
+        fields = {"name": name, "mode": mode, "options": json.dumps(options)}
+        body = MultipartBody(path, fields)
+        total = max(body.file_size, 1)
+        done = 0
+
+        def sent(count: int) -> None:
+            nonlocal done
+            done += count
+            if progress is not None:
+                progress("sending", min(100.0, 100.0 * done / total))
+                if done >= body.file_size:
+                    progress("loading", None)
+
+        if progress is not None:
+            progress("sending", 0.0)
+        # Streamed from a generator: the file is read as it is sent, never whole in memory.
+        response = self.request(
+            "POST",
+            "/uploads",
+            content=body.chunks(sent),
+            headers={"Content-Type": body.content_type, "Content-Length": str(len(body))},
+            # Loading a large file takes a while after the last byte is sent.
+            timeout=httpx.Timeout(60.0, read=None),
+        )
         result: dict[str, Any] = response.json()
         return result
 
@@ -95,6 +137,38 @@ class RemoteClient(Client):
     def sources(self) -> list[dict[str, Any]]:
         listed: list[dict[str, Any]] = self.request("GET", "/sources").json()
         return listed
+
+    def source(self, name: str) -> dict[str, Any]:
+        found: dict[str, Any] = self.request("GET", f"/sources/{quote(name, safe='')}").json()
+        return found
+
+    def source_tables(self, name: str) -> list[dict[str, Any]]:
+        listed: list[dict[str, Any]] = self.request(
+            "GET", f"/sources/{quote(name, safe='')}/tables"
+        ).json()
+        return listed
+
+    def add_source(
+        self,
+        name: str,
+        type: str,
+        *,
+        options: dict[str, Any] | None = None,
+        secrets: dict[str, str] | None = None,
+        description: str = "",
+    ) -> dict[str, Any]:
+        body = {
+            "name": name,
+            "type": type,
+            "options": options or {},
+            "secrets": secrets or {},
+            "description": description,
+        }
+        added: dict[str, Any] = self.request("POST", "/sources", json=body, timeout=None).json()
+        return added
+
+    def remove_source(self, name: str) -> None:
+        self.request("DELETE", f"/sources/{quote(name, safe='')}")
 
     @cached_property
     def features(self) -> Features:

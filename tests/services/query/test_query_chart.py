@@ -5,9 +5,9 @@ from __future__ import annotations
 import duckdb
 import pytest
 
+from atelier.cli.format import one_line
 from atelier.services.query import Column, chart_spec, json_rows
 from atelier.services.query.chart import MAX_COLORS, default_axes, default_color, field, vega_type
-from atelier.services.query.errors import one_line
 
 
 @pytest.mark.parametrize(

@@ -6,7 +6,6 @@ as they are, only with the credentials of attached sources taken out.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 
 from atelier.backends.warehouse.errors import redact
@@ -43,18 +42,3 @@ def query_error(error: BaseException, secrets: Iterable[str] = ()) -> AtelierErr
     return InvalidInput(message)
 
 
-_POINTER = re.compile(r"LINE (\d+): ?(.*)\n( *)\^")
-
-
-def one_line(message: str) -> str:
-    """DuckDB's multi-line message on one line, its ``LINE n: … ^`` pointer turned into
-    ``(line n, column c)`` (for the CLI, which prints errors on one line)."""
-    where = ""
-    match = _POINTER.search(message)
-    if match:
-        line, text, pad = match.groups()
-        column = len(pad) - len(f"LINE {line}: ") + 1
-        # DuckDB shortens long lines with "...", which moves the caret: keep the line only.
-        where = f" (line {line})" if text.startswith("...") else f" (line {line}, column {column})"
-        message = message[: match.start()] + message[match.end() :]
-    return " ".join(part.strip() for part in message.splitlines() if part.strip()) + where
