@@ -151,13 +151,16 @@ class Apps:
             ) from None
 
     def update(self, name: str, principal: Principal, **fields: Any) -> AppInfo:
-        """Change ``model``, ``script``, ``project``, ``title`` or ``description``."""
-        allowed = {"model", "script", "project", "title", "description"}
+        """Change ``model``, ``script``, ``project``, ``title``, ``description`` or a hosted
+        app's ``kind``."""
+        allowed = {"model", "script", "project", "title", "description", "kind"}
         unknown = set(fields) - allowed
         if unknown:
             raise InvalidInput(f"cannot change {', '.join(sorted(unknown))} of an app")
         with self.db.session() as session:
             row = self._managed(session, name, principal)
+            if "kind" in fields and (fields["kind"] not in KINDS or row.kind == "model"):
+                raise InvalidInput(f"app {name!r} cannot become a {fields['kind']} app")
             for key, value in fields.items():
                 setattr(row, key, value)
             session.flush()

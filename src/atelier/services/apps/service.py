@@ -297,7 +297,10 @@ class AppService:
                 )
             else:
                 # Checked again in the same transaction as the change.
-                app = self.registry.update(name, principal, project=project, script=script)
+                changes: dict[str, Any] = {"project": project, "script": script, "kind": kind}
+                if title:
+                    changes["title"] = title
+                app = self.registry.update(name, principal, **changes)
             if final.exists():
                 os.replace(final, replaced)
             try:
