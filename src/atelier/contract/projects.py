@@ -81,7 +81,8 @@ class PushResult(BaseModel):
     #: ``unchanged`` (pyproject.toml and uv.lock as before) or ``synced`` (the environment now
     #: matches the pushed lock).
     environment: str
-    #: Every file of the project as it now is (``{path: sha256}``): the pusher's new base.
+    #: The pushed files as they now are on the server (``{path: sha256}``): the pusher's new
+    #: base.
     files: dict[str, str]
 
 

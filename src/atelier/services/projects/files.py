@@ -205,7 +205,9 @@ class ProjectFiles:
                 with contextlib.suppress(UvFailed):
                     sync_locked(self.projects.get(name), frozen=True)
             raise
-        after = hashes(folder, files_of(folder, skip=(MARKER,), links="skip"))
+        # The pusher's new base: its files, now the same on the server. Files only the server
+        # has stay out of it, so a later push keeps them rather than deleting them.
+        after = hashes(folder, sorted(pushed))
         return PushResult(
             project=name,
             written=writes,

@@ -1,0 +1,118 @@
+"""Pulling and pushing a project's files: who may, and what a hostile archive gets."""
+
+from __future__ import annotations
+
+import io
+import tarfile
+from pathlib import Path
+
+import pytest
+
+from atelier.contract.trees import files_of, unpack
+from atelier.errors import InvalidInput, PermissionDenied
+from tests.services.projects.conftest import Bench
+
+
+def archive(*members: tarfile.TarInfo | tuple[str, bytes]) -> io.BytesIO:
+    """A tar.gz of files ``(name, content)`` and hand-made members (links, devices...)."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+        for member in members:
+            if isinstance(member, tarfile.TarInfo):
+                tar.addfile(member)
+            else:
+                name, content = member
+                info = tarfile.TarInfo(name)
+                info.size = len(content)
+                tar.addfile(info, io.BytesIO(content))
+    buffer.seek(0)
+    return buffer
+
+
+def special(name: str, kind: bytes, target: str = "") -> tarfile.TarInfo:
+    info = tarfile.TarInfo(name)
+    info.type = kind
+    info.linkname = target
+    return info
+
+
+def test_pull_is_for_members_and_admins(bench: Bench, tmp_path: Path) -> None:
+    files, p = bench.wb.projects.files, bench.people
+    folder = bench.alpha.path
+    (folder / "src" / "__pycache__").mkdir(exist_ok=True)
+    (folder / "src" / "__pycache__" / "x.pyc").write_bytes(b"\0")
+    (folder / "src" / "model.py").write_text("K = 1\n")
+    (folder / "link.py").symlink_to("/etc/passwd")
+    for outsider in ("cy", "val"):
+        with pytest.raises(PermissionDenied, match=f"{outsider} is not a member of project"):
+            files.pull("alpha", p[outsider])
+    refused = bench.wb.audit.entries(action="project.pull", limit=1)[0]
+    assert (refused.actor, refused.success) == ("val", False)
+
+    for person in ("ada", "root"):
+        pulled = unpack(io.BytesIO(files.pull("alpha", p[person], client="cli")), tmp_path / person)
+        # No environment, no caches, no links: what git would commit.
+        assert pulled == [
+            ".gitignore",
+            "notebooks/start.ipynb",
+            "pyproject.toml",
+            "src/model.py",
+            "uv.lock",
+        ]
+    entry = bench.wb.audit.entries(action="project.pull", limit=1)[0]
+    assert (entry.actor, entry.success, entry.client) == ("root", True, "cli")
+    (folder / "link.py").unlink()
+
+
+@pytest.mark.parametrize(
+    ("members", "error"),
+    [
+        ([("../escape.py", b"x")], "paths must stay inside the tree"),
+        ([("src/../../escape.py", b"x")], "paths must stay inside the tree"),
+        ([("/tmp/escape.py", b"x")], "absolute paths are refused"),
+        ([special("evil", tarfile.SYMTYPE, "/etc")], "links are refused"),
+        ([special("evil", tarfile.LNKTYPE, "/etc/passwd")], "links are refused"),
+        ([special("dev", tarfile.CHRTYPE)], "only files and folders"),
+        ([special("fifo", tarfile.FIFOTYPE)], "only files and folders"),
+        ([(".venv/bin/python", b"#!/bin/sh\n")], "are not pushed"),
+        ([(".git/hooks/post-checkout", b"#!/bin/sh\n")], "are not pushed"),
+        ([("a.py", b"1"), ("a.py", b"2")], "appears twice"),
+        ([("a.py", b"1"), ("a.py/b.py", b"2")], "a.py is also a file"),
+        ([(".atelier-project", b"[1, 2]")], "not a pulled project's marker"),
+    ],
+)
+def test_hostile_pushes_change_nothing(
+    bench: Bench, members: list[tarfile.TarInfo | tuple[str, bytes]], error: str
+) -> None:
+    folder = bench.beta.path
+    before = sorted(files_of(folder))
+    with pytest.raises(InvalidInput, match=error):
+        bench.wb.projects.files.push("beta", archive(*members), bench.people["bob"])
+    assert sorted(files_of(folder)) == before
+    assert not (folder.parent / "escape.py").exists() and not Path("/tmp/escape.py").exists()
+    entry = bench.wb.audit.entries(action="project.push", limit=1)[0]
+    assert (entry.actor, entry.success) == ("bob", False)
+
+
+def test_push_refusals_come_before_the_archive_is_read(bench: Bench) -> None:
+    files, p = bench.wb.projects.files, bench.people
+    for outsider in ("cy", "val"):
+        with pytest.raises(PermissionDenied, match="is not a member of project 'beta'"):
+            files.push("beta", io.BytesIO(b"not even an archive"), p[outsider])
+    with pytest.raises(InvalidInput, match=r"not a tar\.gz archive"):
+        files.push("beta", io.BytesIO(b"not even an archive"), p["bob"])
+
+
+def test_push_does_not_write_through_a_link_in_the_project(bench: Bench, tmp_path: Path) -> None:
+    """A link made in the project's folder (say from a notebook) is not a way out."""
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (bench.beta.path / "out").symlink_to(outside)
+    try:
+        with pytest.raises(InvalidInput, match="out is a link; refusing to write"):
+            bench.wb.projects.files.push(
+                "beta", archive(("out/x.py", b"1")), bench.people["bob"], force=True
+            )
+    finally:
+        (bench.beta.path / "out").unlink()
+    assert list(outside.iterdir()) == []
