@@ -377,6 +377,9 @@ def test_a_token_reaches_only_its_owners_jupyterlab(lab: Lab) -> None:
         scoped = httpx.get(f"{url}/notebooks/api/kernels", params={"token": code_token})
         assert scoped.status_code == 403
         assert "for code" in scoped.json()["detail"]
+        for refused in (code_token, "atl_0_forged"):
+            with pytest.raises(InvalidStatus):
+                asyncio.run(run_code(channels(lab, kernel_id, refused), "print(1)"))
         for headers in ({"Authorization": "token atl_0_forged"}, {"Accept": "*/*"}):
             response = httpx.get(
                 f"{url}/notebooks/api/kernels", headers=headers, params={"token": "x"}
