@@ -51,6 +51,16 @@ class AtelierGroup(click.Group):
         except AtelierError as exc:
             click.echo(f"error: {exc}", err=True)
             sys.exit(1)
+        except ModuleNotFoundError as exc:
+            if not exc.name or exc.name.split(".")[0] == "atelier":
+                raise
+            # The light client (`pip install atelier`) working on a workspace itself.
+            click.echo(
+                f"error: this needs the server's packages ({exc.name} is not installed): "
+                "pip install 'atelier[server]', or reach a server with `atelier login URL`",
+                err=True,
+            )
+            sys.exit(1)
 
 
 @click.group(cls=AtelierGroup, context_settings={"help_option_names": ["-h", "--help"]})

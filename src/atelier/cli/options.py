@@ -68,9 +68,13 @@ def client_for(
     ATELIER_TOKEN's user or the local admin, held to the same role and scope rules as the API's
     routes (``roles``, ``scopes``: as in :func:`open_workbench`). Close it (``with``)."""
     from atelier.sdk.connect import connect
-    from atelier.sdk.embedded import EmbeddedClient
+    from atelier.sdk.remote import RemoteClient
 
     client = connect(workspace=workspace, client="cli")
+    if isinstance(client, RemoteClient):
+        return client  # the server applies its rules (and the light client has no services)
+    from atelier.sdk.embedded import EmbeddedClient
+
     if isinstance(client, EmbeddedClient):
         _check(client, roles, doing, scopes)
     return client
