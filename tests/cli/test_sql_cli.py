@@ -1,6 +1,6 @@
 """``atelier sql``: every format, files written whole, one-line errors (in-process, for speed),
-then as users run it: a subprocess on the workspace, and against a running server
-(ATELIER_URL, rows as Arrow)."""
+then as users run it, in a subprocess. Against a running server (ATELIER_URL, rows as Arrow):
+tests/cli/test_upload.py, which runs the data commands both ways."""
 
 from __future__ import annotations
 
@@ -15,10 +15,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from atelier.cli.main import cli
-from atelier.config import Workspace
-from atelier.services.workbench import Workbench
 from tests.cli.helpers import atelier, error_lines, one_line_error, workspace_with
-from tests.conftest import start_server
 from tests.services.query.running import ENDLESS
 
 QUERY = "SELECT order_id, region, total FROM shop.orders ORDER BY order_id"
@@ -106,25 +103,3 @@ def test_as_a_subprocess(ws: Path) -> None:
     assert shown.returncode == 0, shown.stderr
     assert shown.stdout.splitlines()[1] == '1,"north",9.5'
     assert "syntax error" in one_line_error(atelier("sql", "SELEC", cwd=ws))
-
-
-def test_remote_with_atelier_url(ws: Path) -> None:
-    wb = Workbench(Workspace.open(ws, environ={}))
-    try:
-        wb.users.create("ada", "scientist", "correct horse battery")
-        token = wb.tokens.create("ada", "cli", 1)[1]
-        server = start_server(wb.workspace)
-        try:
-            env = {"ATELIER_URL": server.url, "ATELIER_TOKEN": token}
-            remote = atelier("sql", QUERY, "-f", "csv", env=env, cwd=ws.parent)
-            assert remote.returncode == 0, remote.stderr
-            assert remote.stdout.splitlines()[1:] == ['1,"north",9.5', '2,"south",']
-            assert wb.query.history("ada")[0].sql == QUERY
-            refused = atelier("sql", "INSTALL httpfs", env=env, cwd=ws.parent)
-            assert one_line_error(refused).endswith("(HTTP 403)")
-            no_token = atelier("sql", "SELECT 1", env={"ATELIER_URL": server.url})
-            assert "set ATELIER_TOKEN" in one_line_error(no_token)
-        finally:
-            server.stop()
-    finally:
-        wb.close()

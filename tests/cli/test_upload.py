@@ -1,82 +1,107 @@
-"""``atelier data upload`` as users run it: embedded on a workspace, and remote against a real
-server (the file streamed in chunks); one-line errors."""
+"""``atelier data upload`` and the ``data`` commands, embedded and against a real server (the
+``cli`` fixture): the file streamed in chunks when remote, one-line errors, refusals for a
+viewer and for a code token that may only read, and the same audit entries either way."""
 
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from pathlib import Path
 
-from atelier.config import Workspace
-from atelier.services.workbench import Workbench
-from tests.cli.helpers import atelier, one_line_error
-from tests.conftest import PASSWORD, RunningServer
+from tests.cli.conftest import Cli
+from tests.cli.helpers import one_line_error
 
 
-def test_embedded_upload_append_json_and_errors(tmp_path: Path) -> None:
-    ws = tmp_path / "ws"
-    assert atelier("init", str(ws)).returncode == 0
-    (tmp_path / "sales.csv").write_text("id;amount\n1;10.5\n2;20\n")
-    created = atelier(
-        "data", "upload", str(tmp_path / "sales.csv"), "--name", "sales",
-        "--type", "amount=DECIMAL(10,2)", cwd=ws,
-    )  # fmt: skip
-    assert created.returncode == 0, created.stderr
-    assert created.stdout.strip() == "2 rows loaded into main.sales (version 1)"
-
-    (tmp_path / "more.txt").write_text("amount|id\n5|3\n")
-    appended = atelier(
-        "data", "upload", str(tmp_path / "more.txt"), "-n", "sales", "--mode", "append",
-        "--delimiter", "|", "--json", "--workspace", str(ws),
-    )  # fmt: skip
-    assert appended.returncode == 0, appended.stderr
-    result = json.loads(appended.stdout)
-    assert (result["table"], result["rows"], result["mode"]) == ("main.sales", 1, "append")
-    assert result["columns"][1] == {"name": "amount", "type": "DECIMAL(10,2)"}
-
-    (tmp_path / "bad.csv").write_text("id,amount\n1,2\n2,lots\n")
-    bad = atelier(
-        "data", "upload", str(tmp_path / "bad.csv"), "--name", "bad", "--type", "amount=INTEGER",
-        cwd=ws,
-    )  # fmt: skip
-    assert one_line_error(bad) == (
-        "error: bad.csv: line 3, column 2 (amount): 'lots' is not a valid INTEGER; "
-        "correct the value or read the column as another type (e.g. amount=VARCHAR)"
-    )
-    usage = atelier("data", "upload", str(tmp_path / "sales.csv"), "-n", "x", "--type", "amount")
-    assert "write COLUMN=TYPE" in one_line_error(usage) and usage.returncode == 2
-
-    workbench = Workbench(Workspace.open(ws, environ={}))
-    try:
-        snapshots = workbench.warehouse.snapshots("sales")
-    finally:
-        workbench.close()
-    assert [s.rows_inserted for s in snapshots] == [2, 1]
-
-
-def test_remote_upload_streams_the_file(
-    server: RunningServer, workbench: Workbench, tmp_path: Path
-) -> None:
-    workbench.users.create("ada", "scientist", PASSWORD)
-    token = workbench.tokens.create("ada", "cli", 1)[1]
+def test_upload_then_browse_tag_and_query(cli: Cli, tmp_path: Path) -> None:
+    sam = cli.as_("sam")
     lines = ["id,name,score"] + [f"{i},name {i},{i / 7:.4f}" for i in range(150_000)]
     path = tmp_path / "big scores.csv"
     path.write_text("\n".join(lines) + "\n")
     assert path.stat().st_size > 3 * 2**20  # several chunks on the wire
-    env = {"ATELIER_URL": server.url, "ATELIER_TOKEN": token}
-    done = atelier("data", "upload", str(path), "--name", "lab.scores", env=env)
+    done = sam("data", "upload", str(path), "--name", "lab.scores")
     assert done.returncode == 0, done.stderr
-    assert done.stdout.strip().startswith("150,000 rows loaded into lab.scores (version ")
-    snapshot = workbench.warehouse.snapshots("scores", schema="lab")[0]
-    assert (snapshot.author, snapshot.message) == ("ada", "upload big scores.csv")
-    assert workbench.warehouse.read("scores", schema="lab").num_rows == 150_000
+    assert done.stdout.strip() == "150,000 rows loaded into lab.scores (version 1)"
 
-    (tmp_path / "r.csv").write_text("a,b\n1,2\n3\n")
-    ragged = atelier("data", "upload", str(tmp_path / "r.csv"), "--name", "r", env=env)
-    assert one_line_error(ragged).startswith("error: r.csv: line 3: expected 2 columns, found 1")
-    assert one_line_error(ragged).endswith("(HTTP 422)")
-    missing = atelier("data", "upload", str(tmp_path / "nope.csv"), "--name", "r", env=env)
+    (tmp_path / "more.txt").write_text("score|id|name\n0.5|-1|extra\n")
+    appended = sam(
+        "data", "upload", str(tmp_path / "more.txt"), "-n", "lab.scores", "--mode", "append",
+        "--delimiter", "|", "--type", "id=BIGINT", "--json",
+    )  # fmt: skip
+    assert appended.returncode == 0, appended.stderr
+    result = json.loads(appended.stdout)
+    assert (result["table"], result["rows"], result["mode"]) == ("lab.scores", 1, "append")
+
+    (tmp_path / "bad.csv").write_text("id,amount\n1,2\n2,lots\n")
+    bad = sam("data", "upload", str(tmp_path / "bad.csv"), "-n", "bad", "--type", "amount=INTEGER")
+    assert one_line_error(bad).startswith(
+        "error: bad.csv: line 3, column 2 (amount): 'lots' is not a valid INTEGER"
+    )
+    missing = sam("data", "upload", str(tmp_path / "nope.csv"), "--name", "r")
     assert "nope.csv: no such file" in one_line_error(missing)
-    no_token = atelier("data", "upload", str(path), "--name", "x", env={"ATELIER_URL": server.url})
-    assert "set ATELIER_TOKEN" in one_line_error(no_token)
-    inbox = workbench.ingest.inbox.directory
-    assert not inbox.exists() or list(inbox.iterdir()) == []
+    usage = sam("data", "upload", str(path), "-n", "x", "--type", "amount")
+    assert "write COLUMN=TYPE" in one_line_error(usage) and usage.returncode == 2
+
+    listed = sam("data", "list")
+    assert "lab.scores" in listed.stdout and "150,001" in listed.stdout, listed.stderr
+    shown = sam("data", "show", "lab.scores")
+    assert "rows 150,001" in shown.stdout and "Versions:" in shown.stdout, shown.stderr
+    profile = json.loads(sam("data", "profile", "lab.scores", "--json").stdout)
+    assert profile["rows"] == 150_001 and profile["columns"][0]["name"] == "id"
+    assert "nulls 0" in sam("data", "profile", "lab.scores", "--version", "1").stdout
+    assert "no table lab.nope" in one_line_error(sam("data", "show", "lab.nope"))
+
+    tagged = sam("data", "tag", "lab.scores", "gold", "pii")
+    assert tagged.stdout.strip() == "lab.scores: gold, pii", tagged.stderr
+    untagged = sam("data", "tag", "lab.scores", "--remove", "pii")
+    assert untagged.stdout.strip() == "lab.scores: gold"
+    described = sam("data", "describe", "lab.scores", "Lab scores")
+    assert described.stdout.strip() == "Description of lab.scores saved"
+    assert sam("data", "describe", "lab.scores").stdout.strip() == "Lab scores"
+    found = json.loads(sam("data", "list", "--json", "-s", "gold").stdout)
+    assert [(t["name"], t["description"]) for t in found] == [("lab.scores", "Lab scores")]
+
+    query = "SELECT count(*) AS n, max(id) AS top FROM lab.scores"
+    assert sam("sql", query, "-f", "csv").stdout.splitlines() == ['"n","top"', "150001,149999"]
+    refused = sam("sql", "SELECT * FROM read_csv('/etc/passwd')")
+    assert "not available in user SQL" in one_line_error(refused)
+    if cli.remote:
+        no_token = sam("sql", "SELECT 1", env={"ATELIER_TOKEN": ""})
+        assert "set ATELIER_TOKEN" in one_line_error(no_token)
+
+    # A viewer uploads nothing; a code token that may only read tags nothing (but reads).
+    viewer = cli.as_("vic")("data", "upload", str(tmp_path / "more.txt"), "-n", "lab.v")
+    assert "viewer" in one_line_error(viewer) and "may not" in one_line_error(viewer)
+    wb = cli.workbench()
+    try:
+        reader = wb.tokens.create_for("sam", "job 7", frozenset({"data:read"}), timedelta(hours=1))
+        job = {"ATELIER_TOKEN": reader[1]}
+        assert "150001" in sam("sql", query, "-f", "csv", env=job).stdout
+        writing = one_line_error(sam("data", "tag", "lab.scores", "x", env=job))
+        assert "the token 'job 7'" in writing and "for code and may not" in writing
+        assert "lab.v" not in {t.name for t in wb.catalog.list()}
+        assert query in [q.sql for q in wb.query.history("sam")]
+        assert wb.catalog.describe("lab.scores").entry.tags == ("gold",)
+
+        # The same audit entries whichever way the commands came in.
+        entries = [e for e in wb.audit.entries(limit=50) if e.action.startswith("table.")]
+        clients = {e.client for e in entries}
+        assert clients == ({"127.0.0.1"} if cli.remote else {"cli"})
+        seen = [(e.action, e.actor, e.target, e.success, e.detail) for e in reversed(entries)]
+        assert seen == [
+            (
+                "table.upload", "sam", "lab.scores", True,
+                {"file": "big scores.csv", "mode": "create", "version": 1, "rows": 150_000},
+            ),
+            (
+                "table.upload", "sam", "lab.scores", True,
+                {"file": "more.txt", "mode": "append", "version": 2, "rows": 1},
+            ),
+            ("table.upload", "sam", "bad", False, {"file": "bad.csv", "mode": "create"}),
+            ("table.update", "sam", "lab.scores", True, {"changed": ["tags"]}),
+            ("table.update", "sam", "lab.scores", True, {"changed": ["tags"]}),
+            ("table.update", "sam", "lab.scores", True, {"changed": ["description"]}),
+        ]  # fmt: skip
+        inbox = wb.ingest.inbox.directory
+        assert not inbox.exists() or list(inbox.iterdir()) == []
+    finally:
+        wb.close()
