@@ -81,3 +81,68 @@ def test_projects_members_and_environment(client, accounts: Accounts, workbench)
         ("project.member.remove", True),
     ]:
         assert expected in audit
+
+
+def test_pull_and_push_are_for_members_not_for_code(client, accounts: Accounts, workbench) -> None:  # type: ignore[no-untyped-def]
+    """Unknown callers, viewers, scientists outside the project and code tokens (a job's,
+    even its owner's) are refused before the body is read; a member pulls and pushes."""
+    import io
+    import tarfile
+    from datetime import timedelta
+
+    from atelier.services.auth import scopes
+
+    sci, viewer = accounts.headers("scientist"), accounts.headers("viewer")
+    assert client.post("/api/v1/projects", headers=sci, json={"name": "lab"}).status_code == 201
+    workbench.users.create("eve", "scientist", "p" * 12)
+    eve = {"Authorization": f"Bearer {workbench.tokens.create('eve', 't', 1)[1]}"}
+    job = workbench.tokens.create_for("scientist1", "job 1", scopes.WORK, timedelta(hours=1))[1]
+    code = {"Authorization": f"Bearer {job}"}
+
+    def tree(name: str, content: bytes) -> bytes:
+        buffer = io.BytesIO()
+        with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+            info = tarfile.TarInfo(name)
+            info.size = len(content)
+            tar.addfile(info, io.BytesIO(content))
+        return buffer.getvalue()
+
+    url = "/api/v1/projects/lab/files"
+    body = tree("src/a.py", b"A = 1\n")
+    gzip = {"Content-Type": "application/gzip"}
+    assert client.get(url).status_code == 401
+    assert client.post(url, content=body, headers=gzip).status_code == 401
+    for headers, status in ((viewer, 403), (eve, 403), (code, 403)):
+        assert client.get(url, headers=headers).status_code == status
+        refused = client.post(url, content=body, headers={**headers, **gzip})
+        assert refused.status_code == status, refused.text
+    assert "eve is not a member of project 'lab'" in client.get(url, headers=eve).json()["detail"]
+
+    pulled = client.get(url, headers=sci)
+    assert pulled.status_code == 200 and pulled.headers["content-type"] == "application/gzip"
+    with tarfile.open(fileobj=io.BytesIO(pulled.content), mode="r:gz") as tar:
+        assert "uv.lock" in tar.getnames() and not any(".venv" in n for n in tar.getnames())
+    pushed = client.post(url, content=body, headers={**sci, **gzip})
+    assert pushed.status_code == 200, pushed.text
+    assert pushed.json()["written"] == ["src/a.py"] and pushed.json()["environment"] == "unchanged"
+    escape = client.post(url, content=tree("../../x.py", b""), headers={**sci, **gzip})
+    assert escape.status_code == 422 and "stay inside the tree" in escape.json()["detail"]
+    # Without a base, a file that differs from the server's is a conflict unless forced.
+    changed = tree("src/a.py", b"A = 2\n")
+    assert client.post(url, content=changed, headers={**sci, **gzip}).status_code == 409
+    forced = client.post(url, params={"force": "true"}, content=changed, headers={**sci, **gzip})
+    assert forced.status_code == 200 and forced.json()["written"] == ["src/a.py"]
+
+    audit = [
+        (e.actor, e.action, e.success)
+        for e in workbench.audit.entries(limit=50)
+        if e.action in ("project.pull", "project.push")
+    ]
+    for expected in [
+        ("eve", "project.pull", False),
+        ("eve", "project.push", False),
+        ("scientist1", "project.pull", True),
+        ("scientist1", "project.push", True),
+        ("scientist1", "project.push", False),
+    ]:
+        assert expected in audit
