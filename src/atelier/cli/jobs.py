@@ -9,11 +9,10 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from atelier.cli.options import acting, open_workbench, workspace_option
+from atelier.cli.options import client_for, workspace_option
 
 if TYPE_CHECKING:
-    from atelier.services.jobs import JobInfo
-    from atelier.services.workbench import Workbench
+    from atelier.sdk.client import Client
 
 
 @click.command(context_settings={"allow_interspersed_args": False})
@@ -21,8 +20,8 @@ if TYPE_CHECKING:
 @click.option(
     "--project",
     "-p",
-    help="Run in this project's environment and folder "
-    "[default: the project of the current folder, if any].",
+    help="Run in this project's environment "
+    "[default: the project of the current folder or checkout, if any].",
 )
 @click.option("--profile", help="Compute profile [default: compute.default_profile, small].")
 @click.option(
@@ -33,6 +32,17 @@ if TYPE_CHECKING:
     help="A parameter (repeatable): --NAME=VALUE for a script, an injected cell for a "
     "notebook, ATELIER_PARAMS (JSON) for every job.",
 )
+@click.option(
+    "--tree",
+    type=click.Path(file_okay=False, exists=True),
+    help="Send this folder's files (those git keeps) with the job, which runs in its own copy "
+    "of them [default with ATELIER_URL: the project checkout holding the current folder].",
+)
+@click.option(
+    "--no-tree",
+    is_flag=True,
+    help="Send no files: run the server's copy (the project's folder on the server).",
+)
 @click.option("--detach", "-d", is_flag=True, help="Print the job's id and return at once.")
 @click.argument("target", nargs=-1, required=True, type=click.UNPROCESSED)
 def run(
@@ -40,6 +50,8 @@ def run(
     project: str | None,
     profile: str | None,
     params: tuple[str, ...],
+    tree: str | None,
+    no_tree: bool,
     detach: bool,
     target: tuple[str, ...],
 ) -> None:
@@ -47,34 +59,76 @@ def run(
 
     The job gets the profile's resources and the project's environment; its output follows
     here until it ends (Ctrl-C stops following, not the job). Exits with the job's exit code.
+
+    On a workspace it runs in the project's folder. With ATELIER_URL (from a laptop) the
+    checkout you are in travels with it, respecting .gitignore, and it runs in its own copy
+    of it on the server; --tree DIR does the same anywhere, --no-tree runs the server's files.
     """
-    wb = open_workbench(workspace, scopes=("jobs",), doing="run jobs")
-    owner = acting(wb)
-    cwd = Path.cwd()
-    if project is None:
-        found = wb.projects.project_for_path(cwd)
-        project = found.name if found is not None else None
-    job = wb.jobs.submit(
-        list(target),
-        principal=owner,
-        project=project,
-        profile=profile,
-        params=list(params),
-        cwd=cwd,
-    )
-    where = f", project {job.project}" if job.project else ""
-    click.echo(f"job {job.id}: {job.name} on {job.profile} ({job.backend}{where})", err=True)
-    for note in job.notes:
-        click.echo(f"note: {note}", err=True)
-    if detach:
-        click.echo(job.id)
-        return
-    sys.exit(_follow(wb, job.id))
+    from atelier.sdk.remote import RemoteClient
+
+    if tree is not None and no_tree:
+        raise click.UsageError("--tree and --no-tree exclude each other")
+    with client_for(workspace, scopes=("jobs",), doing="run jobs") as client:
+        cwd = Path.cwd()
+        if project is None:
+            project = client.jobs.project_for(cwd)
+        shipped = None
+        if tree is not None:
+            shipped = Path(tree)
+        elif isinstance(client, RemoteClient) and not no_tree:
+            shipped = _default_tree(cwd, target)
+        job = client.jobs.submit(
+            list(target), project=project, profile=profile, params=_params(params), tree=shipped
+        )
+        where = f", project {job['project']}" if job["project"] else ""
+        click.echo(
+            f"job {job['id']}: {job['name']} on {job['profile']} ({job['backend']}{where})",
+            err=True,
+        )
+        if shipped is not None:
+            click.echo(f"note: runs in a copy of {shipped.resolve()} sent with it", err=True)
+        for note in job["notes"]:
+            click.echo(f"note: {note}", err=True)
+        if detach:
+            click.echo(job["id"])
+            return
+        code = _follow(client, int(job["id"]))
+    sys.exit(code)
 
 
-def _follow(wb: Workbench, job_id: int) -> int:
+def _default_tree(cwd: Path, target: tuple[str, ...]) -> Path | None:
+    """What a remote run brings: the project checkout holding ``cwd``, else ``cwd`` itself
+    when the target is a script or notebook found there, else nothing."""
+    from atelier.sdk.jobs import tree_for
+
+    found = tree_for(cwd, None)
+    if found is not None:
+        return found
+    first = target[0] if target else ""
+    if first.endswith((".py", ".ipynb")) and (cwd / first).is_file():
+        return cwd
+    return None
+
+
+def _params(pairs: tuple[str, ...]) -> dict[str, Any]:
+    """``NAME=VALUE`` pairs: values that read as JSON keep that type, others are strings."""
+    from atelier.errors import InvalidInput
+
+    parsed: dict[str, Any] = {}
+    for pair in pairs:
+        name, sep, text = pair.partition("=")
+        if not sep:
+            raise InvalidInput(f"parameter {pair!r}: write NAME=VALUE, e.g. lr=0.01")
+        try:
+            parsed[name.strip()] = json.loads(text)
+        except ValueError:
+            parsed[name.strip()] = text
+    return parsed
+
+
+def _follow(client: Client, job_id: int) -> int:
     try:
-        for text in wb.jobs.follow(job_id):
+        for text in client.jobs.follow(job_id):
             click.echo(text, nl=False)
     except KeyboardInterrupt:
         click.echo(
@@ -83,17 +137,23 @@ def _follow(wb: Workbench, job_id: int) -> int:
             err=True,
         )
         return 130
-    job = wb.jobs.get(job_id)
+    job = client.jobs.get(job_id)
     click.echo(f"job {job_id} {_ending(job)}", err=True)
-    if job.state == "succeeded":
+    if job["mlflow_run_id"]:
+        click.echo(f"MLflow run {job['mlflow_run_id']}", err=True)
+    url = getattr(client, "url", None)
+    if url:
+        click.echo(f"see {url}/jobs/{job_id}", err=True)
+    if job["state"] == "succeeded":
         return 0
-    return job.exit_code if job.exit_code and 0 < job.exit_code < 256 else 1
+    code = job["exit_code"]
+    return code if code and 0 < code < 256 else 1
 
 
-def _ending(job: JobInfo) -> str:
-    state = job.state.replace("_", " ")
-    took = f" after {job.duration:.1f}s" if job.duration is not None else ""
-    return f"{state}{took}" + (f": {job.reason}" if job.reason else "")
+def _ending(job: dict[str, Any]) -> str:
+    state = str(job["state"]).replace("_", " ")
+    took = f" after {job['duration']:.1f}s" if job["duration"] is not None else ""
+    return f"{state}{took}" + (f": {job['reason']}" if job["reason"] else "")
 
 
 @click.group()
@@ -111,17 +171,17 @@ def list_command(
     workspace: str | None, state: str | None, mine: bool, limit: int, as_json: bool
 ) -> None:
     """List jobs, newest first."""
-    wb = open_workbench(workspace, scopes=("jobs",))
-    user = acting(wb).name if mine else None
-    found = wb.jobs.list(state=state, user=user, limit=limit)
+    with client_for(workspace, scopes=("jobs",), doing="list jobs") as client:
+        found = client.jobs.list(state=state, mine=mine, limit=limit)
     if as_json:
-        click.echo(json.dumps([j.as_dict() for j in found], indent=2))
+        click.echo(json.dumps(found, indent=2))
         return
     for job in found:
-        took = f"{job.duration:.1f}s" if job.duration is not None else "-"
+        took = f"{job['duration']:.1f}s" if job["duration"] is not None else "-"
+        created = str(job["created_at"])[:16].replace("T", " ")
         click.echo(
-            f"{job.id:>5}  {job.state:<10} {job.profile:<8} {job.backend:<6} {took:>9}  "
-            f"{job.created_at:%Y-%m-%d %H:%M}  {job.submitted_by:<12} {job.name}"
+            f"{job['id']:>5}  {job['state']:<10} {job['profile']:<8} {job['backend']:<6} "
+            f"{took:>9}  {created}  {job['submitted_by']:<12} {job['name']}"
         )
 
 
@@ -131,8 +191,8 @@ def list_command(
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def show(workspace: str | None, job_id: int, as_json: bool) -> None:
     """Show one job: its state, command, profile, times, exit code and notes."""
-    job = open_workbench(workspace, scopes=("jobs",)).jobs.get(job_id)
-    data = job.as_dict()
+    with client_for(workspace, scopes=("jobs",), doing="read jobs") as client:
+        data = client.jobs.get(job_id)
     if as_json:
         click.echo(json.dumps(data, indent=2))
         return
@@ -148,6 +208,7 @@ def show(workspace: str | None, job_id: int, as_json: bool) -> None:
         "params",
         "resources",
         "workdir",
+        "tree",
         "submitted_by",
         "created_at",
         "started_at",
@@ -157,11 +218,11 @@ def show(workspace: str | None, job_id: int, as_json: bool) -> None:
         "mlflow_run_id",
         "output",
     ):
-        value: Any = data[key]
-        if value not in (None, "", {}, []):
+        value: Any = data.get(key)
+        if value not in (None, "", {}, [], False):
             click.echo(f"{key:<13} {value}")
-    click.echo(f"{'command':<13} {' '.join(job.command)}")
-    for note in job.notes:
+    click.echo(f"{'command':<13} {' '.join(data['command'])}")
+    for note in data["notes"]:
         click.echo(f"{'note':<13} {note}")
 
 
@@ -177,15 +238,17 @@ def show(workspace: str | None, job_id: int, as_json: bool) -> None:
 )
 def logs(workspace: str | None, job_id: int, follow: bool) -> None:
     """Print a job's output (stdout and stderr together)."""
-    wb = open_workbench(workspace, scopes=("jobs",))
-    if follow:
-        sys.exit(_follow(wb, job_id))
-    offset = 0
-    while True:
-        text, offset = wb.jobs.read_log(job_id, offset)
-        if not text:
-            return
-        click.echo(text, nl=False)
+    with client_for(workspace, scopes=("jobs",), doing="read jobs") as client:
+        if follow:
+            code = _follow(client, job_id)
+        else:
+            offset, code = 0, 0
+            while True:
+                text, offset, _ = client.jobs.read_log(job_id, offset)
+                if not text:
+                    break
+                click.echo(text, nl=False)
+    sys.exit(code)
 
 
 @jobs.command("cancel")
@@ -193,9 +256,9 @@ def logs(workspace: str | None, job_id: int, follow: bool) -> None:
 @click.argument("job_id", type=int)
 def cancel(workspace: str | None, job_id: int) -> None:
     """Cancel a job: it and every process it started are stopped."""
-    wb = open_workbench(workspace, scopes=("jobs",))
-    job = wb.jobs.cancel(job_id, principal=acting(wb))
-    click.echo(f"job {job_id} {_ending(job)}" if job.final else f"job {job_id} is stopping")
+    with client_for(workspace, scopes=("jobs",), doing="cancel jobs") as client:
+        job = client.jobs.cancel(job_id)
+    click.echo(f"job {job_id} {_ending(job)}" if job["final"] else f"job {job_id} is stopping")
 
 
 @click.command()
@@ -203,7 +266,8 @@ def cancel(workspace: str | None, job_id: int) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def profiles(workspace: str | None, as_json: bool) -> None:
     """List compute profiles and whether the backend can run them now."""
-    listed = open_workbench(workspace, scopes=("jobs",)).jobs.profiles()
+    with client_for(workspace, scopes=("jobs",), doing="list profiles") as client:
+        listed = client.jobs.profiles()
     if as_json:
         click.echo(json.dumps(listed, indent=2))
         return

@@ -117,8 +117,9 @@ class ComputeSettings(_Section):
     local_gpus: int = Field(default=-1, ge=-1)
     #: A Ray job pending longer than this gets a note that the cluster cannot place it yet.
     ray_pending_seconds: float = Field(default=60.0, gt=0)
-    #: The largest working tree a job may bring (unpacked): ``atelier run`` from a checkout.
-    max_tree_size: str = "200MB"
+    #: The largest working tree a job may bring, unpacked (``atelier run`` from a checkout);
+    #: at most 512MiB, the most any tree archive holds.
+    max_tree_size: str = "512MiB"
 
     @field_validator("local_memory")
     @classmethod

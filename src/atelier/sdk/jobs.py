@@ -3,20 +3,29 @@
 ::
 
     job = ws.run("train.py", project="churn", profile="small", params={"lr": 0.01})
+    job = ws.run("train.py", project="churn", tree=".")   # this checkout's files, not the server's
     for text in ws.jobs.follow(job["id"]): print(text, end="")
     ws.jobs.get(job["id"])["state"]        # queued, running, succeeded, failed, ...
     ws.jobs.list(); ws.jobs.logs(5); ws.jobs.cancel(5); ws.jobs.profiles()
 
 The embedded client calls the workspace's jobs service; the remote one ``/api/v1/jobs``.
+With ``tree``, the working tree (the files git would keep, see :mod:`atelier.sdk.tree`) is
+packed and sent along; the job runs in its own copy of it, in the project's environment.
 """
 
 from __future__ import annotations
 
+import json
+import os
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from atelier.contract.jobs import JOB_FIELD, TREE_FIELD, TREE_MEDIA_TYPE, Job, LogChunk, Profile
+from atelier.errors import InvalidInput
+from atelier.sdk.tree import Packed, find_checkout, pack
 
 if TYPE_CHECKING:
     from atelier.sdk.remote import RemoteClient
@@ -31,7 +40,6 @@ Listing = list[dict[str, Any]]
 class Jobs(ABC):
     """The jobs of a workspace and the compute profiles they run on."""
 
-    @abstractmethod
     def submit(
         self,
         target: list[str],
@@ -39,12 +47,44 @@ class Jobs(ABC):
         project: str | None = None,
         profile: str | None = None,
         params: dict[str, Any] | None = None,
+        tree: str | Path | None = None,
     ) -> dict[str, Any]:
-        """Queue a job: ``["train.py", ARGS...]``, ``["report.ipynb"]`` or a command."""
+        """Queue a job: ``["train.py", ARGS...]``, ``["report.ipynb"]`` or a command.
+
+        ``tree``: a folder whose files (those git would keep) travel with the job, which runs
+        in its own copy of them; a script or notebook is looked for in the tree's folder that
+        matches the current one. Without it the job runs on the server's files (the
+        project's folder)."""
+        if tree is None:
+            return self._submit(list(target), project, profile, params or {}, None, "")
+        packed = pack(tree)
+        try:
+            return self._submit(
+                list(target), project, profile, params or {}, packed, _relative_cwd(packed.root)
+            )
+        finally:
+            packed.remove()
 
     @abstractmethod
-    def list(self, *, state: str | None = None, mine: bool = False) -> Listing:
+    def _submit(
+        self,
+        target: list[str],
+        project: str | None,
+        profile: str | None,
+        params: dict[str, Any],
+        tree: Packed | None,
+        cwd: str,
+    ) -> dict[str, Any]: ...
+
+    @abstractmethod
+    def list(self, *, state: str | None = None, mine: bool = False, limit: int = 100) -> Listing:
         """Jobs, newest first."""
+
+    @abstractmethod
+    def project_for(self, folder: Path) -> str | None:
+        """The project ``folder`` belongs to, if any: on a workspace, the project whose folder
+        holds it; from elsewhere, the checkout of a project that holds it (a pulled project's
+        ``.atelier-project``, a workspace's ``projects/NAME``, or ``pyproject.toml``'s name)."""
 
     @abstractmethod
     def get(self, job_id: int) -> dict[str, Any]:
@@ -95,31 +135,44 @@ class Jobs(ABC):
 
 
 class EmbeddedJobs(Jobs):
-    def __init__(self, workbench: Workbench, principal: Principal) -> None:
+    def __init__(
+        self, workbench: Workbench, principal: Principal, client: str | None = None
+    ) -> None:
         self.service = workbench.jobs
+        self.projects = workbench.projects
         self.principal = principal
+        self.client = client
 
-    def submit(
+    def _submit(
         self,
         target: list[str],
-        *,
-        project: str | None = None,
-        profile: str | None = None,
-        params: dict[str, Any] | None = None,
+        project: str | None,
+        profile: str | None,
+        params: dict[str, Any],
+        tree: Packed | None,
+        cwd: str,
     ) -> dict[str, Any]:
         job = self.service.submit(
             target,
             principal=self.principal,
             project=project,
             profile=profile,
-            params=params or {},
+            params=params,
             cwd=Path.cwd(),
+            tree=tree.archive if tree is not None else None,
+            tree_cwd=cwd,
+            client=self.client,
         )
         return job.as_dict()
 
-    def list(self, *, state: str | None = None, mine: bool = False) -> Listing:
+    def list(self, *, state: str | None = None, mine: bool = False, limit: int = 100) -> Listing:
         user = self.principal.name if mine else None
-        return [job.as_dict() for job in self.service.list(state=state, user=user)]
+        return [job.as_dict() for job in self.service.list(state=state, user=user, limit=limit)]
+
+    def project_for(self, folder: Path) -> str | None:
+        # On the workspace, jobs run on the project's own folder: its project is the default.
+        found = self.projects.project_for_path(folder)
+        return found.name if found is not None else None
 
     def get(self, job_id: int) -> dict[str, Any]:
         return self.service.get(job_id).as_dict()
@@ -130,47 +183,92 @@ class EmbeddedJobs(Jobs):
         return text, offset, final
 
     def cancel(self, job_id: int) -> dict[str, Any]:
-        return self.service.cancel(job_id, principal=self.principal).as_dict()
+        job = self.service.cancel(job_id, principal=self.principal, client=self.client)
+        return job.as_dict()
 
     def profiles(self) -> Listing:
-        return self.service.profiles()
+        return [Profile.model_validate(p).model_dump() for p in self.service.profiles()]
 
 
 class RemoteJobs(Jobs):
     def __init__(self, client: RemoteClient) -> None:
         self.client = client
 
-    def submit(
+    def _submit(
         self,
         target: list[str],
-        *,
-        project: str | None = None,
-        profile: str | None = None,
-        params: dict[str, Any] | None = None,
+        project: str | None,
+        profile: str | None,
+        params: dict[str, Any],
+        tree: Packed | None,
+        cwd: str,
     ) -> dict[str, Any]:
-        body = {"target": target, "project": project, "profile": profile, "params": params or {}}
-        created: dict[str, Any] = self.client.request("POST", "/jobs", json=body).json()
-        return created
+        body: dict[str, Any] = {
+            "target": target,
+            "project": project,
+            "profile": profile,
+            "params": params,
+        }
+        if tree is None:
+            return _job(self.client.request("POST", "/jobs", json=body).json())
+        with tree.archive.open("rb") as archive:
+            # One streamed body: the job first (checked before the tree is kept), then the tree.
+            response = self.client.request(
+                "POST",
+                "/jobs/tree",
+                data={JOB_FIELD: json.dumps({**body, "cwd": cwd})},
+                files={TREE_FIELD: ("tree.tar.gz", archive, TREE_MEDIA_TYPE)},
+                timeout=None,
+            )
+        return _job(response.json())
 
-    def list(self, *, state: str | None = None, mine: bool = False) -> Listing:
-        query: dict[str, Any] = {"mine": mine} | ({"state": state} if state else {})
-        listed: Listing = self.client.request("GET", "/jobs", params=query).json()
-        return listed
+    def list(self, *, state: str | None = None, mine: bool = False, limit: int = 100) -> Listing:
+        query: dict[str, Any] = {"mine": mine, "limit": limit} | ({"state": state} if state else {})
+        return [_job(j) for j in self.client.request("GET", "/jobs", params=query).json()]
+
+    def project_for(self, folder: Path) -> str | None:
+        checkout = find_checkout(folder)
+        return checkout.project if checkout is not None else None
 
     def get(self, job_id: int) -> dict[str, Any]:
-        found: dict[str, Any] = self.client.request("GET", f"/jobs/{int(job_id)}").json()
-        return found
+        return _job(self.client.request("GET", f"/jobs/{int(job_id)}").json())
 
     def read_log(self, job_id: int, offset: int = 0) -> tuple[str, int, bool]:
-        chunk = self.client.request(
-            "GET", f"/jobs/{int(job_id)}/logs", params={"offset": offset}
-        ).json()
-        return str(chunk["text"]), int(chunk["offset"]), bool(chunk["final"])
+        chunk = LogChunk.model_validate(
+            self.client.request(
+                "GET", f"/jobs/{int(job_id)}/logs", params={"offset": offset}
+            ).json()
+        )
+        return chunk.text, chunk.offset, chunk.final
 
     def cancel(self, job_id: int) -> dict[str, Any]:
-        done: dict[str, Any] = self.client.request("POST", f"/jobs/{int(job_id)}/cancel").json()
-        return done
+        return _job(self.client.request("POST", f"/jobs/{int(job_id)}/cancel").json())
 
     def profiles(self) -> Listing:
-        listed: Listing = self.client.request("GET", "/profiles").json()
-        return listed
+        listed = self.client.request("GET", "/profiles").json()
+        return [Profile.model_validate(p).model_dump() for p in listed]
+
+
+def _job(data: Any) -> dict[str, Any]:
+    return Job.model_validate(data).model_dump()
+
+
+def _relative_cwd(root: Path) -> str:
+    """The current folder inside ``root`` (``""``: its root, or when outside it)."""
+    here = Path(os.getcwd()).resolve()
+    if here.is_relative_to(root):
+        relative = here.relative_to(root).as_posix()
+        return "" if relative == "." else relative
+    return ""
+
+
+def tree_for(folder: Path, tree: str | Path | None) -> Path | None:
+    """The working tree a run from ``folder`` brings by default: the explicit ``tree``, else
+    the checkout of a project that holds ``folder`` (None when there is none)."""
+    if tree is not None:
+        found = Path(tree).resolve()
+        if not found.is_dir():
+            raise InvalidInput(f"working tree {tree}: no such folder")
+        return found
+    checkout = find_checkout(folder)
+    return checkout.root if checkout is not None else None

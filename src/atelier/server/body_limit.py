@@ -7,8 +7,9 @@ limit, reading it raises :class:`BodyTooLarge`, and the answer is ``413`` with a
 names the limit and the setting. The body is never held to be measured, so memory does not
 grow with it.
 
-Uploads (files, MLflow artifacts, notebook files, what hosted apps receive) have their own,
-larger limit, ``server.max_upload_size``; everything else has ``server.max_body_size``.
+Uploads (files, jobs' working trees, MLflow artifacts, notebook files, what hosted apps
+receive) have their own, larger limit, ``server.max_upload_size``; everything else has
+``server.max_body_size``.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from atelier.config.settings import ServerSettings
 from atelier.config.units import format_size, parse_size
 
 #: Paths whose bodies are uploads (``/apps/NAME/-/...`` are the portal's own app pages).
-UPLOAD_PREFIXES = ("/api/v1/uploads", "/notebooks/")
+UPLOAD_PREFIXES = ("/api/v1/uploads", "/api/v1/jobs/tree", "/notebooks/")
 
 
 def is_upload(path: str) -> bool:

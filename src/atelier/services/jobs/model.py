@@ -38,6 +38,8 @@ class JobInfo:
     mlflow_run_id: str | None
     #: The executed notebook, for notebook jobs (once it ran).
     output: Path | None = None
+    #: Whether the job runs in a working tree it brought (its ``workdir``).
+    tree: bool = False
 
     @property
     def final(self) -> bool:
@@ -61,7 +63,7 @@ class JobInfo:
         return data
 
 
-def job_info(record: JobRecord, output: Path | None) -> JobInfo:
+def job_info(record: JobRecord, output: Path | None, tree: Path | None = None) -> JobInfo:
     return JobInfo(
         id=record.id,
         name=record.name,
@@ -84,4 +86,5 @@ def job_info(record: JobRecord, output: Path | None) -> JobInfo:
         external_id=record.external_id,
         mlflow_run_id=record.mlflow_run_id,
         output=output if output is not None and output.exists() else None,
+        tree=tree is not None and record.workdir == str(tree),
     )

@@ -32,6 +32,11 @@ class JobPaths:
         return self.root / ".atelier" / "jobs" / f"{self.job_id}.handle.json"
 
     @property
+    def tree(self) -> Path:
+        """The working tree the job brought (it runs there), when it brought one."""
+        return self.artifacts / "tree"
+
+    @property
     def artifacts(self) -> Path:
         return self.root / "artifacts" / "jobs" / str(self.job_id)
 
@@ -41,3 +46,8 @@ class JobPaths:
 
 def queue_lock(root: Path) -> Path:
     return root / ".atelier" / "jobs.lock"
+
+
+def incoming(root: Path) -> Path:
+    """Where working trees are received and unpacked before their job exists."""
+    return root / ".atelier" / "jobs" / "incoming"

@@ -5,9 +5,12 @@ from __future__ import annotations
 import json
 import math
 import os
+import shutil
 import sys
 import time
+import uuid
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -19,6 +22,7 @@ from atelier.backends.compute.base import FINAL_STATES, ImpossibleRequest
 from atelier.backends.metadata import Database, JobRecord
 from atelier.config import Workspace
 from atelier.config.settings import ProfileSettings
+from atelier.config.units import parse_size
 from atelier.errors import AtelierError, InvalidInput, PermissionDenied
 from atelier.services.auth import AuditLog, Principal, Tokens
 from atelier.services.auth import scopes as token_scopes
@@ -30,9 +34,10 @@ from atelier.services.jobs.command import (
 )
 from atelier.services.jobs.links import server_up, try_link
 from atelier.services.jobs.model import STATES, JobInfo, job_info
-from atelier.services.jobs.paths import JobPaths
+from atelier.services.jobs.paths import JobPaths, incoming
 from atelier.services.jobs.queue import Queue, write_private
 from atelier.services.jobs.records import JobRecords
+from atelier.services.jobs.tree import unpack
 
 if TYPE_CHECKING:
     from atelier.services.projects import Projects
@@ -41,6 +46,8 @@ if TYPE_CHECKING:
 TICK_SECONDS = 2.0
 #: Without a max_runtime, a job's token lives this long (it is revoked when the job ends).
 TOKEN_DAYS_WITHOUT_LIMIT = 30
+#: The roles that run jobs (viewers use apps only).
+SUBMITTERS = ("admin", "scientist")
 
 
 class Jobs:
@@ -107,6 +114,63 @@ class Jobs:
 
     # -- submitting -------------------------------------------------------------------------
 
+    def check_submit(
+        self,
+        principal: Principal,
+        *,
+        project: str | None = None,
+        profile: str | None = None,
+        client: str | None = None,
+    ) -> None:
+        """Refuse, before anything is received, a job ``principal`` may not submit: the role,
+        a code token without the jobs scope, a project they are not a member of, a profile
+        that does not exist or that the backend cannot run, a project without environment."""
+        self._authorize(principal, project, client)
+        profile_name, chosen = self.profile(profile)
+        open_backend(self.backend_of(chosen), self.settings.compute).check(
+            resources(chosen), profile_name
+        )
+        if project:
+            self._project_python(project, principal, client)
+
+    def _authorize(self, principal: Principal, project: str | None, client: str | None) -> None:
+        refusal = None
+        if principal.role not in SUBMITTERS:
+            refusal = (
+                f"{principal.name} ({principal.role}) may not run jobs: it needs "
+                f"{' or '.join(SUBMITTERS)}"
+            )
+        elif not principal.may(frozenset({token_scopes.JOBS})):
+            refusal = (
+                f"the token {principal.label!r} is made for code and may not run jobs: it "
+                f"acts for {principal.name} with the scopes "
+                f"{', '.join(sorted(principal.scopes or ()))}"
+            )
+        if refusal is not None:
+            self.audit.record(
+                "job.submit",
+                actor=principal.name,
+                target=project,
+                success=False,
+                client=client,
+                detail={"refused": "not allowed"},
+            )
+            raise PermissionDenied(refusal)
+
+    def _project_python(
+        self, project: str, principal: Principal, client: str | None
+    ) -> tuple[str, Path]:
+        found = self._projects().require_member(
+            project, principal, action="job.submit", client=client
+        )
+        python = str(found.python)
+        if not Path(python).exists():
+            raise InvalidInput(
+                f"project {project!r} has no environment yet ({python} is missing): "
+                f"create it with `atelier env sync --project {project}`"
+            )
+        return python, found.path
+
     def submit(
         self,
         target: list[str],
@@ -116,23 +180,68 @@ class Jobs:
         profile: str | None = None,
         params: list[str] | dict[str, Any] | None = None,
         cwd: Path | None = None,
+        tree: Path | None = None,
+        tree_cwd: str = "",
+        client: str | None = None,
     ) -> JobInfo:
-        """Queue ``target`` (a script, a notebook, or a command and its arguments)."""
+        """Queue ``target`` (a script, a notebook, or a command and its arguments).
+
+        Without ``tree`` the job runs in the project's folder (or ``cwd``, or the workspace).
+        ``tree``: a gzipped tar of a working tree (see :mod:`.tree`), unpacked into the job's
+        own folder where the job runs, in the project's environment; ``tree_cwd`` is the
+        folder inside it where a script or notebook is looked for first."""
+        self._authorize(principal, project, client)
         profile_name, chosen = self.profile(profile)
         backend_name = self.backend_of(chosen)
         wanted = resources(chosen)
         open_backend(backend_name, self.settings.compute).check(wanted, profile_name)
         python, project_dir = sys.executable, None
         if project:
-            found = self._projects().require_member(project, principal, action="job.submit")
-            python, project_dir = str(found.python), found.path
-            if not Path(python).exists():
-                raise InvalidInput(
-                    f"project {project!r} has no environment yet ({python} is missing): "
-                    f"create it with `atelier env sync --project {project}`"
-                )
-        workdir = project_dir or (cwd or self.workspace.root)
-        job_target = resolve_target(list(target), cwd=cwd or workdir, project_dir=project_dir)
+            python, project_dir = self._project_python(project, principal, client)
+        staged = None
+        if tree is not None:
+            start = _tree_cwd(tree_cwd)
+            staged = incoming(self.workspace.root) / uuid.uuid4().hex
+            unpack(tree, staged, limit=parse_size(self.settings.compute.max_tree_size))
+        try:
+            return self._queue(
+                target,
+                principal=principal,
+                project=project,
+                profile_name=profile_name,
+                chosen=chosen,
+                backend_name=backend_name,
+                python=python,
+                project_dir=project_dir,
+                params=params,
+                cwd=cwd if staged is None else _inside(staged, start),
+                staged=staged,
+                client=client,
+            )
+        finally:
+            if staged is not None:
+                shutil.rmtree(staged, ignore_errors=True)
+
+    def _queue(
+        self,
+        target: list[str],
+        *,
+        principal: Principal,
+        project: str | None,
+        profile_name: str,
+        chosen: ProfileSettings,
+        backend_name: str,
+        python: str,
+        project_dir: Path | None,
+        params: list[str] | dict[str, Any] | None,
+        cwd: Path | None,
+        staged: Path | None,
+        client: str | None,
+    ) -> JobInfo:
+        wanted = resources(chosen)
+        home = staged or project_dir
+        workdir = home or (cwd or self.workspace.root)
+        job_target = resolve_target(list(target), cwd=cwd or workdir, project_dir=home)
         parameters = parse_params(params or [])
         path_variable = os.environ.get("PATH", "")
         if project_dir is not None:
@@ -160,6 +269,14 @@ class Jobs:
             session.flush()
             job_id = record.id
         paths = JobPaths(self.workspace.root, job_id)
+        if staged is not None:
+            # The job's own folder: the tree moves there whole (same file system).
+            paths.tree.parent.mkdir(parents=True, exist_ok=True)
+            staged.rename(paths.tree)
+            if job_target.path is not None:
+                moved = paths.tree / job_target.path.relative_to(staged.resolve())
+                job_target = replace(job_target, path=moved)
+            workdir = paths.tree
         output = paths.notebook_output(job_target.name) if job_target.kind == "notebook" else None
         argv = argv_for(job_target, parameters, python=python, output=output)
         env = {
@@ -172,6 +289,10 @@ class Jobs:
             env["ATELIER_PROJECT"] = project
             env["VIRTUAL_ENV"] = str(Path(python).parent.parent)
             env["PATH"] = path_variable
+        if staged is not None and (paths.tree / "src").is_dir():
+            # The tree's own modules come before the project folder's (which the project
+            # environment's link file appends to sys.path).
+            env["PYTHONPATH"] = str(paths.tree / "src")
         url, token = self.workspace.public_url, None
         mlflow_run, notes = None, []
         if server_up(url):
@@ -206,7 +327,9 @@ class Jobs:
                 f"no Atelier server answers at {url}: the job reads the workspace directly "
                 "and its MLflow run is not linked (start the server with `atelier up`)"
             )
-        self.records.update(job_id, command=argv, notes=notes, mlflow_run_id=mlflow_run)
+        self.records.update(
+            job_id, command=argv, notes=notes, mlflow_run_id=mlflow_run, workdir=str(workdir)
+        )
         spec = {
             "argv": argv,
             "env": env,
@@ -227,7 +350,13 @@ class Jobs:
             "job.submit",
             actor=principal.name,
             target=str(job_id),
-            detail={"name": job_target.name, "profile": profile_name, "project": project},
+            client=client,
+            detail={
+                "name": job_target.name,
+                "profile": profile_name,
+                "project": project,
+                "tree": staged is not None,
+            },
         )
         self.queue.tick()
         return self.get(job_id)
@@ -260,7 +389,7 @@ class Jobs:
     def _info(self, record: JobRecord) -> JobInfo:
         paths = JobPaths(self.workspace.root, record.id)
         output = paths.notebook_output(record.name) if record.kind == "notebook" else None
-        return job_info(record, output)
+        return job_info(record, output, paths.tree)
 
     def log_path(self, job_id: int) -> Path:
         self.records.get(job_id)  # NotFound for a wrong id
@@ -311,14 +440,20 @@ class Jobs:
 
     # -- cancelling -------------------------------------------------------------------------
 
-    def cancel(self, job_id: int, *, principal: Principal, wait: float = 30.0) -> JobInfo:
+    def cancel(
+        self, job_id: int, *, principal: Principal, wait: float = 30.0, client: str | None = None
+    ) -> JobInfo:
         from atelier.backends.compute.base import Outcome
 
         with self.queue.locked():
             record = self.records.get(job_id)
             if record.submitted_by != principal.name and principal.role != "admin":
                 self.audit.record(
-                    "job.cancel", actor=principal.name, target=str(job_id), success=False
+                    "job.cancel",
+                    actor=principal.name,
+                    target=str(job_id),
+                    success=False,
+                    client=client,
                 )
                 raise PermissionDenied(
                     f"job {job_id} belongs to {record.submitted_by}: only they or an admin "
@@ -331,8 +466,25 @@ class Jobs:
             else:
                 self.records.update(job_id, cancel_requested=True)
                 self.queue.signal_supervisor(record)
-        self.audit.record("job.cancel", actor=principal.name, target=str(job_id))
+        self.audit.record("job.cancel", actor=principal.name, target=str(job_id), client=client)
         return self.wait(job_id, wait)
+
+
+def _tree_cwd(text: str) -> str:
+    """The folder inside a working tree a job was started from: relative, never ``..``."""
+    parts = [p for p in text.replace("\\", "/").split("/") if p not in ("", ".")]
+    if text.startswith("/") or ".." in parts or "\0" in text:
+        raise InvalidInput(f"cwd {text!r}: give a folder inside the working tree, e.g. src/jobs")
+    return "/".join(parts)
+
+
+def _inside(root: Path, relative: str) -> Path:
+    """``root/relative`` when it is a folder of the tree (not through a link), else ``root``."""
+    folder = (root / relative) if relative else root
+    resolved = folder.resolve()
+    if folder.is_dir() and resolved.is_relative_to(root.resolve()):
+        return resolved
+    return root.resolve()
 
 
 def resources(profile: ProfileSettings) -> Resources:
