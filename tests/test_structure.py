@@ -8,6 +8,7 @@ import each. These tests run them, so a new cycle or an import across a layer fa
 from __future__ import annotations
 
 import copy
+import sys
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -28,9 +29,12 @@ def contract_options(contract_id: str) -> dict[str, Any]:
     raise AssertionError(f"pyproject.toml has no import-linter contract with id {contract_id!r}")
 
 
-def test_import_contracts_hold(capsys: pytest.CaptureFixture[str]) -> None:
+def test_import_contracts_hold(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     from importlinter.cli import lint_imports
 
+    monkeypatch.setattr(sys, "path", list(sys.path))  # lint_imports puts the cwd first
     status = lint_imports(config_filename=str(PYPROJECT), no_cache=True, no_logo=True)
     report = capsys.readouterr().out
     assert status == 0, report
