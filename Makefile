@@ -25,8 +25,12 @@ bytecode: install
 up: install bytecode
 	$(BIN)/atelier up --demo --workspace demo-workspace
 
+# What the tests need comes first (tests/prereqs.py: Debian packages as root, the local test
+# databases), then pytest on TEST_WORKERS processes (0: in this one). PYTEST_ARGS adds options.
+TEST_WORKERS ?= 2
 test: install bytecode
-	$(BIN)/python -m pytest
+	@exports="$$($(BIN)/python -m tests.prereqs)" && eval "$$exports" && \
+	$(BIN)/python -m pytest $(if $(filter 0,$(TEST_WORKERS)),,-n $(TEST_WORKERS) --dist loadgroup) $(PYTEST_ARGS)
 
 lint: install
 	$(BIN)/ruff check src tests bench

@@ -41,7 +41,10 @@ def required_env(name: str) -> str:
     if not value:
         if os.environ.get("CI"):
             pytest.fail(f"{name} must be set in CI: these tests may not be skipped there")
-        pytest.skip(f"{name} is not set: tests against this server are skipped")
+        pytest.skip(
+            f"{name} is not set: tests against this server are skipped (`make test` sets it "
+            "when the local server lets the tests in; see docs/development.md)"
+        )
     return value
 
 
@@ -127,6 +130,16 @@ class MigratedTemplates:
 
 
 TEMPLATES = MigratedTemplates()
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """With workers (``make test``: ``-n 2 --dist loadgroup``), each test module runs on one
+    of them, so a module's own server or workspace is made once; every test on the Ray head
+    runs on the same worker, so one head serves them all."""
+    for item in items:
+        fixtures = getattr(item, "fixturenames", ())
+        group = "ray" if "ray_head" in fixtures else item.nodeid.split("::", 1)[0]
+        item.add_marker(pytest.mark.xdist_group(group))
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
