@@ -1,10 +1,16 @@
-"""Jobs over HTTP: the API in-process, the portal page, and the remote SDK."""
+"""Jobs over HTTP: the API in-process, the portal page, working trees sent along and the
+attacks on them, and the remote SDK."""
 
 from __future__ import annotations
 
 import contextlib
+import io
+import json
+import os
+import tarfile
 import time
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +19,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from atelier.server.app import create_app
+from atelier.services.auth.scopes import APP
 from atelier.services.workbench import Workbench
 from tests.conftest import PASSWORD
 from tests.services.jobs.helpers import jobs_workspace, open_jobs_workbench, script
@@ -145,3 +152,101 @@ def test_the_same_script_locally_and_on_ray_both_in_mlflow(ray_head: str, tmp_pa
             assert runs["small-ray"]["backend"] == "ray" and runs["small"]["backend"] == "local"
             # The job's token ended with the job.
             assert all(not t.active for t in wb.tokens.list("ada") if t.name.startswith("job "))
+
+
+def tar_gz(entries: dict[str, bytes], *, link: tuple[str, str] | None = None) -> bytes:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+        for name, data in entries.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+        if link is not None:
+            info = tarfile.TarInfo(link[0])
+            info.type, info.linkname = tarfile.SYMTYPE, link[1]
+            tar.addfile(info)
+    return buffer.getvalue()
+
+
+def send_tree(
+    client: TestClient, headers: dict[str, str], job: dict[str, Any], tree: bytes
+) -> httpx.Response:
+    return client.post(
+        "/api/v1/jobs/tree",
+        data={"job": json.dumps(job)},
+        files={"tree": ("tree.tar.gz", tree, "application/gzip")},
+        headers=headers,
+    )
+
+
+def test_a_tree_travels_and_attacks_on_it_fail(
+    setup: tuple[TestClient, Workbench, dict[str, Any]],
+) -> None:
+    client, wb, headers = setup
+    scientist = headers["scientist"]
+    incoming = wb.workspace.root / ".atelier" / "jobs" / "incoming"
+    tree = tar_gz({"sub/run.py": b"import os\nprint('in', os.getcwd())\n", "data.txt": b"x"})
+    sent = send_tree(client, scientist, {"target": ["run.py"], "cwd": "sub"}, tree)
+    assert sent.status_code == 201, sent.text
+    job = sent.json()
+    assert job["tree"] and job["workdir"].endswith(f"artifacts/jobs/{job['id']}/tree")
+    done = wb.jobs.wait(job["id"], 120)
+    assert done.state == "succeeded" and f"in {done.workdir}" in wb.jobs.read_log(done.id)[0]
+    entry = wb.audit.entries(action="job.submit", limit=1)[0]
+    assert (entry.target, entry.client, entry.detail) == (
+        str(job["id"]),
+        "api",
+        {"name": "run.py", "profile": "small", "project": None, "tree": True},
+    )
+
+    hostile = {
+        "dot-dot": tar_gz({"../../escape.py": b"x"}),
+        "absolute": tar_gz({"/tmp/escape.py": b"x"}),
+        "link": tar_gz({"run.py": b"x"}, link=("etc", "/etc")),
+        "not a tar": b"plain bytes",
+    }
+    for case, body in hostile.items():
+        refused = send_tree(client, scientist, {"target": ["run.py"]}, body)
+        assert refused.status_code == 422, (case, refused.text)
+    escaped = send_tree(client, scientist, {"target": ["run.py"], "cwd": "../.."}, tree)
+    assert escaped.status_code == 422 and "inside the working tree" in escaped.text
+    # The tree comes after the job, which is checked first; one tree per job.
+    backwards = client.post(
+        "/api/v1/jobs/tree",
+        files=[
+            ("tree", ("t.tar.gz", tree, "application/gzip")),
+            ("job", (None, json.dumps({"target": ["run.py"]}))),
+        ],
+        headers=scientist,
+    )
+    assert backwards.status_code == 422 and "must come before" in backwards.text
+    assert list(incoming.iterdir()) == []
+
+    # Refused before a byte of the tree is kept: a viewer, a code token without the jobs
+    # scope, someone else's project.
+    assert send_tree(client, headers["viewer"], {"target": ["run.py"]}, tree).status_code == 403
+    _, app_token = wb.tokens.create_for("scientist1", "app x", APP, timedelta(days=1))
+    coded = send_tree(client, {"Authorization": f"Bearer {app_token}"}, {"target": ["x"]}, tree)
+    assert coded.status_code == 403
+    owner = wb.owner()
+    if "private" not in {p.name for p in wb.projects.list()}:
+        wb.projects.create("private", owner)
+    other = send_tree(client, scientist, {"target": ["run.py"], "project": "private"}, tree)
+    assert other.status_code == 403 and "not a member of project 'private'" in other.text
+    entry = wb.audit.entries(action="job.submit", limit=1)[0]
+    assert (entry.actor, entry.success, entry.target) == ("scientist1", False, "private")
+    assert list(incoming.iterdir()) == []
+
+    # Over compute.max_tree_size: refused while it arrives, and what arrived is dropped.
+    wb.settings.compute.max_tree_size = "10KB"
+    try:
+        big = tar_gz({"noise.bin": os.urandom(50_000)})
+        over = send_tree(client, scientist, {"target": ["noise.bin"]}, big)
+        assert over.status_code == 413 and "compute.max_tree_size" in over.text
+        small_bomb = tar_gz({"zeros.bin": bytes(200_000)})
+        assert len(small_bomb) < 10_000
+        over = send_tree(client, scientist, {"target": ["zeros.bin"]}, small_bomb)
+        assert over.status_code == 413 and "larger than 10.0 KB" in over.text
+    finally:
+        wb.settings.compute.max_tree_size = "512MiB"
+    assert list(incoming.iterdir()) == []
