@@ -50,6 +50,8 @@ def test_projects_and_environments(
         ws.env_show("nope")
 
 
+# Files more than metadata: one metadata database is enough (the others test both).
+@pytest.mark.parametrize("metadata_url", ["sqlite"], indirect=True)
 def test_pull_edit_push(
     ws: Client,  # noqa: F811
     tmp_path: Path,

@@ -1,5 +1,7 @@
 """The projects API: create, members, environments; scientists and admins only."""
 
+import pytest
+
 from tests.conftest import Accounts
 
 
@@ -83,6 +85,8 @@ def test_projects_members_and_environment(client, accounts: Accounts, workbench)
         assert expected in audit
 
 
+# Files more than metadata: one metadata database is enough (the others test both).
+@pytest.mark.parametrize("metadata_url", ["sqlite"], indirect=True)
 def test_pull_and_push_are_for_members_not_for_code(client, accounts: Accounts, workbench) -> None:  # type: ignore[no-untyped-def]
     """Unknown callers, viewers, scientists outside the project and code tokens (a job's,
     even its owner's) are refused before the body is read; a member pulls and pushes."""
