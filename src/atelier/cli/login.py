@@ -143,11 +143,14 @@ def login(url: str | None, name: str | None, no_browser: bool, token_stdin: bool
 
 def _sign_out(server: str, token: str, *, quiet: bool = False) -> bool:
     """Revoke ``token`` on the server; False (with a warning) when that failed."""
+    from urllib.parse import quote
+
     from atelier.errors import AtelierError, AuthenticationFailed
 
+    key = token.split("_")[1] if token.count("_") >= 2 else ""
     try:
         with _http(server, token) as http:
-            _call(http, "DELETE", "/me/token")
+            _call(http, "DELETE", f"/me/tokens/{quote(key)}")
     except AuthenticationFailed:
         return True  # already revoked or expired: nothing left to sign out
     except AtelierError as exc:

@@ -94,7 +94,12 @@ def test_device_sign_in_end_to_end(client, accounts: Accounts, workbench) -> Non
     assert again.status_code == 404
 
     # Logout revokes the token on the server.
-    out = client.delete("/api/v1/me/token", headers=token)
+    assert client.delete("/api/v1/me/tokens/0", headers=token).status_code == 404
+    viewers = client.get("/api/v1/tokens?all=true", headers=accounts.headers("admin")).json()
+    viewer_key = next(t["key"] for t in viewers if t["user"] == "viewer1")
+    # Another person's key is not found, whoever asks.
+    assert client.delete(f"/api/v1/me/tokens/{viewer_key}", headers=token).status_code == 404
+    out = client.delete(f"/api/v1/me/tokens/{granted['key']}", headers=token)
     assert out.status_code == 200 and out.json()["active"] is False
     assert client.get("/api/v1/me", headers=token).status_code == 401
     actions = [e.action for e in workbench.audit.entries(limit=10)]

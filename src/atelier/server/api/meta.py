@@ -7,7 +7,6 @@ from typing import Any
 from fastapi import APIRouter, Request
 
 from atelier.contract.auth import Me, TokenInfo
-from atelier.errors import InvalidInput
 from atelier.server.api.deps import client, workbench
 from atelier.server.security import allow
 from atelier.services.auth import ROLES, Principal
@@ -22,14 +21,10 @@ def me(principal: Principal = allow(*ROLES, scopes=SCOPES)) -> Me:
     return Me(**principal.as_dict())
 
 
-@router.delete("/me/token")
-def sign_out(request: Request, principal: Principal = allow(*ROLES)) -> TokenInfo:
-    """Revoke the token this request carries (``atelier logout``); any role may, for its own
-    token. Tokens made for code are not signed out this way."""
-    scheme, _, credential = request.headers.get("authorization", "").partition(" ")
-    if principal.via != "token" or scheme.lower() != "bearer":
-        raise InvalidInput("sign out a token by sending it: 'Authorization: Bearer <token>'")
-    key = credential.split("_")[1]
+@router.delete("/me/tokens/{key}")
+def sign_out(key: str, request: Request, principal: Principal = allow(*ROLES)) -> TokenInfo:
+    """Revoke one of your own tokens (``atelier logout`` sends the key of the token it
+    signs out); any role may. Tokens made for code are not signed out this way."""
     info = accounts_of(workbench(request)).sign_out(principal, key, client=client(request))
     return TokenInfo(**info.as_dict())
 

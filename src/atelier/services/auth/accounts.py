@@ -94,7 +94,10 @@ class Accounts:
         if principal.role == "admin":
             owner = user if user else (None if everyone else principal.name)
         elif user and user != principal.name:
-            raise PermissionDenied(f"{principal.name} may not list the tokens of {user}")
+            raise PermissionDenied(
+                f"{principal.name} ({principal.role}) may not list the tokens of {user}: "
+                "it needs admin"
+            )
         else:
             owner = principal.name
         return self.tokens.list(owner)
@@ -139,8 +142,8 @@ class Accounts:
         return info
 
     def sign_out(self, principal: Principal, key: str, *, client: str | None = None) -> TokenInfo:
-        """Revoke the token ``key`` that ``principal`` signed in with (``atelier logout``):
-        any role may, for its own token."""
+        """Revoke ``principal``'s own token ``key`` (``atelier logout``): any role may; another
+        person's key is not found."""
         info = self.tokens.revoke(key, owner=principal.name)
         self.audit.record(
             "token.revoke",
