@@ -42,16 +42,20 @@ MAX_ARCHIVE = 30 * 1024 * 1024
 NEVER = frozenset({".git", ".venv", "__pycache__", ".ipynb_checkpoints"})
 
 
-def files_of(root: Path, *, skip: Iterable[str] = (), links: str = "error") -> list[str]:
+def files_of(
+    root: Path, *, skip: Iterable[str] = (), links: str = "error", git: bool = True
+) -> list[str]:
     """The files of ``root`` that travel, as sorted relative POSIX paths.
 
     ``skip``: more relative paths to leave out (e.g. a marker file). ``links``: what to do with
-    a symbolic link: ``"error"`` (refuse, naming it) or ``"skip"``.
+    a symbolic link: ``"error"`` (refuse, naming it) or ``"skip"``. ``git``: ask git when
+    ``root`` is in a work tree; a server passes False for folders its users write, since git
+    runs commands a repository's own configuration names (``core.fsmonitor``).
     """
     root = root.resolve()
     if not root.is_dir():
         raise InvalidInput(f"{root}: no such folder")
-    listed = _git_files(root)
+    listed = _git_files(root) if git else None
     names = listed if listed is not None else _walk(root)
     skipped = set(skip)
     found: list[str] = []
@@ -355,10 +359,13 @@ def unpack(source: IO[bytes], dest: Path) -> list[str]:
 def target_inside(root: Path, name: str) -> Path:
     """``root/name`` once sure that no part of it is a link and it is not a folder."""
     path = root
-    for part in PurePosixPath(name).parts:
+    parts = PurePosixPath(name).parts
+    for i, part in enumerate(parts):
         path = path / part
         if path.is_symlink():
             raise InvalidInput(f"{name}: {path.relative_to(root)} is a link; refusing to write")
+        if i < len(parts) - 1 and path.exists() and not path.is_dir():
+            raise InvalidInput(f"{name}: {path.relative_to(root)} is a file, not a folder")
     if path.is_dir():
         raise InvalidInput(f"{name}: a folder of that name is in the way")
     return path

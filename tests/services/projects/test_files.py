@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import io
+import shutil
+import subprocess
 import tarfile
 from pathlib import Path
 
@@ -116,3 +118,34 @@ def test_push_does_not_write_through_a_link_in_the_project(bench: Bench, tmp_pat
     finally:
         (bench.beta.path / "out").unlink()
     assert list(outside.iterdir()) == []
+
+
+def test_a_pull_never_runs_the_projects_git(bench: Bench, tmp_path: Path) -> None:
+    """git runs what a repository's configuration names: the server reads .gitignore itself."""
+    folder = bench.beta.path
+    ran = tmp_path / "ran"
+    subprocess.run(["git", "init", "-q", str(folder)], check=True)
+    subprocess.run(
+        ["git", "-C", str(folder), "config", "core.fsmonitor", f"touch {ran}; false"], check=True
+    )
+    (folder / "tracked.py").write_text("")
+    try:
+        pulled = io.BytesIO(bench.wb.projects.files.pull("beta", bench.people["bob"]))
+        with tarfile.open(fileobj=pulled) as tar:
+            names = tar.getnames()
+    finally:
+        shutil.rmtree(folder / ".git")
+        (folder / "tracked.py").unlink()
+    assert "tracked.py" in names and not any(n.startswith(".git/") for n in names)
+    assert not ran.exists()
+
+
+def test_a_file_in_the_way_is_refused_before_anything_is_written(bench: Bench) -> None:
+    with pytest.raises(InvalidInput, match=r"pyproject\.toml is a file, not a folder"):
+        bench.wb.projects.files.push(
+            "beta",
+            archive(("new.py", b""), ("pyproject.toml/x.py", b"")),
+            bench.people["bob"],
+            force=True,
+        )
+    assert not (bench.beta.path / "new.py").exists()

@@ -58,19 +58,13 @@ class ProjectFiles:
     def __init__(self, projects: Projects) -> None:
         self.projects = projects
 
-    def manifest(self, name: str, principal: Principal) -> dict[str, str]:
-        """``{path: sha256}`` of the files a pull would bring (members and admins)."""
-        project = self.projects.require_member(name, principal)
-        folder = project.path
-        return hashes(folder, files_of(folder, skip=(MARKER,), links="skip"))
-
     def pull(self, name: str, principal: Principal, *, client: str | None = None) -> bytes:
         """The project's files as a tar.gz archive (see the module's docstring)."""
         project = self.projects.require_member(
             name, principal, action="project.pull", client=client
         )
         with exclusive(self.projects.lock(name)):
-            files = files_of(project.path, skip=(MARKER,), links="skip")
+            files = files_of(project.path, skip=(MARKER,), links="skip", git=False)
             buffer = io.BytesIO()
             pack(project.path, files, buffer)
         self.projects.audit.record(
@@ -144,7 +138,7 @@ class ProjectFiles:
         force: bool,
         scratch: str,
     ) -> PushResult:
-        current = hashes(folder, files_of(folder, skip=(MARKER,), links="skip"))
+        current = hashes(folder, files_of(folder, skip=(MARKER,), links="skip", git=False))
         writes: list[str] = []
         conflicts: list[str] = []
         for path, new in sorted(pushed.items()):
