@@ -20,6 +20,8 @@ GITIGNORE = """\
 .venv/
 __pycache__/
 .ipynb_checkpoints/
+# Written by `atelier projects pull`: the files as pulled, for the next push.
+.atelier-project
 """
 
 
