@@ -3,7 +3,9 @@ and the jobs service itself refuses (and audits) who may not run, before anythin
 
 from __future__ import annotations
 
+import os
 import re
+import time
 from collections.abc import Iterator
 from contextlib import closing
 from datetime import timedelta
@@ -79,14 +81,18 @@ def test_the_service_refuses_before_unpacking(
     assert not incoming.exists() or list(incoming.iterdir()) == []
 
 
-def test_a_tree_must_exist_and_hold_the_script(
+def test_a_tree_must_exist_and_hold_the_script_and_old_leftovers_go(
     setup: tuple[Workbench, dict[str, str]], tmp_path: Path
 ) -> None:
     wb, tokens = setup
+    incoming = wb.workspace.root / ".atelier" / "jobs" / "incoming"
+    incoming.mkdir(parents=True, exist_ok=True)
+    left = incoming / "left-by-a-crash.tar.gz"
+    left.write_bytes(b"x")
+    os.utime(left, (time.time() - 2 * 86400,) * 2)
     with closing(EmbeddedClient(wb.workspace, tokens["sam"])) as ws:
         with pytest.raises(InvalidInput, match="no such folder"):
             ws.run("show.py", tree=tmp_path / "missing")
         with pytest.raises(InvalidInput, match=r"show\.py: no such file"):
             ws.run("show.py", tree=tmp_path)
-    incoming = wb.workspace.root / ".atelier" / "jobs" / "incoming"
-    assert list(incoming.iterdir()) == []
+    assert list(incoming.iterdir()) == []  # the refused tree, and what a crash left

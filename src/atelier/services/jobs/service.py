@@ -46,6 +46,8 @@ if TYPE_CHECKING:
 TICK_SECONDS = 2.0
 #: Without a max_runtime, a job's token lives this long (it is revoked when the job ends).
 TOKEN_DAYS_WITHOUT_LIMIT = 30
+#: Trees received but never turned into a job (a crash) are dropped after this long.
+INCOMING_SECONDS = 86400
 #: The roles that run jobs (viewers use apps only).
 SUBMITTERS = ("admin", "scientist")
 
@@ -201,6 +203,7 @@ class Jobs:
         staged = None
         if tree is not None:
             start = _tree_cwd(tree_cwd)
+            _prune(incoming(self.workspace.root))
             staged = incoming(self.workspace.root) / uuid.uuid4().hex
             unpack(tree, staged, limit=parse_size(self.settings.compute.max_tree_size))
         try:
@@ -468,6 +471,23 @@ class Jobs:
                 self.queue.signal_supervisor(record)
         self.audit.record("job.cancel", actor=principal.name, target=str(job_id), client=client)
         return self.wait(job_id, wait)
+
+
+def _prune(folder: Path) -> None:
+    """Drop what a crash left in the folder of incoming trees (anything older than a day)."""
+    if not folder.is_dir():
+        return
+    cutoff = time.time() - INCOMING_SECONDS
+    for entry in folder.iterdir():
+        try:
+            if entry.lstat().st_mtime >= cutoff:
+                continue
+            if entry.is_dir() and not entry.is_symlink():
+                shutil.rmtree(entry)
+            else:
+                entry.unlink()
+        except OSError:
+            continue
 
 
 def _tree_cwd(text: str) -> str:
