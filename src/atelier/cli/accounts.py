@@ -5,11 +5,15 @@ roles and writes the audit log."""
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING
 
 import click
 
 from atelier.cli.options import client_for, read_password, workspace_option
+
+if TYPE_CHECKING:
+    from atelier.sdk.accounts import Accounts
+    from atelier.sdk.client import Client
 
 ADMIN = ("admin",)
 TOKEN_ROLES = ("admin", "scientist")
@@ -17,10 +21,8 @@ TOKEN_ROLES = ("admin", "scientist")
 ROLE = click.Choice(["admin", "scientist", "viewer"])
 
 
-def _accounts(client: Any) -> Any:
-    from atelier.sdk.accounts import accounts
-
-    return accounts(client)
+def _accounts(client: Client) -> Accounts:
+    return client.accounts
 
 
 @click.group()

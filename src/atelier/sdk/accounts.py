@@ -1,12 +1,10 @@
-"""``accounts(ws)``: users, tokens and the audit log from Python, the same for both clients.
+"""``ws.accounts``: users, tokens and the audit log from Python, the same for both clients.
 
 ::
 
-    from atelier.sdk.accounts import accounts
-    acc = accounts(ws)
-    acc.users(); acc.create_user("grace", "scientist", password)
-    token = acc.create_token("laptop", days=30)["token"]   # shown only now
-    acc.tokens(); acc.revoke_token(key); acc.audit(limit=20)
+    ws.accounts.users(); ws.accounts.create_user("grace", "scientist", password)
+    token = ws.accounts.create_token("laptop", days=30)["token"]   # shown only now
+    ws.accounts.tokens(); ws.accounts.revoke_token(key); ws.accounts.audit(limit=20)
 
 The embedded client calls the workspace's accounts service (which checks roles and writes the
 audit log); the remote one ``/api/v1/users``, ``/tokens``, ``/audit``.
@@ -16,14 +14,21 @@ from __future__ import annotations
 
 import builtins
 from abc import ABC, abstractmethod
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import quote
 
 if TYPE_CHECKING:
-    from atelier.sdk.client import Client
-    from atelier.sdk.remote import RemoteClient
+    import httpx
+
     from atelier.services.auth import Principal
     from atelier.services.workbench import Workbench
+
+
+class Transport(Protocol):
+    """What the remote namespace needs of the remote client (no import of it: no cycle)."""
+
+    def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response: ...
+
 
 Rows = list[dict[str, Any]]
 
@@ -122,7 +127,7 @@ class EmbeddedAccounts(Accounts):
 
 
 class RemoteAccounts(Accounts):
-    def __init__(self, client: RemoteClient) -> None:
+    def __init__(self, client: Transport) -> None:
         self.client = client
 
     def _json(self, method: str, path: str, **kwargs: Any) -> Any:
@@ -182,16 +187,3 @@ class RemoteAccounts(Accounts):
             params["action"] = action
         entries: Rows = self._json("GET", "/audit", params=params)
         return builtins.list(entries)
-
-
-def accounts(client: Client) -> Accounts:
-    """The accounts of what ``client`` is connected to."""
-    from atelier.sdk.remote import RemoteClient
-
-    if isinstance(client, RemoteClient):
-        return RemoteAccounts(client)
-    from atelier.sdk.embedded import EmbeddedClient
-
-    if isinstance(client, EmbeddedClient):
-        return EmbeddedAccounts(client.workbench, client.principal, client.client_label)
-    raise TypeError(f"no accounts for {client!r}")

@@ -15,7 +15,9 @@ from atelier.errors import InvalidInput
 
 if TYPE_CHECKING:
     import pyarrow
+    from pydantic import BaseModel
 
+    from atelier.sdk.accounts import Accounts
     from atelier.sdk.apps import Apps
     from atelier.sdk.features import Features
     from atelier.sdk.jobs import Jobs
@@ -173,6 +175,12 @@ class Client(ABC):
 
     @property
     @abstractmethod
+    def accounts(self) -> Accounts:
+        """Users, tokens and the audit log: ``ws.accounts.users()``, ``.create_token(name)``,
+        ``.tokens()``, ``.revoke_token(key)``, ``.audit()`` (see :mod:`atelier.sdk.accounts`)."""
+
+    @property
+    @abstractmethod
     def apps(self) -> Apps:
         """Apps: ``ws.apps.create(name, "MODEL@champion")``, ``.deploy(name, "folder")``,
         ``.share(...)``, ``.predict(...)``, ``.list()`` (see :mod:`atelier.sdk.apps`)."""
@@ -251,6 +259,14 @@ def project_name(project: str | None) -> str:
             "project have it set)"
         )
     return name
+
+
+def shaped(model: type[BaseModel], data: Any) -> Any:
+    """``data`` (a dict, or a list of them) as the contract's ``model`` describes it: checked,
+    and in its JSON form, so that both clients answer the same shapes."""
+    if isinstance(data, list):
+        return [model.model_validate(item).model_dump(mode="json", by_alias=True) for item in data]
+    return model.model_validate(data).model_dump(mode="json", by_alias=True)
 
 
 def to_arrow(data: Any) -> pyarrow.Table:

@@ -9,12 +9,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from atelier.config import Workspace
-from atelier.sdk.client import Client, Mode, Progress
+from atelier.contract.data import TableDetail, TableEntry, TableProfile, UploadResult
+from atelier.contract.sources import SourceInfo, SourceTable
+from atelier.sdk.client import Client, Mode, Progress, shaped
 from atelier.services.workbench import Workbench
 
 if TYPE_CHECKING:
     import pyarrow
 
+    from atelier.sdk.accounts import Accounts
     from atelier.sdk.apps import Apps
     from atelier.sdk.features import Features
     from atelier.sdk.jobs import Jobs
@@ -61,13 +64,18 @@ class EmbeddedClient(Client):
         return None if row is None or row[0] is None else int(row[0])
 
     def tables(self, search: str | None = None) -> list[dict[str, Any]]:
-        return [entry.as_dict() for entry in self.workbench.catalog.list(search)]
+        entries = [entry.as_dict() for entry in self._data().catalog.list(search)]
+        result: list[dict[str, Any]] = shaped(TableEntry, entries)
+        return result
 
     def describe(self, name: str) -> dict[str, Any]:
-        return self.workbench.catalog.describe(name).as_dict()
+        detail: dict[str, Any] = shaped(TableDetail, self._data().catalog.describe(name).as_dict())
+        return detail
 
     def profile(self, name: str, *, version: int | None = None) -> dict[str, Any]:
-        return self.workbench.profiles.profile(name, version=version).as_dict()
+        found = self._data().profiles.profile(name, version=version).as_dict()
+        result: dict[str, Any] = shaped(TableProfile, found)
+        return result
 
     def update_table(
         self, name: str, *, description: str | None = None, tags: list[str] | None = None
@@ -79,7 +87,8 @@ class EmbeddedClient(Client):
             principal=self.principal,
             client=self.client_label,
         )
-        return entry.as_dict()
+        result: dict[str, Any] = shaped(TableEntry, entry.as_dict())
+        return result
 
     def _upload_file(
         self,
@@ -98,30 +107,46 @@ class EmbeddedClient(Client):
             principal=self.principal,
             client=self.client_label,
         )
-        return result.as_dict()
+        uploaded: dict[str, Any] = shaped(UploadResult, result.as_dict())
+        return uploaded
 
     def _upload_arrow(self, table: pyarrow.Table, name: str, mode: Mode) -> dict[str, Any]:
         result = self.workbench.ingest.upload(
             table, name, mode=mode, principal=self.principal, client=self.client_label
         )
-        return result.as_dict()
+        uploaded: dict[str, Any] = shaped(UploadResult, result.as_dict())
+        return uploaded
 
     def sources(self) -> list[dict[str, Any]]:
         self._may_see_sources()
-        return [source.as_dict() for source in self.workbench.sources.list()]
+        listed: list[dict[str, Any]] = shaped(
+            SourceInfo, [source.as_dict() for source in self.workbench.sources.list()]
+        )
+        return listed
 
     def source(self, name: str) -> dict[str, Any]:
         self._may_see_sources()
-        return self.workbench.sources.get(name).as_dict()
+        found: dict[str, Any] = shaped(SourceInfo, self.workbench.sources.get(name).as_dict())
+        return found
 
     def source_tables(self, name: str) -> list[dict[str, Any]]:
         self._may_see_sources()
-        return [table.as_dict() for table in self.workbench.sources.tables(name)]
+        tables = [table.as_dict() for table in self.workbench.sources.tables(name)]
+        listed: list[dict[str, Any]] = shaped(SourceTable, tables)
+        return listed
 
     def _may_see_sources(self) -> None:
         from atelier.services.catalog.access import BUILDERS, check
 
         check(self.principal, BUILDERS, "list sources", ("data",))
+
+    def _data(self) -> Workbench:
+        """The workspace's services, once the acting user may read its tables (as the API
+        allows: scientists and admins, code tokens with ``data:read``)."""
+        from atelier.services.catalog.access import BUILDERS, check
+
+        check(self.principal, BUILDERS, "read tables", ("data:read",))
+        return self.workbench
 
     def add_source(
         self,
@@ -141,7 +166,8 @@ class EmbeddedClient(Client):
             principal=self.principal,
             client=self.client_label,
         )
-        return info.as_dict()
+        added: dict[str, Any] = shaped(SourceInfo, info.as_dict())
+        return added
 
     def remove_source(self, name: str) -> None:
         self.workbench.sources.remove(name, principal=self.principal, client=self.client_label)
@@ -159,6 +185,12 @@ class EmbeddedClient(Client):
         from atelier.sdk.models import EmbeddedModels
 
         return EmbeddedModels(self.workbench, self.principal, self.client_label)
+
+    @cached_property
+    def accounts(self) -> Accounts:
+        from atelier.sdk.accounts import EmbeddedAccounts
+
+        return EmbeddedAccounts(self.workbench, self.principal, self.client_label)
 
     @cached_property
     def apps(self) -> Apps:

@@ -13,13 +13,16 @@ from urllib.parse import quote
 import httpx
 
 from atelier.contract import ARROW_STREAM
+from atelier.contract.data import TableDetail, TableEntry, TableProfile, UploadResult
+from atelier.contract.sources import SourceInfo, SourceTable
 from atelier.errors import AtelierError
 from atelier.sdk.arrow import fetch_arrow, http_error, stream_arrow, to_ipc
-from atelier.sdk.client import Client, Mode, Progress
+from atelier.sdk.client import Client, Mode, Progress, shaped
 
 if TYPE_CHECKING:
     import pyarrow
 
+    from atelier.sdk.accounts import Accounts
     from atelier.sdk.apps import Apps
     from atelier.sdk.features import Features
     from atelier.sdk.jobs import Jobs
@@ -61,18 +64,23 @@ class RemoteClient(Client):
 
     def tables(self, search: str | None = None) -> list[dict[str, Any]]:
         params = {"search": search} if search else None
-        listed: list[dict[str, Any]] = self.request("GET", "/tables", params=params).json()
+        listed: list[dict[str, Any]] = shaped(
+            TableEntry, self.request("GET", "/tables", params=params).json()
+        )
         return listed
 
     def describe(self, name: str) -> dict[str, Any]:
-        detail: dict[str, Any] = self.request("GET", f"/tables/{quote(name)}").json()
+        detail: dict[str, Any] = shaped(
+            TableDetail, self.request("GET", f"/tables/{quote(name)}").json()
+        )
         return detail
 
     def profile(self, name: str, *, version: int | None = None) -> dict[str, Any]:
         params = {"version": version} if version is not None else None
-        found: dict[str, Any] = self.request(
-            "GET", f"/tables/{quote(name)}/profile", params=params
-        ).json()
+        found: dict[str, Any] = shaped(
+            TableProfile,
+            self.request("GET", f"/tables/{quote(name)}/profile", params=params).json(),
+        )
         return found
 
     def update_table(
@@ -80,9 +88,9 @@ class RemoteClient(Client):
     ) -> dict[str, Any]:
         given = {"description": description, "tags": tags}
         body = {k: v for k, v in given.items() if v is not None}
-        entry: dict[str, Any] = self.request(
-            "PATCH", f"/tables/{quote(name, safe='')}", json=body
-        ).json()
+        entry: dict[str, Any] = shaped(
+            TableEntry, self.request("PATCH", f"/tables/{quote(name, safe='')}", json=body).json()
+        )
         return entry
 
     def _upload_file(
@@ -119,7 +127,7 @@ class RemoteClient(Client):
             # Loading a large file takes a while after the last byte is sent.
             timeout=httpx.Timeout(60.0, read=None),
         )
-        result: dict[str, Any] = response.json()
+        result: dict[str, Any] = shaped(UploadResult, response.json())
         return result
 
     def _upload_arrow(self, table: pyarrow.Table, name: str, mode: Mode) -> dict[str, Any]:
@@ -131,21 +139,23 @@ class RemoteClient(Client):
             headers={"Content-Type": ARROW_STREAM},
             timeout=None,
         )
-        result: dict[str, Any] = response.json()
+        result: dict[str, Any] = shaped(UploadResult, response.json())
         return result
 
     def sources(self) -> list[dict[str, Any]]:
-        listed: list[dict[str, Any]] = self.request("GET", "/sources").json()
+        listed: list[dict[str, Any]] = shaped(SourceInfo, self.request("GET", "/sources").json())
         return listed
 
     def source(self, name: str) -> dict[str, Any]:
-        found: dict[str, Any] = self.request("GET", f"/sources/{quote(name, safe='')}").json()
+        found: dict[str, Any] = shaped(
+            SourceInfo, self.request("GET", f"/sources/{quote(name, safe='')}").json()
+        )
         return found
 
     def source_tables(self, name: str) -> list[dict[str, Any]]:
-        listed: list[dict[str, Any]] = self.request(
-            "GET", f"/sources/{quote(name, safe='')}/tables"
-        ).json()
+        listed: list[dict[str, Any]] = shaped(
+            SourceTable, self.request("GET", f"/sources/{quote(name, safe='')}/tables").json()
+        )
         return listed
 
     def add_source(
@@ -164,7 +174,9 @@ class RemoteClient(Client):
             "secrets": secrets or {},
             "description": description,
         }
-        added: dict[str, Any] = self.request("POST", "/sources", json=body, timeout=None).json()
+        added: dict[str, Any] = shaped(
+            SourceInfo, self.request("POST", "/sources", json=body, timeout=None).json()
+        )
         return added
 
     def remove_source(self, name: str) -> None:
@@ -182,6 +194,12 @@ class RemoteClient(Client):
 
         token = self._http.headers["Authorization"].removeprefix("Bearer ")
         return RemoteModels(self, token)
+
+    @cached_property
+    def accounts(self) -> Accounts:
+        from atelier.sdk.accounts import RemoteAccounts
+
+        return RemoteAccounts(self)
 
     @cached_property
     def apps(self) -> Apps:
