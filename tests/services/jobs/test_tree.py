@@ -162,3 +162,22 @@ def test_pack_keeps_what_git_keeps(tmp_path: Path) -> None:
     with pytest.raises(InvalidInput, match="outside is a symbolic link"):
         pack(root)
     os.unlink(root / "outside")
+
+
+def test_which_checkout_a_folder_belongs_to(tmp_path: Path) -> None:
+    from atelier.sdk.projects import write_marker
+
+    pulled = tmp_path / "pulled" / "deep"
+    pulled.mkdir(parents=True)
+    (tmp_path / "pulled" / "pyproject.toml").write_text('[project]\nname = "other"\n')
+    write_marker(tmp_path / "pulled", "churn", "http://server", {})
+    found = find_checkout(pulled)
+    assert found is not None and (found.root, found.project) == (tmp_path / "pulled", "churn")
+    workspace_project = tmp_path / "ws" / "projects" / "alpha" / "src"
+    workspace_project.mkdir(parents=True)
+    (tmp_path / "ws" / "atelier.toml").write_text("")
+    found = find_checkout(workspace_project)
+    assert found is not None and found.project == "alpha"
+    assert found.root == tmp_path / "ws" / "projects" / "alpha"
+    (tmp_path / "bare").mkdir()
+    assert find_checkout(tmp_path / "bare") is None
