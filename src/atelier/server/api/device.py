@@ -39,8 +39,10 @@ def device_logins(wb: Workbench) -> DeviceLogins:
 
 
 def portal_url(request: Request) -> str:
-    """The portal's address as the device reached it."""
-    return str(request.base_url).rstrip("/")
+    """The portal's address: ``server.public_url`` when set (behind a proxy the request's own
+    address may be an internal one), else the address the device reached."""
+    configured: str = workbench(request).settings.server.public_url
+    return (configured or str(request.base_url)).rstrip("/")
 
 
 @router.post(DEVICE_CODE_PATH.removeprefix("/device"), status_code=201)
