@@ -1,5 +1,5 @@
-"""``ws.apps`` both ways: the embedded client on the workspace and the remote one through a
-real server, with the same calls, answers and refusals."""
+"""``ws.apps`` and ``ws.models`` both ways: the embedded client on the workspace and the remote
+one through a real server (one for the module), with the same calls, answers and refusals."""
 
 from __future__ import annotations
 
@@ -195,3 +195,46 @@ def test_a_hosted_app_from_a_folder(connect: Connect, lab: Lab, tmp_path: Path) 
     sam.apps.delete(name)
     with pytest.raises(AtelierError):
         sam.apps.get(name)
+
+
+def test_the_model_registry(connect: Connect, lab: Lab) -> None:
+    ada, sam, vic = connect("ada"), connect("sam"), connect("vic")
+    name = f"churn-{mode(connect)}"
+    run_id = lab.workbench.models.card("churn@champion")["run_id"]
+    first = ada.models.register(run_id, name, alias="champion", description="first")
+    assert (first["name"], first["version"], first["aliases"], first["registered_by"]) == (
+        name,
+        1,
+        ["champion"],
+        "ada",
+    )
+    assert ada.models.register(run_id, name)["version"] == 2
+    assert ada.models.set_alias(name, "challenger", 2)["aliases"] == ["challenger"]
+    listed = {m["name"]: m for m in ada.models.list()}
+    assert listed[name]["aliases"] == {"champion": 1, "challenger": 2}
+    assert listed[name]["latest_version"] == 2
+    assert [v["version"] for v in ada.models.versions(name)] == [2, 1]
+    card = ada.models.card(f"{name}@champion")
+    assert (card["version"], card["description"], card["run_id"]) == (1, "first", run_id)
+    assert {c["name"] for c in card["signature"]["inputs"]} == set(EXAMPLE)
+    assert card["all_aliases"] == {"champion": 1, "challenger": 2}
+    assert ada.models.card(f"{name}/2")["version"] == 2
+    with pytest.raises(NotFound, match="has no alias 'staging'"):
+        ada.models.card(f"{name}@staging")
+
+    # Another scientist moves none of ada's aliases (champion is protected besides); a
+    # viewer sees no models at all.
+    for attempt in (
+        lambda: sam.models.set_alias(name, "champion", 2),
+        lambda: sam.models.delete_alias(name, "champion"),
+        lambda: sam.models.set_alias(name, "challenger", 1),
+        lambda: sam.models.register(run_id, name, alias="champion"),
+    ):
+        with pytest.raises(PermissionDenied, match="sam may not"):
+            attempt()
+    for read in (vic.models.list, lambda: vic.models.card(name), lambda: vic.models.versions(name)):
+        with pytest.raises(PermissionDenied, match="viewer"):
+            read()
+    assert ada.models.card(f"{name}@champion")["version"] == 1
+    ada.models.delete_alias(name, "challenger")
+    assert ada.models.card(name)["all_aliases"] == {"champion": 1}

@@ -105,15 +105,16 @@ class EmbeddedModels(Models):
         self._registry.delete_alias(name, alias, by=self._principal, client=self._client)
 
     def list(self) -> list[dict[str, Any]]:
-        return self._registry.list()
+        return self._registry.list(by=self._principal)
 
     def versions(self, name: str) -> builtins.list[dict[str, Any]]:
-        return self._registry.versions(name)
+        return self._registry.versions(name, by=self._principal)
 
     def card(self, reference: str) -> dict[str, Any]:
-        return self._registry.card(reference)
+        return self._registry.card(reference, by=self._principal)
 
     def load(self, reference: str, *, flavor: Flavor = "auto") -> Any:
+        self._registry.owners.check_writer(self._principal, "load registered models")
         return self._registry.load(reference, flavor=flavor)
 
 

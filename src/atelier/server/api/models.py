@@ -29,9 +29,9 @@ ROLES = ("admin", "scientist")
 
 @router.get("", response_model=list[RegisteredModel])
 def list_models(
-    request: Request, _: Principal = allow(*ROLES, scopes=(TRACKING,))
+    request: Request, principal: Principal = allow(*ROLES, scopes=(TRACKING,))
 ) -> list[dict[str, Any]]:
-    return workbench(request).models.list()
+    return workbench(request).models.list(by=principal)
 
 
 @router.post("", status_code=201, response_model=ModelVersion)
@@ -51,9 +51,9 @@ def register_model(
 
 @router.get("/{name}/versions", response_model=list[ModelVersion])
 def model_versions(
-    name: str, request: Request, _: Principal = allow(*ROLES, scopes=(TRACKING,))
+    name: str, request: Request, principal: Principal = allow(*ROLES, scopes=(TRACKING,))
 ) -> list[dict[str, Any]]:
-    return workbench(request).models.versions(name)
+    return workbench(request).models.versions(name, by=principal)
 
 
 @router.get("/{name}/card", response_model=ModelCard)
@@ -62,7 +62,7 @@ def model_card(
     request: Request,
     version: int | None = Query(None, ge=1),
     alias: str | None = Query(None, max_length=64),
-    _: Principal = allow(*ROLES, scopes=(TRACKING,)),
+    principal: Principal = allow(*ROLES, scopes=(TRACKING,)),
 ) -> dict[str, Any]:
     """The card of version ``version``, of the version ``alias`` points at, or the latest."""
     reference = name
@@ -70,7 +70,7 @@ def model_card(
         reference = f"{name}@{alias}"
     elif version is not None:
         reference = f"{name}/{version}"
-    return workbench(request).models.card(reference)
+    return workbench(request).models.card(reference, by=principal)
 
 
 @router.put("/{name}/aliases/{alias}", response_model=ModelVersion)

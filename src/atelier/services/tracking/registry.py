@@ -273,8 +273,11 @@ class ModelRegistry:
 
     # -- reads --------------------------------------------------------------------------------
 
-    def list(self) -> list[dict[str, Any]]:
-        """Every registered model: name, latest version, aliases, who registered it, when."""
+    def list(self, *, by: Principal | None = None) -> list[dict[str, Any]]:
+        """Every registered model: name, latest version, aliases, who registered it, when.
+        With ``by``, only for a role that sees models (not viewers)."""
+        if by is not None:
+            self.owners.check_writer(by, "see registered models")
         from mlflow.store.entities.paged_list import PagedList
 
         models: builtins.list[Any] = []
@@ -303,15 +306,20 @@ class ModelRegistry:
             )
         return listed
 
-    def versions(self, name: str) -> builtins.list[dict[str, Any]]:
-        """Every version of model ``name``, newest first."""
+    def versions(self, name: str, *, by: Principal | None = None) -> builtins.list[dict[str, Any]]:
+        """Every version of model ``name``, newest first (``by``: as in :meth:`list`)."""
+        if by is not None:
+            self.owners.check_writer(by, "see registered models")
         check_name(name)
         self._registered(name)
         found = self.client.search_model_versions(f"name = '{name}'", max_results=10_000)
         return sorted((self._version_dict(v) for v in found), key=lambda v: -int(v["version"]))
 
-    def card(self, reference: str) -> dict[str, Any]:
-        """The model card of one version: what it is, how good, what data and environment."""
+    def card(self, reference: str, *, by: Principal | None = None) -> dict[str, Any]:
+        """The model card of one version: what it is, how good, what data and environment
+        (``by``: as in :meth:`list`)."""
+        if by is not None:
+            self.owners.check_writer(by, "see registered models")
         version = self._version(parse_reference(reference))
         card = self._version_dict(version)
         card["description"] = version.description or ""
