@@ -165,6 +165,22 @@ def test_laptop_login_pull_run_and_see_the_run(
     me = run_in(laptop_venv, "whoami", cwd=home, env=env)
     assert me.stdout.strip() == f"sam (scientist, via token) at {url}", me.stderr
 
+    # SQL runs on the server; rows come back as Arrow (and pandas in Python).
+    answered = run_in(
+        laptop_venv, "sql", "SELECT 42 AS answer", "--format", "csv", cwd=home, env=env
+    )
+    assert answered.returncode == 0 and "42" in answered.stdout, answered.stderr
+    python = laptop_venv / "bin" / "python"
+    frame = subprocess.run(
+        [python, "-c", "import atelier; print(atelier.connect().sql('SELECT 7 AS n').n[0])"],
+        cwd=home,
+        env={**{k: v for k, v in os.environ.items() if not k.startswith("ATELIER_")}, **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert frame.stdout.strip() == "7", frame.stderr
+
     pulled = run_in(laptop_venv, "projects", "pull", "churn", cwd=home, env=env)
     assert pulled.returncode == 0, pulled.stderr
     checkout = home / "churn"
