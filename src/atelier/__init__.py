@@ -26,8 +26,9 @@ if TYPE_CHECKING:
 def connect(
     url: str | None = None, token: str | None = None, *, workspace: str | None = None
 ) -> Client:
-    """Open a client: remote over HTTP when a URL is given or ``ATELIER_URL`` is set,
-    otherwise embedded on the local workspace (``--workspace``/``ATELIER_WORKSPACE``/cwd)."""
+    """Open a client: remote over HTTP when a URL is given or ``ATELIER_URL`` is set, embedded
+    on a named workspace (``workspace=``, ``ATELIER_WORKSPACE``), else remote on the server of
+    ``atelier login URL``, else embedded on the workspace of the current folder."""
     from atelier.sdk.connect import connect as _connect
 
     return _connect(url=url, token=token, workspace=workspace)
