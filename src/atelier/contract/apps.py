@@ -111,6 +111,40 @@ class Prediction(BaseModel):
     probabilities: dict[str, float] | None = None
 
 
+class PredictionOf(BaseModel):
+    """One prediction of a batch."""
+
+    model_config = ConfigDict(extra="allow")
+    id: str
+    prediction: Any = None
+    probability: float | None = None
+    probabilities: dict[str, float] | None = None
+
+
+class PredictionBatch(BaseModel):
+    """The answer to a batch of records: the model, its version, one prediction each."""
+
+    model: str
+    version: int
+    predictions: list[PredictionOf]
+
+
+class Serving(BaseModel):
+    """The version that would serve a model: its inputs, an example, classes, its card."""
+
+    model_config = ConfigDict(extra="allow")
+    endpoint: str
+    name: str
+    version: int
+    aliases: list[str] = []
+    description: str | None = None
+    created_at: str | None = None
+    flavors: list[str] = []
+    inputs: list[dict[str, Any]] | None = None
+    classes: list[Any] | None = None
+    example: list[dict[str, Any]] | None = None
+
+
 class FeedbackEntry(BaseModel):
     """A verdict given on a prediction, with the prediction as it was logged."""
 

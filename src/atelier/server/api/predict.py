@@ -13,6 +13,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 
+from atelier.contract.apps import Prediction, PredictionBatch, Serving
 from atelier.errors import InvalidInput
 from atelier.server.api.deps import workbench
 from atelier.server.api.json_body import parse_json
@@ -32,7 +33,7 @@ async def json_body(request: Request) -> Any:
     return parse_json(raw)
 
 
-@router.post("/models/{name}/predict")
+@router.post("/models/{name}/predict", response_model=Prediction | PredictionBatch)
 async def predict(
     name: str,
     request: Request,
@@ -50,7 +51,7 @@ async def predict(
     return result.single_dict()
 
 
-@router.get("/models/{name}/serving")
+@router.get("/models/{name}/serving", response_model=Serving)
 async def serving_info(
     name: str,
     request: Request,
