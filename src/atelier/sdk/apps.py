@@ -19,9 +19,9 @@ of it refused) and unpacked by the server, which refuses anything but plain file
 from __future__ import annotations
 
 import builtins
-import fnmatch
 import io
 import os
+import re
 import tarfile
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
@@ -551,7 +551,7 @@ class Ignore:
 
     def __init__(self, patterns: Sequence[tuple[str, bool, bool, bool]]) -> None:
         #: (pattern, negated, directories only, anchored to the root)
-        self.patterns = builtins.list(patterns)
+        self.patterns = [(_glob(p), n, d, a) for p, n, d, a in patterns]
 
     @classmethod
     def read(cls, path: Path) -> Ignore:
@@ -583,7 +583,38 @@ class Ignore:
         for pattern, negated, only_dirs, anchored in self.patterns:
             if only_dirs and not directory:
                 continue
-            subject = relative if anchored else name
-            if fnmatch.fnmatchcase(subject, pattern):
+            if pattern.fullmatch(relative if anchored else name):
                 found = not negated
         return found
+
+
+def _glob(pattern: str) -> re.Pattern[str]:
+    """A .gitignore glob as a regular expression: ``*`` and ``?`` stay within one folder
+    name, ``**`` crosses folders, ``[...]`` is a class."""
+    out, i = [], 0
+    while i < len(pattern):
+        char = pattern[i]
+        if pattern.startswith("**/", i):
+            out.append("(?:.*/)?")
+            i += 3
+            continue
+        if pattern.startswith("**", i):
+            out.append(".*")
+            i += 2
+            continue
+        if char == "*":
+            out.append("[^/]*")
+        elif char == "?":
+            out.append("[^/]")
+        elif char == "[":
+            end = pattern.find("]", i + 1)
+            if end == -1:
+                out.append(re.escape(char))
+            else:
+                body = pattern[i + 1 : end].replace("\\", "\\\\")
+                out.append(f"[^{body[1:]}]" if body.startswith("!") else f"[{body}]")
+                i = end
+        else:
+            out.append(re.escape(char))
+        i += 1
+    return re.compile("".join(out))
