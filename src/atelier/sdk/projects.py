@@ -219,10 +219,10 @@ class EmbeddedProjects(Projects):
         return checked
 
     def list(self) -> Rows:
-        return [self._with_role(p) for p in self.workbench.projects.list()]
+        return [self._with_role(p) for p in self.workbench.projects.list(by=self.principal)]
 
     def get(self, name: str) -> dict[str, Any]:
-        return self._with_role(self.workbench.projects.get(name))
+        return self._with_role(self.workbench.projects.get(name, by=self.principal))
 
     def create(self, name: str, description: str = "") -> dict[str, Any]:
         project = self.workbench.projects.create(
@@ -242,7 +242,7 @@ class EmbeddedProjects(Projects):
 
     def env_show(self, name: str) -> dict[str, Any]:
         shown: dict[str, Any] = _checked(
-            EnvironmentOut, self.workbench.projects.env.show(name).as_dict()
+            EnvironmentOut, self.workbench.projects.env.show(name, by=self.principal).as_dict()
         )
         return shown
 

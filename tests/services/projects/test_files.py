@@ -6,12 +6,14 @@ import io
 import shutil
 import subprocess
 import tarfile
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from atelier.contract.trees import files_of, unpack
 from atelier.errors import InvalidInput, PermissionDenied
+from atelier.services.auth import scopes
 from tests.services.projects.conftest import Bench
 
 
@@ -149,3 +151,34 @@ def test_a_file_in_the_way_is_refused_before_anything_is_written(bench: Bench) -
             force=True,
         )
     assert not (bench.beta.path / "new.py").exists()
+
+
+def test_the_service_applies_the_rules_whoever_calls_it(bench: Bench) -> None:
+    """Viewers, and code tokens beyond their scopes, are refused by the service itself (the
+    embedded SDK calls it without the API's guards)."""
+    projects, ada = bench.wb.projects, bench.people["ada"]
+    job = replace(ada, via="token", scopes=scopes.WORK, label="job 3")
+    app = replace(ada, via="token", scopes=scopes.APP, label="app churn")
+    # A job of a member reads and changes the environment (projects scope)...
+    assert [p.name for p in projects.list(by=job)] == ["alpha", "beta"]
+    assert projects.env.show("alpha", by=job).requirements == ("ipykernel",)
+    # ... but neither pulls, pushes nor manages members: those are for people.
+    for attempt in (
+        lambda: projects.files.pull("alpha", job),
+        lambda: projects.files.push("alpha", archive(("a.py", b"")), job),
+        lambda: projects.add_member("alpha", "cy", job),
+    ):
+        with pytest.raises(PermissionDenied, match="the token 'job 3' is for code and may not"):
+            attempt()
+    # An app's token has no projects scope; a viewer does not use projects.
+    for attempt in (
+        lambda: projects.list(by=app),
+        lambda: projects.get("alpha", by=app),
+        lambda: projects.env.show("alpha", by=app),
+        lambda: projects.env.add("alpha", ["six"], app),
+    ):
+        with pytest.raises(PermissionDenied, match="the token 'app churn' is for code"):
+            attempt()
+    with pytest.raises(PermissionDenied, match=r"val \(viewer\) may not use projects"):
+        projects.list(by=bench.people["val"])
+    assert not (bench.alpha.path / "a.py").exists()

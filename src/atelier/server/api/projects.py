@@ -42,7 +42,7 @@ def project_dict(project: Project, principal: Principal) -> dict[str, Any]:
 def list_projects(
     request: Request, principal: Principal = allow("admin", "scientist", scopes=(PROJECTS,))
 ) -> list[dict[str, Any]]:
-    return [project_dict(p, principal) for p in workbench(request).projects.list()]
+    return [project_dict(p, principal) for p in workbench(request).projects.list(by=principal)]
 
 
 @router.post("", status_code=201, response_model=ProjectOut)
@@ -63,14 +63,16 @@ def get_project(
     request: Request,
     principal: Principal = allow("admin", "scientist", scopes=(PROJECTS,)),
 ) -> dict[str, Any]:
-    return project_dict(workbench(request).projects.get(name), principal)
+    return project_dict(workbench(request).projects.get(name, by=principal), principal)
 
 
 @router.get("/{name}/members", response_model=list[MemberOut])
 def list_members(
-    name: str, request: Request, _: Principal = allow("admin", "scientist", scopes=(PROJECTS,))
+    name: str,
+    request: Request,
+    principal: Principal = allow("admin", "scientist", scopes=(PROJECTS,)),
 ) -> list[dict[str, Any]]:
-    return [m.as_dict() for m in workbench(request).projects.get(name).members]
+    return [m.as_dict() for m in workbench(request).projects.get(name, by=principal).members]
 
 
 @router.post("/{name}/members", status_code=201, response_model=list[MemberOut])
@@ -93,9 +95,11 @@ def remove_member(
 
 @router.get("/{name}/env", response_model=EnvironmentOut)
 def show_env(
-    name: str, request: Request, _: Principal = allow("admin", "scientist", scopes=(PROJECTS,))
+    name: str,
+    request: Request,
+    principal: Principal = allow("admin", "scientist", scopes=(PROJECTS,)),
 ) -> dict[str, Any]:
-    return workbench(request).projects.env.show(name).as_dict()
+    return workbench(request).projects.env.show(name, by=principal).as_dict()
 
 
 @router.post("/{name}/env", response_model=EnvironmentOut)
@@ -176,6 +180,7 @@ async def push(
         principal,
         action="project.push",
         client=client(request),
+        people_only="push projects",
     )
     with tempfile.SpooledTemporaryFile(max_size=8 * 2**20) as body:
         size = 0

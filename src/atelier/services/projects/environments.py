@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from atelier.errors import AtelierError, InvalidInput
+from atelier.services.projects.access import check_code
 from atelier.services.projects.layout import link_to_atelier
 from atelier.services.projects.model import (
     Environment,
@@ -37,9 +38,10 @@ class Environments:
     def __init__(self, projects: Projects) -> None:
         self.projects = projects
 
-    def show(self, name: str) -> Environment:
-        """Declared requirements and the exact versions in ``uv.lock``."""
-        return read_environment(self.projects.get(name))
+    def show(self, name: str, *, by: Principal | None = None) -> Environment:
+        """Declared requirements and the exact versions in ``uv.lock``; ``by``: who asks
+        (see :meth:`Projects.check_reader`)."""
+        return read_environment(self.projects.get(name, by=by))
 
     def add(
         self,
@@ -51,6 +53,7 @@ class Environments:
     ) -> Environment:
         """Install ``packages`` (``name``, ``name==1.2``, ``name>=1``...) into the project's
         environment and record them in its ``pyproject.toml`` and ``uv.lock``."""
+        check_code(principal, "change environments")
         specs = _check_specs(packages)
         return self._change(name, "add", specs, principal, client)
 
@@ -63,8 +66,11 @@ class Environments:
         client: str | None = None,
     ) -> Environment:
         """Uninstall ``packages`` (names) and drop them from the project's requirements."""
+        check_code(principal, "change environments")
         specs = _check_specs(packages)
-        project = self.projects.require_member(name, principal, action="project.env.remove")
+        project = self.projects.require_member(
+            name, principal, action="project.env.remove", client=client
+        )
         declared = {requirement_name(r) for r in read_environment(project).requirements}
         missing = [s for s in specs if normalize(s) not in declared]
         if missing:
@@ -79,6 +85,7 @@ class Environments:
     def sync(self, name: str, principal: Principal, *, client: str | None = None) -> Environment:
         """Make the environment match ``uv.lock`` again (and re-link Atelier's packages), e.g.
         after the lock was edited by hand or the environment was deleted."""
+        check_code(principal, "change environments")
         project = self.projects.require_member(
             name, principal, action="project.env.sync", client=client
         )

@@ -61,7 +61,7 @@ class ProjectFiles:
     def pull(self, name: str, principal: Principal, *, client: str | None = None) -> bytes:
         """The project's files as a tar.gz archive (see the module's docstring)."""
         project = self.projects.require_member(
-            name, principal, action="project.pull", client=client
+            name, principal, action="project.pull", client=client, people_only="pull projects"
         )
         with exclusive(self.projects.lock(name)):
             files = files_of(project.path, skip=(MARKER,), links="skip", git=False)
@@ -88,7 +88,7 @@ class ProjectFiles:
         """Write the pushed tree into the project (see the module's docstring). The archive's
         :data:`MARKER` member, if any, gives the base (it is not written)."""
         project = self.projects.require_member(
-            name, principal, action="project.push", client=client
+            name, principal, action="project.push", client=client, people_only="push projects"
         )
         folder = project.path.resolve()
         try:

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from atelier.backends.metadata import Database, ProjectMember, ProjectRecord, User
 from atelier.errors import Conflict, InvalidInput, NotFound, PermissionDenied
+from atelier.services.projects.access import check_code, people_only
 from atelier.services.projects.layout import link_to_atelier, write_skeleton
 from atelier.services.projects.model import (
     MEMBER_ROLES,
@@ -74,6 +75,7 @@ class Projects:
             raise InvalidInput(f"description too long: at most {MAX_DESCRIPTION} characters")
         if principal.role not in ("admin", "scientist"):
             raise PermissionDenied(f"role {principal.role!r} may not create projects")
+        check_code(principal, "create projects")
         target = self.folder / name
         with exclusive(self.lock(name)):
             self._check_free(name, target)
@@ -131,13 +133,22 @@ class Projects:
                 ProjectMember(project_id=record.id, user_id=principal.user_id, role="owner")
             )
 
-    def get(self, name: str) -> Project:
+    def get(self, name: str, *, by: Principal | None = None) -> Project:
+        """Project ``name``; ``by``: who asks, refused unless they may see projects
+        (:meth:`check_reader`)."""
+        if by is not None:
+            self.check_reader(by)
         with self.db.session() as session:
             return self._project(self._row(session, name))
 
-    def list(self, principal: Principal | None = None, *, mine: bool = False) -> list[Project]:
+    def list(
+        self, principal: Principal | None = None, *, mine: bool = False, by: Principal | None = None
+    ) -> list[Project]:
         """Every project (projects are visible to everyone who works with data); ``mine``:
-        only those ``principal`` is a member of."""
+        only those ``principal`` is a member of. ``by``: who asks, refused unless they may see
+        projects (:meth:`check_reader`)."""
+        if by is not None:
+            self.check_reader(by)
         query = (
             select(ProjectRecord)
             .options(selectinload(ProjectRecord.members).selectinload(ProjectMember.user))
@@ -149,6 +160,17 @@ class Projects:
             projects = [p for p in projects if p.role_of(principal.name)]
         return projects
 
+    @staticmethod
+    def check_reader(principal: Principal) -> None:
+        """Scientists and admins see projects, and the code they run if its token holds the
+        projects scope; viewers do not."""
+        if principal.role not in ("admin", "scientist"):
+            raise PermissionDenied(
+                f"{principal.name} ({principal.role}) may not use projects: it needs admin or "
+                "scientist"
+            )
+        check_code(principal, "use projects")
+
     def require_member(
         self,
         name: str,
@@ -157,10 +179,18 @@ class Projects:
         action: str | None = None,
         client: str | None = None,
         detail: dict[str, Any] | None = None,
+        people_only: str | None = None,
     ) -> Project:
         """The project, if ``principal`` may change it (a member, or an admin). With
-        ``action``, a refusal is written to the audit log under that name."""
+        ``action``, a refusal is written to the audit log under that name. ``people_only``:
+        what is being done, closed to tokens made for code whatever their scopes."""
         project = self.get(name)
+        if people_only is not None and principal.scoped:
+            self._refused(action, name, principal, client, detail)
+            raise PermissionDenied(
+                f"the token {principal.label!r} is for code and may not {people_only}: it acts "
+                f"for {principal.name}"
+            )
         if principal.role != "admin" and project.role_of(principal.name) is None:
             owners = ", ".join(m.name for m in project.members if m.role == "owner") or "none"
             self._refused(action, name, principal, client, detail)
@@ -216,6 +246,7 @@ class Projects:
             with self.db.session() as session:
                 record = self._row(session, name)
                 self._require_owner(record, principal)
+                people_only(principal, "manage project members")
                 account = session.scalar(select(User).where(User.name == user))
                 if account is None:
                     raise NotFound(f"user {user!r} not found")
@@ -250,6 +281,7 @@ class Projects:
                 record = self._row(session, name)
                 if user != principal.name:
                     self._require_owner(record, principal)
+                people_only(principal, "manage project members")
                 existing = next((m for m in record.members if m.user.name == user), None)
                 if existing is None:
                     raise NotFound(f"{user} is not a member of project {name!r}")
