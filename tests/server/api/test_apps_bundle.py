@@ -148,3 +148,50 @@ def test_who_may_deploy_a_folder(  # type: ignore[no-untyped-def]
     assert workbench.apps.registry.get("ours").script == str(folder / "src" / "main.py")
     done = [e for e in workbench.audit.entries(limit=20, action="app.deploy") if e.success]
     assert len(done) == 2 and done[0].detail["entry"] == "src/main.py"
+
+
+SERVER = """\
+import os
+from http.server import BaseHTTPRequestHandler, HTTPServer
+
+from lib.greeting import GREETING  # a module of the folder
+
+with open("static/name.txt") as handle:  # a file of the folder, from the working directory
+    NAME = handle.read().strip()
+
+
+class Hello(BaseHTTPRequestHandler):
+    def do_GET(self):
+        body = f"{GREETING} {NAME}".encode()
+        self.send_response(200)
+        self.end_headers()
+        self.wfile.write(body)
+
+
+HTTPServer((os.environ["HOST"], int(os.environ["PORT"])), Hello).serve_forever()
+"""
+
+
+def test_a_deployed_folder_runs_from_its_own_files(  # type: ignore[no-untyped-def]
+    client, accounts: Accounts, workbench: Workbench
+) -> None:
+    import httpx
+
+    # The app's folder is the working directory; the entry's own folder is on sys.path.
+    body = bundle(
+        file("src/server.py", SERVER),
+        file("src/lib/__init__.py", ""),
+        file("src/lib/greeting.py", "GREETING = 'hello'\n"),
+        file("static/name.txt", "atelier\n"),
+    )
+    created = deploy(
+        client, accounts.headers("scientist"), body, entry="src/server.py", kind="dash"
+    )
+    assert created.status_code == 201, created.text
+    app = workbench.apps.registry.get("ours")
+    hosted = workbench.apps.ready(app, timeout=30)
+    try:
+        answer = httpx.get(f"http://127.0.0.1:{hosted.port}/", timeout=5)
+        assert answer.text == "hello atelier"
+    finally:
+        workbench.apps.supervisor.stop("ours")
