@@ -11,6 +11,8 @@ import tempfile
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
+from fastapi.responses import StreamingResponse
+from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 
 from atelier.contract.projects import (
@@ -146,11 +148,12 @@ def sync_env(
 def pull(
     name: str, request: Request, principal: Principal = allow("admin", "scientist")
 ) -> Response:
-    archive = workbench(request).projects.files.pull(name, principal, client=client(request))
-    return Response(
-        archive,
+    archive = workbench(request).projects.files.pull_file(name, principal, client=client(request))
+    return StreamingResponse(
+        iter(lambda: archive.read(2**20), b""),
         media_type=TREE_ARCHIVE,
         headers={"Content-Disposition": f'attachment; filename="{name}.tar.gz"'},
+        background=BackgroundTask(archive.close),
     )
 
 

@@ -20,7 +20,6 @@ or written, and both are in the audit log (``project.pull``, ``project.push``).
 from __future__ import annotations
 
 import contextlib
-import io
 import json
 import shutil
 import tempfile
@@ -52,6 +51,8 @@ if TYPE_CHECKING:
 
 #: How many conflicting files an error names.
 SHOWN = 10
+#: Archives up to this size stay in memory, larger ones go to a temporary file.
+SPOOL = 8 * 2**20
 
 
 class ProjectFiles:
@@ -60,13 +61,24 @@ class ProjectFiles:
 
     def pull(self, name: str, principal: Principal, *, client: str | None = None) -> bytes:
         """The project's files as a tar.gz archive (see the module's docstring)."""
+        with self.pull_file(name, principal, client=client) as archive:
+            return archive.read()
+
+    def pull_file(self, name: str, principal: Principal, *, client: str | None = None) -> IO[bytes]:
+        """:meth:`pull` as a temporary file, read from its start (close it): a large tree is
+        not held in memory."""
         project = self.projects.require_member(
             name, principal, action="project.pull", client=client, people_only="pull projects"
         )
-        with exclusive(self.projects.lock(name)):
-            files = files_of(project.path, skip=(MARKER,), links="skip", git=False)
-            buffer = io.BytesIO()
-            pack(project.path, files, buffer)
+        archive = tempfile.SpooledTemporaryFile(max_size=SPOOL)  # noqa: SIM115 (returned)
+        try:
+            with exclusive(self.projects.lock(name)):
+                files = files_of(project.path, skip=(MARKER,), links="skip", git=False)
+                pack(project.path, files, archive)
+        except BaseException:
+            archive.close()
+            raise
+        archive.seek(0)
         self.projects.audit.record(
             "project.pull",
             actor=principal.name,
@@ -74,7 +86,7 @@ class ProjectFiles:
             client=client,
             detail={"files": len(files)},
         )
-        return buffer.getvalue()
+        return archive
 
     def push(
         self,
