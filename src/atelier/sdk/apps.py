@@ -11,9 +11,8 @@
 
 The embedded client calls the workspace's apps service, the remote one ``/api/v1/apps``; both
 answer the same dictionaries (the shapes of :mod:`atelier.contract.apps`). A folder is packed
-here into one gzip-compressed tar archive (the root ``.gitignore``'s simple patterns and the
-usual caches left out, links inside the folder packed as the files they point to, links out
-of it refused) and unpacked by the server, which refuses anything but plain files and folders.
+on the client (:mod:`atelier.sdk.app_folder`) and unpacked by the apps service, which refuses
+anything but plain files and folders.
 """
 
 from __future__ import annotations
@@ -21,41 +20,20 @@ from __future__ import annotations
 import builtins
 import io
 import os
-import re
-import tarfile
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Sequence
-from pathlib import Path, PurePosixPath
+from collections.abc import Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-from atelier.contract.apps import BUNDLE_MEDIA_TYPE, MAX_BUNDLE_BYTES, MAX_BUNDLE_FILES
+from atelier.contract.apps import BUNDLE_MEDIA_TYPE
 from atelier.errors import InvalidInput
+from atelier.sdk.app_folder import default_entry, pack
 
 if TYPE_CHECKING:
     from atelier.sdk.remote import RemoteClient
     from atelier.services.auth import Principal
     from atelier.services.workbench import Workbench
-
-#: Never packed: version control, virtualenvs, caches, notebook checkpoints.
-SKIPPED = frozenset(
-    {
-        ".git",
-        ".hg",
-        ".svn",
-        ".venv",
-        "venv",
-        "__pycache__",
-        ".ipynb_checkpoints",
-        ".mypy_cache",
-        ".pytest_cache",
-        ".ruff_cache",
-        ".DS_Store",
-        "node_modules",
-    }
-)
-#: Entry scripts looked for, in order, when none is named.
-ENTRIES = ("app.py", "streamlit_app.py", "main.py")
 
 
 class Apps(ABC):
@@ -455,166 +433,3 @@ def _app(found: dict[str, Any]) -> dict[str, Any]:
     from atelier.contract.apps import App
 
     return App.model_validate(found).model_dump(mode="json")
-
-
-# -- packing a folder --------------------------------------------------------------------
-
-
-def default_entry(folder: Path) -> str:
-    """The script a folder's app runs when none is named."""
-    for name in ENTRIES:
-        if (folder / name).is_file():
-            return name
-    scripts = sorted(p.name for p in folder.glob("*.py") if p.is_file())
-    if len(scripts) == 1:
-        return scripts[0]
-    found = ", ".join(scripts) or "none"
-    raise InvalidInput(
-        f"{folder}: which script runs the app? name it with entry= (--entry); "
-        f"its top-level scripts: {found}"
-    )
-
-
-def pack(
-    folder: Path, *, max_bytes: int = MAX_BUNDLE_BYTES, max_files: int = MAX_BUNDLE_FILES
-) -> bytes:
-    """``folder`` as a gzip-compressed tar archive of its files (see the module's text)."""
-    buffer = io.BytesIO()
-    total = 0
-    count = 0
-    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
-        for relative, path in walk(folder):
-            count += 1
-            if count > max_files:
-                raise InvalidInput(f"{folder}: more than {max_files} files to ship")
-            size = path.stat().st_size
-            total += size
-            if total > max_bytes:
-                raise InvalidInput(
-                    f"{folder}: over {max_bytes // 1_000_000} MB to ship; leave data out "
-                    "(.gitignore) and read it from the warehouse"
-                )
-            info = tarfile.TarInfo(relative)
-            info.size = size
-            info.mode = 0o755 if os.access(path, os.X_OK) else 0o644
-            info.mtime = int(path.stat().st_mtime)
-            with path.open("rb") as handle:
-                tar.addfile(info, handle)
-    return buffer.getvalue()
-
-
-def walk(folder: Path) -> Iterator[tuple[str, Path]]:
-    """``(relative POSIX path, file)`` for every file to ship, in a stable order."""
-    root = folder.resolve()
-    ignore = Ignore.read(folder / ".gitignore")
-    for current, dirs, files in os.walk(folder, followlinks=False):
-        here = Path(current)
-        base = PurePosixPath(here.relative_to(folder).as_posix())
-        kept = []
-        for name in sorted(dirs):
-            path = here / name
-            relative = (base / name).as_posix().removeprefix("./")
-            if name in SKIPPED or ignore.ignored(relative, directory=True):
-                continue
-            if path.is_symlink():
-                _check_link(path, root, relative)
-                raise InvalidInput(
-                    f"{path}: a link to a folder; links to files are packed as those files, "
-                    "copy the folder in or leave it out (.gitignore)"
-                )
-            kept.append(name)
-        dirs[:] = kept
-        for name in sorted(files):
-            relative = (base / name).as_posix().removeprefix("./")
-            if name in SKIPPED or ignore.ignored(relative, directory=False):
-                continue
-            path = here / name
-            if path.is_symlink():
-                _check_link(path, root, relative)
-            if not path.is_file():
-                continue  # sockets, FIFOs, devices, links to nothing
-            yield relative, path
-
-
-def _check_link(path: Path, root: Path, relative: str) -> None:
-    target = path.resolve()
-    if target != root and root not in target.parents:
-        raise InvalidInput(
-            f"{relative} links out of the folder (to {target}): copy what the app needs into "
-            "the folder, or leave the link out (.gitignore)"
-        )
-
-
-class Ignore:
-    """The simple patterns of a ``.gitignore``: ``name``, ``*.csv``, ``data/``, ``/build``,
-    ``docs/*.md``, ``**/tmp``, and ``!keep.csv`` (the last matching pattern decides)."""
-
-    def __init__(self, patterns: Sequence[tuple[str, bool, bool, bool]]) -> None:
-        #: (pattern, negated, directories only, anchored to the root)
-        self.patterns = [(_glob(p), n, d, a) for p, n, d, a in patterns]
-
-    @classmethod
-    def read(cls, path: Path) -> Ignore:
-        try:
-            text = path.read_text(encoding="utf-8", errors="replace")
-        except OSError:
-            return cls([])
-        patterns = []
-        for line in text.splitlines():
-            line = line.rstrip()
-            if not line or line.startswith("#"):
-                continue
-            negated = line.startswith("!")
-            line = line[1:] if negated or line.startswith("\\") else line
-            directory = line.endswith("/")
-            line = line.rstrip("/")
-            if line.startswith("**/"):  # at any depth: as a pattern without a slash
-                line = line[3:]
-            anchored = "/" in line
-            line = line.lstrip("/")
-            if not line:
-                continue
-            patterns.append((line, negated, directory, anchored))
-        return cls(patterns)
-
-    def ignored(self, relative: str, *, directory: bool) -> bool:
-        found = False
-        name = relative.rsplit("/", 1)[-1]
-        for pattern, negated, only_dirs, anchored in self.patterns:
-            if only_dirs and not directory:
-                continue
-            if pattern.fullmatch(relative if anchored else name):
-                found = not negated
-        return found
-
-
-def _glob(pattern: str) -> re.Pattern[str]:
-    """A .gitignore glob as a regular expression: ``*`` and ``?`` stay within one folder
-    name, ``**`` crosses folders, ``[...]`` is a class."""
-    out, i = [], 0
-    while i < len(pattern):
-        char = pattern[i]
-        if pattern.startswith("**/", i):
-            out.append("(?:.*/)?")
-            i += 3
-            continue
-        if pattern.startswith("**", i):
-            out.append(".*")
-            i += 2
-            continue
-        if char == "*":
-            out.append("[^/]*")
-        elif char == "?":
-            out.append("[^/]")
-        elif char == "[":
-            end = pattern.find("]", i + 1)
-            if end == -1:
-                out.append(re.escape(char))
-            else:
-                body = pattern[i + 1 : end].replace("\\", "\\\\")
-                out.append(f"[^{body[1:]}]" if body.startswith("!") else f"[{body}]")
-                i = end
-        else:
-            out.append(re.escape(char))
-        i += 1
-    return re.compile("".join(out))

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from atelier.errors import InvalidInput
-from atelier.sdk.apps import default_entry, pack, walk
+from atelier.sdk.app_folder import default_entry, pack, walk
 
 
 def test_simple_gitignore_patterns(tmp_path: Path) -> None:
