@@ -33,8 +33,17 @@ def test_upload_query_versions_and_catalog(ws: Client, tmp_path: Path) -> None: 
 
     csv = tmp_path / "more.csv"
     csv.write_text("id,city\n4,Kyiv\n5,Porto\n")
-    assert ws.upload(csv, "trips", mode="append")["rows"] == 2
+    stages: list[str] = []
+    added = ws.upload(csv, "trips", mode="append", progress=lambda stage, _: stages.append(stage))
+    assert added["rows"] == 2 and added["skipped"] == 0
+    assert stages and stages[-1] in ("committing", "loading")
     assert len(ws.table("trips")) == 5
+
+    entry = ws.update_table("main.trips", description="Trips", tags=["travel"])
+    assert (entry["description"], entry["tags"]) == ("Trips", ["travel"])
+    with ws.sql_batches("SELECT id FROM trips ORDER BY id") as reader:
+        ids = [i for batch in reader for i in batch.column(0).to_pylist()]
+    assert ids == [1, 2, 3, 4, 5]
 
 
 def test_data_errors_are_clear(ws: Client, tmp_path: Path) -> None:  # noqa: F811
@@ -50,6 +59,10 @@ def test_data_errors_are_clear(ws: Client, tmp_path: Path) -> None:  # noqa: F81
     with pytest.raises(atelier_error(), match=r"(?i)refused|not allowed|not available|disabled"):
         ws.sql("SELECT * FROM read_csv('/etc/passwd')")
     assert ws.sources() == []
+    with pytest.raises(atelier_error(), match="no source named 'crm'"):
+        ws.source_tables("crm")
+    with pytest.raises(atelier_error(), match=r"no table main\.nope"):
+        ws.update_table("main.nope", tags=["x"])
 
 
 def atelier_error() -> type[Exception]:

@@ -23,8 +23,9 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from atelier.contract import ARROW_STREAM
+from atelier.contract.features import ApplyPlan, Materialized, SavedTrainingSet, TrainingSetInfo
 from atelier.sdk.arrow import from_ipc, to_ipc
-from atelier.sdk.client import Format, convert
+from atelier.sdk.client import Format, convert, shaped
 from atelier.sdk.feature_runs import lineage_of, log_training_set
 from atelier.services.features.frames import to_arrow
 from atelier.services.features.loader import from_dict, load, to_dict
@@ -229,7 +230,10 @@ class EmbeddedFeatures(Features):
             project=project,
             **self._acting(),
         )
-        return {"name": result.name, "rows": result.rows, **result.lineage()}
+        saved: dict[str, Any] = shaped(
+            SavedTrainingSet, {"name": result.name, "rows": result.rows, **result.lineage()}
+        )
+        return saved
 
     def statistics(self, view: str) -> dict[str, Any]:
         return self._store.statistics(view)
@@ -260,15 +264,19 @@ class EmbeddedFeatures(Features):
             principal=self.principal,
             client=self.client,
         )
-        return plan.as_dict()
+        result: dict[str, Any] = shaped(ApplyPlan, plan.as_dict())
+        return result
 
     def materialize(
         self, views: Sequence[str] | None = None, *, incremental: bool = False
     ) -> list[dict[str, Any]]:
-        return self._store.materialize(views, incremental=incremental, **self._acting(by=False))
+        done = self._store.materialize(views, incremental=incremental, **self._acting(by=False))
+        result: list[dict[str, Any]] = shaped(Materialized, done)
+        return result
 
     def training_sets(self, name: str | None = None) -> list[dict[str, Any]]:
-        return self._store.training_sets(name)
+        found: list[dict[str, Any]] = shaped(TrainingSetInfo, self._store.training_sets(name))
+        return found
 
 
 class RemoteFeatures(Features):
@@ -331,9 +339,10 @@ class RemoteFeatures(Features):
         body: dict[str, Any] = {"entities": entities, "features": refs, "save_as": save_as}
         body |= {"timestamp": timestamp, "full_names": full_names, "project": project}
         # No Arrow in Accept: the server answers what it saved, not the rows.
-        saved: dict[str, Any] = self.client.request(
-            "POST", "/features/training-set", json=body, timeout=None
-        ).json()
+        saved: dict[str, Any] = shaped(
+            SavedTrainingSet,
+            self.client.request("POST", "/features/training-set", json=body, timeout=None).json(),
+        )
         return saved
 
     def statistics(self, view: str) -> dict[str, Any]:
@@ -365,26 +374,31 @@ class RemoteFeatures(Features):
         dry_run: bool = False,
     ) -> dict[str, Any]:
         body = definitions if isinstance(definitions, dict) else to_dict(_definitions(definitions))
-        plan: dict[str, Any] = self.client.request(
-            "POST",
-            "/features/apply",
-            json={"definitions": body, "project": project, "dry_run": dry_run},
-            timeout=None,
-        ).json()
+        plan: dict[str, Any] = shaped(
+            ApplyPlan,
+            self.client.request(
+                "POST",
+                "/features/apply",
+                json={"definitions": body, "project": project, "dry_run": dry_run},
+                timeout=None,
+            ).json(),
+        )
         return plan
 
     def materialize(
         self, views: Sequence[str] | None = None, *, incremental: bool = False
     ) -> list[dict[str, Any]]:
         body = {"views": list(views) if views is not None else None, "incremental": incremental}
-        done: list[dict[str, Any]] = self.client.request(
-            "POST", "/features/materialize", json=body, timeout=None
-        ).json()
+        done: list[dict[str, Any]] = shaped(
+            Materialized,
+            self.client.request("POST", "/features/materialize", json=body, timeout=None).json(),
+        )
         return done
 
     def training_sets(self, name: str | None = None) -> list[dict[str, Any]]:
         params = {"name": name} if name else None
-        found: list[dict[str, Any]] = self.client.request(
-            "GET", "/features/training-sets", params=params
-        ).json()
+        found: list[dict[str, Any]] = shaped(
+            TrainingSetInfo,
+            self.client.request("GET", "/features/training-sets", params=params).json(),
+        )
         return found

@@ -14,9 +14,17 @@ from typing import Any
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
-from pydantic import BaseModel, ConfigDict
 
 from atelier.contract import ARROW_STREAM as ARROW
+from atelier.contract.features import (
+    ApplyPlan,
+    ApplyRequest,
+    Materialized,
+    MaterializeRequest,
+    OnlineRequest,
+    TrainingSetInfo,
+    TrainingSetRequest,
+)
 from atelier.errors import InvalidInput
 from atelier.sdk.arrow import from_ipc, to_ipc
 from atelier.server.api.deps import client, workbench
@@ -27,39 +35,6 @@ from atelier.services.auth.scopes import FEATURES
 
 router = APIRouter(prefix="/features", tags=["features"])
 MAX_ENTITY_BYTES = 2 * 2**30
-
-
-class ApplyRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    #: ``{"entities": [...], "views": [...], "services": [...]}`` as in features.yaml.
-    definitions: dict[str, Any]
-    project: str | None = None
-    dry_run: bool = True
-
-
-class TrainingSetRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    #: A warehouse table of entity keys and event times (+ labels).
-    entities: str
-    features: list[str] | str
-    timestamp: str | None = None
-    save_as: str | None = None
-    full_names: bool = False
-    project: str | None = None
-
-
-class OnlineRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    #: Key columns: ``{"customer_id": [1, 2]}``.
-    keys: dict[str, list[Any]]
-    features: list[str] | str
-    project: str | None = None
-
-
-class MaterializeRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    views: list[str] | None = None
-    incremental: bool = False
 
 
 @router.get("/views")
@@ -108,7 +83,7 @@ def list_services(
     return workbench(request).features.services()
 
 
-@router.get("/training-sets")
+@router.get("/training-sets", response_model=list[TrainingSetInfo])
 def list_training_sets(
     request: Request,
     name: str | None = None,
@@ -117,7 +92,7 @@ def list_training_sets(
     return workbench(request).features.training_sets(name)
 
 
-@router.post("/apply")
+@router.post("/apply", response_model=ApplyPlan)
 def apply_definitions(
     body: ApplyRequest,
     request: Request,
@@ -203,7 +178,7 @@ def online(
     return {"rows": [{k: _plain(v) for k, v in row.items()} for row in table.to_pylist()]}
 
 
-@router.post("/materialize")
+@router.post("/materialize", response_model=list[Materialized])
 def materialize(
     body: MaterializeRequest,
     request: Request,

@@ -9,8 +9,8 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
-from pydantic import BaseModel, ConfigDict, Field
 
+from atelier.contract.sources import NewSource, SourceInfo, SourceTable
 from atelier.server.api.deps import client, workbench
 from atelier.server.security import allow
 from atelier.services.auth import Principal
@@ -19,23 +19,14 @@ from atelier.services.auth.scopes import DATA
 router = APIRouter(prefix="/sources", tags=["sources"])
 
 
-class NewSource(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    name: str = Field(max_length=64)
-    type: str
-    options: dict[str, Any] = Field(default_factory=dict)
-    secrets: dict[str, str] = Field(default_factory=dict)
-    description: str = Field(default="", max_length=10_000)
-
-
-@router.get("")
+@router.get("", response_model=list[SourceInfo])
 def list_sources(
     request: Request, _: Principal = allow("admin", "scientist", scopes=(DATA,))
 ) -> list[dict[str, Any]]:
     return [info.as_dict() for info in workbench(request).sources.list()]
 
 
-@router.post("", status_code=201)
+@router.post("", status_code=201, response_model=SourceInfo)
 def add_source(
     body: NewSource, request: Request, principal: Principal = allow("admin")
 ) -> dict[str, Any]:
@@ -51,7 +42,7 @@ def add_source(
     return info.as_dict()
 
 
-@router.get("/{name}")
+@router.get("/{name}", response_model=SourceInfo)
 def get_source(
     name: str, request: Request, _: Principal = allow("admin", "scientist", scopes=(DATA,))
 ) -> dict[str, Any]:
@@ -64,7 +55,7 @@ def remove_source(name: str, request: Request, principal: Principal = allow("adm
     return Response(status_code=204)
 
 
-@router.get("/{name}/tables")
+@router.get("/{name}/tables", response_model=list[SourceTable])
 def source_tables(
     name: str, request: Request, _: Principal = allow("admin", "scientist", scopes=(DATA,))
 ) -> list[dict[str, Any]]:

@@ -17,11 +17,11 @@ from typing import TYPE_CHECKING, Any
 import anyio
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
-from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 from starlette.types import Send
 
 from atelier.contract import ARROW_STREAM, ERROR_KEY, QUERY_ID_HEADER, STATUS_KEY
+from atelier.contract.data import QueryCancel, QueryInfo, SqlRequest
 from atelier.errors import AtelierError
 from atelier.server.api.deps import client, workbench
 from atelier.server.security import allow
@@ -34,13 +34,6 @@ if TYPE_CHECKING:
     from atelier.services.query import QueryResult
 
 router = APIRouter(prefix="/sql", tags=["sql"])
-
-
-class SqlRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    sql: str = Field(max_length=1_000_000)
-    #: Seconds; may shorten the server's query.timeout_seconds, never lengthen it.
-    timeout: float | None = Field(default=None, gt=0)
 
 
 def wants_arrow(request: Request) -> bool:
@@ -87,7 +80,7 @@ async def run_sql(
         await _close(result)
 
 
-@router.get("/history")
+@router.get("/history", response_model=list[QueryInfo])
 def history(
     request: Request,
     limit: int = 50,
@@ -97,7 +90,7 @@ def history(
     return [q.as_dict() for q in workbench(request).query.history(principal.name, limit)]
 
 
-@router.get("/{query_id}")
+@router.get("/{query_id}", response_model=QueryInfo)
 def query_info(
     query_id: int,
     request: Request,
@@ -108,7 +101,7 @@ def query_info(
     return info.as_dict()
 
 
-@router.post("/{query_id}/cancel")
+@router.post("/{query_id}/cancel", response_model=QueryCancel)
 def cancel(
     query_id: int,
     request: Request,

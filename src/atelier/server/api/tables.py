@@ -8,8 +8,8 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Query, Request
-from pydantic import BaseModel, ConfigDict, Field
 
+from atelier.contract.data import TableChange, TableDetail, TableEntry, TableProfile, TableVersion
 from atelier.server.api.deps import client, workbench
 from atelier.server.security import allow
 from atelier.services.auth import Principal
@@ -18,13 +18,7 @@ from atelier.services.auth.scopes import DATA, DATA_READ
 router = APIRouter(prefix="/tables", tags=["tables"])
 
 
-class TableChange(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    description: str | None = Field(default=None, max_length=10_000)
-    tags: list[str] | None = None
-
-
-@router.get("")
+@router.get("", response_model=list[TableEntry])
 def list_tables(
     request: Request,
     search: str | None = Query(None, max_length=200),
@@ -33,14 +27,14 @@ def list_tables(
     return [entry.as_dict() for entry in workbench(request).catalog.list(search)]
 
 
-@router.get("/{name}")
+@router.get("/{name}", response_model=TableDetail)
 def describe_table(
     name: str, request: Request, _: Principal = allow("admin", "scientist", scopes=(DATA_READ,))
 ) -> dict[str, Any]:
     return workbench(request).catalog.describe(name).as_dict()
 
 
-@router.patch("/{name}")
+@router.patch("/{name}", response_model=TableEntry)
 def change_table(
     name: str,
     body: TableChange,
@@ -57,14 +51,14 @@ def change_table(
     return entry.as_dict()
 
 
-@router.get("/{name}/versions")
+@router.get("/{name}/versions", response_model=list[TableVersion])
 def table_versions(
     name: str, request: Request, _: Principal = allow("admin", "scientist", scopes=(DATA_READ,))
 ) -> list[dict[str, Any]]:
     return [version.as_dict() for version in workbench(request).catalog.versions(name)]
 
 
-@router.get("/{name}/profile")
+@router.get("/{name}/profile", response_model=TableProfile)
 def table_profile(
     name: str,
     request: Request,

@@ -28,6 +28,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
 from atelier.contract import ARROW_STREAM
+from atelier.contract.data import UploadResult
 from atelier.errors import AtelierError, InvalidInput
 from atelier.server.api.deps import client, workbench
 from atelier.server.security import allow
@@ -59,7 +60,7 @@ async def preview(
     return JSONResponse({**found.as_dict(), "upload_id": received.id})
 
 
-@router.post("", status_code=201)
+@router.post("", status_code=201, response_model=UploadResult)
 async def upload(
     request: Request, principal: Principal = allow("admin", "scientist", scopes=(DATA,))
 ) -> dict[str, Any]:
