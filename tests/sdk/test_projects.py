@@ -81,8 +81,10 @@ def test_pull_edit_push(
     assert (server / "src" / "features.py").read_text() == "WINDOW = 7\n"
     assert not (server / "big.csv").exists() and not (server / MARKER).exists()
 
-    # A teammate changes the file on the server: the laptop's change is a conflict.
+    # A teammate changes files on the server: the laptop's change of one is a conflict; the
+    # other, unchanged on the laptop, keeps the server's version (as does a new notebook).
     (server / "src" / "features.py").write_text("WINDOW = 14\n")
+    (server / "notebooks" / "start.ipynb").write_text('{"cells": []}')
     (server / "notebooks" / "new.ipynb").write_text("{}")
     (laptop / "src" / "features.py").write_text("WINDOW = 30\n")
     with pytest.raises(Conflict, match=r"1 file\(s\) changed on the server since your pull: src/"):
@@ -90,10 +92,20 @@ def test_pull_edit_push(
     assert (server / "src" / "features.py").read_text() == "WINDOW = 14\n"
     forced = ws.projects.push(laptop, force=True)
     assert forced["written"] == ["src/features.py"] and forced["kept"] == ["notebooks/new.ipynb"]
-    # A file deleted on the laptop since the last push goes on the server too.
+    assert forced["newer"] == ["notebooks/start.ipynb"]
+    assert (server / "notebooks" / "start.ipynb").read_text() == '{"cells": []}'
+    # Changed on the laptop now, the stale copy conflicts with the server's newer one.
+    (laptop / "notebooks" / "start.ipynb").write_text("{}")
+    with pytest.raises(Conflict, match=r"notebooks/start\.ipynb"):
+        ws.projects.push(laptop)
     (laptop / "notebooks" / "start.ipynb").unlink()
-    assert ws.projects.push(laptop)["deleted"] == ["notebooks/start.ipynb"]
-    assert not (server / "notebooks" / "start.ipynb").exists()
+    with pytest.raises(Conflict, match=r"notebooks/start\.ipynb"):
+        ws.projects.push(laptop)
+    # A file deleted on the laptop since the last push goes on the server too.
+    (laptop / "src" / "features.py").unlink()
+    (server / "notebooks" / "start.ipynb").unlink()
+    assert ws.projects.push(laptop)["deleted"] == ["src/features.py"]
+    assert not (server / "src" / "features.py").exists()
 
     # A lock that does not match its pyproject.toml: nothing changes, and uv says why.
     pyproject = laptop / "pyproject.toml"

@@ -175,6 +175,11 @@ def push(workspace: str | None, name: str | None, folder: str | None, force: boo
     )
     if pushed["kept"]:
         click.echo(f"  Only on the server (kept): {', '.join(pushed['kept'][:10])}")
+    if pushed["newer"]:
+        click.echo(
+            f"  Newer on the server (kept; pull again to get them): "
+            f"{', '.join(pushed['newer'][:10])}"
+        )
     if pushed["environment"] == "synced":
         click.echo("  The server's environment now matches the pushed uv.lock")
 

@@ -78,11 +78,14 @@ class PushResult(BaseModel):
     deleted: list[str]
     #: Files only the server has (made there since the pull): kept.
     kept: list[str]
+    #: Files changed or deleted on the server since the pull and unchanged in the pushed tree:
+    #: the server's version stays (pull again to get it).
+    newer: list[str] = []
     #: ``unchanged`` (pyproject.toml and uv.lock as before) or ``synced`` (the environment now
     #: matches the pushed lock).
     environment: str
-    #: The pushed files as they now are on the server (``{path: sha256}``): the pusher's new
-    #: base.
+    #: The pusher's new base (``{path: sha256}``): the pushed files as they now are on the
+    #: server, and for :attr:`newer` files the version pulled.
     files: dict[str, str]
 
 

@@ -7,7 +7,8 @@ pulled (their sha256, the *base*). The server compares three versions of each fi
 merge: a file the pusher changed and the server did not is written; a file both changed
 differently is a conflict and nothing is written (``force`` writes the pusher's anyway); a
 file the pusher deleted since the pull is deleted unless it changed on the server; a file only
-the server has (made since the pull) is kept. Without a base (a folder that was not pulled,
+the server has (made since the pull) is kept, and so is the server's version of a file that
+changed there but not on the pusher's side. Without a base (a folder that was not pulled,
 such as a git clone), every file that differs from the server's is a conflict unless ``force``.
 
 When the push changes ``pyproject.toml`` or ``uv.lock``, the environment is synced to the
@@ -153,12 +154,17 @@ class ProjectFiles:
         current = hashes(folder, files_of(folder, skip=(MARKER,), links="skip", git=False))
         writes: list[str] = []
         conflicts: list[str] = []
+        newer: dict[str, str] = {}
         for path, new in sorted(pushed.items()):
             server = current.get(path)
             if server == new:
                 continue
             pulled = None if base is None else base.get(path)
-            if server is None or server == pulled or force:
+            if pulled is not None and new == pulled:
+                # Changed (or deleted) on the server only: the server's version stays, and the
+                # pusher's base keeps the pulled one, so a later change of theirs conflicts.
+                newer[path] = pulled
+            elif server is None or server == pulled or force:
                 writes.append(path)
             else:
                 conflicts.append(path)
@@ -213,14 +219,15 @@ class ProjectFiles:
             raise
         # The pusher's new base: its files, now the same on the server. Files only the server
         # has stay out of it, so a later push keeps them rather than deleting them.
-        after = hashes(folder, sorted(pushed))
+        after = hashes(folder, sorted(set(pushed) - set(newer)))
         return PushResult(
             project=name,
             written=writes,
             deleted=deletes,
             kept=sorted(set(current) - set(pushed) - set(deletes)),
+            newer=sorted(newer),
             environment=environment,
-            files=after,
+            files={**after, **newer},
         )
 
 
