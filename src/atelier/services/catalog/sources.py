@@ -133,9 +133,9 @@ class Sources:
             info = self._add(name, type, options, secrets, description, principal.name)
         except AtelierError:
             # The error text is already redacted; the entry records only the attempt.
-            detail = {"type": type}
+            failed = {"type": type}
             access.record(
-                self.audit, "source.add", principal, name or None, client, detail, success=False
+                self.audit, "source.add", principal, name or None, client, failed, success=False
             )
             raise
         detail = {"type": info.type, "options": info.options}
