@@ -6,6 +6,7 @@ from typing import Any
 
 from fastapi import APIRouter, Query, Request
 
+from atelier.contract.audit import AuditEntry
 from atelier.server.api.deps import workbench
 from atelier.server.security import allow
 from atelier.services.auth import Principal
@@ -14,7 +15,7 @@ from atelier.services.auth.accounts import accounts_of
 router = APIRouter(prefix="/audit", tags=["audit"])
 
 
-@router.get("")
+@router.get("", response_model=list[AuditEntry])
 def audit_log(
     request: Request,
     limit: int = Query(100, ge=1, le=10000),
