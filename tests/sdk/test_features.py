@@ -138,3 +138,32 @@ def test_feature_errors_are_the_same_for_both_clients(ws: Client, bank: Path) ->
     with pytest.raises(Conflict, match=r"ml\.uses_big .* uses spend:big"):
         ws.features.apply(bank)
     assert ws.features.apply(bank, dry_run=True)["blocked"]
+
+
+LIGHT = """
+import sys
+for heavy in ("duckdb", "sqlalchemy", "fastapi", "mlflow"):
+    sys.modules[heavy] = None  # an import of it fails, as on a laptop with the light client
+from atelier.sdk.features import load_definitions
+from atelier.services.features.loader import to_dict
+found = to_dict(load_definitions(sys.argv[1]))
+print(found["project"], [v["name"] for v in found["views"]])
+"""
+
+
+def test_definitions_load_without_the_server_packages(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    (tmp_path / "features.py").write_text(
+        "from atelier.services.features import Entity, FeatureView\n"
+        "PROJECT = 'churn'\n"
+        "customer = Entity('customer', keys=['cid'])\n"
+        "spend = FeatureView('spend', entity=customer, source='bank.tx', timestamp='ts', "
+        "features=['amount'])\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", LIGHT, str(tmp_path)], capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "churn ['spend']"

@@ -1,7 +1,7 @@
 """Run lineage: a training set built while an MLflow run is active in this process is recorded
 on that run, so that the run says what it trained on.
 
-The run gets the tags of :func:`~atelier.services.features.training.run_tags`
+The run gets the tags of :func:`~atelier.services.features.lineage.run_tags`
 (``atelier.training_set``: ``name@version`` when saved, else ``sha256:<digest of the rows>``;
 ``atelier.feature_views``: ``view@version,...``), the param ``atelier.features`` (the feature
 references; a param cannot change, so only the run's first training set sets it) and the JSON
@@ -18,7 +18,7 @@ import logging
 import sys
 from typing import TYPE_CHECKING, Any
 
-from atelier.services.features.training import LINEAGE_KEY, run_tags
+from atelier.services.features.lineage import LINEAGE_KEY, run_tags
 
 if TYPE_CHECKING:
     import pyarrow

@@ -27,9 +27,9 @@ from atelier.contract.features import ApplyPlan, Materialized, SavedTrainingSet,
 from atelier.sdk.arrow import from_ipc, to_ipc
 from atelier.sdk.client import Format, convert, shaped
 from atelier.sdk.feature_runs import lineage_of, log_training_set
+from atelier.services.features.definitions import Definitions
 from atelier.services.features.frames import to_arrow
 from atelier.services.features.loader import from_dict, load, to_dict
-from atelier.services.features.registry import Definitions
 
 if TYPE_CHECKING:
     import pyarrow

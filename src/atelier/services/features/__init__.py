@@ -20,20 +20,48 @@ online lookups, on DuckDB.
   :mod:`atelier.backends.online` (SQLite, Redis).
 """
 
-from atelier.backends.online import STORES, OnlineStore
+from typing import TYPE_CHECKING, Any
+
+# The definitions are plain Python (a project's features.py imports them, on a laptop too);
+# the store and its engine (DuckDB, the metadata database) load on first use.
 from atelier.services.features.definitions import (
     Aggregation,
+    Definitions,
     Derived,
     Entity,
     FeatureService,
     FeatureView,
     Window,
 )
-from atelier.services.features.engine import Plan
-from atelier.services.features.info import ViewInfo
-from atelier.services.features.registry import ApplyPlan, Change, Definitions
-from atelier.services.features.store import FeatureStore
-from atelier.services.features.training import TrainingSet
+
+if TYPE_CHECKING:
+    from atelier.backends.online import STORES, OnlineStore
+    from atelier.services.features.engine import Plan
+    from atelier.services.features.info import ViewInfo
+    from atelier.services.features.registry import ApplyPlan, Change
+    from atelier.services.features.store import FeatureStore
+    from atelier.services.features.training import TrainingSet
+
+_LAZY = {
+    "STORES": "atelier.backends.online",
+    "OnlineStore": "atelier.backends.online",
+    "Plan": "atelier.services.features.engine",
+    "ViewInfo": "atelier.services.features.info",
+    "ApplyPlan": "atelier.services.features.registry",
+    "Change": "atelier.services.features.registry",
+    "FeatureStore": "atelier.services.features.store",
+    "TrainingSet": "atelier.services.features.training",
+}
+
+
+def __getattr__(name: str) -> Any:
+    import importlib
+
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(module), name)
+
 
 __all__ = [
     "STORES",

@@ -419,3 +419,18 @@ def unique(items: Iterable[Any], what: str) -> None:
         if item.name in seen:
             raise InvalidInput(f"{what} {item.name!r} is defined twice")
         seen.add(item.name)
+
+
+@dataclass
+class Definitions:
+    """What a project's ``features.py`` or YAML file defines."""
+
+    entities: list[Entity] = field(default_factory=list)
+    views: list[FeatureView] = field(default_factory=list)
+    services: list[FeatureService] = field(default_factory=list)
+    project: str | None = None
+
+    def check(self) -> None:
+        unique(self.entities, "entity")
+        unique(self.views, "feature view")
+        unique(self.services, "feature service")

@@ -15,12 +15,12 @@ from typing import Any
 from atelier.errors import InvalidInput
 from atelier.services.features.definitions import (
     Aggregation,
+    Definitions,
     Derived,
     Entity,
     FeatureService,
     FeatureView,
 )
-from atelier.services.features.registry import Definitions
 
 CANDIDATES = ("features.py", "features.yaml", "features.yml")
 

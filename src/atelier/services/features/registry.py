@@ -34,29 +34,13 @@ from atelier.backends.metadata import (
 from atelier.errors import Conflict, InvalidInput, PermissionDenied
 from atelier.services.auth import Principal
 from atelier.services.features.definitions import (
+    Definitions,
     Entity,
-    FeatureService,
     FeatureView,
     check_name,
-    unique,
 )
 
 Action = Literal["create", "update", "delete", "unchanged"]
-
-
-@dataclass
-class Definitions:
-    """What a project's ``features.py`` or YAML file defines."""
-
-    entities: list[Entity] = field(default_factory=list)
-    views: list[FeatureView] = field(default_factory=list)
-    services: list[FeatureService] = field(default_factory=list)
-    project: str | None = None
-
-    def check(self) -> None:
-        unique(self.entities, "entity")
-        unique(self.views, "feature view")
-        unique(self.services, "feature service")
 
 
 @dataclass(frozen=True)

@@ -32,13 +32,13 @@ from atelier.services.auth import AuditLog
 from atelier.services.catalog import access
 from atelier.services.features import loader, registry
 from atelier.services.features.compile import compile_view, feature_types, source_relation
-from atelier.services.features.definitions import FeatureView, check_name
+from atelier.services.features.definitions import Definitions, FeatureView, check_name
 from atelier.services.features.engine import Frame, Plan, choose_plan, lookup_rows, lookup_windows
 from atelier.services.features.frames import check_storable, timestamp_column, to_arrow
 from atelier.services.features.info import ViewInfo, upstream_tables, view_info
-from atelier.services.features.registry import ApplyPlan, Definitions
+from atelier.services.features.lineage import LINEAGE_KEY
+from atelier.services.features.registry import ApplyPlan
 from atelier.services.features.training import (
-    LINEAGE_KEY,
     Request,
     TrainingSet,
     check_columns,

@@ -35,7 +35,6 @@ if TYPE_CHECKING:
     import polars
     import pyarrow as pa
 
-LINEAGE_KEY = b"atelier.training_set"
 ENTITIES = "__atl_entities"
 
 
@@ -91,21 +90,6 @@ class TrainingSet:
             "features": self.features,
             "feature_views": self.view_versions,
         }
-
-
-def run_tags(lineage: dict[str, Any], digest: str | None = None) -> dict[str, str]:
-    """Flat tags for an experiment run that trains on the training set of ``lineage``
-    (:meth:`TrainingSet.lineage`): the feature views and their versions, and the training
-    set as ``name@version`` when it was saved, else as its content ``digest``."""
-    views = lineage["feature_views"]
-    tags = {"atelier.feature_views": ",".join(f"{v}@{n}" for v, n in views.items())}
-    if lineage.get("training_set"):
-        tags["atelier.training_set"] = (
-            f"{lineage['training_set']}@{lineage['training_set_version']}"
-        )
-    elif digest is not None:
-        tags["atelier.training_set"] = f"sha256:{digest}"
-    return tags
 
 
 def resolve_view(db: Database, name: str, version: int | None = None) -> ResolvedView:
