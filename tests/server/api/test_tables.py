@@ -82,3 +82,23 @@ def test_viewers_see_no_tables(client, accounts: Accounts, orders: str) -> None:
     for path in ("/api/v1/tables", f"/api/v1/tables/{orders}", f"/api/v1/tables/{orders}/profile"):
         assert client.get(path, headers=viewer).status_code == 403
     assert client.patch(f"/api/v1/tables/{orders}", headers=viewer, json={}).status_code == 403
+
+
+def test_openapi_shows_the_data_shapes(client, accounts: Accounts) -> None:  # type: ignore[no-untyped-def]
+    doc = client.get("/api/v1/openapi.json", headers=accounts.headers("scientist")).json()
+
+    def answer(path: str, method: str = "get") -> str:
+        content = doc["paths"][path][method]["responses"]
+        ok = content.get("200") or content["201"]
+        return str(ok["content"]["application/json"]["schema"])
+
+    assert "TableDetail" in answer("/api/v1/tables/{name}")
+    assert "TableEntry" in answer("/api/v1/tables")
+    assert "TableProfile" in answer("/api/v1/tables/{name}/profile")
+    assert "UploadResult" in answer("/api/v1/uploads", "post")
+    assert "SourceInfo" in answer("/api/v1/sources")
+    assert "ApplyPlan" in answer("/api/v1/features/apply", "post")
+    assert "QueryInfo" in answer("/api/v1/sql/history")
+    # A source's secrets go in, never come out.
+    assert "secrets" in doc["components"]["schemas"]["NewSource"]["properties"]
+    assert "secrets" not in doc["components"]["schemas"]["SourceInfo"]["properties"]
