@@ -16,6 +16,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -128,11 +129,15 @@ def both(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, dict[st
     token = workbench.tokens.create("scientist1", "compat", 1)[1]
     server = start_server(workbench.workspace)
     try:
-        with plain_mlflow(base / "plain") as plain_url:
-            atelier = run_client(
-                client_env(f"{server.url}/mlflow", token, base / "home-a"), base / "ws"
+        # The two clients run at once: each mostly waits on its server.
+        with plain_mlflow(base / "plain") as plain_url, ThreadPoolExecutor(2) as pool:
+            on_atelier = pool.submit(
+                run_client, client_env(f"{server.url}/mlflow", token, base / "home-a"), base / "ws"
             )
-            plain = run_client(client_env(plain_url, None, base / "home-p"), base / "plain")
+            on_plain = pool.submit(
+                run_client, client_env(plain_url, None, base / "home-p"), base / "plain"
+            )
+            atelier, plain = on_atelier.result(), on_plain.result()
         artifacts = str(workbench.tracking_server.store.artifacts_dir)
         yield {"atelier": atelier, "plain": plain, "store": {"artifacts": artifacts}}
     finally:
