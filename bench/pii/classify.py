@@ -1,0 +1,174 @@
+"""Classification of personal data: quality on the labelled corpus, and speed on a big table.
+
+Quality: every column of ``bench/pii/corpus.py`` is classified (names and values, at the default
+threshold of 0.5); a column's predicted kind counts as a true positive when it is one of its
+labelled kinds, a false positive otherwise (a decoy given a kind, or the wrong kind), and a
+labelled kind not predicted is a false negative. Goal: recall >= 0.95, precision >= 0.9.
+
+Speed: a 50-column, 1,000,000-row pyarrow table made of corpus columns (their values repeated
+in a random order), written once to Parquet; each of ``RUNS`` fresh processes reads it (not
+timed) and times ``classify(table)``, which samples 2,000 rows. Goal: under 5 s. The machine's
+load average is recorded before each run, since other work on it slows the numbers.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+
+from atelier.services.pii import PiiKind
+from bench.pii.corpus import Column
+
+ROOT = Path(__file__).resolve().parents[2]
+RUNS = int(os.environ.get("BENCH_PII_RUNS", "3"))
+ROWS = int(os.environ.get("BENCH_PII_ROWS", "1000000"))
+COLUMNS = 50
+KINDS = [kind.value for kind in PiiKind]
+
+CHILD = """
+import json, sys, time
+import pyarrow.parquet as pq
+from atelier.services.pii import classify
+table = pq.read_table(sys.argv[1])
+start = time.perf_counter()
+findings = classify(table)
+print(json.dumps({"seconds": time.perf_counter() - start, "findings": len(findings),
+                  "rows": table.num_rows, "columns": table.num_columns}))
+"""
+
+
+def quality(columns: list[Column]) -> tuple[dict[str, Counter[str]], list[str]]:
+    from atelier.services.pii import classify
+
+    sample = {c.name: c.values for c in columns}
+    findings = {f.column: f.kind.value for f in classify(sample)}
+    counts: dict[str, Counter[str]] = {kind: Counter() for kind in KINDS}
+    misses = []
+    for column in columns:
+        predicted = findings.get(column.name)
+        for kind in column.kinds:
+            counts[kind]["tp" if predicted == kind else "fn"] += 1
+        if predicted is not None and predicted not in column.kinds:
+            counts[predicted]["fp"] += 1
+        if predicted not in column.kinds and (predicted or column.kinds):
+            want = ",".join(sorted(column.kinds)) or "none"
+            misses.append(
+                f"`{column.name}` ({column.note}): labelled {want}, got {predicted or 'none'}"
+            )
+    return counts, misses
+
+
+def _table(columns: list[Column]) -> list[str]:
+    counts, misses = quality(columns)
+    decoys = sum(1 for c in columns if not c.kinds)
+    lines = [
+        "| kind | columns | true pos. | false pos. | false neg. | precision | recall |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    total: Counter[str] = Counter()
+    for kind in KINDS:
+        c = counts[kind]
+        total.update(c)
+        lines.append(
+            f"| {kind} | {c['tp'] + c['fn']} | {c['tp']} | {c['fp']} | {c['fn']} | "
+            f"{_ratio(c['tp'], c['tp'] + c['fp'])} | {_ratio(c['tp'], c['tp'] + c['fn'])} |"
+        )
+    precision = total["tp"] / max(1, total["tp"] + total["fp"])
+    recall = total["tp"] / max(1, total["tp"] + total["fn"])
+    met = "met" if precision >= 0.9 and recall >= 0.95 else "NOT met"
+    lines.append(
+        f"| **overall** ({decoys} decoys) | {total['tp'] + total['fn']} | {total['tp']} | "
+        f"{total['fp']} | {total['fn']} | **{precision:.2f}** | **{recall:.2f}** |"
+    )
+    lines += ["", f"Goal (recall >= 0.95, precision >= 0.9): {met}."]
+    if misses:
+        lines += ["", "Misclassified: " + "; ".join(misses) + "."]
+    return lines
+
+
+def _big_table(path: Path) -> None:
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from bench.pii.corpus import corpus
+
+    rng = np.random.default_rng(1)
+    columns = corpus(rows=1000)
+    chosen = [columns[i] for i in sorted(rng.choice(len(columns), COLUMNS, replace=False))]
+    arrays = {}
+    for column in chosen:
+        values = pa.array(column.values)
+        arrays[column.name] = values.take(pa.array(rng.integers(0, len(values), ROWS)))
+    pq.write_table(pa.table(arrays), path)
+
+
+def _ratio(a: int, b: int) -> str:
+    return f"{a / b:.2f}" if b else "n/a"
+
+
+def run() -> str:
+    from bench.pii.corpus import corpus, held_out
+
+    tuning, later = corpus(), held_out()
+    lines = [
+        "## Personal data: classification of columns",
+        "",
+        f"Quality at the default threshold of 0.5 on two labelled sets of columns, 300 values "
+        f"each (`bench/pii/corpus.py`). The corpus ({len(tuning)} columns: real formats from a "
+        "dozen countries, and decoys) was built alongside the classifier, which was tuned "
+        "on it, so its score is optimistic:",
+        "",
+        *_table(tuning),
+        "",
+        f"The held-out set ({len(later)} columns: harder spellings of the same kinds, new "
+        "decoys) was written after that tuning. Measured first as it came, it scored recall "
+        "0.78 (7 of 9: names with titles and double given names, phone numbers with "
+        "extensions were missed) and precision 1.00; both were then fixed, so the table below, "
+        "measured after the fixes, is no longer strictly held out:",
+        "",
+        *_table(later),
+    ]
+
+    timings, loads = [], []
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "big.parquet"
+        _big_table(path)
+        for _ in range(RUNS):
+            loads.append(os.getloadavg()[0])
+            done = subprocess.run(
+                [sys.executable, "-c", CHILD, str(path)],
+                capture_output=True, text=True, check=True, cwd=ROOT,
+            )  # fmt: skip
+            timings.append(json.loads(done.stdout.strip().splitlines()[-1]))
+    seconds = [t["seconds"] for t in timings]
+    median = statistics.median(seconds)
+    lines += [
+        "",
+        f"Speed: `classify(table)` on a {COLUMNS}-column, {ROWS:,}-row pyarrow table (corpus "
+        f"columns repeated in random order; it samples 2,000 rows), {RUNS} runs, each in a "
+        "fresh process that reads the table before the clock starts.",
+        "",
+        "| median (s) | min (s) | max (s) | findings | goal |",
+        "|---|---|---|---|---|",
+        f"| {median:.2f} | {min(seconds):.2f} | {max(seconds):.2f} | "
+        f"{timings[0]['findings']} | < 5 s ({'met' if median < 5 else 'NOT met'}) |",
+        "",
+        "Load average (1 min) before each run: "
+        + ", ".join(f"{load:.1f}" for load in loads)
+        + f" on {os.cpu_count()} cores.",
+    ]
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    start = time.perf_counter()
+    print(run())
+    print(f"({time.perf_counter() - start:.0f} s)")
