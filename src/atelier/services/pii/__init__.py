@@ -9,5 +9,6 @@ data: its ``PiiKind``, a confidence and evidence that never quotes a value. Reco
 
 from atelier.services.pii.classify import classify, classify_column
 from atelier.services.pii.kinds import ColumnFinding, PiiKind
+from atelier.services.pii.tables import PiiClassifier
 
-__all__ = ["ColumnFinding", "PiiKind", "classify", "classify_column"]
+__all__ = ["ColumnFinding", "PiiClassifier", "PiiKind", "classify", "classify_column"]
