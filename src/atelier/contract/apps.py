@@ -11,11 +11,9 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-#: The body of a folder deployment: a tar archive, gzip-compressed.
+#: The body of a folder deployment: a tar archive, gzip-compressed, by the rules of
+#: :mod:`atelier.contract.trees` (its limits included).
 BUNDLE_MEDIA_TYPE = "application/gzip"
-#: The most a folder may hold once unpacked, and how many files.
-MAX_BUNDLE_BYTES = 100_000_000
-MAX_BUNDLE_FILES = 5_000
 
 
 class NewApp(BaseModel):

@@ -1,15 +1,26 @@
-"""Working trees on the wire: which files of a folder travel, and how an archive of them is
-packed and unpacked safely.
+"""Folders on the wire: which files of a folder travel, and how an archive of them is packed
+and unpacked safely. One set of rules for every folder that travels: a job's working tree
+(``atelier run``), a project pulled and pushed (``atelier projects pull/push``) and a hosted
+app's folder (``atelier apps deploy NAME FOLDER``).
 
 A folder travels as a gzip-compressed tar archive of regular files only. What goes in is what
-git would commit: ``git ls-files --cached --others --exclude-standard`` when the folder is in a
-git work tree, else the folder's files minus what its ``.gitignore`` files ignore. ``.git``,
-``.venv``, ``__pycache__`` and ``.ipynb_checkpoints`` never travel.
+git would commit: ``git ls-files --cached --others --exclude-standard`` when a client packs a
+folder of a git work tree (never on the server: git runs commands that a repository's own
+configuration names, such as ``core.fsmonitor``), else the folder's files minus what its
+``.gitignore`` files ignore. Version control, virtualenvs, caches and notebook checkpoints
+(:data:`NEVER`) never travel.
+
+Links: a symbolic link to a file inside the folder travels as that file (a copy of its
+content); a link that leads out of the folder, to a folder, or to nothing is refused with an
+error naming it, before anything is sent. A server listing a folder its users write skips
+every link and never reads through one.
 
 Unpacking trusts nothing in the archive: every member must be a regular file or a folder with
 a relative path that stays inside the destination (no absolute path, no ``..``, no link, no
-device), and the archive is refused past :data:`MAX_FILES` files or :data:`MAX_UNPACKED` bytes,
-before anything is written.
+device, no name twice), and the archive is refused past :data:`MAX_FILES` files or
+:data:`MAX_UNPACKED` bytes, before anything is written; nothing is written through a link of
+the destination. A server reads at most :data:`MAX_ARCHIVE` bytes of archive for a project or
+an app (a job's tree is bounded by ``compute.max_tree_size``).
 
 Both the server and a laptop's light client use this module: stdlib only.
 """
@@ -26,6 +37,7 @@ import tarfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
+from stat import S_ISREG
 from typing import IO
 
 from atelier.errors import InvalidInput
@@ -38,20 +50,41 @@ MAX_FILES = 20_000
 MAX_UNPACKED = 512 * 1024 * 1024
 #: At most this many bytes of archive (compressed), as sent.
 MAX_ARCHIVE = 30 * 1024 * 1024
-#: Folders that never travel, wherever they are in the tree.
-NEVER = frozenset({".git", ".venv", "__pycache__", ".ipynb_checkpoints"})
+#: Opening a file to pack never follows a link put there since it was checked.
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+#: Names that never travel, wherever they are in the tree: version control, virtualenvs,
+#: caches, notebook checkpoints.
+NEVER = frozenset(
+    {
+        ".git",
+        ".hg",
+        ".svn",
+        ".venv",
+        "venv",
+        "__pycache__",
+        ".ipynb_checkpoints",
+        ".mypy_cache",
+        ".pytest_cache",
+        ".ruff_cache",
+        "node_modules",
+        ".DS_Store",
+    }
+)
 
 
 def files_of(
-    root: Path, *, skip: Iterable[str] = (), links: str = "error", git: bool = True
+    root: Path, *, skip: Iterable[str] = (), links: str = "inside", git: bool = False
 ) -> list[str]:
     """The files of ``root`` that travel, as sorted relative POSIX paths.
 
-    ``skip``: more relative paths to leave out (e.g. a marker file). ``links``: what to do with
-    a symbolic link: ``"error"`` (refuse, naming it) or ``"skip"``. ``git``: ask git when
-    ``root`` is in a work tree; a server passes False for folders its users write, since git
-    runs commands a repository's own configuration names (``core.fsmonitor``).
+    ``skip``: more relative paths to leave out (e.g. a marker file). ``links``: ``"inside"``
+    (a link to a file inside ``root`` travels as that file; any other link is refused, naming
+    it) or ``"skip"`` (every link is left out: a server listing a folder its users write).
+    ``git``: ask git when ``root`` is in a work tree; for a client's own checkout only, never
+    on a server (git runs commands a repository's own configuration names, ``core.fsmonitor``).
     """
+    if links not in ("inside", "skip"):
+        raise ValueError(f"links={links!r}: inside or skip")
     root = root.resolve()
     if not root.is_dir():
         raise InvalidInput(f"{root}: no such folder")
@@ -67,13 +100,34 @@ def files_of(
         if _has_link(root, parts):
             if links == "skip":
                 continue
-            raise InvalidInput(
-                f"{name} is a symbolic link (or lies under one): links do not travel; make it "
-                "a file, or ignore it in .gitignore"
-            )
+            check_link(root, name)
         if path.is_file():
             found.append(name)
     return sorted(set(found))
+
+
+def check_link(root: Path, name: str) -> Path:
+    """The file inside ``root`` that the link ``root/name`` leads to, or InvalidInput naming
+    the link: one that leads out of ``root``, to a folder or to nothing, or lies under a link
+    to a folder."""
+    parts = PurePosixPath(name).parts
+    if _has_link(root, parts[:-1]):
+        raise InvalidInput(
+            f"{name} lies under a link to a folder: copy the folder in, or ignore it in .gitignore"
+        )
+    target = (root / name).resolve()
+    if target != root and root not in target.parents:
+        raise InvalidInput(
+            f"{name} links out of the folder (to {target}): copy what is needed into the "
+            "folder, or ignore the link in .gitignore"
+        )
+    if not target.is_file():
+        what = "a folder" if target.is_dir() else "nothing"
+        raise InvalidInput(
+            f"{name} is a link to {what}: only links to files inside the folder travel (as "
+            "those files); copy the folder in, or ignore the link in .gitignore"
+        )
+    return target
 
 
 def _has_link(root: Path, parts: tuple[str, ...]) -> bool:
@@ -244,27 +298,38 @@ def hashes(root: Path, files: Iterable[str]) -> dict[str, str]:
 
 def pack(root: Path, files: Iterable[str], out: IO[bytes]) -> None:
     """Write ``files`` (relative paths below ``root``) to ``out`` as a tar.gz archive: regular
-    files only, with their executable bit, no owners, no times beyond the modification time."""
+    files only, with their executable bit, no owners, no times beyond the modification time.
+    A link travels as the file inside ``root`` it leads to (:func:`check_link`, checked again
+    here); nothing is read through any other link."""
+    root = root.resolve()
     count = 0
     total = 0
     with tarfile.open(fileobj=out, mode="w:gz", format=tarfile.PAX_FORMAT) as archive:
         for name in files:
             path = root / name
-            stat = path.stat()
-            count += 1
-            total += stat.st_size
-            if count > MAX_FILES:
-                raise InvalidInput(f"{root}: more than {MAX_FILES} files to send")
-            if total > MAX_UNPACKED:
-                raise InvalidInput(
-                    f"{root}: more than {MAX_UNPACKED // 2**20} MiB to send: keep data out of "
-                    "the tree (ignore it in .gitignore) and upload it as tables"
-                )
-            info = tarfile.TarInfo(name)
-            info.size = stat.st_size
-            info.mtime = int(stat.st_mtime)
-            info.mode = 0o755 if stat.st_mode & 0o100 else 0o644
-            with path.open("rb") as handle:
+            if _has_link(root, PurePosixPath(name).parts):
+                path = check_link(root, name)
+            try:
+                handle = os.fdopen(os.open(path, os.O_RDONLY | _NOFOLLOW), "rb")
+            except OSError as exc:
+                raise InvalidInput(f"{name}: cannot be read ({exc.strerror or exc})") from None
+            with handle:
+                stat = os.fstat(handle.fileno())
+                if not S_ISREG(stat.st_mode):
+                    raise InvalidInput(f"{name}: not a regular file")
+                count += 1
+                total += stat.st_size
+                if count > MAX_FILES:
+                    raise InvalidInput(f"{root}: more than {MAX_FILES} files to send")
+                if total > MAX_UNPACKED:
+                    raise InvalidInput(
+                        f"{root}: more than {MAX_UNPACKED // 2**20} MiB to send: keep data out "
+                        "of the folder (ignore it in .gitignore) and upload it as tables"
+                    )
+                info = tarfile.TarInfo(name)
+                info.size = stat.st_size
+                info.mtime = int(stat.st_mtime)
+                info.mode = 0o755 if stat.st_mode & 0o100 else 0o644
                 archive.addfile(info, handle)
 
 

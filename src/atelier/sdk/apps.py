@@ -10,9 +10,10 @@
     ws.apps.pause("sales"); ws.apps.resume("sales"); ws.apps.logs("sales")["logs"]
 
 The embedded client calls the workspace's apps service, the remote one ``/api/v1/apps``; both
-answer the same dictionaries (the shapes of :mod:`atelier.contract.apps`). A folder is packed
-on the client (:mod:`atelier.sdk.app_folder`) and unpacked by the apps service, which refuses
-anything but plain files and folders.
+answer the same dictionaries (the shapes of :mod:`atelier.contract.apps`). A folder travels
+as one archive by the rules every folder follows (:mod:`atelier.contract.trees`: git's files or
+the ``.gitignore`` rules, links to files inside it as those files), unpacked by the apps
+service, which refuses anything but plain files and folders.
 """
 
 from __future__ import annotations
@@ -28,7 +29,6 @@ from urllib.parse import quote
 
 from atelier.contract.apps import BUNDLE_MEDIA_TYPE
 from atelier.errors import InvalidInput
-from atelier.sdk.app_folder import default_entry, pack
 
 if TYPE_CHECKING:
     from atelier.sdk.remote import RemoteClient
@@ -70,7 +70,7 @@ class Apps(ABC):
         source = Path(path).expanduser()
         if source.is_dir():
             script = entry or default_entry(source)
-            archive = pack(source)
+            archive = pack_folder(source, script)
             return self._deploy_bundle(name, archive, script, project, kind, title)
         if not source.is_file():
             raise InvalidInput(f"{source}: no such file or folder")
@@ -423,6 +423,41 @@ class RemoteApps(Apps):
 
     def address(self, app: dict[str, Any]) -> str:
         return f"{self._client.url}{app['url']}"
+
+
+#: Entry scripts looked for, in order, when none is named.
+ENTRIES = ("app.py", "streamlit_app.py", "main.py")
+
+
+def default_entry(folder: Path) -> str:
+    """The script a folder's app runs when none is named."""
+    for name in ENTRIES:
+        if (folder / name).is_file():
+            return name
+    scripts = sorted(p.name for p in folder.glob("*.py") if p.is_file())
+    if len(scripts) == 1:
+        return scripts[0]
+    found = ", ".join(scripts) or "none"
+    raise InvalidInput(
+        f"{folder}: which script runs the app? name it with entry= (--entry); "
+        f"its top-level scripts: {found}"
+    )
+
+
+def pack_folder(folder: Path, entry: str) -> bytes:
+    """The app's folder as a tar.gz archive: the files that travel by
+    :mod:`atelier.contract.trees`'s rules, with ``entry`` among them."""
+    from atelier.contract.projects import MARKER
+    from atelier.contract.trees import files_of, pack_bytes
+
+    root = folder.resolve()
+    files = files_of(root, skip=(MARKER,), git=True)
+    if entry.replace("\\", "/").removeprefix("./") not in files:
+        raise InvalidInput(
+            f"{folder}: the app's script {entry!r} is not in the folder, or its .gitignore "
+            "leaves it out; name the script with entry= (--entry)"
+        )
+    return pack_bytes(root, files)
 
 
 def _path(name: str) -> str:

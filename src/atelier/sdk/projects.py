@@ -131,7 +131,7 @@ class Projects(ABC):
                 f"{root} was pulled from project {pulled['project']!r}, not {name!r}: push it "
                 "to its own project, or pull that project into another folder"
             )
-        files = files_of(root, skip=(MARKER,))
+        files = files_of(root, skip=(MARKER,), git=True)
         if found is not None:
             files.append(MARKER)
         result = self._push(name, pack_bytes(root, files), force)

@@ -1,6 +1,7 @@
 """A job's working tree on the client's side: which checkout a folder belongs to, and its
 files packed to travel with the job (:mod:`atelier.contract.trees` decides which files: git's
-list, else ``.gitignore`` rules; never ``.git``, ``.venv``, ``__pycache__``; no links).
+list, else ``.gitignore`` rules; never ``.git``, ``.venv``, ``__pycache__``; a link to a file
+inside the folder as that file, any other link refused).
 
 The archive is written to a temporary file and streamed from there, never held in memory.
 """
@@ -79,7 +80,7 @@ def pack(root: Path | str) -> Packed:
     root = Path(root).resolve()
     if not root.is_dir():
         raise InvalidInput(f"working tree {root}: no such folder")
-    files = files_of(root, skip=(MARKER,))
+    files = files_of(root, skip=(MARKER,), git=True)
     handle, name = tempfile.mkstemp(prefix="atelier-tree-", suffix=".tar.gz")
     archive = Path(name)
     try:

@@ -7,30 +7,45 @@ limit, reading it raises :class:`BodyTooLarge`, and the answer is ``413`` with a
 names the limit and the setting. The body is never held to be measured, so memory does not
 grow with it.
 
-Uploads (files, jobs' working trees, MLflow artifacts, notebook files, what hosted apps
-receive) have their own, larger limit, ``server.max_upload_size``; everything else has
-``server.max_body_size``.
+Uploads (files, the folders that travel: jobs' working trees, projects pushed, apps' folders;
+MLflow artifacts, notebook files, what hosted apps receive) have their own, larger limit,
+``server.max_upload_size``; everything else has ``server.max_body_size``. A folder's archive is
+bounded by :mod:`atelier.contract.trees` besides (:func:`spooled_archive`; a job's tree by
+``compute.max_tree_size``), whatever ``server.max_upload_size`` says.
 """
 
 from __future__ import annotations
 
+import tempfile
 from dataclasses import dataclass
+from typing import IO
 
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.exceptions import HTTPException
+from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from atelier.config.settings import ServerSettings
 from atelier.config.units import format_size, parse_size
+from atelier.contract.trees import MAX_ARCHIVE
+from atelier.errors import InvalidInput
 
 #: Paths whose bodies are uploads (``/apps/NAME/-/...`` are the portal's own app pages).
 UPLOAD_PREFIXES = ("/api/v1/uploads", "/api/v1/jobs/tree", "/notebooks/")
+#: Folders that travel as archives: an app's folder; a project's files are
+#: ``/api/v1/projects/NAME/files``.
+UPLOAD_PATHS = frozenset({"/api/v1/apps/deploy/bundle"})
+#: Archives up to this size stay in memory while received, larger ones go to a temporary file.
+SPOOL = 8 * 2**20
 
 
 def is_upload(path: str) -> bool:
-    if path.startswith(UPLOAD_PREFIXES):
+    if path.startswith(UPLOAD_PREFIXES) or path in UPLOAD_PATHS:
         return True
+    if path.startswith("/api/v1/projects/"):
+        parts = path.split("/")
+        return len(parts) == 6 and parts[5] == "files"
     if path.startswith("/mlflow/"):
         return "/mlflow-artifacts/" in path
     if path.startswith("/apps/"):
@@ -136,4 +151,39 @@ async def _refuse(error: BodyTooLarge, scope: Scope, receive: Receive, send: Sen
     await response(scope, receive, send)
 
 
-__all__ = ["BodyLimit", "BodyTooLarge", "Limits", "is_upload"]
+class ArchiveTooLarge(InvalidInput):
+    status_code = 413
+
+
+async def spooled_archive(request: Request, limit: int = MAX_ARCHIVE) -> IO[bytes]:
+    """The request's body, a folder's tar.gz archive, in a temporary file read from its start
+    (close it): refused with 413 past ``limit`` bytes (:data:`atelier.contract.trees.
+    MAX_ARCHIVE`), declared or counted as it arrives, and never held in memory past
+    :data:`SPOOL` bytes."""
+    declared = _content_length(request.scope)
+    if declared is not None and declared > limit:
+        raise ArchiveTooLarge(_archive_too_large(limit))
+    body = tempfile.SpooledTemporaryFile(max_size=SPOOL)  # noqa: SIM115 (returned)
+    try:
+        size = 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise ArchiveTooLarge(_archive_too_large(limit))
+            body.write(chunk)
+        body.seek(0)
+    except BaseException:
+        body.close()
+        raise
+    return body
+
+
+def _archive_too_large(limit: int) -> str:
+    return (
+        f"the folder's archive is larger than {format_size(limit)} compressed, the most a "
+        "folder may bring: keep data out of it (ignore it in .gitignore) and read it from the "
+        "warehouse"
+    )
+
+
+__all__ = ["ArchiveTooLarge", "BodyLimit", "BodyTooLarge", "Limits", "is_upload", "spooled_archive"]

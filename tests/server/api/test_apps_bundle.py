@@ -59,17 +59,18 @@ def deploy(client: Any, headers: dict[str, str], body: bytes, **params: str) -> 
 
 
 HOSTILE = [
-    (bundle(file("app.py"), file("../escaped.py")), "leads out"),
-    (bundle(file("app.py"), file("a/../../escaped.py")), "leads out"),
-    (bundle(file("/tmp/escaped.py")), "absolute path"),
-    (bundle(file("app.py"), link("etc", "/etc")), "is a link"),
-    (bundle(link("pages", ".."), file("pages/escaped.py")), "is a link"),
-    (bundle(file("app.py"), link("hard", "/etc/passwd", tarfile.LNKTYPE)), "is a link"),
-    (bundle(file("app.py"), special("fifo", tarfile.FIFOTYPE)), "not a file"),
-    (bundle(file("app.py"), special("dev", tarfile.CHRTYPE)), "not a file"),
+    (bundle(file("app.py"), file("../escaped.py")), "must stay inside"),
+    (bundle(file("app.py"), file("a/../../escaped.py")), "must stay inside"),
+    (bundle(file("/tmp/escaped.py")), "absolute paths are refused"),
+    (bundle(file("app.py"), link("etc", "/etc")), "links are refused"),
+    (bundle(link("pages", ".."), file("pages/escaped.py")), "links are refused"),
+    (bundle(file("app.py"), link("hard", "/etc/passwd", tarfile.LNKTYPE)), "links are refused"),
+    (bundle(file("app.py"), special("fifo", tarfile.FIFOTYPE)), "only files and folders"),
+    (bundle(file("app.py"), special("dev", tarfile.CHRTYPE)), "only files and folders"),
     (bundle(file("app.py"), file("app.py")), "appears twice"),
-    (bundle(file("x"), file("x/app.py")), "clashes"),
-    (b"PK\x03\x04 a zip file", "not a readable"),
+    (bundle(file("app.py"), file("./app.py")), "appears twice"),
+    (bundle(file("x"), file("x/app.py")), "x is also a file"),
+    (b"PK\x03\x04 a zip file", "not a tar.gz archive"),
     (bundle(file("main.py")), "'app.py' is not in the folder"),
     (bundle(file("app.py", "def (:\n")), "app.py, line 1"),
 ]
@@ -195,3 +196,58 @@ def test_a_deployed_folder_runs_from_its_own_files(  # type: ignore[no-untyped-d
         assert answer.text == "hello atelier"
     finally:
         workbench.apps.supervisor.stop("ours")
+
+
+def test_a_folder_is_an_upload_bounded_by_the_archive_limit(  # type: ignore[no-untyped-def]
+    workbench: Workbench, accounts: Accounts
+) -> None:
+    """A folder's archive is an upload (``server.max_upload_size``, not the small
+    ``server.max_body_size``), and is bounded by the trees' own limit on archives."""
+    import os
+
+    from fastapi.testclient import TestClient
+
+    from atelier.contract.trees import MAX_ARCHIVE
+    from atelier.server.app import create_app
+    from atelier.server.body_limit import Limits
+
+    limits = Limits(body=1, upload=2)
+    for path in ("/api/v1/apps/deploy/bundle", "/api/v1/projects/churn/files"):
+        assert limits.for_path(path)[0] == 2, path
+    for path in ("/api/v1/apps/deploy", "/api/v1/projects/churn", "/api/v1/projects/a/files/b"):
+        assert limits.for_path(path)[0] == 1, path
+
+    workbench.settings.server.max_body_size = "1KB"
+    headers = {**accounts.headers("scientist"), "Content-Type": BUNDLE_MEDIA_TYPE}
+    noise = os.urandom(8192).hex()  # does not compress below 1 KB
+    with TestClient(create_app(workbench), base_url="http://127.0.0.1") as client:
+        body = bundle(file("app.py"), file("static/noise.txt", noise))
+        assert len(body) > 1024
+        created = client.post(
+            "/api/v1/apps/deploy/bundle", params={"name": "ours"}, content=body, headers=headers
+        )
+        assert created.status_code == 201, created.text
+        assert (workbench.apps.folder / "ours" / "static" / "noise.txt").read_text() == noise
+
+        def endless() -> Any:
+            chunk = b"\0" * 2**20
+            for _ in range(MAX_ARCHIVE // len(chunk) + 2):
+                yield chunk
+
+        refused = client.post(
+            "/api/v1/apps/deploy/bundle",
+            params={"name": "ours", "title": "replaced"},
+            content=endless(),
+            headers=headers,
+        )
+        assert refused.status_code == 413, refused.text
+        assert "larger than" in refused.json()["detail"]
+        declared = client.post(
+            "/api/v1/apps/deploy/bundle",
+            params={"name": "ours"},
+            content=b"x",
+            headers={**headers, "Content-Length": str(MAX_ARCHIVE + 1)},
+        )
+        assert declared.status_code == 413
+    assert workbench.apps.registry.get("ours").title == "ours"
+    assert [p.name for p in workbench.apps.folder.iterdir()] == ["ours"]

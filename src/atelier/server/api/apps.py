@@ -6,7 +6,6 @@ admit the roles and token scopes that may call them and translate to and from th
 
 from __future__ import annotations
 
-from io import BytesIO
 from typing import Any
 
 from fastapi import APIRouter, Query, Request
@@ -27,6 +26,7 @@ from atelier.contract.apps import (
 )
 from atelier.errors import InvalidInput
 from atelier.server.api.deps import client, workbench
+from atelier.server.body_limit import spooled_archive
 from atelier.server.security import allow
 from atelier.services.auth import ROLES, Principal
 from atelier.services.auth.scopes import PREDICT
@@ -107,13 +107,13 @@ async def deploy_bundle(
             f"send the app's folder as a gzip-compressed tar archive ({BUNDLE_MEDIA_TYPE}), "
             f"not {media or 'no content type'}"
         )
-    raw = await request.body()
     wb, address = workbench(request), client(request)
+    body = await spooled_archive(request)
 
     def deploy() -> dict[str, Any]:
         app = wb.apps.deploy_folder(
             name,
-            BytesIO(raw),
+            body,
             principal,
             entry=entry,
             project=project,
@@ -123,7 +123,8 @@ async def deploy_bundle(
         )
         return app.as_dict()
 
-    return await run_in_threadpool(deploy)
+    with body:
+        return await run_in_threadpool(deploy)
 
 
 @router.get("/apps/{name}", response_model=AppDetail)

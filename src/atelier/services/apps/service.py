@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+import shutil
 import sys
 import threading
 import uuid
@@ -24,10 +25,11 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, BinaryIO
+from typing import IO, TYPE_CHECKING, Any
 
+from atelier.contract.trees import check_name as check_member
+from atelier.contract.trees import unpack
 from atelier.errors import InvalidInput, NotFound, PermissionDenied
-from atelier.services.apps.bundle import clear, member_path, unpack
 from atelier.services.apps.feedback import Feedback, FeedbackEntry, FeedbackSummary
 from atelier.services.apps.form import Field, form_fields, parse_form
 from atelier.services.apps.hosting import HostedProcess, Launch, Supervisor
@@ -198,7 +200,7 @@ class AppService:
     def deploy_folder(
         self,
         name: str,
-        archive: BinaryIO,
+        archive: IO[bytes],
         principal: Principal,
         *,
         entry: str = "app.py",
@@ -208,15 +210,19 @@ class AppService:
         client: str | None = None,
     ) -> AppInfo:
         """Publish (or replace) a hosted app from a whole folder, received as a gzip-compressed
-        tar ``archive`` (:mod:`.bundle` unpacks it, refusing links, absolute paths and
-        ``..``); ``entry`` is the script to run, relative to the folder. The same checks,
+        tar ``archive`` (a seekable file), unpacked by :mod:`atelier.contract.trees`'s rules
+        (plain files and folders only: no link, device, absolute path or ``..``, within its
+        size limits); ``entry`` is the script to run, relative to the folder. The same checks,
         staging and swap as :meth:`deploy`: nothing is unpacked before the caller's right is
         checked, and a refused or broken folder leaves the old one."""
         check_name(name)
         with self._audited("app.deploy", name, principal, client, {"entry": entry}):
             existing = self._may_deploy(name, principal, project)
-            relative = member_path(entry)
-            if relative is None or not relative.endswith(".py"):
+            try:
+                relative = check_member(entry)
+            except InvalidInput:
+                relative = ""
+            if not relative.endswith(".py"):
                 raise InvalidInput(f"app entry {entry!r} is not a Python file in the folder")
 
             def stage(folder: Path) -> str:
@@ -315,9 +321,9 @@ class AppService:
                 self.registry.delete(name, principal)
             raise
         finally:
-            clear(staged)
+            shutil.rmtree(staged, ignore_errors=True)
             if swapped:
-                clear(replaced)
+                shutil.rmtree(replaced, ignore_errors=True)
         if existing is not None:
             # The running process (if any) still holds the old token: revoke it now; the
             # server restarts the app with a new one on its next request.
