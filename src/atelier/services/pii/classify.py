@@ -32,6 +32,9 @@ if TYPE_CHECKING:
 _WORD = re.compile(r"(?<!\S)[^\W\d_]{2,}[,.!?]?(?!\S)")
 SAMPLE_ROWS = 2000
 MAX_VALUES = 1000
+# A long document in one cell is read by its beginning: enough to find personal data in it,
+# and a hostile or huge cell cannot make classification slow.
+MAX_CHARS = 4000
 THRESHOLD = 0.5
 # How much a full match of the values alone is worth: checksums and strict formats more than
 # shapes that other data can share.
@@ -161,7 +164,7 @@ def _prepare(sampled: Sequence[Any]) -> tuple[list[str], list[date]]:
                 return [], []  # timestamps with a time of day: events, not birthdays
             dates.append(found)
         elif isinstance(value, str):
-            texts.append(value.strip())
+            texts.append(value[:MAX_CHARS].strip())
         elif isinstance(value, int) and not isinstance(value, bool):
             texts.append(str(value))
         else:
