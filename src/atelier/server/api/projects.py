@@ -7,7 +7,6 @@ may take a while on a first install: these routes run in the thread pool.
 
 from __future__ import annotations
 
-import tempfile
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
@@ -24,9 +23,9 @@ from atelier.contract.projects import (
     ProjectOut,
     PushResult,
 )
-from atelier.contract.trees import MAX_ARCHIVE, TREE_ARCHIVE
-from atelier.errors import InvalidInput
+from atelier.contract.trees import TREE_ARCHIVE
 from atelier.server.api.deps import client, workbench
+from atelier.server.body_limit import spooled_archive
 from atelier.server.security import allow
 from atelier.services.auth import Principal
 from atelier.services.auth.scopes import PROJECTS
@@ -185,17 +184,7 @@ async def push(
         client=client(request),
         people_only="push projects",
     )
-    with tempfile.SpooledTemporaryFile(max_size=8 * 2**20) as body:
-        size = 0
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > MAX_ARCHIVE:
-                raise InvalidInput(
-                    f"the tree is larger than {MAX_ARCHIVE // 2**20} MiB compressed: keep data "
-                    "out of it (ignore it in .gitignore)"
-                )
-            body.write(chunk)
-        body.seek(0)
+    with await spooled_archive(request) as body:
         return await run_in_threadpool(
             files.push, name, body, principal, force=force, client=client(request)
         )
