@@ -3,43 +3,15 @@ geometry (drawn on the server, so the pages need no chart library and work offli
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
-from typing import Any
 
+# The templates call fmt.number and fmt.size beside the helpers below.
+from atelier.contract.display import number
+from atelier.contract.display import size as size
 from atelier.services.profile import ColumnProfile
 
 WIDTH = 320
 HEIGHT = 90
-
-
-def number(value: Any, digits: int = 4) -> str:
-    """``1234567`` -> ``1,234,567``; floats to ``digits`` significant digits; text as is."""
-    if value is None:
-        return "—"
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return str(value)
-    if isinstance(value, int):
-        return f"{value:,}"
-    if not math.isfinite(value):
-        return str(value)
-    if value != 0 and (abs(value) >= 1e12 or abs(value) < 1e-4):
-        return f"{value:.{digits}g}"
-    if value == int(value) and abs(value) < 1e15:
-        return f"{int(value):,}"
-    decimals = max(0, digits - 1 - math.floor(math.log10(abs(value))))
-    return f"{value:,.{decimals}f}".rstrip("0").rstrip(".")
-
-
-def size(value: int | None) -> str:
-    if value is None:
-        return "—"
-    amount = float(value)
-    for unit in ("B", "KB", "MB", "GB", "TB"):
-        if amount < 1024 or unit == "TB":
-            return f"{amount:.0f} {unit}" if unit == "B" else f"{amount:.1f} {unit}"
-        amount /= 1024
-    return f"{value} B"  # pragma: no cover
 
 
 def percent(value: float) -> str:
