@@ -184,4 +184,6 @@ class AppLogs(BaseModel):
     #: ``running``, ``starting``, ``crashed``..., ``paused`` or ``idle`` (not started).
     state: str
     restarts: int = 0
+    #: The exit code of its process's last run, if it ever ended.
+    last_exit: int | None = None
     logs: str = ""

@@ -170,7 +170,10 @@ def feedback_page(name: str, request: Request, principal: Principal = allow(*BUI
     if not isinstance(found, AppInfo):
         return found
     wb = workbench(request)
-    summary = wb.feedback.summary(name, limit=200)
+    try:
+        summary = wb.apps.feedback_summary(name, principal, 200)
+    except AtelierError as error:
+        return _unavailable(request, name, error)
     users = [u.name for u in wb.users.list() if not u.disabled]
     return render(
         request,
@@ -216,18 +219,16 @@ def logs_page(name: str, request: Request, principal: Principal = allow(*BUILDER
     found = _app_or_page(request, name, principal)
     if not isinstance(found, AppInfo):
         return found
-    wb = workbench(request)
     try:
-        text = wb.apps.logs(name, principal, 500)
+        status = workbench(request).apps.status(name, principal, 500)
     except AtelierError as error:  # only the app's owner and admins read its logs
         return _unavailable(request, name, error)
-    hosted = wb.apps.supervisor.get(name)
     return render(
         request,
         "apps/logs.html",
         app=found,
-        hosted=hosted,
-        logs=text,
+        hosted=status if status["state"] not in ("idle", "paused") else None,
+        logs=status["logs"],
         manage=can_manage(found.owner, principal),
     )
 

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from atelier.errors import AtelierError
-from atelier.server.api.deps import workbench
+from atelier.server.api.deps import client, workbench
 from atelier.server.pages.render import render
 from atelier.server.security import allow
 from atelier.services.auth import Principal
@@ -70,6 +70,7 @@ def submit_from_form(
             project=project or None,
             profile=profile or None,
             params=[line.strip() for line in params.splitlines() if line.strip()],
+            client=client(request),
         )
     except (AtelierError, ValueError) as exc:
         return _list_page(request, error=str(exc), form=form)
@@ -113,7 +114,7 @@ def log_chunk(
 def cancel_from_page(
     job_id: int, request: Request, principal: Principal = allow("admin", "scientist")
 ) -> RedirectResponse:
-    workbench(request).jobs.cancel(job_id, principal=principal, wait=15)
+    workbench(request).jobs.cancel(job_id, principal=principal, wait=15, client=client(request))
     return RedirectResponse(f"/jobs/{job_id}", status_code=303)
 
 

@@ -471,6 +471,7 @@ class AppService:
             "app": app.name,
             "state": hosted.state if hosted else ("paused" if app.status == "paused" else "idle"),
             "restarts": hosted.restarts if hosted else 0,
+            "last_exit": hosted.last_exit if hosted else None,
             "logs": text,
         }
 
