@@ -132,6 +132,12 @@ class MigratedTemplates:
 TEMPLATES = MigratedTemplates()
 
 
+def pytest_make_parametrize_id(config: pytest.Config, val: object, argname: str) -> str | None:
+    """Bytes (often random) are named by their argument: every worker process must collect
+    the same test ids."""
+    return argname if isinstance(val, bytes) else None
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """With workers (``make test``: ``-n 2 --dist loadgroup``), each test module runs on one
     of them, so a module's own server or workspace is made once; every test on the Ray head
