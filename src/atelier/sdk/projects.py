@@ -165,24 +165,12 @@ def write_marker(folder: Path, name: str, origin: str, files: dict[str, str]) ->
 
 
 def project_for_folder(path: Path) -> str | None:
-    """The project a folder belongs to: a pulled project's marker in it or a parent, else the
-    workspace's ``projects/<name>/`` folder that holds it."""
-    here = path.absolute()
-    marker = find_marker(here)
-    if marker is not None:
-        return str(read_marker(marker)["project"])
-    from atelier.config.workspace import CONFIG_FILE
+    """The project a folder belongs to: the checkout that holds it (see
+    :func:`atelier.sdk.tree.find_checkout`)."""
+    from atelier.sdk.tree import find_checkout
 
-    here = here.resolve()
-    for folder in (here, *here.parents):
-        parent = folder.parent
-        if (
-            parent.name == "projects"
-            and not folder.name.startswith(".")
-            and (parent.parent / CONFIG_FILE).is_file()
-        ):
-            return folder.name
-    return None
+    checkout = find_checkout(path)
+    return checkout.project if checkout is not None else None
 
 
 def project_name(project: str | None, *, here: Path | None = None) -> str | None:

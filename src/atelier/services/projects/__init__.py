@@ -22,7 +22,6 @@ from atelier.services.projects.model import (
 )
 from atelier.services.projects.projects import (
     Projects,
-    project_name_for_cwd,
     project_name_for_path,
 )
 
@@ -37,7 +36,6 @@ __all__ = [
     "Projects",
     "check_name",
     "normalize",
-    "project_name_for_cwd",
     "project_name_for_path",
     "read_environment",
     "requirement_name",

@@ -359,20 +359,3 @@ def project_name_for_path(path: Path, folder: Path) -> str | None:
     if not relative.parts or relative.parts[0].startswith("."):
         return None
     return relative.parts[0]
-
-
-def project_name_for_cwd(path: Path) -> str | None:
-    """The project holding ``path`` in whichever workspace it lies: the folder below a
-    ``projects/`` folder that sits next to an ``atelier.toml``. For CLI defaults."""
-    from atelier.config.workspace import CONFIG_FILE
-
-    here = path.resolve()
-    for folder in (here, *here.parents):
-        parent = folder.parent
-        if (
-            parent.name == "projects"
-            and not folder.name.startswith(".")
-            and (parent.parent / CONFIG_FILE).is_file()
-        ):
-            return folder.name
-    return None
