@@ -66,13 +66,13 @@ def test_pull_edit_push(
     with pytest.raises(InvalidInput, match="is not empty"):
         ws.projects.pull("pp", laptop)
 
-    # New code, an ignored data file, a link: only the code travels; links are refused.
+    # New code, an ignored data file, a link out: only the code travels; the link is refused.
     (laptop / "src").mkdir()
     (laptop / "src" / "features.py").write_text("WINDOW = 7\n")
     (laptop / ".gitignore").write_text((laptop / ".gitignore").read_text() + "*.csv\n")
     (laptop / "big.csv").write_text("a,b\n1,2\n")
     (laptop / "passwd").symlink_to("/etc/passwd")
-    with pytest.raises(InvalidInput, match="passwd is a symbolic link"):
+    with pytest.raises(InvalidInput, match="passwd links out of the folder"):
         ws.projects.push(laptop)
     (laptop / "passwd").unlink()
     pushed = ws.projects.push(laptop)
