@@ -26,6 +26,7 @@ from atelier.contract.projects import (
 )
 from atelier.contract.trees import TREE_ARCHIVE, files_of, hashes, pack_bytes, unpack
 from atelier.errors import InvalidInput
+from atelier.sdk.tree import find_checkout, find_marker, read_marker
 
 if TYPE_CHECKING:
     from atelier.sdk.remote import RemoteClient
@@ -140,25 +141,6 @@ class Projects(ABC):
         return {**result, "path": str(root)}
 
 
-def find_marker(start: Path) -> Path | None:
-    """The marker of the pulled project holding ``start``, if any."""
-    for folder in (start, *start.parents):
-        marker = folder / MARKER
-        if marker.is_file():
-            return marker
-    return None
-
-
-def read_marker(marker: Path) -> dict[str, Any]:
-    try:
-        data = json.loads(marker.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise InvalidInput(f"{marker}: not readable ({exc}); pull the project again") from None
-    if not isinstance(data, dict) or not isinstance(data.get("project"), str):
-        raise InvalidInput(f"{marker}: not a pulled project's marker; pull the project again")
-    return data
-
-
 def write_marker(folder: Path, name: str, origin: str, files: dict[str, str]) -> None:
     text = json.dumps({"project": name, "origin": origin, "files": files}, indent=1)
     (folder / MARKER).write_text(text + "\n", encoding="utf-8")
@@ -167,8 +149,6 @@ def write_marker(folder: Path, name: str, origin: str, files: dict[str, str]) ->
 def project_for_folder(path: Path) -> str | None:
     """The project a folder belongs to: the checkout that holds it (see
     :func:`atelier.sdk.tree.find_checkout`)."""
-    from atelier.sdk.tree import find_checkout
-
     checkout = find_checkout(path)
     return checkout.project if checkout is not None else None
 

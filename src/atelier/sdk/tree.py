@@ -8,11 +8,13 @@ The archive is written to a temporary file and streamed from there, never held i
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from atelier.contract.projects import MARKER
 from atelier.contract.trees import files_of
@@ -45,8 +47,6 @@ def find_checkout(start: Path) -> Checkout | None:
     """The nearest folder at or above ``start`` that holds a project: a pulled project (its
     ``.atelier-project`` marker), a workspace's ``projects/NAME/`` folder, or a folder with a
     ``pyproject.toml`` (the project named there)."""
-    from atelier.sdk.projects import find_marker, read_marker
-
     here = start.resolve()
     marker = find_marker(here)
     if marker is not None:
@@ -63,6 +63,26 @@ def find_checkout(start: Path) -> Checkout | None:
         if pyproject.is_file():
             return Checkout(folder, _pyproject_name(pyproject))
     return None
+
+
+def find_marker(start: Path) -> Path | None:
+    """The marker of the pulled project holding ``start``, if any."""
+    for folder in (start, *start.parents):
+        marker = folder / MARKER
+        if marker.is_file():
+            return marker
+    return None
+
+
+def read_marker(marker: Path) -> dict[str, Any]:
+    """A pulled project's marker: its ``project``, ``origin`` and the ``files`` as pulled."""
+    try:
+        data = json.loads(marker.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise InvalidInput(f"{marker}: not readable ({exc}); pull the project again") from None
+    if not isinstance(data, dict) or not isinstance(data.get("project"), str):
+        raise InvalidInput(f"{marker}: not a pulled project's marker; pull the project again")
+    return data
 
 
 def _pyproject_name(path: Path) -> str | None:
@@ -93,4 +113,4 @@ def pack(root: Path | str) -> Packed:
     return Packed(archive, root, len(files), size)
 
 
-__all__ = ["Checkout", "Packed", "find_checkout", "pack"]
+__all__ = ["Checkout", "Packed", "find_checkout", "find_marker", "pack", "read_marker"]
