@@ -170,3 +170,21 @@ def test_git_runs_only_when_asked(tmp_path: Path) -> None:
     assert not ran.exists()
     files_of(root, git=True)  # a client's own checkout: git is asked (and runs its hook)
     assert ran.exists()
+
+
+def test_an_archive_of_endless_folders_is_cut_short(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from atelier.contract import trees
+
+    monkeypatch.setattr(trees, "MAX_ENTRIES", 50)  # 40,000 in earnest
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+        for i in range(51):
+            info = tarfile.TarInfo(f"d{i}")
+            info.type = tarfile.DIRTYPE
+            tar.addfile(info)
+    buffer.seek(0)
+    with pytest.raises(InvalidInput, match="more than 50 entries"):
+        unpack(buffer, tmp_path / "dest")
+    assert not (tmp_path / "dest").exists()

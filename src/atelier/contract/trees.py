@@ -17,8 +17,8 @@ every link and never reads through one.
 
 Unpacking trusts nothing in the archive: every member must be a regular file or a folder with
 a relative path that stays inside the destination (no absolute path, no ``..``, no link, no
-device, no name twice), and the archive is refused past :data:`MAX_FILES` files or
-:data:`MAX_UNPACKED` bytes, before anything is written; nothing is written through a link of
+device, no name twice), and the archive is refused past :data:`MAX_FILES` files,
+:data:`MAX_ENTRIES` entries or :data:`MAX_UNPACKED` bytes, before anything is written; nothing is written through a link of
 the destination. A server reads at most :data:`MAX_ARCHIVE` bytes of archive for a project or
 an app (a job's tree is bounded by ``compute.max_tree_size``).
 
@@ -46,6 +46,8 @@ from atelier.errors import InvalidInput
 TREE_ARCHIVE = "application/gzip"
 #: At most this many files in one tree.
 MAX_FILES = 20_000
+#: At most this many entries (files and folders) in an archive.
+MAX_ENTRIES = 2 * MAX_FILES
 #: At most this many bytes, all files together, once unpacked.
 MAX_UNPACKED = 512 * 1024 * 1024
 #: At most this many bytes of archive (compressed), as sent.
@@ -363,10 +365,15 @@ def read_members(source: IO[bytes]) -> list[tuple[str, tarfile.TarInfo]]:
     """The archive's members after checking every one (see the module's rules)."""
     members: list[tuple[str, tarfile.TarInfo]] = []
     total = 0
+    entries = 0
     seen: set[str] = set()
     try:
         with tarfile.open(fileobj=source, mode="r:gz") as archive:
             for info in archive:
+                entries += 1
+                if entries > MAX_ENTRIES:
+                    # Folder entries cost nothing to compress: bound them too.
+                    raise InvalidInput(f"the archive holds more than {MAX_ENTRIES} entries")
                 name = check_name(info.name)
                 if info.issym() or info.islnk():
                     raise InvalidInput(f"archive entry {name!r}: links are refused")
