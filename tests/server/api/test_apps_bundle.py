@@ -242,6 +242,21 @@ def test_a_folder_is_an_upload_bounded_by_the_archive_limit(  # type: ignore[no-
         )
         assert refused.status_code == 413, refused.text
         assert "larger than" in refused.json()["detail"]
+        # Who may deploy is checked before the body is read: another scientist's endless
+        # body is a 403 (audited), not a 413.
+        workbench.users.create("eve", "scientist", PASSWORD)
+        eve = {"Authorization": f"Bearer {workbench.tokens.create('eve', 'own', 1)[1]}"}
+        stranger = client.post(
+            "/api/v1/apps/deploy/bundle",
+            params={"name": "ours"},
+            content=endless(),
+            headers={**eve, "Content-Type": BUNDLE_MEDIA_TYPE},
+        )
+        assert stranger.status_code == 403, stranger.text
+        refusals = [
+            e for e in workbench.audit.entries(limit=20, action="app.deploy") if not e.success
+        ]
+        assert [e.actor for e in refusals] == ["eve"]
         declared = client.post(
             "/api/v1/apps/deploy/bundle",
             params={"name": "ours"},

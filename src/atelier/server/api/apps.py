@@ -108,6 +108,10 @@ async def deploy_bundle(
             f"not {media or 'no content type'}"
         )
     wb, address = workbench(request), client(request)
+    # Who may deploy is checked (and a refusal audited) before the body is read.
+    await run_in_threadpool(
+        wb.apps.check_deploy, name, principal, project=project, entry=entry, client=address
+    )
     body = await spooled_archive(request)
 
     def deploy() -> dict[str, Any]:

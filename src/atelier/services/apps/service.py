@@ -246,6 +246,22 @@ class AppService:
         self._record("app.deploy", name, principal, client, detail)
         return app
 
+    def check_deploy(
+        self,
+        name: str,
+        principal: Principal,
+        *,
+        project: str | None = None,
+        entry: str = "app.py",
+        client: str | None = None,
+    ) -> None:
+        """Refuse (and audit) a deployment ``principal`` may not make, before its folder is
+        received: the API calls it before it reads the archive. :meth:`deploy_folder` checks
+        again."""
+        check_name(name)
+        with self._audited("app.deploy", name, principal, client, {"entry": entry}):
+            self._may_deploy(name, principal, project)
+
     def _may_deploy(self, name: str, principal: Principal, project: str | None) -> AppInfo | None:
         """The app deployed under ``name`` (None for a new one), once ``principal`` may
         deploy it (in ``project``'s environment)."""
