@@ -13,19 +13,18 @@ import json
 import uuid
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, BinaryIO, cast
+from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse
 from pydantic import ValidationError
-from python_multipart.exceptions import MultipartParseError
-from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.concurrency import run_in_threadpool
 
 from atelier.config.units import parse_size
 from atelier.contract.jobs import JOB_FIELD, TREE_FIELD, Job, LogChunk, NewJob, Profile
 from atelier.errors import InvalidInput, NotFound
 from atelier.server.api.deps import workbench
+from atelier.server.api.multipart import Part, receive_form
 from atelier.server.security import allow
 from atelier.services.auth import Principal
 from atelier.services.auth.scopes import JOBS
@@ -152,137 +151,58 @@ def executed_notebook(
 
 # -- receiving a tree ------------------------------------------------------------------------
 
+USAGE = (
+    f"send multipart/form-data: a {JOB_FIELD!r} field (the job as JSON), then a "
+    f"{TREE_FIELD!r} file (the working tree as a .tar.gz)"
+)
+
 
 async def _receive(
     request: Request, archive: Path, limit: int, check: Callable[[NewJob], None]
 ) -> NewJob:
-    content_type, params = parse_options_header(request.headers.get("content-type", ""))
-    if content_type != b"multipart/form-data" or b"boundary" not in params:
-        raise InvalidInput(
-            f"send multipart/form-data: a {JOB_FIELD!r} field (the job as JSON), then a "
-            f"{TREE_FIELD!r} file (the working tree as a .tar.gz)"
-        )
-    form = _TreeForm(archive, limit)
-    parser = MultipartParser(params[b"boundary"], cast(Any, form.callbacks()))
-    try:
-        async for chunk in request.stream():
-            parser.write(chunk)
-            if form.job is not None and not form.checked:
-                # Before a byte of the tree is kept: who may run what, where.
-                await run_in_threadpool(check, form.job)
-                form.checked = True
-            await run_in_threadpool(form.flush)
-        parser.finalize()
-    except MultipartParseError as error:
-        raise InvalidInput(f"the body is not valid multipart/form-data: {error}") from None
-    finally:
-        form.close()
-    if form.job is None:
-        raise InvalidInput(f"the request has no {JOB_FIELD!r} field (the job as JSON)")
-    if not form.checked:
-        await run_in_threadpool(check, form.job)
-    if not form.received:
-        raise InvalidInput(f"the request has no {TREE_FIELD!r} file (the working tree)")
-    return form.job
+    """The job, checked before a byte of its tree is written to ``archive``."""
+    checked: NewJob | None = None
 
-
-class _TreeForm:
-    """python-multipart callbacks: the ``job`` field parsed as it ends, the ``tree`` file
-    written to ``archive`` (writes queued; :meth:`flush` runs them in the thread pool, and
-    only once the job has been checked)."""
-
-    def __init__(self, archive: Path, limit: int) -> None:
-        self.archive = archive
-        self.limit = limit
-        self.job: NewJob | None = None
-        self.checked = False
-        self.received = False
-        self._file: BinaryIO | None = None
-        self._pending: list[bytes] = []
-        self._size = 0
-        self._name = ""
-        self._is_file = False
-        self._data = bytearray()
-        self._header_field = b""
-        self._header_value = b""
-        self._disposition = b""
-
-    def callbacks(self) -> dict[str, Callable[..., None]]:
-        return {
-            "on_part_begin": self._part_begin,
-            "on_header_field": self._header_field_data,
-            "on_header_value": self._header_value_data,
-            "on_header_end": self._header_end,
-            "on_headers_finished": self._headers_finished,
-            "on_part_data": self._part_data,
-            "on_part_end": self._part_end,
-        }
-
-    def _part_begin(self) -> None:
-        self._name, self._data, self._disposition, self._is_file = "", bytearray(), b"", False
-
-    def _header_field_data(self, data: bytes, start: int, end: int) -> None:
-        self._header_field += data[start:end]
-
-    def _header_value_data(self, data: bytes, start: int, end: int) -> None:
-        self._header_value += data[start:end]
-
-    def _header_end(self) -> None:
-        if self._header_field.lower() == b"content-disposition":
-            self._disposition = self._header_value
-        self._header_field, self._header_value = b"", b""
-
-    def _headers_finished(self) -> None:
-        _, options = parse_options_header(self._disposition)
-        self._name = options.get(b"name", b"").decode("utf-8", "replace")
-        if self._name == TREE_FIELD:
-            if self.job is None:
-                raise InvalidInput(
-                    f"the {JOB_FIELD!r} field must come before the {TREE_FIELD!r} file"
-                )
-            if self.received:
-                raise InvalidInput("send one working tree per job")
-            self._is_file = True
-            self.received = True
-        elif self._name != JOB_FIELD or self.job is not None:
+    def only_the_job(name: str, fields: dict[str, str]) -> None:
+        if name != JOB_FIELD or JOB_FIELD in fields:
             raise InvalidInput(
-                f"unexpected form field {self._name!r}: send {JOB_FIELD!r} then {TREE_FIELD!r}"
+                f"unexpected form field {name!r}: send {JOB_FIELD!r} then {TREE_FIELD!r}"
             )
 
-    def _part_data(self, data: bytes, start: int, end: int) -> None:
-        if self._is_file:
-            self._size += end - start
-            if self._size > self.limit:
-                raise TreeTooLarge(too_large(self.limit))
-            self._pending.append(data[start:end])
-            return
-        self._data += data[start:end]
-        if len(self._data) > 1 << 20:
-            raise InvalidInput(f"form field {JOB_FIELD!r} is larger than 1 MiB")
+    def destination(_: Part, fields: dict[str, str]) -> Path:
+        nonlocal checked
+        if JOB_FIELD not in fields:
+            raise InvalidInput(f"the {JOB_FIELD!r} field must come before the {TREE_FIELD!r} file")
+        job = _job(fields[JOB_FIELD])
+        check(job)  # who may run what, where
+        checked = job
+        return archive
 
-    def _part_end(self) -> None:
-        if self._is_file:
-            return
-        try:
-            self.job = NewJob.model_validate(json.loads(self._data.decode("utf-8")))
-        except (ValueError, ValidationError) as error:
-            first = error.errors()[0]["msg"] if isinstance(error, ValidationError) else error
-            raise InvalidInput(f"the {JOB_FIELD!r} field is not a valid job: {first}") from None
+    form = await receive_form(
+        request,
+        destination,
+        usage=USAGE,
+        file_field=TREE_FIELD,
+        check_field=only_the_job,
+        max_field=1 << 20,
+        max_file=limit,
+        file_too_large=lambda limit: TreeTooLarge(too_large(limit)),
+        one_file="send one working tree per job",
+    )
+    if checked is not None:
+        return checked
+    if JOB_FIELD not in form.fields:
+        raise InvalidInput(f"the request has no {JOB_FIELD!r} field (the job as JSON)")
+    await run_in_threadpool(check, _job(form.fields[JOB_FIELD]))
+    raise InvalidInput(f"the request has no {TREE_FIELD!r} file (the working tree)")
 
-    def flush(self) -> None:
-        if not self._pending:
-            return
-        if not self.checked:
-            return  # kept in memory (at most one read's worth) until the job is checked
-        if self._file is None:
-            self._file = self.archive.open("xb")
-        self._file.writelines(self._pending)
-        self._pending.clear()
 
-    def close(self) -> None:
-        if self._file is not None:
-            self._file.close()
-            self._file = None
+def _job(text: str) -> NewJob:
+    try:
+        return NewJob.model_validate(json.loads(text))
+    except (ValueError, ValidationError) as error:
+        first = error.errors()[0]["msg"] if isinstance(error, ValidationError) else error
+        raise InvalidInput(f"the {JOB_FIELD!r} field is not a valid job: {first}") from None
 
 
 __all__ = ["router"]

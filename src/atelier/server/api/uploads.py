@@ -16,21 +16,19 @@ the thread pool.
 from __future__ import annotations
 
 import json
-import shutil
-from collections.abc import Callable
-from typing import Any, BinaryIO, cast
+from pathlib import Path
+from typing import Any
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
-from python_multipart.exceptions import MultipartParseError
-from python_multipart.multipart import MultipartParser, parse_options_header
+from python_multipart.multipart import parse_options_header
 from starlette.concurrency import run_in_threadpool
-from starlette.datastructures import UploadFile
 
 from atelier.contract import ARROW_STREAM
 from atelier.contract.data import UploadResult
 from atelier.errors import AtelierError, InvalidInput
 from atelier.server.api.deps import client, workbench
+from atelier.server.api.multipart import Part, receive_form
 from atelier.server.security import allow
 from atelier.services.auth import Principal
 from atelier.services.auth.scopes import DATA
@@ -38,8 +36,10 @@ from atelier.services.ingest import Ingest, Received
 
 router = APIRouter(prefix="/uploads", tags=["uploads"])
 
-MAX_FIELD_BYTES = 64 * 1024
-MAX_FIELDS = 20
+USAGE = (
+    "send the upload as multipart/form-data with a 'file' (or 'upload_id') field, "
+    f"or a DataFrame as {ARROW_STREAM}"
+)
 
 
 @router.post("/preview")
@@ -119,143 +119,35 @@ async def _receive(
 ) -> tuple[dict[str, str], Received, bool]:
     """``(fields, file, sent now)``: the form's fields and its file part, written to the
     inbox as it arrives, or the file received earlier under the form's ``upload_id``."""
-    content_type, params = parse_options_header(request.headers.get("content-type", ""))
+    content_type, _ = parse_options_header(request.headers.get("content-type", ""))
     if content_type == b"application/x-www-form-urlencoded":
         # Fields only: a file received earlier, named by its upload_id.
         fields = {k: v for k, v in (await request.form()).items() if isinstance(v, str)}
-        if not fields.get("upload_id"):
-            raise InvalidInput("the form has no 'file' to upload (nor an 'upload_id')")
-        return fields, ingest.inbox.get(fields["upload_id"], principal.name), False
-    if content_type != b"multipart/form-data" or b"boundary" not in params:
-        raise InvalidInput(
-            "send the upload as multipart/form-data with a 'file' (or 'upload_id') field, "
-            f"or a DataFrame as {ARROW_STREAM}"
-        )
-    form = _StreamedForm(ingest, principal.name)
-    parser = MultipartParser(params[b"boundary"], cast(Any, form.callbacks()))
+        return fields, _earlier(ingest, fields, principal), False
+    received: Received | None = None
+
+    def destination(part: Part, _: dict[str, str]) -> Path:
+        nonlocal received
+        received = ingest.inbox.new(part.filename, principal.name)
+        return received.path
+
     try:
-        try:
-            async for chunk in request.stream():
-                parser.write(chunk)
-                await run_in_threadpool(form.flush)
-            parser.finalize()
-        except MultipartParseError as error:
-            raise InvalidInput(
-                f"the upload is not a valid multipart/form-data body: {error}"
-            ) from None
-        except RuntimeError as error:
-            if "consumed" not in str(error):
-                raise
-            # The CSRF check already parsed the form (a browser form without the header).
-            await _from_parsed_form(request, form)
-        await run_in_threadpool(form.close)
-        if form.received is None:
-            upload_id = form.fields.get("upload_id")
-            if not upload_id:
-                raise InvalidInput("the form has no 'file' to upload (nor an 'upload_id')")
-            return form.fields, ingest.inbox.get(upload_id, principal.name), False
-        return form.fields, form.received, True
+        form = await receive_form(
+            request, destination, usage=USAGE, one_file="send one file per upload"
+        )
     except BaseException:
-        form.close()
-        if form.received is not None:
-            ingest.inbox.discard(form.received.id)
+        if received is not None:
+            ingest.inbox.discard(received.id)
         raise
+    if received is None:
+        return form.fields, _earlier(ingest, form.fields, principal), False
+    return form.fields, received, True
 
 
-class _StreamedForm:
-    """Callbacks for python-multipart: small fields kept in memory, the file part written to
-    an inbox file (the writes are queued and done in the thread pool by :meth:`flush`)."""
-
-    def __init__(self, ingest: Ingest, owner: str) -> None:
-        self.ingest = ingest
-        self.owner = owner
-        self.fields: dict[str, str] = {}
-        self.received: Received | None = None
-        self._file: BinaryIO | None = None
-        self._pending: list[bytes] = []
-        self._name = ""
-        self._data = bytearray()
-        self._header_field = b""
-        self._header_value = b""
-        self._disposition = b""
-
-    def callbacks(self) -> dict[str, Callable[..., None]]:
-        return {
-            "on_part_begin": self._part_begin,
-            "on_header_field": self._header_field_data,
-            "on_header_value": self._header_value_data,
-            "on_header_end": self._header_end,
-            "on_headers_finished": self._headers_finished,
-            "on_part_data": self._part_data,
-            "on_part_end": self._part_end,
-        }
-
-    def _part_begin(self) -> None:
-        self._name, self._data, self._disposition = "", bytearray(), b""
-
-    def _header_field_data(self, data: bytes, start: int, end: int) -> None:
-        self._header_field += data[start:end]
-
-    def _header_value_data(self, data: bytes, start: int, end: int) -> None:
-        self._header_value += data[start:end]
-
-    def _header_end(self) -> None:
-        if self._header_field.lower() == b"content-disposition":
-            self._disposition = self._header_value
-        self._header_field, self._header_value = b"", b""
-
-    def _headers_finished(self) -> None:
-        _, options = parse_options_header(self._disposition)
-        self._name = options.get(b"name", b"").decode("utf-8", "replace")
-        if b"filename" not in options:
-            if len(self.fields) >= MAX_FIELDS:
-                raise InvalidInput(f"the form has more than {MAX_FIELDS} fields")
-            return
-        if self.received is not None:
-            raise InvalidInput("send one file per upload")
-        filename = options[b"filename"].decode("utf-8", "replace")
-        self.received = self.ingest.inbox.new(filename, self.owner)
-        self._file = self.received.path.open("wb")
-
-    def _part_data(self, data: bytes, start: int, end: int) -> None:
-        if self._file is not None:
-            self._pending.append(data[start:end])
-            return
-        self._data += data[start:end]
-        if len(self._data) > MAX_FIELD_BYTES:
-            raise InvalidInput(f"form field {self._name!r} is larger than 64 KiB")
-
-    def _part_end(self) -> None:
-        if self._file is None:
-            self.fields[self._name] = self._data.decode("utf-8", "replace")
-        else:
-            self.flush()
-            self._file.close()
-            self._file = None
-
-    def flush(self) -> None:
-        if self._file is not None and self._pending:
-            self._file.writelines(self._pending)
-        self._pending.clear()
-
-    def close(self) -> None:
-        if self._file is not None:
-            self._file.close()
-            self._file = None
-
-
-async def _from_parsed_form(request: Request, form: _StreamedForm) -> None:
-    parsed = await request.form()
-    for key, value in parsed.multi_items():
-        if isinstance(value, UploadFile):
-            if form.received is not None:
-                raise InvalidInput("send one file per upload")
-            form.received = form.ingest.inbox.new(value.filename, form.owner)
-            with form.received.path.open("wb") as out:
-                await run_in_threadpool(shutil.copyfileobj, value.file, out, 1 << 20)
-        else:
-            form.fields[key] = value
-    await parsed.close()
+def _earlier(ingest: Ingest, fields: dict[str, str], principal: Principal) -> Received:
+    if not fields.get("upload_id"):
+        raise InvalidInput("the form has no 'file' to upload (nor an 'upload_id')")
+    return ingest.inbox.get(fields["upload_id"], principal.name)
 
 
 async def _save_body(request: Request, received: Received) -> None:
