@@ -18,9 +18,9 @@ every link and never reads through one.
 Unpacking trusts nothing in the archive: every member must be a regular file or a folder with
 a relative path that stays inside the destination (no absolute path, no ``..``, no link, no
 device, no name twice), and the archive is refused past :data:`MAX_FILES` files,
-:data:`MAX_ENTRIES` entries or :data:`MAX_UNPACKED` bytes, before anything is written; nothing is written through a link of
-the destination. A server reads at most :data:`MAX_ARCHIVE` bytes of archive for a project or
-an app (a job's tree is bounded by ``compute.max_tree_size``).
+:data:`MAX_ENTRIES` entries or :data:`MAX_UNPACKED` bytes, before anything is written; nothing
+is written through a link of the destination. A server reads at most :data:`MAX_ARCHIVE` bytes
+of archive for a project or an app (a job's tree is bounded by ``compute.max_tree_size``).
 
 Both the server and a laptop's light client use this module: stdlib only.
 """
@@ -52,8 +52,9 @@ MAX_ENTRIES = 2 * MAX_FILES
 MAX_UNPACKED = 512 * 1024 * 1024
 #: At most this many bytes of archive (compressed), as sent.
 MAX_ARCHIVE = 30 * 1024 * 1024
-#: Opening a file to pack never follows a link put there since it was checked.
-_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+#: Opening a file to pack never follows a link put there since it was checked (and reads
+#: bytes as they are on Windows, where ``os.open`` would translate line ends).
+_OPEN_FLAGS = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_BINARY", 0)
 #: Names that never travel, wherever they are in the tree: version control, virtualenvs,
 #: caches, notebook checkpoints.
 NEVER = frozenset(
@@ -312,7 +313,7 @@ def pack(root: Path, files: Iterable[str], out: IO[bytes]) -> None:
             if _has_link(root, PurePosixPath(name).parts):
                 path = check_link(root, name)
             try:
-                handle = os.fdopen(os.open(path, os.O_RDONLY | _NOFOLLOW), "rb")
+                handle = os.fdopen(os.open(path, _OPEN_FLAGS), "rb")
             except OSError as exc:
                 raise InvalidInput(f"{name}: cannot be read ({exc.strerror or exc})") from None
             with handle:
