@@ -4,6 +4,7 @@ and what an archive of them may hold."""
 from __future__ import annotations
 
 import io
+import os
 import shutil
 import subprocess
 import tarfile
@@ -187,4 +188,38 @@ def test_an_archive_of_endless_folders_is_cut_short(
     buffer.seek(0)
     with pytest.raises(InvalidInput, match="more than 50 entries"):
         unpack(buffer, tmp_path / "dest")
+    assert not (tmp_path / "dest").exists()
+
+
+def test_limits_on_both_sides(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from atelier.contract import trees
+
+    monkeypatch.setattr(trees, "MAX_FILES", 2)
+    monkeypatch.setattr(trees, "MAX_UNPACKED", 1000)
+    monkeypatch.setattr(trees, "MAX_ARCHIVE", 100)
+    for name, size in (("a", 10), ("b", 10), ("c", 10), ("zeros", 5000)):
+        (tmp_path / name).write_bytes(bytes(size))
+    # Packing refuses what unpacking would: too many files, too many bytes, too large.
+    with pytest.raises(InvalidInput, match="more than 2 files"):
+        trees.pack(tmp_path, ["a", "b", "c"], io.BytesIO())
+    with pytest.raises(InvalidInput, match="more than 0 MiB to send"):
+        trees.pack(tmp_path, ["zeros"], io.BytesIO())
+    (tmp_path / "noise").write_bytes(os.urandom(500))
+    with pytest.raises(InvalidInput, match="compressed, more than"):
+        trees.pack_bytes(tmp_path, ["noise"])
+    # A hand-made archive past the limits is refused before anything is written: a few
+    # bytes compressed, 5000 unpacked.
+    bomb = io.BytesIO()
+    with tarfile.open(fileobj=bomb, mode="w:gz") as tar:
+        tar.add(tmp_path / "zeros", "zeros")
+    bomb.seek(0)
+    with pytest.raises(InvalidInput, match="unpacks to more than"):
+        trees.unpack(bomb, tmp_path / "dest")
+    many = io.BytesIO()
+    with tarfile.open(fileobj=many, mode="w:gz") as tar:
+        for name in ("a", "b", "c"):
+            tar.add(tmp_path / name, name)
+    many.seek(0)
+    with pytest.raises(InvalidInput, match="more than 2 files"):
+        trees.unpack(many, tmp_path / "dest")
     assert not (tmp_path / "dest").exists()
