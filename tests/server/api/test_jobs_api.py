@@ -7,6 +7,7 @@ import contextlib
 import io
 import json
 import os
+import re
 import tarfile
 import time
 from collections.abc import Iterator
@@ -220,6 +221,20 @@ def test_a_tree_travels_and_attacks_on_it_fail(
         headers=scientist,
     )
     assert backwards.status_code == 422 and "must come before" in backwards.text
+    # A body cut short is refused, not taken for a whole tree.
+    whole = client.build_request(
+        "POST",
+        "/api/v1/jobs/tree",
+        data={"job": json.dumps({"target": ["run.py"]})},
+        files={"tree": ("t.tar.gz", tree, "application/gzip")},
+    )
+    body = whole.read()
+    cut = client.post(
+        "/api/v1/jobs/tree",
+        content=body[: body.rindex(b"\r\n--")],
+        headers={**scientist, "Content-Type": whole.headers["Content-Type"]},
+    )
+    assert cut.status_code == 422 and "ends before its closing boundary" in cut.text
     assert list(incoming.iterdir()) == []
 
     # Refused before a byte of the tree is kept: a viewer, a code token without the jobs
@@ -250,3 +265,31 @@ def test_a_tree_travels_and_attacks_on_it_fail(
     finally:
         wb.settings.compute.max_tree_size = "512MiB"
     assert list(incoming.iterdir()) == []
+
+
+def test_a_browser_form_sends_a_tree_with_its_csrf_token_as_a_field(
+    setup: tuple[TestClient, Workbench, dict[str, Any]],
+) -> None:
+    client, wb, _ = setup
+    browser = TestClient(client.app, base_url="http://127.0.0.1")
+    page = browser.get("/login")
+    login_csrf = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
+    assert login_csrf
+    browser.post(
+        "/login",
+        data={"name": "scientist1", "password": PASSWORD, "csrf_token": login_csrf.group(1)},
+        follow_redirects=False,
+    )
+    token = re.search(r'"X-CSRF-Token": "([^"]+)"', browser.get("/").text)
+    assert token
+    tree = tar_gz({"run.py": b"print('from the browser')\n"})
+    files = {"tree": ("tree.tar.gz", tree, "application/gzip")}
+    job = json.dumps({"target": ["run.py"]})
+    refused = browser.post("/api/v1/jobs/tree", data={"job": job}, files=files)
+    assert refused.status_code == 403 and "CSRF" in refused.text
+    # The CSRF check reads the form first; the same rules apply to what it read.
+    sent = browser.post(
+        "/api/v1/jobs/tree", data={"csrf_token": token.group(1), "job": job}, files=files
+    )
+    assert sent.status_code == 201, sent.text
+    assert wb.jobs.wait(sent.json()["id"], 120).state == "succeeded"

@@ -141,6 +141,26 @@ def test_errors_name_file_line_and_column_and_leave_nothing(  # type: ignore[no-
         assert message in answer.json()["detail"]
     answer = client.post("/api/v1/uploads", headers=headers, content=b"{}")
     assert answer.status_code == 422 and "multipart/form-data" in answer.json()["detail"]
+    # A body cut short is refused, not loaded as a shorter file, and what arrived is dropped.
+    whole = client.build_request(
+        "POST", "/api/v1/uploads", files={"file": ("a.csv", SALES)}, data={"name": "cut"}
+    )
+    body = whole.read()
+    cut = client.post(
+        "/api/v1/uploads",
+        headers={**headers, "Content-Type": whole.headers["Content-Type"]},
+        content=body[: body.rindex(b"\r\n--")],
+    )
+    assert cut.status_code == 422 and "ends before its closing boundary" in cut.text
+    assert inbox_ids(workbench) == []
+    # The name a client gives its file never leaves the inbox.
+    escaped = client.post(
+        "/api/v1/uploads/preview", headers=headers, files={"file": ("../../up.csv", SALES)}
+    )
+    assert escaped.status_code == 200, escaped.text
+    kept = workbench.ingest.inbox.get(escaped.json()["upload_id"], "scientist1").path
+    assert kept.parent.parent == workbench.ingest.inbox.directory
+    assert client.delete(f"/api/v1/uploads/{escaped.json()['upload_id']}", headers=headers)
     assert inbox_ids(workbench) == []
 
     client.post(

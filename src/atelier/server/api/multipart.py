@@ -7,7 +7,8 @@ refuse the request before storing it. :func:`receive_form` reads the body as it 
 (python-multipart's :class:`MultipartParser`) instead:
 
 * text fields are kept in memory, each at most ``max_field`` bytes, at most ``max_fields`` of
-  them; ``check_field(name, fields)`` may refuse a field as soon as its headers arrive;
+  them; ``check_field(name, fields)`` may refuse a field as soon as its headers arrive (all but
+  the CSRF token, which any form may carry);
 * when the file part's headers arrive, ``destination(part, fields)`` runs in the thread pool
   with the fields that came before it: it checks what it must (the job's JSON, the caller's
   rights) and returns the path the file is written to. Not a byte of the file is stored before
@@ -47,6 +48,9 @@ MAX_FIELD_BYTES = 64 * 1024
 MAX_FIELDS = 20
 #: The headers of one part (Content-Disposition, Content-Type...), all together.
 MAX_HEADER_BYTES = 16 * 1024
+#: The portal's CSRF token as a form field (``server.security.check_csrf``): any form may
+#: carry it, so ``check_field`` never refuses it.
+CSRF_FIELD = "csrf_token"
 #: What the form parsed by the CSRF check is copied in.
 _COPY_CHUNK = 1 << 20
 
@@ -104,7 +108,7 @@ class _Rules:
         return name == self.file_field if self.file_field else filename is not None
 
     def admit_field(self, name: str, fields: dict[str, str]) -> None:
-        if self.check_field is not None:
+        if self.check_field is not None and name != CSRF_FIELD:
             self.check_field(name, fields)
         if name not in fields and len(fields) >= self.max_fields:
             raise InvalidInput(f"the form has more than {self.max_fields} fields")
