@@ -1,8 +1,8 @@
 """``atelier data``: the warehouse tables and the tables of attached sources.
 
-``list``, ``show``, ``profile``, ``tag`` and ``describe`` are here; ``upload`` is added to the
-same group by :mod:`atelier.cli.upload`. Each goes through the SDK client, on the workspace or
-on the server of ``ATELIER_URL`` alike.
+``list``, ``show``, ``profile``, ``tag``, ``describe`` and ``pii`` are here; ``upload`` is
+added to the same group by :mod:`atelier.cli.upload`. Each goes through the SDK client, on the
+workspace or on the server of ``ATELIER_URL`` alike.
 """
 
 from __future__ import annotations
@@ -65,9 +65,15 @@ def show(workspace: str | None, name: str, as_json: bool) -> None:
         click.echo(f"  tags: {', '.join(e['tags'])}")
     if e.get("description"):
         click.echo(f"  {e['description']}")
+    pii = e.get("pii") or {}
+    if pii.get("personal"):
+        click.echo(f"  personal data (marked by {pii.get('marked_by') or '—'})")
+    tags = {t["column"]: t for t in pii.get("columns") or []}
     click.echo("\nColumns:")
     for c in e.get("columns") or []:
-        click.echo(f"  {c['name']:<32} {c['type']}{'' if c.get('nullable', True) else ' NOT NULL'}")
+        flag = f"  [PII {_pii_label(tags[c['name']])}]" if c["name"] in tags else ""
+        null = "" if c.get("nullable", True) else " NOT NULL"
+        click.echo(f"  {c['name']:<32} {c['type']}{null}{flag}")
     if detail.get("versions"):
         click.echo("\nVersions:")
         for v in detail["versions"]:
@@ -161,3 +167,62 @@ def describe(workspace: str | None, name: str, description: str | None, from_std
             return
         entry = client.update_table(name, description=description)
     click.echo(f"Description of {entry['name']} saved")
+
+
+def _pii_label(tag: dict[str, Any]) -> str:
+    if tag["state"] == "confirmed":
+        return f"{tag['kind']}, confirmed by {tag.get('decided_by') or '—'}"
+    confidence = tag.get("confidence")
+    sure = f" {confidence:.0%}" if confidence is not None else ""
+    return f"{tag['kind']}, suggested{sure}"
+
+
+@data.command("pii")
+@workspace_option
+@click.argument("name")
+@click.option(
+    "--confirm",
+    nargs=2,
+    multiple=True,
+    metavar="COLUMN KIND",
+    help="Confirm COLUMN's tag as KIND, or change it to KIND (repeatable).",
+)
+@click.option("--remove", multiple=True, metavar="COLUMN", help="Remove COLUMN's tag (repeatable).")
+@click.option("--classify", is_flag=True, help="Classify the table's columns again first.")
+@click.option(
+    "--personal/--not-personal",
+    default=None,
+    help="Mark the whole table as personal data (or take the mark off).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def pii(
+    workspace: str | None,
+    name: str,
+    confirm: tuple[tuple[str, str], ...],
+    remove: tuple[str, ...],
+    classify: bool,
+    personal: bool | None,
+    as_json: bool,
+) -> None:
+    """Show the personal-data tags of table NAME's columns; its owner and admins confirm,
+    change or remove them. KIND: person_name, email, phone, postal_address, date_of_birth,
+    national_id, payment_card, iban, ip_address, free_text_with_pii."""
+    changing = bool(confirm or remove or classify or personal is not None)
+    scopes = ("data",) if changing else ("data:read",)
+    with client_for(workspace, scopes=scopes, doing="tag personal data") as client:
+        result = client.pii.classify(name) if classify else None
+        for column, kind in confirm:
+            result = client.pii.confirm(name, column, kind)
+        for column in remove:
+            result = client.pii.remove(name, column)
+        if personal is not None:
+            result = client.pii.mark(name, personal=personal)
+        if result is None:
+            result = client.pii.get(name)
+    if as_json:
+        click.echo(json.dumps(result, indent=2))
+        return
+    marked = f", personal data (marked by {result['marked_by']})" if result["personal"] else ""
+    click.echo(f"{result['table']}: {len(result['columns'])} PII tag(s){marked}")
+    for t in result["columns"]:
+        click.echo(f"  {t['column']:<32} {_pii_label(t)}")

@@ -11,6 +11,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from atelier.contract.pii import TablePii
+
 
 class TableColumn(BaseModel):
     name: str
@@ -60,6 +62,8 @@ class TableDetail(TableEntry):
 
     versions: list[TableVersion] = []
     sample: TableSample = TableSample()
+    #: The columns' personal-data tags (see :mod:`atelier.contract.pii`).
+    pii: TablePii | None = None
 
 
 class TableChange(BaseModel):

@@ -22,6 +22,8 @@ if TYPE_CHECKING:
     from atelier.sdk.features import Features
     from atelier.sdk.jobs import Jobs
     from atelier.sdk.models import Models
+    from atelier.sdk.pii import Pii
+    from atelier.sdk.pii_grants import PiiGrants
     from atelier.sdk.projects import Projects
 
 Format = Literal["pandas", "polars", "arrow"]
@@ -175,9 +177,23 @@ class Client(ABC):
 
     @property
     @abstractmethod
+    def pii(self) -> Pii:
+        """Personal-data tags of columns: ``ws.pii.get(table)``, ``.confirm(table, column,
+        kind)``, ``.remove(table, column)``, ``.classify(table)``, ``.mark(table)`` (see
+        :mod:`atelier.sdk.pii`)."""
+
+    @property
+    @abstractmethod
     def accounts(self) -> Accounts:
         """Users, tokens and the audit log: ``ws.accounts.users()``, ``.create_token(name)``,
         ``.tokens()``, ``.revoke_token(key)``, ``.audit()`` (see :mod:`atelier.sdk.accounts`)."""
+
+    @property
+    @abstractmethod
+    def pii_grants(self) -> PiiGrants:
+        """Raw-access grants to personal data and the masking rules: ``ws.pii_grants.list()``,
+        ``.add(user, table=..., reason=..., days=...)``, ``.revoke(id)``, ``.rules()`` (see
+        :mod:`atelier.sdk.pii_grants`)."""
 
     @property
     @abstractmethod

@@ -22,6 +22,8 @@ if TYPE_CHECKING:
     from atelier.sdk.features import Features
     from atelier.sdk.jobs import Jobs
     from atelier.sdk.models import Models
+    from atelier.sdk.pii import Pii
+    from atelier.sdk.pii_grants import PiiGrants
     from atelier.sdk.projects import Projects
 
 
@@ -187,10 +189,22 @@ class EmbeddedClient(Client):
         return EmbeddedModels(self.workbench, self.principal, self.client_label)
 
     @cached_property
+    def pii(self) -> Pii:
+        from atelier.sdk.pii import EmbeddedPii
+
+        return EmbeddedPii(self.workbench, self.principal, self.client_label)
+
+    @cached_property
     def accounts(self) -> Accounts:
         from atelier.sdk.accounts import EmbeddedAccounts
 
         return EmbeddedAccounts(self.workbench, self.principal, self.client_label)
+
+    @cached_property
+    def pii_grants(self) -> PiiGrants:
+        from atelier.sdk.pii_grants import EmbeddedPiiGrants
+
+        return EmbeddedPiiGrants(self.workbench, self.principal, self.client_label)
 
     @cached_property
     def apps(self) -> Apps:

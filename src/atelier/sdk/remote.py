@@ -27,6 +27,8 @@ if TYPE_CHECKING:
     from atelier.sdk.features import Features
     from atelier.sdk.jobs import Jobs
     from atelier.sdk.models import Models
+    from atelier.sdk.pii import Pii
+    from atelier.sdk.pii_grants import PiiGrants
     from atelier.sdk.projects import Projects
 
 
@@ -196,10 +198,22 @@ class RemoteClient(Client):
         return RemoteModels(self, token)
 
     @cached_property
+    def pii(self) -> Pii:
+        from atelier.sdk.pii import RemotePii
+
+        return RemotePii(self)
+
+    @cached_property
     def accounts(self) -> Accounts:
         from atelier.sdk.accounts import RemoteAccounts
 
         return RemoteAccounts(self)
+
+    @cached_property
+    def pii_grants(self) -> PiiGrants:
+        from atelier.sdk.pii_grants import RemotePiiGrants
+
+        return RemotePiiGrants(self)
 
     @cached_property
     def apps(self) -> Apps:

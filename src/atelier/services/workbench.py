@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from atelier.services.apps import AppService, Feedback
     from atelier.services.auth.throttle import Throttle
     from atelier.services.catalog import Catalog, Sources
+    from atelier.services.catalog.pii import PiiTags
     from atelier.services.features import FeatureStore
     from atelier.services.ingest import Ingest
     from atelier.services.jobs import Jobs
@@ -96,7 +97,10 @@ class Workbench:
     def sources(self) -> Sources:
         from atelier.services.catalog import Sources
 
-        return Sources(self.db, self.warehouse, self.workspace.sealer())
+        sources = Sources(self.db, self.warehouse, self.workspace.sealer())
+        # The tables of a newly attached source are classified for personal data (bounded).
+        sources.on_add = lambda name: self.pii_tags.suggest_source(name)
+        return sources
 
     @cached_property
     def catalog(self) -> Catalog:
@@ -120,7 +124,16 @@ class Workbench:
         ingest = Ingest(self.db, self.warehouse, self.workspace.data_dir / "uploads")
         # The first writer of a table becomes its owner in the catalog.
         ingest.on_write = self.catalog.register_write
+        # Columns not seen before are classified for personal data (never failing an upload).
+        ingest.on_columns = self.pii_tags.suggest
         return ingest
+
+    @cached_property
+    def pii_tags(self) -> PiiTags:
+        """The PII tags of columns (see :mod:`atelier.services.catalog.pii`)."""
+        from atelier.services.catalog.pii import PiiTags
+
+        return PiiTags(self.db, self.catalog, self.audit)
 
     @cached_property
     def profiles(self) -> Profiler:

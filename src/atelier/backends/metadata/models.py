@@ -480,3 +480,74 @@ class AppFeedback(Base):
     prediction: Mapped[str | None] = mapped_column(Text, nullable=True)
     probability: Mapped[float | None] = mapped_column(Float, nullable=True)
     shipped: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class ColumnTag(Base):
+    """A column's personal-data tag: suggested by the classifier, confirmed or changed by the
+    table's owner or an admin, or removed (kept, so that classifying again does not bring it
+    back). ``table_name`` is ``schema.table`` or ``source.schema.table``."""
+
+    __tablename__ = "column_tags"
+    __table_args__ = (
+        UniqueConstraint("table_name", "column_name", name="uq_column_tags_table_column"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    table_name: Mapped[str] = mapped_column(String(255))
+    column_name: Mapped[str] = mapped_column(String(255))
+    #: A :class:`~atelier.services.pii.PiiKind` value.
+    kind: Mapped[str] = mapped_column(String(32))
+    #: ``suggested``, ``confirmed`` or ``removed``.
+    state: Mapped[str] = mapped_column(String(16))
+    #: The classifier's confidence (0 to 1); None for a tag people set without a finding.
+    confidence: Mapped[float | None] = mapped_column(Float, nullable=True)
+    #: The classifier's sentence (it never quotes a value).
+    evidence: Mapped[str] = mapped_column(Text, default="")
+    suggested_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    #: Who confirmed, changed or removed the tag, and when.
+    decided_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class PersonalTable(Base):
+    """A table its owner or an admin marked as personal data as a whole."""
+
+    __tablename__ = "personal_tables"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    table_name: Mapped[str] = mapped_column(String(255), unique=True)
+    marked_by: Mapped[str] = mapped_column(String(64))
+    marked_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class PiiGrant(Base):
+    """Raw access to personal data given by an admin: to one user, on one table or on one kind
+    of personal data (``kind``), with a reason and an expiry; ``export`` lets the raw values
+    leave the server too. Revoked grants are kept (``revoked_at``) for the record."""
+
+    __tablename__ = "pii_grants"
+    __table_args__ = (Index("ix_pii_grants_user", "user_id", "expires_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    #: ``schema.table`` in lower case, or None for a grant on a kind.
+    table_name: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    #: A ``PiiKind`` value, or None for a grant on a table.
+    kind: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    reason: Mapped[str] = mapped_column(Text)
+    export: Mapped[bool] = mapped_column(Boolean, default=False)
+    granted_by: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    revoked_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
+
+
+class PiiKey(Base):
+    """The workspace's pseudonym key, sealed with the workspace key (one row)."""
+
+    __tablename__ = "pii_keys"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    sealed: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -11,6 +11,8 @@ from atelier.server.api import (
     jobs,
     meta,
     models,
+    pii,
+    pii_grants,
     predict,
     projects,
     sources,
@@ -30,5 +32,7 @@ for module in (predict, apps):
 router.include_router(jobs.router)
 router.include_router(models.router)
 router.include_router(device.router)
+router.include_router(pii_grants.router)
+router.include_router(pii.router)
 
 __all__ = ["router"]

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import builtins
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -33,6 +33,8 @@ from atelier.services.catalog.values import json_safe
 
 if TYPE_CHECKING:
     import duckdb
+
+    from atelier.services.catalog.pii import TablePii
 
 SAMPLE_ROWS = 20
 MAX_TAGS = 32
@@ -111,6 +113,8 @@ class TableDetail:
     versions: tuple[Version, ...] = ()
     sample_columns: tuple[str, ...] = ()
     sample_rows: tuple[tuple[Any, ...], ...] = field(default=())
+    #: The columns' personal-data tags (kind, confidence, suggested or confirmed, by whom).
+    pii: TablePii | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -120,6 +124,7 @@ class TableDetail:
                 "columns": list(self.sample_columns),
                 "rows": [list(row) for row in self.sample_rows],
             },
+            "pii": self.pii.as_dict() if self.pii is not None else None,
         }
 
 
@@ -201,7 +206,34 @@ class Catalog:
         return [entry for entry in entries if entry.matches(words)]
 
     def describe(self, name: str) -> TableDetail:
-        """Columns, rows, size, owner, description, tags, versions and the first rows."""
+        """Columns, rows, size, owner, description, tags, versions, the first rows and the
+        columns' PII tags."""
+        detail = self._describe(name)
+        return replace(detail, pii=self.pii_tags(detail.entry.name))
+
+    def pii_tags(self, name: str) -> TablePii:
+        """The stored PII tags of table ``name`` (resolved), unchecked: for other services."""
+        from atelier.services.catalog.pii import PiiTags
+
+        return PiiTags(self.db, self, self.sources.audit).stored(name)
+
+    def columns(self, ref: TableRef) -> tuple[ColumnInfo, ...]:
+        """The columns of a table (NotFound when there is no such table)."""
+        if ref.source is None:
+            with self.warehouse.connect() as connection:
+                return self._lake_table(connection, ref).columns
+        self.sources.get(ref.source)
+        return _find(self.sources.tables(ref.source), ref).columns
+
+    def owner(self, ref: TableRef) -> str | None:
+        """Who owns the table: the recorded owner, else its first author (or the source's
+        creator)."""
+        dataset = self._datasets(ref.name).get(ref.name)
+        if dataset is not None and dataset.owner:
+            return dataset.owner
+        return self._check_exists(ref)
+
+    def _describe(self, name: str) -> TableDetail:
         ref = self.resolve(name)
         dataset = self._datasets(ref.name).get(ref.name)
         if ref.source is None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import builtins
 import logging
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -107,6 +107,8 @@ class Sources:
         self.warehouse = warehouse
         self.sealer = sealer
         self.audit = audit or AuditLog(db)
+        #: Called as ``on_add(name)`` once a source is stored (the PII classifier's hook).
+        self.on_add: Callable[[str], object] | None = None
 
     # -- registry ------------------------------------------------------------------------
 
@@ -127,7 +129,9 @@ class Sources:
         attempt is checked first and recorded in the audit log (``client``: the entry point),
         without its secrets."""
         if principal is None:
-            return self._add(name, type, options, secrets, description, by or "")
+            info = self._add(name, type, options, secrets, description, by or "")
+            self._added(info.name)
+            return info
         access.check(principal, access.ADMINS, "add sources")
         try:
             info = self._add(name, type, options, secrets, description, principal.name)
@@ -140,7 +144,16 @@ class Sources:
             raise
         detail = {"type": info.type, "options": info.options}
         access.record(self.audit, "source.add", principal, info.name, client, detail)
+        self._added(info.name)
         return info
+
+    def _added(self, name: str) -> None:
+        if self.on_add is None:
+            return
+        try:
+            self.on_add(name)
+        except Exception:  # the source is stored; a failing hook must not say otherwise
+            log.exception("on_add hook failed after adding source %s", name)
 
     def _add(
         self,
@@ -216,6 +229,9 @@ class Sources:
                 select(Dataset).where(Dataset.name.startswith(f"{name}.", autoescape=True))
             ):
                 session.delete(dataset)
+            from atelier.services.catalog.pii import forget
+
+            forget(session, f"{name}.")
             session.delete(row)
         log.info("source %s removed", name)
 

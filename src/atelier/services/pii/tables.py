@@ -9,7 +9,8 @@ role: the callers do, as for every service).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Protocol
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, Protocol
 
 from atelier.backends.warehouse.sql import qualified
 from atelier.errors import InvalidInput, NotFound
@@ -54,6 +55,33 @@ class PiiClassifier:
             except duckdb.CatalogException:
                 raise NotFound(f"no table {name} (see `atelier data list`)") from None
         return classify(sample, sample_rows=sample_rows, threshold=threshold)
+
+
+def classify_relation(
+    connection: Any,
+    relation: str,
+    names: Sequence[str] | None = None,
+    *,
+    sample_rows: int = SAMPLE_ROWS,
+    threshold: float = THRESHOLD,
+    first_rows: bool = False,
+) -> list[ColumnFinding]:
+    """The findings for the columns ``names`` (all when None) of ``relation`` (quoted SQL of
+    a table) on a DuckDB ``connection``: a repeatable reservoir sample of ``sample_rows``
+    rows, or with ``first_rows`` its first rows (for attached sources: no full scan of a
+    remote table)."""
+    if isinstance(sample_rows, bool) or not isinstance(sample_rows, int) or sample_rows < 1:
+        raise InvalidInput(f"sample_rows must be a positive number of rows, got {sample_rows!r}")
+    how = (
+        f"LIMIT {sample_rows}"
+        if first_rows
+        else f"USING SAMPLE reservoir({sample_rows} ROWS) REPEATABLE (42)"
+    )
+    sample = connection.execute(f"SELECT * FROM {relation} {how}").to_arrow_table()
+    wanted = None if names is None else [n for n in names if n in sample.column_names]
+    if wanted == []:
+        return []
+    return classify(sample, wanted, sample_rows=sample_rows, threshold=threshold)
 
 
 def _split(name: str) -> tuple[str, str]:
