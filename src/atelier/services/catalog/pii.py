@@ -29,7 +29,7 @@ import builtins
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -45,7 +45,7 @@ from atelier.services.pii import PiiKind
 from atelier.services.pii.tables import classify_relation
 
 if TYPE_CHECKING:
-    from atelier.services.catalog.catalog import Catalog
+    from atelier.backends.warehouse import ColumnInfo, Warehouse
     from atelier.services.pii import ColumnFinding
 
 log = logging.getLogger(__name__)
@@ -58,6 +58,22 @@ SAMPLE_ROWS = 2000
 MAX_SOURCE_TABLES = 20
 READ_SCOPES = ("data:read", "data")
 WRITE_SCOPES = ("data",)
+
+
+class Catalog(Protocol):
+    """What the tags need of the catalog (:class:`~.catalog.Catalog`; no import: no cycle)."""
+
+    @property
+    def warehouse(self) -> Warehouse: ...
+
+    @property
+    def sources(self) -> Any: ...
+
+    def resolve(self, name: str) -> TableRef: ...
+
+    def columns(self, ref: TableRef) -> tuple[ColumnInfo, ...]: ...
+
+    def owner(self, ref: TableRef) -> str | None: ...
 
 
 @dataclass(frozen=True)
