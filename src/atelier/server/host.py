@@ -46,7 +46,11 @@ def load_demo(
     from atelier.services.demo.model import publish_demo_app
 
     counts = load_bank(
-        wb.warehouse, scale=scale, author=me.name, progress=lambda s: progress(f"Demo bank: {s}")
+        wb.warehouse,
+        scale=scale,
+        author=me.name,
+        progress=lambda s: progress(f"Demo bank: {s}"),
+        pii_tags=wb.pii_tags,
     )
     progress("Checking the demo churn model")
     published = publish_demo_app(wb, me, progress=lambda step: progress(f"Demo: {step}"))
