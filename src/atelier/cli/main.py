@@ -17,6 +17,7 @@ from atelier.cli import (
     login,
     models,
     notebook,
+    pii,
     projects,
     serve,
     sources,
@@ -85,6 +86,7 @@ projects.register(cli)
 notebook.register(cli)
 models.register(cli)
 apps.register(cli)
+pii.register(cli)
 cli.add_command(serve.serve)
 
 

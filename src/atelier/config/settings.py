@@ -263,6 +263,25 @@ class AuthSettings(_Section):
         return value
 
 
+class PiiSettings(_Section):
+    #: ``[pii.rules]``: the masking rule of a kind of personal data, overriding its default
+    #: (``email = "redact"``, ``phone = "partial:4"``); see docs/personal-data.md.
+    rules: dict[str, str] = Field(default_factory=dict)
+    #: The longest raw-access grant an admin may give, in days.
+    max_grant_days: int = Field(default=90, ge=1, le=3650)
+
+    @field_validator("rules")
+    @classmethod
+    def _rule_specs(cls, value: dict[str, str]) -> dict[str, str]:
+        for kind, spec in value.items():
+            if not re.fullmatch(r"(redact|null|pseudonym|generali[sz]e|partial(:\d{1,2})?)", spec):
+                raise ValueError(
+                    f"rules.{kind}: {spec!r} is not a rule (redact, null, pseudonym, "
+                    "generalise, partial or partial:N)"
+                )
+        return value
+
+
 class Settings(_Section):
     """All of Atelier's settings. Sections mirror the TOML tables."""
 
@@ -275,6 +294,7 @@ class Settings(_Section):
     auth: AuthSettings = AuthSettings()
     notebooks: NotebookSettings = NotebookSettings()
     tracking: TrackingSettings = TrackingSettings()
+    pii: PiiSettings = PiiSettings()
     #: ``[profiles.NAME]`` tables; the defaults (small, large, gpu) are always there.
     profiles: dict[str, ProfileSettings] = Field(
         default_factory=lambda: {
