@@ -90,3 +90,10 @@ def test_tags_over_the_api(client, accounts: Accounts, workbench: Workbench) -> 
         ("pii.mark", "admin1", "crm.people"),
         ("pii.classify", "scientist1", "crm.people"),
     ]
+
+    # The table's page shows a badge per tagged column, and the whole-table mark.
+    page = client.get("/data/tables/crm.people", headers={**sci, "Accept": "text/html"})
+    assert page.status_code == 200
+    assert 'data-testid="pii-email"' in page.text and "confirmed by scientist1" in page.text
+    assert 'data-testid="pii-iban"' not in page.text
+    assert 'data-testid="personal-table"' in page.text

@@ -45,8 +45,15 @@ def table_page(
         return _error(request, exc, name)
     table = detail.entry.name
     readers = [v for v in workbench(request).features.views() if table in v.upstream]
+    pii = {tag.column: tag for tag in detail.pii.columns} if detail.pii else {}
     return render(
-        request, "data/table.html", detail=detail, entry=detail.entry, fmt=fmt, readers=readers
+        request,
+        "data/table.html",
+        detail=detail,
+        entry=detail.entry,
+        fmt=fmt,
+        readers=readers,
+        pii=pii,
     )
 
 
