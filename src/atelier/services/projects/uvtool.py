@@ -96,6 +96,8 @@ def run_uv(args: Sequence[str], *, venv: Path, cwd: Path) -> subprocess.Complete
         UV_PYTHON_DOWNLOADS="never",
         UV_NO_PROGRESS="1",
         NO_COLOR="1",
+        # uv wraps its reasons at COLUMNS (80 in some shells): one reason is one line here.
+        COLUMNS="10000",
     )
     try:
         result = subprocess.run(
