@@ -11,6 +11,13 @@ set, or once :func:`enable` was called, e.g. by ``atelier.tracking.start_run``) 
   version of every package of the running interpreter) and ``atelier.diff`` (``git diff HEAD``
   when the project's work tree has changes).
 
+A model logged while capture is on (``mlflow.<flavour>.log_model``, with or without a run)
+gets its environment with its files: :mod:`.environment` (``atelier-environment.json``, a
+complete ``requirements.lock``, the tag ``atelier.environment.sha256``); and a scikit-learn
+model whose call names no serialization is saved with cloudpickle, as MLflow did by default
+before it chose skops (whose default refuses ordinary pipelines: ``numpy.dtype``, tree
+predictors). Where it is loaded stays MLflow's choice.
+
 Tags come from an MLflow run-context provider. MLflow has no hook that runs once a run exists,
 so the artifacts ride on :meth:`mlflow.MlflowClient.create_run`, wrapped once per process: the
 provider leaves them for the run being created in the same thread, the wrapper logs them right
@@ -85,6 +92,91 @@ def _install_artifact_hook() -> None:
     with _lock:
         if not getattr(MlflowClient.create_run, "_atelier_capture", False):
             MlflowClient.create_run = _with_artifacts(MlflowClient.create_run)  # type: ignore[method-assign]
+    _install_model_hook()
+
+
+def _install_model_hook() -> None:
+    """Hook MLflow's model logging (``Model.log``) and scikit-learn's default serialization,
+    each now if its module is imported, else as soon as it is."""
+    for name, action in _MODEL_HOOKS.items():
+        module = sys.modules.get(name)
+        if module is not None and hasattr(module, _HOOKED_ATTRIBUTE[name]):
+            action()
+        else:
+            with _lock:
+                if not any(getattr(f, "name", None) == name for f in sys.meta_path):
+                    sys.meta_path.insert(0, _AfterImport(name, action))
+
+
+def _hook_model_log() -> None:
+    Model = sys.modules["mlflow.models.model"].Model
+
+    with _lock:
+        if not getattr(Model.log, "_atelier_capture", False):
+            Model.log = classmethod(_with_environment(Model.log.__func__))
+
+
+def _hook_sklearn_format() -> None:
+    # From sys.modules: while it is being imported, ``mlflow.sklearn`` is not yet the
+    # attribute of ``mlflow`` (there, a lazy loader stands for it).
+    flavor: Any = sys.modules["mlflow.sklearn"]
+    with _lock:
+        default = flavor._get_default_serialization_format
+        if not getattr(default, "_atelier_capture", False):
+            flavor._get_default_serialization_format = _cloudpickle_by_default(default)
+
+
+def _cloudpickle_by_default(default: Callable[[], str]) -> Callable[[], str]:
+    @functools.wraps(default)
+    def wrapper() -> str:
+        return "cloudpickle" if enabled() else default()
+
+    wrapper._atelier_capture = True  # type: ignore[attr-defined]
+    return wrapper
+
+
+_MODEL_HOOKS: dict[str, Callable[[], None]] = {
+    "mlflow.models.model": _hook_model_log,
+    "mlflow.sklearn": _hook_sklearn_format,
+}
+_HOOKED_ATTRIBUTE = {
+    "mlflow.models.model": "Model",
+    "mlflow.sklearn": "_get_default_serialization_format",
+}
+
+
+class _AfterImport:
+    """Runs ``action`` right after module ``name`` is imported (a meta path finder that lends
+    the real loader and wraps its ``exec_module``)."""
+
+    def __init__(self, name: str, action: Callable[[], None]) -> None:
+        self.name = name
+        self.action = action
+
+    def find_spec(self, fullname: str, path: Any = None, target: Any = None) -> Any:
+        if fullname != self.name:
+            return None
+        import importlib.machinery
+
+        with _lock:
+            if self in sys.meta_path:
+                sys.meta_path.remove(self)
+        spec = importlib.machinery.PathFinder.find_spec(fullname, path, target)
+        loader = getattr(spec, "loader", None)
+        run = getattr(loader, "exec_module", None)
+        if spec is None or run is None:
+            return spec
+        action = self.action
+
+        def exec_module(module: Any) -> None:
+            run(module)
+            try:
+                action()
+            except Exception as error:  # capture must never break an import
+                log.warning("run capture: could not hook MLflow's model logging: %s", error)
+
+        loader.exec_module = exec_module  # type: ignore[union-attr]
+        return spec
 
 
 def start_run(**kwargs: Any) -> Any:
@@ -372,6 +464,12 @@ class AtelierRunContext:
     ``RunContextProvider`` (which would mean importing MLflow to import this module).
     """
 
+    def __init__(self) -> None:
+        # Made by MLflow while ``import mlflow`` runs: a model logged with no run (nothing
+        # asks this provider for tags then) still gets its environment.
+        if enabled():
+            _install_model_hook()
+
     def in_context(self) -> bool:
         return enabled()
 
@@ -400,6 +498,57 @@ def _with_artifacts(create_run: Callable[..., Any]) -> Callable[..., Any]:
 
     wrapper._atelier_capture = True  # type: ignore[attr-defined]
     return wrapper
+
+
+def _with_environment(log_model: Callable[..., Any]) -> Callable[..., Any]:
+    """``Model.log`` that records the environment of every model it logs while capture is on."""
+
+    @functools.wraps(log_model)
+    def wrapper(cls: Any, *args: Any, **kwargs: Any) -> Any:
+        if not enabled():
+            return log_model(cls, *args, **kwargs)
+        info = log_model(cls, *args, **kwargs)
+        try:
+            record_environment(info)
+        except Exception as error:  # the model is logged: a missing record is a warning
+            log.warning("run capture: could not record the environment of a model: %s", error)
+        return info
+
+    wrapper._atelier_capture = True  # type: ignore[attr-defined]
+    return wrapper
+
+
+def record_environment(info: Any) -> dict[str, Any]:
+    """Store the environment of the model MLflow just logged (``info``: its ``ModelInfo``)
+    with its files, and tag it and its run."""
+    import tempfile
+
+    import mlflow
+
+    from atelier.services.tracking import environment
+
+    folder = project_dir()
+    lock = folder / "uv.lock" if folder is not None else None
+    loader = environment.loader_of(info.flavors or {}, getattr(info, "name", None))
+    captured = environment.capture(lock_path=lock, loader=loader)
+    digest = environment.digest(captured)
+    client = mlflow.MlflowClient()
+    tags = {"atelier.python": captured["python"]["version"], environment.ENVIRONMENT_TAG: digest}
+    model_id = getattr(info, "model_id", None)
+    if model_id:
+        with tempfile.TemporaryDirectory() as scratch:
+            (Path(scratch) / environment.ENVIRONMENT_ARTIFACT).write_text(
+                json.dumps(captured, indent=1)
+            )
+            (Path(scratch) / environment.REQUIREMENTS_ARTIFACT).write_text(
+                environment.requirements(captured)
+            )
+            client.log_model_artifacts(model_id, scratch)
+        client.set_logged_model_tags(model_id, tags)
+    if info.run_id:
+        for key, value in tags.items():
+            client.set_tag(info.run_id, key, value)
+    return captured
 
 
 def log_files(client: Any, run_id: str, files: dict[str, str]) -> None:

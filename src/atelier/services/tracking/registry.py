@@ -326,8 +326,10 @@ class ModelRegistry:
         run = self._run(version.run_id) if version.run_id else None
         model_dir = self._model_location(version)
         card.update(_mlmodel(self._read(model_dir, "MLmodel")))
+        captured = self.captured_environment(version)
         if run is None:
             card.update({"metrics": {}, "params": {}, "data_versions": [], "environment": {}})
+            card["environment"].update(captured)
         else:
             tags = run.data.tags
             card["run_name"] = run.info.run_name
@@ -348,11 +350,70 @@ class ModelRegistry:
                 "lock_sha256": tags.get("atelier.lock.sha256"),
                 "lock": lock[:MAX_LOCK_CHARS] if lock is not None else None,
                 "packages": packages.split() if packages is not None else None,
+                **captured,
             }
+            if captured.get("python_version") and not card["environment"]["python"]:
+                card["environment"]["python"] = captured["python_version"]
         card["all_aliases"] = {
             a: int(v) for a, v in (self._registered(version.name).aliases or {}).items()
         }
         return card
+
+    def environment(self, reference: str | Reference) -> dict[str, Any]:
+        """The captured environment of one version and what it does not pin (the
+        environment part of :meth:`card`)."""
+        if isinstance(reference, str):
+            reference = parse_reference(reference)
+        return self.captured_environment(self._version(reference))
+
+    def captured_environment(self, version: ModelVersion) -> dict[str, Any]:
+        """``python_version``, ``loader``, ``environment_sha256``, ``complete_lock`` (name,
+        version, where from, hash kind), ``model_imports`` and ``flags`` (what the model's
+        files import that the lock does not pin) of a version, from its files."""
+        from atelier.services.tracking import environment
+
+        try:
+            folder = self._files(version)
+        except (AtelierError, OSError):
+            return {}
+        text = (
+            (folder / environment.ENVIRONMENT_ARTIFACT).read_text(errors="replace")
+            if (folder / environment.ENVIRONMENT_ARTIFACT).is_file()
+            else None
+        )
+        captured = environment.read(text)
+        flavors = _flavors(folder)
+        imports = environment.model_imports(folder, flavors)
+        return {
+            "python_version": ((captured or {}).get("python") or {}).get("version"),
+            "loader": (captured or {}).get("loader") or environment.loader_of(flavors),
+            "environment_sha256": environment.digest(captured) if captured else None,
+            "complete_lock": [
+                {
+                    "name": p.get("name"),
+                    "version": p.get("installed") or p.get("version"),
+                    "source": p.get("source"),
+                    "hash_kind": p.get("hash_kind"),
+                }
+                for p in (captured or {}).get("packages") or ()
+            ]
+            if captured
+            else None,
+            "model_imports": imports,
+            "flags": environment.review(captured, imports)
+            if captured
+            else [
+                {
+                    "module": None,
+                    "package": None,
+                    "version": None,
+                    "needed_by": [],
+                    "problem": "no-environment",
+                    "message": "the model was logged without a captured environment: log it "
+                    "in a project, a job or atelier.tracking.start_run to record one",
+                }
+            ],
+        }
 
     def resolve(self, reference: str | Reference) -> VersionInfo:
         """The version ``reference`` names, with the local folder of its files."""
@@ -591,6 +652,19 @@ def load_from(path: Path, flavor: Flavor = "auto") -> Any:
 
             return mlflow.sklearn.load_model(str(path))
     return mlflow.pyfunc.load_model(str(path))
+
+
+def _flavors(folder: Path) -> dict[str, Any]:
+    """The flavours section of the ``MLmodel`` file in ``folder`` (empty when unreadable)."""
+    import yaml
+
+    path = folder / "MLmodel"
+    try:
+        data = yaml.safe_load(path.read_text()) if path.is_file() else {}
+    except (OSError, yaml.YAMLError):
+        return {}
+    flavors = data.get("flavors") if isinstance(data, dict) else None
+    return flavors if isinstance(flavors, dict) else {}
 
 
 def _mlmodel(text: str | None) -> dict[str, Any]:
