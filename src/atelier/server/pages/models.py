@@ -197,6 +197,8 @@ def _card_page(
     )
     chosen = next((v for v in versions if str(v["version"]) == str(chosen_number)), None)
     card = _card(server, chosen) if chosen else None
+    if card is not None:
+        card["captured"] = _environment(request, name, card["version"])
     return render(
         request,
         "models/card.html",
@@ -269,6 +271,18 @@ def _card(server: TrackingServer, version: dict[str, Any]) -> dict[str, Any]:
         "lock": lock,
         "signature": _signature(server, version, run),
     }
+
+
+def _environment(request: Request, name: str, version: str) -> dict[str, Any]:
+    """The version's captured environment and what its files import unpinned (empty when the
+    files cannot be read: the rest of the card still shows)."""
+    try:
+        found: dict[str, Any] = request.app.state.workbench.models.environment(
+            f"{name}/{int(version)}"
+        )
+    except (AtelierError, OSError, ValueError):
+        return {}
+    return found
 
 
 def _signature(
