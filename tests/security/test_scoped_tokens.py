@@ -97,6 +97,7 @@ APP_ROUTES = {
     ("GET", "/api/v1/tables/{name}"),
     ("GET", "/api/v1/tables/{name}/versions"),
     ("GET", "/api/v1/tables/{name}/profile"),
+    ("GET", "/api/v1/pii/rules"),
     ("POST", "/api/v1/sql"),
     ("GET", "/api/v1/sql/{query_id}"),
     ("POST", "/api/v1/sql/{query_id}/cancel"),
@@ -110,7 +111,7 @@ APP_ROUTES = {
 
 #: Never for any code token, whoever owns it.
 NEVER_FOR_CODE = re.compile(
-    r"^/(admin|notebooks|login|logout)\b|^/api/v1/(users|tokens|audit)\b"
+    r"^/(admin|notebooks|login|logout)\b|^/api/v1/(users|tokens|audit|pii/grants)\b"
     r"|^/api/v1/apps/(deploy|\{name\}/(share|pause|resume|logs))$"
 )
 
