@@ -37,7 +37,16 @@ KEY = b"k" * 32
 VALUES: dict[PiiKind, list[Any]] = {
     PiiKind.PERSON_NAME: ["Ada Lovelace", "Jürgen Schäfer", "O'Brien", "", None, "李小龙"],
     PiiKind.EMAIL: ["ada@example.org", "ADA@example.org", "x'y@z.fr", None],
-    PiiKind.PHONE: ["+44 20 7946 0018", "030 1234567", "123", "1234", "ünï", None],
+    PiiKind.PHONE: [
+        "+44 20 7946 0018",
+        "030 1234567",
+        "123",
+        "1234",
+        "ünï",
+        "e\u0301cole 1234",
+        "👍🏽abcdef",
+        None,
+    ],
     PiiKind.POSTAL_ADDRESS: [
         "10 Downing St, London SW1A 2AA",
         "1600 Pennsylvania Ave NW, Washington, DC 20500-0003",
@@ -197,6 +206,18 @@ def test_the_pseudonym_key_is_made_once_sealed_and_never_shown(
         assert described["email"] == {
             "kind": "email", "rule": "redact", "default": False, "default_rule": "pseudonym",
         }  # fmt: skip
+        # A rotated workspace key (the new one first, the old after) opens it and seals it
+        # again with the new one, so the old key can then be removed.
+        from cryptography.fernet import Fernet
+
+        new_key = Fernet.generate_key().decode()
+        old_keys = (tmp_path / "private" / "secrets_key").read_text().strip()
+        rotating = load_sealer(
+            tmp_path / "x", environ={"ATELIER_SECRETS_KEY": f"{new_key},{old_keys}"}
+        )
+        assert PiiPolicies(db, rotating, PiiSettings()).masker()._key == key
+        only_new = load_sealer(tmp_path / "x", environ={"ATELIER_SECRETS_KEY": new_key})
+        assert PiiPolicies(db, only_new, PiiSettings()).masker()._key == key
         # Another workspace key cannot open it: a clear error, not another pseudonym.
         other = load_sealer(tmp_path / "other", environ={})
         with pytest.raises(Exception, match="pseudonym key of personal data does not open"):

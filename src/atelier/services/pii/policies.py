@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any, Literal
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from atelier.backends.metadata import Database
 from atelier.backends.metadata.models import PiiKey
@@ -331,6 +331,11 @@ class PiiPolicies:
             with self.db.session() as session:
                 sealed = session.scalars(select(PiiKey.sealed).where(PiiKey.id == 1)).one()
         value = self.sealer.open(sealed, "the pseudonym key of personal data")
+        rotated = self.sealer.rotate(sealed)
+        if rotated is not None:
+            # Sealed by an older workspace key (during a rotation): sealed again with the first.
+            with self.db.session() as session:
+                session.execute(update(PiiKey).where(PiiKey.id == 1).values(sealed=rotated))
         return base64.b64decode(str(value))
 
 
