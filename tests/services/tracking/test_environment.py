@@ -234,7 +234,13 @@ def test_a_model_whose_lock_misses_an_imported_package_is_flagged(tmp_path: Path
     assert "numpy" not in flags
 
 
-def test_lock_and_pickle_readers_take_bad_input_calmly(tmp_path: Path) -> None:
+def test_lock_and_pickle_readers_take_bad_input_calmly(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import zipfile
+
+    import numpy as np
+
     broken = tmp_path / "uv.lock"
     broken.write_text("[[package]\nname=")
     assert environment.project_lock(broken) == {}
@@ -246,3 +252,16 @@ def test_lock_and_pickle_readers_take_bad_input_calmly(tmp_path: Path) -> None:
     skops.write_bytes(b"PK not a zip")
     assert environment.skops_modules(skops) == set()
     assert environment.read("{not json") is None and environment.read("[1]") is None
+
+    # A model folder's link to a file elsewhere is not followed; a schema too big is not read.
+    outside = tmp_path / "elsewhere.pkl"
+    outside.write_bytes(pickle.dumps(np.dtype("int8")))
+    assert environment.pickle_globals(outside.read_bytes()) == {"numpy"}
+    folder = tmp_path / "model"
+    folder.mkdir()
+    (folder / "model.pkl").symlink_to(outside)
+    with zipfile.ZipFile(folder / "model.skops", "w") as archive:
+        archive.writestr("schema.json", json.dumps({"__module__": "sklearn.pipeline"}))
+    assert environment.model_imports(folder) == {"sklearn": ["model.skops"]}
+    monkeypatch.setattr(environment, "MAX_SCHEMA_BYTES", 10)
+    assert environment.skops_modules(folder / "model.skops") == set()

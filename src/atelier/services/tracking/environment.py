@@ -25,6 +25,7 @@ because they came from the environment Atelier runs in rather than from the proj
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import pickletools
@@ -35,7 +36,7 @@ import tomllib
 import zipfile
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 ENVIRONMENT_ARTIFACT = "atelier-environment.json"
 REQUIREMENTS_ARTIFACT = "requirements.lock"
@@ -63,8 +64,11 @@ FLAVOR_DISTRIBUTIONS = {
 }
 #: Files of a saved model read for the modules their pickles import.
 PICKLE_SUFFIXES = (".pkl", ".pickle", ".cloudpickle", ".joblib", ".pt", ".pth")
+SCANNED_SUFFIXES = (*PICKLE_SUFFIXES, ".skops")
 #: Larger model files are not scanned (their flavour's library is still checked).
-MAX_SCAN_BYTES = 512 * 1024 * 1024
+MAX_SCAN_BYTES = 1024 * 1024 * 1024
+#: A skops file whose schema unpacks to more is not read.
+MAX_SCHEMA_BYTES = 64 * 1024 * 1024
 
 
 def normalize(name: str) -> str:
@@ -263,9 +267,10 @@ def loader_of(flavors: Mapping[str, Any], name: str | None = None) -> dict[str, 
 # -- what a saved model imports ------------------------------------------------------------------
 
 
-def pickle_globals(data: bytes) -> set[str]:
+def pickle_globals(data: bytes | BinaryIO) -> set[str]:
     """Module names a pickle's GLOBAL/STACK_GLOBAL opcodes import, read without unpickling
-    (what follows an unreadable opcode, such as joblib's raw arrays, is not read)."""
+    (what follows an unreadable opcode, such as joblib's raw arrays, is not read). ``data``:
+    the bytes, or a binary file read as a stream."""
     found: set[str] = set()
     memo: dict[int, Any] = {}
     recent: list[Any] = []
@@ -308,6 +313,8 @@ def skops_modules(path: Path) -> set[str]:
     found: set[str] = set()
     try:
         with zipfile.ZipFile(path) as archive:
+            if archive.getinfo("schema.json").file_size > MAX_SCHEMA_BYTES:
+                return found  # not unpacked: a bomb's claim or not, too big to read here
             schema = json.loads(archive.read("schema.json"))
     except (OSError, KeyError, ValueError, zipfile.BadZipFile):
         return found
@@ -337,13 +344,12 @@ def model_imports(folder: Path, flavors: Mapping[str, Any] | None = None) -> dic
 
     if folder.is_dir():
         for path in sorted(folder.rglob("*")):
-            if not path.is_file() or path.stat().st_size > MAX_SCAN_BYTES:
+            if path.is_symlink() or not path.is_file() or path.suffix not in SCANNED_SUFFIXES:
                 continue
-            relative = path.relative_to(folder).as_posix()
-            if path.suffix == ".skops":
-                add(skops_modules(path), relative)
-            elif path.suffix in PICKLE_SUFFIXES:
-                add(pickle_globals(path.read_bytes()), relative)
+            stat = path.stat()
+            if stat.st_size <= MAX_SCAN_BYTES:
+                relative = path.relative_to(folder).as_posix()
+                add(_file_modules(str(path), stat.st_size, stat.st_mtime_ns), relative)
     for flavor, conf in (flavors or {}).items():
         library = FLAVOR_DISTRIBUTIONS.get(flavor)
         if library:
@@ -353,6 +359,18 @@ def model_imports(folder: Path, flavors: Mapping[str, Any] | None = None) -> dic
             if isinstance(loader, str):
                 add([loader], "loader module")
     return {module: sorted(why) for module, why in sorted(needs.items())}
+
+
+@functools.lru_cache(maxsize=256)
+def _file_modules(path: str, size: int, mtime_ns: int) -> frozenset[str]:
+    """The modules one saved file imports (remembered while its size and time stay)."""
+    if path.endswith(".skops"):
+        return frozenset(skops_modules(Path(path)))
+    try:
+        with open(path, "rb") as stream:
+            return frozenset(pickle_globals(stream))
+    except OSError:
+        return frozenset()
 
 
 def _module_of(distribution: str) -> str:
