@@ -79,6 +79,12 @@ def test_uploads_suggest_people_confirm_change_and_remove(workbench: Workbench) 
     workbench.ingest.upload(wider, "crm.customers", mode="replace", principal=SAM)
     assert states(workbench)["contact"] == ("email", "suggested")
     assert states(workbench)["email"] == ("email", "confirmed")
+    # A replace without a column drops its tag.
+    workbench.ingest.upload(wider.drop(["segment"]), "crm.customers", mode="replace")
+    assert states(workbench) == {
+        "email": ("email", "confirmed"),
+        "contact": ("email", "suggested"),
+    }
 
     assert actions(workbench)[::-1] == [
         ("pii.confirm", "sam", True),

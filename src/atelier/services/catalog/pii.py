@@ -258,11 +258,14 @@ class PiiTags:
 
     def suggest(self, name: str, columns: builtins.list[str] | None = None) -> int:
         """Classify the columns of ``name`` that have no tag yet (``columns``: only those),
-        store the suggestions and return how many; errors are logged, never raised."""
+        store the suggestions and return how many; the tags of columns the table no longer
+        has (a replace that changed them) are dropped. Errors are logged, never raised."""
         try:
             ref = self.catalog.resolve(name)
+            present = [c.name for c in self.catalog.columns(ref)]
+            self._forget_columns(ref.name, present)
             known = self._tagged(ref.name)
-            wanted = [c for c in columns or [c.name for c in self.catalog.columns(ref)]]
+            wanted = [c for c in columns if c in present] if columns is not None else present
             fresh = [c for c in wanted if c not in known]
             if not fresh:
                 return 0
@@ -358,6 +361,12 @@ class PiiTags:
             return set(
                 session.scalars(select(ColumnTag.column_name).where(ColumnTag.table_name == name))
             )
+
+    def _forget_columns(self, name: str, present: builtins.list[str]) -> None:
+        with self.db.session() as session:
+            for row in session.scalars(select(ColumnTag).where(ColumnTag.table_name == name)):
+                if row.column_name not in present:
+                    session.delete(row)
 
     def _store(self, name: str, findings: builtins.list[ColumnFinding]) -> int:
         """Store ``findings`` as suggestions where nobody decided yet; how many were stored."""
