@@ -68,6 +68,13 @@ VALUES: dict[PiiKind, list[Any]] = {
         "fe80::1",
         "::1",
         "not an ip",
+        "1.2.3.4\n",
+        "\t1.2.3.4",
+        "1.2.3.4\nx",
+        "2001:db8:1:\n",
+        "..",
+        "1.2.3.4.5",
+        "",
         None,
     ],
     PiiKind.FREE_TEXT_WITH_PII: ["call me at +44 20 7946 0018, Ada", None],
@@ -112,6 +119,17 @@ def test_typed_values_are_masked_alike() -> None:
     assert _sql_values(card, PiiKind.PAYMENT_CARD, numbers, "BIGINT") == card.mask_values(
         PiiKind.PAYMENT_CARD, numbers
     )
+    # Knowing the column's type, a date of birth is generalised with year(): the same years.
+    for sql_type, values in (("DATE", dates), ("TIMESTAMP", stamps)):
+        with duckdb.connect() as connection:
+            connection.execute(f"CREATE TABLE t (v {sql_type})")
+            connection.executemany("INSERT INTO t VALUES (?)", [(v,) for v in values])
+            expression = masker.sql(PiiKind.DATE_OF_BIRTH, "v", sql_type)
+            assert "year(v)" in expression
+            rows = connection.execute(f"SELECT {expression} FROM t").fetchall()
+        typed_years = [row[0] for row in rows]
+        assert typed_years == masker.mask_values(PiiKind.DATE_OF_BIRTH, values)
+    assert masker.mask(PiiKind.DATE_OF_BIRTH, date(1850, 1, 1)) == 1850
     typed_arrow = masker.mask_arrow(PiiKind.DATE_OF_BIRTH, pa.array(dates))
     assert typed_arrow.type == pa.int32()
 
@@ -126,7 +144,8 @@ def test_what_each_rule_shows() -> None:
         "SW1A", "205", "1012", "M5H", "10", "101", None, None,
     ]  # fmt: skip
     assert masker.mask_values(PiiKind.IP_ADDRESS, VALUES[PiiKind.IP_ADDRESS]) == [
-        "192.168.10.0/24", "10.0.0.0/24", "2001:db8:85a3::/48", None, None, None, None,
+        "192.168.10.0/24", "10.0.0.0/24", "2001:db8:85a3::/48", None, None, None, None, None,
+        None, "2001:db8:1::/48", None, None, None, None,
     ]  # fmt: skip
     assert masker.mask(PiiKind.EMAIL, None) is None
 

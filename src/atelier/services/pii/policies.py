@@ -198,7 +198,7 @@ class Masker:
             if len(text) <= rule.keep:
                 return "*" * len(text)
             return "*" * (len(text) - rule.keep) + text[-rule.keep :]
-        return _generalise(kind, text)
+        return _generalise(kind, value, text)
 
     def mask_values(self, kind: PiiKind | str, values: Iterable[Any]) -> list[Any]:
         return [self.mask(kind, value) for value in values]
@@ -215,9 +215,11 @@ class Masker:
 
     # -- DuckDB ----------------------------------------------------------------------------
 
-    def sql(self, kind: PiiKind | str, column: str) -> str:
+    def sql(self, kind: PiiKind | str, column: str, sql_type: str | None = None) -> str:
         """A DuckDB expression giving ``column`` (an SQL expression, e.g. a quoted name)
-        masked by ``kind``'s rule, the same values as :meth:`mask`.
+        masked by ``kind``'s rule, the same values as :meth:`mask`. ``sql_type``, the column's
+        DuckDB type when known, lets a date of birth stored as a DATE or TIMESTAMP be
+        generalised with ``year()`` instead of reading its text.
 
         A pseudonym's expression holds values derived from the key: put it only where the
         user's SQL cannot read definitions (see docs/personal-data.md, "Enforcement")."""
@@ -239,6 +241,8 @@ class Masker:
                 f"ELSE repeat('*', length({text}) - {n}) || right({text}, {n}) END"
             )
         if kind is PiiKind.DATE_OF_BIRTH:
+            if sql_type is not None and sql_type.upper().startswith(("DATE", "TIMESTAMP")):
+                return f"CAST(year({column}) AS INTEGER)"
             return (
                 f"TRY_CAST(NULLIF(regexp_extract({text}, {_sql_string(_YEAR)}, 1), '') AS INTEGER)"
             )
@@ -249,13 +253,12 @@ class Masker:
             ]
             return f"COALESCE({', '.join(parts)})"
         trimmed = f"lower(trim({text}))"
-        v4 = f"regexp_extract({trimmed}, {_sql_string(_IPV4)}, ['a', 'b', 'c'])"
-        v6 = f"regexp_extract({trimmed}, {_sql_string(_IPV6)}, ['a', 'b', 'c'])"
+        # One pass per form: the address's network, or '..' ('::') when it is not one.
+        v4 = f"regexp_replace({trimmed}, {_sql_string(_IPV4 + '|.*')}, '\\1.\\2.\\3', 's')"
+        v6 = f"regexp_replace({trimmed}, {_sql_string(_IPV6 + '.*|.*')}, '\\1:\\2:\\3', 's')"
         return (
-            f"CASE WHEN regexp_matches({trimmed}, {_sql_string(_IPV4)}) "
-            f"THEN {v4}.a || '.' || {v4}.b || '.' || {v4}.c || '.0/24' "
-            f"WHEN regexp_matches({trimmed}, {_sql_string(_IPV6)}) "
-            f"THEN {v6}.a || ':' || {v6}.b || ':' || {v6}.c || '::/48' END"
+            f"CASE WHEN {column} IS NULL THEN NULL "
+            f"ELSE COALESCE(NULLIF({v4}, '..') || '.0/24', NULLIF({v6}, '::') || '::/48') END"
         )
 
 
@@ -263,8 +266,10 @@ def _gives_year(kind: PiiKind, rule: Rule) -> bool:
     return kind is PiiKind.DATE_OF_BIRTH and rule.method in ("generalise", "null")
 
 
-def _generalise(kind: PiiKind, text: str) -> Any:
+def _generalise(kind: PiiKind, value: Any, text: str) -> Any:
     if kind is PiiKind.DATE_OF_BIRTH:
+        if isinstance(value, date):
+            return value.year
         found = re.search(_YEAR, text, re.ASCII)
         return int(found.group(1)) if found else None
     if kind is PiiKind.POSTAL_ADDRESS:
@@ -274,8 +279,8 @@ def _generalise(kind: PiiKind, text: str) -> Any:
             if found:
                 return found.group(1)
         return None
-    trimmed = text.strip().lower()
-    found = re.search(_IPV4, trimmed, re.ASCII)
+    trimmed = text.strip(" ").lower()  # DuckDB's trim() takes spaces only
+    found = re.search(_IPV4.replace("$", r"\Z"), trimmed, re.ASCII)
     if found:
         return f"{found.group(1)}.{found.group(2)}.{found.group(3)}.0/24"
     found = re.search(_IPV6, trimmed, re.ASCII)
