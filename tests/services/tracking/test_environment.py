@@ -262,6 +262,12 @@ def test_lock_and_pickle_readers_take_bad_input_calmly(
     (folder / "model.pkl").symlink_to(outside)
     with zipfile.ZipFile(folder / "model.skops", "w") as archive:
         archive.writestr("schema.json", json.dumps({"__module__": "sklearn.pipeline"}))
-    assert environment.model_imports(folder) == {"sklearn": ["model.skops"]}
+    # A torch.save-style archive: the pickles inside are read.
+    with zipfile.ZipFile(folder / "model.pth", "w") as archive:
+        archive.writestr("model/data.pkl", pickle.dumps(np.dtype("int8")))
+    assert environment.model_imports(folder) == {
+        "numpy": ["model.pth"],
+        "sklearn": ["model.skops"],
+    }
     monkeypatch.setattr(environment, "MAX_SCHEMA_BYTES", 10)
     assert environment.skops_modules(folder / "model.skops") == set()

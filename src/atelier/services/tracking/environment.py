@@ -361,11 +361,26 @@ def model_imports(folder: Path, flavors: Mapping[str, Any] | None = None) -> dic
     return {module: sorted(why) for module, why in sorted(needs.items())}
 
 
+def _archive_pickles(path: Path) -> set[str]:
+    found: set[str] = set()
+    try:
+        with zipfile.ZipFile(path) as archive:
+            for entry in archive.infolist():
+                if entry.filename.endswith(".pkl") and entry.file_size <= MAX_SCHEMA_BYTES:
+                    with archive.open(entry) as stream:
+                        found |= pickle_globals(stream)
+    except (OSError, ValueError, zipfile.BadZipFile):
+        return found
+    return found
+
+
 @functools.lru_cache(maxsize=256)
 def _file_modules(path: str, size: int, mtime_ns: int) -> frozenset[str]:
     """The modules one saved file imports (remembered while its size and time stay)."""
     if path.endswith(".skops"):
         return frozenset(skops_modules(Path(path)))
+    if zipfile.is_zipfile(path):  # torch.save's archive: its pickles inside
+        return frozenset(_archive_pickles(Path(path)))
     try:
         with open(path, "rb") as stream:
             return frozenset(pickle_globals(stream))
