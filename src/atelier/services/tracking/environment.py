@@ -36,7 +36,7 @@ import tomllib
 import zipfile
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import IO, Any
 
 ENVIRONMENT_ARTIFACT = "atelier-environment.json"
 REQUIREMENTS_ARTIFACT = "requirements.lock"
@@ -267,7 +267,7 @@ def loader_of(flavors: Mapping[str, Any], name: str | None = None) -> dict[str, 
 # -- what a saved model imports ------------------------------------------------------------------
 
 
-def pickle_globals(data: bytes | BinaryIO) -> set[str]:
+def pickle_globals(data: bytes | IO[bytes]) -> set[str]:
     """Module names a pickle's GLOBAL/STACK_GLOBAL opcodes import, read without unpickling
     (what follows an unreadable opcode, such as joblib's raw arrays, is not read). ``data``:
     the bytes, or a binary file read as a stream."""
