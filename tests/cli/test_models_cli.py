@@ -5,6 +5,7 @@ a code token without the tracking scope), each one line."""
 from __future__ import annotations
 
 import json
+import re
 from datetime import timedelta
 from pathlib import Path
 
@@ -44,6 +45,10 @@ def test_register_alias_list_show_and_refusals(cli: Cli, tmp_path: Path) -> None
     assert shown.stdout.startswith("churn version 1  (champion)")
     assert "bank.customers                   version 3" in shown.stdout
     assert "fees" in shown.stdout and "accuracy" in shown.stdout
+    # The environment the model was logged in: its loader and the complete lock, nothing amiss.
+    assert "loader           sklearn (cloudpickle)" in shown.stdout
+    assert re.search(r"complete lock    \d+ packages pinned", shown.stdout)
+    assert "Not pinned" not in shown.stdout
     card = json.loads(cli("models", "show", "churn/2", "--json").stdout)
     assert card["version"] == 2 and card["all_aliases"] == {"champion": 1, "challenger": 2}
 
@@ -69,3 +74,36 @@ def test_register_alias_list_show_and_refusals(cli: Cli, tmp_path: Path) -> None
     after = json.loads(cli("models", "list", "--json").stdout)
     assert after[0]["aliases"] == {"champion": 1, "challenger": 2}
     assert after[0]["latest_version"] == 2
+
+
+def test_card_lines_name_what_the_environment_does_not_pin() -> None:
+    from atelier.cli.models import card_lines
+
+    card = {
+        "name": "churn",
+        "version": 3,
+        "aliases": [],
+        "registered_by": "sam",
+        "created_at": None,
+        "run_id": None,
+        "environment": {
+            "flags": [
+                {
+                    "problem": "not-in-project-lock",
+                    "message": "scikit-learn 1.7.2 came from the training environment",
+                }
+            ]
+        },
+    }
+    lines = card_lines(card)
+    assert "Not pinned by its environment:" in "\n".join(lines)
+    assert lines[-1].split() == [
+        "not-in-project-lock",
+        "scikit-learn",
+        "1.7.2",
+        "came",
+        "from",
+        "the",
+        "training",
+        "environment",
+    ]

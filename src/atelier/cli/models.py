@@ -136,6 +136,18 @@ def card_lines(card: dict[str, Any]) -> list[str]:
             lines.append(f"  {len(env['packages'])} packages (atelier.packages.txt in the run)")
         if env.get("lock"):
             lines.append("  uv.lock recorded (atelier.lock in the run)")
+        if env.get("loader"):
+            loader = env["loader"]
+            form = loader.get("serialization_format")
+            lines.append(
+                f"  {'loader':<16} {loader.get('flavor')}" + (f" ({form})" if form else "")
+            )
+        if env.get("complete_lock"):
+            lines.append(f"  complete lock    {len(env['complete_lock'])} packages pinned")
+    flags = env.get("flags") or []
+    if flags:
+        lines.append("\nNot pinned by its environment:")
+        lines += [f"  {flag.get('problem', '—'):<20} {flag.get('message', '')}" for flag in flags]
     return lines
 
 
