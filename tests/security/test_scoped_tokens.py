@@ -97,6 +97,7 @@ APP_ROUTES = {
     ("GET", "/api/v1/tables/{name}"),
     ("GET", "/api/v1/tables/{name}/versions"),
     ("GET", "/api/v1/tables/{name}/profile"),
+    ("GET", "/api/v1/tables/{name}/pii"),
     ("GET", "/api/v1/pii/rules"),
     ("POST", "/api/v1/sql"),
     ("GET", "/api/v1/sql/{query_id}"),
