@@ -46,14 +46,18 @@ class EmbeddedClient(Client):
         return self.principal.as_dict()
 
     def _sql_arrow(self, query: str, timeout: float | None) -> pyarrow.Table:
-        with self.workbench.query.run(query, principal=self.principal, timeout=timeout) as result:
+        with self.workbench.query.run(
+            query, principal=self.principal, timeout=timeout, remote=False
+        ) as result:
             return result.to_arrow()
 
     @contextmanager
     def sql_batches(
         self, query: str, *, timeout: float | None = None
     ) -> Iterator[pyarrow.RecordBatchReader]:
-        with self.workbench.query.run(query, principal=self.principal, timeout=timeout) as result:
+        with self.workbench.query.run(
+            query, principal=self.principal, timeout=timeout, remote=False
+        ) as result:
             yield result.reader()
 
     def _lake_version(self) -> int | None:

@@ -113,9 +113,13 @@ class Workbench:
 
     @cached_property
     def query(self) -> QueryService:
+        from atelier.services.pii.enforce import SqlMasking
+        from atelier.services.pii.grants import grants_of
+        from atelier.services.pii.policies import policies_of
         from atelier.services.query import QueryService
 
-        return QueryService(self.db, self.warehouse, self.sources, self.settings.query)
+        masking = SqlMasking(self.db, policies_of(self), grants_of(self))
+        return QueryService(self.db, self.warehouse, self.sources, self.settings.query, masking)
 
     @cached_property
     def ingest(self) -> Ingest:

@@ -19,6 +19,7 @@ from atelier.backends.warehouse.catalog import parse_catalog_url
 from atelier.backends.warehouse.errors import WarehouseError, redact
 from atelier.backends.warehouse.extensions import default_extension_directory, open_connection
 from atelier.backends.warehouse.history import Snapshot, table_snapshots
+from atelier.backends.warehouse.masking import Masking
 from atelier.backends.warehouse.restricted import (
     SettingValue,
     UserConnection,
@@ -94,10 +95,12 @@ class Warehouse:
         attach_sources: Iterable[Attachment] = (),
         *,
         settings: Mapping[str, SettingValue] | None = None,
+        masking: Masking | None = None,
     ) -> Iterator[UserConnection]:
         """A restricted connection for user SQL: the lake read-only, the given read-only
         sources, ``settings`` (e.g. ``memory_limit``) applied, then external access off and
-        the configuration locked."""
+        the configuration locked. With ``masking``, the tables it names are read through
+        their policy subqueries (see :mod:`.masking`)."""
         sources = list(attach_sources)
         directories = [str(self.data_path), *(d for s in sources for d in s.allowed_directories)]
         check_readable_layout(directories, self._private_paths())
@@ -105,13 +108,15 @@ class Warehouse:
         try:
             connection = retry(lambda: self._open_read_only(sources), self.retry_policy)
             try:
+                if masking:
+                    masking.prepare(connection)
                 restrict(
                     connection,
                     allowed_directories=directories,
                     allowed_paths=[p for s in sources for p in s.allowed_paths],
                     settings={**(settings or {}), "temp_directory": str(spill)},
                 )
-                user = UserConnection(connection)
+                user = UserConnection(connection, masking, self.alias)
                 yield user
             finally:
                 connection.close()

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 
 from atelier.backends.warehouse.errors import QueryRefused, WarehouseError
 from atelier.backends.warehouse.guard import check_user_sql
+from atelier.backends.warehouse.masking import Masking, rewrite
 from atelier.backends.warehouse.sql import ident, literal
 
 if TYPE_CHECKING:
@@ -73,15 +74,24 @@ class UserConnection:
     ``to_arrow_reader()`` (streaming), ``df()``, ``pl()``, ``fetchall()``.
     """
 
-    def __init__(self, connection: duckdb.DuckDBPyConnection) -> None:
+    def __init__(
+        self,
+        connection: duckdb.DuckDBPyConnection,
+        masking: Masking | None = None,
+        lake: str = "lake",
+    ) -> None:
         self._connection = connection
+        self._masking = masking or Masking()
+        self._lake = lake
 
     def execute(self, sql: str, parameters: object = None) -> duckdb.DuckDBPyConnection:
-        """Check ``sql``, then run it; a sandbox refusal becomes :class:`QueryRefused`."""
+        """Check ``sql``, read its masked tables through their policy subqueries (see
+        :mod:`.masking`), then run it; a sandbox refusal becomes :class:`QueryRefused`."""
         import duckdb
 
         check_user_sql(self._connection, sql)
         try:
+            sql = rewrite(self._connection, sql, self._masking, self._lake)
             return self._connection.execute(sql, parameters)
         except duckdb.PermissionException as error:
             raise QueryRefused(str(error).removeprefix("Permission Error: ")) from None

@@ -51,7 +51,7 @@ async def run_sql(
 
     wb = workbench(request)
     result = await run_in_threadpool(
-        lambda: wb.query.run(body.sql, principal=principal, timeout=body.timeout)
+        lambda: wb.query.run(body.sql, principal=principal, timeout=body.timeout, remote=True)
     )
     if wants_arrow(request):
         batches = result.batches()

@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     import pyarrow
 
     from atelier.backends.warehouse import UserConnection
+    from atelier.backends.warehouse.masking import Masking
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +44,12 @@ _REGISTRIES: weakref.WeakKeyDictionary[Database, dict[int, tuple[RunningQuery, C
     weakref.WeakKeyDictionary()
 )
 _REGISTRIES_LOCK = threading.RLock()
+
+
+class MaskingPolicy(Protocol):
+    """What the service needs of :class:`atelier.services.pii.enforce.SqlMasking`."""
+
+    def plan(self, principal: Principal | None, *, remote: bool = True) -> Masking: ...
 
 
 class AttachmentProvider(Protocol):
@@ -73,8 +80,12 @@ class QueryService:
         warehouse: Warehouse,
         sources: AttachmentProvider,
         settings: QuerySettings,
+        masking: MaskingPolicy | None = None,
     ) -> None:
         self.db = db
+        #: Masks personal columns in user SQL (see docs/personal-data.md, "How SQL is
+        #: masked"); None runs queries unmasked (tests of the warehouse alone).
+        self.masking = masking
         self.warehouse = warehouse
         self.sources = sources
         self.settings = settings
@@ -89,6 +100,7 @@ class QueryService:
         timeout: float | None = None,
         key: str | None = None,
         principal: Principal | None = None,
+        remote: bool = True,
     ) -> QueryResult:
         """Start ``sql`` (one read-only statement) for ``user``; returns once DuckDB streams.
 
@@ -98,6 +110,11 @@ class QueryService:
         may not do, ``QueryTimeout`` or ``QueryCancelled`` when stopped. With ``principal``
         (who acts), checked first: scientists and admins, code tokens with ``data:read``; the
         history records every run under its user, whatever the entry point.
+
+        Personal columns are masked unless ``principal`` holds a raw grant; ``remote`` (the
+        default, the stricter) says the rows leave the server, so that only an export grant
+        gives raw values: on-server callers (the portal, the embedded SDK, notebooks) pass
+        ``remote=False``. Without ``principal``, every tagged column is masked.
         """
         if principal is not None:
             access.check(principal, access.BUILDERS, "run SQL", ("data:read",))
@@ -137,8 +154,11 @@ class QueryService:
                 _check_single_statement(sql)
                 attachments = self._attachments(sql)
                 secrets = tuple(s for a in attachments for s in a.secrets)
+                plan = self.masking.plan(principal, remote=remote) if self.masking else None
                 connection = stack.enter_context(
-                    self.warehouse.user_connection(attachments, settings=self._settings())
+                    self.warehouse.user_connection(
+                        attachments, settings=self._settings(), masking=plan
+                    )
                 )
             control.attach(connection.interrupt)
             with control.step():

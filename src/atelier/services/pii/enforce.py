@@ -1,0 +1,133 @@
+"""What a person's SQL sees of personal data: the masking plan of one user connection.
+
+::
+
+    plan = SqlMasking(db, policies, grants).plan(principal, remote=True)
+    with warehouse.user_connection(masking=plan) as connection: ...
+
+Every live tag (suggested or confirmed) masks its column by its kind's rule, unless the acting
+person may read it raw: :meth:`PiiGrants.may_see_raw` on the server, and
+:meth:`PiiGrants.may_export_raw` when the result leaves it (``remote``). Viewers and an
+unknown caller (no principal) always get masked values; admins are not exempt.
+
+The pseudonym's key-derived blocks are handed to the connection as variables, never written
+into SQL (see :mod:`atelier.backends.warehouse.masking`).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import TYPE_CHECKING
+
+from sqlalchemy import select
+
+from atelier.backends.metadata import Database
+from atelier.backends.metadata.models import ColumnTag
+from atelier.backends.warehouse.masking import Expression, Masking
+from atelier.services.pii.grants import Acting, PiiGrants
+from atelier.services.pii.kinds import PiiKind
+
+if TYPE_CHECKING:
+    from atelier.services.pii.policies import Masker, PiiPolicies
+
+#: Variable names of the pseudonym's key blocks on a user connection.
+INNER = "atelier_pii_inner"
+OUTER = "atelier_pii_outer"
+
+
+class SqlMasking:
+    """Builds the masking plan of one user connection from the tags, rules and grants."""
+
+    def __init__(self, db: Database, policies: PiiPolicies, grants: PiiGrants) -> None:
+        self.db = db
+        self.policies = policies
+        self.grants = grants
+
+    def tagged(self) -> dict[str, dict[str, str]]:
+        """Table -> column -> kind of every live tag (names in lower case)."""
+        with self.db.session() as session:
+            rows = session.execute(
+                select(ColumnTag.table_name, ColumnTag.column_name, ColumnTag.kind).where(
+                    ColumnTag.state != "removed"
+                )
+            ).all()
+        tables: dict[str, dict[str, str]] = defaultdict(dict)
+        for table, column, kind in rows:
+            tables[str(table).lower()][str(column).lower()] = str(kind)
+        return dict(tables)
+
+    def plan(self, principal: Acting | None, *, remote: bool = True) -> Masking:
+        """The plan for ``principal``'s queries (``remote``: the results leave the server)."""
+        tagged = self.tagged()
+        if not tagged:
+            return Masking()
+        decided: dict[tuple[str, str], bool] = {}
+        masked: dict[str, dict[str, tuple[PiiKind, str]]] = {}
+        for table, columns in tagged.items():
+            for column, kind_name in columns.items():
+                try:
+                    kind = PiiKind(kind_name)
+                except ValueError:
+                    continue
+                if principal is not None and self._raw(principal, table, kind, remote, decided):
+                    continue
+                masked.setdefault(table, {})[column] = (kind, column)
+        if not masked:
+            return Masking()
+        masker = self.policies.masker()
+        return Masking(
+            {
+                table: {column: _expression(masker, kind) for column, (kind, _) in cols.items()}
+                for table, cols in masked.items()
+            },
+            _variables(masker),
+        )
+
+    def _raw(
+        self,
+        principal: Acting,
+        table: str,
+        kind: PiiKind,
+        remote: bool,
+        decided: dict[tuple[str, str], bool],
+    ) -> bool:
+        if principal.role not in ("admin", "scientist"):
+            return False
+        key = (table, kind.value)
+        if key not in decided:
+            check = self.grants.may_export_raw if remote else self.grants.may_see_raw
+            try:
+                decided[key] = check(principal, table, kind)
+            except Exception:  # a name grants cannot hold: no grant can cover it
+                decided[key] = False
+        return decided[key]
+
+
+def _blocks(masker: Masker) -> tuple[bytes, bytes]:
+    return masker._inner, masker._outer
+
+
+def _variables(masker: Masker) -> dict[str, bytes]:
+    inner, outer = _blocks(masker)
+    return {INNER: inner, OUTER: outer}
+
+
+def _expression(masker: Masker, kind: PiiKind) -> Expression:
+    inner, outer = _blocks(masker)
+    literals = {
+        f"from_hex('{inner.hex()}')": f"getvariable('{INNER}')",
+        f"from_hex('{outer.hex()}')": f"getvariable('{OUTER}')",
+    }
+
+    def expression(column: str, sql_type: str) -> str:
+        text = masker.sql(kind, column, sql_type)
+        for literal, variable in literals.items():
+            text = text.replace(literal, variable)
+        if inner.hex() in text or outer.hex() in text:  # never in SQL text: fail closed
+            raise RuntimeError("a masking expression would carry the pseudonym key")
+        return text
+
+    return expression
+
+
+__all__ = ["SqlMasking"]
