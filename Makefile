@@ -30,7 +30,7 @@ up: install bytecode
 TEST_WORKERS ?= 2
 test: install bytecode
 	@exports="$$($(BIN)/python -m tests.prereqs)" && eval "$$exports" && \
-	$(BIN)/python -m pytest $(if $(filter 0,$(TEST_WORKERS)),,-n $(TEST_WORKERS) --dist loadgroup) $(PYTEST_ARGS)
+	$(BIN)/python -m pytest $(if $(filter 0,$(TEST_WORKERS)),,-n $(TEST_WORKERS)) $(PYTEST_ARGS)
 
 lint: install
 	$(BIN)/ruff check src tests bench

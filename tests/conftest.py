@@ -19,6 +19,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
+from importlib.util import find_spec
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -32,6 +33,8 @@ from atelier.services.workbench import Workbench
 POSTGRES_ENV = "ATELIER_TEST_POSTGRES_URL"
 #: Session fixtures that several test packages share (one Ray head for all Ray tests).
 pytest_plugins = ["tests.ray_cluster"]
+if find_spec("xdist") is not None:  # `make test` runs on workers: tests/workers.py
+    pytest_plugins.append("tests.workers")
 
 
 def required_env(name: str) -> str:
@@ -136,20 +139,6 @@ def pytest_make_parametrize_id(config: pytest.Config, val: object, argname: str)
     """Bytes (often random) are named by their argument: every worker process must collect
     the same test ids."""
     return argname if isinstance(val, bytes) else None
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """With workers (``make test``: ``-n 2 --dist loadgroup``), each test module runs on one
-    of them, so a module's own server or workspace is made once; every test on the Ray head
-    runs on the same worker, so one head serves them all."""
-    for item in items:
-        fixtures = getattr(item, "fixturenames", ())
-        group = "ray" if "ray_head" in fixtures else item.nodeid.split("::", 1)[0]
-        item.add_marker(pytest.mark.xdist_group(group))
-
-
-def pytest_sessionfinish(session: pytest.Session) -> None:
-    TEMPLATES.drop()
 
 
 @pytest.fixture(autouse=True, scope="session")
