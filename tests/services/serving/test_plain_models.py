@@ -64,7 +64,10 @@ def test_a_plain_pipeline_with_boosted_trees_is_served(
         warnings.simplefilter("ignore")
         mlflow.set_tracking_uri(registered.tracking_uri)
         mlflow.set_registry_uri(registered.tracking_uri)
-        mlflow.set_experiment("plain")
+        # Its own artifact folder: MLflow's default (./mlruns) is resolved against the folder
+        # the store was first opened from, which is not this test's.
+        plain = mlflow.create_experiment("plain", artifact_location=str(tmp_path / "artifacts"))
+        mlflow.set_experiment(experiment_id=plain)
         with mlflow.start_run() as run:
             mlflow.sklearn.log_model(
                 model,
