@@ -106,6 +106,11 @@ def test_a_scientist_without_grant_sees_masked_values_whatever_the_form(
         "SELECT o.amount, c.email FROM bank.orders o JOIN bank.customers c "
         "ON o.customer_email = c.email",
         "PIVOT bank.customers ON segment IN ('gold') USING max(email)",
+        "UNPIVOT bank.customers ON email, phone INTO NAME k VALUE v",
+        "SELECT * FROM summary((SELECT * FROM bank.customers))",
+        "SELECT * FROM unnest((SELECT list(email) FROM bank.customers))",
+        "SELECT * FROM bank.customers, LATERAL (SELECT email || phone) t(x)",
+        "SELECT email, count(*) OVER (PARTITION BY email) AS n FROM bank.customers",
     ]
     for sql in forms:
         _no_raw(_values(_rows(wb, "sam", sql)))
