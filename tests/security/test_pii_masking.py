@@ -253,6 +253,15 @@ def test_the_api_masks_unless_the_caller_may_export(
     ada = _as(wb, "ada")
     grants_of(wb).grant(ada, "sam", table="bank.customers", reason="case 7", days=1)
     _no_raw(call("sam", sql).text)  # a raw grant alone stays on the server
+    # The portal's SQL page shows raw values to a signed-in person with a grant, but a token
+    # scraping the page is a remote client like any other.
+    page = client.post(
+        "/data/sql/run",
+        data={"sql": "SELECT email FROM bank.customers"},
+        headers={"Authorization": f"Bearer {tokens['sam']}"},
+    )
+    assert page.status_code == 200 and "sql-grid" in page.text
+    _no_raw(page.text)
     grants_of(wb).grant(
         ada, "sam", table="bank.customers", reason="case 7 export", days=1, export=True
     )
