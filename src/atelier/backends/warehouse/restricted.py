@@ -91,8 +91,18 @@ class UserConnection:
 
         check_user_sql(self._connection, sql)
         try:
-            sql = rewrite(self._connection, sql, self._masking, self._lake)
-            return self._connection.execute(sql, parameters)
+            masked = rewrite(self._connection, sql, self._masking, self._lake)
+            if masked == sql:
+                return self._connection.execute(sql, parameters)
+            try:
+                return self._connection.execute(masked, parameters)
+            except duckdb.Error as error:
+                # DuckDB quotes the statement it ran, the rewritten one: the position would
+                # point into the policy subqueries, so the message keeps only its first part.
+                message = str(error).split("\n\nLINE ", 1)[0]
+                if message == str(error):
+                    raise
+                raise type(error)(message) from None
         except duckdb.PermissionException as error:
             raise QueryRefused(str(error).removeprefix("Permission Error: ")) from None
 
