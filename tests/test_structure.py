@@ -45,7 +45,7 @@ def test_import_contracts_hold(
 def graph() -> Any:
     import grimp
 
-    return grimp.build_graph("atelier", include_external_packages=True)
+    return grimp.build_graph("atelier", include_external_packages=True, cache_dir=None)
 
 
 def check_cycles(graph: Any) -> Any:

@@ -31,7 +31,7 @@ from atelier.contract.apps import BUNDLE_MEDIA_TYPE
 from atelier.errors import InvalidInput
 
 if TYPE_CHECKING:
-    from atelier.sdk.remote import RemoteClient
+    from atelier.sdk.transport import Transport
     from atelier.services.auth import Principal
     from atelier.services.workbench import Workbench
 
@@ -293,7 +293,7 @@ class EmbeddedApps(Apps):
 class RemoteApps(Apps):
     """Over ``/api/v1/apps``; a folder travels as one archive (``POST /apps/deploy/bundle``)."""
 
-    def __init__(self, client: RemoteClient) -> None:
+    def __init__(self, client: Transport) -> None:
         self._client = client
 
     def _call(self, method: str, path: str, **kwargs: Any) -> Any:

@@ -12,10 +12,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from atelier.errors import InvalidInput
+from atelier.sdk.shapes import Format, convert
 
 if TYPE_CHECKING:
     import pyarrow
-    from pydantic import BaseModel
 
     from atelier.sdk.accounts import Accounts
     from atelier.sdk.apps import Apps
@@ -26,7 +26,6 @@ if TYPE_CHECKING:
     from atelier.sdk.pii_grants import PiiGrants
     from atelier.sdk.projects import Projects
 
-Format = Literal["pandas", "polars", "arrow"]
 Mode = Literal["create", "replace", "append"]
 #: Called during an upload as ``progress(stage, percent)``: ``sending`` (remote: the share of
 #: the file sent), ``preparing``, ``reading`` (the share read), ``committing``, ``loading``
@@ -277,14 +276,6 @@ def project_name(project: str | None) -> str:
     return name
 
 
-def shaped(model: type[BaseModel], data: Any) -> Any:
-    """``data`` (a dict, or a list of them) as the contract's ``model`` describes it: checked,
-    and in its JSON form, so that both clients answer the same shapes."""
-    if isinstance(data, list):
-        return [model.model_validate(item).model_dump(mode="json", by_alias=True) for item in data]
-    return model.model_validate(data).model_dump(mode="json", by_alias=True)
-
-
 def to_arrow(data: Any) -> pyarrow.Table:
     """pandas, polars or Arrow data as an Arrow table."""
     import pyarrow as pa
@@ -303,15 +294,3 @@ def to_arrow(data: Any) -> pyarrow.Table:
         f"cannot upload a {type(data).__name__}: give a file path, or a pandas, polars or "
         "Arrow table"
     )
-
-
-def convert(table: pyarrow.Table, format: Format) -> Any:
-    if format == "arrow":
-        return table
-    if format == "pandas":
-        return table.to_pandas()
-    if format == "polars":
-        import polars
-
-        return polars.from_arrow(table)
-    raise InvalidInput(f"format {format!r} is not one of pandas, polars, arrow")

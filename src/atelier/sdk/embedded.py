@@ -11,7 +11,8 @@ from typing import TYPE_CHECKING, Any
 from atelier.config import Workspace
 from atelier.contract.data import TableDetail, TableEntry, TableProfile, UploadResult
 from atelier.contract.sources import SourceInfo, SourceTable
-from atelier.sdk.client import Client, Mode, Progress, shaped
+from atelier.sdk.client import Client, Mode, Progress
+from atelier.sdk.shapes import shaped
 from atelier.services.workbench import Workbench
 
 if TYPE_CHECKING:

@@ -25,8 +25,8 @@ from urllib.parse import quote
 from atelier.contract import ARROW_STREAM
 from atelier.contract.features import ApplyPlan, Materialized, SavedTrainingSet, TrainingSetInfo
 from atelier.sdk.arrow import from_ipc, to_ipc
-from atelier.sdk.client import Format, convert, shaped
 from atelier.sdk.feature_runs import lineage_of, log_training_set
+from atelier.sdk.shapes import Format, convert, shaped
 from atelier.services.features.definitions import Definitions
 from atelier.services.features.frames import to_arrow
 from atelier.services.features.loader import from_dict, load, to_dict
@@ -34,7 +34,7 @@ from atelier.services.features.loader import from_dict, load, to_dict
 if TYPE_CHECKING:
     import pyarrow
 
-    from atelier.sdk.remote import RemoteClient
+    from atelier.sdk.transport import Transport
     from atelier.services.auth import Principal
     from atelier.services.features import FeatureStore
     from atelier.services.workbench import Workbench
@@ -280,7 +280,7 @@ class EmbeddedFeatures(Features):
 
 
 class RemoteFeatures(Features):
-    def __init__(self, client: RemoteClient) -> None:
+    def __init__(self, client: Transport) -> None:
         self.client = client
 
     def _training_set(

@@ -28,7 +28,7 @@ from atelier.errors import InvalidInput
 from atelier.sdk.tree import Packed, find_checkout, pack
 
 if TYPE_CHECKING:
-    from atelier.sdk.remote import RemoteClient
+    from atelier.sdk.transport import Transport
     from atelier.services.auth import Principal
     from atelier.services.workbench import Workbench
 
@@ -191,7 +191,7 @@ class EmbeddedJobs(Jobs):
 
 
 class RemoteJobs(Jobs):
-    def __init__(self, client: RemoteClient) -> None:
+    def __init__(self, client: Transport) -> None:
         self.client = client
 
     def _submit(

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 if TYPE_CHECKING:
-    from atelier.sdk.remote import RemoteClient
+    from atelier.sdk.transport import Transport
     from atelier.services.auth import Principal
     from atelier.services.tracking.registry import Flavor
     from atelier.services.workbench import Workbench
@@ -121,7 +121,7 @@ class EmbeddedModels(Models):
 class RemoteModels(Models):
     """Over the REST API; model files come through the server's ``/mlflow`` (MLflow's API)."""
 
-    def __init__(self, client: RemoteClient, token: str) -> None:
+    def __init__(self, client: Transport, token: str) -> None:
         self._client = client
         self._token = token
 

@@ -29,7 +29,7 @@ from atelier.errors import InvalidInput
 from atelier.sdk.tree import find_checkout, find_marker, read_marker
 
 if TYPE_CHECKING:
-    from atelier.sdk.remote import RemoteClient
+    from atelier.sdk.transport import Transport
     from atelier.services.auth import Principal
     from atelier.services.workbench import Workbench
 
@@ -246,7 +246,7 @@ class EmbeddedProjects(Projects):
 
 
 class RemoteProjects(Projects):
-    def __init__(self, client: RemoteClient) -> None:
+    def __init__(self, client: Transport) -> None:
         self.client = client
 
     def _json(self, method: str, path: str, **kwargs: Any) -> Any:

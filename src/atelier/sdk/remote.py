@@ -17,7 +17,8 @@ from atelier.contract.data import TableDetail, TableEntry, TableProfile, UploadR
 from atelier.contract.sources import SourceInfo, SourceTable
 from atelier.errors import AtelierError
 from atelier.sdk.arrow import fetch_arrow, http_error, stream_arrow, to_ipc
-from atelier.sdk.client import Client, Mode, Progress, shaped
+from atelier.sdk.client import Client, Mode, Progress
+from atelier.sdk.shapes import shaped
 
 if TYPE_CHECKING:
     import pyarrow
