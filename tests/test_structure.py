@@ -88,3 +88,32 @@ def test_listed_exceptions_are_single_imports_inside_atelier() -> None:
     for entry in contract_options("acyclic")["ignore_imports"]:
         importer, _, imported = entry.partition(" -> ")
         assert "*" not in entry and importer.startswith("atelier.") and imported, entry
+
+
+def check_cli(graph: Any) -> Any:
+    from importlinter.configuration import configure
+    from importlinter.contracts.forbidden import ForbiddenContract
+
+    configure()
+    contract = ForbiddenContract(
+        "The CLI imports no service or backend",
+        session_options={"root_packages": ["atelier"], "include_external_packages": True},
+        # As the TOML loader of lint-imports gives them: booleans as text.
+        contract_options={
+            k: str(v) if isinstance(v, bool) else v
+            for k, v in contract_options("cli-over-sdk").items()
+        },
+    )
+    return contract.check(copy.deepcopy(graph), verbose=False)
+
+
+def test_the_cli_works_through_the_sdk(graph: Any) -> None:
+    assert check_cli(graph).kept
+    broken = copy.deepcopy(graph)
+    broken.add_import(
+        importer="atelier.cli.jobs",
+        imported="atelier.services.jobs",
+        line_number=1,
+        line_contents="from atelier.services.jobs import JobService",
+    )
+    assert not check_cli(broken).kept
