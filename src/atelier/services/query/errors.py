@@ -40,5 +40,3 @@ def query_error(error: BaseException, secrets: Iterable[str] = ()) -> AtelierErr
             "aggregate or filter more, or ask an admin to raise the limit."
         )
     return InvalidInput(message)
-
-
