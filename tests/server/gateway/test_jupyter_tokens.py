@@ -71,6 +71,26 @@ def test_the_header_and_a_session_win_over_the_query() -> None:
     assert browser["query_string"] == b""
 
 
+def test_a_session_wins_over_the_header() -> None:
+    """JupyterLab's frontend sends its server's secret as ``Authorization: token``; beside a
+    session cookie it is not taken for an Atelier token (that would refuse every REST call)."""
+    lab = passed(
+        scope(
+            "/notebooks/api/sessions",
+            authorization="token jupyter-secret",
+            cookie="atelier_session=s",
+        )
+    )
+    assert authorization(lab) == [b"token jupyter-secret"]
+    websocket = passed(
+        scope(
+            "/notebooks/api/kernels/k/channels", b"token=jupyter-secret", cookie="atelier_session=s"
+        )
+    )
+    assert authorization(websocket) == []
+    assert websocket["query_string"] == b""
+
+
 @pytest.mark.parametrize("path", ["/api/v1/tables", "/notebooksx/api", "/mlflow/api", "/apps/a/"])
 def test_other_paths_are_left_alone(path: str) -> None:
     seen = passed(scope(path, b"token=atl_1_abc", authorization="token atl_1_abc"))

@@ -11,8 +11,13 @@ It also takes ``token`` out of the query string of every request under ``/notebo
 or not: forwarded, JupyterLab would take it for a wrong guess at its own secret (it reads the
 query before the header that the gateway sets), and the access log would show it.
 
-A ``?token=`` is ignored when the request also carries an Atelier session cookie: a link that
-names someone else's token cannot move a signed-in browser into that person's JupyterLab.
+A signed-in browser's session wins over both spellings: with an Atelier session cookie, a
+``?token=`` is ignored (a link that names someone else's token cannot move a signed-in browser
+into that person's JupyterLab) and so is ``Authorization: token …``. JupyterLab's own frontend
+sends that header on every REST request, with the secret of the user's Jupyter server that it
+reads from its page; taken for an Atelier token, it would be refused and the browser's
+JupyterLab could list no kernels, sessions or contents. The gateway replaces the header with
+the server's secret anyway.
 """
 
 from __future__ import annotations
@@ -75,16 +80,19 @@ class JupyterTokens:
     @staticmethod
     def rewrite(scope: Scope) -> None:
         headers: list[tuple[bytes, bytes]] = list(scope.get("headers") or [])
+        session = _has_session(headers)
         authorized = False
         for index, (name, value) in enumerate(headers):
             if name.lower() != b"authorization":
                 continue
             authorized = True
             scheme, _, credential = value.partition(b" ")
-            if scheme.lower() == TOKEN.encode() and credential.strip():
+            # Left as it is beside a session: AuthMiddleware reads only "Bearer", so the
+            # session cookie decides who calls.
+            if scheme.lower() == TOKEN.encode() and credential.strip() and not session:
                 headers[index] = (name, b"Bearer " + credential.strip())
         query, token = split_token(scope.get("query_string", b""))
-        if token and not authorized and not _has_session(headers):
+        if token and not authorized and not session:
             headers.append((b"authorization", b"Bearer " + token.encode("latin-1", "replace")))
         scope["headers"] = headers
         scope["query_string"] = query
