@@ -40,7 +40,9 @@ WITH labels AS (
     FROM bank.transactions GROUP BY ALL
 )
 SELECT c.segment, c.country,
-       date_diff('year', c.date_of_birth, DATE '2026-06-30')::DOUBLE AS age,
+       -- Birth dates are personal data: without a raw grant SQL gives their year only, so
+       -- the age is counted in years from the birth year (the same with a grant).
+       (2026 - left(c.date_of_birth::VARCHAR, 4)::INTEGER)::DOUBLE AS age,
        date_diff('day', c.signup_date, DATE '2026-06-30')::DOUBLE AS tenure_days,
        coalesce(t.tickets, 0)::DOUBLE AS tickets,
        coalesce(t.complaints, 0)::DOUBLE AS complaints,

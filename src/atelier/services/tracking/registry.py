@@ -370,12 +370,14 @@ class ModelRegistry:
         """``python_version``, ``loader``, ``environment_sha256``, ``complete_lock`` (name,
         version, where from, hash kind), ``model_imports`` and ``flags`` (what the model's
         files import that the lock does not pin) of a version, from its files."""
+        from mlflow.exceptions import MlflowException
+
         from atelier.services.tracking import environment
 
         try:
             folder = self._files(version)
-        except (AtelierError, OSError):
-            return {}
+        except (AtelierError, OSError, MlflowException):
+            return {}  # files this process cannot read: the card shows no environment
         text = (
             (folder / environment.ENVIRONMENT_ARTIFACT).read_text(errors="replace")
             if (folder / environment.ENVIRONMENT_ARTIFACT).is_file()
