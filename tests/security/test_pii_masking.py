@@ -270,3 +270,102 @@ def test_the_api_masks_unless_the_caller_may_export(
         ada, "sam", table="bank.customers", reason="case 7 export", days=1, export=True
     )
     assert "ann@example.com" in call("sam", sql).text
+
+
+def test_samples_and_profiles_show_what_sql_shows(
+    bank: tuple[Workbench, Masker, list[int]],
+) -> None:
+    wb, masker, versions = bank
+    sam, ada = _as(wb, "sam"), _as(wb, "ada")
+    emails = sorted(masker.mask("email", e) for e in RAW_EMAILS[:2])
+
+    def sample(who: Principal | None, *, remote: bool = False) -> dict[str, list[Any]]:
+        detail = wb.catalog.describe("bank.customers", principal=who, remote=remote).as_dict()
+        columns = detail["sample"]["columns"]
+        return {
+            c: sorted(str(row[i]) for row in detail["sample"]["rows"])
+            for i, c in enumerate(columns)
+        }
+
+    def profile(who: Principal | None, **options: Any) -> dict[str, dict[str, Any]]:
+        found = wb.profiles.profile("bank.customers", principal=who, **options).as_dict()
+        return {c["name"]: c for c in found["columns"]}
+
+    # Without a grant, admins included, and without a person at all: masked values only.
+    for who in (sam, ada, None):
+        shown = sample(who)
+        assert shown["email"] == emails and shown["birth"] == ["1970", "1971"]
+        assert shown["segment"] == ["gold", "gold"]
+        _no_raw(json.dumps(shown))
+        columns = profile(who)
+        _no_raw(json.dumps(columns, default=str))
+        email = columns["email"]
+        assert sorted(v["value"] for v in email["top_values"]) == emails
+        assert "masked" in (email["note"] or "")
+        # A generalised date of birth is profiled as the year SQL shows.
+        birth = columns["birth"]
+        assert (birth["min"], birth["max"]) == (1970, 1971), birth
+        assert columns["segment"]["note"] is None
+        assert columns["segment"]["top_values"][0]["value"] == "gold"
+    # Time travel: an older version is masked the same way.
+    old = profile(sam, version=versions[0])
+    _no_raw(json.dumps(old, default=str))
+    assert sorted(v["value"] for v in old["email"]["top_values"]) == sorted(
+        masker.mask("email", e) for e in RAW_EMAILS
+    )
+
+    # A raw grant opens raw values on the server; leaving it needs an export grant.
+    grants = grants_of(wb)
+    grants.grant(ada, "sam", table="bank.customers", reason="fraud case 42", days=1)
+    assert sample(sam)["email"] == sorted(RAW_EMAILS[:2])
+    raw = profile(sam, remote=False)
+    assert sorted(v["value"] for v in raw["email"]["top_values"]) == sorted(RAW_EMAILS[:2])
+    assert raw["email"]["note"] is None
+    assert raw["birth"]["min"] == "1970-01-15"
+    _no_raw(json.dumps(sample(sam, remote=True)))
+    _no_raw(json.dumps(profile(sam, remote=True), default=str))
+    _no_raw(json.dumps(sample(ada)))  # the grant is sam's only
+    grants.grant(ada, "sam", kind="email", reason="audit", days=1, export=True)
+    exported = profile(sam, remote=True)
+    assert sorted(v["value"] for v in exported["email"]["top_values"]) == sorted(RAW_EMAILS[:2])
+    # The export grant names the email kind: phones and birth dates stay masked.
+    assert exported["phone"]["note"] and exported["birth"]["max"] == 1971
+    assert sample(sam, remote=True)["phone"] == sorted(
+        masker.mask("phone", p) for p in RAW_PHONES[:2]
+    )
+
+
+def test_the_tables_api_and_pages_mask_samples_and_profiles(
+    bank: tuple[Workbench, Masker, list[int]], client: Any
+) -> None:
+    wb, _, _ = bank
+    tokens = {name: wb.tokens.create(name, "test", 1)[1] for name in ("ada", "sam", "vic")}
+
+    def get(who: str, path: str) -> Any:
+        return client.get(path, headers={"Authorization": f"Bearer {tokens[who]}"})
+
+    paths = [
+        "/api/v1/tables/bank.customers",
+        "/api/v1/tables/bank.customers/profile",
+        "/data/tables/bank.customers",
+        "/data/tables/bank.customers/profile",
+    ]
+    for path in paths:
+        for who in ("ada", "sam"):
+            response = get(who, path)
+            assert response.status_code == 200, (path, response.text)
+            _no_raw(response.text)
+        # Viewers see no rows or profiles at all.
+        assert get("vic", "/api/v1/tables/bank.customers").status_code == 403
+    # A raw grant alone stays on the server: the API and a token reading a page are remote.
+    ada = _as(wb, "ada")
+    grants_of(wb).grant(ada, "sam", table="bank.customers", reason="case 7", days=1)
+    for path in paths:
+        _no_raw(get("sam", path).text)
+    # The name written in another case is the same table, masked the same.
+    _no_raw(get("sam", "/api/v1/tables/BANK.CUSTOMERS/profile").text)
+    grants_of(wb).grant(
+        ada, "sam", table="bank.customers", reason="case 7 export", days=1, export=True
+    )
+    assert "ann@example.com" in get("sam", paths[0]).text
+    assert "ann@example.com" in get("sam", paths[1]).text

@@ -76,11 +76,18 @@ class EmbeddedClient(Client):
         return result
 
     def describe(self, name: str) -> dict[str, Any]:
-        detail: dict[str, Any] = shaped(TableDetail, self._data().catalog.describe(name).as_dict())
+        detail: dict[str, Any] = shaped(
+            TableDetail,
+            self._data().catalog.describe(name, principal=self.principal, remote=False).as_dict(),
+        )
         return detail
 
     def profile(self, name: str, *, version: int | None = None) -> dict[str, Any]:
-        found = self._data().profiles.profile(name, version=version).as_dict()
+        found = (
+            self._data()
+            .profiles.profile(name, version=version, principal=self.principal, remote=False)
+            .as_dict()
+        )
         result: dict[str, Any] = shaped(TableProfile, found)
         return result
 

@@ -109,6 +109,7 @@ class Workbench:
         catalog = Catalog(self.db, self.warehouse, self.sources)
         # Feature views are listed beside the tables they read.
         catalog.listers.append(lambda: self.features.catalog_entries())
+        catalog.masking = self.query.masking  # samples are masked as SQL is
         return catalog
 
     @cached_property
@@ -143,7 +144,7 @@ class Workbench:
     def profiles(self) -> Profiler:
         from atelier.services.profile import Profiler
 
-        return Profiler(self.warehouse, self.sources)
+        return Profiler(self.warehouse, self.sources, self.query.masking)
 
     @cached_property
     def features(self) -> FeatureStore:

@@ -29,9 +29,12 @@ def list_tables(
 
 @router.get("/{name}", response_model=TableDetail)
 def describe_table(
-    name: str, request: Request, _: Principal = allow("admin", "scientist", scopes=(DATA_READ,))
+    name: str,
+    request: Request,
+    principal: Principal = allow("admin", "scientist", scopes=(DATA_READ,)),
 ) -> dict[str, Any]:
-    return workbench(request).catalog.describe(name).as_dict()
+    # The sample leaves the server: raw personal data only with an export grant.
+    return workbench(request).catalog.describe(name, principal=principal, remote=True).as_dict()
 
 
 @router.patch("/{name}", response_model=TableEntry)
@@ -63,6 +66,7 @@ def table_profile(
     name: str,
     request: Request,
     version: int | None = Query(None, ge=0),
-    _: Principal = allow("admin", "scientist", scopes=(DATA_READ,)),
+    principal: Principal = allow("admin", "scientist", scopes=(DATA_READ,)),
 ) -> dict[str, Any]:
-    return workbench(request).profiles.profile(name, version=version).as_dict()
+    profiles = workbench(request).profiles
+    return profiles.profile(name, version=version, principal=principal, remote=True).as_dict()

@@ -37,10 +37,12 @@ def catalog_page(
 
 @router.get("/data/tables/{name}")
 def table_page(
-    name: str, request: Request, _: Principal = allow("admin", "scientist")
+    name: str, request: Request, principal: Principal = allow("admin", "scientist")
 ) -> HTMLResponse:
     try:
-        detail = workbench(request).catalog.describe(name)
+        # Shown in the portal: raw with a grant; a token scraping the page counts as remote.
+        remote = principal.via != "session"
+        detail = workbench(request).catalog.describe(name, principal=principal, remote=remote)
     except AtelierError as exc:
         return _error(request, exc, name)
     table = detail.entry.name
@@ -99,10 +101,13 @@ def profile_page(
     name: str,
     request: Request,
     version: int | None = None,
-    _: Principal = allow("admin", "scientist"),
+    principal: Principal = allow("admin", "scientist"),
 ) -> HTMLResponse:
     try:
-        profile = workbench(request).profiles.profile(name, version=version)
+        remote = principal.via != "session"  # as the table page
+        profile = workbench(request).profiles.profile(
+            name, version=version, principal=principal, remote=remote
+        )
     except AtelierError as exc:
         return _error(request, exc, name)
     return render(request, "data/profile.html", profile=profile, fmt=fmt)

@@ -14,7 +14,7 @@ import builtins
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -30,13 +30,24 @@ from atelier.services.catalog import access
 from atelier.services.catalog.names import TableRef, parse_table_name
 from atelier.services.catalog.sources import Sources, SourceTable
 from atelier.services.catalog.values import json_safe
+from atelier.services.pii.enforce import masked_read
 
 if TYPE_CHECKING:
     import duckdb
 
+    from atelier.backends.warehouse.masking import Masking
     from atelier.services.catalog.pii import TablePii
 
 SAMPLE_ROWS = 20
+
+
+class MaskingPlans(Protocol):
+    """What the catalog and the profiler need of :class:`atelier.services.pii.enforce.SqlMasking`:
+    the masking plan of a person's reads."""
+
+    def plan(self, principal: Principal | None, *, remote: bool = True) -> Masking: ...
+
+
 MAX_TAGS = 32
 MAX_TAG_LENGTH = 64
 MAX_DESCRIPTION = 10_000
@@ -137,6 +148,9 @@ class Catalog:
         self.sources = sources
         #: More entries for listings, after the tables (the feature store's views).
         self.listers: builtins.list[Callable[[], Iterable[TableEntry]]] = []
+        #: The masking of personal data: a table's sample rows are read through the plan of
+        #: who asks (see :meth:`describe`).
+        self.masking: MaskingPlans | None = None
 
     @property
     def _meta(self) -> str:
@@ -205,10 +219,15 @@ class Catalog:
         words = (search or "").lower().split()
         return [entry for entry in entries if entry.matches(words)]
 
-    def describe(self, name: str) -> TableDetail:
+    def describe(
+        self, name: str, *, principal: Principal | None = None, remote: bool = True
+    ) -> TableDetail:
         """Columns, rows, size, owner, description, tags, versions, the first rows and the
-        columns' PII tags."""
-        detail = self._describe(name)
+        columns' PII tags. The first rows are read as ``principal``'s SQL reads them: personal
+        data masked unless a grant lets them see it raw (an export grant too when ``remote``);
+        without a principal every tagged column is masked."""
+        plan = self.masking.plan(principal, remote=remote) if self.masking else None
+        detail = self._describe(name, plan)
         return replace(detail, pii=self.pii_tags(detail.entry.name))
 
     def pii_tags(self, name: str) -> TablePii:
@@ -233,7 +252,7 @@ class Catalog:
             return dataset.owner
         return self._check_exists(ref)
 
-    def _describe(self, name: str) -> TableDetail:
+    def _describe(self, name: str, plan: Masking | None = None) -> TableDetail:
         ref = self.resolve(name)
         dataset = self._datasets(ref.name).get(ref.name)
         if ref.source is None:
@@ -242,7 +261,9 @@ class Catalog:
                 snapshots = table_snapshots(
                     connection, self.warehouse.alias, self._meta, ref.schema, ref.table
                 )
-                columns, rows = _sample(connection, ref.sql(self.warehouse.alias), info.columns)
+                columns, rows = _sample(
+                    connection, ref.sql(self.warehouse.alias), info.columns, ref.name, plan
+                )
             versions = tuple(_version(s) for s in snapshots)
             entry = _entry(
                 ref.name,
@@ -261,7 +282,7 @@ class Catalog:
             table = _find(self.sources.list_tables(connection, ref.source), ref)
             sql = ref.sql(self.warehouse.alias)
             count = connection.execute(f"SELECT count(*) FROM {sql}").fetchone()
-            columns, rows = _sample(connection, sql, table.columns)
+            columns, rows = _sample(connection, sql, table.columns, ref.name, plan)
         entry = _entry(
             ref.name,
             "source",
@@ -485,8 +506,17 @@ def _first_authors(connection: duckdb.DuckDBPyConnection, alias: str, meta: str)
 
 
 def _sample(
-    connection: duckdb.DuckDBPyConnection, table_sql: str, columns: tuple[ColumnInfo, ...]
+    connection: duckdb.DuckDBPyConnection,
+    table_sql: str,
+    columns: tuple[ColumnInfo, ...],
+    name: str = "",
+    plan: Masking | None = None,
 ) -> tuple[tuple[str, ...], tuple[tuple[Any, ...], ...]]:
+    """The first rows of the table, its personal columns masked by ``plan`` (``name``: the
+    plan's key of the table)."""
+    table_sql, masked = masked_read(plan, name, table_sql, [(c.name, c.type) for c in columns])
+    if masked and plan is not None:
+        plan.prepare(connection)
     # Zoned timestamps become text in SQL: making Python objects of them may need pytz.
     select_list = ", ".join(
         f"CAST({ident(c.name)} AS VARCHAR) AS {ident(c.name)}"

@@ -17,6 +17,7 @@ into SQL (see :mod:`atelier.backends.warehouse.masking`).
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from sqlalchemy import select
@@ -24,6 +25,7 @@ from sqlalchemy import select
 from atelier.backends.metadata import Database
 from atelier.backends.metadata.models import ColumnTag
 from atelier.backends.warehouse.masking import Expression, Masking
+from atelier.backends.warehouse.sql import ident
 from atelier.services.pii.grants import Acting, PiiGrants
 from atelier.services.pii.kinds import PiiKind
 
@@ -103,6 +105,27 @@ class SqlMasking:
         return decided[key]
 
 
+def masked_read(
+    plan: Masking | None, table: str, table_sql: str, columns: Iterable[tuple[str, str]]
+) -> tuple[str, frozenset[str]]:
+    """``table_sql`` as ``plan`` lets its reader see it, for the server's own reads for a person
+    (table samples, profiles): a subquery with each masked column replaced by its mask, and
+    the names (lower case) of the masked columns. ``table`` is the plan's key (``schema.table``
+    or ``source.schema.table``), ``columns`` the table's (name, DuckDB type) pairs. The caller
+    runs :meth:`Masking.prepare` on its connection first (the pseudonym's key blocks)."""
+    masked = (plan.tables.get(table.lower()) if plan else None) or {}
+    pairs = list(columns)
+    hidden = frozenset(name.lower() for name, _ in pairs if name.lower() in masked)
+    if not hidden:
+        return table_sql, hidden
+    select = []
+    for name, sql_type in pairs:
+        quoted = ident(name)
+        expression = masked.get(name.lower())
+        select.append(f"{expression(quoted, sql_type)} AS {quoted}" if expression else quoted)
+    return f"(SELECT {', '.join(select)} FROM {table_sql})", hidden
+
+
 def _blocks(masker: Masker) -> tuple[bytes, bytes]:
     return masker._inner, masker._outer
 
@@ -130,4 +153,4 @@ def _expression(masker: Masker, kind: PiiKind) -> Expression:
     return expression
 
 
-__all__ = ["SqlMasking"]
+__all__ = ["SqlMasking", "masked_read"]

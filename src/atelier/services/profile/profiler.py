@@ -14,6 +14,13 @@
    * more texts: ``approx_top_k`` names the most frequent values (without counts).
 
 Times are binned as numbers: days since 1970 for dates, microseconds for timestamps.
+
+Personal data: a table is profiled as the acting person may read it, through the same masking
+plan as their SQL (:meth:`atelier.services.pii.enforce.SqlMasking.plan`). A masked column is
+profiled on its masked values (its type is the mask's: a generalised date of birth is a year),
+so its top values, minimum, maximum, quartiles and histogram are those of the masked values,
+never of the raw ones, and its note says so. Raw values need a raw grant, and an export grant
+when the profile leaves the server (``remote``). Without a person every tagged column is masked.
 """
 
 from __future__ import annotations
@@ -29,10 +36,14 @@ from atelier.backends.warehouse import SourceError, Warehouse
 from atelier.backends.warehouse.sql import ident
 from atelier.errors import InvalidInput, NotFound
 from atelier.services.catalog import Sources, TableRef, parse_table_name
+from atelier.services.pii.enforce import masked_read
 from atelier.services.profile.model import Bin, ColumnKind, ColumnProfile, Profile
 
 if TYPE_CHECKING:
     import duckdb
+
+    from atelier.services.auth import Principal
+    from atelier.services.catalog.catalog import MaskingPlans
 
 BINS = 20
 TOP_K = 10
@@ -41,6 +52,8 @@ EXACT_LIMIT = 1000
 QUARTILES = (0.25, 0.5, 0.75)
 #: Columns per statistics query on warehouse tables.
 STATISTICS_COLUMNS = 5
+#: The note of a column profiled on its masked values.
+MASKED_NOTE = "personal data: profiled on masked values"
 
 _INTEGERS = frozenset(
     {
@@ -144,19 +157,39 @@ class _Column:
 class Profiler:
     """Profiles of warehouse tables (now or at a version) and of source tables."""
 
-    def __init__(self, warehouse: Warehouse, sources: Sources) -> None:
+    def __init__(
+        self, warehouse: Warehouse, sources: Sources, masking: MaskingPlans | None = None
+    ) -> None:
         self.warehouse = warehouse
         self.sources = sources
+        self.masking = masking
 
-    def profile(self, name: str, *, version: int | None = None) -> Profile:
+    def profile(
+        self,
+        name: str,
+        *,
+        version: int | None = None,
+        principal: Principal | None = None,
+        remote: bool = True,
+    ) -> Profile:
+        """The profile of table ``name`` (at ``version``) as ``principal`` may see it: masked
+        columns on their masked values unless a grant lets them read raw values (an export
+        grant too when ``remote``: the profile leaves the server)."""
         ref = parse_table_name(name, self.sources.names().__contains__)
         if version is not None and (isinstance(version, bool) or version < 0):
             raise InvalidInput(f"version must be a snapshot number (0 or more), got {version!r}")
         if ref.source is not None and version is not None:
             raise InvalidInput(f"{ref.name} is a source table: only warehouse tables have versions")
         table_sql = ref.sql(self.warehouse.alias, version=version)
+        plan = self.masking.plan(principal, remote=remote) if self.masking else None
         with self._connect(ref) as connection:
             described = _run(connection, f"DESCRIBE SELECT * FROM {table_sql}", ref, version)
+            table_sql, masked = masked_read(
+                plan, ref.name, table_sql, [(str(row[0]), str(row[1])) for row in described]
+            )
+            if masked and plan is not None:
+                plan.prepare(connection)
+                described = _run(connection, f"DESCRIBE SELECT * FROM {table_sql}", ref, version)
             columns = [
                 _Column(i, str(row[0]), str(row[1]), kind_of(str(row[1])))
                 for i, row in enumerate(described)
@@ -183,7 +216,9 @@ class Profiler:
                 select = ", ".join(sql for _, sql in extra)
                 result = _run(connection, f"SELECT {select} FROM {table_sql}", ref, version)[0]
         found = {column.index: value for (column, _), value in zip(extra, result, strict=True)}
-        profiles = tuple(_finish(c, rows, found.get(c.index)) for c in columns)
+        profiles = tuple(
+            _finish(c, rows, found.get(c.index), c.name.lower() in masked) for c in columns
+        )
         return Profile(ref.name, version, rows, profiles)
 
     @contextmanager
@@ -273,7 +308,7 @@ def _number(value: Any) -> float | None:
     return None if value is None else float(value)
 
 
-def _finish(c: _Column, rows: int, found: Any) -> ColumnProfile:
+def _finish(c: _Column, rows: int, found: Any, masked: bool = False) -> ColumnProfile:
     s = c.stats
     count = int(s.get("count") or 0)
     distinct = None if c.kind == "other" else min(int(s.get("distinct") or 0), count)
@@ -295,6 +330,9 @@ def _finish(c: _Column, rows: int, found: Any) -> ColumnProfile:
     elif isinstance(found, list):
         top = tuple((value, None) for value in found)
     nonfinite = int(s.get("nonfinite") or 0)
+    notes = [MASKED_NOTE] if masked else []
+    if nonfinite:
+        notes.append(f"{nonfinite:,} NaN or infinite values are left out of the statistics")
     numeric, temporal = c.kind == "numeric", c.kind == "temporal"
     return ColumnProfile(
         name=c.name,
@@ -313,9 +351,7 @@ def _finish(c: _Column, rows: int, found: Any) -> ColumnProfile:
         q75=_quartile(c, quartiles[2]),
         top_values=top,
         histogram=bins,
-        note=f"{nonfinite:,} NaN or infinite values are left out of the statistics"
-        if nonfinite
-        else None,
+        note="; ".join(notes) or None,
     )
 
 
