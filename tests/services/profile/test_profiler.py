@@ -159,3 +159,30 @@ def test_kinds() -> None:
         "other",
         "other",
     ]
+
+
+def test_a_tagged_source_column_is_profiled_and_sampled_masked(
+    workbench: Workbench, tmp_path: Path
+) -> None:
+    from atelier.services.auth import Principal
+
+    user = workbench.users.create("ada", "admin", "correct horse battery")
+    ada = Principal(user.id, user.name, user.role, "token")  # type: ignore[arg-type]
+    path = tmp_path / "crm.db"
+    raw = ["ann@example.com", "bob@example.org", "ann@example.com"]
+    with sqlite3.connect(path) as db:
+        db.execute("CREATE TABLE people (id INTEGER, contact TEXT)")
+        db.executemany("INSERT INTO people VALUES (?, ?)", list(enumerate(raw)))
+    workbench.sources.add("crm", "sqlite", options={"path": str(path)}, secrets={}, by="ada")
+    workbench.pii_tags.confirm(ada, "crm.main.people", "contact", "email")
+    for who in (ada, None):
+        profile = workbench.profiles.profile("crm.main.people", principal=who)
+        contact = profile.column("contact")
+        text = json.dumps(profile.as_dict(), default=str)
+        assert "example.com" not in text and "example.org" not in text, text
+        assert contact.note and "masked" in contact.note
+        # Masked values keep their counts: the pseudonym is the same for the same value.
+        assert [n for _, n in contact.top_values] == [2, 1]
+        assert profile.column("id").max == 2 and profile.column("id").note is None
+        detail = workbench.catalog.describe("crm.main.people", principal=who).as_dict()
+        assert "example" not in json.dumps(detail["sample"], default=str)
