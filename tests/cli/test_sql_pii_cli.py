@@ -42,3 +42,8 @@ def test_sql_masks_personal_columns_and_keeps_raw_values_on_the_server(cli: Cli)
     as_vic = cli.as_("vic")("sql", SQL)
     assert as_vic.returncode == 1 and "error:" in as_vic.stderr
     assert not any(e in as_vic.stdout + as_vic.stderr for e in EMAILS)
+
+    profiled = cli("data", "profile", "bank.customers")
+    assert profiled.returncode == 0, profiled.stderr
+    assert "(personal data: profiled on masked values)" in profiled.stdout
+    assert not any(e in profiled.stdout for e in EMAILS)

@@ -124,6 +124,8 @@ def profile(workspace: str | None, name: str, version: int | None, as_json: bool
     click.echo(f"{result['table']}{at}: {result['rows']:,} rows, {len(columns)} columns")
     for c in columns:
         click.echo(f"\n{c['name']} ({c['type']})")
+        if c.get("note"):  # e.g. a personal-data column profiled on its masked values
+            click.echo(f"  ({c['note']})")
         click.echo(f"  {_stat_line(c)}")
         if c.get("top_values"):
             top = ", ".join(
