@@ -369,3 +369,73 @@ def test_the_tables_api_and_pages_mask_samples_and_profiles(
     )
     assert "ann@example.com" in get("sam", paths[0]).text
     assert "ann@example.com" in get("sam", paths[1]).text
+
+
+def test_feature_views_and_training_sets_read_personal_data_masked(
+    bank: tuple[Workbench, Masker, list[int]],
+) -> None:
+    import pandas as pd
+
+    from atelier.services.features import Definitions, Derived, Entity, FeatureView
+
+    wb, masker, _ = bank
+    ada, sam = _as(wb, "ada"), _as(wb, "sam")
+    wb.warehouse.run_write(
+        lambda c: c.execute(
+            "CREATE TABLE bank.signups AS SELECT * FROM (VALUES "
+            "(1, 'ann@example.com', TIMESTAMP '2024-01-01'), "
+            "(2, 'bob@example.org', TIMESTAMP '2024-01-02')) t(id, email, signed)"
+        ),
+        author="ada",
+    )
+    wb.pii_tags.confirm(ada, "bank.signups", "email", "email")
+    customer = Entity("customer", ["id"])
+    views = [
+        FeatureView(
+            "contact",
+            customer,
+            "signed",
+            source="bank.signups",
+            features=["email", Derived("domain", sql="split_part(email, '@', 2)")],
+        ),
+        FeatureView(
+            "contact_q",
+            customer,
+            "signed",
+            query="SELECT id, signed, email AS mail FROM bank.signups",
+            features=["mail"],
+        ),
+    ]
+    wb.features.apply(Definitions(entities=[customer], views=views), project="bank", by="ada")
+    entities = pd.DataFrame(
+        {"id": [1, 2], "event_timestamp": pd.to_datetime(["2024-02-01", "2024-02-01"])}
+    )
+    refs = ["contact:email", "contact:domain", "contact_q:mail"]
+
+    def emails(**kwargs: Any) -> list[tuple[Any, ...]]:
+        table = wb.features.training_set(entities, refs, **kwargs).table
+        return [(r["email"], r["mail"]) for r in table.to_pylist()]
+
+    masked = [(masker.mask("email", e), masker.mask("email", e)) for e in RAW_EMAILS[:2]]
+    raw = [(e, e) for e in RAW_EMAILS[:2]]
+    # No grant: the view's column, its SQL feature and a query view all read masked values.
+    assert emails(principal=sam, remote=False) == masked
+    table = wb.features.training_set(entities, refs, principal=sam, remote=False).table
+    _no_raw(_values(table.to_pylist()))
+    assert "example" not in str(table.column("domain").to_pylist())
+    # An entity table read by name is masked too.
+    named = wb.features.training_set("bank.signups", ["contact:domain"], timestamp="signed")
+    _no_raw(_values(named.table.to_pylist()))
+    # The online store holds what the person who materialized may see; statistics are masked.
+    wb.features.materialize(["contact"], principal=sam)
+    online = wb.features.online(pd.DataFrame({"id": [1, 2]}), ["contact:email"])
+    assert online.column("email").to_pylist() == [m for m, _ in masked]
+    _no_raw(_values(wb.features.statistics("contact")))
+    # A raw grant opens the values on the server; leaving it (remote) needs an export grant.
+    grants = grants_of(wb)
+    grants.grant(ada, "sam", table="bank.signups", reason="fraud case 42", days=1)
+    assert emails(principal=sam, remote=False) == raw
+    assert emails(principal=sam) == masked
+    assert emails(principal=ada, remote=False) == masked  # admins are not exempt
+    grants.grant(ada, "sam", kind="email", reason="mailing audit", days=1, export=True)
+    assert emails(principal=sam) == raw

@@ -150,13 +150,15 @@ class Workbench:
     def features(self) -> FeatureStore:
         from atelier.services.features import FeatureStore
 
-        return FeatureStore(
+        store = FeatureStore(
             self.db,
             self.warehouse,
             self.settings.features,
             self.workspace.root,
             sources=self.sources,
         )
+        store.masking = self.query.masking  # features read personal data as SQL does
+        return store
 
     @cached_property
     def projects(self) -> Projects:

@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     import duckdb
     import pyarrow as pa
 
+    from atelier.backends.warehouse.masking import Masking
     from atelier.services.features.store import FeatureStore
 
 KEYS = "__atl_materialize"
@@ -44,8 +45,10 @@ def materialize(
     *,
     incremental: bool = False,
     as_of: datetime | None = None,
+    masking: Masking | None = None,
 ) -> list[dict[str, Any]]:
-    """Materialize the named views (all by default); one summary per view."""
+    """Materialize the named views (all by default); one summary per view. ``masking``:
+    the plan of the person who materializes (tagged columns are stored masked)."""
     import duckdb
 
     from atelier.services.features.store import utc_ns
@@ -67,8 +70,9 @@ def materialize(
             clock = time.perf_counter()
             previous = _previous(store, name, version) if incremental else None
             view = FeatureView.from_spec(spec)
-            with store.connection([view]) as con:
-                compiled = compile_view(con, view, read=True)
+            with store.connection([view], masking=masking) as con:
+                masked = store.masked_view(con, view, masking)
+                compiled = compile_view(con, masked, read=True)
                 snapshot = lake_snapshot(con, store.warehouse.alias)
                 alias = store.warehouse.alias
                 try:

@@ -29,8 +29,9 @@ def refresh_statistics(store: FeatureStore, name: str) -> dict[str, Any]:
         if row is None:
             raise NotFound(f"no feature view {name!r}")
         view = FeatureView.from_spec(row.spec)
-    with store.connection([view]) as con:
-        compiled = compile_view(con, view, read=True)
+    masking = store.plan(None)  # stored and shown to every reader: always masked
+    with store.connection([view], masking=masking) as con:
+        compiled = compile_view(con, store.masked_view(con, view, masking), read=True)
         types = feature_types(con, compiled)
         keys = ", ".join(ident(k) for k in view.keys)
         items = ["count(*)", f"count(DISTINCT ({keys}))", f"min({TS})", f"max({TS})"]

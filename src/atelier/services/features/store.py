@@ -7,12 +7,13 @@ large joins spill to disk instead of running out of memory.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from sqlalchemy import select
 
@@ -24,10 +25,12 @@ from atelier.backends.metadata import (
     FeatureViewVersion,
     TrainingSetRecord,
 )
-from atelier.backends.warehouse import Warehouse
+from atelier.backends.warehouse import QueryRefused, Warehouse
+from atelier.backends.warehouse.guard import check_user_sql
+from atelier.backends.warehouse.masking import rewrite
 from atelier.backends.warehouse.sql import ident
 from atelier.config.settings import FeatureSettings
-from atelier.errors import NotFound
+from atelier.errors import InvalidInput, NotFound
 from atelier.services.auth import AuditLog
 from atelier.services.catalog import access
 from atelier.services.features import loader, registry
@@ -54,6 +57,7 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
     from atelier.backends.warehouse import Attachment
+    from atelier.backends.warehouse.masking import Masking
     from atelier.services.auth import Principal
     from atelier.services.catalog import Sources, TableEntry
 
@@ -65,6 +69,12 @@ def default_memory_limit() -> str:
     except (ValueError, OSError):  # pragma: no cover - not POSIX
         return "4GB"
     return f"{max(1, int(total * 0.4 / 2**20))}MB"
+
+
+class MaskingPolicy(Protocol):
+    """What the store needs of :class:`atelier.services.pii.enforce.SqlMasking`."""
+
+    def plan(self, principal: Principal | None, *, remote: bool = True) -> Masking: ...
 
 
 class FeatureStore:
@@ -87,15 +97,23 @@ class FeatureStore:
         self.memory_limit = memory_limit or default_memory_limit()
         self.spill_dir = self.root / ".atelier" / "spill" / "features"
         self.audit = AuditLog(db)
+        #: Personal data masking (:class:`atelier.services.pii.enforce.SqlMasking`): what a
+        #: person's feature computations read of tagged columns; None: nothing is masked.
+        self.masking: MaskingPolicy | None = None
 
     # -- connections -----------------------------------------------------------------------
 
     @contextmanager
     def connection(
-        self, views: Iterable[FeatureView] = (), tables: Iterable[str] = ()
+        self,
+        views: Iterable[FeatureView] = (),
+        tables: Iterable[str] = (),
+        *,
+        masking: Masking | None = None,
     ) -> Iterator[duckdb.DuckDBPyConnection]:
         """A restricted warehouse connection set up for feature work, with the attached
-        sources that ``views`` and ``tables`` read (read-only)."""
+        sources that ``views`` and ``tables`` read (read-only). With ``masking`` (a person's
+        plan, see :meth:`plan`), read views through :meth:`masked_view`."""
         attachments = self._attachments(list(views), list(tables))
         self.spill_dir.mkdir(parents=True, exist_ok=True)
         settings: dict[str, str | int | bool] = {
@@ -107,9 +125,45 @@ class FeatureStore:
             # The ASOF join's nested-loop shortcut misjudges frames it cannot count (Arrow).
             "asof_loop_join_threshold": 0,
         }
-        with self.warehouse.user_connection(attachments, settings=settings) as user:
+        with self.warehouse.user_connection(
+            attachments, settings=settings, masking=masking
+        ) as user:
             # Trusted engine SQL; user SQL in definitions is checked on its own.
             yield user.connection
+
+    def plan(self, principal: Principal | None, *, remote: bool = True) -> Masking | None:
+        """The masking plan of ``principal``'s feature computations, as for their SQL
+        (``remote``: the result leaves the server; no principal: every tag masks)."""
+        return self.masking.plan(principal, remote=remote) if self.masking else None
+
+    def masked_view(
+        self, con: duckdb.DuckDBPyConnection, view: FeatureView, masking: Masking | None
+    ) -> FeatureView:
+        """``view`` reading its source as ``masking`` lets its reader see it: when the
+        source names a masked table, a view over a temporary relation holding the source
+        rewritten as the query service rewrites SQL (tagged columns replaced by their mask).
+        ``con`` must come from :meth:`connection` with the same ``masking``."""
+        if not masking:
+            return view
+        if view.query is not None:
+            try:
+                check_user_sql(con, view.query)
+            except QueryRefused as error:
+                raise InvalidInput(f"the query of view {view.name!r}: {error}") from None
+        relation, _ = source_relation(view)
+        sql = f"SELECT * FROM {relation}"
+        masked = rewrite(con, sql, masking, self.warehouse.alias)
+        if masked == sql:
+            return view
+        name = ident(f"__atl_masked_{view.name}")
+        # A table when the source is another database's: its scanner is planned only once.
+        kind = "TABLE" if "." in (view.source or "").partition(".")[2] else "VIEW"
+        if view.query is not None and kind == "VIEW":
+            from atelier.services.features.compile import _reads_sources
+
+            kind = "TABLE" if _reads_sources(con, view) else kind
+        con.execute(f"CREATE OR REPLACE TEMP {kind} {name} AS {masked}")
+        return dataclasses.replace(view, source=None, query=f"SELECT * FROM {name}")
 
     def _attachments(self, views: list[FeatureView], tables: list[str]) -> list[Attachment]:
         """Attachments of the sources that ``views`` and ``tables`` read. A source's name is
@@ -282,14 +336,17 @@ class FeatureStore:
         as_of: datetime | None = None,
         principal: Principal | None = None,
         client: str | None = None,
+        remote: bool = True,
     ) -> list[dict[str, Any]]:
         """Write the latest values of ``views`` (all by default) to the online store. With
-        ``principal`` (who acts), checked first and recorded in the audit log."""
+        ``principal`` (who acts), checked first and recorded in the audit log. Tagged
+        columns are read through ``principal``'s masking plan (see :meth:`plan`)."""
         from atelier.services.features.serving import materialize
 
         if principal is not None:
             access.check(principal, access.BUILDERS, "materialize features", ("features",))
-        results = materialize(self, views, incremental=incremental, as_of=as_of)
+        masking = self.plan(principal, remote=remote)
+        results = materialize(self, views, incremental=incremental, as_of=as_of, masking=masking)
         if principal is not None:
             target = ",".join(r["view"] for r in results)
             detail = {"incremental": incremental}
@@ -305,7 +362,8 @@ class FeatureStore:
         return online(self, keys, features, project=project)
 
     def statistics(self, name: str) -> dict[str, Any]:
-        """Recompute and store the per-feature statistics and freshness of view ``name``."""
+        """Recompute and store the per-feature statistics and freshness of view ``name``
+        (shown to anyone who may see the view: tagged columns are read masked)."""
         from atelier.services.features.stats import refresh_statistics
 
         return refresh_statistics(self, name)
@@ -325,17 +383,20 @@ class FeatureStore:
         plan: Plan | None = None,
         principal: Principal | None = None,
         client: str | None = None,
+        remote: bool = True,
     ) -> TrainingSet:
         """``entities`` (pandas, polars, Arrow, or a table name: ``schema.table`` in the
         warehouse, ``source.schema.table`` in an attached source) with the requested
         ``features`` as of each row's ``timestamp``: every row once, in input order. With
         ``principal`` (who acts), checked first; a saved training set is recorded in the
-        audit log (``client``: the entry point)."""
+        audit log (``client``: the entry point). Tagged columns are read through
+        ``principal``'s masking plan (``remote``: the result leaves the server)."""
         if principal is not None:
             access.check(principal, access.BUILDERS, "build training sets", ("features",))
             by = principal.name
+        masking = self.plan(principal, remote=remote)
         training = self._training_set(
-            entities, features, timestamp, save_as, full_names, project, by, plan
+            entities, features, timestamp, save_as, full_names, project, by, plan, masking
         )
         if principal is not None and save_as is not None:
             detail = {"version": training.version, "feature_views": training.view_versions}
@@ -354,13 +415,14 @@ class FeatureStore:
         project: str | None,
         by: str | None,
         plan: Plan | None,
+        masking: Masking | None = None,
     ) -> TrainingSet:
         requests = plan_requests(self.db, features, project=project, full_names=full_names)
         source = entities if isinstance(entities, str) else "dataframe"
         views = [r.resolved.view for r in requests]
-        with self.connection(views, [source]) as con:
+        with self.connection(views, [source], masking=masking) as con:
             if isinstance(entities, str):
-                entities = read_table(con, entities)
+                entities = read_table(con, entities, masking, self.warehouse.alias)
             table = to_arrow(entities)
             column = timestamp_column(table, timestamp)
             check_columns(requests, table.column_names)
@@ -368,8 +430,9 @@ class FeatureStore:
             columns: dict[str, pa.ChunkedArray] = {}
             plans = {}
             for request in requests:
+                view = self.masked_view(con, request.resolved.view, masking)
                 plans[request.resolved.view.name] = self._compute(
-                    con, request, frame, plan, columns
+                    con, request, view, frame, plan, columns
                 )
             snapshot = lake_snapshot(con, self.warehouse.alias)
         import pyarrow as pa
@@ -397,11 +460,11 @@ class FeatureStore:
         self,
         con: duckdb.DuckDBPyConnection,
         request: Request,
+        view: FeatureView,
         frame: Frame,
         plan: Plan | None,
         out: dict[str, pa.ChunkedArray],
     ) -> str:
-        view = request.resolved.view
         compiled = compile_view(con, view, read=True)
         feature_rows = None
         if compiled.table is not None:

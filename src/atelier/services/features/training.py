@@ -35,6 +35,8 @@ if TYPE_CHECKING:
     import polars
     import pyarrow as pa
 
+    from atelier.backends.warehouse.masking import Masking
+
 ENTITIES = "__atl_entities"
 
 
@@ -193,8 +195,13 @@ def lineage_json(training: TrainingSet, entities: str, lake_snapshot: int | None
     return json.dumps(lineage, sort_keys=True)
 
 
-def read_table(con: duckdb.DuckDBPyConnection, name: str) -> pa.Table:
+def read_table(
+    con: duckdb.DuckDBPyConnection, name: str, masking: Masking | None = None, lake: str = "lake"
+) -> pa.Table:
+    """The entity table ``name``, its tagged columns read through ``masking``."""
     import duckdb
+
+    from atelier.backends.warehouse.masking import rewrite
 
     parts = name.split(".", 2)
     if not all(parts):
@@ -203,7 +210,10 @@ def read_table(con: duckdb.DuckDBPyConnection, name: str) -> pa.Table:
             "of an attached source)"
         )
     try:
-        return con.execute(f"SELECT * FROM {'.'.join(ident(p) for p in parts)}").to_arrow_table()
+        sql = f"SELECT * FROM {'.'.join(ident(p) for p in parts)}"
+        if masking:
+            sql = rewrite(con, sql, masking, lake)
+        return con.execute(sql).to_arrow_table()
     except duckdb.Error as error:
         raise NotFound(f"cannot read entity table {name!r}: {error}") from None
 
