@@ -205,10 +205,11 @@ class EmbeddedFeatures(Features):
 
     def _acting(self, by: bool = True) -> dict[str, Any]:
         """Who acts, as the store's methods take it: the principal (checked and audited), or
-        only a name when this client was made without one."""
+        only a name when this client was made without one. Results stay in this process:
+        personal data is masked as for the person's embedded SQL (not remote)."""
         if self.principal is None:
             return {"by": self.user} if by else {}
-        return {"principal": self.principal, "client": self.client}
+        return {"principal": self.principal, "client": self.client, "remote": False}
 
     def save_training_set(
         self,
