@@ -26,7 +26,8 @@ from atelier.backends.metadata import Database
 from atelier.backends.metadata.models import ColumnTag
 from atelier.backends.warehouse.masking import Expression, Masking
 from atelier.backends.warehouse.sql import ident
-from atelier.services.pii.grants import Acting, PiiGrants
+from atelier.errors import InvalidInput
+from atelier.services.pii.grants import Acting, PiiGrants, table_key
 from atelier.services.pii.kinds import PiiKind
 
 if TYPE_CHECKING:
@@ -63,46 +64,42 @@ class SqlMasking:
         tagged = self.tagged()
         if not tagged:
             return Masking()
-        decided: dict[tuple[str, str], bool] = {}
-        masked: dict[str, dict[str, tuple[PiiKind, str]]] = {}
+        # The person's grants in one query, decided per column in memory.
+        tables, kinds = (
+            self.grants.raw_scope(principal, export=remote)
+            if principal is not None
+            else (set(), set())
+        )
+        masked: dict[str, dict[str, PiiKind]] = {}
         for table, columns in tagged.items():
             for column, kind_name in columns.items():
                 try:
                     kind = PiiKind(kind_name)
                 except ValueError:
                     continue
-                if principal is not None and self._raw(principal, table, kind, remote, decided):
+                key = _grant_key(table)
+                if key is not None and (key in tables or kind.value in kinds):
                     continue
-                masked.setdefault(table, {})[column] = (kind, column)
+                masked.setdefault(table, {})[column] = kind
         if not masked:
             return Masking()
         masker = self.policies.masker()
         return Masking(
             {
-                table: {column: _expression(masker, kind) for column, (kind, _) in cols.items()}
+                table: {column: _expression(masker, kind) for column, kind in cols.items()}
                 for table, cols in masked.items()
             },
             _variables(masker),
         )
 
-    def _raw(
-        self,
-        principal: Acting,
-        table: str,
-        kind: PiiKind,
-        remote: bool,
-        decided: dict[tuple[str, str], bool],
-    ) -> bool:
-        if principal.role not in ("admin", "scientist"):
-            return False
-        key = (table, kind.value)
-        if key not in decided:
-            check = self.grants.may_export_raw if remote else self.grants.may_see_raw
-            try:
-                decided[key] = check(principal, table, kind)
-            except Exception:  # a name grants cannot hold: no grant can cover it
-                decided[key] = False
-        return decided[key]
+
+def _grant_key(table: str) -> str | None:
+    """A tagged table's name as grants hold theirs; None for a name no grant can cover (an
+    attached source's ``source.schema.table``)."""
+    try:
+        return table_key(table)
+    except InvalidInput:
+        return None
 
 
 def masked_read(
