@@ -300,6 +300,9 @@ class PiiPolicies:
         self.db = db
         self.sealer = sealer
         self.rules = rules_from(settings.rules)
+        #: The key, once read: it never changes (a rotation only seals it again), and a query's
+        #: masking plan needs it each time.
+        self._known_key: bytes | None = None
 
     def describe(self) -> list[dict[str, Any]]:
         """Each kind's rule, for people (never the key)."""
@@ -314,7 +317,9 @@ class PiiPolicies:
         ]
 
     def masker(self) -> Masker:
-        return Masker(self.rules, self._key())
+        if self._known_key is None:
+            self._known_key = self._key()
+        return Masker(self.rules, self._known_key)
 
     def _key(self) -> bytes:
         import base64
