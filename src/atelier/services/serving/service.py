@@ -4,6 +4,7 @@
 seconds), takes the version from memory (each version is loaded once), validates the records
 against the signature, predicts, and journals one log record per row before answering; the
 journal ships to ``predictions.<model>`` in the background (:mod:`.journal`, :mod:`.tables`).
+The personal fields of each request are masked before anything is logged (:mod:`.personal`).
 Recent predictions stay in memory so that feedback can quote them without a warehouse read.
 """
 
@@ -22,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 from atelier.errors import InvalidInput, NotFound
 from atelier.services.serving.journal import Journal
 from atelier.services.serving.models import LoadedModel
+from atelier.services.serving.personal import PersonalData
 from atelier.services.serving.tables import SCHEMA, PredictionTables, table_name
 from atelier.services.tracking.registry import ModelRegistry, Reference, VersionInfo
 
@@ -77,8 +79,11 @@ class ModelServer:
         *,
         flush_seconds: float = 1.0,
         alias_seconds: float = ALIAS_SECONDS,
+        personal: PersonalData | None = None,
     ) -> None:
         self.registry = registry
+        #: Masks the personal fields of each request before it is logged (:mod:`.personal`).
+        self.personal = personal
         self.warehouse = warehouse
         self.tables = PredictionTables(warehouse)
         self.journal = Journal(journal_dir, self.tables.ship, interval=flush_seconds)
@@ -160,7 +165,9 @@ class ModelServer:
                     "model_version": model.version,
                     "caller": caller,
                     "app": app,
-                    "inputs": encode_inputs(row),
+                    "inputs": encode_inputs(
+                        self.personal.mask_record(model, row, app) if self.personal else row
+                    ),
                     "prediction": encode_prediction(output.prediction),
                     "probability": output.probability,
                     "probabilities": (
