@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from atelier.services.projects import Project, Projects
     from atelier.services.query import QueryService
     from atelier.services.serving import ModelServer
+    from atelier.services.serving.personal import PersonalData
     from atelier.services.tracking import TrackingServer
     from atelier.services.tracking.registry import ModelRegistry
 
@@ -226,14 +227,35 @@ class Workbench:
 
     @cached_property
     def serving(self) -> ModelServer:
-        """Registered models served in-process; predictions logged to the warehouse."""
+        """Registered models served (in-process, or in their own environment when it differs
+        from Atelier's); predictions logged to the warehouse."""
         from atelier.services.serving import ModelServer
+        from atelier.services.serving.workers import Workers
 
         server = ModelServer(
-            self.models, self.warehouse, self.workspace.private_dir / "predictions"
+            self.models,
+            self.warehouse,
+            self.workspace.private_dir / "predictions",
+            personal=self.personal_data,
+            workers=Workers(
+                self.workspace.private_dir / "model-environments",
+                self.workspace.logs_dir / "models",
+            ),
         )
         server.journal.after.append(lambda: self.feedback.ship())
         return server
+
+    @cached_property
+    def personal_data(self) -> PersonalData:
+        """The personal fields of served models' requests, masked in predictions and feedback."""
+        from atelier.services.pii.policies import policies_of
+        from atelier.services.serving.personal import PersonalData
+
+        return PersonalData(
+            policies_of(self).masker,
+            lambda: self.models,
+            lambda app: self.apps.marks.get(app),
+        )
 
     @cached_property
     def feedback(self) -> Feedback:
@@ -244,6 +266,7 @@ class Workbench:
             self.warehouse,
             lambda pid, model: self.serving.find(pid, model),
             lock_path=self.workspace.private_dir / "predictions" / "feedback.lock",
+            personal=self.personal_data,
         )
 
     @cached_property

@@ -10,10 +10,17 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
 from atelier.errors import InvalidInput
+from atelier.services.serving.model_worker import (
+    classes_of,
+    fitted_categories,
+    has_probabilities,
+    plain,
+    predict_rows,
+    raw_model,
+)
 from atelier.services.serving.schema import InputSchema
 from atelier.services.tracking.registry import VersionInfo
 
@@ -22,8 +29,6 @@ if TYPE_CHECKING:
 
 #: ``atelier`` section of a model's MLflow metadata: ``{"categories": {column: [values]}}``.
 METADATA_KEY = "atelier"
-#: More known values than this and a text column is a text box, not a drop-down.
-MAX_CATEGORIES = 200
 
 
 @dataclass
@@ -34,62 +39,64 @@ class Output:
 
 
 class LoadedModel:
-    """One registered model version in memory."""
+    """One registered model version in memory (in Atelier's own process)."""
 
     def __init__(self, info: VersionInfo, card: Mapping[str, Any]) -> None:
         import mlflow.pyfunc
+
+        meta = self._read(info, card)
+        self.pyfunc = mlflow.pyfunc.load_model(str(info.path))
+        self.raw: Any = raw_model(self.pyfunc, meta.flavors) if "sklearn" in meta.flavors else None
+        self.classes: list[Any] | None = classes_of(self.raw) if self.raw is not None else None
+
+    def _read(self, info: VersionInfo, card: Mapping[str, Any]) -> Any:
+        """What the version's ``MLmodel`` says (its signature, example and metadata), read
+        without loading the model's own files."""
         from mlflow.models import Model
 
         self.info = info
         self.name = info.name
         self.version = info.version
-        self.pyfunc = mlflow.pyfunc.load_model(str(info.path))
         meta = Model.load(str(info.path))
         self.flavors = sorted(meta.flavors)
         self.metadata: dict[str, Any] = dict(meta.metadata or {})
         self.schema = InputSchema.from_signature(meta.get_input_schema())  # type: ignore[no-untyped-call]
-        self.raw: Any = None
-        if "sklearn" in meta.flavors:
-            # The estimator itself: predict_proba, and no second schema check per call.
-            self.raw = self.pyfunc.get_raw_model()
-        self.classes: list[Any] | None = (
-            [plain(c) for c in self.raw.classes_] if hasattr(self.raw, "classes_") else None
-        )
         try:
             example = meta.load_input_example(str(info.path))
         except Exception:  # a broken example should not make the model unusable
             example = None
         self.example = example_records(example)
         self.card = dict(card)
+        return meta
+
+    #: Where the model runs: ``atelier`` (this process) or ``own-environment`` (a worker).
+    runtime = "atelier"
 
     @property
     def has_probabilities(self) -> bool:
-        return self.raw is not None and hasattr(self.raw, "predict_proba") and bool(self.classes)
+        return has_probabilities(self.raw, self.classes)
 
     def predict(self, frame: pandas.DataFrame) -> list[Output]:
-        if self.raw is None:
-            predicted = self.pyfunc.predict(frame)
-            return [Output(plain(value)) for value in to_list(predicted)]
-        if not self.has_probabilities:
-            return [Output(plain(value)) for value in to_list(self.raw.predict(frame))]
-        assert self.classes is not None
-        # One pass through the model: the label is the most probable class (what predict()
-        # answers for scikit-learn's probabilistic classifiers), not a second run of it.
-        probabilities = self.raw.predict_proba(frame)
-        outputs = []
-        for row in probabilities:
-            scores = {str(c): float(p) for c, p in zip(self.classes, row, strict=True)}
-            best = max(range(len(self.classes)), key=lambda i: row[i])
-            outputs.append(Output(self.classes[best], float(row[best]), scores))
-        return outputs
+        return [
+            Output(prediction, probability, scores)
+            for prediction, probability, scores in predict_rows(
+                self.pyfunc, self.raw, self.classes, frame
+            )
+        ]
 
     def categories(self) -> dict[str, list[Any]]:
         """Values each text column took in training, for drop-downs: from the model's
         ``atelier.categories`` metadata, else from encoders fitted inside the model."""
+        given = self.given_categories()
+        if given is not None:
+            return given
+        return fitted_categories(self.raw) if self.raw is not None else {}
+
+    def given_categories(self) -> dict[str, list[Any]] | None:
         given = self.metadata.get(METADATA_KEY, {})
         if isinstance(given, Mapping) and isinstance(given.get("categories"), Mapping):
             return {str(k): list(v) for k, v in given["categories"].items() if isinstance(v, list)}
-        return fitted_categories(self.raw) if self.raw is not None else {}
+        return None
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -105,40 +112,8 @@ class LoadedModel:
             **self.card,
         }
 
-
-def fitted_categories(estimator: Any) -> dict[str, list[Any]]:
-    """``{column: categories}`` of the one-hot or ordinal encoders fitted in a scikit-learn
-    pipeline or column transformer: exactly the values seen in training."""
-    found: dict[str, list[Any]] = {}
-    pending = [(estimator, None)]
-    while pending:
-        node, columns = pending.pop()
-        if node is None or isinstance(node, str):
-            continue
-        if hasattr(node, "steps"):  # Pipeline: the first step sees the columns
-            for index, (_, step) in enumerate(node.steps):
-                pending.append((step, columns if index == 0 else None))
-            continue
-        if hasattr(node, "transformers_"):  # ColumnTransformer
-            for _, transformer, selected in node.transformers_:
-                names = selected if _is_names(selected) else None
-                pending.append((transformer, names))
-            continue
-        if hasattr(node, "categories_"):
-            names = columns or list(getattr(node, "feature_names_in_", []))
-            for name, values in zip(names, node.categories_, strict=False):
-                kept = [plain(v) for v in values if not _is_missing(v)]
-                if len(kept) <= MAX_CATEGORIES:
-                    found[str(name)] = kept
-    return found
-
-
-def _is_names(selected: Any) -> bool:
-    return isinstance(selected, list | tuple) and all(isinstance(s, str) for s in selected)
-
-
-def _is_missing(value: Any) -> bool:
-    return value is None or (isinstance(value, float) and value != value)
+    def close(self) -> None:
+        """Let go of what the model holds (nothing to do for an in-process model)."""
 
 
 def example_records(example: Any) -> list[dict[str, Any]]:
@@ -154,31 +129,6 @@ def example_records(example: Any) -> list[dict[str, Any]]:
     else:
         return []
     return [{str(k): plain(v) for k, v in row.items()} for row in rows if isinstance(row, Mapping)]
-
-
-def to_list(values: Any) -> list[Any]:
-    if hasattr(values, "tolist"):
-        listed: list[Any] = values.tolist()
-        return listed
-    if hasattr(values, "to_numpy"):
-        converted: list[Any] = values.to_numpy().tolist()
-        return converted
-    return list(values)
-
-
-def plain(value: Any) -> Any:
-    """A numpy/pandas scalar as the JSON-ready Python value."""
-    if hasattr(value, "isoformat"):
-        if isinstance(value, datetime) and value.time() == datetime.min.time():
-            return value.date().isoformat()
-        return value.isoformat() if isinstance(value, datetime | date) else str(value)
-    if hasattr(value, "item"):
-        value = value.item()
-    if isinstance(value, float) and value != value:
-        return None
-    if isinstance(value, bytes):
-        return value.decode("utf-8", "replace")
-    return value
 
 
 def records_from_body(body: Any) -> tuple[Sequence[Any], bool]:

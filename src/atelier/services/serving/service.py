@@ -1,4 +1,4 @@
-"""The model server: predictions from registered models, in-process, every one logged.
+"""The model server: predictions from registered models, every one logged.
 
 ``predict`` resolves the model reference (aliases are looked up again at most every few
 seconds), takes the version from memory (each version is loaded once), validates the records
@@ -6,6 +6,9 @@ against the signature, predicts, and journals one log record per row before answ
 journal ships to ``predictions.<model>`` in the background (:mod:`.journal`, :mod:`.tables`).
 The personal fields of each request are masked before anything is logged (:mod:`.personal`).
 Recent predictions stay in memory so that feedback can quote them without a warehouse read.
+
+A version whose captured environment differs from Atelier's runs in a worker process in its
+own environment, built from its lock (:mod:`.workers`); the rest of the path is the same.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from atelier.services.serving.journal import Journal
 from atelier.services.serving.models import LoadedModel
 from atelier.services.serving.personal import PersonalData
 from atelier.services.serving.tables import SCHEMA, PredictionTables, table_name
+from atelier.services.serving.workers import Workers
 from atelier.services.tracking.registry import ModelRegistry, Reference, VersionInfo
 
 if TYPE_CHECKING:
@@ -79,6 +83,7 @@ class ModelServer:
         *,
         flush_seconds: float = 1.0,
         alias_seconds: float = ALIAS_SECONDS,
+        workers: Workers | None = None,
         personal: PersonalData | None = None,
     ) -> None:
         self.registry = registry
@@ -88,6 +93,8 @@ class ModelServer:
         self.tables = PredictionTables(warehouse)
         self.journal = Journal(journal_dir, self.tables.ship, interval=flush_seconds)
         self.alias_seconds = alias_seconds
+        #: Models in their own environment (None: every model loads in this process).
+        self.workers = workers
         self._resolved: dict[Reference, tuple[VersionInfo, float]] = {}
         self._models: dict[tuple[str, int], LoadedModel] = {}
         self._loading: dict[tuple[str, int], threading.Lock] = {}
@@ -121,9 +128,23 @@ class ModelServer:
         with lock:
             loaded = self._models.get(key)
             if loaded is None:
-                loaded = LoadedModel(info, self.registry.run_summary(info.run_id))
+                plan = self.workers.plan(info) if self.workers is not None else None
+                card = self.registry.run_summary(info.run_id)
+                if plan is not None and self.workers is not None:
+                    loaded = self.workers.model(info, card, plan)
+                else:
+                    loaded = LoadedModel(info, card)
                 self._models[key] = loaded
         return loaded
+
+    def runtime(self, ref: Reference, *, start: bool = False) -> dict[str, Any]:
+        """Where the version ``ref`` names runs (``runs_in``: ``atelier`` or
+        ``own-environment``) and the state of its environment (``ready``, ``building`` with
+        progress, ``failed`` with the reason, ``not-built``); ``start``: begin building it."""
+        info = self.resolve(ref)
+        if self.workers is None:
+            return {"runs_in": "atelier", "state": "ready", "message": "", "reasons": []}
+        return self.workers.status(info, start=start)
 
     # -- predictions ---------------------------------------------------------------------
 
@@ -225,6 +246,8 @@ class ModelServer:
         self.journal.flush()
 
     def close(self) -> None:
+        if self.workers is not None:
+            self.workers.close()
         self.journal.close()
 
 
