@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from atelier.services.projects import Project, Projects
     from atelier.services.query import QueryService
     from atelier.services.serving import ModelServer
+    from atelier.services.serving.personal import PersonalData
     from atelier.services.tracking import TrackingServer
     from atelier.services.tracking.registry import ModelRegistry
 
@@ -176,7 +177,14 @@ class Workbench:
     def jobs(self) -> Jobs:
         from atelier.services.jobs import Jobs
 
-        return Jobs(self.db, self.workspace, self.tokens, self.audit, lambda: self.projects)
+        return Jobs(
+            self.db,
+            self.workspace,
+            self.tokens,
+            self.audit,
+            lambda: self.projects,
+            models=lambda: self.serving,
+        )
 
     @cached_property
     def tracking_server(self) -> TrackingServer:
@@ -235,6 +243,7 @@ class Workbench:
             self.models,
             self.warehouse,
             self.workspace.private_dir / "predictions",
+            personal=self.personal_data,
             workers=Workers(
                 self.workspace.private_dir / "model-environments",
                 self.workspace.logs_dir / "models",
@@ -242,6 +251,18 @@ class Workbench:
         )
         server.journal.after.append(lambda: self.feedback.ship())
         return server
+
+    @cached_property
+    def personal_data(self) -> PersonalData:
+        """The personal fields of served models' requests, masked in predictions and feedback."""
+        from atelier.services.pii.policies import policies_of
+        from atelier.services.serving.personal import PersonalData
+
+        return PersonalData(
+            policies_of(self).masker,
+            lambda: self.models,
+            lambda app: self.apps.marks.get(app),
+        )
 
     @cached_property
     def feedback(self) -> Feedback:
@@ -252,6 +273,7 @@ class Workbench:
             self.warehouse,
             lambda pid, model: self.serving.find(pid, model),
             lock_path=self.workspace.private_dir / "predictions" / "feedback.lock",
+            personal=self.personal_data,
         )
 
     @cached_property

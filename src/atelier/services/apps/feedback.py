@@ -6,6 +6,12 @@ It is stored in the metadata database at once (one transaction: durable when the
 are shipped in batches to the warehouse table ``feedback.<app>`` (one DuckLake snapshot per
 batch, so the table is versioned), where ``label`` is the value to train on: the correct
 value given, or the prediction itself when the user said it was right.
+
+Feedback keeps no raw personal data: the inputs are copied from the prediction log, whose
+personal fields were masked before they were logged, and a comment or correct value in which
+the classifier finds personal data (an e-mail address, a phone number, "Mr Smith"...) is
+masked as ``free_text_with_pii`` by the workspace's rule before it is stored
+(:meth:`atelier.services.serving.personal.PersonalData.mask_text`).
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ from sqlalchemy import func, select, update
 from atelier.backends.metadata import AppFeedback, AppRecord, Database
 from atelier.errors import InvalidInput
 from atelier.services.apps.registry import AppInfo
+from atelier.services.serving.personal import PersonalData
 from atelier.services.serving.tables import arrow_rows, create_statements, insert, table_name
 
 if TYPE_CHECKING:
@@ -130,8 +137,11 @@ class Feedback:
         warehouse: Warehouse,
         find_prediction: FindPrediction,
         lock_path: Path | None = None,
+        personal: PersonalData | None = None,
     ) -> None:
         self.db = db
+        #: Masks personal data found in comments and correct values before they are stored.
+        self.personal = personal
         self.warehouse = warehouse
         self.find_prediction = find_prediction
         #: Held while shipping, so that two processes never copy the same entries at once.
@@ -162,6 +172,9 @@ class Feedback:
             raise InvalidInput(
                 f"prediction {prediction_id!r} was not made through app {app.name!r}"
             )
+        if self.personal is not None:
+            comment = self.personal.mask_text(comment) or ""
+            correct = self.personal.mask_text(correct)
         with self.db.session() as session:
             app_id = session.scalar(select(AppRecord.id).where(AppRecord.name == app.name))
             row = AppFeedback(

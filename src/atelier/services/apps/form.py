@@ -5,6 +5,10 @@ for integer columns), a drop-down of the values seen in training for text column
 are known (see :meth:`LoadedModel.categories`), a date picker, a check box, or a text box. The
 first row of the input example fills the form in. Submitted HTML form values (all strings)
 are parsed back into typed JSON values, each error naming its field.
+
+A personal field (:mod:`atelier.services.serving.personal`) says so, with its kind, for the
+page to mark it; it is a plain box, never filled in from the input example nor offered the
+values seen in training: both are someone's data, and the app's users may be anyone.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from typing import Any
 
 from atelier.errors import InvalidInput
 from atelier.services.serving import LoadedModel
+from atelier.services.serving.personal import PersonalField
 
 
 @dataclass(frozen=True)
@@ -27,10 +32,17 @@ class Field:
     required: bool
     default: Any = None
     options: list[Any] = field(default_factory=list)
+    #: The kind of personal data the field holds (``email``...), None when it holds none.
+    personal: str | None = None
 
     @property
     def label(self) -> str:
         return self.name.replace("_", " ").capitalize()
+
+    @property
+    def personal_label(self) -> str:
+        """What the form says of a personal field: ``personal data: email``."""
+        return f"personal data: {(self.personal or '').replace('_', ' ')}"
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -40,10 +52,14 @@ class Field:
             "required": self.required,
             "default": self.default,
             "options": self.options,
+            "personal": self.personal,
         }
 
 
-def form_fields(model: LoadedModel) -> list[Field]:
+def form_fields(
+    model: LoadedModel, personal: Mapping[str, PersonalField] | None = None
+) -> list[Field]:
+    """The form's fields; ``personal``: the model's personal fields (through the app)."""
     if model.schema is None:
         raise InvalidInput(
             f"model {model.name} version {model.version} has no column signature, so no form "
@@ -71,7 +87,15 @@ def form_fields(model: LoadedModel) -> list[Field]:
                 options.append(str(default))
         else:
             widget = "text"
-        fields.append(Field(column.name, column.type, widget, column.required, default, options))
+        found = (personal or {}).get(column.name)
+        kind = found.kind.value if found is not None else None
+        if kind is not None:
+            default = None
+            if widget == "category":
+                widget, options = "text", []
+        fields.append(
+            Field(column.name, column.type, widget, column.required, default, options, kind)
+        )
     return fields
 
 

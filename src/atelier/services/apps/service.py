@@ -33,10 +33,12 @@ from atelier.errors import InvalidInput, NotFound, PermissionDenied
 from atelier.services.apps.feedback import Feedback, FeedbackEntry, FeedbackSummary
 from atelier.services.apps.form import Field, form_fields, parse_form
 from atelier.services.apps.hosting import HostedProcess, Launch, Supervisor
+from atelier.services.apps.personal import AppMarks, kind_of
 from atelier.services.apps.registry import BUILDERS, AppInfo, Apps, can_manage, check_name
 from atelier.services.auth import AuditLog, Principal, Tokens
 from atelier.services.auth import scopes as token_scopes
 from atelier.services.serving import LoadedModel, ModelServer, PredictionBatch
+from atelier.services.serving.personal import TRAINING, PersonalField
 from atelier.services.tracking.references import parse_reference
 
 if TYPE_CHECKING:
@@ -77,6 +79,8 @@ class AppService:
         self.atelier_url = atelier_url
         self.audit = audit or AuditLog(apps.db)
         self.supervisor = Supervisor(self._launch, logs_dir)
+        #: Fields the owners of generated apps mark as personal data (or not).
+        self.marks = AppMarks(folder / ".personal")
 
     @property
     def serving(self) -> ModelServer:
@@ -120,7 +124,58 @@ class AppService:
         if app.model is None:
             raise InvalidInput(f"app {app.name!r} is a hosted {app.kind} app, not a model app")
         model = self.serving.model(parse_reference(app.model))
-        return model, form_fields(model)
+        return model, form_fields(model, self.personal_fields(app, model))
+
+    def personal_fields(self, app: AppInfo, model: LoadedModel) -> dict[str, PersonalField]:
+        """The fields of ``app``'s requests that hold personal data (with the owner's marks)."""
+        personal = self.serving.personal
+        return personal.fields(model, app.name) if personal is not None else {}
+
+    def mark_personal(
+        self,
+        name: str,
+        field: str,
+        kind: str | None,
+        principal: Principal,
+        *,
+        client: str | None = None,
+    ) -> dict[str, PersonalField]:
+        """Mark ``field`` of generated app ``name`` as personal data of ``kind``; ``kind``
+        ``"none"`` (or None) marks it as not personal, ``"auto"`` takes the mark off. The
+        app's owner or an admin only; what training recorded cannot be unmarked. Returns the
+        app's personal fields."""
+        wanted = (kind or "none").strip().lower()
+        detail = {"field": field, "kind": wanted}
+        with self._audited("app.personal", name, principal, client, detail):
+            app = self.registry.get(name)
+            if not can_manage(app.owner, principal):
+                raise PermissionDenied(
+                    f"only the owner of app {name!r} ({app.owner}) or an admin may mark its "
+                    "personal fields"
+                )
+            model, fields = self.model_of(app)
+            names = [f.name for f in fields]
+            if field not in names:
+                raise NotFound(
+                    f"app {name!r} has no field {field!r} (its fields: {', '.join(names[:30])})"
+                )
+            if wanted not in ("none", "auto"):
+                wanted = kind_of(wanted)
+            current = self.personal_fields(app, model).get(field)
+            if wanted == "none" and current is not None and current.source == TRAINING:
+                raise InvalidInput(
+                    f"field {field!r} holds {current.kind.value} by the tags of the data the "
+                    "model was trained on: it stays personal (change the table's tags instead)"
+                )
+            if wanted == "auto":
+                self.marks.clear(name, field)
+            else:
+                self.marks.set(name, field, None if wanted == "none" else wanted)
+            if self.serving.personal is not None:
+                self.serving.personal.forget(name)
+            found = self.personal_fields(app, model)
+        self._record("app.personal", name, principal, client, detail)
+        return found
 
     def predict(
         self,
@@ -454,6 +509,7 @@ class AppService:
             app = self.registry.delete(name, principal)
         self.supervisor.stop(name)
         self._revoke(name)
+        self.marks.forget(name)
         self._record("app.delete", name, principal, client)
         return app
 
@@ -475,6 +531,7 @@ class AppService:
             model, fields = self.model_of(app)
             found["form"] = [f.as_dict() for f in fields]
             found["model_version"] = model.version
+            found["personal"] = [p.as_dict() for p in self.personal_fields(app, model).values()]
         return found
 
     def status(self, name: str, principal: Principal, lines: int = 200) -> dict[str, Any]:

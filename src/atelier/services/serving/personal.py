@@ -152,12 +152,14 @@ def personal_fields(
 
 class PersonalData:
     """The personal fields of served models (each version's worked out once) and the masking
-    of what is logged about their requests."""
+    of what is logged about their requests. ``masker`` gives the workspace's masker (made on
+    first use), ``registry`` the model registry whose runs hold the ``atelier.pii`` tags,
+    ``marks`` an app's marks (:class:`atelier.services.apps.personal.AppMarks`)."""
 
     def __init__(
         self,
         masker: Callable[[], Masker],
-        registry: ModelRegistry | None = None,
+        registry: Callable[[], ModelRegistry] | None = None,
         marks: Marks | None = None,
         *,
         marks_seconds: float = MARKS_SECONDS,
@@ -229,7 +231,7 @@ class PersonalData:
         if self.registry is None or not run_id:
             return tags
         try:
-            run = self.registry.client.get_run(run_id)
+            run = self.registry().client.get_run(run_id)
         except Exception as error:  # a deleted run records nothing
             log.info("the run of %s cannot be read for its %s tag: %s", _label(model), TAG, error)
             return tags
