@@ -52,6 +52,7 @@ WEIGHT = {
 NAME_BONUS = 0.15
 NAME_ONLY = 0.4  # the name says so, the values do not (or there are none): below the threshold
 TEXT_MIN_SHARE = 0.02
+LONGEST_LIFE = 115  # years: a column of dates reaching further back is not of living people
 
 
 def classify(
@@ -183,8 +184,13 @@ def _dates(
             tally.add("date")
     elif plausible and len(plausible) == len(dates):
         years = [d.year for d in plausible]
-        # Birthdays of adults: spread over decades, none recent; event dates rarely are.
-        if max(years) <= today.year - 16 and max(years) - min(years) >= 20:
+        # Birthdays of living adults: spread over decades, none recent, none more than
+        # LONGEST_LIFE years ago; event dates (and the dates of buildings) rarely are.
+        if (
+            max(years) <= today.year - 16
+            and min(years) > today.year - LONGEST_LIFE
+            and max(years) - min(years) >= 20
+        ):
             for _ in plausible:
                 tally.add("date")
     if tally.matched:

@@ -51,7 +51,7 @@ KEYWORDS: dict[PiiKind, frozenset[str]] = {
         _words(
             "dob birth birthdate birthday date_of_birth born geburtsdatum geburtstag "
             "date_naissance naissance fecha_nacimiento nacimiento data_nascita nascita "
-            "geboortedatum fodselsdato fodelsedatum data_nascimento"
+            "geboortedatum fodselsdato fodelsedatum data_nascimento fecha_nac"
         )
     ),
     PiiKind.NATIONAL_ID: frozenset(
@@ -59,7 +59,8 @@ KEYWORDS: dict[PiiKind, frozenset[str]] = {
             "ssn social_security sin nino ni_number national_id nationalid national_insurance "
             "passport passport_number tax_id taxid tin steuer_id steuerid idnr personalausweis "
             "nir insee securite_sociale bsn dni nie nif codice_fiscale codicefiscale personnummer "
-            "cpr hetu pesel aadhaar cpf curp nhs nhs_number ahv id_number idnumber fodselsnummer "
+            "cpr hetu henkilotunnus pesel aadhaar cpf curp nhs nhs_number ahv id_number idnumber "
+            "fodselsnummer personnr "
             "rrn citizen_id identity_number"
         )
     ),
@@ -168,7 +169,33 @@ GIVEN_NAMES = frozenset(
         "yuki haruto sota yuto akira kenta yui sakura hina aoi yuna mei wei jing li ming lei jun "
         "hui yan fang mohammed muhammad ahmed ali omar hassan youssef mustafa ibrahim fatima "
         "aisha zainab maryam layla nour olga irina natalia tatiana svetlana elena ivan sergei "
-        "dmitri alexei vladimir"
+        "dmitri alexei vladimir "
+        # Polish, Czech, Hungarian
+        "agnieszka grzegorz malgorzata krzysztof bozena wojciech jadwiga przemyslaw urszula "
+        "zbigniew jozef stanislaw tadeusz kazimierz jerzy janina danuta elzbieta halina "
+        "jolanta iwona joanna beata dorota aleksandra justyna monika weronika kacper "
+        "mateusz szymon bartosz dawid wiktoria jiri petr pavel jana eva hana laszlo zoltan "
+        "istvan gabor zsofia "
+        # Chinese given names (pinyin)
+        "xiaoming na wei yang jie lei min xin hao jing li chao yan bo qiang ping fang hong "
+        "jun ying yu tao ling juan xia gang yong jian hua qing mei lan "
+        # Japanese given names
+        "haruto hanako mitsuki rin sota yuna daichi kaito misaki shun ayaka tsubasa riku "
+        "nanami emi sho mao takeru asuka ren minato hinata yamato himari tsumugi mio kei "
+        "shota naoki yuko keiko akiko tomoko yoko kazuki takumi haruka "
+        # Korean, Vietnamese
+        "minjun seojun jiho jiwoo seoyeon hana jisoo minji hoang minh thanh huong lan anh "
+        "tuan linh trang nam phuong "
+        # Dutch, Nordic, French, Portuguese
+        "sanne bram joris mirjam wessel annemieke gijs hanneke stijn roos maarten ingeborg "
+        "floor koen marloes tijmen jeroen niels bas marieke sjoerd femke linnea oskar "
+        "aurelien clemence matheo solene gwenael anais loic maeva timothee berenice elodie "
+        "jeremie noemie frederic thiago matheus gustavo leticia beatriz "
+        # Turkish, Arabic, Persian, Hebrew, African
+        "mehmet mustafa emre burak zeynep elif ayse fatma murat hakan khalid karim tariq "
+        "samir leila yasmin salma reza ali parisa moshe yosef avi noa tamar chinedu emeka "
+        "ngozi chiamaka kwame kofi ama abena amara oluwaseun funmilayo babatunde wanjiru "
+        "zahra amina"
     )
 )
 
@@ -196,7 +223,36 @@ SURNAMES = frozenset(
         "larsson olsson persson hansen nielsen jensen pedersen johansen berg sharma gupta kumar "
         "reddy iyer rao mehta joshi nair sato suzuki takahashi tanaka watanabe ito yamamoto "
         "nakamura kobayashi kato wang zhang liu chen yang huang zhao wu zhou ivanov smirnov "
-        "kuznetsov popov petrov"
+        "kuznetsov popov petrov "
+        # Polish (the feminine -ska, -cka forms are derived: see values.person_name)
+        "nowak kowalski wisniewski wojcik kaminski lewandowski zielinski szymanski wozniak "
+        "dabrowski kozlowski jankowski mazur kwiatkowski krawczyk piotrowski grabowski "
+        "nowakowski pawlowski michalski krol wieczorek jablonski wrobel majewski olszewski "
+        "stepien malinowski jaworski adamczyk dudek nowicki pawlak gorski witkowski walczak "
+        # Chinese (pinyin: the hundred commonest surnames cover most people)
+        "wang li zhang liu chen yang huang zhao wu zhou xu sun ma zhu hu guo he gao lin luo "
+        "zheng liang xie song tang han feng deng cao peng zeng xiao tian dong yuan pan yu jiang "
+        "cai du ye cheng wei su lu ding ren shen yao jin cui tan fan fu qian qin shi "
+        # Japanese
+        "yoshida yamada sasaki yamaguchi matsumoto inoue kimura hayashi shimizu yamazaki mori "
+        "abe ikeda hashimoto yamashita ishikawa nakajima maeda fujita ogawa goto okada "
+        "hasegawa murakami kondo ishii sakamoto endo aoki fujii nishimura fukuda ota miura "
+        "fujiwara okamoto matsuda nakagawa nakano harada ono tamura takeuchi kaneko wada "
+        # Korean and Vietnamese
+        "kim park choi jung kang cho yoon jang lim shin han oh seo kwon hwang ahn song hong "
+        "tran le pham hoang phan vu dang bui do ho ngo duong ly "
+        # Turkish, Arabic, Persian, Hebrew
+        "yilmaz kaya demir sahin celik yildiz yildirim ozturk aydin ozdemir arslan dogan "
+        "kilic aslan cetin kara koc kurt ozkan simsek hassan hussein abdullah rahman haddad "
+        "khalil mansour nasser saleh aziz hosseini mohammadi ahmadi rezaei cohen levi "
+        "mizrahi peretz biton friedman "
+        # West and East African
+        "okafor okonkwo adeyemi balogun eze nwosu adebayo mensah owusu boateng asante "
+        "osei mwangi otieno kamau ochieng njoroge diallo traore diop ndiaye "
+        # Portuguese, Greek, Hungarian, Czech, Irish, Scottish
+        "alves gomes martins ribeiro fernandes goncalves sousa marques papadopoulos "
+        "nagy horvath kovacs szabo toth novak svoboda novotny dvorak murphy kelly "
+        "walsh byrne ryan oconnor obrien macdonald campbell stewart"
     )
 )
 
@@ -204,4 +260,15 @@ SURNAMES = frozenset(
 HONORIFICS = _words(
     "mr mrs ms mx miss dr prof sir madam herr frau mme mlle madame monsieur sr sra srta don dona "
     "signor signora sig dhr mevr"
+)
+
+# Legal forms of companies: a value with one of these words is a company's name, even when a
+# surname is in it ("Müller GmbH", "Smith & Sons Ltd", "Garcia Logistics S.L.").
+LEGAL_FORMS = frozenset(
+    _words(
+        "gmbh ag kg ohg ug ev ltd limited plc llc llp lp inc incorporated corp corporation co "
+        "company sa sas sarl sasu eurl sl slu sau spa srl snc sapa bv nv vof ab asa oy oyj aps "
+        "kk yk sro as kft zrt bt doo ooo oao pty pvt bhd sdn gk group holding holdings "
+        "partners associates bros brothers sons fils figli hijos"
+    )
 )

@@ -27,12 +27,25 @@ _INTRODUCTION = re.compile(
     r"\b(?i:my name is|je m'appelle|ich heiße|ich heisse|me llamo|mi chiamo|mijn naam is|"
     r"meu nome é)\s+[A-ZÀ-Þ][\w'\u2019-]+"
 )
+# An address written so that harvesters miss it: "john at example dot com", "anna [at] mail
+# [dot] de", "k.tanaka(at)web(dot)jp". A bracketed "at" or a spelt-out "dot" must be there:
+# prose such as "arrived at noon." or "available at docs.python.org" is not an address.
+_AT = r"\s*[\[({<]\s*at\s*[\])}>]\s*|\s+at\s+"
+_DOT_WORD = r"\s*[\[({<]\s*dot\s*[\])}>]\s*|\s+dot\s+"
+_OBFUSCATED = re.compile(
+    rf"(?<![\w.+-])([\w.+-]{{1,64}})({_AT})"
+    rf"([a-z0-9-]{{1,63}}(?:(?:{_DOT_WORD}|\.)[a-z0-9-]{{1,63}})+)",
+    re.IGNORECASE,
+)
+_DOTS = re.compile(_DOT_WORD, re.IGNORECASE)
 _BORN = re.compile(r"\b(?:born|geboren|né|née|nacido|nacida|nato|nata|geboren op)\b", re.I)
 
 
 def pii_in_text(text: str) -> str | None:
     """The first kind of personal data found in the text, or None."""
     if "@" in text and _EMAIL.search(text):
+        return "email"
+    if _obfuscated_email(text):
         return "email"
     for match in _IBAN.finditer(text):
         if values.iban(match.group()):
@@ -68,3 +81,20 @@ def pii_in_text(text: str) -> str | None:
 def _grouped(candidate: str) -> bool:
     """Written in groups like a phone number ("030 1234567", "(415) 555-0132")."""
     return len(re.findall(r"\d+", candidate)) >= 2 or candidate.startswith("0")
+
+
+def _obfuscated_email(text: str) -> bool:
+    position = 0
+    while match := _OBFUSCATED.search(text, position):
+        user, at, domain = match.groups()
+        address = f"{user}@{_DOTS.sub('.', domain)}"
+        tld = address.rsplit(".", 1)[-1]
+        if (
+            (at.strip().lower() != "at" or _DOTS.search(domain))
+            and tld.isalpha()
+            and len(tld) <= 6
+            and values.EMAIL.fullmatch(address)
+        ):
+            return True
+        position = match.end(2)  # the address may begin inside this match's domain
+    return False

@@ -14,7 +14,7 @@ import re
 from collections.abc import Callable, Sequence
 from datetime import date, datetime
 
-from atelier.services.pii.names import GIVEN_NAMES, HONORIFICS, SURNAMES
+from atelier.services.pii.names import GIVEN_NAMES, HONORIFICS, LEGAL_FORMS, SURNAMES
 
 EMAIL = re.compile(
     r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*"
@@ -26,10 +26,20 @@ def email(value: str) -> str | None:
     return "email" if EMAIL.fullmatch(value) else None
 
 
-_IP_CHARS = re.compile(r"[0-9a-fA-F:.%]{2,45}")
+_IP_CHARS = re.compile(r"[0-9a-fA-F:.]{2,45}(?:%[\w.-]{1,16})?")
+# An address with its port, as servers log a peer: "203.0.113.7:51234", "[2001:db8::1]:443".
+_WITH_PORT = re.compile(r"(\d{1,3}(?:\.\d{1,3}){3})|\[([0-9a-fA-F:.]{2,45}(?:%[\w.-]{1,16})?)\]")
 
 
 def ip_address(value: str) -> str | None:
+    host, colon, port = value.rpartition(":")
+    if (
+        colon
+        and port.isdigit()
+        and int(port) <= 65535
+        and (with_port := _WITH_PORT.fullmatch(host))
+    ):
+        value = with_port.group(1) or with_port.group(2)
     if not _IP_CHARS.fullmatch(value) or ("." not in value and ":" not in value):
         return None
     try:
@@ -52,6 +62,7 @@ def iban(value: str) -> str | None:
     return compact[:2]
 
 
+_SPACES = re.compile(r"\s+")
 _CARD = re.compile(r"\d{4}(?:[ -]?\d{2,4}){2,4}(?:[ -]?\d{1,3})?")
 # (brand, prefixes, lengths): the issuer ranges of ISO/IEC 7812 the big networks publish.
 _BRANDS: tuple[tuple[str, tuple[str, ...], tuple[int, ...]], ...] = (
@@ -70,6 +81,7 @@ _BRANDS: tuple[tuple[str, tuple[str, ...], tuple[int, ...]], ...] = (
 def payment_card(value: str) -> str | None:
     from stdnum import luhn
 
+    value = _SPACES.sub(" ", value)
     if not _CARD.fullmatch(value):
         return None
     digits = value.replace(" ", "").replace("-", "")
@@ -110,12 +122,14 @@ def phone(value: str, regions: Sequence[str] = PHONE_REGIONS) -> tuple[str, bool
     return None
 
 
+# A decimal number ("46.833680", "-30.6"), or an IPv4 address or network ("10.8.93.0/24").
+_NOT_PHONE = re.compile(r"-?\d+\.\d+|\d{1,3}(?:\.\d{1,3}){3}(?:/\d{1,2})?")
 _EXTENSION = re.compile(r"\s*(?:ext\.?|extension|x|#|dw\.?|poste)\s*\d{1,6}$", re.IGNORECASE)
 
 
 def _phone_candidate(value: str) -> tuple[str, bool, bool] | None:
     value = _EXTENSION.sub("", value)
-    if not _PHONE.fullmatch(value):
+    if not _PHONE.fullmatch(value) or _NOT_PHONE.fullmatch(value):
         return None
     digits = re.sub(r"\D", "", value)
     international = value.startswith("+") or value.startswith("00")
@@ -199,6 +213,7 @@ def _validators() -> list[tuple[str, re.Pattern[str], Callable[[str], bool], boo
         ("es.nie", z(r"[XYZ]-?\d{7}-?[A-Z]"), nie.is_valid, True),
         ("it.codicefiscale", z(_CF), codicefiscale.is_valid, True),
         ("se.personnummer", z(r"(?:\d{2})?\d{6}[-+]\d{4}|\d{12}"), personnummer.is_valid, True),
+        ("se.personnummer", z(r"\d{10}"), personnummer.is_valid, False),
         ("dk.cpr", z(r"\d{6}-\d{4}"), cpr.is_valid, True),
         ("fi.hetu", z(r"\d{6}[-+A-FU-Y]\d{3}[0-9A-Y]"), hetu.is_valid, True),
         ("no.fodselsnummer", z(r"\d{6} ?\d{5}"), fodselsnummer.is_valid, True),
@@ -216,6 +231,12 @@ def _validators() -> list[tuple[str, re.Pattern[str], Callable[[str], bool], boo
 
 
 _VALIDATORS: list[tuple[str, re.Pattern[str], Callable[[str], bool], bool]] = []
+# Separators people put in identifiers in ways the schemes do not prescribe ("12.345.678-Z",
+# "123 456 789", "538676179-02"): such a value is also tried without them, and counts as the
+# bare form would. Not for the schemes whose check other numbers share when their separators
+# are dropped: a hyphenated ISBN-10 is a valid NHS number, digits only.
+_SEPARATORS = re.compile(r"[\s./-]+")
+_NOT_COMPACTED = frozenset({"gb.nhs", "us.ssn", "ca.sin", "de.idnr"})
 
 
 def national_id(value: str) -> tuple[str, bool] | None:
@@ -224,9 +245,18 @@ def national_id(value: str) -> tuple[str, bool] | None:
         return None
     if not _VALIDATORS:
         _VALIDATORS.extend(_validators())
+    found = _scheme(value)
+    if found is None or not found[1]:
+        compact = _SEPARATORS.sub("", value)
+        if compact != value and len(compact) >= 9:
+            found = _scheme(compact, _NOT_COMPACTED) or found
+    return found
+
+
+def _scheme(value: str, skip: frozenset[str] = frozenset()) -> tuple[str, bool] | None:
     weak: tuple[str, bool] | None = None
     for scheme, shape, valid, strong in _VALIDATORS:
-        if shape.fullmatch(value) and _safe(valid, value):
+        if scheme not in skip and shape.fullmatch(value) and _safe(valid, value):
             if strong:
                 return scheme, True
             weak = weak or (scheme, False)
@@ -246,7 +276,13 @@ _DATE_SHAPES = (
     (re.compile(r"\d{1,2}\.\d{1,2}\.\d{4}"), ("%d.%m.%Y",)),
     (re.compile(r"\d{4}/\d{2}/\d{2}"), ("%Y/%m/%d",)),
     (re.compile(r"\d{1,2}-\d{1,2}-\d{4}"), ("%d-%m-%Y", "%m-%d-%Y")),
+    # "19800517": counted as a birth date only where the column's name says so (the caller).
+    (re.compile(r"(?:19|20)\d{6}"), ("%Y%m%d",)),
 )
+# English month names, read once the commas, dots and dashes are spaces: "17 May 1980",
+# "17-May-1980", "May 17, 1980", "17 Sept. 1980".
+_MONTH_DATE = re.compile(r"\d{1,2}[ -][A-Za-z]{3,9}\.?[ -]\d{4}|[A-Za-z]{3,9}\.? \d{1,2},? \d{4}")
+_MONTH_FORMATS = ("%d %B %Y", "%d %b %Y", "%B %d %Y", "%b %d %Y")
 
 
 def as_date(value: object) -> date | None:
@@ -257,15 +293,24 @@ def as_date(value: object) -> date | None:
         return value.date()
     if isinstance(value, date):
         return value
-    if not isinstance(value, str) or not 8 <= len(value) <= 10:
+    if not isinstance(value, str) or not 8 <= len(value) <= 19:
         return None
-    for shape, formats in _DATE_SHAPES:
-        if shape.fullmatch(value):
-            for fmt in formats:
-                try:
-                    return datetime.strptime(value, fmt).date()
-                except ValueError:
-                    continue
+    if len(value) <= 10:
+        for shape, formats in _DATE_SHAPES:
+            if shape.fullmatch(value):
+                return _parse(value, formats)
+    if _MONTH_DATE.fullmatch(value):
+        plain = " ".join(value.replace(",", " ").replace(".", " ").replace("-", " ").split())
+        return _parse(plain.replace("Sept ", "Sep "), _MONTH_FORMATS)
+    return None
+
+
+def _parse(value: str, formats: Sequence[str]) -> date | None:
+    for fmt in formats:
+        try:
+            return datetime.strptime(value, fmt).date()
+        except ValueError:
+            continue
     return None
 
 
@@ -279,21 +324,48 @@ _PARTICLES = frozenset(
 
 def person_name(value: str) -> tuple[bool, bool] | None:
     """(shape, known): the value is written like a name (one to five capitalised words, or
-    "Surname, Given"), and whether one of its words is a common given name or surname."""
+    "Surname, Given"), and whether one of its words is a common given name or surname.
+
+    A name written all in lower case ("maria garcia") counts only with two words or more, one
+    of them known; it is "known" when two are. A value with a company's legal form ("GmbH",
+    "Ltd", "S.p.A.") or an ampersand is a company, not a person."""
     tokens = value.replace(",", " ").split()
-    if not 1 <= len(tokens) <= 5 or len(value) > 60:
+    if not 1 <= len(tokens) <= 5 or len(value) > 60 or "&" in value:
         return None
-    known = False
+    lower = value.islower()
+    if lower and len(tokens) < 2:
+        return None
+    known = 0
     for token in tokens:
-        lower = token.lower()
-        if lower in _PARTICLES or lower.rstrip(".") in HONORIFICS:
+        word = token.lower()
+        if word in _PARTICLES or word.rstrip(".") in HONORIFICS:
             continue
-        if not _NAME_TOKEN.fullmatch(token) or not token[0].isupper():
+        if not _NAME_TOKEN.fullmatch(token) or not (lower or token[0].isupper()):
             return None
-        plain = _fold(lower).strip(".")
+        plain = _fold(word).strip(".")
+        if plain.replace(".", "") in LEGAL_FORMS:
+            return None
         parts = (plain, *plain.split("-")) if "-" in plain else (plain,)
-        known = known or any(p in GIVEN_NAMES or p in SURNAMES for p in parts)
-    return True, known
+        known += any(_known(p) for p in parts)
+    if lower:
+        return (True, known >= 2) if known else None
+    return True, known > 0
+
+
+# Feminine forms of Slavic and Baltic surnames: Kowalska of Kowalski, Petrova of Petrov,
+# Nováková of Novák.
+_FEMININE = (("ska", "ski"), ("cka", "cki"), ("dzka", "dzki"), ("ova", "ov"), ("eva", "ev"),
+             ("ina", "in"), ("ova", ""))  # fmt: skip
+
+
+def _known(word: str) -> bool:
+    if word in GIVEN_NAMES or word in SURNAMES:
+        return True
+    return any(
+        word.endswith(she) and word[: -len(she)] + he in SURNAMES
+        for she, he in _FEMININE
+        if len(word) > len(she) + 2
+    )
 
 
 def _fold(text: str) -> str:
