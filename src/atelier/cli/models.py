@@ -124,6 +124,9 @@ def card_lines(card: dict[str, Any]) -> list[str]:
     if card.get("data_versions"):
         lines.append("\nData versions:")
         lines += [f"  {d['table']:<32} version {d['version']}" for d in card["data_versions"]]
+    if card.get("personal_data"):
+        trained = ", ".join(f"{c} ({k})" for c, k in sorted(card["personal_data"].items()))
+        lines.append(f"\nTrained on personal data: {trained}")
     env = card.get("environment") or {}
     if env:
         lines.append("\nEnvironment:")

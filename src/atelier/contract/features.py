@@ -78,6 +78,8 @@ class SavedTrainingSet(BaseModel):
     training_set_version: int | None = None
     features: list[str] = []
     feature_views: dict[str, int] = {}
+    #: Columns that hold personal data: column -> kind.
+    pii: dict[str, str] = {}
 
 
 class OnlineRequest(BaseModel):

@@ -70,6 +70,9 @@ class ModelCard(ModelVersion):
     params: dict[str, Any] = {}
     #: The warehouse tables and versions the run read: ``{"table", "version"}``.
     data_versions: list[dict[str, Any]] = []
+    #: The model's input columns that hold personal data (run tag ``atelier.pii``): column
+    #: -> kind.
+    personal_data: dict[str, str] = {}
     #: Who ran it, project, profile, Python, git commit, lock and packages.
     environment: dict[str, Any] = {}
     #: Every alias of the model → version.

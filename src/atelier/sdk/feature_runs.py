@@ -3,7 +3,9 @@ on that run, so that the run says what it trained on.
 
 The run gets the tags of :func:`~atelier.services.features.lineage.run_tags`
 (``atelier.training_set``: ``name@version`` when saved, else ``sha256:<digest of the rows>``;
-``atelier.feature_views``: ``view@version,...``), the param ``atelier.features`` (the feature
+``atelier.feature_views``: ``view@version,...``; ``atelier.pii``: a JSON object of the columns
+that hold personal data and their kinds, merged over the run's training sets), the param
+``atelier.features`` (the feature
 references; a param cannot change, so only the run's first training set sets it) and the JSON
 artifact ``atelier/training_sets/<name>.json`` with the whole lineage.
 
@@ -18,7 +20,7 @@ import logging
 import sys
 from typing import TYPE_CHECKING, Any
 
-from atelier.services.features.lineage import LINEAGE_KEY, run_tags
+from atelier.services.features.lineage import LINEAGE_KEY, PII_TAG, pii_columns, run_tags
 
 if TYPE_CHECKING:
     import pyarrow
@@ -77,9 +79,14 @@ def log_training_set(table: pyarrow.Table) -> None:
     if len(features) > MAX_PARAM_LENGTH:
         features = f"{len(lineage['features'])} features, listed in {artifact}"
     try:
+        recorded = mlflow.get_run(run.info.run_id).data
+        if PII_TAG in tags:
+            # Every training set of the run: a column personal in one stays so.
+            merged = pii_columns(recorded.tags) | pii_columns(tags)
+            tags[PII_TAG] = json.dumps(merged, sort_keys=True)
         mlflow.set_tags(tags)
         mlflow.log_dict(lineage | {"sha256": rows, "rows": table.num_rows}, artifact)
-        if FEATURES_PARAM not in mlflow.get_run(run.info.run_id).data.params:
+        if FEATURES_PARAM not in recorded.params:
             mlflow.log_param(FEATURES_PARAM, features)
     except mlflow.exceptions.MlflowException as error:
         # The training set is built; a tracking server that fails must not lose it.

@@ -240,7 +240,10 @@ class EmbeddedFeatures(Features):
         return self._store.statistics(view)
 
     def _online(self, keys: Any, features: list[str], project: str | None) -> pyarrow.Table:
-        return self._store.online(keys, features, project=project)
+        # Results stay in this process: masked as the person's embedded SQL is (not remote).
+        return self._store.online(
+            keys, features, project=project, principal=self.principal, remote=False
+        )
 
     def views(
         self, *, search: str | None = None, project: str | None = None

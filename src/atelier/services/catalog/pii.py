@@ -16,6 +16,12 @@ source's creator); code tokens need the ``data`` scope to change tags, ``data:re
 them. Every change is checked before any side effect and audited here (``pii.confirm``,
 ``pii.change``, ``pii.remove``, ``pii.classify``, ``pii.mark``).
 
+What Atelier itself derives from tagged columns (a saved training set's feature computed from
+``email``) carries their tags: :meth:`PiiTags.inherit` (or :func:`inherit`, for services that
+have no catalog) stores them as suggestions with the source in their evidence, with no
+principal check (the writer is Atelier), never over what a person decided, audited as
+``pii.inherit``.
+
 Classifying is bounded: a reservoir sample of ``sample_rows`` rows of a warehouse table (read
 on the server), the first ``sample_rows`` rows of a source table (no full scan of a remote
 database), and at most ``max_tables`` tables of a newly attached source. The hooks that run
@@ -316,6 +322,29 @@ class PiiTags:
         self._write(ref.name, change)
         return len(findings)
 
+    def inherit(
+        self,
+        name: str,
+        kinds: dict[str, str],
+        *,
+        source: str,
+        by: str | None = None,
+        columns: builtins.list[str] | None = None,
+        origins: dict[str, str] | None = None,
+    ) -> int:
+        """Tag the columns of ``name`` (resolved: ``schema.table``) that Atelier wrote from
+        tagged columns: see :func:`inherit`."""
+        return inherit(
+            self.db,
+            self.audit,
+            name,
+            kinds,
+            source=source,
+            by=by,
+            columns=columns,
+            origins=origins,
+        )
+
     # -- helpers -------------------------------------------------------------------------
 
     def _check_change(
@@ -402,6 +431,68 @@ class PiiTags:
         raise InvalidInput(f"could not store the PII tags of {name}: concurrent changes, retry")
 
 
+def inherit(
+    db: Database,
+    audit: AuditLog,
+    name: str,
+    kinds: dict[str, str],
+    *,
+    source: str,
+    by: str | None = None,
+    columns: builtins.list[str] | None = None,
+    origins: dict[str, str] | None = None,
+) -> int:
+    """Tag the columns ``kinds`` (column -> kind) of table ``name`` (``schema.table``) that
+    Atelier wrote from tagged columns (``source`` says what, ``origins`` column -> the tagged
+    columns it is computed from: both go in the tag's evidence).
+    Tags are stored as suggestions (confidence 1): a suggestion of the classifier is replaced,
+    a person's decision (confirmed, changed or removed) never is. ``columns``: every column the
+    table has now; the tags of others (an older table of that name) are dropped unless a
+    person decided them. No principal check: the caller is the service that wrote the table.
+    Audited as ``pii.inherit`` (``by``: for whom). Returns how many tags were stored."""
+    for column, kind in kinds.items():
+        if not isinstance(column, str) or not column:
+            raise InvalidInput(f"cannot tag column {column!r} of {name}: not a column name")
+        _kind(kind)
+    now = utcnow()
+    stored: dict[str, str] = {}
+
+    def change(session: Any) -> None:
+        stored.clear()
+        if columns is not None:
+            for row in session.scalars(select(ColumnTag).where(ColumnTag.table_name == name)):
+                if row.column_name not in columns and row.decided_by is None:
+                    session.delete(row)
+        for column, kind in kinds.items():
+            row = _row(session, name, column)
+            if row is None:
+                row = ColumnTag(table_name=name, column_name=column)
+                session.add(row)
+            elif row.state != SUGGESTED or row.decided_by is not None:
+                continue  # a person decided: theirs stands
+            row.kind = str(PiiKind(kind))
+            row.state = SUGGESTED
+            row.confidence = 1.0
+            origin = (origins or {}).get(column)
+            row.evidence = (f"computed from {origin} ({source})" if origin else source)[:2000]
+            row.suggested_at = now
+            stored[column] = row.kind
+
+    for _ in range(3):
+        try:
+            with db.session() as session:
+                change(session)
+            break
+        except IntegrityError:
+            continue
+    else:
+        raise InvalidInput(f"could not store the PII tags of {name}: concurrent changes, retry")
+    if stored:
+        detail = {"columns": stored, "from": source}
+        audit.record("pii.inherit", actor=by, target=name, client=None, detail=detail)
+    return len(stored)
+
+
 def _row(session: Any, table: str, column: str) -> ColumnTag | None:
     query = select(ColumnTag).where(ColumnTag.table_name == table, ColumnTag.column_name == column)
     row: ColumnTag | None = session.scalars(query).first()
@@ -446,4 +537,4 @@ def forget(session: Any, prefix: str) -> None:
             session.delete(row)
 
 
-__all__ = ["PiiTags", "TablePii", "Tag", "forget"]
+__all__ = ["PiiTags", "TablePii", "Tag", "forget", "inherit"]

@@ -4,7 +4,6 @@ downstream), freshness, statistics and materializations."""
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -22,6 +21,10 @@ from atelier.backends.metadata import (
 from atelier.backends.warehouse import ColumnInfo
 from atelier.services.catalog import TableEntry
 from atelier.services.features.definitions import FeatureView, format_duration
+from atelier.services.features.pii import feature_pii, session_tags, table_key
+from atelier.services.features.upstream import upstream_tables
+
+__all__ = ["ViewInfo", "describe_features", "upstream_tables", "view_info"]
 
 
 @dataclass
@@ -70,9 +73,17 @@ class ViewInfo:
         data["freshness"] = self.freshness()
         return data
 
+    def personal_data(self) -> dict[str, str]:
+        """Feature -> kind of the features computed from columns tagged as personal data."""
+        return {f["name"]: f["pii"]["kind"] for f in self.features if f.get("pii")}
+
     def catalog_entry(self) -> TableEntry:
-        """The view as a line of the data catalog, beside the tables it reads."""
+        """The view as a line of the data catalog, beside the tables it reads; a view with
+        features computed from personal data says so in its tags (``personal data``,
+        ``pii:KIND``)."""
         types = {name: f["type"] for name, f in (self.stats or {}).get("features", {}).items()}
+        kinds = sorted(set(self.personal_data().values()))
+        personal = ("personal data", *(f"pii:{kind}" for kind in kinds)) if kinds else ()
         return TableEntry(
             name=self.name,
             kind="feature view",
@@ -80,7 +91,7 @@ class ViewInfo:
             size_bytes=None,
             owner=self.owner,
             description=self.description,
-            tags=tuple(self.tags),
+            tags=(*self.tags, *personal),
             columns=tuple(
                 ColumnInfo(f["name"], types.get(f["name"], ""), True) for f in self.features
             ),
@@ -109,40 +120,15 @@ def describe_features(view: FeatureView) -> list[dict[str, Any]]:
     return features
 
 
-def upstream_tables(view: FeatureView) -> list[str]:
-    """Tables the view reads (those named in its query, for a query source): ``schema.table``
-    in the warehouse, ``source.schema.table`` in an attached source."""
-    if view.source is not None:
-        return [view.source if "." in view.source else f"main.{view.source}"]
-    import duckdb
-
-    con = duckdb.connect()
-    try:
-        row = con.execute("SELECT json_serialize_sql(?::VARCHAR)", [view.query]).fetchone()
-    finally:
-        con.close()
-    found: list[str] = []
-
-    def walk(node: Any) -> None:
-        if isinstance(node, dict):
-            if node.get("type") == "BASE_TABLE" and node.get("table_name"):
-                name = f"{node.get('schema_name') or 'main'}.{node['table_name']}"
-                if node.get("catalog_name"):
-                    name = f"{node['catalog_name']}.{name}"
-                if name not in found:
-                    found.append(name)
-            for value in node.values():
-                walk(value)
-        elif isinstance(node, list):
-            for item in node:
-                walk(item)
-
-    walk(json.loads(row[0]) if row else {})
-    return found
-
-
 def view_info(session: Session, row: FeatureViewRecord, *, detail: bool) -> ViewInfo:
     view = FeatureView.from_spec(row.spec)
+    upstream = upstream_tables(view)
+    tags = session_tags(session, [table_key(t) for t in upstream])
+    personal = feature_pii(view, tags) if tags else {}
+    features = describe_features(view)
+    for feature in features:
+        found = personal.get(feature["name"])
+        feature["pii"] = found.as_dict() if found else None
     info = ViewInfo(
         name=row.name,
         project=row.project,
@@ -154,13 +140,13 @@ def view_info(session: Session, row: FeatureViewRecord, *, detail: bool) -> View
         timestamp=view.timestamp,
         created=view.created,
         ttl=format_duration(view.ttl_ns) or "none",
-        features=describe_features(view),
+        features=features,
         owner=row.owner,
         description=row.description,
         tags=list(row.tags),
         shared=row.shared,
         updated_at=row.updated_at,
-        upstream=upstream_tables(view),
+        upstream=upstream,
         stats=row.stats,
         stats_at=row.stats_at,
         materialized_at=session.scalar(

@@ -8,6 +8,13 @@ run minus the largest window, since old rows leave the windows as time passes) a
 warehouse table source, those whose rows were inserted, updated or deleted in the lake since
 (late data included). Row features older than their ttl are served as null, as in training
 sets; windowed aggregations are as of the last run.
+
+Personal data: the store keeps values as computed on the server (a feature computed from a
+tagged column may be kept raw), and every lookup masks such a feature for its reader by the
+same rules and grants as SQL (:class:`~atelier.services.features.pii.Reader`: raw only with a
+raw grant for every tagged column behind it, an export grant when the result leaves the
+server). The tags are read at each lookup: a column tagged after a materialization is masked
+from the next lookup on.
 """
 
 from __future__ import annotations
@@ -27,6 +34,7 @@ from atelier.services.features.compile import ROW, TS, Compiled, compile_view
 from atelier.services.features.definitions import FeatureView
 from atelier.services.features.engine import EVENT, Frame, Plan, lookup_rows, lookup_windows
 from atelier.services.features.frames import to_arrow
+from atelier.services.features.pii import Reader, closed_masker, feature_pii, live_tags, table_key
 from atelier.services.features.training import lake_snapshot, plan_requests
 
 if TYPE_CHECKING:
@@ -47,8 +55,8 @@ def materialize(
     as_of: datetime | None = None,
     masking: Masking | None = None,
 ) -> list[dict[str, Any]]:
-    """Materialize the named views (all by default); one summary per view. ``masking``:
-    the plan of the person who materializes (tagged columns are stored masked)."""
+    """Materialize the named views (all by default); one summary per view. ``masking``: a
+    plan to read the sources through (None: as they are; lookups mask for each reader)."""
     import duckdb
 
     from atelier.services.features.store import utc_ns
@@ -188,12 +196,22 @@ def _compute(
 
 
 def online(
-    store: FeatureStore, keys: Any, features: str | Sequence[str], *, project: str | None = None
+    store: FeatureStore,
+    keys: Any,
+    features: str | Sequence[str],
+    *,
+    project: str | None = None,
+    reader: Reader | None = None,
 ) -> pa.Table:
     """The latest materialized values of ``features`` for each row of ``keys`` (a frame or a
-    mapping of key columns to values): one row per key row, in order; null where unknown."""
+    mapping of key columns to values): one row per key row, in order; null where unknown.
+    Features computed from tagged columns are shown as ``reader`` may see them (None: masked,
+    every kind redacted)."""
     import pyarrow as pa
 
+    from atelier.services.features.info import upstream_tables
+
+    reader = reader or Reader(closed_masker(), frozenset(), frozenset())
     table = to_arrow(keys, "key frame")
     refs = [features] if isinstance(features, str) else list(features)
     if any("@" in ref.split(":")[0] for ref in refs):
@@ -222,6 +240,8 @@ def online(
                 )
             rows = {f.name for f in view.row_features()}
             ttl = view.ttl_ns
+            tags = live_tags(store.db, [table_key(t) for t in upstream_tables(view)])
+            personal = feature_pii(view, tags)
             for feature, column in zip(request.features, request.columns, strict=True):
                 if feature not in schema.names:
                     raise NotFound(
@@ -236,7 +256,10 @@ def online(
                         and (record[0] is None or (ttl is not None and now - record[0] > ttl))
                     )
                     values.append(None if stale or record is None else record[index])
-                columns.append(from_values(values, schema.field(index).type))
+                array = from_values(values, schema.field(index).type)
+                if feature in personal:
+                    array = reader.show(personal[feature], array)
+                columns.append(array)
                 names.append(column)
     finally:
         backend.close()

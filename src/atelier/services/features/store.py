@@ -40,6 +40,17 @@ from atelier.services.features.engine import Frame, Plan, choose_plan, lookup_ro
 from atelier.services.features.frames import check_storable, timestamp_column, to_arrow
 from atelier.services.features.info import ViewInfo, upstream_tables, view_info
 from atelier.services.features.lineage import LINEAGE_KEY
+from atelier.services.features.pii import (
+    EVERY_COLUMN,
+    FeaturePii,
+    Reader,
+    closed_masker,
+    closed_plan,
+    feature_pii,
+    known_kind,
+    live_tags,
+    table_key,
+)
 from atelier.services.features.registry import ApplyPlan
 from atelier.services.features.training import (
     Request,
@@ -60,6 +71,8 @@ if TYPE_CHECKING:
     from atelier.backends.warehouse.masking import Masking
     from atelier.services.auth import Principal
     from atelier.services.catalog import Sources, TableEntry
+    from atelier.services.pii.grants import PiiGrants
+    from atelier.services.pii.policies import PiiPolicies
 
 
 def default_memory_limit() -> str:
@@ -72,9 +85,16 @@ def default_memory_limit() -> str:
 
 
 class MaskingPolicy(Protocol):
-    """What the store needs of :class:`atelier.services.pii.enforce.SqlMasking`."""
+    """What the store needs of :class:`atelier.services.pii.enforce.SqlMasking`: the plans
+    of SQL reads, and for online lookups (masked in Python) the rules and the grants."""
 
     def plan(self, principal: Principal | None, *, remote: bool = True) -> Masking: ...
+
+    @property
+    def policies(self) -> PiiPolicies: ...
+
+    @property
+    def grants(self) -> PiiGrants: ...
 
 
 class FeatureStore:
@@ -98,7 +118,8 @@ class FeatureStore:
         self.spill_dir = self.root / ".atelier" / "spill" / "features"
         self.audit = AuditLog(db)
         #: Personal data masking (:class:`atelier.services.pii.enforce.SqlMasking`): what a
-        #: person's feature computations read of tagged columns; None: nothing is masked.
+        #: person's feature computations read of tagged columns. None fails closed: every
+        #: tagged column is redacted for everyone (see :meth:`plan`).
         self.masking: MaskingPolicy | None = None
 
     # -- connections -----------------------------------------------------------------------
@@ -131,10 +152,26 @@ class FeatureStore:
             # Trusted engine SQL; user SQL in definitions is checked on its own.
             yield user.connection
 
-    def plan(self, principal: Principal | None, *, remote: bool = True) -> Masking | None:
+    def plan(self, principal: Principal | None, *, remote: bool = True) -> Masking:
         """The masking plan of ``principal``'s feature computations, as for their SQL
-        (``remote``: the result leaves the server; no principal: every tag masks)."""
-        return self.masking.plan(principal, remote=remote) if self.masking else None
+        (``remote``: the result leaves the server; no principal: every tag masks). With no
+        masking policy the store fails closed: every tagged column is redacted."""
+        if self.masking is not None:
+            return self.masking.plan(principal, remote=remote)
+        return closed_plan(live_tags(self.db))
+
+    def reader(self, principal: Principal | None, *, remote: bool = True) -> Reader:
+        """How values computed from tagged columns are shown to ``principal`` outside SQL
+        (online lookups): the rules, and the tables and kinds they may read raw (an export
+        grant when ``remote``). No principal or no masking policy: nothing raw."""
+        if self.masking is None:
+            return Reader(closed_masker(), frozenset(), frozenset())
+        tables: set[str] = set()
+        kinds: set[str] = set()
+        if principal is not None:
+            tables, kinds = self.masking.grants.raw_scope(principal, export=remote)
+        masker = self.masking.policies.masker()
+        return Reader(masker, frozenset(t.lower() for t in tables), frozenset(kinds))
 
     def masked_view(
         self, con: duckdb.DuckDBPyConnection, view: FeatureView, masking: Masking | None
@@ -339,14 +376,15 @@ class FeatureStore:
         remote: bool = True,
     ) -> list[dict[str, Any]]:
         """Write the latest values of ``views`` (all by default) to the online store. With
-        ``principal`` (who acts), checked first and recorded in the audit log. Tagged
-        columns are read through ``principal``'s masking plan (see :meth:`plan`)."""
+        ``principal`` (who acts), checked first and recorded in the audit log. The store
+        keeps the values as computed on the server; every lookup masks the features computed
+        from tagged columns for its reader (see :meth:`online`), so what is stored does not
+        depend on who materialized (``remote`` is kept for callers; it changes nothing)."""
         from atelier.services.features.serving import materialize
 
         if principal is not None:
             access.check(principal, access.BUILDERS, "materialize features", ("features",))
-        masking = self.plan(principal, remote=remote)
-        results = materialize(self, views, incremental=incremental, as_of=as_of, masking=masking)
+        results = materialize(self, views, incremental=incremental, as_of=as_of)
         if principal is not None:
             target = ",".join(r["view"] for r in results)
             detail = {"incremental": incremental}
@@ -354,12 +392,21 @@ class FeatureStore:
         return results
 
     def online(
-        self, keys: Any, features: str | Sequence[str], *, project: str | None = None
+        self,
+        keys: Any,
+        features: str | Sequence[str],
+        *,
+        project: str | None = None,
+        principal: Principal | None = None,
+        remote: bool = True,
     ) -> pa.Table:
-        """Latest values of ``features`` (refs or a feature service) for each key row."""
+        """Latest values of ``features`` (refs or a feature service) for each key row. The
+        features computed from tagged columns are masked as ``principal`` may see them
+        (``remote``: the result leaves the server; no principal: masked)."""
         from atelier.services.features.serving import online
 
-        return online(self, keys, features, project=project)
+        reader = self.reader(principal, remote=remote)
+        return online(self, keys, features, project=project, reader=reader)
 
     def statistics(self, name: str) -> dict[str, Any]:
         """Recompute and store the per-feature statistics and freshness of view ``name``
@@ -420,6 +467,7 @@ class FeatureStore:
         requests = plan_requests(self.db, features, project=project, full_names=full_names)
         source = entities if isinstance(entities, str) else "dataframe"
         views = [r.resolved.view for r in requests]
+        entities_named = isinstance(entities, str)
         with self.connection(views, [source], masking=masking) as con:
             if isinstance(entities, str):
                 entities = read_table(con, entities, masking, self.warehouse.alias)
@@ -448,13 +496,61 @@ class FeatureStore:
             {r.resolved.view.name: r.resolved.version for r in requests},
             plans,
         )
+        named = source if entities_named else None
+        personal = self._training_pii(requests, named, table.column_names)
+        training.pii = {column: pii.kind for column, pii in personal.items()}
         lineage = lineage_json(training, source, snapshot)
         training.table = result.replace_schema_metadata({LINEAGE_KEY: lineage.encode()})
         if save_as is not None:
             self._save(training, save_as, source, lineage, by)
+            self._inherit(training, personal, by)
             saved = lineage_json(training, source, snapshot)  # now with its name and version
             training.table = result.replace_schema_metadata({LINEAGE_KEY: saved.encode()})
         return training
+
+    def _training_pii(
+        self, requests: list[Request], entities: str | None, entity_columns: list[str]
+    ) -> dict[str, FeaturePii]:
+        """Column of a training set -> its personal data: the tagged columns of the entity
+        table (``entities``; None: a frame) and the features computed from tagged columns."""
+        tables = [table_key(entities)] if entities is not None else []
+        for request in requests:
+            tables += [table_key(t) for t in upstream_tables(request.resolved.view)]
+        tags = live_tags(self.db, tables)
+        found: dict[str, FeaturePii] = {}
+        if entities is not None:
+            key = tables[0]
+            table_tags = tags.get(key) or {}
+            for column in entity_columns:
+                name = column.lower() if column.lower() in table_tags else EVERY_COLUMN
+                kind = table_tags.get(name)
+                if kind is not None:
+                    found[column] = FeaturePii(known_kind(kind), ((f"{key}.{name}", kind),))
+        for request in requests:
+            features = feature_pii(request.resolved.view, tags)
+            for feature, column in zip(request.features, request.columns, strict=True):
+                if feature in features:
+                    found[column] = features[feature]
+        return found
+
+    def _inherit(
+        self, training: TrainingSet, personal: dict[str, FeaturePii], by: str | None
+    ) -> None:
+        """Tag the saved training set's columns computed from tagged columns, so that SQL
+        over the table masks them by the same rules."""
+        from atelier.services.catalog.pii import inherit
+
+        assert training.name is not None
+        inherit(
+            self.db,
+            self.audit,
+            training.name,
+            {column: pii.kind for column, pii in personal.items()},
+            source=f"training set {training.name} version {training.version}",
+            by=by,
+            columns=list(training.table.column_names),
+            origins={column: ", ".join(pii.sources) for column, pii in personal.items()},
+        )
 
     def _compute(
         self,

@@ -61,7 +61,9 @@ class Request:
 class TrainingSet:
     """A computed training set: ``table`` (Arrow), and where it was saved (``name``,
     ``version``: the DuckLake snapshot) when it was. ``view_versions`` says which version of
-    each feature view made it; ``plans`` how each view was joined."""
+    each feature view made it; ``plans`` how each view was joined; ``pii`` which columns hold
+    personal data (column -> kind: the entity table's tagged columns and the features
+    computed from tagged columns)."""
 
     table: pa.Table
     features: list[str]
@@ -69,6 +71,7 @@ class TrainingSet:
     plans: dict[str, str]
     name: str | None = None
     version: int | None = None
+    pii: dict[str, str] = field(default_factory=dict)
 
     @property
     def rows(self) -> int:
@@ -85,12 +88,14 @@ class TrainingSet:
         return frame
 
     def lineage(self) -> dict[str, Any]:
-        """What a training run records: the training set and the feature-view versions."""
+        """What a training run records: the training set, the feature-view versions and the
+        columns that hold personal data (column -> kind)."""
         return {
             "training_set": self.name,
             "training_set_version": self.version,
             "features": self.features,
             "feature_views": self.view_versions,
+            "pii": dict(self.pii),
         }
 
 

@@ -47,6 +47,7 @@ from atelier.services.tracking.ownership import (
     Owned,
     Ownership,
 )
+from atelier.services.tracking.personal import pii_columns
 from atelier.services.tracking.references import (
     Reference,
     check_alias,
@@ -329,6 +330,7 @@ class ModelRegistry:
         captured = self.captured_environment(version)
         if run is None:
             card.update({"metrics": {}, "params": {}, "data_versions": [], "environment": {}})
+            card["personal_data"] = {}
             card["environment"].update(captured)
         else:
             tags = run.data.tags
@@ -337,6 +339,7 @@ class ModelRegistry:
             card["metrics"] = dict(sorted(run.data.metrics.items()))
             card["params"] = dict(sorted(run.data.params.items()))
             card["data_versions"] = _json_list(tags.get(DATA_VERSIONS_TAG))
+            card["personal_data"] = pii_columns(tags)
             lock = self._read(run.info.artifact_uri, LOCK_ARTIFACT)
             packages = self._read(run.info.artifact_uri, PACKAGES_ARTIFACT)
             card["environment"] = {

@@ -1,0 +1,40 @@
+"""The tables a feature view reads, from its definition alone (nothing is run)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from atelier.services.features.definitions import FeatureView
+
+
+def upstream_tables(view: FeatureView) -> list[str]:
+    """Tables the view reads (those named in its query, for a query source): ``schema.table``
+    in the warehouse, ``source.schema.table`` in an attached source."""
+    if view.source is not None:
+        return [view.source if "." in view.source else f"main.{view.source}"]
+    import duckdb
+
+    con = duckdb.connect()
+    try:
+        row = con.execute("SELECT json_serialize_sql(?::VARCHAR)", [view.query]).fetchone()
+    finally:
+        con.close()
+    found: list[str] = []
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            if node.get("type") == "BASE_TABLE" and node.get("table_name"):
+                name = f"{node.get('schema_name') or 'main'}.{node['table_name']}"
+                if node.get("catalog_name"):
+                    name = f"{node['catalog_name']}.{name}"
+                if name not in found:
+                    found.append(name)
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for item in node:
+                walk(item)
+
+    walk(json.loads(row[0]) if row else {})
+    return found
