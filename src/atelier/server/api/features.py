@@ -169,10 +169,17 @@ async def training_set(
 def online(
     body: OnlineRequest,
     request: Request,
-    _: Principal = allow("admin", "scientist", scopes=(FEATURES,)),
+    principal: Principal = allow("admin", "scientist", scopes=(FEATURES,)),
 ) -> Response | dict[str, Any]:
-    """The latest values per key row: Arrow IPC, or ``{"rows": [{key..., feature...}, ...]}``."""
-    table = workbench(request).features.online(body.keys, body.features, project=body.project)
+    """The latest values per key row: Arrow IPC, or ``{"rows": [{key..., feature...}, ...]}``.
+    Features computed from personal data are masked as for the caller's SQL."""
+    table = workbench(request).features.online(
+        body.keys,
+        body.features,
+        project=body.project,
+        principal=principal,
+        remote=True,
+    )
     if _accepts_arrow(request):
         return Response(to_ipc(table), media_type=ARROW)
     return {"rows": [{k: _plain(v) for k, v in row.items()} for row in table.to_pylist()]}

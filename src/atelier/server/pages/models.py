@@ -36,6 +36,7 @@ from atelier.services.tracking.experiments import (
 )
 from atelier.services.tracking.experiments import READERS as ROLES
 from atelier.services.tracking.locations import check_relative
+from atelier.services.tracking.personal import pii_columns
 
 router = APIRouter()
 
@@ -267,6 +268,7 @@ def _card(server: TrackingServer, version: dict[str, Any]) -> dict[str, Any]:
         "params": run["params"] if run else {},
         "trained_by": run["user"] if run else "",
         "data_versions": data_versions(run["tags"]) if run else [],
+        "personal_data": pii_columns(run["tags"]) if run else {},
         "packages": packages_of(server, run["id"]) if run else None,
         "lock": lock,
         "signature": _signature(server, version, run),
