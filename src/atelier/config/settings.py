@@ -225,6 +225,47 @@ class TrackingSettings(_Section):
     protected_aliases: list[str] = Field(default_factory=lambda: ["champion"])
 
 
+class ContainerSettings(_Section):
+    """``atelier models build``: images of registered models."""
+
+    #: ``auto`` (the first of podman, docker, buildah found), or one of them by name.
+    engine: Literal["auto", "podman", "docker", "buildah"] = "auto"
+    #: The image builds start from: a Python 3 with ``venv`` (``python:3.11-slim`` where a
+    #: registry is reachable). The default, ``localhost/atelier-python:bookworm``, is made from
+    #: Debian packages by ``atelier models base-image`` (mmdebstrap), with no registry at all.
+    base_image: str = "localhost/atelier-python:bookworm"
+    #: The OCI runtime the engine is told to use (``runc``, ``crun``); empty: its default.
+    oci_runtime: str = ""
+    #: ``--ulimit`` values given to builds and containers (``nofile=1024:1024``): hosts that
+    #: refuse to raise limits need explicit ones.
+    ulimits: list[str] = Field(default_factory=list)
+    #: Moving a ``production`` alias needs a passing container test of that version.
+    require_test_for_production: bool = False
+
+    @field_validator("ulimits", mode="before")
+    @classmethod
+    def _ulimit_list(cls, value: object) -> object:
+        # ATELIER_CONTAINERS_ULIMITS=nofile=1024:1024,nproc=1000:1000
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("ulimits")
+    @classmethod
+    def _ulimits(cls, value: list[str]) -> list[str]:
+        for item in value:
+            if not re.fullmatch(r"[a-z_]+=-?\d+(:-?\d+)?", item):
+                raise ValueError(f"{item!r} is not a ulimit like nofile=1024:1024")
+        return value
+
+    @field_validator("oci_runtime")
+    @classmethod
+    def _runtime(cls, value: str) -> str:
+        if value and not re.fullmatch(r"[A-Za-z0-9_./-]+", value):
+            raise ValueError(f"{value!r} is not an OCI runtime name (runc, crun)")
+        return value
+
+
 class AuthSettings(_Section):
     token_days: int = Field(default=90, ge=1, le=3650)
     login_link_minutes: int = Field(default=15, ge=1, le=1440)
@@ -295,6 +336,7 @@ class Settings(_Section):
     notebooks: NotebookSettings = NotebookSettings()
     tracking: TrackingSettings = TrackingSettings()
     pii: PiiSettings = PiiSettings()
+    containers: ContainerSettings = ContainerSettings()
     #: ``[profiles.NAME]`` tables; the defaults (small, large, gpu) are always there.
     profiles: dict[str, ProfileSettings] = Field(
         default_factory=lambda: {

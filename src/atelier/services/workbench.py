@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from atelier.services.auth.throttle import Throttle
     from atelier.services.catalog import Catalog, Sources
     from atelier.services.catalog.pii import PiiTags
+    from atelier.services.containers import Containers
     from atelier.services.features import FeatureStore
     from atelier.services.ingest import Ingest
     from atelier.services.jobs import Jobs
@@ -251,6 +252,19 @@ class Workbench:
         )
         server.journal.after.append(lambda: self.feedback.ship())
         return server
+
+    @cached_property
+    def containers(self) -> Containers:
+        """Images of registered models: build, container test, push."""
+        from atelier.services.containers import Containers
+
+        return Containers(
+            self.models,
+            self.serving,
+            self.settings.containers,
+            work_dir=self.workspace.private_dir / "containers",
+            audit=self.audit,
+        )
 
     @cached_property
     def personal_data(self) -> PersonalData:

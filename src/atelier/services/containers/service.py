@@ -1,0 +1,531 @@
+"""Images of registered models: build, test against Atelier's own answers, push.
+
+Every action names a registered version (``churn@champion``, ``churn/3``) and the acting
+:class:`Principal`; only the model's owner or an admin may make, test or push its image (the
+base image: admins), checked before any side effect, and each action is audited
+(``model.image.context|build|test|push``, ``model.image.base``).
+
+What happened is kept on the MLflow model version as tags (JSON values), so the model card
+shows it and no table is needed: :data:`IMAGE_TAG` (the image built: name, id, size, lock),
+:data:`TEST_TAG` (the last container test: pass or fail, latency, image id and size) and
+:data:`PUSH_TAG` (where it was pushed).
+
+A **container test** starts the image on an internal network (no way out), sends the model's
+input example and a sample of its recent predictions one by one and as one batch, checks that
+a record the signature refuses is a 422, and compares every answer with what Atelier's own
+serving answers for the same records (prediction equal; probabilities within 1e-6).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import statistics
+import tempfile
+import time
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from atelier.errors import AtelierError, Conflict, InvalidInput, PermissionDenied
+from atelier.services.containers import base as base_image
+from atelier.services.containers import context as contexts
+from atelier.services.containers.engines import Engine, Running, engine_for
+from atelier.services.tracking.references import Reference, parse_reference
+
+if TYPE_CHECKING:
+    from atelier.config.settings import ContainerSettings
+    from atelier.services.auth import AuditLog, Principal
+    from atelier.services.serving import ModelServer
+    from atelier.services.tracking.registry import ModelRegistry, VersionInfo
+
+IMAGE_TAG = "atelier.image"
+TEST_TAG = "atelier.image.test"
+PUSH_TAG = "atelier.image.push"
+#: Recent predictions sent in a container test (besides the input example).
+SAMPLE = 20
+#: How long a container may take to answer /health.
+START_SECONDS = 120.0
+#: Probabilities within this are the same answer.
+TOLERANCE = 1e-6
+PRODUCTION = "production"
+
+
+class Containers:
+    """Model images of one workspace."""
+
+    def __init__(
+        self,
+        registry: ModelRegistry,
+        serving: ModelServer,
+        settings: ContainerSettings,
+        *,
+        work_dir: Path,
+        audit: AuditLog | None = None,
+    ) -> None:
+        """``work_dir``: where build contexts are staged and the base image's tar is kept."""
+        self.registry = registry
+        self.serving = serving
+        self.settings = settings
+        self.work_dir = work_dir
+        self.audit = audit
+
+    # -- rights ------------------------------------------------------------------------------
+
+    def _check(self, by: Principal, name: str, action: str) -> None:
+        owners = self.registry.owners
+        owners.check_writer(by, action)
+        owned = owners.model(name)
+        if by.role != "admin" and owned.owner != by.name:
+            owner = f"owned by {owned.owner}" if owned.owner else "with no recorded owner"
+            raise PermissionDenied(
+                f"{by.name} may not {action} of model {name!r} ({owner}): images are made, "
+                "tested and pushed by a model's owner and admins"
+            )
+
+    def _record(
+        self, action: str, by: Principal, what: str, client: str | None, **detail: Any
+    ) -> None:
+        if self.audit is not None:
+            self.audit.record(
+                action, actor=by.name, target=what, client=client or by.via, detail=detail
+            )
+
+    # -- engines and the base image ----------------------------------------------------------
+
+    def engine(self, name: str | None = None) -> Engine:
+        return engine_for(
+            name or self.settings.engine,
+            oci_runtime=self.settings.oci_runtime,
+            ulimits=self.settings.ulimits,
+        )
+
+    @property
+    def base_tar(self) -> Path:
+        return self.work_dir / "base" / f"{base_image.SUITE}.tar"
+
+    def make_base_image(
+        self,
+        *,
+        by: Principal,
+        engine: str | None = None,
+        rebuild: bool = False,
+        client: str | None = None,
+    ) -> dict[str, Any]:
+        """Make the default base image (admins only: it changes the host's image store)."""
+        if by.role != "admin":
+            raise PermissionDenied(
+                f"{by.name} ({by.role}) may not make the base image: admins only"
+            )
+        chosen = self.engine(engine)
+        done = base_image.ensure(chosen, tar=self.base_tar, rebuild=rebuild)
+        self._record("model.image.base", by, base_image.DEFAULT_BASE, client, engine=chosen.name)
+        return {"image": base_image.DEFAULT_BASE, "engine": chosen.name, "message": done}
+
+    # -- context and build -------------------------------------------------------------------
+
+    def _version(self, reference: str | Reference) -> VersionInfo:
+        ref = parse_reference(reference) if isinstance(reference, str) else reference
+        return self.registry.resolve(ref)
+
+    def _write_context(
+        self, info: VersionInfo, target: Path, base: str, tag: str
+    ) -> contexts.Context:
+        card = self.registry.card(f"{info.name}/{info.version}")
+        return contexts.write(
+            info.path,
+            target,
+            name=info.name,
+            version=info.version,
+            run_id=info.run_id,
+            data_versions=card.get("data_versions") or [],
+            base=base,
+            tag=tag,
+        )
+
+    def context(
+        self,
+        reference: str | Reference,
+        target: Path,
+        *,
+        by: Principal,
+        base: str | None = None,
+        tag: str | None = None,
+        client: str | None = None,
+    ) -> dict[str, Any]:
+        """Write the build context of ``reference`` to folder ``target``; build nothing."""
+        ref = parse_reference(reference) if isinstance(reference, str) else reference
+        self._check(by, ref.name, "write the image context")
+        info = self._version(ref)
+        chosen_tag = contexts.check_tag(tag or contexts.default_tag(info.name, info.version))
+        made = self._write_context(info, target, base or self.settings.base_image, chosen_tag)
+        self._record(
+            "model.image.context", by, f"{info.name}/{info.version}", client, folder=str(target)
+        )
+        return {
+            "model": info.name,
+            "version": info.version,
+            "image": chosen_tag,
+            "folder": str(made.folder),
+            "labels": made.labels,
+        }
+
+    def build(
+        self,
+        reference: str | Reference,
+        *,
+        by: Principal,
+        engine: str | None = None,
+        base: str | None = None,
+        tag: str | None = None,
+        client: str | None = None,
+    ) -> dict[str, Any]:
+        """Build the image of ``reference`` with the engine; record it on the version."""
+        ref = parse_reference(reference) if isinstance(reference, str) else reference
+        self._check(by, ref.name, "build the image")
+        info = self._version(ref)
+        chosen_tag = contexts.check_tag(tag or contexts.default_tag(info.name, info.version))
+        chosen_base = base or self.settings.base_image
+        builder = self.engine(engine)
+        if chosen_base == base_image.DEFAULT_BASE:
+            base_image.ensure(builder, tar=self.base_tar)
+        started = time.perf_counter()
+        self.work_dir.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(dir=self.work_dir, prefix="context-") as folder:
+            made = self._write_context(info, Path(folder) / "context", chosen_base, chosen_tag)
+            builder.build(made.folder, chosen_tag)
+        facts = builder.inspect(chosen_tag)
+        built = {
+            "model": info.name,
+            "version": info.version,
+            "image": chosen_tag,
+            "image_id": facts.id,
+            "size": facts.size,
+            "engine": builder.name,
+            "base": chosen_base,
+            "lock_sha256": made.lock_sha256,
+            "labels": made.labels,
+            "seconds": round(time.perf_counter() - started, 1),
+            "built_by": by.name,
+            "built_at": _now(),
+        }
+        self._set_tag(info, IMAGE_TAG, {k: v for k, v in built.items() if k != "labels"})
+        self._record(
+            "model.image.build", by, f"{info.name}/{info.version}", client,
+            image=chosen_tag, image_id=facts.id, engine=builder.name,
+        )  # fmt: skip
+        return built
+
+    # -- facts -------------------------------------------------------------------------------
+
+    def status(self, reference: str | Reference) -> dict[str, Any]:
+        """``{"image", "test", "push"}`` recorded on the version (None where not done)."""
+        info = self._version(reference)
+        return {
+            "image": _json_tag(info.tags.get(IMAGE_TAG)),
+            "test": _json_tag(info.tags.get(TEST_TAG)),
+            "push": _json_tag(info.tags.get(PUSH_TAG)),
+        }
+
+    def _set_tag(self, info: VersionInfo, key: str, value: Mapping[str, Any]) -> None:
+        text = json.dumps(value, separators=(",", ":"), default=str)
+        self.registry.client.set_model_version_tag(info.name, str(info.version), key, text)
+
+    def _image_of(self, info: VersionInfo, image: str | None) -> str:
+        if image:
+            return contexts.check_tag(image)
+        built = _json_tag(info.tags.get(IMAGE_TAG))
+        if not built or not built.get("image"):
+            raise InvalidInput(
+                f"{info.name}/{info.version} has no image yet: build it with "
+                f"`atelier models build {info.name}/{info.version}`"
+            )
+        return str(built["image"])
+
+    # -- the container test ------------------------------------------------------------------
+
+    def test(
+        self,
+        reference: str | Reference,
+        *,
+        by: Principal,
+        image: str | None = None,
+        engine: str | None = None,
+        sample: int = SAMPLE,
+        client: str | None = None,
+    ) -> dict[str, Any]:
+        """Run the image and compare its answers with Atelier's; the result is recorded."""
+        ref = parse_reference(reference) if isinstance(reference, str) else reference
+        self._check(by, ref.name, "test the image")
+        info = self._version(ref)
+        chosen = self._image_of(info, image)
+        runner = self.engine(engine)
+        facts = runner.inspect(chosen)
+        held = (facts.labels.get(f"{contexts.LABEL_PREFIX}.model"),
+                facts.labels.get(f"{contexts.LABEL_PREFIX}.model.version"))  # fmt: skip
+        if held != (info.name, str(info.version)):
+            raise Conflict(
+                f"the image {chosen} holds {held[0] or '?'}/{held[1] or '?'}, not "
+                f"{info.name}/{info.version}"
+            )
+        model = self.serving.model(Reference(info.name, version=info.version))
+        records = self._records(model, info, sample)
+        if not records:
+            raise InvalidInput(
+                f"{info.name}/{info.version} has no input example and no recent predictions "
+                "to test with: log it with an input_example"
+            )
+        schema = model.schema
+        if schema is None:
+            raise InvalidInput(f"{info.name}/{info.version} has no column signature to test")
+        expected = [_answer(o) for o in model.predict(schema.frame(schema.validate(list(records))))]
+        result = self._run_test(runner, chosen, records, expected, schema.names())
+        result.update(
+            {
+                "model": info.name,
+                "version": info.version,
+                "image": chosen,
+                "image_id": facts.id,
+                "size": facts.size,
+                "engine": runner.name,
+                "records": len(records),
+                "tested_by": by.name,
+                "tested_at": _now(),
+            }
+        )
+        self._set_tag(info, TEST_TAG, {k: v for k, v in result.items() if k != "logs"})
+        self._record(
+            "model.image.test", by, f"{info.name}/{info.version}", client,
+            image=chosen, image_id=facts.id, passed=result["passed"],
+        )  # fmt: skip
+        return result
+
+    def _records(self, model: Any, info: VersionInfo, sample: int) -> list[dict[str, Any]]:
+        """The input example, then recent logged inputs of this version (no duplicates)."""
+        records: list[dict[str, Any]] = list(model.example or [])
+        seen = {json.dumps(r, sort_keys=True, default=str) for r in records}
+        for record in self._recent_inputs(info, sample):
+            key = json.dumps(record, sort_keys=True, default=str)
+            if key not in seen:
+                seen.add(key)
+                records.append(record)
+        return records
+
+    def _recent_inputs(self, info: VersionInfo, sample: int) -> list[dict[str, Any]]:
+        if sample <= 0:
+            return []
+        from atelier.services.serving.tables import SCHEMA, table_name
+
+        self.serving.flush()
+        table = f"{SCHEMA}.{table_name(info.name)}"
+        try:
+            with self.serving.warehouse.connect() as connection:
+                rows = connection.execute(
+                    f"SELECT inputs FROM {table} WHERE model = ? AND model_version = ? "
+                    "ORDER BY predicted_at DESC LIMIT ?",
+                    [info.name, info.version, int(sample)],
+                ).fetchall()
+        except Exception:  # no table yet: the version never served a prediction
+            return []
+        found = []
+        for (text,) in rows:
+            try:
+                value = json.loads(text)
+            except (TypeError, ValueError):
+                continue
+            if isinstance(value, dict):
+                found.append(value)
+        return found
+
+    def _run_test(
+        self,
+        runner: Engine,
+        image: str,
+        records: Sequence[Mapping[str, Any]],
+        expected: Sequence[Mapping[str, Any]],
+        fields: str,
+    ) -> dict[str, Any]:
+        import httpx
+
+        started = time.perf_counter()
+        running = runner.start_isolated(image)
+        mismatches: list[str] = []
+        latencies: list[float] = []
+        first: float | None = None
+        try:
+            with httpx.Client(timeout=30.0) as http:
+                self._wait_healthy(runner, running, http)
+                for index, (record, want) in enumerate(zip(records, expected, strict=True)):
+                    sent = time.perf_counter()
+                    response = http.post(f"{running.address}/predict", json=record)
+                    latencies.append((time.perf_counter() - sent) * 1000)
+                    if first is None:
+                        first = time.perf_counter() - started
+                    problem = _compare(index, response, want)
+                    if problem:
+                        mismatches.append(problem)
+                batch = http.post(f"{running.address}/predict", json={"records": list(records)})
+                if batch.status_code != 200:
+                    mismatches.append(f"batch: status {batch.status_code}: {batch.text[:200]}")
+                else:
+                    for index, (got, want) in enumerate(
+                        zip(batch.json().get("predictions") or [], expected, strict=False)
+                    ):
+                        problem = _differs(got, want)
+                        if problem:
+                            mismatches.append(f"batch record {index}: {problem}")
+                refused = http.post(f"{running.address}/predict", json={"records": [{}]})
+                if fields and refused.status_code != 422:
+                    mismatches.append(
+                        f"a record without its fields got status {refused.status_code}, not 422"
+                    )
+            logs = ""
+        except (httpx.HTTPError, AtelierError) as error:
+            mismatches.append(f"the container did not answer: {error}")
+            logs = runner.logs(running.id)
+        finally:
+            runner.stop(running.id)
+        return {
+            "passed": not mismatches,
+            "mismatches": mismatches[:20],
+            "start_to_first_prediction_seconds": round(first, 3) if first is not None else None,
+            "latency_ms_p50": round(statistics.median(latencies), 2) if latencies else None,
+            "latency_ms_max": round(max(latencies), 2) if latencies else None,
+            "logs": logs,
+        }
+
+    def _wait_healthy(self, runner: Engine, running: Running, http: Any) -> None:
+        import httpx
+
+        deadline = time.monotonic() + START_SECONDS
+        while time.monotonic() < deadline:
+            try:
+                if http.get(f"{running.address}/health", timeout=2.0).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            if not runner.running(running.id):
+                raise AtelierError(f"the container stopped: {runner.logs(running.id)[-1500:]}")
+            time.sleep(0.1)
+        raise AtelierError(f"the container did not answer /health within {START_SECONDS:.0f} s")
+
+    # -- push ---------------------------------------------------------------------------------
+
+    def push(
+        self,
+        reference: str | Reference,
+        registry: str,
+        *,
+        by: Principal,
+        force: bool = False,
+        tls_verify: bool = True,
+        engine: str | None = None,
+        client: str | None = None,
+    ) -> dict[str, Any]:
+        """Push the version's tested image to ``registry`` (``host[:port][/path]``) as
+        ``registry/<name>:v<version>``. An image whose last container test did not pass (or
+        that changed since) is refused unless ``force``."""
+        ref = parse_reference(reference) if isinstance(reference, str) else reference
+        self._check(by, ref.name, "push the image")
+        info = self._version(ref)
+        chosen = self._image_of(info, None)
+        registry = registry.strip().rstrip("/")
+        if not registry or "://" in registry:
+            raise InvalidInput(
+                f"{registry!r} is not a registry: give host[:port][/path], e.g. "
+                "registry.example.org/team"
+            )
+        pusher = self.engine(engine)
+        facts = pusher.inspect(chosen)
+        tested = _json_tag(info.tags.get(TEST_TAG)) or {}
+        untested = not tested.get("passed") or tested.get("image_id") != facts.id
+        if untested and not force:
+            why = (
+                "has no passing container test"
+                if not tested.get("passed")
+                else "changed since its container test"
+            )
+            raise Conflict(
+                f"the image {chosen} of {info.name}/{info.version} {why}: run `atelier models "
+                f"test-container {info.name}/{info.version}` (or push with --force)"
+            )
+        target = contexts.check_tag(f"{registry}/{chosen.split('/')[-1]}")
+        pusher.push(chosen, target, tls_verify=tls_verify)
+        pushed = {
+            "image": chosen,
+            "target": target,
+            "image_id": facts.id,
+            "tested": not untested,
+            "pushed_by": by.name,
+            "pushed_at": _now(),
+        }
+        self._set_tag(info, PUSH_TAG, pushed)
+        self._record(
+            "model.image.push", by, f"{info.name}/{info.version}", client,
+            target=target, image_id=facts.id, forced=bool(untested and force),
+        )  # fmt: skip
+        return pushed
+
+    def check_promotion(self, name: str, alias: str, version: int) -> None:
+        """Refuse moving the ``production`` alias to a version without a passing container
+        test, when ``containers.require_test_for_production`` is set."""
+        if alias != PRODUCTION or not self.settings.require_test_for_production:
+            return
+        info = self._version(Reference(name, version=int(version)))
+        tested = _json_tag(info.tags.get(TEST_TAG)) or {}
+        if not tested.get("passed"):
+            raise Conflict(
+                f"{name}/{version} has no passing container test, and this workspace requires "
+                f"one before {name}@{PRODUCTION} moves: run `atelier models build` and "
+                "`atelier models test-container` first"
+            )
+
+
+def _answer(output: Any) -> dict[str, Any]:
+    found = {"prediction": output.prediction, "probability": output.probability}
+    if output.probabilities is not None:
+        found["probabilities"] = output.probabilities
+    return found
+
+
+def _compare(index: int, response: Any, want: Mapping[str, Any]) -> str | None:
+    if response.status_code != 200:
+        return f"record {index}: status {response.status_code}: {response.text[:200]}"
+    problem = _differs(response.json(), want)
+    return f"record {index}: {problem}" if problem else None
+
+
+def _differs(got: Mapping[str, Any], want: Mapping[str, Any]) -> str | None:
+    if not _same(got.get("prediction"), want.get("prediction")):
+        return f"predicted {got.get('prediction')!r}, Atelier {want.get('prediction')!r}"
+    if not _same(got.get("probability"), want.get("probability")):
+        return f"probability {got.get('probability')!r}, Atelier {want.get('probability')!r}"
+    theirs, ours = got.get("probabilities"), want.get("probabilities")
+    if (theirs is None) != (ours is None) or (
+        theirs is not None
+        and ours is not None
+        and (set(theirs) != set(ours) or any(not _same(theirs[k], ours[k]) for k in ours))
+    ):
+        return "class probabilities differ from Atelier's"
+    return None
+
+
+def _same(a: Any, b: Any) -> bool:
+    if isinstance(a, int | float) and isinstance(b, int | float) and not isinstance(a, bool):
+        return math.isclose(float(a), float(b), rel_tol=TOLERANCE, abs_tol=TOLERANCE)
+    return bool(a == b)
+
+
+def _json_tag(text: str | None) -> dict[str, Any] | None:
+    if not text:
+        return None
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
