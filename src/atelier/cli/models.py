@@ -9,6 +9,7 @@ for scientists and admins (viewers cannot see runs), and a code token needs its
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import click
@@ -21,7 +22,7 @@ SCOPES = ("tracking",)
 
 @click.group()
 def models() -> None:
-    """Registered models: register from a run, aliases, model cards."""
+    """Registered models: register from a run, aliases, model cards, container images."""
 
 
 @models.command("register")
@@ -152,6 +153,148 @@ def card_lines(card: dict[str, Any]) -> list[str]:
         lines.append("\nNot pinned by its environment:")
         lines += [f"  {flag.get('problem', '—'):<20} {flag.get('message', '')}" for flag in flags]
     return lines
+
+
+# -- container images --------------------------------------------------------------------------
+
+ENGINES = click.Choice(["auto", "podman", "docker", "buildah"])
+
+
+def _size(count: int) -> str:
+    return f"{count / 1_000_000:.0f} MB" if count else "size unknown"
+
+
+@models.command("build")
+@workspace_option
+@click.argument("reference")
+@click.option(
+    "--context",
+    "context_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Only write the build context (Containerfile, lock, wheels, model, runtime) to this "
+    "new or empty folder, for a build elsewhere.",
+)
+@click.option("--engine", type=ENGINES, help="podman, docker or buildah (containers.engine).")
+@click.option("--base", help="The base image (containers.base_image), e.g. python:3.11-slim.")
+@click.option("--tag", "-t", help="The image's name (default atelier-model/NAME:vVERSION).")
+def build(
+    workspace: str | None,
+    reference: str,
+    context_dir: Path | None,
+    engine: str | None,
+    base: str | None,
+    tag: str | None,
+) -> None:
+    """Build the container image of REFERENCE (NAME@alias, NAME/VERSION or NAME): the model,
+    its locked environment installed offline from a wheelhouse, and a serving runtime that
+    answers POST /predict and GET /health as Atelier does. The model's owner or an admin."""
+    with client_for(workspace, roles=BUILDERS, scopes=SCOPES, doing="build model images") as client:
+        if context_dir is not None:
+            made = client.models.build_context(reference, context_dir, base=base, tag=tag)
+            click.echo(
+                f"Wrote the build context of {made['model']} version {made['version']} to "
+                f"{made['folder']}"
+            )
+            click.echo(f"  build it with: podman build -t IMAGE {made['folder']}")
+            return
+        click.echo(f"Building the image of {reference} (the first build takes minutes)…", err=True)
+        built = client.models.build(reference, engine=engine, base=base, tag=tag)
+    click.echo(
+        f"Built {built['image']} for {built['model']} version {built['version']} "
+        f"({_size(built['size'])}, {built['image_id'][:19]}, {built['seconds']:.0f} s with "
+        f"{built['engine']})"
+    )
+
+
+@models.command("test-container")
+@workspace_option
+@click.argument("reference")
+@click.option("--image", help="The image to test (default: the one built last for REFERENCE).")
+@click.option("--engine", type=ENGINES, help="podman or docker (containers.engine).")
+@click.option(
+    "--sample",
+    type=click.IntRange(0, 1000),
+    default=20,
+    show_default=True,
+    help="Recent predictions of the version sent besides its input example.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+def test_container(
+    workspace: str | None,
+    reference: str,
+    image: str | None,
+    engine: str | None,
+    sample: int,
+    as_json: bool,
+) -> None:
+    """Start the image of REFERENCE with no network, send its input example and recent
+    predictions, and compare the answers with Atelier's own. The result goes on the model card;
+    exits 1 when the answers differ."""
+    with client_for(workspace, roles=BUILDERS, scopes=SCOPES, doing="test model images") as client:
+        result = client.models.test_container(reference, image=image, engine=engine, sample=sample)
+    if as_json:
+        click.echo(json.dumps(result, indent=2))
+    else:
+        verdict = "passed" if result["passed"] else "FAILED"
+        click.echo(
+            f"Container test {verdict}: {result['image']} ({_size(result['size'])}, "
+            f"{result['image_id'][:19]}), {result['records']} records"
+        )
+        if result.get("start_to_first_prediction_seconds") is not None:
+            click.echo(
+                f"  start to first prediction {result['start_to_first_prediction_seconds']:.1f} s"
+                f", latency p50 {result['latency_ms_p50']} ms"
+            )
+        for line in result.get("mismatches") or ():
+            click.echo(f"  {line}")
+        if result.get("logs"):
+            click.echo(f"  container output: {result['logs'][-1000:]}")
+    if not result["passed"]:
+        raise SystemExit(1)
+
+
+@models.command("push")
+@workspace_option
+@click.argument("reference")
+@click.option(
+    "--registry", "-r", required=True, help="host[:port][/path], e.g. registry.example.org/team."
+)
+@click.option("--force", is_flag=True, help="Push even without a passing container test.")
+@click.option(
+    "--tls-verify/--no-tls-verify",
+    default=True,
+    show_default=True,
+    help="--no-tls-verify: a registry over plain HTTP or with a self-signed certificate.",
+)
+@click.option("--engine", type=ENGINES, help="podman, docker or buildah (containers.engine).")
+def push(
+    workspace: str | None,
+    reference: str,
+    registry: str,
+    force: bool,
+    tls_verify: bool,
+    engine: str | None,
+) -> None:
+    """Push the tested image of REFERENCE to --registry (an image without a passing container
+    test is refused unless --force)."""
+    with client_for(workspace, roles=BUILDERS, scopes=SCOPES, doing="push model images") as client:
+        pushed = client.models.push_image(
+            reference, registry, force=force, tls_verify=tls_verify, engine=engine
+        )
+    note = "" if pushed["tested"] else " (not tested: --force)"
+    click.echo(f"Pushed {pushed['image']} to {pushed['target']}{note}")
+
+
+@models.command("base-image")
+@workspace_option
+@click.option("--engine", type=ENGINES, help="podman, docker or buildah (containers.engine).")
+@click.option("--rebuild", is_flag=True, help="Bootstrap Debian again even if the image exists.")
+def base_image(workspace: str | None, engine: str | None, rebuild: bool) -> None:
+    """Make the default base image (localhost/atelier-python:bookworm) from Debian packages
+    with mmdebstrap, for hosts that reach no image registry. Admins."""
+    with client_for(workspace, roles=("admin",), scopes=SCOPES, doing="make the base image") as c:
+        made = c.models.make_base_image(engine=engine, rebuild=rebuild)
+    click.echo(made["message"])
 
 
 def register(group: click.Group) -> None:

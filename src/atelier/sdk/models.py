@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import builtins
+import json
 import os
 import tempfile
 import threading
@@ -22,6 +23,7 @@ from urllib.parse import quote
 if TYPE_CHECKING:
     from atelier.sdk.transport import Transport
     from atelier.services.auth import Principal
+    from atelier.services.containers import Containers
     from atelier.services.tracking.registry import Flavor
     from atelier.services.workbench import Workbench
 
@@ -69,13 +71,73 @@ class Models(ABC):
         """The model (a scikit-learn estimator, ...; ``flavor="pyfunc"`` for MLflow's
         generic wrapper) of ``NAME@alias``, ``NAME/VERSION`` or ``NAME``."""
 
+    # -- images ---------------------------------------------------------------------------
+
+    @abstractmethod
+    def build(
+        self,
+        reference: str,
+        *,
+        engine: str | None = None,
+        base: str | None = None,
+        tag: str | None = None,
+    ) -> dict[str, Any]:
+        """Build the container image of ``reference`` (its model, locked environment and a
+        serving runtime) with the engine; returns the image's name, id, size and labels."""
+
+    @abstractmethod
+    def build_context(
+        self, reference: str, folder: str | Path, *, base: str | None = None, tag: str | None = None
+    ) -> dict[str, Any]:
+        """Write the image's build context (Containerfile, lock, wheels, model, runtime) to
+        ``folder`` (new or empty), for a build elsewhere; builds nothing."""
+
+    @abstractmethod
+    def test_container(
+        self,
+        reference: str,
+        *,
+        image: str | None = None,
+        engine: str | None = None,
+        sample: int = 20,
+    ) -> dict[str, Any]:
+        """Start the version's image with no network and compare its answers with Atelier's
+        (input example and ``sample`` recent predictions); the result is recorded."""
+
+    @abstractmethod
+    def push_image(
+        self,
+        reference: str,
+        registry: str,
+        *,
+        force: bool = False,
+        tls_verify: bool = True,
+        engine: str | None = None,
+    ) -> dict[str, Any]:
+        """Push the version's tested image to ``registry`` (untested: only with ``force``)."""
+
+    @abstractmethod
+    def image(self, reference: str) -> dict[str, Any]:
+        """``{"image", "test", "push"}``: what was built, tested and pushed for the version."""
+
+    @abstractmethod
+    def make_base_image(
+        self, *, engine: str | None = None, rebuild: bool = False
+    ) -> dict[str, Any]:
+        """Make the default base image from Debian packages (admins)."""
+
 
 class EmbeddedModels(Models):
     def __init__(self, workbench: Workbench, principal: Principal, client: str = "sdk") -> None:
         self._registry = workbench.models
+        self._workbench = workbench
         self._principal = principal
         #: The entry point the audit log records (``sdk``, ``cli``).
         self._client = client
+
+    @property
+    def _containers(self) -> Containers:
+        return self._workbench.containers
 
     def register(
         self,
@@ -116,6 +178,72 @@ class EmbeddedModels(Models):
     def load(self, reference: str, *, flavor: Flavor = "auto") -> Any:
         self._registry.owners.check_writer(self._principal, "load registered models")
         return self._registry.load(reference, flavor=flavor)
+
+    def build(
+        self,
+        reference: str,
+        *,
+        engine: str | None = None,
+        base: str | None = None,
+        tag: str | None = None,
+    ) -> dict[str, Any]:
+        return self._containers.build(
+            reference, by=self._principal, engine=engine, base=base, tag=tag, client=self._client
+        )
+
+    def build_context(
+        self, reference: str, folder: str | Path, *, base: str | None = None, tag: str | None = None
+    ) -> dict[str, Any]:
+        return self._containers.context(
+            reference, Path(folder), by=self._principal, base=base, tag=tag, client=self._client
+        )
+
+    def test_container(
+        self,
+        reference: str,
+        *,
+        image: str | None = None,
+        engine: str | None = None,
+        sample: int = 20,
+    ) -> dict[str, Any]:
+        return self._containers.test(
+            reference,
+            by=self._principal,
+            image=image,
+            engine=engine,
+            sample=sample,
+            client=self._client,
+        )
+
+    def push_image(
+        self,
+        reference: str,
+        registry: str,
+        *,
+        force: bool = False,
+        tls_verify: bool = True,
+        engine: str | None = None,
+    ) -> dict[str, Any]:
+        return self._containers.push(
+            reference,
+            registry,
+            by=self._principal,
+            force=force,
+            tls_verify=tls_verify,
+            engine=engine,
+            client=self._client,
+        )
+
+    def image(self, reference: str) -> dict[str, Any]:
+        self._registry.owners.check_writer(self._principal, "see registered models")
+        return self._containers.status(reference)
+
+    def make_base_image(
+        self, *, engine: str | None = None, rebuild: bool = False
+    ) -> dict[str, Any]:
+        return self._containers.make_base_image(
+            by=self._principal, engine=engine, rebuild=rebuild, client=self._client
+        )
 
 
 class RemoteModels(Models):
@@ -200,6 +328,115 @@ class RemoteModels(Models):
                 else:
                     os.environ["MLFLOW_TRACKING_TOKEN"] = saved
         return load_from(Path(path), flavor)
+
+    def _image_path(self, reference: str, tail: str = "") -> tuple[str, dict[str, Any]]:
+        from atelier.services.tracking.references import parse_reference
+
+        ref = parse_reference(reference)
+        params: dict[str, Any] = {}
+        if ref.alias is not None:
+            params["alias"] = ref.alias
+        elif ref.version is not None:
+            params["version"] = ref.version
+        return f"/models/{_q(ref.name)}/image{tail}", params
+
+    def build(
+        self,
+        reference: str,
+        *,
+        engine: str | None = None,
+        base: str | None = None,
+        tag: str | None = None,
+    ) -> dict[str, Any]:
+        from atelier.contract.images import ImageBuilt
+
+        path, params = self._image_path(reference)
+        body = {"engine": engine, "base": base, "tag": tag}
+        found = self._client.request("POST", path, params=params, json=body, timeout=None)
+        return ImageBuilt.model_validate(found.json()).model_dump(mode="json")
+
+    def build_context(
+        self, reference: str, folder: str | Path, *, base: str | None = None, tag: str | None = None
+    ) -> dict[str, Any]:
+        import shutil
+        import tarfile
+
+        from atelier.errors import InvalidInput
+
+        target = Path(folder)
+        if target.exists() and (not target.is_dir() or any(target.iterdir())):
+            raise InvalidInput(f"{target} is not an empty folder: give a new one for the context")
+        path, params = self._image_path(reference, "/context")
+        params.update({k: v for k, v in {"base": base, "tag": tag}.items() if v is not None})
+        target.parent.mkdir(parents=True, exist_ok=True)
+        staged = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}-"))
+        try:
+            archive = staged / "context.tar.gz"
+            with archive.open("wb") as sink:
+                response = self._client.request("GET", path, params=params, timeout=None)
+                sink.write(response.content)
+            unpacked = staged / "context"
+            with tarfile.open(archive) as tar:
+                tar.extractall(unpacked, filter="data")  # no links out, no absolute paths
+            if target.exists():
+                target.rmdir()
+            unpacked.replace(target)
+        finally:
+            shutil.rmtree(staged, ignore_errors=True)
+        info = json.loads((target / "model-info.json").read_text())
+        return {
+            "model": info.get("name"),
+            "version": info.get("version"),
+            "image": tag,
+            "folder": str(target),
+        }
+
+    def test_container(
+        self,
+        reference: str,
+        *,
+        image: str | None = None,
+        engine: str | None = None,
+        sample: int = 20,
+    ) -> dict[str, Any]:
+        from atelier.contract.images import ImageTested
+
+        path, params = self._image_path(reference, "/test")
+        body = {"image": image, "engine": engine, "sample": sample}
+        found = self._client.request("POST", path, params=params, json=body, timeout=None)
+        return ImageTested.model_validate(found.json()).model_dump(mode="json")
+
+    def push_image(
+        self,
+        reference: str,
+        registry: str,
+        *,
+        force: bool = False,
+        tls_verify: bool = True,
+        engine: str | None = None,
+    ) -> dict[str, Any]:
+        from atelier.contract.images import ImagePushed
+
+        path, params = self._image_path(reference, "/push")
+        body = {"registry": registry, "force": force, "tls_verify": tls_verify, "engine": engine}
+        found = self._client.request("POST", path, params=params, json=body, timeout=None)
+        return ImagePushed.model_validate(found.json()).model_dump(mode="json")
+
+    def image(self, reference: str) -> dict[str, Any]:
+        from atelier.contract.images import ImageStatus
+
+        path, params = self._image_path(reference)
+        found = self._client.request("GET", path, params=params)
+        return ImageStatus.model_validate(found.json()).model_dump(mode="json")
+
+    def make_base_image(
+        self, *, engine: str | None = None, rebuild: bool = False
+    ) -> dict[str, Any]:
+        from atelier.contract.images import BaseImageMade
+
+        body = {"engine": engine, "rebuild": rebuild}
+        found = self._client.request("POST", "/models/base-image", json=body, timeout=None)
+        return BaseImageMade.model_validate(found.json()).model_dump(mode="json")
 
 
 def _q(part: str) -> str:

@@ -10,7 +10,20 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Query, Request, Response
+from fastapi.responses import FileResponse
 
+from atelier.contract.images import (
+    IMAGE_PATTERN,
+    BaseImage,
+    BaseImageMade,
+    ImageBuild,
+    ImageBuilt,
+    ImagePush,
+    ImagePushed,
+    ImageStatus,
+    ImageTest,
+    ImageTested,
+)
 from atelier.contract.models import (
     AliasChange,
     ModelCard,
@@ -95,3 +108,143 @@ def delete_alias(
 ) -> Response:
     workbench(request).models.delete_alias(name, alias, by=principal, client=client(request))
     return Response(status_code=204)
+
+
+# -- images of model versions (``atelier models build | test-container | push``) ---------------
+# The model's owner or an admin (the containers service checks it and records the audit).
+
+
+def _reference(name: str, alias: str | None, version: int | None) -> str:
+    if alias is not None:
+        return f"{name}@{alias}"
+    return f"{name}/{version}" if version is not None else name
+
+
+@router.post("/base-image", response_model=BaseImageMade)
+def make_base_image(
+    body: BaseImage, request: Request, principal: Principal = allow("admin", scopes=(TRACKING,))
+) -> dict[str, Any]:
+    """Make the default base image from Debian packages (mmdebstrap), when it is missing."""
+    return workbench(request).containers.make_base_image(
+        by=principal, engine=body.engine, rebuild=body.rebuild, client=client(request)
+    )
+
+
+@router.get("/{name}/image", response_model=ImageStatus)
+def image_status(
+    name: str,
+    request: Request,
+    version: int | None = Query(None, ge=1),
+    alias: str | None = Query(None, max_length=64),
+    principal: Principal = allow(*ROLES, scopes=(TRACKING,)),
+) -> dict[str, Any]:
+    """The image built, its last container test and push, of one version."""
+    wb = workbench(request)
+    wb.models.owners.check_writer(principal, "see registered models")
+    return wb.containers.status(_reference(name, alias, version))
+
+
+@router.post("/{name}/image", response_model=ImageBuilt)
+def build_image(
+    name: str,
+    body: ImageBuild,
+    request: Request,
+    version: int | None = Query(None, ge=1),
+    alias: str | None = Query(None, max_length=64),
+    principal: Principal = allow(*ROLES, scopes=(TRACKING,)),
+) -> dict[str, Any]:
+    """Build the version's image with the engine (minutes the first time)."""
+    return workbench(request).containers.build(
+        _reference(name, alias, version),
+        by=principal,
+        engine=body.engine,
+        base=body.base,
+        tag=body.tag,
+        client=client(request),
+    )
+
+
+@router.get("/{name}/image/context", response_class=FileResponse)
+def image_context(
+    name: str,
+    request: Request,
+    version: int | None = Query(None, ge=1),
+    alias: str | None = Query(None, max_length=64),
+    base: str | None = Query(None, max_length=255, pattern=r"^[A-Za-z0-9][\w./:@-]*$"),
+    tag: str | None = Query(None, pattern=IMAGE_PATTERN),
+    principal: Principal = allow(*ROLES, scopes=(TRACKING,)),
+) -> FileResponse:
+    """The version's build context as a gzipped tar (Containerfile, lock, wheels, model,
+    runtime), for a build elsewhere."""
+    import shutil
+    import tarfile
+    import tempfile
+    from pathlib import Path
+
+    from starlette.background import BackgroundTask
+
+    containers = workbench(request).containers
+    containers.work_dir.mkdir(parents=True, exist_ok=True)
+    folder = Path(tempfile.mkdtemp(dir=containers.work_dir, prefix="download-"))
+    try:
+        made = containers.context(
+            _reference(name, alias, version),
+            folder / "context",
+            by=principal,
+            base=base,
+            tag=tag,
+            client=client(request),
+        )
+        archive = folder / "context.tar.gz"
+        with tarfile.open(archive, "w:gz", compresslevel=1) as tar:
+            tar.add(folder / "context", arcname=".")
+    except BaseException:
+        shutil.rmtree(folder, ignore_errors=True)
+        raise
+    return FileResponse(
+        archive,
+        media_type="application/gzip",
+        filename=f"{made['model']}-{made['version']}-context.tar.gz",
+        background=BackgroundTask(shutil.rmtree, folder, ignore_errors=True),
+    )
+
+
+@router.post("/{name}/image/test", response_model=ImageTested)
+def test_image(
+    name: str,
+    body: ImageTest,
+    request: Request,
+    version: int | None = Query(None, ge=1),
+    alias: str | None = Query(None, max_length=64),
+    principal: Principal = allow(*ROLES, scopes=(TRACKING,)),
+) -> dict[str, Any]:
+    """Start the image with no network, compare its answers with Atelier's, record it."""
+    return workbench(request).containers.test(
+        _reference(name, alias, version),
+        by=principal,
+        image=body.image,
+        engine=body.engine,
+        sample=body.sample,
+        client=client(request),
+    )
+
+
+@router.post("/{name}/image/push", response_model=ImagePushed)
+def push_image(
+    name: str,
+    body: ImagePush,
+    request: Request,
+    version: int | None = Query(None, ge=1),
+    alias: str | None = Query(None, max_length=64),
+    principal: Principal = allow(*ROLES, scopes=(TRACKING,)),
+) -> dict[str, Any]:
+    """Push the version's tested image to a registry (an untested one only with force)."""
+    return workbench(request).containers.push(
+        _reference(name, alias, version),
+        body.registry,
+        by=principal,
+        force=body.force,
+        tls_verify=body.tls_verify,
+        engine=body.engine,
+        client=client(request),
+    )
