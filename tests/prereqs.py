@@ -18,7 +18,15 @@ import subprocess
 import sys
 
 #: Debian packages the tests use: (the file that shows it is installed, the package).
-DEBIAN_PACKAGES = (("/usr/bin/chromium", "chromium"),)
+DEBIAN_PACKAGES = (
+    ("/usr/bin/chromium", "chromium"),
+    # Model images (tests/services/containers/test_images.py): the engine, the OCI runtime
+    # podman uses on hosts where crun fails, the Debian base image, a registry to push to.
+    ("/usr/bin/podman", "podman"),
+    ("/usr/sbin/runc", "runc"),
+    ("/usr/bin/mmdebstrap", "mmdebstrap"),
+    ("/usr/bin/docker-registry", "docker-registry"),
+)
 #: Test servers: (variable, default URL, local address, Debian service, package).
 SERVERS = (
     (
