@@ -241,3 +241,44 @@ def test_with_no_masking_policy_the_store_fails_closed(bank: tuple[Workbench, Ma
     online = store.online(pd.DataFrame({"id": [1, 2]}), FEATURES, principal=who(wb, "sam"))
     assert online.column("mail").to_pylist() == ["[redacted]"] * 2
     no_raw(online.to_pylist())
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning", "ignore::UserWarning")
+def test_runs_and_model_cards_say_which_personal_data_a_model_was_trained_on(
+    bank: tuple[Workbench, Masker], tmp_path: Any
+) -> None:
+    import mlflow
+    from sklearn.linear_model import LogisticRegression
+
+    from atelier.sdk.feature_runs import log_training_set
+    from atelier.services.tracking.registry import ModelRegistry
+    from tests.services.tracking.mlflow_env import kept_mlflow_uris
+
+    wb, _ = bank
+    sam = who(wb, "sam")
+    with kept_mlflow_uris():
+        uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+        mlflow.set_tracking_uri(uri)
+        experiment = mlflow.create_experiment("pii", artifact_location=str(tmp_path / "runs"))
+        with mlflow.start_run(experiment_id=experiment) as run:
+            first = wb.features.training_set(ENTITIES, ["contact:mail", "contact:segment"])
+            log_training_set(first.table)
+            tags = mlflow.get_run(run.info.run_id).data.tags
+            assert json.loads(tags["atelier.pii"]) == {"mail": "email"}
+            # A second training set of the run adds its columns; none is forgotten.
+            second = wb.features.training_set(
+                ENTITIES, FEATURES, save_as="ml.cards", principal=sam, remote=False
+            )
+            log_training_set(second.table)
+            model = LogisticRegression().fit([[0.0], [1.0]], [0, 1])
+            mlflow.sklearn.log_model(model, name="model")
+        tags = mlflow.get_run(run.info.run_id).data.tags
+        assert json.loads(tags["atelier.pii"]) == {"full_name": "person_name", "mail": "email"}
+        registry = ModelRegistry(uri)
+        registry.register(run.info.run_id, "churn-pii", by=who(wb, "ada"))
+        card = registry.card("churn-pii/1")
+    assert card["personal_data"] == {"full_name": "person_name", "mail": "email"}
+    from atelier.cli.models import card_lines
+
+    text = "\n".join(card_lines(card))
+    assert "Trained on personal data: full_name (person_name), mail (email)" in text
