@@ -118,6 +118,8 @@ def show_command(workspace: str | None, view: str, stats: bool, as_json: bool) -
     summary = (info.get("stats") or {}).get("features", {})
     for f in info["features"]:
         line = f"    {f['name']:<28} {f['kind']:<12} {f['definition']}"
+        if f.get("pii"):
+            line += f"  (personal data: {f['pii']['kind']}, from {', '.join(f['pii']['from'])})"
         if f["name"] in summary:
             s = summary[f["name"]]
             line += f"  [{s['type']}, nulls {s['nulls']}, min {s['min']}, max {s['max']}]"

@@ -74,3 +74,7 @@ def test_online_lookups_over_the_api_are_masked_per_caller(  # type: ignore[no-u
     grants.grant(admin, "scientist1", table="bank.signups", reason="case 12", days=1, export=True)
     assert lookup("scientist") == {"email": EMAILS, "domain": ["example.com", "example.org"]}
     assert lookup("admin") == masked
+    # The view's page marks the features computed from personal data.
+    page = client.get("/features/contact", headers=accounts.headers("scientist")).text
+    assert page.count('data-testid="feature-pii"') == 2 and "personal data: email" in page
+    assert "bank.signups.email" in page
