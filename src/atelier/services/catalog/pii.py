@@ -59,6 +59,9 @@ log = logging.getLogger(__name__)
 SUGGESTED = "suggested"
 CONFIRMED = "confirmed"
 REMOVED = "removed"
+#: A confirmed tag of a column the table no longer has: kept, not shown, and confirmed again
+#: if a column of that name comes back (see :meth:`PiiTags.suggest`).
+DROPPED = "dropped"
 #: Rows sampled per table, and tables classified when a source is attached.
 SAMPLE_ROWS = 2000
 MAX_SOURCE_TABLES = 20
@@ -144,8 +147,12 @@ class PiiTags:
         """The tags of table ``name`` (scientists and admins; code tokens with ``data:read``)."""
         access.check(principal, access.BUILDERS, "read the PII tags of tables", READ_SCOPES)
         ref = self.catalog.resolve(name)
-        self.catalog.columns(ref)
-        return self.stored(ref.name)
+        present = {c.name for c in self.catalog.columns(ref)}
+        found = self.stored(ref.name)
+        # Tags of columns the table lost outside Atelier (a notebook's DROP and CREATE) are
+        # not shown: they would describe data that is not there.
+        columns = tuple(tag for tag in found.columns if tag.column in present)
+        return TablePii(found.table, found.personal, found.marked_by, columns)
 
     def stored(self, name: str) -> TablePii:
         """What is stored for ``name`` (already resolved: ``schema.table`` or
@@ -153,7 +160,7 @@ class PiiTags:
         with self.db.session() as session:
             rows = session.scalars(
                 select(ColumnTag)
-                .where(ColumnTag.table_name == name, ColumnTag.state != REMOVED)
+                .where(ColumnTag.table_name == name, ColumnTag.state.in_((SUGGESTED, CONFIRMED)))
                 .order_by(ColumnTag.id)
             ).all()
             marked = session.scalars(
@@ -254,6 +261,8 @@ class PiiTags:
         """Classify every column again (owners and admins): new suggestions are stored, what
         people confirmed or removed is kept."""
         ref, _ = self._check_change(principal, name, None, "classify tables for PII")
+        present = [c.name for c in self.catalog.columns(ref)]
+        self._forget_columns(ref.name, present)
         findings = self._classify(ref, None)
         stored = self._store(ref.name, findings)
         detail = {"suggested": stored, "found": len(findings)}
@@ -262,14 +271,24 @@ class PiiTags:
 
     # -- hooks: suggestions after writes (they never raise) ------------------------------
 
-    def suggest(self, name: str, columns: builtins.list[str] | None = None) -> int:
+    def suggest(
+        self, name: str, columns: builtins.list[str] | None = None, rewritten: bool = False
+    ) -> int:
         """Classify the columns of ``name`` that have no tag yet (``columns``: only those),
-        store the suggestions and return how many; the tags of columns the table no longer
-        has (a replace that changed them) are dropped. Errors are logged, never raised."""
+        store the suggestions and return how many. Errors are logged, never raised.
+
+        The tags of columns the table no longer has (a replace that changed them) go, except
+        what a person confirmed: that is kept aside and confirmed again if a column of that
+        name comes back. ``rewritten``: every row of the table was written anew (an upload
+        that created or replaced it), so every column is classified again and the
+        suggestions that the new data no longer bears out go too; people's decisions stay.
+        """
         try:
             ref = self.catalog.resolve(name)
             present = [c.name for c in self.catalog.columns(ref)]
             self._forget_columns(ref.name, present)
+            if rewritten:
+                return self._store(ref.name, self._classify(ref, None), present)
             known = self._tagged(ref.name)
             wanted = [c for c in columns if c in present] if columns is not None else present
             fresh = [c for c in wanted if c not in known]
@@ -392,19 +411,42 @@ class PiiTags:
             )
 
     def _forget_columns(self, name: str, present: builtins.list[str]) -> None:
+        """Tags of columns gone from ``name``: suggestions and "not personal" decisions go (a
+        new column of that name is classified afresh); confirmed tags are set aside
+        (:data:`DROPPED`), and those of columns present again are confirmed again."""
         with self.db.session() as session:
             for row in session.scalars(select(ColumnTag).where(ColumnTag.table_name == name)):
-                if row.column_name not in present:
+                if row.column_name in present:
+                    if row.state == DROPPED:
+                        row.state = CONFIRMED
+                elif row.state in (CONFIRMED, DROPPED):
+                    row.state = DROPPED
+                else:
                     session.delete(row)
 
-    def _store(self, name: str, findings: builtins.list[ColumnFinding]) -> int:
-        """Store ``findings`` as suggestions where nobody decided yet; how many were stored."""
+    def _store(
+        self,
+        name: str,
+        findings: builtins.list[ColumnFinding],
+        classified: builtins.list[str] | None = None,
+    ) -> int:
+        """Store ``findings`` as suggestions where nobody decided yet; how many were stored.
+        ``classified``: the columns classified; their suggestions without a finding go."""
         now = utcnow()
         stored = 0
+        found = {finding.column for finding in findings}
 
         def change(session: Any) -> None:
             nonlocal stored
             stored = 0
+            if classified is not None:
+                for row in session.scalars(
+                    select(ColumnTag).where(
+                        ColumnTag.table_name == name, ColumnTag.state == SUGGESTED
+                    )
+                ):
+                    if row.column_name in classified and row.column_name not in found:
+                        session.delete(row)
             for finding in findings:
                 row = _row(session, name, finding.column)
                 if row is None:

@@ -67,9 +67,10 @@ class Ingest:
         self.audit = AuditLog(db)
         #: Called as ``on_write(table, user)`` after each committed upload (the catalog's hook).
         self.on_write: Callable[[str, str], None] | None = None
-        #: Called as ``on_columns(table, columns)`` after each committed upload with the
-        #: table's columns (the PII classifier's hook: it tags those it has not seen yet).
-        self.on_columns: Callable[[str, list[str]], object] | None = None
+        #: Called as ``on_columns(table, columns, rewritten)`` after each committed upload
+        #: with the table's columns, ``rewritten`` when the upload created or replaced the
+        #: table (the PII classifier's hook: it tags those it has not seen yet, or all anew).
+        self.on_columns: Callable[[str, list[str], bool], object] | None = None
         #: DuckDB memory limit for reading (e.g. "2GB"); None: DuckDB's default (80% of RAM).
         self.memory_limit: str | None = None
         #: DuckDB threads for reading; None: one per core.
@@ -210,7 +211,7 @@ class Ingest:
                 log.exception("on_write hook failed after uploading %s", table)
         if self.on_columns is not None:
             try:
-                self.on_columns(str(table), [c.name for c in columns])
+                self.on_columns(str(table), [c.name for c in columns], how != "append")
             except Exception:  # classification never fails an upload
                 log.exception("on_columns hook failed after uploading %s", table)
         return UploadResult(str(table), version, rows, how, columns, skipped)
