@@ -21,13 +21,22 @@ DuckLake functions that return a table's rows (``table_changes``, ``table_insert
 Values derived from the pseudonym key are never in SQL text (which errors and ``EXPLAIN``
 show): the plan sets them as DuckDB variables before the connection is locked, and user SQL
 may not call ``getvariable`` (see :mod:`.guard`).
+
+A table marked personal as a whole also has a default expression (``personal``) for its
+columns that have no rule of their own. Columns ``bank.customers.email`` qualified by schema
+and table are read from the subquery too: the qualification is shortened to the subquery's
+alias.
+
+The plan also lists what the person may read raw (``raw``: tagged columns covered by a grant);
+:func:`raw_reads` finds which of them a statement references, by the same walk and name
+resolution, so that each raw read of personal data can be audited.
 """
 
 from __future__ import annotations
 
 import copy
 import json
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -53,25 +62,88 @@ ROW_FUNCTIONS = frozenset(
 )
 
 
+#: In :attr:`Masking.raw`, the entry standing for every column of a table marked personal
+#: that has no tag of its own (read raw under a grant on the table); its kind is
+#: :data:`UNTAGGED`.
+EVERY_COLUMN = "*"
+UNTAGGED = "personal"
+
+
 @dataclass(frozen=True)
 class Masking:
-    """What one user connection masks.
+    """What one user connection masks, and what it lets the person read raw.
 
     ``tables`` maps a table (``schema.table`` in the lake, ``source.schema.table`` in an
     attached source; lower case) to its masked columns (lower case) and their expressions.
+    ``personal`` maps a table marked personal as a whole to the expression of its columns
+    that have neither a rule in ``tables`` nor an entry in ``raw``.
     ``variables`` (name -> bytes) are set on the connection before it is locked.
+    ``raw`` maps a table to the tagged columns the person may read raw and their kinds
+    (:data:`EVERY_COLUMN` for the untagged columns of a personal table); nothing is masked
+    for them, they are what the audit of raw reads watches.
+    ``reads`` collects the raw columns actually read through this plan (see :class:`RawReads`).
     """
 
     tables: Mapping[str, Mapping[str, Expression]] = field(default_factory=dict)
     variables: Mapping[str, bytes] = field(default_factory=dict)
+    personal: Mapping[str, Expression] = field(default_factory=dict)
+    raw: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    reads: RawReads = field(default_factory=lambda: RawReads(), compare=False)
 
     def __bool__(self) -> bool:
-        return bool(self.tables)
+        """Whether anything is masked (a plan that only watches raw reads changes no SQL)."""
+        return bool(self.tables) or bool(self.personal)
+
+    def masks(self, table: str) -> bool:
+        return bool(self.tables.get(table)) or table in self.personal
+
+    def expression(self, table: str, column: str) -> Expression | None:
+        """The mask of ``column`` (lower case) in ``table``, None when it is read as it is."""
+        found = (self.tables.get(table) or {}).get(column)
+        if found is not None:
+            return found
+        default = self.personal.get(table)
+        if default is None or column in (self.raw.get(table) or {}):
+            return None
+        return default
+
+    def raw_kinds(self, table: str, columns: Iterable[str]) -> dict[str, str]:
+        """Which of ``columns`` (a table's names, any case) are read raw, with their kinds."""
+        raw = self.raw.get(table) or {}
+        every = EVERY_COLUMN in raw
+        found: dict[str, str] = {}
+        for name in columns:
+            lower = name.lower()
+            if lower in raw:
+                found[lower] = raw[lower]
+            elif every and self.expression(table, lower) is None:
+                found[lower] = UNTAGGED
+        return found
 
     def prepare(self, connection: duckdb.DuckDBPyConnection) -> None:
         """Set the plan's variables (before ``lock_configuration``)."""
         for name, value in self.variables.items():
             connection.execute(f"SET VARIABLE {ident(name)} = ?::BLOB", [value])
+
+
+class RawReads:
+    """The raw columns of personal data read through one plan: table -> column -> kind.
+    Filled by the reads (:func:`raw_reads`, ``masked_read``), emptied by whoever records them
+    in the audit log (:meth:`take`). One plan serves one person's read, in one thread."""
+
+    def __init__(self) -> None:
+        self._found: dict[str, dict[str, str]] = {}
+
+    def __bool__(self) -> bool:
+        return bool(self._found)
+
+    def note(self, table: str, columns: Mapping[str, str]) -> None:
+        if columns:
+            self._found.setdefault(table, {}).update(columns)
+
+    def take(self) -> dict[str, dict[str, str]]:
+        found, self._found = self._found, {}
+        return found
 
 
 def rewrite(connection: duckdb.DuckDBPyConnection, sql: str, masking: Masking, lake: str) -> str:
@@ -85,6 +157,7 @@ def rewrite(connection: duckdb.DuckDBPyConnection, sql: str, masking: Masking, l
         _refuse_if_named(connection, sql, masking)
         return sql
     rewriter = _Rewriter(connection, masking, lake, _cte_names(tree))
+    rewriter.qualified = rewriter.qualifications(tree)
     rewritten = rewriter.walk(tree)
     if not rewriter.changed:
         return sql
@@ -109,8 +182,38 @@ class _Rewriter:
         self.lake = lake.lower()
         self.ctes = ctes
         self.changed = False
+        #: ``(schema, table)`` and ``(catalog, schema, table)`` (lower case) of the masked
+        #: tables named without an alias -> the alias of their subquery.
+        self.qualified: dict[tuple[str, ...], str] = {}
         self._schemas: set[str] | None = None
         self._catalogs: set[str] | None = None
+        self._columns: dict[str, list[str]] = {}
+
+    def qualifications(self, tree: Any) -> dict[tuple[str, ...], str]:
+        """How the statement may qualify columns of its masked tables named without an alias
+        (``bank.customers.email``): the subquery that replaces such a table answers to its
+        table name only, so those qualifications are shortened to it."""
+        found: dict[tuple[str, ...], str] = {}
+        aliases: dict[str, str] = {}
+        for node in _nodes(tree):
+            if node.get("type") != "BASE_TABLE" or not isinstance(node.get("table_name"), str):
+                continue
+            if node.get("alias"):
+                continue
+            resolved = self._resolve(node)
+            if resolved is None or not self.masking.masks(resolved[0]):
+                continue
+            catalog, schema, table = resolved[1]
+            written = str(node["table_name"])
+            if aliases.setdefault(table, resolved[0]) != resolved[0]:
+                # Both subqueries would answer to the same name.
+                raise QueryRefused(
+                    f"two tables named {table} that hold personal data are read without an "
+                    "alias: give each an alias (FROM bank.customers AS c)"
+                )
+            for prefix in ((schema, table), (catalog, schema, table)):
+                found[prefix] = written
+        return found
 
     def walk(self, node: Any) -> Any:
         if isinstance(node, list):
@@ -130,6 +233,15 @@ class _Rewriter:
             replaced = self._replace(node)
             if replaced is not None:
                 return replaced
+        if kind == "COLUMN_REF" and self.qualified:
+            names = node.get("column_names")
+            if isinstance(names, list) and len(names) >= 3:
+                lower = tuple(str(name).lower() for name in names)
+                for size in (3, 2):
+                    alias = self.qualified.get(lower[:size])
+                    if alias is not None and len(names) > size:
+                        self.changed = True
+                        return {**node, "column_names": [alias, *names[size:]]}
         return {key: self.walk(value) for key, value in node.items()}
 
     # -- which table a reference reads ---------------------------------------------------
@@ -140,7 +252,7 @@ class _Rewriter:
         table = str(node["table_name"]).lower()
         if not catalog and not schema:
             if table in self.ctes:
-                if f"main.{table}" in self.masking.tables:
+                if self.masking.masks(f"main.{table}"):
                     raise QueryRefused(
                         f"the CTE {table} has the name of a table that holds personal data: "
                         "give the CTE another name"
@@ -175,6 +287,28 @@ class _Rewriter:
             self._catalogs = {str(r[0]) for r in rows}
         return self._catalogs
 
+    def columns(self, key: str) -> list[str]:
+        """The column names of table ``key`` now; the tagged ones when it cannot be read."""
+        import duckdb
+
+        if key not in self._columns:
+            known = [c for c in self.masking.raw.get(key) or {} if c != EVERY_COLUMN]
+            catalog, schema, table = self._parts(key)
+            try:
+                rows = self.connection.execute(
+                    f"DESCRIBE {ident(catalog)}.{ident(schema)}.{ident(table)}"
+                ).fetchall()
+            except duckdb.Error:  # a table gone or unreadable: its tags remain
+                rows = []
+            self._columns[key] = [str(r[0]) for r in rows] or known
+        return self._columns[key]
+
+    def _parts(self, key: str) -> tuple[str, str, str]:
+        parts = key.split(".")
+        if len(parts) == 3:
+            return parts[0], parts[1], parts[2]
+        return self.lake, parts[0], parts[-1]
+
     # -- the policy subquery -------------------------------------------------------------
 
     def _replace(self, node: dict[str, Any]) -> dict[str, Any] | None:
@@ -182,8 +316,7 @@ class _Rewriter:
         if resolved is None:
             return None
         key, (catalog, schema, table) = resolved
-        masked = self.masking.tables.get(key)
-        if not masked:
+        if not self.masking.masks(key):
             return None
         at = self.walk(node.get("at_clause"))
         source = f"{ident(catalog)}.{ident(schema)}.{ident(table)}"
@@ -194,7 +327,7 @@ class _Rewriter:
         select = []
         for name, sql_type, *_ in columns:
             quoted = ident(str(name))
-            expression = masked.get(str(name).lower())
+            expression = self.masking.expression(key, str(name).lower())
             select.append(
                 f"{expression(quoted, str(sql_type))} AS {quoted}" if expression else quoted
             )
@@ -226,6 +359,147 @@ class _Rewriter:
         return str(row[0]) if row else ""
 
 
+def raw_reads(
+    connection: duckdb.DuckDBPyConnection, sql: str, masking: Masking, lake: str
+) -> dict[str, dict[str, str]]:
+    """The columns of ``masking.raw`` that ``sql`` (one statement, before its rewrite) reads:
+    table -> column -> kind, also noted in ``masking.reads``.
+
+    Conservative by design, so that no form of query reads a raw column unseen: a column
+    counts when its name is written anywhere in the statement (whatever alias, CTE or
+    subquery it passes through, and even when another table has a column of that name), and
+    every raw column of a table counts when the statement reads whole rows of it: ``*`` or
+    ``COLUMNS(…)`` unqualified or qualified by the table's alias, the alias as a value (a
+    row), ``#n``, ``PIVOT``/``UNPIVOT``, a natural join, or a DuckLake row function naming
+    it. ``DESCRIBE`` reads no values and does not count. A statement DuckDB cannot parse into
+    a tree counts every raw column of each raw table whose name it contains."""
+    if not masking.raw:
+        return {}
+    row = connection.execute("SELECT json_serialize_sql(?::VARCHAR)", [sql]).fetchone()
+    tree = json.loads(row[0]) if row else {"error": True}
+    walker = _Rewriter(connection, masking, lake, set())
+    found: dict[str, dict[str, str]] = {}
+    if tree.get("error"):
+        names = {key.rsplit(".", 1)[-1]: key for key in masking.raw}
+        for word in _words(sql):
+            if word in names:
+                key = names[word]
+                found[key] = masking.raw_kinds(key, walker.columns(key))
+    else:
+        walker.ctes = _cte_names(tree)
+        found = _RawWalk(walker).read(tree)
+    found = {table: columns for table, columns in found.items() if columns}
+    for table, columns in found.items():
+        masking.reads.note(table, columns)
+    return found
+
+
+class _RawWalk:
+    """One pass over a statement's tree: which raw tables it names, under which handle (alias
+    or table name), which names it writes, and which rows it reads whole."""
+
+    def __init__(self, resolver: _Rewriter) -> None:
+        self.resolver = resolver
+        self.tables: list[tuple[str, str]] = []
+        #: Every part of every column name written (``c.email``: ``c`` and ``email``).
+        self.names: set[str] = set()
+        #: Names written alone, which may be a table's alias standing for its rows.
+        self.rows: set[str] = set()
+        #: The aliases (or names) of tables whose rows are read whole (``c.*``).
+        self.whole: set[str] = set()
+        self.everything = False
+        self.named: set[str] = set()
+
+    def read(self, tree: Any) -> dict[str, dict[str, str]]:
+        self.visit(tree)
+        masking = self.resolver.masking
+        found: dict[str, dict[str, str]] = {}
+        for key, handle in self.tables:
+            columns = self.resolver.columns(key)
+            if self.everything or handle in self.whole or handle in self.rows:
+                chosen = columns
+            else:
+                chosen = [c for c in columns if c.lower() in self.names]
+            found.setdefault(key, {}).update(masking.raw_kinds(key, chosen))
+        for key in self.named:
+            found.setdefault(key, {}).update(masking.raw_kinds(key, self.resolver.columns(key)))
+        return found
+
+    def visit(self, node: Any) -> None:
+        if isinstance(node, list):
+            for item in node:
+                self.visit(item)
+            return
+        if not isinstance(node, dict):
+            return
+        kind = node.get("type")
+        if kind == "SHOW_REF" and node.get("show_type") == "DESCRIBE":
+            return  # column names and types only, no values
+        if kind == "BASE_TABLE" and isinstance(node.get("table_name"), str):
+            resolved = self.resolver._resolve(node)
+            if resolved is not None and resolved[0] in self.resolver.masking.raw:
+                handle = str(node.get("alias") or node["table_name"]).lower()
+                self.tables.append((resolved[0], handle))
+                if node.get("column_name_alias"):  # FROM t AS c(i, e): renamed columns
+                    self.whole.add(handle)
+        elif kind == "COLUMN_REF":
+            names = [str(name).lower() for name in node.get("column_names") or ()]
+            self.names.update(names)
+            if len(names) == 1:  # SELECT c FROM t AS c: the whole row, as a struct
+                self.rows.update(names)
+        elif kind == "STAR":
+            relation = str(node.get("relation_name") or "").lower()
+            if relation:
+                self.whole.add(relation)
+            else:
+                self.everything = True
+        elif kind in ("POSITIONAL_REFERENCE", "PIVOT"):
+            self.everything = True
+        elif kind == "JOIN":
+            if node.get("ref_type") == "NATURAL":
+                self.everything = True
+            self.names.update(str(name).lower() for name in node.get("using_columns") or ())
+        elif kind == "TABLE_FUNCTION" and isinstance(node.get("function"), dict):
+            function = str(node["function"].get("function_name", "")).lower()
+            if function in ROW_FUNCTIONS:
+                self.named.update(self._named_tables(node["function"]))
+        for value in node.values():
+            self.visit(value)
+
+    def _named_tables(self, function: dict[str, Any]) -> set[str]:
+        """The raw tables a row function's arguments name (all of them when none is)."""
+        words: set[str] = set()
+        for item in _nodes(function):
+            value = item.get("value")
+            if isinstance(value, dict) and isinstance(value.get("value"), str):
+                words.update(part.lower() for part in str(value["value"]).split("."))
+        raw = self.resolver.masking.raw
+        named = {key for key in raw if key.rsplit(".", 1)[-1] in words}
+        return named or set(raw)
+
+
+def _nodes(node: Any) -> Iterator[dict[str, Any]]:
+    if isinstance(node, dict):
+        yield node
+        for value in node.values():
+            yield from _nodes(value)
+    elif isinstance(node, list):
+        for item in node:
+            yield from _nodes(item)
+
+
+def _words(sql: str) -> set[str]:
+    import duckdb
+
+    tokens = duckdb.tokenize(sql)
+    found: set[str] = set()
+    for index, (position, kind) in enumerate(tokens):
+        end = tokens[index + 1][0] if index + 1 < len(tokens) else len(sql)
+        if kind in (duckdb.token_type.identifier, duckdb.token_type.keyword):
+            found.add(sql[position:end].strip().strip('"').lower())
+    return found
+
+
 def _cte_names(node: Any) -> set[str]:
     return {name for name in _ctes(node)}
 
@@ -247,15 +521,9 @@ def _ctes(node: Any) -> Iterator[str]:
 def _refuse_if_named(connection: duckdb.DuckDBPyConnection, sql: str, masking: Masking) -> None:
     """For a statement DuckDB cannot serialize: refuse it if any word of it names a masked
     table (conservatively: the table's own name, whatever its schema)."""
-    import duckdb
-
-    names = {key.rsplit(".", 1)[-1] for key in masking.tables}
-    tokens = duckdb.tokenize(sql)
-    for index, (position, kind) in enumerate(tokens):
-        end = tokens[index + 1][0] if index + 1 < len(tokens) else len(sql)
-        word = sql[position:end].strip().strip('"').lower()
-        if kind in (duckdb.token_type.identifier, duckdb.token_type.keyword) and word in names:
-            raise QueryRefused(
-                "this statement reads a table that holds personal data, and only plain "
-                "queries (SELECT, WITH, SUMMARIZE, DESCRIBE) of such tables can be masked"
-            )
+    names = {key.rsplit(".", 1)[-1] for key in (*masking.tables, *masking.personal)}
+    if _words(sql) & names:
+        raise QueryRefused(
+            "this statement reads a table that holds personal data, and only plain "
+            "queries (SELECT, WITH, SUMMARIZE, DESCRIBE) of such tables can be masked"
+        )

@@ -1,15 +1,19 @@
-"""Administration pages: users, API tokens and the audit log."""
+"""Administration pages: users, API tokens, the audit log and the raw reads of personal
+data."""
 
 from __future__ import annotations
+
+from datetime import UTC, date, datetime, time, timedelta
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse
 
-from atelier.errors import AtelierError
+from atelier.errors import AtelierError, InvalidInput
 from atelier.server.api.deps import client, workbench
 from atelier.server.pages.render import render
 from atelier.server.security import allow
 from atelier.services.auth import ROLES, Principal
+from atelier.services.pii.audit import KINDS, RawRead, RawReadAudit
 
 router = APIRouter()
 
@@ -145,3 +149,61 @@ def audit_page(
 ) -> HTMLResponse:
     entries = workbench(request).audit.entries(limit=100, before_id=before_id)
     return render(request, "admin/audit.html", entries=entries)
+
+
+#: Raw reads shown per page.
+RAW_READS_PAGE = 100
+
+
+@router.get("/admin/audit/raw-reads")
+def raw_reads_page(
+    request: Request,
+    user: str = "",
+    table: str = "",
+    kind: str = "",
+    since: str = "",
+    until: str = "",
+    before_id: int | None = None,
+    principal: Principal = allow("admin"),
+) -> HTMLResponse:
+    """Who read personal data raw: every ``pii.raw_read`` entry, newest first, filtered by
+    user, table, kind and dates (``since`` and ``until`` are days, both included)."""
+    filters = {"user": user, "table": table, "kind": kind, "since": since, "until": until}
+    reads: list[RawRead] = []
+    error = None
+    status = 200
+    try:
+        start = _day(since, "since")
+        end = _day(until, "until")
+        wb = workbench(request)
+        reads = RawReadAudit(wb.db, wb.audit).entries(
+            principal,
+            user=user.strip() or None,
+            table=table.strip() or None,
+            kind=kind or None,
+            since=datetime.combine(start, time(), UTC) if start else None,
+            until=datetime.combine(end + timedelta(days=1), time(), UTC) if end else None,
+            limit=RAW_READS_PAGE,
+            before_id=before_id,
+        )
+    except AtelierError as exc:
+        error, status = str(exc), exc.status_code
+    return render(
+        request,
+        "admin/raw_reads.html",
+        reads=reads,
+        filters=filters,
+        kinds=KINDS,
+        page=RAW_READS_PAGE,
+        error=error,
+        status_code=status,
+    )
+
+
+def _day(text: str, name: str) -> date | None:
+    if not text.strip():
+        return None
+    try:
+        return date.fromisoformat(text.strip())
+    except ValueError:
+        raise InvalidInput(f"{name}: {text!r} is not a day (YYYY-MM-DD)") from None

@@ -5,8 +5,9 @@ change, and writes the audit entry itself, so the API, the SDK and the CLI canno
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 
-from atelier.errors import PermissionDenied
+from atelier.errors import InvalidInput, PermissionDenied
 from atelier.services.auth.audit import AuditEntry, AuditLog
 from atelier.services.auth.principal import Principal
 from atelier.services.auth.tokens import TokenInfo, Tokens
@@ -163,9 +164,16 @@ class Accounts:
         limit: int = 100,
         before_id: int | None = None,
         action: str | None = None,
+        actor: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
     ) -> list[AuditEntry]:
         require(principal, ADMIN, "read the audit log")
-        return self.audit.entries(limit=limit, before_id=before_id, action=action)
+        if since is not None and until is not None and since >= until:
+            raise InvalidInput("the date range is empty: 'since' must come before 'until'")
+        return self.audit.entries(
+            limit=limit, before_id=before_id, action=action, actor=actor, since=since, until=until
+        )
 
 
 def accounts_of(workbench: object) -> Accounts:

@@ -53,13 +53,27 @@ class AuditLog:
             )
 
     def entries(
-        self, *, limit: int = 100, before_id: int | None = None, action: str | None = None
+        self,
+        *,
+        limit: int = 100,
+        before_id: int | None = None,
+        action: str | None = None,
+        actor: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
     ) -> list[AuditEntry]:
+        """Newest first; ``since`` included, ``until`` excluded."""
         query = select(AuditEvent).order_by(AuditEvent.id.desc()).limit(limit)
         if before_id is not None:
             query = query.where(AuditEvent.id < before_id)
         if action:
             query = query.where(AuditEvent.action == action)
+        if actor:
+            query = query.where(AuditEvent.actor == actor)
+        if since is not None:
+            query = query.where(AuditEvent.at >= since)
+        if until is not None:
+            query = query.where(AuditEvent.at < until)
         with self.db.session() as session:
             return [
                 AuditEntry(e.id, e.at, e.actor, e.action, e.target, e.success, e.client, e.detail)

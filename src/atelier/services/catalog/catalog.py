@@ -30,6 +30,7 @@ from atelier.services.catalog import access
 from atelier.services.catalog.names import TableRef, parse_table_name
 from atelier.services.catalog.sources import Sources, SourceTable
 from atelier.services.catalog.values import json_safe
+from atelier.services.pii.audit import RawReadAudit
 from atelier.services.pii.enforce import masked_read
 
 if TYPE_CHECKING:
@@ -228,6 +229,9 @@ class Catalog:
         without a principal every tagged column is masked."""
         plan = self.masking.plan(principal, remote=remote) if self.masking else None
         detail = self._describe(name, plan)
+        RawReadAudit(self.db, self.sources.audit).record(
+            plan, principal, read="sample", rows=len(detail.sample_rows), remote=remote
+        )
         return replace(detail, pii=self.pii_tags(detail.entry.name))
 
     def pii_tags(self, name: str) -> TablePii:

@@ -36,6 +36,7 @@ from atelier.backends.warehouse import SourceError, Warehouse
 from atelier.backends.warehouse.sql import ident
 from atelier.errors import InvalidInput, NotFound
 from atelier.services.catalog import Sources, TableRef, parse_table_name
+from atelier.services.pii.audit import RawReadAudit
 from atelier.services.pii.enforce import masked_read
 from atelier.services.profile.model import Bin, ColumnKind, ColumnProfile, Profile
 
@@ -218,6 +219,9 @@ class Profiler:
         found = {column.index: value for (column, _), value in zip(extra, result, strict=True)}
         profiles = tuple(
             _finish(c, rows, found.get(c.index), c.name.lower() in masked) for c in columns
+        )
+        RawReadAudit(self.sources.db, self.sources.audit).record(
+            plan, principal, read="profile", rows=rows, remote=remote
         )
         return Profile(ref.name, version, rows, profiles)
 

@@ -19,10 +19,12 @@ from typing import TYPE_CHECKING, Protocol
 from atelier.backends.metadata import Database
 from atelier.backends.warehouse import Attachment, Warehouse
 from atelier.backends.warehouse.guard import split_statements
+from atelier.backends.warehouse.masking import raw_reads
 from atelier.config.settings import QuerySettings
 from atelier.errors import AtelierError, Conflict, InvalidInput, PermissionDenied
 from atelier.services.auth import AuditLog, Principal
 from atelier.services.catalog import access
+from atelier.services.pii.audit import RawReadAudit
 from atelier.services.query.control import Control
 from atelier.services.query.errors import query_error
 from atelier.services.query.history import History, QueryInfo, Status
@@ -91,6 +93,8 @@ class QueryService:
         self.settings = settings
         self.queries = History(db)
         self.audit = AuditLog(db)
+        #: One ``pii.raw_read`` entry per query that reads personal data raw.
+        self.raw_reads = RawReadAudit(db, self.audit)
 
     def run(
         self,
@@ -101,6 +105,7 @@ class QueryService:
         key: str | None = None,
         principal: Principal | None = None,
         remote: bool = True,
+        client: str | None = None,
     ) -> QueryResult:
         """Start ``sql`` (one read-only statement) for ``user``; returns once DuckDB streams.
 
@@ -115,6 +120,10 @@ class QueryService:
         default, the stricter) says the rows leave the server, so that only an export grant
         gives raw values: on-server callers (the portal, the embedded SDK, notebooks) pass
         ``remote=False``. Without ``principal``, every tagged column is masked.
+
+        A query that reads a tagged column raw (under a grant) is recorded in the audit log
+        once it ends (``pii.raw_read``: tables, columns by kind, rows returned, the query's id,
+        where from; ``client`` is the caller's address or ``cli``/``sdk`` on the workspace).
         """
         if principal is not None:
             access.check(principal, access.BUILDERS, "run SQL", ("data:read",))
@@ -128,6 +137,8 @@ class QueryService:
         clock = time.perf_counter()
         stack = ExitStack()
         secrets: tuple[str, ...] = ()
+        plan: Masking | None = None
+        streamed = False
         control = Control(info.query_id, limit)
         running = self._registry()
         with _REGISTRIES_LOCK:
@@ -147,6 +158,16 @@ class QueryService:
                 self.queries.finish(
                     info.query_id, status, duration_ms=duration, rows=rows, error=error
                 )
+                if streamed:
+                    self.raw_reads.record(
+                        plan,
+                        principal,
+                        read="sql",
+                        rows=rows,
+                        remote=remote,
+                        query_id=info.query_id,
+                        client=client,
+                    )
             return duration
 
         try:
@@ -162,7 +183,11 @@ class QueryService:
                 )
             control.attach(connection.interrupt)
             with control.step():
+                if plan is not None and plan.raw:
+                    # Before the statement runs: its stream holds the connection afterwards.
+                    raw_reads(connection.connection, sql, plan, self.warehouse.alias)
                 columns, reader = _execute(connection, sql)
+            streamed = True
         except BaseException as error:
             failure = _failure(error, control, secrets)
             if failure is None:  # KeyboardInterrupt, or a bug: let it through as it is
