@@ -151,7 +151,7 @@ def test_what_cannot_be_masked_is_refused(bank: tuple[Workbench, Masker, list[in
         "SELECT * FROM __ducklake_metadata_lake.ducklake_table",
         "SELECT * FROM lake.table_changes('customers', 0, 10)",
         "SELECT * FROM ducklake_table_insertions('lake', 'bank', 'customers', 0, 10)",
-        "SELECT getvariable('atelier_pii_inner') AS k",
+        "SELECT getvariable('atelier_pii_prefix') AS k",
         "EXPLAIN SELECT email FROM bank.customers",
         "PIVOT bank.customers ON email USING count(*)",
         "WITH customers AS (SELECT 1) SELECT * FROM (SELECT * FROM customers)",
@@ -171,7 +171,7 @@ def test_what_cannot_be_masked_is_refused(bank: tuple[Workbench, Masker, list[in
     with pytest.raises(QueryRefused, match="personal data"):
         _rows(wb, "sam", "SELECT * FROM lake.table_changes('customers', 0, 10)")
     with pytest.raises(QueryRefused, match="getvariable"):
-        _rows(wb, "sam", "SELECT getvariable('atelier_pii_inner') AS k")
+        _rows(wb, "sam", "SELECT getvariable('atelier_pii_prefix') AS k")
     with pytest.raises(QueryRefused, match="CTE"):
         _rows(wb, "sam", "WITH customers AS (SELECT 1) SELECT * FROM (SELECT * FROM customers)")
 
@@ -180,7 +180,7 @@ def test_views_and_catalog_functions_do_not_reveal_the_key(
     bank: tuple[Workbench, Masker, list[int]],
 ) -> None:
     wb, masker, _ = bank
-    inner, outer = masker._inner.hex(), masker._outer.hex()
+    inner, outer = masker.pseudonym_prefix.hex(), masker._key.hex()
     for sql in (
         "SELECT * FROM duckdb_views()",
         "SELECT * FROM duckdb_functions() WHERE function_type = 'macro'",

@@ -13,6 +13,8 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from atelier.backends.metadata import Database
 from atelier.config.sealing import load_sealer
@@ -74,6 +76,11 @@ VALUES: dict[PiiKind, list[Any]] = {
         "2001:db8:1:\n",
         "..",
         "1.2.3.4.5",
+        " 2001:DB8:AB::1 ",
+        "1.2.3.4  ",
+        "\u0661.\u0662.\u0663.\u0664",
+        "\uff11.2.3.4",
+        "   ",
         "",
         None,
     ],
@@ -145,7 +152,8 @@ def test_what_each_rule_shows() -> None:
     ]  # fmt: skip
     assert masker.mask_values(PiiKind.IP_ADDRESS, VALUES[PiiKind.IP_ADDRESS]) == [
         "192.168.10.0/24", "10.0.0.0/24", "2001:db8:85a3::/48", None, None, None, None, None,
-        None, "2001:db8:1::/48", None, None, None, None,
+        None, "2001:db8:1::/48", None, None, "2001:db8:ab::/48", "1.2.3.0/24", None, None, None,
+        None, None,
     ]  # fmt: skip
     assert masker.mask(PiiKind.EMAIL, None) is None
 
@@ -153,8 +161,11 @@ def test_what_each_rule_shows() -> None:
 def test_pseudonyms_are_keyed_deterministic_and_join() -> None:
     masker = Masker(DEFAULT_RULES, KEY)
     one = masker.mask(PiiKind.EMAIL, "ada@example.org")
-    expected = hmac.new(KEY, b"ada@example.org", hashlib.sha256).hexdigest()[:16]
+    # SHA-256 of a 16-byte prefix derived from the key, then the value: 16 hex digits.
+    prefix = hmac.new(KEY, b"atelier pii pseudonym prefix", hashlib.sha256).digest()[:16]
+    expected = hashlib.sha256(prefix + b"ada@example.org").hexdigest()[:16]
     assert one == expected == masker.mask(PiiKind.PERSON_NAME, "ada@example.org")
+    assert masker.pseudonym_prefix == prefix
     assert one != masker.mask(PiiKind.EMAIL, "ADA@example.org")
     assert one != Masker(DEFAULT_RULES, b"other key").mask(PiiKind.EMAIL, "ada@example.org")
     # Not a plain hash: without the key a guess cannot be checked.
@@ -175,7 +186,64 @@ def test_pseudonyms_are_keyed_deterministic_and_join() -> None:
         ).fetchone()
         distinct = connection.execute(f"SELECT count(DISTINCT {a}) FROM a").fetchone()
     assert joined == (2, 1) and distinct == (2,)
-    assert "k" * 32 not in repr(masker)
+    assert "k" * 32 not in repr(masker) and prefix.hex() not in repr(masker)
+
+
+def test_the_pseudonyms_prefix_can_come_from_a_variable_and_stay_out_of_the_sql() -> None:
+    masker = Masker(DEFAULT_RULES, KEY)
+    values = VALUES[PiiKind.PERSON_NAME] + ["x" * 39, "y" * 40, "z" * 200, "a\nb", "💥"]
+    expression = masker.sql(PiiKind.PERSON_NAME, "v", prefix_sql="getvariable('p')")
+    assert masker.pseudonym_prefix.hex() not in expression and KEY.hex() not in expression
+    # Without prefix_sql the prefix is a literal (for callers that keep the SQL to themselves).
+    assert masker.pseudonym_prefix.hex() in masker.sql(PiiKind.PERSON_NAME, "v")
+    with duckdb.connect() as connection:
+        connection.execute("SET VARIABLE p = ?::BLOB", [masker.pseudonym_prefix])
+        connection.execute("CREATE TABLE t (i INTEGER, v VARCHAR)")
+        connection.executemany("INSERT INTO t VALUES (?, ?)", list(enumerate(values)))
+        rows = connection.execute(f"SELECT {expression} FROM t ORDER BY i").fetchall()
+    # Values over one SHA-256 block with the prefix (40 bytes and more) hash alike too.
+    assert [row[0] for row in rows] == masker.mask_values(PiiKind.PERSON_NAME, values)
+    # Another key gives another prefix, and so other pseudonyms for every value.
+    other = Masker(DEFAULT_RULES, b"K" * 32)
+    assert other.pseudonym_prefix != masker.pseudonym_prefix
+    mine, others = (m.mask_values(PiiKind.PERSON_NAME, values) for m in (masker, other))
+    assert not {v for v in mine if v is not None} & set(others)
+
+
+#: Characters that make or break the forms the rules look for, and some that look like them.
+_ALPHABET = "0123456789.:abcdefABCDEF x\n\t\u0661\uff11\U0001d7d9\u00e9\u212a\u0130*-/"
+_TEXTS = st.lists(
+    st.one_of(
+        st.text(_ALPHABET, max_size=45),
+        st.ip_addresses().map(str),
+        st.tuples(st.sampled_from(["", " ", "  ", "\t"]), st.ip_addresses().map(str)).map(
+            lambda pair: pair[0] + pair[1].upper() + pair[0]
+        ),
+        st.none(),
+    ),
+    min_size=1,
+    max_size=40,
+)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(values=_TEXTS)
+def test_python_and_duckdb_agree_on_any_text(values: list[str | None]) -> None:
+    rules = {
+        PiiKind.IP_ADDRESS: Rule("generalise"),
+        PiiKind.EMAIL: Rule("pseudonym"),
+        PiiKind.PHONE: Rule("partial", 4),
+        PiiKind.DATE_OF_BIRTH: Rule("generalise"),
+    }
+    masker = Masker({**DEFAULT_RULES, **rules}, KEY)
+    table = pa.table({"v": pa.array(values, pa.string())})
+    with duckdb.connect() as connection:
+        connection.register("t", table)
+        for kind in rules:
+            expression = masker.sql(kind, "v")
+            found = [row[0] for row in connection.execute(f"SELECT {expression} FROM t").fetchall()]
+            assert found == masker.mask_values(kind, values), kind
+            assert masker.mask_arrow(kind, table.column("v")).to_pylist() == found, kind
 
 
 def test_rules_are_parsed_and_overridden_with_clear_errors() -> None:
