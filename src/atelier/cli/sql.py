@@ -4,6 +4,11 @@ It runs through the SDK client (:func:`~atelier.cli.options.client_for`): on the
 in-process, or on the server named by ``ATELIER_URL`` (with ``ATELIER_TOKEN``), whose rows come
 back as an Arrow stream. Either way the rows are written batch by batch, and a file named by
 ``--output`` appears only once it is complete.
+
+A CSV or Parquet file (``--output FILE.csv`` or ``FILE.parquet``; the suffix names the format
+unless ``--format`` does) is a download (``ws.sql_download``): audited as ``sql.download``
+and, from a remote client, the server's file, so personal data in it is masked unless the
+user holds an export grant.
 """
 
 from __future__ import annotations
@@ -37,15 +42,17 @@ TABLE_ROWS = 100
     "-f",
     "fmt",
     type=click.Choice(FORMATS),
-    default="table",
-    show_default=True,
-    help=f"table (the first {TABLE_ROWS} rows), csv, json (an array of objects) or parquet.",
+    default=None,
+    help=f"table (the first {TABLE_ROWS} rows; the default), csv, json (an array of objects) "
+    "or parquet; with --output, the file's suffix (.csv, .json, .parquet) when not given.",
 )
 @click.option(
     "--output",
     "-o",
     type=click.Path(dir_okay=False, path_type=Path),
-    help="Write to this file instead of standard output (needed for parquet).",
+    help="Write to this file instead of standard output (needed for parquet); CSV and "
+    "Parquet files are downloads: audited, and masked from a remote client without an "
+    "export grant.",
 )
 @click.option(
     "--timeout",
@@ -53,7 +60,11 @@ TABLE_ROWS = 100
     help="Stop the query after this many seconds (at most query.timeout_seconds).",
 )
 def sql(
-    workspace: str | None, query: str, fmt: str, output: Path | None, timeout: float | None
+    workspace: str | None,
+    query: str,
+    fmt: str | None,
+    output: Path | None,
+    timeout: float | None,
 ) -> None:
     """Run QUERY (one SQL statement; `-` reads it from standard input) and print its rows.
 
@@ -63,6 +74,8 @@ def sql(
     """
     if query == "-":
         query = sys.stdin.read()
+    if fmt is None:
+        fmt = "table" if output is None else _format_of(output)
     if fmt == "parquet" and output is None:
         raise click.UsageError("--format parquet needs --output FILE")
     if fmt == "table" and output is not None:
@@ -71,6 +84,12 @@ def sql(
     from atelier.errors import AtelierError
 
     try:
+        if output is not None and fmt in ("csv", "parquet"):
+            with client_for(workspace, scopes=("data:read",), doing="run SQL") as client:
+                written = client.sql_download(query, output, format=fmt, timeout=timeout)
+            rows = "" if written["rows"] is None else f" ({written['rows']:,} rows)"
+            click.echo(f"Wrote {output}{rows}", err=True)
+            return
         with (
             client_for(workspace, scopes=("data:read",), doing="run SQL") as client,
             client.sql_batches(query, timeout=timeout) as reader,
@@ -84,6 +103,20 @@ def sql(
     except AtelierError as error:
         # DuckDB's messages span lines (with a ^ under the culprit); errors here are one line.
         raise type(error)(one_line(str(error))) from None
+
+
+#: The format a file's suffix names.
+SUFFIXES = {".csv": "csv", ".json": "json", ".parquet": "parquet", ".pq": "parquet"}
+
+
+def _format_of(output: Path) -> str:
+    found = SUFFIXES.get(output.suffix.lower())
+    if found is None:
+        raise click.UsageError(
+            f"cannot tell the format of {output.name} from its suffix: name it .csv, .json "
+            "or .parquet, or give --format"
+        )
+    return found
 
 
 def _first_batch_with_spinner(

@@ -13,6 +13,10 @@ from __future__ import annotations
 API_PREFIX = "/api/v1"
 #: Arrow IPC stream: query results, uploaded DataFrames, feature rows.
 ARROW_STREAM = "application/vnd.apache.arrow.stream"
+#: Query results as files (``POST /api/v1/sql/download?format=``): format name to media type.
+CSV = "text/csv"
+PARQUET = "application/vnd.apache.parquet"
+DOWNLOAD_FORMATS = {"csv": CSV, "parquet": PARQUET}
 #: The id of a query whose rows an Arrow response streams (to cancel it, to find it in history).
 QUERY_ID_HEADER = "X-Atelier-Query-Id"
 #: Keys of the schema metadata of the empty batch that reports an error mid-stream.

@@ -143,6 +143,17 @@ class SqlRequest(BaseModel):
     timeout: float | None = Field(default=None, gt=0)
 
 
+class SqlDownload(BaseModel):
+    """What ``ws.sql_download()`` wrote: a query's result as a CSV or Parquet file (the API
+    streams the file itself, ``POST /sql/download?format=``)."""
+
+    path: str
+    format: str = Field(description="csv or parquet")
+    query_id: int
+    rows: int | None = None
+    size_bytes: int
+
+
 class QueryInfo(BaseModel):
     """One query of the history."""
 

@@ -83,6 +83,48 @@ def stream_arrow(
         raise AtelierError(f"cannot reach Atelier at {http.base_url}: {error}") from None
 
 
+def download(
+    http: httpx.Client, sql: str, fmt: str, sink: Any, timeout: float | None = None
+) -> int:
+    """Run ``sql`` on the server as a ``fmt`` (csv, parquet) download and write the file to
+    ``sink`` as it comes; returns the query's id. A download the server cut off (the query
+    failed while rows were streaming) raises the query's error, as its history records it."""
+    body: dict[str, Any] = {"sql": sql}
+    if timeout is not None:
+        body["timeout"] = timeout
+    limit = httpx.Timeout(MARGIN, read=None if timeout is None else timeout + MARGIN)
+    query = "?"
+    try:
+        with http.stream(
+            "POST", "/api/v1/sql/download", params={"format": fmt}, json=body, timeout=limit
+        ) as response:
+            if response.status_code >= 400:
+                response.read()
+                raise http_error(response)
+            query = response.headers.get(QUERY_ID_HEADER, "?")
+            for chunk in response.iter_bytes():
+                sink.write(chunk)
+            return int(query)
+    except httpx.TransportError as error:
+        if query == "?":
+            raise AtelierError(f"cannot reach Atelier at {http.base_url}: {error}") from None
+        raise _cut_off(http, query, error) from None
+
+
+def _cut_off(http: httpx.Client, query: str, error: Exception) -> AtelierError:
+    """Why the download of ``query`` stopped: the query's error from its history, when the
+    server can say."""
+    try:
+        info = http.get(f"/api/v1/sql/{query}", timeout=MARGIN)
+        found = info.json() if info.status_code == 200 else {}
+    except (httpx.HTTPError, ValueError):
+        found = {}
+    if found.get("error"):
+        status = {"timeout": 408, "cancelled": 409}.get(found.get("status", ""), 400)
+        return error_for(status, f"query {query} stopped: {found['error']}")
+    return AtelierError(f"the download of query {query} was cut off: {error}")
+
+
 def to_ipc(table: pyarrow.Table) -> bytes:
     """``table`` as one Arrow IPC stream (a request or response body)."""
     import pyarrow

@@ -5,14 +5,15 @@ Data comes back as pandas by default; ``format="polars"`` or ``format="arrow"`` 
 
 from __future__ import annotations
 
+import os
 from abc import ABC, abstractmethod
-from collections.abc import Callable
-from contextlib import AbstractContextManager
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import IO, TYPE_CHECKING, Any, Literal
 
 from atelier.errors import InvalidInput
-from atelier.sdk.shapes import Format, convert
+from atelier.sdk.shapes import Format, convert, shaped
 
 if TYPE_CHECKING:
     import pyarrow
@@ -56,6 +57,44 @@ class Client(ABC):
         """Run one SQL statement and read its rows batch by batch, as they come (``with
         ws.sql_batches(q) as reader: for batch in reader: ...``): a result larger than memory
         can be written out as it arrives."""
+
+    def sql_download(
+        self,
+        query: str,
+        path: str | Path,
+        *,
+        format: str | None = None,
+        timeout: float | None = None,
+    ) -> dict[str, Any]:
+        """Run one SQL statement and write its whole result to ``path`` as CSV or Parquet
+        (``format``, else from the suffix: ``.csv``, ``.parquet``/``.pq``), as it comes. The
+        file appears only once complete; an error leaves nothing behind. Returns ``{"path",
+        "format", "query_id", "rows", "size_bytes"}``.
+
+        The download is audited (``sql.download``). From a remote client the file leaves the
+        server: personal data in it is masked unless you hold an export grant."""
+        from atelier.contract.data import SqlDownload
+
+        target = Path(path)
+        fmt = download_format(target, format)
+        with partial_file(target) as sink:
+            query_id, rows = self._download(query, fmt, sink, timeout)
+            size = sink.tell()
+        found = {
+            "path": str(target),
+            "format": fmt,
+            "query_id": query_id,
+            "rows": rows,
+            "size_bytes": size,
+        }
+        written: dict[str, Any] = shaped(SqlDownload, found)
+        return written
+
+    @abstractmethod
+    def _download(
+        self, query: str, fmt: str, sink: IO[bytes], timeout: float | None
+    ) -> tuple[int, int | None]:
+        """Write the ``fmt`` file of ``query``'s result to ``sink``; its query id and rows."""
 
     def sql(self, query: str, *, format: Format = "pandas", timeout: float | None = None) -> Any:
         """Run one SQL statement on the workspace (warehouse tables, attached sources)."""
@@ -294,3 +333,43 @@ def to_arrow(data: Any) -> pyarrow.Table:
         f"cannot upload a {type(data).__name__}: give a file path, or a pandas, polars or "
         "Arrow table"
     )
+
+
+#: File suffixes and the download format they stand for.
+DOWNLOAD_SUFFIXES = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
+
+
+def download_format(path: Path, format: str | None) -> str:
+    """``format`` checked, or the format ``path``'s suffix names."""
+    from atelier.contract import DOWNLOAD_FORMATS
+
+    if format is None:
+        found = DOWNLOAD_SUFFIXES.get(path.suffix.lower())
+        if found is None:
+            raise InvalidInput(
+                f"cannot tell the format of {path.name} from its suffix: name it .csv or "
+                ".parquet, or give format='csv' or 'parquet'"
+            )
+        return found
+    if format not in DOWNLOAD_FORMATS:
+        raise InvalidInput(
+            f"unknown download format {format!r}: choose {' or '.join(sorted(DOWNLOAD_FORMATS))}"
+        )
+    return format
+
+
+@contextmanager
+def partial_file(path: Path) -> Iterator[IO[bytes]]:
+    """A temporary file beside ``path``, renamed to it once the block ends without error
+    (removed otherwise), so that ``path`` is never a partial result."""
+    if path.is_dir():
+        raise InvalidInput(f"{path} is a folder: name a file to write the result to")
+    if not path.parent.is_dir():
+        raise InvalidInput(f"cannot write {path}: its folder {path.parent} does not exist")
+    partial = path.with_name(f".{path.name}.partial-{os.getpid()}")
+    try:
+        with partial.open("wb") as sink:
+            yield sink
+        partial.replace(path)
+    finally:
+        partial.unlink(missing_ok=True)

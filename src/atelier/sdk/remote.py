@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any
 from urllib.parse import quote
 
 import httpx
@@ -16,7 +16,7 @@ from atelier.contract import ARROW_STREAM
 from atelier.contract.data import TableDetail, TableEntry, TableProfile, UploadResult
 from atelier.contract.sources import SourceInfo, SourceTable
 from atelier.errors import AtelierError
-from atelier.sdk.arrow import fetch_arrow, http_error, stream_arrow, to_ipc
+from atelier.sdk.arrow import download, fetch_arrow, http_error, stream_arrow, to_ipc
 from atelier.sdk.client import Client, Mode, Progress
 from atelier.sdk.shapes import shaped
 
@@ -64,6 +64,14 @@ class RemoteClient(Client):
     ) -> Iterator[pyarrow.RecordBatchReader]:
         with stream_arrow(self._http, query, timeout) as reader:
             yield reader
+
+    def _download(
+        self, query: str, fmt: str, sink: IO[bytes], timeout: float | None
+    ) -> tuple[int, int | None]:
+        query_id = download(self._http, query, fmt, sink, timeout)
+        info = self.request("GET", f"/sql/{query_id}").json()
+        rows = info.get("rows")
+        return query_id, None if rows is None else int(rows)
 
     def tables(self, search: str | None = None) -> list[dict[str, Any]]:
         params = {"search": search} if search else None

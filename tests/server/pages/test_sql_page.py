@@ -123,3 +123,39 @@ def test_cancel_by_run_key(client, accounts: Accounts, workbench: Workbench) -> 
     assert cancelled.text == f"Cancelling query {query_id}…"
     assert running.join() is None
     assert f"query {query_id} was cancelled by scientist1" in running.value.text  # type: ignore[attr-defined]
+
+
+def test_download_from_the_page(client, accounts: Accounts, segments: None) -> None:  # type: ignore[no-untyped-def]
+    sql = "SELECT segment, count(*) AS n FROM bank.customers GROUP BY ALL ORDER BY 1"
+    got = client.post(
+        "/data/sql/download", data={"sql": sql, "format": "csv"}, headers=headers(accounts)
+    )
+    assert got.status_code == 200, got.text
+    assert got.headers["content-type"].startswith("text/csv")
+    assert got.headers["content-disposition"].startswith('attachment; filename="query-')
+    assert got.text.splitlines() == [
+        '"segment","n"',
+        '"business",10',
+        '"private",10',
+        '"retail",10',
+    ]
+
+    unknown = client.post(
+        "/data/sql/download", data={"sql": sql, "format": "xlsx"}, headers=headers(accounts)
+    )
+    assert unknown.status_code == 422
+    assert "unknown download format &#39;xlsx&#39;" in unknown.text
+    assert 'data-testid="sql-error"' in unknown.text and "bank.customers" in unknown.text
+
+    refused = client.post(
+        "/data/sql/download",
+        data={"sql": "SELECT * FROM read_csv('/etc/passwd')", "format": "csv"},
+        headers=headers(accounts),
+    )
+    assert refused.status_code == 403 and "not available in user SQL" in refused.text
+    viewer = client.post(
+        "/data/sql/download",
+        data={"sql": sql, "format": "csv"},
+        headers=headers(accounts, "viewer"),
+    )
+    assert viewer.status_code == 403 and "business" not in viewer.text

@@ -27,7 +27,7 @@ from atelier.contract.features import (
 )
 from atelier.errors import InvalidInput
 from atelier.sdk.arrow import from_ipc, to_ipc
-from atelier.server.api.deps import client, workbench
+from atelier.server.api.deps import client, on_server, workbench
 from atelier.server.api.json_body import parse_model
 from atelier.server.security import allow
 from atelier.services.auth import Principal
@@ -155,6 +155,7 @@ async def training_set(
         project=project,
         principal=principal,
         client=client(request),
+        remote=not on_server(request, principal),
     )
     if save_as is not None and not _accepts_arrow(request):
         return {"name": result.name, "rows": result.rows, **result.lineage()}

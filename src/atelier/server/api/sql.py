@@ -1,4 +1,5 @@
-"""SQL: run a query (Arrow IPC stream or JSON), cancel it, read the history.
+"""SQL: run a query (Arrow IPC stream or JSON), download its result as a file (CSV or
+Parquet), cancel it, read the history.
 
 ``POST /api/v1/sql`` answers ``application/vnd.apache.arrow.stream`` when the client accepts it
 (the SDK and CLI do) and JSON otherwise. Errors found before the first rows get a normal error
@@ -7,23 +8,38 @@ streaming cannot change the status any more, so it is written into the stream as
 batch whose metadata holds the error (``atelier_error``, ``atelier_status``), and the
 connection is then closed without ending the response, so that no client can take the
 truncated stream for the whole result.
+
+``POST /api/v1/sql/download?format=csv|parquet`` streams the result as a file (an
+attachment). A download always leaves the server: personal data in it is raw only with an
+export grant, whoever asks. An error while it streams closes the connection the same way, so a
+download cut short never ends as a complete file.
+
+Where the rows of ``POST /api/v1/sql`` go is decided by :func:`~atelier.server.api.deps.on_server`:
+code the server runs itself (a notebook's or job's token, calling from the server host) keeps
+them on the server; everything else is remote.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import anyio
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 from starlette.types import Send
 
-from atelier.contract import ARROW_STREAM, ERROR_KEY, QUERY_ID_HEADER, STATUS_KEY
+from atelier.contract import (
+    ARROW_STREAM,
+    DOWNLOAD_FORMATS,
+    ERROR_KEY,
+    QUERY_ID_HEADER,
+    STATUS_KEY,
+)
 from atelier.contract.data import QueryCancel, QueryInfo, SqlRequest
 from atelier.errors import AtelierError
-from atelier.server.api.deps import client, workbench
+from atelier.server.api.deps import client, on_server, workbench
 from atelier.server.security import allow
 from atelier.services.auth import Principal
 from atelier.services.auth.scopes import DATA, DATA_READ
@@ -32,6 +48,7 @@ if TYPE_CHECKING:
     import pyarrow
 
     from atelier.services.query import QueryResult
+    from atelier.services.query.download import Download
 
 router = APIRouter(prefix="/sql", tags=["sql"])
 
@@ -50,8 +67,9 @@ async def run_sql(
     from atelier.services.query import json_rows
 
     wb = workbench(request)
+    remote = not on_server(request, principal)
     result = await run_in_threadpool(
-        lambda: wb.query.run(body.sql, principal=principal, timeout=body.timeout, remote=True)
+        lambda: wb.query.run(body.sql, principal=principal, timeout=body.timeout, remote=remote)
     )
     if wants_arrow(request):
         batches = result.batches()
@@ -78,6 +96,56 @@ async def run_sql(
         return await run_in_threadpool(as_json)
     finally:
         await _close(result)
+
+
+@router.post(
+    "/download",
+    response_class=StreamingResponse,
+    responses={200: {"content": {media: {} for media in DOWNLOAD_FORMATS.values()}}},
+)
+async def download(
+    body: SqlRequest,
+    request: Request,
+    fmt: Literal["csv", "parquet"] = Query(alias="format"),
+    principal: Principal = allow("admin", "scientist", scopes=(DATA_READ,)),
+) -> Response:
+    """Run one statement and stream its result as a CSV or Parquet file (an attachment).
+    Always remote: personal data is raw only with an export grant. Audited (``sql.download``)."""
+    return await download_response(request, principal, body.sql, fmt, timeout=body.timeout)
+
+
+async def download_response(
+    request: Request,
+    principal: Principal,
+    sql: str,
+    fmt: str,
+    *,
+    timeout: float | None = None,
+) -> Response:
+    """The streamed file of ``sql``'s result for ``principal`` (the API's and the SQL page's
+    downloads). Errors found before the first rows get their own status."""
+    from atelier.services.query.download import start_download
+
+    wb = workbench(request)
+    started = await run_in_threadpool(
+        lambda: start_download(
+            wb.query,
+            wb.audit,
+            sql,
+            fmt,
+            principal=principal,
+            remote=True,  # a file always leaves the server, whoever asks for it
+            timeout=timeout,
+            client=client(request),
+        )
+    )
+    chunks = started.chunks()
+    try:
+        first = await run_in_threadpool(next, chunks, b"")
+    except BaseException:
+        await _close(started.result)
+        raise
+    return DownloadResponse(started, first, chunks)
 
 
 @router.get("/history", response_model=list[QueryInfo])
@@ -157,6 +225,36 @@ class ArrowStreamResponse(StreamingResponse):
         if batch is None:
             return self.encoder.end(), True
         return self.encoder.batch(batch), False
+
+
+class DownloadResponse(StreamingResponse):
+    """A download's file, its pieces encoded in a worker thread. An error after the first
+    piece leaves the response unfinished, so the client sees a broken transfer, never a
+    complete-looking file with rows missing."""
+
+    def __init__(self, download: Download, first: bytes, chunks: Iterator[bytes]) -> None:
+        headers = {
+            QUERY_ID_HEADER: str(download.result.query_id),
+            "Content-Disposition": f'attachment; filename="{download.filename}"',
+            "Cache-Control": "no-store",
+        }
+        super().__init__(iter(()), media_type=download.media_type, headers=headers)
+        self.download = download
+        self.first = first
+        self.chunks = chunks
+
+    async def stream_response(self, send: Send) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": self.raw_headers})
+        try:
+            chunk: bytes | None = self.first
+            while chunk is not None:
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+                chunk = await run_in_threadpool(next, self.chunks, None)
+        except AtelierError:
+            return  # the response stays unfinished: the server closes the connection
+        finally:
+            await _close(self.download.result)
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
 
 
 class IpcEncoder:

@@ -10,7 +10,7 @@ from typing import Any
 from fastapi import APIRouter, Query, Request
 
 from atelier.contract.data import TableChange, TableDetail, TableEntry, TableProfile, TableVersion
-from atelier.server.api.deps import client, workbench
+from atelier.server.api.deps import client, on_server, workbench
 from atelier.server.security import allow
 from atelier.services.auth import Principal
 from atelier.services.auth.scopes import DATA, DATA_READ
@@ -33,8 +33,10 @@ def describe_table(
     request: Request,
     principal: Principal = allow("admin", "scientist", scopes=(DATA_READ,)),
 ) -> dict[str, Any]:
-    # The sample leaves the server: raw personal data only with an export grant.
-    return workbench(request).catalog.describe(name, principal=principal, remote=True).as_dict()
+    # The sample leaves the server (raw personal data only with an export grant), unless a
+    # notebook or job of the server's asks (see on_server).
+    remote = not on_server(request, principal)
+    return workbench(request).catalog.describe(name, principal=principal, remote=remote).as_dict()
 
 
 @router.patch("/{name}", response_model=TableEntry)
@@ -69,4 +71,5 @@ def table_profile(
     principal: Principal = allow("admin", "scientist", scopes=(DATA_READ,)),
 ) -> dict[str, Any]:
     profiles = workbench(request).profiles
-    return profiles.profile(name, version=version, principal=principal, remote=True).as_dict()
+    remote = not on_server(request, principal)
+    return profiles.profile(name, version=version, principal=principal, remote=remote).as_dict()

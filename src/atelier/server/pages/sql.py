@@ -3,6 +3,11 @@
 Run posts the editor with HTMX and gets the result fragment back (the grid holds the first
 ``query.page_rows`` rows; every row is still read, to count them). The page tags each run
 with a random key, so that Cancel can find that query while its request is still waiting.
+
+Download CSV / Parquet posts the editor's statement to ``/data/sql/download``, which streams
+the whole result as a file, as ``POST /api/v1/sql/download`` does: a file leaves the server,
+so personal data in it is raw only with an export grant (the grid itself is shown raw with a
+raw grant).
 """
 
 from __future__ import annotations
@@ -11,10 +16,12 @@ import html
 from typing import Any
 
 from fastapi import APIRouter, Form, Request
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, Response
+from starlette.concurrency import run_in_threadpool
 
 from atelier.errors import AtelierError
 from atelier.server.api.deps import client, workbench
+from atelier.server.api.sql import download_response
 from atelier.server.pages.render import render
 from atelier.server.security import allow
 from atelier.services.auth import Principal
@@ -60,6 +67,27 @@ def run_query(
     if request.headers.get("HX-Request"):
         return render(request, "sql/_result.html", result=result, oob_history=True, **context)
     return render(request, "sql/page.html", sql=sql, result=result, **context)
+
+
+@router.post("/data/sql/download")
+async def download_query(
+    request: Request,
+    sql: str = Form(""),
+    format: str = Form("csv"),
+    principal: Principal = allow("admin", "scientist"),
+) -> Response:
+    """The whole result of the editor's statement as a CSV or Parquet file. A statement or
+    format refused before the file starts answers the SQL page with the error shown (and its
+    status), the statement still in the editor."""
+    try:
+        return await download_response(request, principal, sql, format)
+    except AtelierError as exc:
+        status = getattr(exc, "status_code", 400)
+        result = {"error": f"Download failed: {exc}", "status": status}
+        context = await run_in_threadpool(_page_context, request, principal)
+        return render(
+            request, "sql/page.html", status_code=status, sql=sql, result=result, **context
+        )
 
 
 @router.post("/data/sql/cancel")

@@ -62,6 +62,21 @@
     cancelStatus.textContent = await response.text();
   });
 
+  // Downloads: a plain form post of the editor's statement, so that the file streams to disk
+  // as it comes and the page stays; an error comes back as this page with the error shown.
+  const downloadForm = document.getElementById("sql-download");
+  document.querySelectorAll("[data-download]").forEach((button) => {
+    button.addEventListener("click", () => {
+      if (!editor.value.trim()) {
+        showError("Write a query to download its result.");
+        return;
+      }
+      downloadForm.elements.sql.value = editor.value;
+      downloadForm.elements.format.value = button.dataset.download;
+      downloadForm.submit();
+    });
+  });
+
   editor.addEventListener("keydown", (event) => {
     if (event.key === "Enter" && (event.ctrlKey || event.metaKey)) {
       event.preventDefault();
