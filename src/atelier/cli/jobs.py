@@ -4,15 +4,22 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
 
 from atelier.cli.options import client_for, workspace_option
+from atelier.errors import AtelierError
 
 if TYPE_CHECKING:
     from atelier.sdk.client import Client
+
+#: How long `atelier run --model-env` waits for the model's environment to be built, and how
+#: often it asks.
+MODEL_ENV_WAIT = 3600.0
+MODEL_ENV_POLL = 5.0
 
 
 @click.command(context_settings={"allow_interspersed_args": False})
@@ -43,6 +50,12 @@ if TYPE_CHECKING:
     is_flag=True,
     help="Send no files: run the server's copy (the project's folder on the server).",
 )
+@click.option(
+    "--model-env",
+    metavar="NAME@ALIAS",
+    help="Run in the environment of this registered model version (built from its captured "
+    "lock), e.g. for batch scoring; the job finds the model's files at ATELIER_MODEL_PATH.",
+)
 @click.option("--detach", "-d", is_flag=True, help="Print the job's id and return at once.")
 @click.argument("target", nargs=-1, required=True, type=click.UNPROCESSED)
 def run(
@@ -52,6 +65,7 @@ def run(
     params: tuple[str, ...],
     tree: str | None,
     no_tree: bool,
+    model_env: str | None,
     detach: bool,
     target: tuple[str, ...],
 ) -> None:
@@ -70,15 +84,21 @@ def run(
         raise click.UsageError("--tree and --no-tree exclude each other")
     with client_for(workspace, scopes=("jobs",), doing="run jobs") as client:
         cwd = Path.cwd()
-        if project is None:
+        if project is None and model_env is None:
             project = client.jobs.project_for(cwd)
         shipped = None
         if tree is not None:
             shipped = Path(tree)
         elif isinstance(client, RemoteClient) and not no_tree:
             shipped = _default_tree(cwd, target)
-        job = client.jobs.submit(
-            list(target), project=project, profile=profile, params=_params(params), tree=shipped
+        job = _submit(
+            client,
+            list(target),
+            project=project,
+            profile=profile,
+            params=_params(params),
+            tree=shipped,
+            model_env=model_env,
         )
         where = f", project {job['project']}" if job["project"] else ""
         click.echo(
@@ -94,6 +114,23 @@ def run(
             return
         code = _follow(client, int(job["id"]))
     sys.exit(code)
+
+
+def _submit(client: Client, target: list[str], **options: Any) -> dict[str, Any]:
+    """Submit; while the model environment asked for is being built (503), say so and ask
+    again."""
+    deadline = time.monotonic() + MODEL_ENV_WAIT
+    said = ""
+    while True:
+        try:
+            return client.jobs.submit(target, **options)
+        except AtelierError as error:
+            if error.status_code != 503 or time.monotonic() > deadline:
+                raise
+            if str(error) != said:
+                click.echo(f"waiting: {error}", err=True)
+                said = str(error)
+            time.sleep(MODEL_ENV_POLL)
 
 
 def _default_tree(cwd: Path, target: tuple[str, ...]) -> Path | None:

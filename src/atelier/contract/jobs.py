@@ -34,6 +34,9 @@ class NewJob(BaseModel):
     project: str | None = Field(default=None, max_length=128)
     profile: str | None = Field(default=None, max_length=64)
     params: dict[str, Any] = Field(default_factory=dict)
+    #: ``NAME@ALIAS``, ``NAME/VERSION`` or ``NAME``: run in that model version's own
+    #: environment (built from its captured lock) instead of a project's; a 503 while it builds.
+    model_env: str | None = Field(default=None, max_length=300)
     #: With a working tree: the folder inside it the job was started from (``""``: its root);
     #: a script or notebook is looked for there first.
     cwd: str = Field(default="", max_length=4096)

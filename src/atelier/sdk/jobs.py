@@ -48,19 +48,31 @@ class Jobs(ABC):
         profile: str | None = None,
         params: dict[str, Any] | None = None,
         tree: str | Path | None = None,
+        model_env: str | None = None,
     ) -> dict[str, Any]:
         """Queue a job: ``["train.py", ARGS...]``, ``["report.ipynb"]`` or a command.
 
         ``tree``: a folder whose files (those git would keep) travel with the job, which runs
         in its own copy of them; a script or notebook is looked for in the tree's folder that
         matches the current one. Without it the job runs on the server's files (the
-        project's folder)."""
+        project's folder). ``model_env``: ``NAME@ALIAS`` (``NAME/VERSION``, ``NAME``), run in
+        that model version's own environment (built from its lock) for batch scoring; the job
+        finds the model's files at ``ATELIER_MODEL_PATH``. While that environment builds the
+        error says so (HTTP 503); ask again."""
         if tree is None:
-            return self._submit(list(target), project, profile, params or {}, None, "")
+            return self._submit(
+                list(target), project, profile, params or {}, None, "", model_env=model_env
+            )
         packed = pack(tree)
         try:
             return self._submit(
-                list(target), project, profile, params or {}, packed, _relative_cwd(packed.root)
+                list(target),
+                project,
+                profile,
+                params or {},
+                packed,
+                _relative_cwd(packed.root),
+                model_env=model_env,
             )
         finally:
             packed.remove()
@@ -74,6 +86,8 @@ class Jobs(ABC):
         params: dict[str, Any],
         tree: Packed | None,
         cwd: str,
+        *,
+        model_env: str | None = None,
     ) -> dict[str, Any]: ...
 
     @abstractmethod
@@ -151,6 +165,8 @@ class EmbeddedJobs(Jobs):
         params: dict[str, Any],
         tree: Packed | None,
         cwd: str,
+        *,
+        model_env: str | None = None,
     ) -> dict[str, Any]:
         job = self.service.submit(
             target,
@@ -162,6 +178,7 @@ class EmbeddedJobs(Jobs):
             tree=tree.archive if tree is not None else None,
             tree_cwd=cwd,
             client=self.client,
+            model_env=model_env,
         )
         return job.as_dict()
 
@@ -202,6 +219,8 @@ class RemoteJobs(Jobs):
         params: dict[str, Any],
         tree: Packed | None,
         cwd: str,
+        *,
+        model_env: str | None = None,
     ) -> dict[str, Any]:
         body: dict[str, Any] = {
             "target": target,
@@ -209,6 +228,8 @@ class RemoteJobs(Jobs):
             "profile": profile,
             "params": params,
         }
+        if model_env is not None:
+            body["model_env"] = model_env
         if tree is None:
             return _job(self.client.request("POST", "/jobs", json=body).json())
         with tree.archive.open("rb") as archive:

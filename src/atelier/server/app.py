@@ -45,7 +45,9 @@ def create_app(workbench: Workbench) -> FastAPI:
 
     @app.exception_handler(AtelierError)
     async def atelier_error(_request: Request, exc: AtelierError) -> JSONResponse:
-        return JSONResponse({"detail": str(exc)}, status_code=exc.status_code)
+        # An error may carry headers for the client (a 503's Retry-After).
+        headers = getattr(exc, "headers", None)
+        return JSONResponse({"detail": str(exc)}, status_code=exc.status_code, headers=headers)
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(_request: Request, exc: RequestValidationError) -> JSONResponse:

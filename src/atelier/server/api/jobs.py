@@ -72,6 +72,7 @@ def submit_job(
         profile=body.profile,
         params=body.params,
         client=CLIENT,
+        model_env=body.model_env,
     )
     return job.as_dict()
 
@@ -102,6 +103,7 @@ async def submit_job_with_tree(
             tree=archive,
             tree_cwd=body.cwd,
             client=CLIENT,
+            model_env=body.model_env,
         )
     finally:
         archive.unlink(missing_ok=True)

@@ -31,10 +31,12 @@ from atelier.contract.models import (
     RegisteredModel,
     Registration,
 )
+from atelier.errors import AtelierError
 from atelier.server.api.deps import client, workbench
 from atelier.server.security import allow
 from atelier.services.auth import Principal
 from atelier.services.auth.scopes import TRACKING
+from atelier.services.tracking.references import parse_reference
 
 router = APIRouter(prefix="/models", tags=["models"])
 ROLES = ("admin", "scientist")
@@ -83,7 +85,14 @@ def model_card(
         reference = f"{name}@{alias}"
     elif version is not None:
         reference = f"{name}/{version}"
-    return workbench(request).models.card(reference, by=principal)
+    wb = workbench(request)
+    card = wb.models.card(reference, by=principal)
+    # Where the version runs when served, and the state of its own environment if it has one.
+    try:
+        card["serving"] = wb.serving.runtime(parse_reference(f"{name}/{card['version']}"))
+    except AtelierError as error:
+        card["serving"] = {"state": "failed", "message": str(error)}
+    return card
 
 
 @router.put("/{name}/aliases/{alias}", response_model=ModelVersion)

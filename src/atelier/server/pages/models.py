@@ -200,6 +200,7 @@ def _card_page(
     card = _card(server, chosen) if chosen else None
     if card is not None:
         card["captured"] = _environment(request, name, card["version"])
+        card["runtime"] = _runtime(request, name, card["version"])
     return render(
         request,
         "models/card.html",
@@ -284,6 +285,19 @@ def _environment(request: Request, name: str, version: str) -> dict[str, Any]:
         )
     except (AtelierError, OSError, ValueError):
         return {}
+    return found
+
+
+def _runtime(request: Request, name: str, version: str) -> dict[str, Any]:
+    """Where the version runs when served and, in its own environment, how its build goes."""
+    from atelier.services.tracking.references import parse_reference
+
+    try:
+        found: dict[str, Any] = request.app.state.workbench.serving.runtime(
+            parse_reference(f"{name}/{int(version)}")
+        )
+    except (AtelierError, OSError, ValueError) as error:
+        return {"state": "failed", "message": str(error)}
     return found
 
 

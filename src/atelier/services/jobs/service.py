@@ -9,7 +9,7 @@ import shutil
 import sys
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
@@ -41,6 +41,7 @@ from atelier.services.jobs.tree import unpack
 
 if TYPE_CHECKING:
     from atelier.services.projects import Projects
+    from atelier.services.serving import ModelServer
 
 #: A job's listing or page looks for lost supervisors at most this often.
 TICK_SECONDS = 2.0
@@ -60,6 +61,8 @@ class Jobs:
         tokens: Tokens,
         audit: AuditLog,
         projects: Callable[[], Projects],
+        *,
+        models: Callable[[], ModelServer] | None = None,
     ) -> None:
         self.db = db
         self.workspace = workspace
@@ -67,6 +70,8 @@ class Jobs:
         self.tokens = tokens
         self.audit = audit
         self._projects = projects
+        #: Registered models, for jobs that run in a model's own environment.
+        self._models = models
         self.records = JobRecords(db)
         self.queue = Queue(db, workspace.root, workspace.settings)
         self._last_tick = 0.0
@@ -173,6 +178,25 @@ class Jobs:
             )
         return python, found.path
 
+    def _model_python(self, reference: str, target: Sequence[str]) -> tuple[str, dict[str, str]]:
+        """The interpreter of the environment of the model version ``reference`` names (built
+        from its lock; Atelier's own when the model runs in Atelier's process) and the
+        variables that tell the job which model it is."""
+        from atelier.services.tracking.references import parse_reference
+
+        if self._models is None:
+            raise InvalidInput("this workspace serves no models: a model environment is unknown")
+        if target and str(target[0]).endswith(".ipynb"):
+            raise InvalidInput(
+                "a notebook runs in a project's kernel: run a script or a command in a model's "
+                "environment"
+            )
+        info, python = self._models().environment(parse_reference(reference))
+        return str(python or sys.executable), {
+            "ATELIER_MODEL": f"{info.name}/{info.version}",
+            "ATELIER_MODEL_PATH": str(info.path),
+        }
+
     def submit(
         self,
         target: list[str],
@@ -185,19 +209,30 @@ class Jobs:
         tree: Path | None = None,
         tree_cwd: str = "",
         client: str | None = None,
+        model_env: str | None = None,
     ) -> JobInfo:
         """Queue ``target`` (a script, a notebook, or a command and its arguments).
 
         Without ``tree`` the job runs in the project's folder (or ``cwd``, or the workspace).
         ``tree``: a gzipped tar of a working tree (see :mod:`.tree`), unpacked into the job's
         own folder where the job runs, in the project's environment; ``tree_cwd`` is the
-        folder inside it where a script or notebook is looked for first."""
+        folder inside it where a script or notebook is looked for first. ``model_env``:
+        ``NAME@ALIAS`` (or ``NAME/VERSION``, ``NAME``), run in the environment built from
+        that model version's lock (batch scoring) instead of a project's."""
         self._authorize(principal, project, client)
         profile_name, chosen = self.profile(profile)
         backend_name = self.backend_of(chosen)
         wanted = resources(chosen)
         open_backend(backend_name, self.settings.compute).check(wanted, profile_name)
         python, project_dir = sys.executable, None
+        model: dict[str, str] | None = None
+        if model_env and project:
+            raise InvalidInput(
+                "a job runs in a project's environment or in a model's, not both: "
+                "leave out the project or the model environment"
+            )
+        if model_env:
+            python, model = self._model_python(model_env, target)
         if project:
             python, project_dir = self._project_python(project, principal, client)
         staged = None
@@ -220,6 +255,7 @@ class Jobs:
                 cwd=cwd if staged is None else _inside(staged, start),
                 staged=staged,
                 client=client,
+                model=model,
             )
         finally:
             if staged is not None:
@@ -240,6 +276,7 @@ class Jobs:
         cwd: Path | None,
         staged: Path | None,
         client: str | None,
+        model: dict[str, str] | None = None,
     ) -> JobInfo:
         wanted = resources(chosen)
         home = staged or project_dir
@@ -247,7 +284,7 @@ class Jobs:
         job_target = resolve_target(list(target), cwd=cwd or workdir, project_dir=home)
         parameters = parse_params(params or [])
         path_variable = os.environ.get("PATH", "")
-        if project_dir is not None:
+        if project_dir is not None or model is not None:
             path_variable = f"{Path(python).parent}{os.pathsep}{path_variable}"
         check_command(job_target, path_variable)
         with self.db.session() as session:
@@ -290,6 +327,10 @@ class Jobs:
         }
         if project:
             env["ATELIER_PROJECT"] = project
+            env["VIRTUAL_ENV"] = str(Path(python).parent.parent)
+            env["PATH"] = path_variable
+        if model is not None:
+            env.update(model)
             env["VIRTUAL_ENV"] = str(Path(python).parent.parent)
             env["PATH"] = path_variable
         if staged is not None and (paths.tree / "src").is_dir():
@@ -339,7 +380,7 @@ class Jobs:
             "cwd": str(workdir),
             "log": str(paths.log),
             "resources": wanted.as_dict(),
-            "python": python if project else None,
+            "python": python if project or model is not None else None,
             "backend": backend_name,
             "compute": self.settings.compute.model_dump(),
             "max_runtime": chosen.max_runtime_seconds,
@@ -359,6 +400,7 @@ class Jobs:
                 "profile": profile_name,
                 "project": project,
                 "tree": staged is not None,
+                **({"model_env": model["ATELIER_MODEL"]} if model is not None else {}),
             },
         )
         self.queue.tick()

@@ -137,6 +137,16 @@ class ModelServer:
                 self._models[key] = loaded
         return loaded
 
+    def environment(self, ref: Reference) -> tuple[VersionInfo, Path | None]:
+        """The version ``ref`` names and the interpreter of its own environment (None when it
+        runs in Atelier's); :class:`~.workers.EnvironmentBuilding` while that is built."""
+        info = self.resolve(ref)
+        plan = self.workers.plan(info) if self.workers is not None else None
+        if plan is None or self.workers is None:
+            return info, None
+        what = f"model {info.name} version {info.version}"
+        return info, self.workers.environments.ensure(plan, what=what)
+
     def runtime(self, ref: Reference, *, start: bool = False) -> dict[str, Any]:
         """Where the version ``ref`` names runs (``runs_in``: ``atelier`` or
         ``own-environment``) and the state of its environment (``ready``, ``building`` with

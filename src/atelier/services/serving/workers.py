@@ -463,8 +463,6 @@ class Environments:
     def run_uv(self, args: list[str], key: str) -> None:
         """``uv ARGS``; its progress lines become the build's progress, its reason the
         error."""
-        from atelier.services.projects.uvtool import reason, uv_binary
-
         env = {k: v for k, v in os.environ.items() if k not in _FOREIGN}
         env.update(UV_PYTHON_DOWNLOADS="never", NO_COLOR="1", COLUMNS="10000")
         process = subprocess.Popen(
@@ -497,8 +495,35 @@ class Environments:
             code = process.wait()
         finally:
             timer.cancel()
+            if process.stderr is not None:
+                process.stderr.close()
+            if process.poll() is None:
+                process.kill()
+                process.wait()
         if code != 0:
             raise EnvironmentFailed(f"uv {args[0]}: {reason(''.join(lines))}")
+
+
+def uv_binary() -> str:
+    try:
+        from uv import find_uv_bin
+    except ImportError:  # pragma: no cover - uv is a dependency of atelier
+        raise AtelierError("uv is not installed: reinstall atelier (it depends on uv)") from None
+    return find_uv_bin()
+
+
+def reason(stderr: str) -> str:
+    """uv's reason for failing: its error and cause lines, not its progress or hints."""
+    lines: list[str] = []
+    for raw in stderr.splitlines():
+        text = raw.strip()
+        if not text or text.startswith(("hint:", "Resolved ", "Prepared ", "Using ", "Creating ")):
+            continue
+        for prefix in ("error: ", "cause: ", "\u00d7 ", "\u2570\u2500\u25b6 "):
+            text = text.removeprefix(prefix)
+        if text not in lines:
+            lines.append(text)
+    return "; ".join(lines[:12]) or "uv failed without saying why"
 
 
 @contextlib.contextmanager
@@ -647,6 +672,8 @@ class Workers:
         self.start_seconds = start_seconds
         self._plans: dict[tuple[str, int], Plan | None] = {}
         self._slots: dict[tuple[str, int], _Slot] = {}
+        #: Versions whose worker could not load the model: the reason and when.
+        self._failed: dict[tuple[str, int], tuple[str, float]] = {}
         self._lock = threading.Lock()
         self._here: dict[str, str] | None = None
         self._closed = threading.Event()
@@ -688,7 +715,7 @@ class Workers:
         with self._lock:
             slot = self._slots.get((info.name, info.version))
         running = slot is not None and slot.process is not None and slot.process.alive
-        return {
+        found = {
             "runs_in": "own-environment",
             "reasons": list(plan.reasons),
             "environment": plan.key,
@@ -697,6 +724,19 @@ class Workers:
             "worker": "running" if running else "stopped",
             **state.as_dict(),
         }
+        failure = self.failure(info)
+        if state.state == READY and failure is not None:
+            found.update(state=FAILED, message=failure)
+        return found
+
+    def failure(self, info: VersionInfo) -> str | None:
+        """Why the worker of ``info`` last failed to load the model (None: it did not, or
+        long enough ago to try again)."""
+        with self._lock:
+            failed = self._failed.get((info.name, info.version))
+        if failed is None or time.monotonic() - failed[1] >= RETRY_SECONDS:
+            return None
+        return failed[0]
 
     def model(self, info: VersionInfo, card: Mapping[str, Any], plan: Plan) -> WorkerModel:
         what = f"model {info.name} version {info.version}"
@@ -720,13 +760,26 @@ class Workers:
             python = self.environments.ensure(
                 plan, what=f"model {info.name} version {info.version}"
             )
+            failure = self.failure(info)
+            if failure is not None:
+                raise EnvironmentFailed(failure)
             log_file = self.logs_dir / f"{_safe(info.name)}-{info.version}.log"
             started = WorkerProcess(python, Path(info.path), log_file)
             try:
                 started.wait_ready(self.start_seconds)
+            except EnvironmentFailed as error:
+                started.stop()
+                with self._lock:
+                    self._failed[key] = (
+                        f"model {info.name} version {info.version}: {error}",
+                        time.monotonic(),
+                    )
+                raise EnvironmentFailed(self._failed[key][0]) from None
             except BaseException:
                 started.stop()
                 raise
+            with self._lock:
+                self._failed.pop(key, None)
             slot.process = started
         self._start_reaper()
         return started
