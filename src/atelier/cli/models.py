@@ -9,6 +9,7 @@ for scientists and admins (viewers cannot see runs), and a code token needs its
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -197,7 +198,10 @@ def build(
             )
             click.echo(f"  build it with: podman build -t IMAGE {made['folder']}")
             return
-        click.echo(f"Building the image of {reference} (the first build takes minutes)…", err=True)
+        if sys.stderr.isatty():
+            click.echo(
+                f"Building the image of {reference} (the first build takes minutes)…", err=True
+            )
         built = client.models.build(reference, engine=engine, base=base, tag=tag)
     click.echo(
         f"Built {built['image']} for {built['model']} version {built['version']} "

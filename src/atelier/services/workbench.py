@@ -212,6 +212,9 @@ class Workbench:
             db=self.db,
             audit=self.audit,
             protected_aliases=self.settings.tracking.protected_aliases,
+            tested_aliases=("production",)
+            if self.settings.containers.require_test_for_production
+            else (),
         )
 
     @cached_property

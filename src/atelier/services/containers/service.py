@@ -33,6 +33,7 @@ from atelier.services.containers import base as base_image
 from atelier.services.containers import context as contexts
 from atelier.services.containers.engines import Engine, Running, engine_for
 from atelier.services.tracking.references import Reference, parse_reference
+from atelier.services.tracking.registry import CONTAINER_TEST_TAG
 
 if TYPE_CHECKING:
     from atelier.config.settings import ContainerSettings
@@ -41,7 +42,7 @@ if TYPE_CHECKING:
     from atelier.services.tracking.registry import ModelRegistry, VersionInfo
 
 IMAGE_TAG = "atelier.image"
-TEST_TAG = "atelier.image.test"
+TEST_TAG = CONTAINER_TEST_TAG
 PUSH_TAG = "atelier.image.push"
 #: Recent predictions sent in a container test (besides the input example).
 SAMPLE = 20
@@ -49,7 +50,6 @@ SAMPLE = 20
 START_SECONDS = 120.0
 #: Probabilities within this are the same answer.
 TOLERANCE = 1e-6
-PRODUCTION = "production"
 
 
 class Containers:
@@ -466,20 +466,6 @@ class Containers:
             target=target, image_id=facts.id, forced=bool(untested and force),
         )  # fmt: skip
         return pushed
-
-    def check_promotion(self, name: str, alias: str, version: int) -> None:
-        """Refuse moving the ``production`` alias to a version without a passing container
-        test, when ``containers.require_test_for_production`` is set."""
-        if alias != PRODUCTION or not self.settings.require_test_for_production:
-            return
-        info = self._version(Reference(name, version=int(version)))
-        tested = _json_tag(info.tags.get(TEST_TAG)) or {}
-        if not tested.get("passed"):
-            raise Conflict(
-                f"{name}/{version} has no passing container test, and this workspace requires "
-                f"one before {name}@{PRODUCTION} moves: run `atelier models build` and "
-                "`atelier models test-container` first"
-            )
 
 
 def _answer(output: Any) -> dict[str, Any]:

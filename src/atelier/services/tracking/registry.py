@@ -74,6 +74,9 @@ __all__ = [
 ]
 
 ALIASES = ("champion", "challenger")
+#: The model version tag holding the last container test of its image (JSON, ``"passed"``);
+#: written by the containers service (``atelier models test-container``).
+CONTAINER_TEST_TAG = "atelier.image.test"
 #: The most of a lock file a card carries (the whole file stays in the run).
 MAX_LOCK_CHARS = 2_000_000
 
@@ -130,12 +133,15 @@ class ModelRegistry:
         db: Database | None = None,
         audit: AuditLog | None = None,
         protected_aliases: Iterable[str] = DEFAULT_PROTECTED_ALIASES,
+        tested_aliases: Iterable[str] = (),
     ) -> None:
         """``db`` knows projects and apps (without it no one is a project member and no app
-        serves an alias); ``audit`` records every change (none without it)."""
+        serves an alias); ``audit`` records every change (none without it);
+        ``tested_aliases`` point only at versions whose container test passed."""
         self.tracking_uri = tracking_uri
         self.artifacts_dir = artifacts_dir
         self.audit = audit
+        self.tested_aliases = frozenset(tested_aliases)
         self.owners = Ownership(lambda: self.client, db, protected_aliases)
 
     @cached_property
@@ -189,6 +195,11 @@ class ModelRegistry:
         self.owners.check_write(by, owned, "add a version to")
         if alias is not None:
             protected = self.owners.check_alias(by, owned, name, alias, f"move {name}@{alias}")
+            if alias in self.tested_aliases:
+                raise Conflict(
+                    f"a new version has no container test yet: register it without "
+                    f"--alias {alias}, build and test its image, then move {name}@{alias}"
+                )
         with _process_tracking_uri(self.tracking_uri):
             version = mlflow.create_model_version(
                 name,
@@ -221,6 +232,8 @@ class ModelRegistry:
         protected = self.owners.check_alias(
             by, self.owners.model(name), name, alias, f"move {name}@{alias}"
         )
+        if alias in self.tested_aliases:
+            self._check_tested(found, alias)
         self.client.set_registered_model_alias(name, alias, str(found.version))
         self._record(
             "model.alias",
@@ -234,6 +247,21 @@ class ModelRegistry:
             },
         )
         return self._version_dict(self.client.get_model_version(name, str(found.version)))
+
+    def _check_tested(self, version: ModelVersion, alias: str) -> None:
+        """Refuse pointing ``alias`` at a version whose image has no passing container test."""
+        text = (version.tags or {}).get(CONTAINER_TEST_TAG)
+        try:
+            passed = bool(json.loads(text).get("passed")) if text else False
+        except (ValueError, AttributeError):
+            passed = False
+        if not passed:
+            label = f"{version.name}/{version.version}"
+            raise Conflict(
+                f"{label} has no passing container test, and {version.name}@{alias} points only "
+                f"at tested versions (containers.require_test_for_production): run `atelier "
+                f"models build {label}` and `atelier models test-container {label}` first"
+            )
 
     def delete_alias(
         self, name: str, alias: str, *, by: Principal, client: str | None = None
