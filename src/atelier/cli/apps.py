@@ -114,7 +114,28 @@ def show(workspace: str | None, name: str, as_json: bool) -> None:
     click.echo(f"  shared with {_shared(app)}")
     click.echo(f"  {address}")
     for field in app.get("form") or []:
-        click.echo(f"  {field['name']:<24} {field['widget']:<10} e.g. {field['default']!r}")
+        if field.get("personal"):
+            said = f"personal data: {field['personal']}"
+        else:
+            said = f"e.g. {field['default']!r}"
+        click.echo(f"  {field['name']:<24} {field['widget']:<10} {said}")
+
+
+@apps.command("personal")
+@workspace_option
+@click.argument("name")
+@click.argument("field")
+@click.argument("kind")
+def personal(workspace: str | None, name: str, field: str, kind: str) -> None:
+    """Mark FIELD of generated app NAME as personal data of KIND (email, person_name, phone,
+    ...): masked in the prediction log and feedback, marked on the form. KIND "none" says
+    it is not personal (a classifier's guess taken back), "auto" takes the mark off."""
+    with client_for(workspace, roles=BUILDERS, doing="mark apps' personal fields") as client:
+        found = client.apps.mark_personal(name, field, kind)
+    if not found:
+        click.echo(f"app {name}: no personal fields")
+    for item in found:
+        click.echo(f"{item['name']:<24} {item['kind']:<20} ({item['source']})")
 
 
 @apps.command("share")

@@ -88,6 +88,29 @@ class FormField(BaseModel):
     required: bool = True
     default: Any = None
     options: list[Any] = []
+    #: The kind of personal data the field holds (``email``...): masked where it is logged.
+    personal: str | None = None
+
+
+class PersonalField(BaseModel):
+    """A field of a generated app's requests that holds personal data: masked in the
+    prediction log and in feedback."""
+
+    name: str
+    kind: str
+    source: str = Field(description="training (the run's atelier.pii tag), classifier or owner")
+
+
+class MarkPersonal(BaseModel):
+    """``POST /apps/{name}/personal``: the owner marks a field of a generated app."""
+
+    model_config = ConfigDict(extra="forbid")
+    field: str = Field(max_length=255)
+    kind: str = Field(
+        max_length=64,
+        description="a kind of personal data (email, person_name...), none (not personal) "
+        "or auto (take the mark off)",
+    )
 
 
 class AppDetail(App):
@@ -95,6 +118,8 @@ class AppDetail(App):
 
     form: list[FormField] | None = None
     model_version: int | None = None
+    #: The personal fields of a generated app's requests.
+    personal: list[PersonalField] | None = None
 
 
 class Prediction(BaseModel):

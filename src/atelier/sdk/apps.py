@@ -117,6 +117,12 @@ class Apps(ABC):
         (``remove``, ``everyone=False``). Its owner or an admin only."""
 
     @abstractmethod
+    def mark_personal(self, name: str, field: str, kind: str) -> builtins.list[dict[str, Any]]:
+        """Mark ``field`` of generated app ``name`` as personal data of ``kind`` (``email``,
+        ``person_name``...), ``none`` (not personal) or ``auto`` (take the mark off); the
+        app's personal fields. Its owner or an admin only."""
+
+    @abstractmethod
     def pause(self, name: str) -> dict[str, Any]:
         """Its users cannot open it until it is resumed."""
 
@@ -239,6 +245,10 @@ class EmbeddedApps(Apps):
             client=self._client,
         )
         return _app(app.as_dict())
+
+    def mark_personal(self, name: str, field: str, kind: str) -> builtins.list[dict[str, Any]]:
+        found = self._service.mark_personal(name, field, kind, self._principal, client=self._client)
+        return [f.as_dict() for f in found.values()]
 
     def pause(self, name: str) -> dict[str, Any]:
         return _app(self._service.pause(name, self._principal, client=self._client).as_dict())
@@ -371,6 +381,13 @@ class RemoteApps(Apps):
             "remove": builtins.list(remove),
         }
         return _app(self._call("POST", f"{_path(name)}/share", json=body))
+
+    def mark_personal(self, name: str, field: str, kind: str) -> builtins.list[dict[str, Any]]:
+        body = {"field": field, "kind": kind}
+        found: builtins.list[dict[str, Any]] = self._call(
+            "POST", f"{_path(name)}/personal", json=body
+        )
+        return found
 
     def pause(self, name: str) -> dict[str, Any]:
         return _app(self._call("POST", f"{_path(name)}/pause"))

@@ -20,7 +20,9 @@ from atelier.contract.apps import (
     FeedbackIn,
     FeedbackSummary,
     HostedApp,
+    MarkPersonal,
     NewApp,
+    PersonalField,
     Prediction,
     Share,
 )
@@ -185,6 +187,17 @@ def feedback_summary(
 ) -> dict[str, Any]:
     """Agreement rate per model version, recent comments, latest entries."""
     return workbench(request).apps.feedback_summary(name, principal, limit).as_dict()
+
+
+@router.post("/apps/{name}/personal", response_model=list[PersonalField])
+def mark_personal(
+    name: str, body: MarkPersonal, request: Request, principal: Principal = allow(*BUILDERS)
+) -> list[dict[str, Any]]:
+    """Mark a field of a generated app as personal data (or not): its owner or an admin."""
+    found = workbench(request).apps.mark_personal(
+        name, body.field, body.kind, principal, client=client(request)
+    )
+    return [field.as_dict() for field in found.values()]
 
 
 @router.post("/apps/{name}/share", response_model=App)

@@ -25,6 +25,7 @@ from atelier.server.pages.render import render
 from atelier.server.security import allow
 from atelier.services.apps import AppInfo, can_manage
 from atelier.services.auth import ROLES, Principal
+from atelier.services.pii import PiiKind
 
 log = logging.getLogger(__name__)
 router = APIRouter()
@@ -175,6 +176,12 @@ def feedback_page(name: str, request: Request, principal: Principal = allow(*BUI
     except AtelierError as error:
         return _unavailable(request, name, error)
     users = [u.name for u in wb.users.list() if not u.disabled]
+    fields: list[Any] = []
+    if found.model is not None:
+        try:
+            _, fields = wb.apps.model_of(found)
+        except AtelierError as error:  # the page still shows feedback and sharing
+            log.warning("app %s: its model's fields cannot be read: %s", name, error)
     return render(
         request,
         "apps/feedback.html",
@@ -183,6 +190,8 @@ def feedback_page(name: str, request: Request, principal: Principal = allow(*BUI
         table=summary.as_dict()["table"],
         manage=can_manage(found.owner, principal),
         users=users,
+        fields=fields,
+        kinds=[kind.value for kind in PiiKind],
     )
 
 
@@ -190,7 +199,7 @@ def feedback_page(name: str, request: Request, principal: Principal = allow(*BUI
 async def manage_app(
     name: str, request: Request, principal: Principal = allow(*BUILDERS)
 ) -> Response:
-    """Sharing, pause, resume and delete from the portal's forms."""
+    """Sharing, personal fields, pause, resume and delete from the portal's forms."""
     form = await request.form()
     wb = workbench(request)
     action = _form_value(form, "action")
@@ -202,6 +211,11 @@ async def manage_app(
             wb.apps.share(name, principal, users=users, everyone=everyone, client=where)
         elif action == "unshare":
             wb.apps.share(name, principal, remove=[_form_value(form, "user")], client=where)
+        elif action == "personal":
+            field, kind = _form_value(form, "field"), _form_value(form, "kind")
+            await run_in_threadpool(
+                lambda: wb.apps.mark_personal(name, field, kind, principal, client=where)
+            )
         elif action in ("pause", "resume", "delete"):
             change = getattr(wb.apps, action)
             await run_in_threadpool(lambda: change(name, principal, client=where))
