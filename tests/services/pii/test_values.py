@@ -248,3 +248,160 @@ def test_name_signals(column: str, kind: PiiKind, strong: bool) -> None:
 def test_short_keywords_need_a_whole_word(column: str) -> None:
     signals = name_signals(column)
     assert PiiKind.PAYMENT_CARD not in signals and PiiKind.IP_ADDRESS not in signals
+
+
+# -- formats of more countries, and what only looks like them -----------------------------
+
+
+@pytest.mark.parametrize(
+    ("value", "scheme"),
+    [
+        ("12.345.678-Z", "es.dni"),  # dots and a dash, as Spanish forms print it
+        ("12345678-z", "es.dni"),  # lower case letter
+        ("X-1234567-L", "es.nie"),
+        ("1234.56.782", "nl.bsn"),
+        ("123456789-09", "br.cpf"),  # check digits after a dash, no dots
+        ("19811218-9876", "se.personnummer"),  # with the century
+        ("198112189876", "se.personnummer"),
+        ("44051401359", "pl.pesel"),
+        ("131052-308T", "fi.hetu"),
+        ("15108695088", "no.fodselsnummer"),
+        ("211062-5629", "dk.cpr"),
+        ("rssmra85t10a562s", "it.codicefiscale"),  # lower case
+    ],
+)
+def test_national_ids_of_more_countries(value: str, scheme: str) -> None:
+    assert values.national_id(value) == (scheme, True)
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "0-306-40615-2",  # ISBN-10 with hyphens: its check is the NHS number's, not compacted
+        "3-16-148410-0",
+        "12.345.678-A",  # a DNI with the wrong letter
+        "123456789-00",  # a CPF with wrong check digits
+        "SO-2024-000123",
+        "2024-03-05T14:22:01Z",
+    ],
+)
+def test_not_national_ids_though_separated_like_them(value: str) -> None:
+    found = values.national_id(value)
+    assert found is None or not found[1]
+
+
+@pytest.mark.parametrize(
+    ("value", "region"),
+    [
+        ("+91 98765 43210", "IN"),
+        ("098765 43210", "IN"),
+        ("+91-98765-43210", "IN"),  # dashed, as typed into messaging apps
+        ("(11) 96127-0848", "BR"),
+        ("0412 326 843", None),  # Australian mobile: valid for AU (and maybe another region)
+        ("+48 512 330 565", "PL"),
+        ("090-1236-3542", "JP"),
+        ("+234-803-123-4567", "NG"),
+    ],
+)
+def test_phones_of_more_countries(value: str, region: str | None) -> None:
+    found = values.phone(value)
+    assert found is not None and found[1]
+    assert region is None or found[0] == region
+
+
+@pytest.mark.parametrize(
+    "value", ["46.833680", "-30.632896", "10.80.93.0/24", "192.168.1.20", "1.2.3.4/32"]
+)
+def test_decimals_and_networks_are_not_phones(value: str) -> None:
+    assert values.phone(value) is None
+    assert values.PhoneColumn()(value) is None
+
+
+@pytest.mark.parametrize(
+    ("value", "version"),
+    [
+        ("203.0.113.7:51234", "ipv4"),  # as servers log a peer
+        ("[2001:db8::1]:443", "ipv6"),
+        ("fe80::218c:562f%eth0", "ipv6"),  # link-local with its zone
+        ("::ffff:192.0.2.1", "ipv6"),
+        ("2001:DB8:85A3::8A2E:370:7334", "ipv6"),  # upper case
+    ],
+)
+def test_ip_addresses_with_ports_and_zones(value: str, version: str) -> None:
+    assert values.ip_address(value) == version
+
+
+@pytest.mark.parametrize(
+    "value", ["10.0.0.0/24", "1.2.3.4:99999", "web-01:8080", "[nothing]:443", "12:30:45"]
+)
+def test_not_ip_addresses_with_ports(value: str) -> None:
+    assert values.ip_address(value) is None
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["17 May 1980", "May 17, 1980", "17-May-1980", "17 Sept. 1980", "19800517", "Sep 17 1980"],
+)
+def test_dates_written_out_or_as_digits(value: str) -> None:
+    found = values.as_date(value)
+    assert found is not None and found.year == 1980 and found.day == 17
+
+
+@pytest.mark.parametrize("value", ["20241301", "12345678", "Mayday 1, 2000", "17 Mai 1980x"])
+def test_not_dates(value: str) -> None:
+    assert values.as_date(value) is None
+
+
+def test_cards_typed_with_irregular_spaces() -> None:
+    assert values.payment_card("4111  1111 1111  1111") == "visa"
+    assert values.payment_card("5500 0000\t0000 0004") == "mastercard"
+    assert values.payment_card("4111  1111 1111  1112") is None  # Luhn still checked
+
+
+@pytest.mark.parametrize(
+    ("value", "known"),
+    [
+        ("maria garcia", True),  # lower case: two known words
+        ("li wei", True),
+        ("anna kowalska", True),  # the feminine form of Kowalski
+        ("kwame asamoah", False),  # one known word: a name only where the column says so
+        ("Kowalska, Agnieszka", True),
+        ("Takahashi Haruto", True),  # Japanese, family name first
+        ("Wang Xiaoming", True),
+        ("Petrova Olga", True),
+        ("Nguyen Thanh", True),
+    ],
+)
+def test_names_of_more_countries_and_in_lower_case(value: str, known: bool) -> None:
+    assert values.person_name(value) == (True, known)
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "Müller GmbH",
+        "Smith & Sons Ltd",
+        "Nowak Sp. z o.o.",
+        "Rossi Costruzioni S.p.A.",
+        "Van Dijk Transport B.V.",
+        "Garcia Logistics S.L.",
+        "Andersson Bygg AB",
+        "gold",  # one lower-case word
+        "premium plus",  # lower case, no known name
+        "rose",
+    ],
+)
+def test_companies_and_lower_case_words_are_not_names(value: str) -> None:
+    assert values.person_name(value) is None
+
+
+@pytest.mark.parametrize(
+    ("column", "kind"),
+    [
+        ("personnr", PiiKind.NATIONAL_ID),
+        ("henkilotunnus", PiiKind.NATIONAL_ID),
+        ("fecha_nac", PiiKind.DATE_OF_BIRTH),
+    ],
+)
+def test_more_column_names(column: str, kind: PiiKind) -> None:
+    assert name_signals(column).get(kind) is True

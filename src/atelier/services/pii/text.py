@@ -58,7 +58,7 @@ def pii_in_text(text: str) -> str | None:
             found = values.national_id(candidate)
             if found and found[1]:
                 return "national_id"
-        found_phone = values.phone(candidate)
+        found_phone = values.phone(candidate, grouped=False)
         if found_phone and found_phone[1] and (candidate.startswith("+") or _grouped(candidate)):
             return "phone"
     for match in _ID.finditer(text):

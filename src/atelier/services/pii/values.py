@@ -100,15 +100,24 @@ PHONE_REGIONS = (
 )  # fmt: skip
 
 
-def phone(value: str, regions: Sequence[str] = PHONE_REGIONS) -> tuple[str, bool] | None:
+def phone(
+    value: str, regions: Sequence[str] = PHONE_REGIONS, *, grouped: bool = True
+) -> tuple[str, bool] | None:
     """(region, strong) of a valid phone number. Strong: written as a phone number is (an
-    international prefix, a trunk 0, separators); weak: a bare run of digits."""
+    international prefix, a trunk 0, separators); weak: a bare run of digits.
+
+    A national number valid in several regions ("090-1236-3542": Japan, Britain, Italy...)
+    is the first region's that groups its digits as written, else the first region's; with
+    ``grouped`` False, the first region's (quicker: one region tried where it is valid)."""
     import phonenumbers
 
     candidate = _phone_candidate(value)
     if candidate is None:
         return None
     text, strong, international = candidate
+    groups = _GROUPS.findall(text) if grouped and not international else []
+    first: str | None = None
+    same_groups: str | None = None
     for region in (None,) if international else regions:
         try:
             number = phonenumbers.parse(text, region)
@@ -118,8 +127,21 @@ def phone(value: str, regions: Sequence[str] = PHONE_REGIONS) -> tuple[str, bool
             if phonenumbers.is_valid_number(number):
                 return phonenumbers.region_code_for_number(number) or "?", strong
         elif phonenumbers.is_valid_number_for_region(number, region):
-            return region, strong
-    return None
+            if len(groups) < 2:
+                return region, strong
+            written = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.NATIONAL)
+            if written == text:  # the region's own way of writing it, separators included
+                return region, strong
+            if same_groups is None and _GROUPS.findall(written) == groups:
+                same_groups = region
+            first = first or region
+    found = same_groups or first
+    return (found, strong) if found else None
+
+
+_GROUPS = re.compile(r"\d+")
+_DIGIT = re.compile(r"\d")
+_SHAPES = 50  # ways of writing per column looked at by their grouping; then first region
 
 
 # A decimal number ("46.833680", "-30.6"), or an IPv4 address or network ("10.8.93.0/24").
@@ -149,14 +171,25 @@ class PhoneColumn:
         self.regions = list(PHONE_REGIONS)
         self.tried = 0
         self.hits = 0
+        # The region of each way of writing a number ("ddd-dddd-dddd"), found once by the
+        # grouping of its digits: a column writes its numbers in a few ways.
+        self.shapes: dict[str, str | None] = {}
 
     def __call__(self, value: str) -> tuple[str, bool] | None:
         if self.tried >= 20 and self.hits < 0.2 * self.tried:
             return None
-        if _phone_candidate(value) is None:
+        candidate = _phone_candidate(value)
+        if candidate is None:
             return None
         self.tried += 1
-        found = phone(value, self.regions)
+        shape = _DIGIT.sub("d", candidate[0])
+        if shape in self.shapes:
+            region = self.shapes[shape]
+            regions = self.regions if region is None else [region, *self.regions]
+            found = phone(value, regions, grouped=False)
+        else:
+            found = phone(value, self.regions, grouped=len(self.shapes) < _SHAPES)
+            self.shapes[shape] = found[0] if found else None
         if found is not None:
             self.hits += 1
             region = found[0]
