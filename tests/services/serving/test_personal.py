@@ -176,3 +176,59 @@ def test_free_text_is_masked_wherever_the_personal_data_sits() -> None:
     long_text = "fine. " * 2000 + "call +44 20 7946 0958 please"
     assert has_personal_data(long_text)
     assert not has_personal_data("the fees went up in march")
+
+
+class _Model:
+    """A served version as :class:`PersonalData` reads it (no MLflow needed)."""
+
+    name, version = "people", 1
+    info = SimpleNamespace(tags={"atelier.pii": json.dumps({"dob": "date_of_birth"})}, run_id=None)
+    schema = InputSchema(
+        [
+            Column("email", "string"),
+            Column("dob", "datetime"),
+            Column("segment", "string"),
+            Column("tags", "any"),
+            Column("age", "long"),
+        ]
+    )
+    example = [{"email": "x@example.org", "segment": "mass", "age": 40}]
+
+    def categories(self) -> dict[str, list[str]]:
+        return {"segment": ["mass", "premier"]}
+
+
+def test_every_kind_of_field_is_masked_or_kept_as_it_should() -> None:
+    from datetime import datetime
+
+    from atelier.services.pii.policies import DEFAULT_RULES, Masker
+
+    masker = Masker(DEFAULT_RULES, b"k" * 32)
+    personal = PersonalData(lambda: masker)
+    model = _Model()
+    row = {
+        "email": EMAIL,
+        "dob": datetime(1990, 5, 17),
+        "segment": "mass",
+        "tags": ["vip", {"contact": EMAIL}],
+        "age": 40,
+    }
+    kept = personal.mask_record(model, row)  # type: ignore[arg-type]
+    assert kept == {
+        "email": masker.pseudonym(EMAIL),
+        "dob": 1990,
+        "segment": "mass",
+        "tags": REDACTED,
+        "age": 40,
+    }
+    # A value outside the known categories is free text: looked at like any other.
+    assert personal.mask_record(model, {**row, "segment": EMAIL})["segment"] == REDACTED  # type: ignore[arg-type]
+    assert personal.mask_record(model, {**row, "tags": ["vip"]})["tags"] == ["vip"]  # type: ignore[arg-type]
+    # Marks come through the app: an owner's mark is read again once forgotten.
+    marks: dict[str, str | None] = {"segment": "person_name"}
+    personal = PersonalData(lambda: masker, marks=lambda app: dict(marks))
+    assert personal.mask_record(model, row, "app")["segment"] == masker.pseudonym("mass")  # type: ignore[arg-type]
+    marks["segment"] = None
+    assert personal.mask_record(model, row, "app")["segment"] == masker.pseudonym("mass")  # type: ignore[arg-type]
+    personal.forget("app")
+    assert personal.mask_record(model, row, "app")["segment"] == "mass"  # type: ignore[arg-type]

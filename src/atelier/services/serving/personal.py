@@ -125,15 +125,20 @@ def personal_fields(
     model: LoadedModel,
     tags: Mapping[str, str] | None = None,
     marks: Mapping[str, str | None] | None = None,
+    *,
+    classified: Mapping[str, PiiKind] | None = None,
 ) -> dict[str, PersonalField]:
     """The personal fields of ``model`` (a loaded version): recorded by training (``tags``,
-    the ``atelier.pii`` tag of its run), found by the classifier, and marked by an app's
-    owner (``marks``). Fields of the model only, in its signature's order."""
+    the ``atelier.pii`` tag of its run), found by the classifier (``classified``, when it ran
+    already), and marked by an app's owner (``marks``). Fields of the model only, in its
+    signature's order."""
     if model.schema is None:
         return {}
     names = [column.name for column in model.schema.columns]
     found: dict[str, PersonalField] = {}
-    for name, kind in classified_fields(model).items():
+    if classified is None:
+        classified = classified_fields(model)
+    for name, kind in classified.items():
         found[name] = PersonalField(name, kind, CLASSIFIER)
     for name, kind_name in (marks or {}).items():
         if name not in names:
@@ -184,7 +189,8 @@ class PersonalData:
     def fields(self, model: LoadedModel, app: str | None = None) -> dict[str, PersonalField]:
         """The personal fields of ``model``'s requests (through ``app``, with its marks)."""
         version = self._version(model)
-        return personal_fields(model, version.tags, self.marks(app) if app else None)
+        marks = self.marks(app) if app else None
+        return personal_fields(model, version.tags, marks, classified=version.classified)
 
     def marks(self, app: str) -> dict[str, str | None]:
         """An app's marks, read again after :attr:`marks_seconds` (or :meth:`forget`)."""
@@ -206,7 +212,8 @@ class PersonalData:
             self._app_marks.pop(app, None)
 
     def _version(self, model: LoadedModel) -> _Version:
-        """The version's tags and the known values of its text fields, looked up once."""
+        """The version's tags, classified fields and the known values of its text fields,
+        worked out once (not for every request)."""
         key = (model.name, model.version)
         with self._lock:
             known = self._models.get(key)
@@ -219,7 +226,7 @@ class PersonalData:
             }
         except Exception:  # a model without readable encoders has no known values
             categories = {}
-        found = _Version(self._tags(model), categories)
+        found = _Version(self._tags(model), classified_fields(model), categories)
         with self._lock:
             self._models[key] = found
         return found
@@ -257,6 +264,13 @@ class PersonalData:
                 kept[name] = masker.mask(field.kind, value)
             elif isinstance(value, str) and value not in categories.get(name, frozenset()):
                 kept[name] = self.mask_text(value)
+            elif isinstance(value, list | dict) and has_personal_data(
+                json.dumps(value, default=str)
+            ):
+                # A nested value (an array or object field) is kept whole or masked whole.
+                kept[name] = self.masker.mask(
+                    PiiKind.FREE_TEXT_WITH_PII, json.dumps(value, default=str)
+                )
             else:
                 kept[name] = value
         return kept
@@ -273,6 +287,7 @@ class PersonalData:
 @dataclass(frozen=True)
 class _Version:
     tags: dict[str, str]
+    classified: dict[str, PiiKind]
     categories: dict[str, frozenset[str]]
 
 
