@@ -405,3 +405,8 @@ def test_companies_and_lower_case_words_are_not_names(value: str) -> None:
 )
 def test_more_column_names(column: str, kind: PiiKind) -> None:
     assert name_signals(column).get(kind) is True
+
+
+@pytest.mark.parametrize("value", ["0-306-40615-2", "978-3-16-148410-0", "0-19-852663-6"])
+def test_isbns_are_not_phones(value: str) -> None:
+    assert values.phone(value) is None

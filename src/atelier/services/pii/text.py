@@ -17,7 +17,7 @@ from atelier.services.pii.names import HONORIFICS
 _EMAIL = re.compile(values.EMAIL.pattern)
 _IBAN = re.compile(r"\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,4})?\b")
 _DIGITS = re.compile(r"(?<![\w.])\+?\d[\d .()/-]{5,22}\d(?![\w])")
-_IPV4 = re.compile(r"\b(?:\d{1,3}\.){3}\d{1,3}\b")
+_IPV4 = re.compile(r"\b(?:\d{1,3}\.){3}\d{1,3}\b(?!/\d)")  # a network ("/24") is nobody's
 _ID = re.compile(r"\b[A-Z0-9][A-Z0-9 .-]{7,20}[A-Z0-9]\b", re.IGNORECASE)
 # The honorific capitalised and the name after it too ("Frau Müller", not "300 ms later").
 _HONORIFIC = re.compile(

@@ -151,7 +151,7 @@ _EXTENSION = re.compile(r"\s*(?:ext\.?|extension|x|#|dw\.?|poste)\s*\d{1,6}$", r
 
 def _phone_candidate(value: str) -> tuple[str, bool, bool] | None:
     value = _EXTENSION.sub("", value)
-    if not _PHONE.fullmatch(value) or _NOT_PHONE.fullmatch(value):
+    if not _PHONE.fullmatch(value) or _NOT_PHONE.fullmatch(value) or _isbn(value):
         return None
     digits = re.sub(r"\D", "", value)
     international = value.startswith("+") or value.startswith("00")
@@ -160,6 +160,15 @@ def _phone_candidate(value: str) -> tuple[str, bool, bool] | None:
     strong = international or digits.startswith("0") or digits != value
     text = ("+" + value[2:] if value.startswith("00") else value) if international else value
     return text, strong, international
+
+
+def _isbn(value: str) -> bool:
+    """An ISBN as printed: hyphenated groups ending with a one-digit check ("0-306-40615-2")."""
+    if value.count("-") not in (3, 4) or len(value.rsplit("-", 1)[1]) != 1:
+        return False
+    from stdnum import isbn
+
+    return bool(isbn.is_valid(value))
 
 
 class PhoneColumn:
