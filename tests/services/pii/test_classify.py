@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 from datetime import date, datetime, timedelta
+from typing import Any
 
 import pyarrow as pa
 import pytest
@@ -12,7 +13,7 @@ import pytest
 from atelier.errors import InvalidInput
 from atelier.services.pii import ColumnFinding, PiiKind, classify
 
-CUSTOMERS = {
+CUSTOMERS: dict[str, list[Any]] = {
     "customer_id": list(range(1000, 1040)),
     "full_name": [
         "Ada Lovelace", "Jürgen Schäfer", "María José García", "Jean-Pierre Dubois",
