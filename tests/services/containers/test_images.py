@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -172,6 +173,34 @@ def test_build_test_and_push_an_image_of_a_model(shop: Shop, registry: str) -> N
     assert status["test"]["passed"] is True and status["test"]["image_id"] == facts.id
     assert status["push"]["target"] == f"{registry}/team/churn:v1"
     assert {"model.image.build", "model.image.test", "model.image.push"} <= set(audit)
+    page = model_card_page(shop)
+    assert 'data-testid="card-image-test" data-passed="true"' in page
+    assert "Built <code>atelier-model/churn:v1</code>" in page
+    assert f"Pushed to <code>{registry}/team/churn:v1</code> by sam" in page
+
+
+def model_card_page(shop: Shop) -> str:
+    """The portal's card of churn (its champion), as ada sees it."""
+    from fastapi.testclient import TestClient
+
+    from atelier.server.app import create_app
+
+    wb = shop.workbench()
+    try:
+        with TestClient(create_app(wb), base_url="http://127.0.0.1") as client:
+            login = client.get("/login")
+            csrf = re.search(r'name="csrf_token" value="([^"]+)"', login.text)
+            assert csrf
+            client.post(
+                "/login",
+                data={"name": "ada", "password": PASSWORD, "csrf_token": csrf.group(1)},
+                follow_redirects=False,
+            )
+            page = client.get("/models/churn")
+            assert page.status_code == 200
+            return page.text
+    finally:
+        wb.close()
 
 
 def assert_holds_no_secret(shop: Shop, image: str) -> None:

@@ -201,6 +201,7 @@ def _card_page(
     if card is not None:
         card["captured"] = _environment(request, name, card["version"])
         card["runtime"] = _runtime(request, name, card["version"])
+        card["image"] = _image(request, name, card["version"])
     return render(
         request,
         "models/card.html",
@@ -298,6 +299,18 @@ def _runtime(request: Request, name: str, version: str) -> dict[str, Any]:
         )
     except (AtelierError, OSError, ValueError) as error:
         return {"state": "failed", "message": str(error)}
+    return found
+
+
+def _image(request: Request, name: str, version: str) -> dict[str, Any]:
+    """The version's container image: built, its last container test, pushed (see
+    docs/containers.md); empty when none was built or it cannot be read."""
+    try:
+        found: dict[str, Any] = request.app.state.workbench.containers.status(
+            f"{name}/{int(version)}"
+        )
+    except (AtelierError, OSError, ValueError):
+        return {}
     return found
 
 
