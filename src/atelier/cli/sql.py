@@ -85,7 +85,7 @@ def sql(
 
     try:
         if output is not None and fmt in ("csv", "parquet"):
-            with client_for(workspace, scopes=("data:read",), doing="run SQL") as client:
+            with client_for(workspace, scopes=("data",), doing="download query results") as client:
                 written = client.sql_download(query, output, format=fmt, timeout=timeout)
             rows = "" if written["rows"] is None else f" ({written['rows']:,} rows)"
             click.echo(f"Wrote {output}{rows}", err=True)

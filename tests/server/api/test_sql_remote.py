@@ -292,3 +292,13 @@ def test_a_download_cut_off_mid_way_raises_and_leaves_no_file(
         assert sorted(p.name for p in folder.iterdir()) == ["n.parquet"]
     finally:
         ws.close()
+
+
+def test_an_apps_token_may_not_download(
+    workbench: Workbench, customers: None, local: TestClient
+) -> None:
+    app = _code_token(workbench, "app churn", token_scopes.APP)
+    refused = local.post(
+        "/api/v1/sql/download", params={"format": "csv"}, json={"sql": SQL}, headers=app
+    )
+    assert refused.status_code == 403 and "may not reach" in refused.text

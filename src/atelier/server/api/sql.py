@@ -107,7 +107,8 @@ async def download(
     body: SqlRequest,
     request: Request,
     fmt: Literal["csv", "parquet"] = Query(alias="format"),
-    principal: Principal = allow("admin", "scientist", scopes=(DATA_READ,)),
+    # Code tokens with the owner's data work (notebooks, jobs); not an app's read-only token.
+    principal: Principal = allow("admin", "scientist", scopes=(DATA,)),
 ) -> Response:
     """Run one statement and stream its result as a CSV or Parquet file (an attachment).
     Always remote: personal data is raw only with an export grant. Audited (``sql.download``)."""

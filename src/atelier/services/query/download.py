@@ -75,7 +75,7 @@ class CsvEncoder:
         nested = [f.name for f in schema if pyarrow.types.is_nested(f.type)]
         if nested:
             raise InvalidInput(
-                f"CSV cannot hold the nested column(s) {', '.join(nested)}: download Parquet, "
+                f"CSV cannot hold the nested column(s) {', '.join(nested)}: choose Parquet, "
                 "or cast them to VARCHAR in the query"
             )
         self._sink = _Chunks()
@@ -162,6 +162,9 @@ def start_download(
     The format is checked before the query runs, and what it cannot hold (nested columns in
     CSV) before any row is read; the audit entry is written once the query has started."""
     check_format(fmt)
+    # Code tokens need the owner's data work (notebooks, jobs); an app's read-only one does not
+    # download. Then the query's own checks (who may run SQL).
+    access.check(principal, access.BUILDERS, "download query results", ("data",))
     result = query.run(sql, principal=principal, timeout=timeout, remote=remote)
     try:
         found = encoder(fmt, result.schema)
