@@ -64,6 +64,16 @@ def check_tag(tag: str) -> str:
     return tag
 
 
+def check_base(base: str) -> str:
+    """A base image reference: one line of name characters (it goes into ``FROM``)."""
+    if not re.fullmatch(r"[A-Za-z0-9][\w./:@-]{0,254}", base):
+        raise InvalidInput(
+            f"{base!r} is not an image reference (e.g. python:3.11-slim or "
+            "registry.example.org/python:3.11-slim)"
+        )
+    return base
+
+
 def runtime_files() -> dict[str, Path]:
     """``{path in runtime/: source file}``: the runtime and the pieces of Atelier it imports."""
     import atelier.errors
@@ -149,6 +159,8 @@ def write(
     """Write the build context of the model in ``model_dir`` to ``target`` (which must not
     exist or be empty): staged in a sibling folder, renamed into place when complete."""
     label = f"{name}/{version}"
+    check_base(base)
+    check_tag(tag)
     if target.exists() and (not target.is_dir() or any(target.iterdir())):
         raise InvalidInput(f"{target} is not an empty folder: give a new one for the context")
     plan = requirements.plan(model_dir, label=label)
