@@ -74,8 +74,16 @@ EMAIL = {"bank.customers": {"email": "email"}}
         ("SELECT (SELECT max(email) FROM bank.customers) AS m", EMAIL),
         ("SELECT id FROM bank.customers WHERE email LIKE '%example%'", EMAIL),
         ("SELECT bank.customers.email FROM bank.customers", EMAIL),
-        # Another table's column does not make the table's rows count, nor its qualifier.
+        ("SELECT struct_pack(*COLUMNS(*)) FROM bank.customers", EMAIL),
+        ("SELECT * FROM (SELECT * FROM bank.customers) s", EMAIL),
+        ("SELECT * FROM bank.customers AT (VERSION => 1)", EMAIL),
+        ("SELECT * FROM orders UNION ALL SELECT id, email, 1 FROM bank.customers", EMAIL),
+        ("SELECT * FROM (SELECT id FROM bank.customers), LATERAL (SELECT 1)", {}),
+        ("PIVOT bank.customers ON segment IN ('gold') USING count(*)", EMAIL),
+        # Another table's column or rows do not make the table's rows count, nor its qualifier.
         ("SELECT o.* FROM orders o JOIN bank.customers c USING (id)", {}),
+        ("SELECT c.id, o.* FROM bank.customers c, (SELECT * FROM orders) o", {}),
+        ("SELECT c.id FROM bank.customers c WHERE c.id IN (SELECT * FROM (SELECT 1))", {}),
         ("SELECT lake.bank.customers.phone FROM bank.customers", {}),
         # A personal table read raw: each of its untagged columns, by the kind 'personal'.
         ("SELECT memo FROM bank.notes", {"bank.notes": {"memo": UNTAGGED}}),

@@ -369,10 +369,11 @@ def raw_reads(
     counts when its name is written anywhere in the statement (whatever alias, CTE or
     subquery it passes through, and even when another table has a column of that name), and
     every raw column of a table counts when the statement reads whole rows of it: ``*`` or
-    ``COLUMNS(…)`` unqualified or qualified by the table's alias, the alias as a value (a
-    row), ``#n``, ``PIVOT``/``UNPIVOT``, a natural join, or a DuckLake row function naming
-    it. ``DESCRIBE`` reads no values and does not count. A statement DuckDB cannot parse into
-    a tree counts every raw column of each raw table whose name it contains."""
+    ``COLUMNS(…)`` qualified by the table's alias or unqualified in a ``SELECT`` whose
+    ``FROM`` reads the table, the alias as a value (a row), renamed columns, ``#n``,
+    ``PIVOT``/``UNPIVOT``, a natural join, or a DuckLake row function naming it.
+    ``DESCRIBE`` reads no values and does not count. A statement DuckDB cannot parse into a
+    tree counts every raw column of each raw table whose name it contains."""
     if not masking.raw:
         return {}
     row = connection.execute("SELECT json_serialize_sql(?::VARCHAR)", [sql]).fetchone()
@@ -395,28 +396,33 @@ def raw_reads(
 
 
 class _RawWalk:
-    """One pass over a statement's tree: which raw tables it names, under which handle (alias
-    or table name), which names it writes, and which rows it reads whole."""
+    """One pass over a statement's tree: the raw tables it names (each reference with its
+    handle: alias or table name), the names it writes, and which references it reads whole.
+
+    An unqualified ``*`` (or ``COLUMNS(…)``, ``#n``) reads the tables in the ``FROM`` of its
+    own ``SELECT`` (through joins, not into subqueries, whose own ``SELECT`` decides)."""
 
     def __init__(self, resolver: _Rewriter) -> None:
         self.resolver = resolver
-        self.tables: list[tuple[str, str]] = []
+        #: Each reference to a raw table: [key, handle, read whole].
+        self.refs: list[list[Any]] = []
+        self._seen: dict[int, int | None] = {}
+        self._scopes: list[list[int]] = []
         #: Every part of every column name written (``c.email``: ``c`` and ``email``).
         self.names: set[str] = set()
         #: Names written alone, which may be a table's alias standing for its rows.
         self.rows: set[str] = set()
-        #: The aliases (or names) of tables whose rows are read whole (``c.*``).
+        #: The aliases (or names) qualifying a ``*`` (``c.*``).
         self.whole: set[str] = set()
-        self.everything = False
         self.named: set[str] = set()
 
     def read(self, tree: Any) -> dict[str, dict[str, str]]:
         self.visit(tree)
         masking = self.resolver.masking
         found: dict[str, dict[str, str]] = {}
-        for key, handle in self.tables:
+        for key, handle, whole in self.refs:
             columns = self.resolver.columns(key)
-            if self.everything or handle in self.whole or handle in self.rows:
+            if whole or handle in self.whole or handle in self.rows:
                 chosen = columns
             else:
                 chosen = [c for c in columns if c.lower() in self.names]
@@ -424,6 +430,38 @@ class _RawWalk:
         for key in self.named:
             found.setdefault(key, {}).update(masking.raw_kinds(key, self.resolver.columns(key)))
         return found
+
+    def _register(self, node: dict[str, Any]) -> int | None:
+        """The index of a raw table's reference in :attr:`refs` (None for another table)."""
+        if id(node) in self._seen:
+            return self._seen[id(node)]
+        index = None
+        resolved = self.resolver._resolve(node)
+        if resolved is not None and resolved[0] in self.resolver.masking.raw:
+            handle = str(node.get("alias") or node["table_name"]).lower()
+            # FROM t AS c(i, e): the columns are renamed, so their names tell nothing.
+            self.refs.append([resolved[0], handle, bool(node.get("column_name_alias"))])
+            index = len(self.refs) - 1
+        self._seen[id(node)] = index
+        return index
+
+    def _direct(self, ref: Any) -> list[int]:
+        """The raw tables a ``FROM`` item reads directly (through joins and pivots)."""
+        if not isinstance(ref, dict):
+            return []
+        kind = ref.get("type")
+        if kind == "BASE_TABLE" and isinstance(ref.get("table_name"), str):
+            index = self._register(ref)
+            return [] if index is None else [index]
+        if kind == "JOIN":
+            return self._direct(ref.get("left")) + self._direct(ref.get("right"))
+        if kind == "PIVOT":
+            return self._direct(ref.get("source"))
+        return []
+
+    def _read_whole(self, indexes: list[int]) -> None:
+        for index in indexes:
+            self.refs[index][2] = True
 
     def visit(self, node: Any) -> None:
         if isinstance(node, list):
@@ -435,29 +473,30 @@ class _RawWalk:
         kind = node.get("type")
         if kind == "SHOW_REF" and node.get("show_type") == "DESCRIBE":
             return  # column names and types only, no values
+        if kind == "SELECT_NODE":
+            self._scopes.append(self._direct(node.get("from_table")))
+            try:
+                for value in node.values():
+                    self.visit(value)
+            finally:
+                self._scopes.pop()
+            return
         if kind == "BASE_TABLE" and isinstance(node.get("table_name"), str):
-            resolved = self.resolver._resolve(node)
-            if resolved is not None and resolved[0] in self.resolver.masking.raw:
-                handle = str(node.get("alias") or node["table_name"]).lower()
-                self.tables.append((resolved[0], handle))
-                if node.get("column_name_alias"):  # FROM t AS c(i, e): renamed columns
-                    self.whole.add(handle)
+            self._register(node)
         elif kind == "COLUMN_REF":
             names = [str(name).lower() for name in node.get("column_names") or ()]
             self.names.update(names)
             if len(names) == 1:  # SELECT c FROM t AS c: the whole row, as a struct
                 self.rows.update(names)
-        elif kind == "STAR":
-            relation = str(node.get("relation_name") or "").lower()
-            if relation:
-                self.whole.add(relation)
-            else:
-                self.everything = True
-        elif kind in ("POSITIONAL_REFERENCE", "PIVOT"):
-            self.everything = True
+        elif kind == "STAR" and node.get("relation_name"):
+            self.whole.add(str(node["relation_name"]).lower())
+        elif kind in ("STAR", "POSITIONAL_REFERENCE"):
+            self._read_whole(self._scopes[-1] if self._scopes else list(range(len(self.refs))))
+        elif kind == "PIVOT":  # PIVOT/UNPIVOT name columns as strings
+            self._read_whole(self._direct(node.get("source")))
         elif kind == "JOIN":
-            if node.get("ref_type") == "NATURAL":
-                self.everything = True
+            if node.get("ref_type") == "NATURAL":  # joined on every common name
+                self._read_whole(self._direct(node))
             self.names.update(str(name).lower() for name in node.get("using_columns") or ())
         elif kind == "TABLE_FUNCTION" and isinstance(node.get("function"), dict):
             function = str(node["function"].get("function_name", "")).lower()
