@@ -83,6 +83,9 @@ def test_raw_reads_over_http_are_audited_and_filtered(
     later = (now + timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%S")
     assert len(audit(f"action=pii.raw_read&since={since}&until={later}").json()) == 1
     assert audit(f"action=pii.raw_read&since={later}").json() == []
+    day = datetime.fromisoformat(entry["at"]).date()  # days: from midnight UTC
+    today, tomorrow = day, day + timedelta(days=1)
+    assert len(audit(f"table=bank.customers&since={today}&until={tomorrow}").json()) == 1
     grants = audit("user=admin1&action=pii.grant").json()
     assert [e["action"] for e in grants] == ["pii.grant"]
     assert all(e["actor"] == "scientist1" for e in audit("user=scientist1").json())
