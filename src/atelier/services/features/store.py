@@ -13,7 +13,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from sqlalchemy import select
 
@@ -86,9 +86,15 @@ def default_memory_limit() -> str:
 
 class MaskingPolicy(Protocol):
     """What the store needs of :class:`atelier.services.pii.enforce.SqlMasking`: the plans
-    of SQL reads, and for online lookups (masked in Python) the rules and the grants."""
+    of SQL reads."""
 
     def plan(self, principal: Principal | None, *, remote: bool = True) -> Masking: ...
+
+
+@runtime_checkable
+class ReaderPolicy(Protocol):
+    """What online lookups (masked in Python) need of it too: the rules and the grants. A
+    masking policy without them masks every lookup (every kind redacted)."""
 
     @property
     def policies(self) -> PiiPolicies: ...
@@ -164,13 +170,14 @@ class FeatureStore:
         """How values computed from tagged columns are shown to ``principal`` outside SQL
         (online lookups): the rules, and the tables and kinds they may read raw (an export
         grant when ``remote``). No principal or no masking policy: nothing raw."""
-        if self.masking is None:
+        policy: object = self.masking
+        if not isinstance(policy, ReaderPolicy):
             return Reader(closed_masker(), frozenset(), frozenset())
         tables: set[str] = set()
         kinds: set[str] = set()
         if principal is not None:
-            tables, kinds = self.masking.grants.raw_scope(principal, export=remote)
-        masker = self.masking.policies.masker()
+            tables, kinds = policy.grants.raw_scope(principal, export=remote)
+        masker = policy.policies.masker()
         return Reader(masker, frozenset(t.lower() for t in tables), frozenset(kinds))
 
     def masked_view(
