@@ -146,6 +146,16 @@ def test_where_a_read_comes_from(bank: Workbench) -> None:
     assert all(e["columns"] == columns for e in _raw_reads(wb))
 
 
+def test_a_raw_read_closed_before_its_rows_is_still_recorded(bank: Workbench) -> None:
+    wb = bank
+    _grant(wb, "sam", kind="email")
+    sam = _as(wb, "sam")
+    result = wb.query.run("SELECT email FROM bank.customers", principal=sam, remote=False)
+    result.close()  # the statement ran: closing it unread does not hide it
+    (entry,) = _raw_reads(wb)
+    assert entry["rows"] == 0 and entry["query_id"] == result.query_id
+
+
 def test_refused_and_failed_queries_record_nothing(bank: Workbench) -> None:
     wb = bank
     _grant(wb, "sam", kind="email")
