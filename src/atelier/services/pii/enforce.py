@@ -58,27 +58,29 @@ class SqlMasking:
 
     def tagged(self) -> dict[str, dict[str, str]]:
         """Table -> column -> kind of every live tag (names in lower case)."""
+        return self._stored()[0]
+
+    def personal(self) -> set[str]:
+        """The tables marked personal as a whole (lower case)."""
+        return self._stored()[1]
+
+    def _stored(self) -> tuple[dict[str, dict[str, str]], set[str]]:
+        """The live tags and the personal marks, in one session."""
         with self.db.session() as session:
             rows = session.execute(
                 select(ColumnTag.table_name, ColumnTag.column_name, ColumnTag.kind).where(
                     ColumnTag.state != "removed"
                 )
             ).all()
+            names = session.scalars(select(PersonalTable.table_name)).all()
         tables: dict[str, dict[str, str]] = defaultdict(dict)
         for table, column, kind in rows:
             tables[str(table).lower()][str(column).lower()] = str(kind)
-        return dict(tables)
-
-    def personal(self) -> set[str]:
-        """The tables marked personal as a whole (lower case)."""
-        with self.db.session() as session:
-            names = session.scalars(select(PersonalTable.table_name)).all()
-        return {str(name).lower() for name in names}
+        return dict(tables), {str(name).lower() for name in names}
 
     def plan(self, principal: Acting | None, *, remote: bool = True) -> Masking:
         """The plan for ``principal``'s queries (``remote``: the results leave the server)."""
-        tagged = self.tagged()
-        personal = self.personal()
+        tagged, personal = self._stored()
         if not tagged and not personal:
             return Masking()
         # The person's grants in one query, decided per column in memory.
