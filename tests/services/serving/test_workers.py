@@ -219,6 +219,24 @@ def test_out_of_process_predictions_are_logged_and_take_feedback(served: Served)
     assert served.wb.serving.find(answer["id"], "gbm")["caller"] == "admin1"
 
 
+def test_a_generated_app_and_its_feedback_work_out_of_process(served: Served) -> None:
+    created = served.post("/api/v1/apps", {"name": "gbm-demo", "model": "gbm", "title": "GBM"})
+    assert created.status_code == 201, created.text
+    app = served.get("/api/v1/apps/gbm-demo").json()
+    assert {f["name"]: f["widget"] for f in app["form"]} == {"fees": "number", "tenure": "integer"}
+    predicted = served.post("/api/v1/apps/gbm-demo/predict", RECORD)
+    assert predicted.status_code == 200, predicted.text
+    assert predicted.json()["prediction"] == 1
+    verdict = {"prediction_id": predicted.json()["id"], "verdict": "wrong", "correct_value": "0"}
+    response = served.post("/api/v1/apps/gbm-demo/feedback", verdict)
+    assert response.status_code == 201, response.text
+    served.wb.serving.flush()
+    logged = served.wb.warehouse.read("gbm", schema="predictions").to_pylist()
+    assert any(
+        r["prediction_id"] == predicted.json()["id"] and r["app"] == "gbm-demo" for r in logged
+    )
+
+
 def test_idle_workers_stop_and_start_again_on_the_next_request(served: Served) -> None:
     workers = served.wb.serving.workers
     assert workers is not None
@@ -321,6 +339,22 @@ def test_a_job_runs_in_the_environment_of_a_model(served: Served, tmp_path: Path
         served.wb.jobs.submit(["report.ipynb"], principal=owner, cwd=tmp_path, model_env="gbm")
     with pytest.raises(EnvironmentFailed, match="not a pinned requirement"):
         served.wb.jobs.submit(["score.py"], principal=owner, cwd=tmp_path, model_env="gbm-corrupt")
+
+
+def test_the_jobs_api_takes_a_model_environment(served: Served) -> None:
+    (served.wb.workspace.root / "score.py").write_text(SCORE)
+    response = served.post("/api/v1/jobs", {"target": ["score.py"], "model_env": "gbm@nowhere"})
+    assert response.status_code == 404, response.text
+    response = served.post("/api/v1/jobs", {"target": ["score.py"], "model_env": "gbm-corrupt"})
+    assert response.status_code == 422 and "requirements.lock line" in response.text
+    response = served.post("/api/v1/jobs", {"target": ["score.py"], "model_env": "gbm/1"})
+    assert response.status_code == 201, response.text
+    job = response.json()
+    output = "".join(served.wb.jobs.follow(job["id"]))
+    assert "model gbm/1 lightgbm" in output and "scores [1, 0]" in output
+    # Viewers run no jobs, whatever the environment.
+    refused = served.post("/api/v1/jobs", {"target": ["score.py"], "model_env": "gbm"}, "viewer1")
+    assert refused.status_code == 403
 
 
 def test_a_worker_dies_with_its_server(served: Served, tmp_path: Path) -> None:

@@ -31,7 +31,6 @@ from atelier.contract.models import (
     RegisteredModel,
     Registration,
 )
-from atelier.errors import AtelierError
 from atelier.server.api.deps import client, workbench
 from atelier.server.security import allow
 from atelier.services.auth import Principal
@@ -90,7 +89,7 @@ def model_card(
     # Where the version runs when served, and the state of its own environment if it has one.
     try:
         card["serving"] = wb.serving.runtime(parse_reference(f"{name}/{card['version']}"))
-    except AtelierError as error:
+    except Exception as error:  # the card itself still answers
         card["serving"] = {"state": "failed", "message": str(error)}
     return card
 
@@ -193,7 +192,7 @@ def image_context(
     from starlette.background import BackgroundTask
 
     containers = workbench(request).containers
-    containers.work_dir.mkdir(parents=True, exist_ok=True)
+    containers.work_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     folder = Path(tempfile.mkdtemp(dir=containers.work_dir, prefix="download-"))
     try:
         made = containers.context(

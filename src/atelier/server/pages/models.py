@@ -297,7 +297,7 @@ def _runtime(request: Request, name: str, version: str) -> dict[str, Any]:
         found: dict[str, Any] = request.app.state.workbench.serving.runtime(
             parse_reference(f"{name}/{int(version)}")
         )
-    except (AtelierError, OSError, ValueError) as error:
+    except Exception as error:  # the rest of the card still shows
         return {"state": "failed", "message": str(error)}
     return found
 
