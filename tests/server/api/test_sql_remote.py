@@ -149,6 +149,14 @@ def test_export_grant_gives_raw_values_in_responses_and_downloads(
     assert raw(emails_of_sql(laptop, headers))
     assert raw(emails_of_csv(laptop, headers))
     assert raw(emails_of_parquet(laptop, headers))
+    # Each raw read is audited as leaving the server, from the laptop's address; each file
+    # is also a download entry.
+    reads = workbench.audit.entries(action="pii.raw_read")
+    assert len(reads) == 3 and all(e.detail["remote"] is True for e in reads)
+    assert all(e.client == LAPTOP[0] for e in reads)
+    downloads = workbench.audit.entries(action="sql.download")
+    assert sorted(e.detail["format"] for e in downloads) == ["csv", "parquet"]
+    assert all(e.client == LAPTOP[0] and e.actor == "scientist1" for e in downloads)
 
 
 def test_viewers_and_admins_without_a_grant(
@@ -177,6 +185,12 @@ def test_notebook_token_from_the_server_host_reads_raw_with_a_grant(
     # A download is a file leaving the server, whoever asks: masked without export.
     assert masked(emails_of_csv(local, headers))
     assert masked(emails_of_parquet(local, headers))
+
+    # The raw SQL reads are audited as on the server, with the caller's address and token.
+    reads = [e for e in workbench.audit.entries(action="pii.raw_read") if e.detail["read"] == "sql"]
+    assert len(reads) == 2 and all(e.client == "127.0.0.1" for e in reads)
+    assert all(e.detail["remote"] is False for e in reads)
+    assert {e.detail["token"] for e in reads} == {"notebook scientist1", "job 7"}
 
 
 def test_notebook_token_without_a_grant_stays_masked_on_the_server(

@@ -69,7 +69,13 @@ async def run_sql(
     wb = workbench(request)
     remote = not on_server(request, principal)
     result = await run_in_threadpool(
-        lambda: wb.query.run(body.sql, principal=principal, timeout=body.timeout, remote=remote)
+        lambda: wb.query.run(
+            body.sql,
+            principal=principal,
+            timeout=body.timeout,
+            remote=remote,
+            client=client(request),
+        )
     )
     if wants_arrow(request):
         batches = result.batches()

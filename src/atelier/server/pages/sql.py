@@ -121,7 +121,9 @@ def _run(request: Request, principal: Principal, sql: str, key: str | None) -> d
     try:
         # Shown in the portal: raw with a grant; a token scraping the page counts as remote.
         remote = principal.via != "session"
-        with wb.query.run(sql, principal=principal, key=key, remote=remote) as result:
+        with wb.query.run(
+            sql, principal=principal, key=key, remote=remote, client=client(request)
+        ) as result:
             table, total = result.preview(wb.settings.query.page_rows)
     except AtelierError as exc:
         return {"error": str(exc), "status": getattr(exc, "status_code", 400)}

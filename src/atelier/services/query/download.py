@@ -165,7 +165,7 @@ def start_download(
     # Code tokens need the owner's data work (notebooks, jobs); an app's read-only one does not
     # download. Then the query's own checks (who may run SQL).
     access.check(principal, access.BUILDERS, "download query results", ("data",))
-    result = query.run(sql, principal=principal, timeout=timeout, remote=remote)
+    result = query.run(sql, principal=principal, timeout=timeout, remote=remote, client=client)
     try:
         found = encoder(fmt, result.schema)
         detail = {"format": fmt, "remote": remote}
