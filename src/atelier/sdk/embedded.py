@@ -48,7 +48,11 @@ class EmbeddedClient(Client):
 
     def _sql_arrow(self, query: str, timeout: float | None) -> pyarrow.Table:
         with self.workbench.query.run(
-            query, principal=self.principal, timeout=timeout, remote=False
+            query,
+            principal=self.principal,
+            timeout=timeout,
+            remote=False,
+            client=self.client_label,
         ) as result:
             return result.to_arrow()
 
@@ -57,7 +61,11 @@ class EmbeddedClient(Client):
         self, query: str, *, timeout: float | None = None
     ) -> Iterator[pyarrow.RecordBatchReader]:
         with self.workbench.query.run(
-            query, principal=self.principal, timeout=timeout, remote=False
+            query,
+            principal=self.principal,
+            timeout=timeout,
+            remote=False,
+            client=self.client_label,
         ) as result:
             yield result.reader()
 
