@@ -11,10 +11,12 @@ from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from fastapi.testclient import TestClient
 
+from atelier.contract import ARROW_STREAM
 from atelier.server.api import deps
 from atelier.server.app import create_app
 from atelier.services.auth import Principal
@@ -316,3 +318,55 @@ def test_an_apps_token_may_not_download(
         "/api/v1/sql/download", params={"format": "csv"}, json={"sql": SQL}, headers=app
     )
     assert refused.status_code == 403 and "may not reach" in refused.text
+
+
+def test_training_sets_follow_the_same_decision(
+    workbench: Workbench,
+    accounts: Accounts,
+    customers: None,
+    local: TestClient,
+    laptop: TestClient,
+) -> None:
+    workbench.warehouse.run_write(
+        lambda c: c.execute(
+            "CREATE TABLE bank.contacts AS SELECT id, TIMESTAMP '2024-01-01' AS ts, email "
+            "FROM bank.customers; CREATE TABLE bank.labels AS SELECT id, "
+            "TIMESTAMP '2024-02-01' AS ts FROM bank.customers"
+        ),
+        author="admin1",
+    )
+    admin = Principal(workbench.users.get("admin1").id, "admin1", "admin", "token")
+    workbench.pii_tags.confirm(admin, "bank.contacts", "email", "email")
+    grants_of(workbench).grant(admin, "scientist1", kind="email", reason="case 12", days=1)
+    definitions = {
+        "entities": [{"name": "customer", "keys": ["id"]}],
+        "views": [
+            {
+                "name": "contact",
+                "entity": "customer",
+                "source": "bank.contacts",
+                "timestamp": "ts",
+                "features": ["email"],
+            }
+        ],
+    }
+    applied = local.post(
+        "/api/v1/features/apply",
+        json={"definitions": definitions, "dry_run": False},
+        headers=accounts.headers("scientist"),
+    )
+    assert applied.status_code == 200, applied.text
+
+    def emails(client: TestClient, headers: dict[str, str]) -> list[str]:
+        response = client.post(
+            "/api/v1/features/training-set",
+            json={"entities": "bank.labels", "features": ["contact:email"], "timestamp": "ts"},
+            headers={**headers, "Accept": ARROW_STREAM},
+        )
+        assert response.status_code == 200, response.text
+        table = pa.ipc.open_stream(response.content).read_all()
+        return [str(v) for v in table.column("email").to_pylist()]
+
+    assert raw(emails(local, notebook(workbench)))
+    assert masked(emails(laptop, notebook(workbench)))
+    assert masked(emails(local, accounts.headers("scientist")))
