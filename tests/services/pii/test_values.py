@@ -410,3 +410,32 @@ def test_more_column_names(column: str, kind: PiiKind) -> None:
 @pytest.mark.parametrize("value", ["0-306-40615-2", "978-3-16-148410-0", "0-19-852663-6"])
 def test_isbns_are_not_phones(value: str) -> None:
     assert values.phone(value) is None
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "C/ Princesa, 98, 8º D, 28049 Madrid",  # Spain: "C/" for calle, floor and door
+        "Via dei Mille 23/B, 80121 Napoli NA",
+        "ul. Marszałkowska 84/92, 00-514 Warszawa",
+        "Flat 8D, Green Park Residency, Anna Salai, Chennai 600002",  # India: salai, PIN
+        "12 Nehru Marg, Jaipur 302001",
+        "Unit 5, 23 Smith St, Fitzroy VIC 3065",
+        "1234 Rue Sainte-Catherine O, Montréal QC H3B 1K9",
+        "Apt 3, 14 Main Street, Dublin 2, D02 X285",
+        "Mariahilfer Straße 49/4/9, 1060 Wien",
+        "Av. da Liberdade, 110, 3º Esq., 1250-096 Lisboa",
+        "Nørrebrogade 20, 2. tv, 2200 København N",
+    ],
+)
+def test_addresses_of_more_countries(value: str) -> None:
+    assert postal_address(value) is not None
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["00-514", "H3B 1K9", "560001", "100-0001", "01310-100", "D02 X285", "Chennai 600002",
+     "Order 123456 shipped", "c/o Acme 5 widgets", "Gate 23, Terminal 2"],
+)  # fmt: skip
+def test_postcodes_alone_and_other_numbers_are_not_addresses(value: str) -> None:
+    assert postal_address(value) is None

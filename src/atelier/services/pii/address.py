@@ -17,10 +17,13 @@ _STREET_WORDS = (
     "ul ulica aleja al "
     "weg allee platz gasse ring damm ufer chaussee "
     "laan gracht plein kade singel dreef "
-    "gata vägen vagen gatan vej gade"
+    "gata vägen vagen gatan vej gade "
+    "marg salai nagar"  # India: road, road (Tamil), neighbourhood
 )
 _STREET = re.compile(
-    r"\b(?:" + "|".join(re.escape(w) for w in _STREET_WORDS.split()) + r")\b\.?", re.IGNORECASE
+    r"\b(?:" + "|".join(re.escape(w) for w in _STREET_WORDS.split()) + r")\b\.?"
+    r"|(?<!\w)C/\s?(?!o\b)(?=[A-ZÀ-Þ])",  # Spanish "C/ Mayor" (calle), not "c/o"
+    re.IGNORECASE,
 )
 # ... or as the end of one word (German Hauptstraße, Dutch Kerkstraat, Swedish Storgatan).
 _STREET_SUFFIX = re.compile(
@@ -36,6 +39,7 @@ _POSTCODES = re.compile(
     r"|\b[A-Z]\d[A-Z] ?\d[A-Z]\d\b"  # CA
     r"|\b\d{3}-\d{4}\b"  # JP
     r"|\b\d{5}-\d{3}\b"  # BR
+    r"|(?<=[a-z] )[1-9]\d{5}\b"  # IN: a town, then its six-digit PIN ("Chennai 600002")
     r"|\b\d{2}-\d{3}\b"  # PL
     r"|\b\d{3} \d{2}\b"  # SE
     r"|\b(?:[A-Z]-)?\d{4,5}\s+[A-ZÀ-Þ][\w-]+"  # DE, FR, ES, IT, AT, CH, DK, NO, BE, AU + town
