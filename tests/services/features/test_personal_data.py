@@ -282,3 +282,54 @@ def test_runs_and_model_cards_say_which_personal_data_a_model_was_trained_on(
 
     text = "\n".join(card_lines(card))
     assert "Trained on personal data: full_name (person_name), mail (email)" in text
+
+
+def test_a_feature_cannot_read_a_tagged_table_around_the_masking(
+    bank: tuple[Workbench, Masker],
+) -> None:
+    from atelier.errors import InvalidInput
+
+    wb, masker = bank
+    sam = who(wb, "sam")
+    wb.warehouse.run_write(
+        lambda c: c.execute(
+            "CREATE TABLE bank.events AS SELECT 1 AS id, TIMESTAMP '2024-01-05' AS ts"
+        ),
+        author="sam",
+    )
+    customer = Entity("customer", ["id"])
+
+    def view(**kwargs: Any) -> Definitions:
+        return Definitions(
+            entities=[customer], views=[FeatureView("sneaky", customer, "ts", **kwargs)]
+        )
+
+    # A SQL feature is an expression over the view's row: a subquery reading a table is
+    # refused (its table would be read around the reader's masking).
+    for sql in (
+        "(SELECT max(email) FROM bank.customers)",
+        "(SELECT string_agg(first_name) FROM bank.customers WHERE id > 0)",
+        "(WITH c AS (SELECT email FROM bank.customers) SELECT max(email) FROM c)",
+    ):
+        with pytest.raises(InvalidInput, match="may not read a table"):
+            wb.features.apply(
+                view(source="bank.events", features=[Derived("x", sql=sql)]), project="bank", by="sam"
+            )
+    # The same subquery in the view's query is read through the masking, and traced.
+    wb.features.apply(
+        view(
+            query="SELECT e.id, e.ts, (SELECT max(email) FROM bank.customers) AS x "
+            "FROM bank.events e",
+            features=["x"],
+        ),
+        project="bank",
+        by="sam",
+    )
+    frame = pd.DataFrame({"id": [1], "event_timestamp": pd.to_datetime(["2024-02-01"])})
+    table = wb.features.training_set(frame, ["sneaky:x"], principal=sam, remote=False).table
+    assert table.column("x").to_pylist() == [max(masker.mask("email", p[1]) for p in PEOPLE)]
+    assert wb.features.view("sneaky").personal_data() == {"x": "email"}
+    # Inherited tags take only known kinds: nothing is written otherwise.
+    with pytest.raises(InvalidInput, match="not known"):
+        wb.pii_tags.inherit("bank.events", {"id": "shoe_size"}, source="a test")
+    assert wb.pii_tags.stored("bank.events").kinds() == {}

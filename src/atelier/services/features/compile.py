@@ -138,6 +138,7 @@ def compile_view(
             need(feature.name, "feature")
         elif feature.sql is not None:
             _check_sql(con, f"SELECT ({feature.sql}) FROM {relation}", f"feature {feature.name!r}")
+            _check_row_only(con, view, feature)
         else:
             compiled.udfs[feature.name] = _register_python(con, view, feature, need)
     derived = {f.name for f in view.row_features()}
@@ -190,6 +191,33 @@ def _check_sql(con: duckdb.DuckDBPyConnection, sql: str, what: str) -> None:
         check_user_sql(con, sql)
     except QueryRefused as error:
         raise InvalidInput(f"{what}: {error}") from None
+
+
+def _check_row_only(con: duckdb.DuckDBPyConnection, view: FeatureView, feature: Derived) -> None:
+    """Refuse a SQL feature that reads a table (a subquery ``(SELECT max(email) FROM
+    bank.customers)``): a row feature is an expression over its view's row, and the view's
+    source is the one read through the reader's masking. Joins belong in the view's query."""
+    import json
+
+    row = con.execute("SELECT json_serialize_sql(?::VARCHAR)", [f"SELECT ({feature.sql})"])
+    found = row.fetchone()
+    tree = json.loads(found[0]) if found else {"error": True}
+    if tree.get("error"):
+        raise InvalidInput(f"view {view.name!r}, feature {feature.name!r}: cannot parse its SQL")
+    stack: list[object] = [tree]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, list):
+            stack.extend(node)
+        elif isinstance(node, dict):
+            if node.get("type") in ("BASE_TABLE", "TABLE_FUNCTION"):
+                name = node.get("table_name") or "a table function"
+                raise InvalidInput(
+                    f"view {view.name!r}, feature {feature.name!r}: a SQL feature is an "
+                    f"expression over the view's row and may not read a table ({name}); "
+                    "join it in the view's query instead"
+                )
+            stack.extend(node.values())
 
 
 def _probe(con: duckdb.DuckDBPyConnection, compiled: Compiled, sql: str, what: str) -> None:
