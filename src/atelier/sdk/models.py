@@ -6,6 +6,9 @@
     ws.models.set_alias("churn", "challenger", 3)
     model = ws.models.load("churn@champion")      # or "churn/3", or "churn" (the latest)
     ws.models.card("churn@champion")["data_versions"]
+    ws.models.build("churn@champion")             # its container image (docs/containers.md)
+    ws.models.test_container("churn@champion")["passed"]
+    ws.models.push_image("churn@champion", "registry.example.org/team")
 """
 
 from __future__ import annotations

@@ -121,6 +121,8 @@ def test_build_test_and_push_an_image_of_a_model(shop: Shop, registry: str) -> N
     assert built.returncode == 0, built.stderr
     assert built.stdout.startswith("Built atelier-model/churn:v1 for churn version 1 (")
 
+    # The wheels are kept for the next build of the same requirements.
+    assert len(list(wheelhouses(shop).iterdir())) == 1
     facts = shop.podman.inspect("atelier-model/churn:v1")
     assert facts.user == "10001:10001"  # not root
     labels = facts.labels
@@ -201,6 +203,10 @@ def model_card_page(shop: Shop) -> str:
             return page.text
     finally:
         wb.close()
+
+
+def wheelhouses(shop: Shop) -> Path:
+    return shop.root / ".atelier" / "containers" / "wheelhouses"
 
 
 def assert_holds_no_secret(shop: Shop, image: str) -> None:
@@ -308,6 +314,7 @@ def test_the_context_alone_through_a_server(shop: Shop) -> None:
         assert "--no-index" in containerfile and "--require-hashes" in containerfile
         assert "USER 10001:10001" in containerfile
         assert not shop.podman.exists("team/churn:ci")
+        assert len(list(wheelhouses(shop).iterdir())) == 1  # the same wheels, reused
         line = one_line_error(
             atelier("models", "build", "churn/1", "--context", str(target), cwd=shop.laptop,
                     env=env)

@@ -155,9 +155,11 @@ def write(
     data_versions: Sequence[Mapping[str, Any]],
     base: str,
     tag: str,
+    cache: Path | None = None,
 ) -> Context:
     """Write the build context of the model in ``model_dir`` to ``target`` (which must not
-    exist or be empty): staged in a sibling folder, renamed into place when complete."""
+    exist or be empty): staged in a sibling folder, renamed into place when complete.
+    ``cache``: where wheelhouses are kept for the next build of the same requirements."""
     label = f"{name}/{version}"
     check_base(base)
     check_tag(tag)
@@ -167,7 +169,7 @@ def write(
     target.parent.mkdir(parents=True, exist_ok=True)
     staged = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}-"))
     try:
-        lock = requirements.wheelhouse(plan, staged / "wheels", label=label)
+        lock = requirements.cached_wheelhouse(plan, staged / "wheels", cache, label=label)
         (staged / "requirements.lock").write_text(lock)
         _copy_model(model_dir, staged / "model")
         for relative, source in runtime_files().items():

@@ -21,9 +21,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
+import shutil
 import subprocess
 import sys
+import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -201,6 +204,43 @@ def _flavors(folder: Path) -> dict[str, Any]:
 def _mlmodel_python(folder: Path) -> str | None:
     version = (_flavors(folder).get("python_function") or {}).get("python_version")
     return str(version) if version else None
+
+
+def key(plan: Plan) -> str:
+    """What identifies a wheelhouse: the Python version, requirements and constraints."""
+    text = json.dumps([plan.python, plan.requirements, plan.constraints, plan.source])
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def cached_wheelhouse(plan: Plan, target: Path, cache: Path | None, *, label: str) -> str:
+    """:func:`wheelhouse`, reusing the wheels a plan with the same :func:`key` downloaded
+    before (kept under ``cache``; linked, not copied, where the file system allows). The
+    wheels' sha256s in the lock are checked again when the image installs them."""
+    if cache is None:
+        return wheelhouse(plan, target, label=label)
+    kept = cache / key(plan)
+    lock_file = kept / "requirements.lock"
+    if not lock_file.is_file():
+        lock = wheelhouse(plan, target, label=label)
+        staged = Path(tempfile.mkdtemp(dir=cache, prefix=".wheels-"))
+        try:
+            _link_tree(target, staged / "wheels")
+            (staged / "requirements.lock").write_text(lock)
+            staged.replace(kept)
+        except OSError:  # another build kept the same wheels meanwhile
+            shutil.rmtree(staged, ignore_errors=True)
+        return lock
+    _link_tree(kept / "wheels", target)
+    return lock_file.read_text()
+
+
+def _link_tree(source: Path, target: Path) -> None:
+    target.mkdir(parents=True, exist_ok=True)
+    for wheel in source.iterdir():
+        try:
+            os.link(wheel, target / wheel.name)
+        except OSError:
+            shutil.copyfile(wheel, target / wheel.name)
 
 
 def wheelhouse(plan: Plan, target: Path, *, label: str) -> str:

@@ -28,7 +28,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from atelier.errors import AtelierError, Conflict, InvalidInput, PermissionDenied
+from atelier.errors import AtelierError, Conflict, InvalidInput, NotFound, PermissionDenied
 from atelier.services.containers import base as base_image
 from atelier.services.containers import context as contexts
 from atelier.services.containers.engines import Engine, Running, engine_for
@@ -133,6 +133,8 @@ class Containers:
         self, info: VersionInfo, target: Path, base: str, tag: str
     ) -> contexts.Context:
         card = self.registry.card(f"{info.name}/{info.version}")
+        cache = self.work_dir / "wheelhouses"
+        cache.mkdir(parents=True, exist_ok=True, mode=0o700)
         return contexts.write(
             info.path,
             target,
@@ -142,6 +144,7 @@ class Containers:
             data_versions=card.get("data_versions") or [],
             base=base,
             tag=tag,
+            cache=cache,
         )
 
     def context(
@@ -191,7 +194,7 @@ class Containers:
         if chosen_base == base_image.DEFAULT_BASE:
             base_image.ensure(builder, tar=self.base_tar)
         started = time.perf_counter()
-        self.work_dir.mkdir(parents=True, exist_ok=True)
+        self.work_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         with tempfile.TemporaryDirectory(dir=self.work_dir, prefix="context-") as folder:
             made = self._write_context(info, Path(folder) / "context", chosen_base, chosen_tag)
             builder.build(made.folder, chosen_tag)
@@ -220,12 +223,25 @@ class Containers:
     # -- facts -------------------------------------------------------------------------------
 
     def status(self, reference: str | Reference) -> dict[str, Any]:
-        """``{"image", "test", "push"}`` recorded on the version (None where not done)."""
-        info = self._version(reference)
+        """``{"image", "test", "push"}`` recorded on the version (None where not done); read
+        from the registry alone (the model's files are not fetched: the card shows this)."""
+        from mlflow.exceptions import MlflowException
+
+        ref = parse_reference(reference) if isinstance(reference, str) else reference
+        client = self.registry.client
+        try:
+            if ref.alias is not None:
+                found = client.get_model_version_by_alias(ref.name, ref.alias)
+            else:
+                number = ref.version or self.registry.versions(ref.name)[0]["version"]
+                found = client.get_model_version(ref.name, str(number))
+        except (MlflowException, IndexError):
+            raise NotFound(f"no model version {ref.name}{_suffix(ref)}") from None
+        tags = found.tags or {}
         return {
-            "image": _json_tag(info.tags.get(IMAGE_TAG)),
-            "test": _json_tag(info.tags.get(TEST_TAG)),
-            "push": _json_tag(info.tags.get(PUSH_TAG)),
+            "image": _json_tag(tags.get(IMAGE_TAG)),
+            "test": _json_tag(tags.get(TEST_TAG)),
+            "push": _json_tag(tags.get(PUSH_TAG)),
         }
 
     def _set_tag(self, info: VersionInfo, key: str, value: Mapping[str, Any]) -> None:
@@ -466,6 +482,12 @@ class Containers:
             target=target, image_id=facts.id, forced=bool(untested and force),
         )  # fmt: skip
         return pushed
+
+
+def _suffix(ref: Reference) -> str:
+    if ref.alias is not None:
+        return f"@{ref.alias}"
+    return f"/{ref.version}" if ref.version is not None else ""
 
 
 def _answer(output: Any) -> dict[str, Any]:
