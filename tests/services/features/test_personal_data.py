@@ -313,7 +313,9 @@ def test_a_feature_cannot_read_a_tagged_table_around_the_masking(
     ):
         with pytest.raises(InvalidInput, match="may not read a table"):
             wb.features.apply(
-                view(source="bank.events", features=[Derived("x", sql=sql)]), project="bank", by="sam"
+                view(source="bank.events", features=[Derived("x", sql=sql)]),
+                project="bank",
+                by="sam",
             )
     # The same subquery in the view's query is read through the masking, and traced.
     wb.features.apply(
