@@ -78,6 +78,9 @@ def test_profiles_bad_requests_and_refusals(cli: Cli) -> None:
     # (Profiles the machine cannot run and missing scripts: see tests/server/api/test_jobs_api.py.)
     assert "job 424242 not found" in one_line_error(cli("jobs", "show", "424242"))
     assert "write NAME=VALUE" in one_line_error(cli("run", "--param", "lr", "ok.py"))
+    # A model environment is looked up (here: no such model), never a project's instead.
+    missing = cli("run", "--model-env", "nosuch@champion", "ok.py")
+    assert missing.returncode != 0 and "error: no registered model 'nosuch'" in missing.stderr
     viewer = one_line_error(cli.as_("vic")("run", "ok.py"))
     assert "viewer" in viewer
     with closing(cli.workbench()) as wb:

@@ -447,3 +447,36 @@ def test_pins_hashes_and_which_packages_count() -> None:
         "appnope 0.1.4 is not installed in Atelier's environment",
     ]
     assert differences(record, pins, {**here, "pandas": "3.1.1"}) == []
+
+
+def test_concurrent_builds_of_one_lock_install_once(tmp_path: Path) -> None:
+    """Two servers (two Environments on one folder) asked for the same environment at once:
+    one installs, the other waits for it and finds it built."""
+    from atelier.services.serving.workers import Environments
+
+    pins = tuple(parse_lock("six==1.17.0\n"))
+    plan = Plan("k" * 32, f"{sys.version_info[0]}.{sys.version_info[1]}", pins, ())
+    installs: list[str] = []
+    entered = threading.Event()
+
+    def counting(name: str) -> Any:
+        def install(plan: Plan, venv: Path) -> None:
+            installs.append(name)
+            entered.set()
+            time.sleep(0.5)  # the other build arrives meanwhile and must wait
+            (venv / "installed").write_text(name)
+
+        return install
+
+    first, second = Environments(tmp_path), Environments(tmp_path)
+    first.install = counting("first")  # type: ignore[method-assign]
+    second.install = counting("second")  # type: ignore[method-assign]
+    first.start(plan)
+    assert entered.wait(60)
+    second.start(plan)
+    assert second.state(plan.key).state == "building"
+    assert first.wait(plan.key, 60).state == "ready"
+    assert second.wait(plan.key, 60).state == "ready"
+    assert installs == ["first"]
+    assert (tmp_path / plan.key / "venv" / "installed").read_text() == "first"
+    assert not list((tmp_path / plan.key).glob("venv.partial-*"))
