@@ -110,6 +110,10 @@ def test_training_sets_are_masked_and_record_their_personal_columns(
     assert training.pii == {"mail": "email", "full_name": "person_name"}
     lineage = json.loads(table.schema.metadata[b"atelier.training_set"])
     assert lineage["pii"] == {"mail": "email", "full_name": "person_name"}
+    # An entity frame's own columns are classified: they say what they hold.
+    frame = ENTITIES.assign(reached=["ann@example.net", "bob@example.net"], label=[0, 1])
+    classified = wb.features.training_set(frame, FEATURES, principal=sam, remote=False)
+    assert classified.pii == {"reached": "email", "mail": "email", "full_name": "person_name"}
     # Entities read from a tagged table bring their tags along.
     named = wb.features.training_set(
         "bank.customers", ["contact:mail"], timestamp="signed", principal=sam, remote=False

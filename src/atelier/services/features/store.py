@@ -504,7 +504,7 @@ class FeatureStore:
             plans,
         )
         named = source if entities_named else None
-        personal = self._training_pii(requests, named, table.column_names)
+        personal = self._training_pii(requests, named, table)
         training.pii = {column: pii.kind for column, pii in personal.items()}
         lineage = lineage_json(training, source, snapshot)
         training.table = result.replace_schema_metadata({LINEAGE_KEY: lineage.encode()})
@@ -516,10 +516,12 @@ class FeatureStore:
         return training
 
     def _training_pii(
-        self, requests: list[Request], entities: str | None, entity_columns: list[str]
+        self, requests: list[Request], entities: str | None, frame: pa.Table
     ) -> dict[str, FeaturePii]:
         """Column of a training set -> its personal data: the tagged columns of the entity
-        table (``entities``; None: a frame) and the features computed from tagged columns."""
+        table (``entities``), or for an entity frame (None) what the classifier finds in its
+        columns (a sample), and the features computed from tagged columns."""
+        entity_columns = list(frame.column_names)
         tables = [table_key(entities)] if entities is not None else []
         for request in requests:
             tables += [table_key(t) for t in upstream_tables(request.resolved.view)]
@@ -533,6 +535,8 @@ class FeatureStore:
                 kind = table_tags.get(name)
                 if kind is not None:
                     found[column] = FeaturePii(known_kind(kind), ((f"{key}.{name}", kind),))
+        else:
+            found |= _classified(frame)
         for request in requests:
             features = feature_pii(request.resolved.view, tags)
             for feature, column in zip(request.features, request.columns, strict=True):
@@ -627,6 +631,25 @@ class FeatureStore:
                 )
             )
         training.name, training.version = f"{schema}.{table_name}", version
+
+
+def _classified(frame: pa.Table) -> dict[str, FeaturePii]:
+    """The columns of an entity frame that the classifier finds personal data in (its sample:
+    values sent by the person, who had them already). A classifier error is logged: the
+    training set stands, without those columns marked."""
+    import logging
+
+    from atelier.services.pii import classify
+
+    try:
+        findings = classify(frame)
+    except Exception:  # the classifier must not lose a training set
+        logging.getLogger(__name__).exception("classifying an entity frame failed")
+        return {}
+    return {
+        f.column: FeaturePii(str(f.kind), ((f"entity frame.{f.column}", str(f.kind)),))
+        for f in findings
+    }
 
 
 def utc_ns(moment: datetime) -> int:
