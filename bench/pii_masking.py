@@ -259,11 +259,13 @@ def _engine_sql(masker: Any, query: str) -> str:
     from atelier.services.pii.enforce import PREFIX
 
     def mask(column: str) -> str:
-        return masker.sql(
-            TAGS[column],
-            column,
-            TYPES.get(column, "VARCHAR"),
-            prefix_sql=f"getvariable('{PREFIX}')",
+        return str(
+            masker.sql(
+                TAGS[column],
+                column,
+                TYPES.get(column, "VARCHAR"),
+                prefix_sql=f"getvariable('{PREFIX}')",
+            )
         )
 
     if query == "select_star":
