@@ -21,7 +21,6 @@ shows more of a mixed value than the strictest source allows.
 from __future__ import annotations
 
 import dataclasses
-import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -32,7 +31,7 @@ from sqlalchemy.orm import Session
 from atelier.backends.metadata import Database
 from atelier.backends.metadata.models import ColumnTag, PersonalTable
 from atelier.services.features.definitions import FeatureView
-from atelier.services.features.upstream import upstream_tables
+from atelier.services.features.upstream import serialize, upstream_tables
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -268,14 +267,8 @@ def kinds_of(found: Mapping[str, FeaturePii]) -> dict[str, str]:
 
 
 def _parse(sql: str) -> dict[str, Any] | None:
-    import duckdb
-
-    con = duckdb.connect()
-    try:
-        row = con.execute("SELECT json_serialize_sql(?::VARCHAR)", [sql]).fetchone()
-    finally:
-        con.close()
-    tree: dict[str, Any] = json.loads(row[0]) if row else {"error": True}
+    """The parse tree of one statement (None: not one DuckDB can serialize)."""
+    tree = serialize(sql)
     if tree.get("error") or len(tree.get("statements") or []) != 1:
         return None
     node: dict[str, Any] = tree["statements"][0]["node"]

@@ -3,9 +3,26 @@
 from __future__ import annotations
 
 import json
+import threading
 from typing import Any
 
 from atelier.services.features.definitions import FeatureView
+
+_parsers = threading.local()
+
+
+def serialize(sql: str) -> dict[str, Any]:
+    """DuckDB's parse tree of ``sql`` (``json_serialize_sql``; ``{"error": true, ...}`` when it
+    cannot be serialized), parsed on an in-memory connection of this thread's, opened once:
+    parsing reads nothing."""
+    import duckdb
+
+    con = getattr(_parsers, "connection", None)
+    if con is None:
+        con = _parsers.connection = duckdb.connect()
+    row = con.execute("SELECT json_serialize_sql(?::VARCHAR)", [sql]).fetchone()
+    tree: dict[str, Any] = json.loads(row[0]) if row else {"error": True}
+    return tree
 
 
 def upstream_tables(view: FeatureView) -> list[str]:
@@ -13,13 +30,7 @@ def upstream_tables(view: FeatureView) -> list[str]:
     in the warehouse, ``source.schema.table`` in an attached source."""
     if view.source is not None:
         return [view.source if "." in view.source else f"main.{view.source}"]
-    import duckdb
-
-    con = duckdb.connect()
-    try:
-        row = con.execute("SELECT json_serialize_sql(?::VARCHAR)", [view.query]).fetchone()
-    finally:
-        con.close()
+    tree = serialize(str(view.query))
     found: list[str] = []
 
     def walk(node: Any) -> None:
@@ -36,5 +47,5 @@ def upstream_tables(view: FeatureView) -> list[str]:
             for item in node:
                 walk(item)
 
-    walk(json.loads(row[0]) if row else {})
+    walk(tree if not tree.get("error") else {})
     return found
