@@ -193,6 +193,7 @@ def run() -> str:
                 made.folder / "wheels",
                 work / "atelier-venv",
             )  # fmt: skip
+            model_libraries = _venv_size(theirs, made.folder / "wheels", work / "model-venv")
         finally:
             engine.remove_image(tag)
             wb.close()
@@ -236,6 +237,13 @@ def run() -> str:
         "",
         f"Container test of the built image: {'passed' if tested['passed'] else 'FAILED'} "
         f"({tested['records']} records).",
+        "",
+        f"Of Atelier's {_mb(ours_env)}, the model's own libraries ({', '.join(theirs)} and "
+        f"their dependencies) are {_mb(model_libraries)}: both images carry them, so the third "
+        "is out of reach for a scikit-learn model; the difference is MLflow's server side "
+        "(Flask, SQLAlchemy, Alembic, pyarrow, matplotlib...), which the image leaves out. The "
+        "image size counts the bytecode compiled at install too (no compiling at each start in "
+        "a read-only container).",
     ]
     if generated.returncode != 0:
         lines.append(f"`mlflow models generate-dockerfile` failed: {generated.stderr[-300:]}")
