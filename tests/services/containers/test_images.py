@@ -327,5 +327,12 @@ def test_the_context_alone_through_a_server(shop: Shop) -> None:
             )
         )  # fmt: skip
         assert "tim may not write the image context of model 'churn'" in line
+
+        # The image built earlier, tested again through the API.
+        tested = atelier(
+            "models", "test-container", "churn@champion", "--json", cwd=shop.laptop, env=env
+        )
+        assert tested.returncode == 0, tested.stderr
+        assert json.loads(tested.stdout)["passed"] is True
     finally:
         server.stop()
