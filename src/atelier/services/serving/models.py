@@ -84,6 +84,11 @@ class LoadedModel:
             )
         ]
 
+    def predict_records(self, rows: Sequence[Mapping[str, Any]]) -> list[Output]:
+        """Predictions for rows validated by :attr:`schema` (which the model has)."""
+        assert self.schema is not None
+        return self.predict(self.schema.frame(rows))
+
     def categories(self) -> dict[str, list[Any]]:
         """Values each text column took in training, for drop-downs: from the model's
         ``atelier.categories`` metadata, else from encoders fitted inside the model."""

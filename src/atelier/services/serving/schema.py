@@ -120,16 +120,23 @@ class InputSchema:
         import pandas as pd
 
         data: dict[str, Any] = {}
-        for column in self.columns:
+        for column, dtype in zip(self.columns, self.dtypes(rows), strict=True):
             values = [row[column.name] for row in rows]
+            data[column.name] = np.array(values, dtype=dtype) if dtype != "object" else values
+        return pd.DataFrame(data, columns=[column.name for column in self.columns])
+
+    def dtypes(self, rows: Sequence[Mapping[str, Any]]) -> list[str]:
+        """The numpy dtype of each column of :meth:`frame` for ``rows``."""
+        found = []
+        for column in self.columns:
             dtype = TYPES.get(column.type, ("", "object"))[1]
-            if any(value is None for value in values):
+            if any(row[column.name] is None for row in rows):
                 # Missing optional values: NaN in floats, None elsewhere (as pandas reads JSON).
                 dtype = "float64" if dtype.startswith(("int", "float")) else "object"
                 if column.type == "datetime":
                     dtype = "datetime64[ns]"
-            data[column.name] = np.array(values, dtype=dtype) if dtype != "object" else values
-        return pd.DataFrame(data, columns=[column.name for column in self.columns])
+            found.append(dtype)
+        return found
 
     def names(self) -> str:
         return ", ".join(column.name for column in self.columns)

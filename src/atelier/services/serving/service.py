@@ -178,7 +178,7 @@ class ModelServer:
             )
         rows = model.schema.validate(records)
         started = time.perf_counter()
-        outputs = model.predict(model.schema.frame(rows))
+        outputs = model.predict_records(rows)
         latency_ms = (time.perf_counter() - started) * 1000 / max(1, len(rows))
         at = datetime.now(UTC).isoformat()
         predictions = []

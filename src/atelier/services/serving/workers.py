@@ -40,9 +40,9 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -836,6 +836,15 @@ class Workers:
             self.stop(*key)
 
 
+def _wire(value: Any) -> Any:
+    """A validated value as JSON carries it to the worker (dates as ISO text)."""
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    return value
+
+
 def _safe(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]", "_", name)[:80]
 
@@ -888,14 +897,30 @@ class WorkerModel(LoadedModel):
 
     def predict(self, frame: pandas.DataFrame) -> list[Output]:
         answer = self._ask({"op": "predict", **model_worker.encode_frame(frame)})
+        return self._outputs(answer, len(frame))
+
+    def _outputs(self, answer: Mapping[str, Any], rows: int) -> list[Output]:
         outputs = answer.get("outputs")
-        if not isinstance(outputs, list) or len(outputs) != len(frame):
+        if not isinstance(outputs, list) or len(outputs) != rows:
             raise WorkerError(
                 f"model {self.name} version {self.version}: the worker answered "
                 f"{len(outputs) if isinstance(outputs, list) else 'no'} predictions for "
-                f"{len(frame)} rows"
+                f"{rows} rows"
             )
         return [Output(p, prob, probs) for p, prob, probs in outputs]
+
+    def predict_records(self, rows: Sequence[Mapping[str, Any]]) -> list[Output]:
+        """Predictions for validated rows: sent as they are with the column types, the frame
+        is made once, in the worker."""
+        assert self.schema is not None
+        columns = [column.name for column in self.schema.columns]
+        message = {
+            "op": "predict",
+            "columns": columns,
+            "dtypes": self.schema.dtypes(rows),
+            "rows": [[_wire(row[name]) for name in columns] for row in rows],
+        }
+        return self._outputs(self._ask(message), len(rows))
 
     def categories(self) -> dict[str, list[Any]]:
         given = self.given_categories()
