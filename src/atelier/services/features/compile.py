@@ -57,10 +57,13 @@ class Compiled:
 
     def order_for_ties(self, alias: str) -> str:
         """ORDER BY items that break ties between rows of one entity and time: the newest
-        ``created`` first, then a hash of the whole row so that the choice never varies."""
+        ``created`` first, then a hash of the source row's own columns. The hash is a pure
+        function of the feature row (no entity row, plan or scan order enters it), so every
+        join plan, and every duplicate of an entity row, picks the same row."""
         created = self.view.created
         first = f"{alias}.{ident(created)} DESC NULLS LAST, " if created else ""
-        return f"{first}hash({alias}) DESC"
+        row = ", ".join(f"{alias}.{ident(column)}" for column in self.columns)
+        return f"{first}hash({row}) DESC"
 
 
 def source_relation(view: FeatureView) -> tuple[str, str | None]:

@@ -121,6 +121,63 @@ class Frame:
     max_ts: int | None
 
 
+_KEY_KINDS = {
+    "TINYINT": "integer",
+    "SMALLINT": "integer",
+    "INTEGER": "integer",
+    "BIGINT": "integer",
+    "HUGEINT": "integer",
+    "UTINYINT": "integer",
+    "USMALLINT": "integer",
+    "UINTEGER": "integer",
+    "UBIGINT": "integer",
+    "UHUGEINT": "integer",
+    "FLOAT": "number",
+    "DOUBLE": "number",
+    "VARCHAR": "string",
+    "BOOLEAN": "boolean",
+    "DATE": "time",
+    "UUID": "uuid",
+    "BLOB": "bytes",
+}
+
+
+def _key_kind(duckdb_type: str) -> str:
+    """The family of a key's type: keys of one family compare by value (an INTEGER 1 is a
+    BIGINT 1); keys of different families would be compared after a cast, which matches
+    strings such as ``"01"``, ``"1.0"`` or ``" 1"`` to the integer 1."""
+    kind = duckdb_type.upper()
+    if kind.startswith("DECIMAL"):
+        return "number"
+    if kind.startswith("TIMESTAMP"):
+        return "time"
+    if kind.startswith("ENUM"):
+        return "string"
+    return _KEY_KINDS.get(kind, kind)
+
+
+def check_keys(con: duckdb.DuckDBPyConnection, compiled: Compiled, frame: Frame) -> None:
+    """Refuse entity keys whose type is of another family than the view's key column (a
+    string entity key against an integer key column): DuckDB would cast one to the other
+    and match keys that are not equal. Integers and other numbers may meet (1 = 1.0); a
+    column of nulls only (type NULL) matches nothing and is let through."""
+    described = con.execute(f"DESCRIBE SELECT * FROM {frame.relation}").fetchall()
+    given = {str(row[0]): str(row[1]) for row in described}
+    for key in compiled.view.keys:
+        mine, theirs = given.get(key), compiled.columns.get(key)
+        if mine is None or theirs is None or mine == theirs or "NULL" in (mine, theirs):
+            continue
+        a, b = _key_kind(mine), _key_kind(theirs)
+        if a == b or {a, b} <= {"integer", "number"}:
+            continue
+        raise InvalidInput(
+            f"entity key {key!r} is {mine} in the entity frame but {theirs} in feature view "
+            f"{compiled.view.name!r}: keys are compared by value, not converted; give the "
+            f"frame's {key!r} column the view's type (for example "
+            f"{'astype(int)' if b == 'integer' else 'astype(str)' if b == 'string' else theirs})"
+        )
+
+
 def _keys_on(keys: Sequence[str], left: str, right: str) -> str:
     return " AND ".join(f"{left}.{ident(k)} = {right}.{ident(k)}" for k in keys)
 
@@ -180,6 +237,7 @@ def lookup_rows(
     """Row features of the view for every entity row: columns ``__atl_f0…`` (and ``EVENT``
     with ``event_time``), one row per entity row, in order."""
     keys = compiled.view.keys
+    check_keys(con, compiled, frame)
     source = _feature_rows(compiled, frame, ttl)
     narrow = ", ".join(ident(k) for k in keys)
     entity_keys = ", ".join(f"e.{ident(k)}" for k in keys)
@@ -245,6 +303,7 @@ def lookup_windows(
 ) -> pa.Table:
     """Windowed aggregates for every entity row: ``__atl_f0…`` in the order given."""
     keys = compiled.view.keys
+    check_keys(con, compiled, frame)
     reach = max(w for *_, w in aggregates)
     source = _feature_rows(
         compiled, frame, reach, filter_keys=plan.filter_keys and plan.windows == "window"
