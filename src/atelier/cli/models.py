@@ -99,11 +99,36 @@ def show(workspace: str | None, reference: str, as_json: bool) -> None:
     """Show the model card of REFERENCE: NAME@alias, NAME/VERSION or NAME (the latest)."""
     with client_for(workspace, roles=BUILDERS, scopes=SCOPES, doing="read model cards") as client:
         card = client.models.card(reference)
+        image = client.models.image(f"{card['name']}/{card['version']}")
     if as_json:
-        click.echo(json.dumps(card, indent=2))
+        click.echo(json.dumps({**card, "image": image}, indent=2))
         return
-    for line in card_lines(card):
+    for line in card_lines(card) + image_lines(image):
         click.echo(line)
+
+
+def image_lines(image: dict[str, Any]) -> list[str]:
+    """The container image of a version: built, tested, pushed (nothing when never built)."""
+    built, tested, pushed = image.get("image"), image.get("test"), image.get("push")
+    if not built:
+        return []
+    lines = [
+        "\nContainer image:",
+        f"  {built['image']}  {_size(built['size'])}  {built['image_id'][:19]}  built by "
+        f"{built['built_by']} at {built['built_at']}",
+    ]
+    if tested:
+        verdict = "passed" if tested["passed"] else "FAILED"
+        earlier = "" if tested["image_id"] == built["image_id"] else " (an earlier build)"
+        lines.append(
+            f"  container test {verdict} at {tested['tested_at']}{earlier}: "
+            f"{tested['records']} records, latency p50 {tested.get('latency_ms_p50')} ms"
+        )
+    else:
+        lines.append("  not tested: atelier models test-container")
+    if pushed:
+        lines.append(f"  pushed to {pushed['target']} by {pushed['pushed_by']}")
+    return lines
 
 
 def card_lines(card: dict[str, Any]) -> list[str]:

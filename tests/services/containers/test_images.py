@@ -175,6 +175,10 @@ def test_build_test_and_push_an_image_of_a_model(shop: Shop, registry: str) -> N
     assert status["test"]["passed"] is True and status["test"]["image_id"] == facts.id
     assert status["push"]["target"] == f"{registry}/team/churn:v1"
     assert {"model.image.build", "model.image.test", "model.image.push"} <= set(audit)
+    shown = shop.cli("sam", "models", "show", "churn@champion")
+    assert "\nContainer image:\n  atelier-model/churn:v1  " in shown.stdout, shown.stderr
+    assert "  container test passed at " in shown.stdout
+    assert f"  pushed to {registry}/team/churn:v1 by sam" in shown.stdout
     page = model_card_page(shop)
     assert 'data-testid="card-image-test" data-passed="true"' in page
     assert "Built <code>atelier-model/churn:v1</code>" in page
