@@ -242,7 +242,12 @@ class EmbeddedFeatures(Features):
     def _online(self, keys: Any, features: list[str], project: str | None) -> pyarrow.Table:
         # Results stay in this process: masked as the person's embedded SQL is (not remote).
         return self._store.online(
-            keys, features, project=project, principal=self.principal, remote=False
+            keys,
+            features,
+            project=project,
+            principal=self.principal,
+            remote=False,
+            client=self.client,
         )
 
     def views(

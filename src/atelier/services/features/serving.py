@@ -34,7 +34,14 @@ from atelier.services.features.compile import ROW, TS, Compiled, compile_view
 from atelier.services.features.definitions import FeatureView
 from atelier.services.features.engine import EVENT, Frame, Plan, lookup_rows, lookup_windows
 from atelier.services.features.frames import to_arrow
-from atelier.services.features.pii import Reader, closed_masker, feature_pii, live_tags, table_key
+from atelier.services.features.pii import (
+    FeaturePii,
+    Reader,
+    closed_masker,
+    feature_pii,
+    live_tags,
+    table_key,
+)
 from atelier.services.features.training import lake_snapshot, plan_requests
 
 if TYPE_CHECKING:
@@ -202,11 +209,13 @@ def online(
     *,
     project: str | None = None,
     reader: Reader | None = None,
+    raw: list[tuple[str, str, FeaturePii]] | None = None,
 ) -> pa.Table:
     """The latest materialized values of ``features`` for each row of ``keys`` (a frame or a
     mapping of key columns to values): one row per key row, in order; null where unknown.
     Features computed from tagged columns are shown as ``reader`` may see them (None: masked,
-    every kind redacted)."""
+    every kind redacted); those shown raw are appended to ``raw`` as ``(view, feature, its
+    personal data)``, for the audit of raw reads."""
     import pyarrow as pa
 
     from atelier.services.features.info import upstream_tables
@@ -259,6 +268,8 @@ def online(
                 array = from_values(values, schema.field(index).type)
                 if feature in personal:
                     array = reader.show(personal[feature], array)
+                    if raw is not None and reader.raw(personal[feature]):
+                        raw.append((view.name, feature, personal[feature]))
                 columns.append(array)
                 names.append(column)
     finally:

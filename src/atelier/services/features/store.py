@@ -62,6 +62,7 @@ from atelier.services.features.training import (
     read_table,
     register_frame,
 )
+from atelier.services.pii.audit import RawReadAudit
 
 if TYPE_CHECKING:
     import duckdb
@@ -406,14 +407,36 @@ class FeatureStore:
         project: str | None = None,
         principal: Principal | None = None,
         remote: bool = True,
+        client: str | None = None,
     ) -> pa.Table:
         """Latest values of ``features`` (refs or a feature service) for each key row. The
         features computed from tagged columns are masked as ``principal`` may see them
-        (``remote``: the result leaves the server; no principal: masked)."""
+        (``remote``: the result leaves the server; no principal: masked). A lookup that
+        returns such a feature raw (under a grant) is recorded in the audit log
+        (``pii.raw_read``, ``client``: the entry point)."""
         from atelier.services.features.serving import online
 
         reader = self.reader(principal, remote=remote)
-        return online(self, keys, features, project=project, reader=reader)
+        raw: list[tuple[str, str, FeaturePii]] = []
+        table = online(self, keys, features, project=project, reader=reader, raw=raw)
+        found: dict[str, dict[str, str]] = {}
+        for _, _, pii in raw:
+            for origin, kind in pii.origins:
+                source, _, column = origin.rpartition(".")
+                found.setdefault(source, {})[column] = kind
+        RawReadAudit(self.db, self.audit).record_columns(
+            found,
+            principal,
+            read="online",
+            rows=table.num_rows,
+            remote=remote,
+            client=client,
+            detail={
+                "views": sorted({view for view, _, _ in raw}),
+                "features": [f"{view}:{feature}" for view, feature, _ in raw],
+            },
+        )
+        return table
 
     def statistics(self, name: str) -> dict[str, Any]:
         """Recompute and store the per-feature statistics and freshness of view ``name``
@@ -444,19 +467,36 @@ class FeatureStore:
         ``features`` as of each row's ``timestamp``: every row once, in input order. With
         ``principal`` (who acts), checked first; a saved training set is recorded in the
         audit log (``client``: the entry point). Tagged columns are read through
-        ``principal``'s masking plan (``remote``: the result leaves the server)."""
+        ``principal``'s masking plan (``remote``: the result leaves the server); a training
+        set holding values of tagged columns that the plan lets them read raw is recorded in
+        the audit log (``pii.raw_read``)."""
         if principal is not None:
             access.check(principal, access.BUILDERS, "build training sets", ("features",))
             by = principal.name
         masking = self.plan(principal, remote=remote)
+        raw: list[str] = []
         training = self._training_set(
-            entities, features, timestamp, save_as, full_names, project, by, plan, masking
+            entities, features, timestamp, save_as, full_names, project, by, plan, masking, raw
         )
         if principal is not None and save_as is not None:
             detail = {"version": training.version, "feature_views": training.view_versions}
             access.record(
                 self.audit, "features.training_set", principal, training.name, client, detail
             )
+        RawReadAudit(self.db, self.audit).record(
+            masking,
+            principal,
+            read="training_set",
+            rows=training.rows,
+            remote=remote,
+            client=client,
+            detail={
+                "training_set": training.name,
+                "version": training.version,
+                "views": sorted({ref.split(":", 1)[0] for ref in raw}),
+                "features": raw,
+            },
+        )
         return training
 
     def _training_set(
@@ -470,7 +510,11 @@ class FeatureStore:
         by: str | None,
         plan: Plan | None,
         masking: Masking | None = None,
+        raw: list[str] | None = None,
     ) -> TrainingSet:
+        """The training set, read through ``masking``; the tagged columns it holds raw are
+        noted in ``masking.reads`` and the refs of the features computed from them appended
+        to ``raw``."""
         requests = plan_requests(self.db, features, project=project, full_names=full_names)
         source = entities if isinstance(entities, str) else "dataframe"
         views = [r.resolved.view for r in requests]
@@ -506,6 +550,10 @@ class FeatureStore:
         named = source if entities_named else None
         personal = self._training_pii(requests, named, table)
         training.pii = {column: pii.kind for column, pii in personal.items()}
+        if masking is not None and masking.raw:
+            refs = _note_raw_reads(masking, requests, named, table.column_names, personal)
+            if raw is not None:
+                raw.extend(refs)
         lineage = lineage_json(training, source, snapshot)
         training.table = result.replace_schema_metadata({LINEAGE_KEY: lineage.encode()})
         if save_as is not None:
@@ -631,6 +679,38 @@ class FeatureStore:
                 )
             )
         training.name, training.version = f"{schema}.{table_name}", version
+
+
+def _note_raw_reads(
+    masking: Masking,
+    requests: list[Request],
+    entities: str | None,
+    entity_columns: list[str],
+    personal: dict[str, FeaturePii],
+) -> list[str]:
+    """Note in ``masking.reads`` the tagged columns a training set holds raw: those of the
+    entity table (``entities``) that the plan reads raw, and, for each feature computed from
+    tagged columns, those behind it that the plan reads raw (``table.*``: the untagged
+    columns of a table marked personal). The refs of those features, in order."""
+    if entities is not None:
+        key = table_key(entities)
+        masking.reads.note(key, masking.raw_kinds(key, entity_columns))
+    refs: list[str] = []
+    for request in requests:
+        name = request.resolved.view.name
+        for feature, column in zip(request.features, request.columns, strict=True):
+            pii = personal.get(column)
+            if pii is None:
+                continue
+            seen = False
+            for origin, _ in pii.origins:
+                source, _, source_column = origin.rpartition(".")
+                found = masking.raw_kinds(source, [source_column])
+                masking.reads.note(source, found)
+                seen = seen or bool(found)
+            if seen:
+                refs.append(f"{name}:{feature}")
+    return refs
 
 
 def _classified(frame: pa.Table) -> dict[str, FeaturePii]:

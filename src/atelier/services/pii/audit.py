@@ -14,12 +14,19 @@ written anywhere, ``*``, a whole row), by the columns read for samples and profi
 (:func:`.enforce.masked_read`). Masked reads record nothing: a masked value is what anyone may
 see. The entry names tables, columns and their kinds, never a value.
 
+The feature store records its reads the same way: a training set (``read="training_set"``)
+or an online lookup (``read="online"``) that returns values computed from tagged columns the
+person may read raw is one entry, naming the source tables and columns behind those values
+(:func:`atelier.services.features.pii.feature_pii`), with the training set or views in its
+detail (:meth:`RawReadAudit.record_columns`).
+
 Admins list the entries with filters (user, table, kind, dates): the portal's
 ``/admin/audit/raw-reads`` and ``GET /api/v1/audit?action=pii.raw_read``.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -34,8 +41,9 @@ from atelier.services.pii.kinds import PiiKind
 
 #: The audit log's action for a raw read of personal data.
 RAW_READ = "pii.raw_read"
-#: What read the data: user SQL, a table's sample rows, a table's profile.
-READS = ("sql", "sample", "profile")
+#: What read the data: user SQL, a table's sample rows, a table's profile, a training set, an
+#: online lookup of features.
+READS = ("sql", "sample", "profile", "training_set", "online")
 #: Code tokens are named "<what> <name>" ("job 12", "notebook ada", "app churn").
 CODE = ("job", "notebook", "app")
 #: The kinds a raw read may name: the PII kinds, and the untagged columns of a personal table.
@@ -126,12 +134,41 @@ class RawReadAudit:
         remote: bool,
         query_id: int | None = None,
         client: str | None = None,
+        detail: Mapping[str, Any] | None = None,
     ) -> bool:
         """One entry for the raw columns ``plan`` saw read (and forgets them); nothing when
         none was. Returns whether an entry was written."""
+        found = plan.reads.take() if plan is not None else {}
+        return self.record_columns(
+            found,
+            principal,
+            read=read,
+            rows=rows,
+            remote=remote,
+            query_id=query_id,
+            client=client,
+            detail=detail,
+        )
+
+    def record_columns(
+        self,
+        found: Mapping[str, Mapping[str, str]],
+        principal: Reader | None,
+        *,
+        read: str,
+        rows: int,
+        remote: bool,
+        query_id: int | None = None,
+        client: str | None = None,
+        detail: Mapping[str, Any] | None = None,
+    ) -> bool:
+        """One entry for the raw columns ``found`` (table -> column -> kind); nothing when
+        there are none. ``detail`` adds what names the read (a training set, the views), never
+        a value; it cannot replace the entry's own fields. Returns whether an entry was
+        written."""
         if read not in READS:
             raise ValueError(f"unknown read {read!r}")
-        found = plan.reads.take() if plan is not None else {}
+        found = {table: dict(cols) for table, cols in found.items() if cols}
         if not found:
             return False
         columns: dict[str, dict[str, list[str]]] = {}
@@ -140,7 +177,8 @@ class RawReadAudit:
             for column, kind in sorted(found[table].items()):
                 by_kind.setdefault(kind, []).append(column)
             columns[table] = by_kind
-        detail: dict[str, Any] = {
+        entry: dict[str, Any] = dict(detail or {})
+        entry |= {
             "read": read,
             "tables": sorted(found),
             "columns": columns,
@@ -151,13 +189,13 @@ class RawReadAudit:
             "remote": remote,
         }
         if principal is not None and principal.label:
-            detail["token"] = principal.label
+            entry["token"] = principal.label
         self.recorder.record(
             RAW_READ,
             actor=principal.name if principal is not None else None,
             target=", ".join(sorted(found))[:255],
             client=client,
-            detail=detail,
+            detail=entry,
         )
         return True
 
