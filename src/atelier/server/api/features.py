@@ -180,6 +180,7 @@ def online(
         project=body.project,
         principal=principal,
         remote=True,
+        client=client(request),
     )
     if _accepts_arrow(request):
         return Response(to_ipc(table), media_type=ARROW)
