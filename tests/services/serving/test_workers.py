@@ -368,7 +368,7 @@ def test_a_worker_dies_with_its_server(served: Served, tmp_path: Path) -> None:
         "from atelier.services.serving.workers import WorkerProcess\n"
         "p = WorkerProcess(Path(sys.argv[1]), Path(sys.argv[2]), Path(sys.argv[3]))\n"
         "p.wait_ready(120)\n"
-        "print(p.process.pid, flush=True)\n"
+        "print(p.process.pid, p.folder, flush=True)\n"
         "os._exit(0)\n"
     )
     started = subprocess.run(
@@ -378,11 +378,12 @@ def test_a_worker_dies_with_its_server(served: Served, tmp_path: Path) -> None:
         timeout=180,
     )
     assert started.returncode == 0, started.stderr
-    pid = int(started.stdout.split()[0])
+    pid, folder = started.stdout.split()
     deadline = time.monotonic() + 30
-    while _running(pid):
+    while _running(int(pid)):
         assert time.monotonic() < deadline, f"worker {pid} outlived its server"
         time.sleep(0.1)
+    assert not Path(folder).exists()  # nor does its socket's folder stay behind
 
 
 def _running(pid: int) -> bool:

@@ -268,10 +268,14 @@ class Worker:
                 send(connection, answer)
 
 
-def watch_parent(parent: int) -> None:
-    """Exit as soon as the process that started this worker is gone."""
+def watch_parent(parent: int, folder: str) -> None:
+    """Exit as soon as the process that started this worker is gone, removing the private
+    folder of its socket (which that process would have removed)."""
     while True:
         if os.getppid() != parent:
+            import shutil
+
+            shutil.rmtree(folder, ignore_errors=True)
             os._exit(0)
         time.sleep(0.5)
 
@@ -281,7 +285,8 @@ def main(argv: list[str]) -> int:
         print("usage: model_worker.py SOCKET MODEL_DIR PARENT_PID", file=sys.stderr)
         return 2
     path, model_dir, parent = argv[1], argv[2], int(argv[3])
-    threading.Thread(target=watch_parent, args=(parent,), daemon=True).start()
+    folder = os.path.dirname(os.path.abspath(path))
+    threading.Thread(target=watch_parent, args=(parent, folder), daemon=True).start()
     worker = Worker(model_dir)
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     # Bound under a temporary name and renamed: the server sees the socket only once it
