@@ -179,7 +179,7 @@ def online(
         body.features,
         project=body.project,
         principal=principal,
-        remote=True,
+        remote=not on_server(request, principal),
         client=client(request),
     )
     if _accepts_arrow(request):
