@@ -28,7 +28,7 @@ from atelier.backends.warehouse.restricted import (
 )
 from atelier.backends.warehouse.retry import DEFAULT_POLICY, RetryPolicy, is_transient, retry
 from atelier.backends.warehouse.sources import Attachment
-from atelier.backends.warehouse.sql import ident, qualified
+from atelier.backends.warehouse.sql import ident, literal, qualified
 from atelier.backends.warehouse.tables import TableInfo, list_tables
 from atelier.errors import NotFound
 
@@ -208,9 +208,10 @@ class Warehouse:
             try:
                 connection.execute("BEGIN TRANSACTION")
                 if author is not None or message is not None or extra_info is not None:
+                    # Literals: DuckDB's first bound parameter in a process imports pandas.
                     connection.execute(
-                        f"CALL {ident(self.alias)}.set_commit_message(?, ?, extra_info => ?)",
-                        [author, message, extra_info],
+                        f"CALL {ident(self.alias)}.set_commit_message({_text(author)}, "
+                        f"{_text(message)}, extra_info => {_text(extra_info)})"
                     )
                 result = fn(connection)
                 connection.execute("COMMIT")
@@ -256,3 +257,8 @@ class Warehouse:
                 connection.close()
 
         return retry(attempt, self.retry_policy)
+
+
+def _text(value: str | None) -> str:
+    """A SQL string literal, or NULL."""
+    return "NULL" if value is None else literal(value)

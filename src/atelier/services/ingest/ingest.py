@@ -270,8 +270,8 @@ class Ingest:
         info = json.dumps({"upload": upload_id})
         with self.warehouse.connect() as connection:
             row = connection.execute(
-                "SELECT max(snapshot_id) FROM ducklake_snapshots(?) WHERE commit_extra_info = ?",
-                [self.warehouse.alias, info],
+                f"SELECT max(snapshot_id) FROM ducklake_snapshots({literal(self.warehouse.alias)}) "
+                f"WHERE commit_extra_info = {literal(info)}"
             ).fetchone()
         if row and row[0] is not None:
             return int(row[0])
@@ -292,11 +292,13 @@ class Ingest:
     def _columns(
         self, connection: duckdb.DuckDBPyConnection, table: TableName
     ) -> list[Column] | None:
+        # Literals, not parameters: DuckDB's first bound parameter in a process imports pandas
+        # (seconds, and its memory, for an upload from a file).
         rows = connection.execute(
-            "SELECT column_name, data_type FROM duckdb_columns() WHERE database_name = ? "
-            "AND lower(schema_name) = lower(?) AND lower(table_name) = lower(?) "
-            "ORDER BY column_index",
-            [self.warehouse.alias, table.schema, table.table],
+            "SELECT column_name, data_type FROM duckdb_columns() WHERE database_name = "
+            f"{literal(self.warehouse.alias)} AND lower(schema_name) = "
+            f"lower({literal(table.schema)}) AND lower(table_name) = lower({literal(table.table)}) "
+            "ORDER BY column_index"
         ).fetchall()
         return [Column(str(n), str(t)) for n, t in rows] or None
 
