@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from atelier.cli.options import client_for, workspace_option
+from atelier.cli.options import client_for, is_remote, workspace_option
 from atelier.errors import AtelierError
 
 if TYPE_CHECKING:
@@ -78,8 +78,6 @@ def run(
     checkout you are in travels with it, respecting .gitignore, and it runs in its own copy
     of it on the server; --tree DIR does the same anywhere, --no-tree runs the server's files.
     """
-    from atelier.sdk.remote import RemoteClient
-
     if tree is not None and no_tree:
         raise click.UsageError("--tree and --no-tree exclude each other")
     with client_for(workspace, scopes=("jobs",), doing="run jobs") as client:
@@ -89,7 +87,7 @@ def run(
         shipped = None
         if tree is not None:
             shipped = Path(tree)
-        elif isinstance(client, RemoteClient) and not no_tree:
+        elif is_remote(client) and not no_tree:
             shipped = _default_tree(cwd, target)
         job = _submit(
             client,

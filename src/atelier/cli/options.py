@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 from weakref import WeakKeyDictionary
@@ -68,16 +69,22 @@ def client_for(
     ATELIER_TOKEN's user or the local admin, held to the same role and scope rules as the API's
     routes (``roles``, ``scopes``: as in :func:`open_workbench`). Close it (``with``)."""
     from atelier.sdk.connect import connect
-    from atelier.sdk.remote import RemoteClient
 
     client = connect(workspace=workspace, client="cli")
-    if isinstance(client, RemoteClient):
+    if is_remote(client):
         return client  # the server applies its rules (and the light client has no services)
     from atelier.sdk.embedded import EmbeddedClient
 
     if isinstance(client, EmbeddedClient):
         _check(client, roles, doing, scopes)
     return client
+
+
+def is_remote(client: Client) -> bool:
+    """Whether ``client`` talks to a server (without importing the HTTP client for the
+    embedded one: a remote client's module is loaded whenever one exists)."""
+    remote = sys.modules.get("atelier.sdk.remote")
+    return remote is not None and isinstance(client, remote.RemoteClient)
 
 
 def _embedded(

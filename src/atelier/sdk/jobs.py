@@ -33,6 +33,8 @@ if TYPE_CHECKING:
     from atelier.services.workbench import Workbench
 
 
+#: The first wait for a job's output; it grows to ``follow``'s ``poll``.
+FIRST_POLL = 0.02
 #: A list of jobs or profiles (named here: the classes' ``list`` method shadows the builtin).
 Listing = list[dict[str, Any]]
 
@@ -127,8 +129,10 @@ class Jobs(ABC):
             parts.append(text)
 
     def follow(self, job_id: int, *, poll: float = 0.25) -> Iterator[str]:
-        """The output as it comes, until the job has ended."""
+        """The output as it comes, until the job has ended. Asked often while nothing came
+        (a job's first line shows as soon as it is written), then every ``poll`` seconds."""
         offset = 0
+        wait = min(FIRST_POLL, poll)
         while True:
             text, offset, final = self.read_log(job_id, offset)
             if text:
@@ -136,7 +140,8 @@ class Jobs(ABC):
             elif final:
                 return
             else:
-                time.sleep(poll)
+                time.sleep(wait)
+                wait = min(wait * 1.5, poll)
 
     def wait(self, job_id: int, timeout: float | None = None) -> dict[str, Any]:
         """The job once it has ended (or as it is when ``timeout`` seconds have passed)."""

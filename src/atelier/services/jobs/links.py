@@ -7,10 +7,10 @@ without ``atelier up``) the job still runs; the link is skipped and a note says 
 
 from __future__ import annotations
 
+import socket
 import time
 from typing import Any
-
-import httpx
+from urllib.parse import urlsplit
 
 #: A server on this machine answers in milliseconds; a missing one refuses at once.
 PROBE_SECONDS = 2.0
@@ -19,10 +19,36 @@ TIMEOUT = 90.0
 
 
 def server_up(url: str) -> bool:
+    """Whether the Atelier server answers at ``url``: nothing listening is known without
+    loading the HTTP client (a job without a server starts sooner)."""
+    if not _listening(url):
+        return False
+    import httpx
+
     try:
         return httpx.get(f"{url}/health", timeout=PROBE_SECONDS).status_code == 200
     except httpx.HTTPError:
         return False
+
+
+def _listening(url: str) -> bool:
+    """False when nothing accepts connections at ``url``'s host and port (True when unsure:
+    the HTTP probe decides)."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        host = parts.hostname
+    except ValueError:
+        return True
+    if not host:
+        return True
+    try:
+        with socket.create_connection((host, port), timeout=PROBE_SECONDS):
+            return True
+    except ConnectionRefusedError:
+        return False
+    except OSError:
+        return True
 
 
 class MlflowLink:
@@ -33,6 +59,8 @@ class MlflowLink:
         self.headers = {"Authorization": f"Bearer {token}"}
 
     def _call(self, method: str, endpoint: str, **kwargs: Any) -> Any:
+        import httpx
+
         response = httpx.request(
             method, f"{self.base}/{endpoint}", headers=self.headers, timeout=TIMEOUT, **kwargs
         )
@@ -81,6 +109,8 @@ def try_link(
     url: str, token: str, experiment: str, run_name: str, tags: dict[str, str]
 ) -> tuple[str | None, str]:
     """The new run's id, or None and a note saying why the job is not linked."""
+    import httpx
+
     try:
         return MlflowLink(url, token).create_run(experiment, run_name, tags), ""
     except (LinkFailed, httpx.HTTPError, KeyError, ValueError) as exc:

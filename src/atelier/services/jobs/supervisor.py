@@ -1,7 +1,9 @@
 """A job's supervisor: ``python -m atelier.services.jobs.supervisor WORKSPACE JOB [--attach]``.
 
 One detached process per job, started by the queue. It launches the job first (before the
-database is even imported, so output starts as soon as possible), then records its handle
+database is even imported, so output starts as soon as possible: a local job starts before
+pydantic, SQLAlchemy or the settings are loaded, from the spec the service validated), then
+records its handle
 and watches it: the state, the runtime limit, cancellation (SIGTERM to the supervisor, or the
 job's ``cancel_requested`` flag) and, through the backend, memory and mirrored logs. When the
 job ends it records the outcome and starts what the queue has room for. ``--attach`` adopts a
@@ -16,12 +18,11 @@ import sys
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from types import FrameType
+from types import FrameType, SimpleNamespace
 from typing import Any
 
 from atelier.backends.compute.base import Execution, LaunchSpec, Outcome, Resources
-from atelier.backends.compute.registry import open_backend
-from atelier.config.settings import ComputeSettings
+from atelier.backends.compute.registry import backend_class
 from atelier.services.jobs.paths import JobPaths
 
 #: How often the database is asked whether someone wants the job cancelled.
@@ -35,8 +36,12 @@ class Supervisor:
         self.root = root
         self.job_id = job_id
         self.spec = spec
-        self.compute = ComputeSettings(**spec["compute"])
-        self.backend = open_backend(spec["backend"], self.compute)
+        if spec["backend"] == "local":
+            # Launching a local job reads no settings: the checked ones (the service wrote
+            # them from its validated settings) replace this view once the job runs.
+            self.backend = backend_class("local")(SimpleNamespace(**spec["compute"]))
+        else:
+            self.backend = backend_class(spec["backend"])(self.compute_settings())
         self.launch_spec = LaunchSpec(
             job_id=job_id,
             argv=list(spec["argv"]),
@@ -49,6 +54,11 @@ class Supervisor:
         )
         self.max_runtime: float | None = spec.get("max_runtime")
         self.cancel_signalled = False
+
+    def compute_settings(self) -> Any:
+        from atelier.config.settings import ComputeSettings
+
+        return ComputeSettings(**self.spec["compute"])
 
     def on_sigterm(self, _signum: int, _frame: FrameType | None) -> None:
         self.cancel_signalled = True
@@ -75,6 +85,7 @@ class Supervisor:
                 }
                 JobPaths(self.root, self.job_id).handle.write_text(json.dumps(handle))
         queue, records = self._open_store()
+        self.backend.settings = self.compute_settings()
         started_at = None
         if attach:
             record = records.get(self.job_id)
