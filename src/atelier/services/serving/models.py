@@ -85,9 +85,22 @@ class LoadedModel:
         ]
 
     def predict_records(self, rows: Sequence[Mapping[str, Any]]) -> list[Output]:
-        """Predictions for rows validated by :attr:`schema` (which the model has)."""
+        """Predictions for rows validated by :attr:`schema` (which the model has).
+
+        A scikit-learn model skips its own re-checks of what validation already guaranteed:
+        its parameters (checked when it was fitted) and, when every input is a typed value
+        and none is missing, that the numbers are finite (:func:`.schema.convert` refuses
+        NaN and infinities).
+        """
         assert self.schema is not None
-        return self.predict(self.schema.frame(rows))
+        frame = self.schema.frame(rows)
+        if self.raw is None or "sklearn" not in self.flavors:
+            return self.predict(frame)
+        import sklearn
+
+        finite = self.schema.typed and all(v is not None for row in rows for v in row.values())
+        with sklearn.config_context(assume_finite=finite, skip_parameter_validation=True):
+            return self.predict(frame)
 
     def categories(self) -> dict[str, list[Any]]:
         """Values each text column took in training, for drop-downs: from the model's

@@ -52,6 +52,8 @@ class InputSchema:
     def __init__(self, columns: Sequence[Column]) -> None:
         self.columns = list(columns)
         self.by_name = {column.name: column for column in self.columns}
+        #: Every column has a checked type (none is an array, object or map taken as is).
+        self.typed = all(column.type in TYPES for column in self.columns)
 
     @classmethod
     def from_signature(cls, schema: Any) -> InputSchema | None:

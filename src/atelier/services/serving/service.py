@@ -7,6 +7,12 @@ journal ships to ``predictions.<model>`` in the background (:mod:`.journal`, :mo
 The personal fields of each request are masked before anything is logged (:mod:`.personal`).
 Recent predictions stay in memory so that feedback can quote them without a warehouse read.
 
+Concurrent requests for one model version are predicted together (:class:`Batcher`): a
+request that finds the model idle runs at once, alone; requests that arrive while it is busy
+wait for that call to end and then go through the model as one vectorised call. Each request is
+validated on its own before it joins (a bad record is its sender's 422, never its neighbours'),
+gets back exactly its own rows' answers, and is logged once, by its own thread.
+
 A version whose captured environment differs from Atelier's runs in a worker process in its
 own environment, built from its lock (:mod:`.workers`); the rest of the path is the same.
 """
@@ -16,8 +22,8 @@ from __future__ import annotations
 import threading
 import time
 import uuid
-from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections import OrderedDict, deque
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -25,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 from atelier.errors import InvalidInput, NotFound
 from atelier.services.serving.journal import Journal
-from atelier.services.serving.models import LoadedModel
+from atelier.services.serving.models import LoadedModel, Output
 from atelier.services.serving.personal import PersonalData
 from atelier.services.serving.tables import SCHEMA, PredictionTables, table_name
 from atelier.services.serving.workers import Workers
@@ -40,6 +46,9 @@ ALIAS_SECONDS = 5.0
 RECENT = 100_000
 #: Largest batch one request may send.
 MAX_RECORDS = 10_000
+#: Most rows of queued requests predicted in one call of the model (a larger request still
+#: goes alone).
+MAX_BATCH_ROWS = 512
 
 
 @dataclass(frozen=True)
@@ -74,6 +83,116 @@ class PredictionBatch:
         return {"model": self.model, "version": self.version, **self.predictions[0].as_dict()}
 
 
+class _Waiting:
+    """One request's rows in a :class:`Batcher`'s queue, and then its answer."""
+
+    __slots__ = ("done", "error", "lead", "outputs", "rows", "seconds")
+
+    def __init__(self, rows: Sequence[Mapping[str, Any]]) -> None:
+        self.rows = rows
+        self.done = threading.Event()
+        #: Set when this request is handed the next call of the model (not its answer).
+        self.lead = False
+        self.outputs: list[Output] | None = None
+        self.error: BaseException | None = None
+        #: Time in the model per row of the call this request went in.
+        self.seconds = 0.0
+
+
+class Batcher:
+    """Adaptive micro-batching of concurrent requests for one model.
+
+    No timer: a request that finds the model idle is predicted at once, alone (a lone client
+    never waits). Requests that arrive while a call runs queue up; when the call ends, the
+    oldest waiting request's thread takes every queued request (up to ``max_rows`` rows) into
+    the next call. So the batch grows with the load and a request waits at most one call of
+    the model. Each request gets the outputs of its own rows, in order; when a batched call
+    fails, every request in it is predicted again alone, so that an error is its own sender's.
+    """
+
+    def __init__(
+        self,
+        predict: Callable[[Sequence[Mapping[str, Any]]], list[Output]],
+        *,
+        max_rows: int = MAX_BATCH_ROWS,
+    ) -> None:
+        self._predict = predict
+        self.max_rows = max_rows
+        self._lock = threading.Lock()
+        self._queue: deque[_Waiting] = deque()
+        self._busy = False
+        #: Batches run (a failed batch retried request by request counts once) and requests
+        #: answered.
+        self.calls = 0
+        self.requests = 0
+
+    def waiting(self) -> int:
+        """Requests queued for the next call."""
+        with self._lock:
+            return len(self._queue)
+
+    def submit(self, rows: Sequence[Mapping[str, Any]]) -> tuple[list[Output], float]:
+        """The outputs for ``rows`` (in order) and the model's time per row, in seconds."""
+        item = _Waiting(rows)
+        with self._lock:
+            self._queue.append(item)
+            lead = not self._busy
+            self._busy = True
+        if not lead:
+            item.done.wait()
+            if item.lead:  # handed the next call, with this request first in it
+                self._run()
+        else:
+            self._run()
+        if item.error is not None:
+            raise item.error
+        assert item.outputs is not None
+        return item.outputs, item.seconds
+
+    def _run(self) -> None:
+        with self._lock:
+            batch = [self._queue.popleft()]
+            size = len(batch[0].rows)
+            while self._queue and size + len(self._queue[0].rows) <= self.max_rows:
+                size += len(self._queue[0].rows)
+                batch.append(self._queue.popleft())
+        try:
+            self._call(batch, size)
+        finally:
+            with self._lock:
+                self.calls += 1
+                self.requests += len(batch)
+                if self._queue:
+                    following = self._queue[0]
+                    following.lead = True
+                    following.done.set()
+                else:
+                    self._busy = False
+            for item in batch:
+                item.done.set()
+
+    def _call(self, batch: list[_Waiting], size: int) -> None:
+        rows = batch[0].rows if len(batch) == 1 else [r for item in batch for r in item.rows]
+        started = time.perf_counter()
+        try:
+            outputs = self._predict(rows)
+            if len(outputs) != size:
+                raise RuntimeError(f"the model gave {len(outputs)} answers for {size} rows")
+        except BaseException as error:
+            if len(batch) == 1:
+                batch[0].error = error
+                return
+            for item in batch:  # alone, so that each request gets its own answer or error
+                self._call([item], len(item.rows))
+            return
+        seconds = (time.perf_counter() - started) / max(1, size)
+        start = 0
+        for item in batch:
+            item.outputs = outputs[start : start + len(item.rows)]
+            item.seconds = seconds
+            start += len(item.rows)
+
+
 class ModelServer:
     def __init__(
         self,
@@ -100,6 +219,7 @@ class ModelServer:
         self._loading: dict[tuple[str, int], threading.Lock] = {}
         self._lock = threading.Lock()
         self._recent: OrderedDict[str, dict[str, Any]] = OrderedDict()
+        self._batchers: dict[tuple[str, int], _ModelBatcher] = {}
         #: Called with each batch of log records after they are journaled.
         self.listeners: list[Callable[[Sequence[dict[str, Any]]], None]] = []
 
@@ -136,6 +256,18 @@ class ModelServer:
                     loaded = LoadedModel(info, card)
                 self._models[key] = loaded
         return loaded
+
+    def batcher(self, model: LoadedModel) -> Batcher:
+        """The micro-batcher of ``model``'s predictions (one per loaded version)."""
+        key = (model.name, model.version)
+        found = self._batchers.get(key)
+        if found is None or found.model is not model:
+            with self._lock:
+                found = self._batchers.get(key)
+                if found is None or found.model is not model:
+                    found = _ModelBatcher(model)
+                    self._batchers[key] = found
+        return found
 
     def environment(self, ref: Reference) -> tuple[VersionInfo, Path | None]:
         """The version ``ref`` names and the interpreter of its own environment (None when it
@@ -177,9 +309,8 @@ class ModelServer:
                 "log it with a signature (infer_signature) to serve it"
             )
         rows = model.schema.validate(records)
-        started = time.perf_counter()
-        outputs = model.predict_records(rows)
-        latency_ms = (time.perf_counter() - started) * 1000 / max(1, len(rows))
+        outputs, seconds = self.batcher(model).submit(rows)
+        latency_ms = seconds * 1000
         at = datetime.now(UTC).isoformat()
         predictions = []
         log = []
@@ -259,6 +390,12 @@ class ModelServer:
         if self.workers is not None:
             self.workers.close()
         self.journal.close()
+
+
+class _ModelBatcher(Batcher):
+    def __init__(self, model: LoadedModel) -> None:
+        super().__init__(model.predict_records)
+        self.model = model
 
 
 def encode_inputs(row: dict[str, Any]) -> str:
