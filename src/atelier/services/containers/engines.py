@@ -159,6 +159,10 @@ class Engine(ABC):
     def remove_image(self, image: str) -> None:
         self._run("rmi", "--force", image, what=f"remove {image}", check=False)
 
+    def remove_if_unused(self, image_id: str) -> None:
+        """Remove an image no tag or container uses any more (a replaced build)."""
+        self._run("rmi", image_id, what=f"remove {image_id}", check=False)
+
     # -- containers ------------------------------------------------------------------------
 
     def ensure_network(self) -> None:

@@ -193,12 +193,15 @@ class Containers:
         builder = self.engine(engine)
         if chosen_base == base_image.DEFAULT_BASE:
             base_image.ensure(builder, tar=self.base_tar)
+        previous = builder.inspect(chosen_tag).id if builder.exists(chosen_tag) else None
         started = time.perf_counter()
         self.work_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         with tempfile.TemporaryDirectory(dir=self.work_dir, prefix="context-") as folder:
             made = self._write_context(info, Path(folder) / "context", chosen_base, chosen_tag)
             builder.build(made.folder, chosen_tag)
         facts = builder.inspect(chosen_tag)
+        if previous and previous != facts.id:
+            builder.remove_if_unused(previous)  # the image this build replaced under its name
         built = {
             "model": info.name,
             "version": info.version,
