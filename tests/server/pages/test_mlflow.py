@@ -109,6 +109,57 @@ def test_a_wrong_token_is_refused(portal: Portal) -> None:
     assert response.status_code == 401
 
 
+def test_a_revoked_token_is_refused_at_once_on_a_kept_connection(portal: Portal) -> None:
+    info, token = portal.workbench.tokens.create("scientist1", "soon revoked", 1)
+    # One keep-alive connection to Atelier, whose connection to MLflow is kept too: nothing
+    # about the caller is remembered between requests, the next one after a revocation fails.
+    with httpx.Client(base_url=portal.url, timeout=60) as client:
+        headers = {"Authorization": f"Bearer {token}"}
+        body = {"name": f"revoked-{os.getpid()}"}
+        created = client.post(f"{API}/experiments/create", json=body, headers=headers)
+        assert created.status_code == 200, created.text
+        experiment = created.json()["experiment_id"]
+        assert client.get(f"{API}/experiments/get?experiment_id={experiment}", headers=headers)
+        portal.workbench.tokens.revoke(info.key)
+        read = client.get(f"{API}/experiments/get?experiment_id={experiment}", headers=headers)
+        assert read.status_code == 401
+        renamed = client.post(
+            f"{API}/experiments/update",
+            json={"experiment_id": experiment, "new_name": "taken over"},
+            headers=headers,
+        )
+        assert renamed.status_code == 401
+    name = portal.get(f"{API}/experiments/get?experiment_id={experiment}").json()
+    assert name["experiment"]["name"] == body["name"]
+
+
+def test_many_calls_share_kept_connections_and_stay_correct(portal: Portal) -> None:
+    """Sequential and concurrent calls on the kept connections to MLflow: every answer is the
+    one for its own request (no answer crosses to another caller)."""
+    import concurrent.futures
+
+    body = {"name": f"kept-{os.getpid()}"}
+    experiment = portal.post(f"{API}/experiments/create", body).json()["experiment_id"]
+    run = portal.post(f"{API}/runs/create", {"experiment_id": experiment}).json()["run"]
+    run_id = run["info"]["run_id"]
+
+    def log(step: int) -> int:
+        point = {"run_id": run_id, "key": f"k{step % 3}", "value": step / 7, "step": step,
+                 "timestamp": 1_700_000_000_000 + step}  # fmt: skip
+        response = portal.post(f"{API}/runs/log-metric", point)
+        assert response.status_code == 200, response.text
+        got = portal.get(f"{API}/runs/get?run_id={run_id}")
+        assert got.json()["run"]["info"]["run_id"] == run_id
+        return step
+
+    with concurrent.futures.ThreadPoolExecutor(6) as pool:
+        assert sorted(pool.map(log, range(30))) == list(range(30))
+    for key in range(3):
+        history = portal.get(f"{API}/metrics/get-history?run_id={run_id}&metric_key=k{key}")
+        points = sorted((m["step"], m["value"]) for m in history.json()["metrics"])
+        assert points == [(s, s / 7) for s in range(30) if s % 3 == key]
+
+
 def test_viewers_cannot_see_runs(portal: Portal) -> None:
     response = portal.get(f"{API}/experiments/search?max_results=1", role="viewer")
     assert response.status_code == 403

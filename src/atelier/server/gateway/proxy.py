@@ -184,7 +184,8 @@ def sandboxed(response: Response) -> Response:
     return response
 
 
-def _client(upstream: Upstream) -> httpx.AsyncClient:
+def upstream_client(upstream: Upstream) -> httpx.AsyncClient:
+    """An HTTP client for ``upstream`` (its Unix socket, if any), for :func:`proxy_http`."""
     # Internal services speak plain HTTP: no certificate store to load per request (a transport
     # given to the client keeps its own ``verify``, loading the store takes tens of ms).
     transport = httpx.AsyncHTTPTransport(uds=upstream.uds, verify=False) if upstream.uds else None
@@ -205,9 +206,17 @@ async def _body(request: Request) -> AsyncIterator[bytes]:
             yield chunk
 
 
-async def proxy_http(request: Request, upstream: Upstream, path: str) -> Response:
-    """Forward ``request`` to ``path`` under the upstream; stream the answer back."""
-    client = _client(upstream)
+async def proxy_http(
+    request: Request, upstream: Upstream, path: str, *, client: httpx.AsyncClient | None = None
+) -> Response:
+    """Forward ``request`` to ``path`` under the upstream; stream the answer back.
+
+    With ``client`` (made by :func:`upstream_client` and kept by the caller) connections are
+    kept alive between requests; without, each request opens and closes its own.
+    """
+    owned = client is None
+    if client is None:
+        client = upstream_client(upstream)
     has_body = request.method not in ("GET", "HEAD") or "content-length" in request.headers
     outgoing = client.build_request(
         request.method,
@@ -218,12 +227,14 @@ async def proxy_http(request: Request, upstream: Upstream, path: str) -> Respons
     try:
         response = await client.send(outgoing, stream=True)
     except httpx.HTTPError as exc:
-        await client.aclose()
+        if owned:
+            await client.aclose()
         return unreachable(upstream, exc)
 
     async def close() -> None:
         await response.aclose()
-        await client.aclose()
+        if owned:
+            await client.aclose()
 
     return _streaming(response, close)
 
@@ -247,6 +258,10 @@ async def _relay(response: httpx.Response) -> AsyncIterator[bytes]:
     except httpx.HTTPError as exc:
         # The status line is gone already; ending the stream early is all that is left.
         log.warning("upstream response broke off: %s", exc)
+    finally:
+        # Also when the caller went away mid-answer (no background task then): the connection
+        # goes back to a kept client's pool, or is closed.
+        await response.aclose()
 
 
 # -- WebSockets --------------------------------------------------------------------------

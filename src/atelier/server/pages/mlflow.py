@@ -16,11 +16,14 @@ forwarded to MLflow's server on its private Unix socket. On the way:
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
+import weakref
 from typing import Any
 from urllib.parse import urlsplit
 
+import httpx
 from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
@@ -31,6 +34,7 @@ from atelier.errors import AtelierError, PermissionDenied
 from atelier.server.api.deps import workbench
 from atelier.server.gateway import Upstream, allow_gateway, proxy_http, sandboxed
 from atelier.server.gateway.guard import GatewayGuard
+from atelier.server.gateway.proxy import upstream_client
 from atelier.server.pages.mlflow_owners import check_owners
 from atelier.server.pages.mlflow_stored import check_targets, lookup
 from atelier.services.auth import Principal
@@ -133,7 +137,8 @@ async def mlflow_proxy(
                 check_body(endpoint, body, root)
             content = _attribute(path, body, principal.name) or content
             request = _with_body(request, content)
-        await run_in_threadpool(server.ensure_started)
+        if not server.ready:  # a worker thread only while it starts: waiting blocks
+            await run_in_threadpool(server.ensure_started)
         await check_targets(server, request.method, path, body, request.query_params)
         # Writes are for the owner, the project's members and admins (mlflow_owners).
         owned = await check_owners(request, principal, path, body)
@@ -145,7 +150,7 @@ async def mlflow_proxy(
         return _refusal(str(exc), exc.status_code)
     except HTTPException as exc:
         return _refusal(str(exc.detail), exc.status_code)
-    response = await proxy_http(request, upstream(server), path)
+    response = await proxy_http(request, upstream(server), path, client=_client(server))
     await owned.record(response.status_code)
     # Artifacts are user content: only MLflow's own UI may run as a page of the portal's origin.
     return response if _MLFLOW_UI.match(path) else sandboxed(response)
@@ -279,6 +284,25 @@ def _with_body(request: Request, data: bytes) -> Request:
         return {"type": "http.request", "body": data, "more_body": False}
 
     return Request({**request.scope, "headers": headers}, receive)
+
+
+#: Per event loop, per MLflow socket: the client whose connections are kept alive. A new
+#: connection per request cost about as much as MLflow's own work on a small call.
+_CLIENTS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, httpx.AsyncClient]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _client(server: TrackingServer) -> httpx.AsyncClient:
+    """The kept client for ``server``'s socket on this event loop (a restarted server on
+    another socket gets a new one; idle connections to a stopped one are dropped when used)."""
+    clients = _CLIENTS.setdefault(asyncio.get_running_loop(), {})
+    key = str(server.socket_path)
+    client = clients.get(key)
+    if client is None or client.is_closed:
+        clients.clear()  # one MLflow per workspace: an older socket's client is done
+        client = clients[key] = upstream_client(upstream(server))
+    return client
 
 
 def upstream(server: TrackingServer) -> Upstream:

@@ -22,6 +22,8 @@ the version, it points at) needs the model's owner or an admin, and is audited.
 
 from __future__ import annotations
 
+import contextlib
+import copy
 import json
 import re
 from collections.abc import Callable, Iterable, Mapping
@@ -170,6 +172,13 @@ def _force(call: Call, key: str, value: str | None) -> None:
 # -- the rules ----------------------------------------------------------------------------
 
 
+def _from_memory(rule: Rule) -> Rule:
+    """Mark ``rule`` as one that changes nothing in the request (no forced tags, no audit):
+    it may first be tried on what :class:`Ownership` remembers (see :func:`check_owners`)."""
+    rule.from_memory = True  # type: ignore[attr-defined]
+    return rule
+
+
 def _experiment_create(call: Call) -> None:
     names = values(call.body, "name")
     name = names[-1] if names else ""
@@ -224,6 +233,7 @@ def _logged_models(call: Call, ids: Iterable[str], action: str) -> None:
 
 
 def _run_write(action: str) -> Callable[[Call], None]:
+    @_from_memory
     def rule(call: Call) -> None:
         endpoint = call.endpoint
         if endpoint.endswith(("/set-tag", "/delete-tag")):
@@ -628,21 +638,51 @@ def authorize(
     return Decision(json.dumps(call.body).encode() if call.changed else None, call.audit)
 
 
+class _NeedsLookup(Exception):
+    """A rule tried on memory alone needed MLflow or the database."""
+
+
+class _NoDatabase:
+    def session(self) -> Any:
+        raise _NeedsLookup
+
+
+def _no_client() -> Any:
+    raise _NeedsLookup
+
+
+def _memory_of(owners: Ownership) -> Ownership:
+    """``owners`` answering only from what it remembers (the same caches, which it reads and
+    never fills): any lookup raises :class:`_NeedsLookup`."""
+    memory = copy.copy(owners)
+    memory._client = _no_client
+    memory.db = _NoDatabase()  # type: ignore[assignment]
+    return memory
+
+
 async def check_owners(request: Request, principal: Principal, path: str, body: Any) -> Decision:
     """The gateway's hook: :func:`authorize` this request (``path`` decoded, ``body`` the
-    decoded JSON or None), off the event loop."""
-    if rule_for(request.method, path) is None:
+    decoded JSON or None), off the event loop.
+
+    Logging to a run whose owner and experiment are remembered (every call after the first,
+    for its owner or an admin) is decided on the event loop: the same rule on the same facts,
+    without a trip to a worker thread; anything that needs a lookup goes there as before.
+    """
+    found = rule_for(request.method, path)
+    if found is None:
         return Decision()
     wb = workbench(request)
-    decision = await run_in_threadpool(
-        authorize,
-        wb.models.owners,
-        principal,
-        request.method,
-        path,
-        body,
-        request.query_params.multi_items(),
-        request.headers,
-    )
+    owners: Ownership = wb.models.owners
+    query = request.query_params.multi_items()
+    decision: Decision | None = None
+    if getattr(found[0], "from_memory", False):
+        with contextlib.suppress(_NeedsLookup):
+            decision = authorize(
+                _memory_of(owners), principal, request.method, path, body, query, request.headers
+            )
+    if decision is None:
+        decision = await run_in_threadpool(
+            authorize, owners, principal, request.method, path, body, query, request.headers
+        )
     decision.log, decision.actor, decision.client = wb.audit, principal.name, client(request)
     return decision

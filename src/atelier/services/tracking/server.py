@@ -88,6 +88,11 @@ class TrackingServer:
         return self._process is not None and self._process.poll() is None
 
     @property
+    def ready(self) -> bool:
+        """Started and still running: :meth:`ensure_started` would return at once."""
+        return self._ready and self.running
+
+    @property
     def last_error(self) -> TrackingUnavailable | None:
         """Why the last start failed (kept for background starts), or None."""
         return self._error
@@ -348,6 +353,9 @@ def main(argv: list[str]) -> None:
         "mlflow.server.fastapi_app:app",
         log_level="warning",
         proxy_headers=False,
+        # Longer than the gateway keeps an idle connection (httpx: 5 s), so that it is always
+        # the gateway that closes one, never MLflow while a request is on its way.
+        timeout_keep_alive=60,
         timeout_graceful_shutdown=5,
     )
     uvicorn.Server(config).run(sockets=[sock])
