@@ -1,5 +1,7 @@
 """One benchmark case on Atelier's engine, in its own process: ``python -m
-bench.features.atelier_case WORKSPACE VIEW FRAME`` prints a JSON line of results."""
+bench.features.atelier_case WORKSPACE VIEW FRAME OUT [PLAN]`` prints a JSON line of results and
+writes the answer to OUT (after the clock stops). PLAN: ``chosen`` (default), ``asof`` or
+``range`` forces the row join."""
 
 from __future__ import annotations
 
@@ -9,30 +11,25 @@ import time
 from pathlib import Path
 
 
-def main(workspace: str, view: str, frame: str) -> None:
+def main(workspace: str, view: str, frame: str, out: str, plan: str = "chosen") -> None:
     import pandas as pd
 
     from atelier.config import Workspace
+    from atelier.services.features import Plan
     from atelier.services.workbench import Workbench
     from bench.features.data import FEATURES
 
     entities = pd.read_parquet(frame)
     wb = Workbench(Workspace.open(Path(workspace), environ={}))
     store = wb.features
+    forced = None if plan == "chosen" else Plan(plan, "window", plan == "asof")  # type: ignore[arg-type]
     started = time.perf_counter()
-    result = store.training_set(entities, [f"{view}:{f}" for f in FEATURES]).to_pandas()
+    training = store.training_set(entities, [f"{view}:{f}" for f in FEATURES], plan=forced)
+    result = training.to_pandas()
     seconds = time.perf_counter() - started
-    print(
-        json.dumps(
-            {
-                "seconds": seconds,
-                "rows": len(result),
-                "nulls": int(result["f0"].isna().sum()),
-                "checksum": float(result["f0"].sum()),
-                "peak_bytes": peak_bytes(),
-            }
-        )
-    )
+    peak = peak_bytes()
+    result.to_parquet(out)
+    print(json.dumps({"seconds": seconds, "peak_bytes": peak, "plan": training.plans[view]}))
     wb.close()
 
 
@@ -46,4 +43,4 @@ def peak_bytes() -> int:
 
 
 if __name__ == "__main__":
-    main(*sys.argv[1:4])
+    main(*sys.argv[1:6])

@@ -1,5 +1,6 @@
 """One benchmark case on Feast, run by the peer virtualenv's Python (no Atelier imports):
-``python feast_case.py {file|duckdb} REPO TABLE FRAME`` prints a JSON line of results."""
+``python feast_case.py {file|duckdb} REPO TABLE FRAME OUT`` prints a JSON line of results and
+writes the answer to OUT (after the clock stops)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,8 @@ from pathlib import Path
 FEATURES = [f"f{i}" for i in range(10)]
 
 
-def main(store_type: str, repo: str, table: str, frame: str) -> None:
+def main(store_type: str, repo: str, table: str, frame: str, out: str) -> None:
+    import feast
     import pandas as pd
     from feast import Entity, FeatureStore, FeatureView, Field, FileSource
     from feast.repo_config import RepoConfig
@@ -32,7 +34,9 @@ def main(store_type: str, repo: str, table: str, frame: str) -> None:
     )
     store = FeatureStore(config=config)
     entity = Entity(name="entity", join_keys=["entity_id"], value_type=ValueType.INT64)
-    source = FileSource(path=table, timestamp_field="event_timestamp")
+    source = FileSource(
+        path=table, timestamp_field="event_timestamp", created_timestamp_column="created"
+    )
     view = FeatureView(
         name="bench",
         entities=[entity],
@@ -48,17 +52,9 @@ def main(store_type: str, repo: str, table: str, frame: str) -> None:
     )
     result = job.to_df()
     seconds = time.perf_counter() - started
-    print(
-        json.dumps(
-            {
-                "seconds": seconds,
-                "rows": len(result),
-                "nulls": int(result["f0"].isna().sum()),
-                "checksum": float(result["f0"].sum()),
-                "peak_bytes": peak_bytes(),
-            }
-        )
-    )
+    peak = peak_bytes()
+    result.to_parquet(out)
+    print(json.dumps({"seconds": seconds, "peak_bytes": peak, "feast": feast.__version__}))
 
 
 def peak_bytes() -> int:
@@ -71,4 +67,4 @@ def peak_bytes() -> int:
 
 
 if __name__ == "__main__":
-    main(*sys.argv[1:5])
+    main(*sys.argv[1:6])

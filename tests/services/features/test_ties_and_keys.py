@@ -141,3 +141,17 @@ def test_string_keys_against_string_keys_join_exactly(store: FeatureStore) -> No
             pd.DataFrame({"cid": [1], "event_timestamp": [pd.Timestamp("2024-01-02")]}),
             ["strs:v"],
         )
+
+
+def test_chooser_takes_asof_when_range_pairs_outgrow_the_rows() -> None:
+    """Row features, ttl 2 days, events over 9 days, 10k keys, 1.68M feature rows: a range
+    join for 10k entity rows (few pairs), ASOF for 1M (pairs about 11 times the rows)."""
+    from atelier.services.features.engine import Frame, choose_plan
+
+    day = 86_400 * 10**9
+    for rows, expected in ((10_000, "range"), (1_000_000, "asof")):
+        frame = Frame("f", rows, 0, 9 * day)
+        plan = choose_plan(frame, min(rows, 10_000), 1_680_000, 2 * day, 0)
+        assert plan.rows == expected, rows
+    no_ttl = choose_plan(Frame("f", 10, 0, day), 10, 1_000, None, 0)
+    assert no_ttl.rows == "asof"
