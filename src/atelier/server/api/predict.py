@@ -8,9 +8,11 @@ version). Input that does not match the signature is a 422 naming the record and
 
 from __future__ import annotations
 
+import json
+import math
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from atelier.contract.apps import Prediction, PredictionBatch, Serving
@@ -40,15 +42,34 @@ async def predict(
     alias: str | None = None,
     version: int | None = None,
     principal: Principal = allow("admin", "scientist", scopes=(PREDICT,)),
-) -> dict[str, Any]:
+) -> Response:
     """Predict one record or a batch; each prediction has an ``id`` for feedback."""
     ref = parse_reference(name, alias=alias, version=version)
     records, batch = records_from_body(await json_body(request))
     server = workbench(request).serving
     result = await run_in_threadpool(server.predict, ref, records, caller=principal.name)
-    if batch:
-        return result.as_dict()
-    return result.single_dict()
+    # Plain JSON values built by the server (the shape ``response_model`` documents): written
+    # directly rather than validated again field by field on the hot path.
+    answer = result.as_dict() if batch else result.single_dict()
+    return Response(_dumps(answer), media_type="application/json")
+
+
+def _dumps(value: Any) -> bytes:
+    try:
+        text = json.dumps(value, separators=(",", ":"), allow_nan=False, default=str)
+    except ValueError:  # a model answered NaN or an infinity: null, as JSON has no such number
+        text = json.dumps(_finite(value), separators=(",", ":"), allow_nan=False, default=str)
+    return text.encode()
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_finite(v) for v in value]
+    return value
 
 
 @router.get("/models/{name}/serving", response_model=Serving)
