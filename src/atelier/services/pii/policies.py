@@ -176,8 +176,8 @@ class Masker:
     The pseudonym of a value is ``sha256(prefix || text)``, its first 16 hex digits, where
     ``prefix`` is 16 bytes derived from the workspace's 32-byte key (HMAC-SHA256 of a fixed
     label, truncated) and ``text`` the value's UTF-8 text. One hash per value instead of
-    HMAC's two (and no hex round trip between them): in DuckDB it costs a third to a quarter
-    of the CPU time HMAC did (``bench/pii_masking.py``), and a value of up to 39 bytes fits in
+    HMAC's two (and no hex round trip between them): in DuckDB it costs about a third of the
+    CPU time HMAC did (``bench/pii_masking.py``), and a value of up to 39 bytes fits in
     one SHA-256 block with the prefix. It is still a keyed function:
 
     * the one generic weakness of SHA-256 keyed by a secret prefix is length extension (from
