@@ -26,6 +26,7 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 from bench.features.data import FEATURES, FRAMES, SMALL, TABLES, frame_path, generate, table_path
 
@@ -58,14 +59,15 @@ def _prepare_atelier() -> Path:
         for entities, days in TABLES:
             name = f"features_{entities}x{days}"
             if ("bench", name) not in have:
-                path = table_path(OUT, entities, days)
-                wb.warehouse.run_write(
-                    lambda c, n=name, p=path: c.execute(
-                        f"CREATE SCHEMA IF NOT EXISTS bench; "
-                        f"CREATE TABLE bench.{n} AS SELECT * FROM read_parquet('{p}')"
-                    ),
-                    author="bench",
+                sql = (
+                    f"CREATE SCHEMA IF NOT EXISTS bench; CREATE TABLE bench.{name} AS "
+                    f"SELECT * FROM read_parquet('{table_path(OUT, entities, days)}')"
                 )
+
+                def load(con: Any, sql: str = sql) -> None:
+                    con.execute(sql)
+
+                wb.warehouse.run_write(load, author="bench")
             views.append(
                 FeatureView(
                     f"bench_{entities}x{days}",
