@@ -35,9 +35,8 @@ OUT = ROOT / "bench" / "out" / "features"
 PEER = ROOT / "bench" / ".venv-peer-feast" / "bin" / "python"
 LIMIT_SECONDS = 900
 LIMIT_BYTES = 12 * 2**30
-ENGINES = tuple(
-    os.environ.get("ATELIER_BENCH_ENGINES", "duckdb,atelier,feast-duckdb,feast-file").split(",")
-)
+ALL_ENGINES = ("duckdb", "atelier", "feast-duckdb", "feast-file")
+ENGINES = tuple(os.environ.get("ATELIER_BENCH_ENGINES", ",".join(ALL_ENGINES)).split(","))
 REPEATS = int(os.environ.get("ATELIER_BENCH_REPEATS", "3"))
 #: pandas answers cases up to this (feature rows x entity rows); above, the hand-written
 #: query's answer (checked against pandas on every smaller case) is the reference.
@@ -351,6 +350,27 @@ def _report(
         "|---|---|---|---|---|---|---|",
         *answers,
         "",
+        *(
+            [
+                "The hand-written query's answer is the reference (no tie flag) where pandas "
+                "was not run: "
+                + ", ".join(
+                    f"{e * d * 24:,} x {r:,}"
+                    for e, d in TABLES
+                    for r in FRAMES
+                    if (e, r) in references
+                )
+                + ".",
+                "",
+            ]
+            if references
+            else []
+        ),
+        *(
+            [f"Not run in this run: {', '.join(e for e in ALL_ENGINES if e not in ENGINES)}.", ""]
+            if set(ALL_ENGINES) - set(ENGINES)
+            else []
+        ),
         f"Versions: {_versions()}. Load average (1 min) at the start of each run: "
         + (f"{min(loads):.1f} to {max(loads):.1f}" if loads else "-")
         + (" (small sizes)" if SMALL else "")
