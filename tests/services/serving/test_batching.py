@@ -114,6 +114,23 @@ def test_a_batch_holds_at_most_max_rows_but_a_larger_request_still_goes() -> Non
     assert [len(c) for c in model.calls] == [1, 3, 2, 6]
 
 
+def test_only_requests_with_the_same_key_share_a_call() -> None:
+    model = HeldModel()
+    batcher = Batcher(model)
+    threads = [threading.Thread(target=batcher.submit, args=([{"x": 0}], "int"))]
+    threads[0].start()
+    assert model.entered.wait(30)
+    for queued, (x, key) in enumerate(((1, "float"), (2, "int"), (3, "float"), (4, "int")), 1):
+        thread = threading.Thread(target=batcher.submit, args=([{"x": x}], key))
+        threads.append(thread)
+        thread.start()
+        wait_for(lambda queued=queued: batcher.waiting() == queued)
+    model.release.set()
+    for thread in threads:
+        thread.join(30)
+    assert model.calls == [[0], [1, 3], [2, 4]]
+
+
 @pytest.fixture
 def server(
     registered: Registered, lake_workbench: Workbench, tmp_path: Path

@@ -86,10 +86,11 @@ class PredictionBatch:
 class _Waiting:
     """One request's rows in a :class:`Batcher`'s queue, and then its answer."""
 
-    __slots__ = ("done", "error", "lead", "outputs", "rows", "seconds")
+    __slots__ = ("done", "error", "key", "lead", "outputs", "rows", "seconds")
 
-    def __init__(self, rows: Sequence[Mapping[str, Any]]) -> None:
+    def __init__(self, rows: Sequence[Mapping[str, Any]], key: object) -> None:
         self.rows = rows
+        self.key = key
         self.done = threading.Event()
         #: Set when this request is handed the next call of the model (not its answer).
         self.lead = False
@@ -106,7 +107,10 @@ class Batcher:
     never waits). Requests that arrive while a call runs queue up; when the call ends, the
     oldest waiting request's thread takes every queued request (up to ``max_rows`` rows) into
     the next call. So the batch grows with the load and a request waits at most one call of
-    the model. Each request gets the outputs of its own rows, in order; when a batched call
+    the model. Only requests with the same ``key`` share a call (the model server's key is
+    the column types of the request's rows, so that a request's frame is typed as it would be
+    alone: a missing optional value in one request never turns its neighbours' integers into
+    floats). Each request gets the outputs of its own rows, in order; when a batched call
     fails, every request in it is predicted again alone, so that an error is its own sender's.
     """
 
@@ -131,9 +135,11 @@ class Batcher:
         with self._lock:
             return len(self._queue)
 
-    def submit(self, rows: Sequence[Mapping[str, Any]]) -> tuple[list[Output], float]:
+    def submit(
+        self, rows: Sequence[Mapping[str, Any]], key: object = None
+    ) -> tuple[list[Output], float]:
         """The outputs for ``rows`` (in order) and the model's time per row, in seconds."""
-        item = _Waiting(rows)
+        item = _Waiting(rows, key)
         with self._lock:
             self._queue.append(item)
             lead = not self._busy
@@ -151,11 +157,15 @@ class Batcher:
 
     def _run(self) -> None:
         with self._lock:
-            batch = [self._queue.popleft()]
-            size = len(batch[0].rows)
-            while self._queue and size + len(self._queue[0].rows) <= self.max_rows:
-                size += len(self._queue[0].rows)
-                batch.append(self._queue.popleft())
+            first = self._queue.popleft()
+            batch, size, left = [first], len(first.rows), deque[_Waiting]()
+            for item in self._queue:  # the others keep their order for the next call
+                if item.key == first.key and size + len(item.rows) <= self.max_rows:
+                    size += len(item.rows)
+                    batch.append(item)
+                else:
+                    left.append(item)
+            self._queue = left
         try:
             self._call(batch, size)
         finally:
@@ -309,7 +319,7 @@ class ModelServer:
                 "log it with a signature (infer_signature) to serve it"
             )
         rows = model.schema.validate(records)
-        outputs, seconds = self.batcher(model).submit(rows)
+        outputs, seconds = self.batcher(model).submit(rows, tuple(model.schema.dtypes(rows)))
         latency_ms = seconds * 1000
         at = datetime.now(UTC).isoformat()
         predictions = []
