@@ -179,3 +179,79 @@ def test_the_provider_alone_installs_the_artifact_hook(
     names = {a.path for a in mlflow.MlflowClient().list_artifacts(run.info.run_id)}
     assert names == {"atelier.packages.txt"}
     assert getattr(MlflowClient.create_run, "_atelier_capture", False)
+
+
+def test_the_commit_is_the_projects_not_the_repository_around_it(
+    tracking: Tracking, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import mlflow
+
+    outer = tmp_path / "outer"
+    folder = outer / "projects" / "churn"
+    folder.mkdir(parents=True)
+    (outer / "README").write_text("the repository Atelier might run from\n")
+    git(outer, "init", "-q")
+    git(outer, "add", ".")
+    git(outer, "commit", "-q", "-m", "outer")
+    (folder / "pyproject.toml").write_text('[project]\nname = "churn"\nversion = "0"\n')
+    (folder / "train.py").write_text("print('v1')\n")
+    monkeypatch.chdir(folder)
+    monkeypatch.setenv("ATELIER_PROJECT", "churn")
+    capture.install()
+    assert capture.git_head(folder) is None
+    with mlflow.start_run() as run:
+        pass
+    tags = mlflow.MlflowClient().get_run(run.info.run_id).data.tags
+    outer_commit = git(outer, "rev-parse", "HEAD")
+    assert outer_commit not in tags.values()
+    assert not {"atelier.git.commit", "mlflow.source.git.commit"} & set(tags)
+
+    git(folder, "init", "-q", "-b", "trunk")
+    git(folder, "add", ".")
+    git(folder, "commit", "-q", "-m", "own")
+    with mlflow.start_run() as run:
+        pass
+    tags = mlflow.MlflowClient().get_run(run.info.run_id).data.tags
+    own = git(folder, "rev-parse", "HEAD")
+    assert tags["atelier.git.commit"] == tags["mlflow.source.git.commit"] == own != outer_commit
+    assert tags["atelier.git.branch"] == "trunk"
+    assert tags["atelier.git.dirty"] == "false"
+
+
+def test_git_head_reads_the_repository_files(tmp_path: Path) -> None:
+    folder = tmp_path / "p"
+    folder.mkdir()
+    assert capture.git_head(folder) is None
+    git(folder, "init", "-q", "-b", "main")
+    assert capture.git_head(folder) is None  # no commit yet
+    (folder / "a").write_text("a\n")
+    git(folder, "add", ".")
+    git(folder, "commit", "-q", "-m", "a")
+    first = git(folder, "rev-parse", "HEAD")
+    assert capture.git_head(folder) == (first, "main")
+    git(folder, "pack-refs", "--all")  # the branch now only in packed-refs
+    assert not (folder / ".git" / "refs" / "heads" / "main").exists()
+    assert capture.git_head(folder) == (first, "main")
+    git(folder, "checkout", "-q", "--detach")
+    assert capture.git_head(folder) == (first, None)
+    git(folder, "checkout", "-q", "main")
+    git(folder, "worktree", "add", "-q", "-b", "side", str(tmp_path / "side"))
+    assert capture.git_head(tmp_path / "side") == (first, "side")
+    (folder / ".git" / "HEAD").write_text("ref: refs/../../../etc/passwd\n")
+    assert capture.git_head(folder) is None
+
+
+def test_git_runs_without_the_projects_fsmonitor_or_external_diff(
+    project: Path, tmp_path: Path
+) -> None:
+    marker = tmp_path / "ran"
+    script = tmp_path / "hostile.sh"
+    script.write_text(f"#!/bin/sh\ntouch {marker}\n")
+    script.chmod(0o755)
+    git(project, "config", "core.fsmonitor", str(script))
+    git(project, "config", "diff.external", str(script))
+    git(project, "config", "core.hooksPath", str(tmp_path))
+    environment = capture.gather()
+    assert "+print('v2')" in environment.files["atelier.diff"]
+    assert environment.tags["atelier.git.dirty"] == "true"
+    assert not marker.exists()

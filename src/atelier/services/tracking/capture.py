@@ -397,10 +397,113 @@ def packages() -> list[str]:
     return [found[key] for key in sorted(found)]
 
 
+#: MLflow's own git tags: it reads them from the repository around the script that runs (in a
+#: notebook kernel, the kernel's launcher), which is not the project's.
+MLFLOW_GIT_TAGS = (
+    "mlflow.source.git.commit",
+    "mlflow.source.git.branch",
+    "mlflow.source.git.repoURL",
+)
+
+
+def git_dir(folder: Path) -> Path | None:
+    """The git directory of the repository whose work tree is ``folder`` itself (its ``.git``
+    folder, or where a ``.git`` file of a worktree or submodule points); ``None`` when
+    ``folder`` is not the top of a repository. Never a repository around ``folder``."""
+    dot = folder / ".git"
+    if dot.is_dir():
+        return dot
+    if dot.is_file():
+        try:
+            line = dot.read_text(errors="replace").strip()
+        except OSError:
+            return None
+        if line.startswith("gitdir:"):
+            target = Path(line[len("gitdir:") :].strip())
+            target = target if target.is_absolute() else folder / target
+            return target if target.is_dir() else None
+    return None
+
+
+def _ref(directory: Path, common: Path, name: str) -> str | None:
+    """The commit a ref names, from its loose file or ``packed-refs`` (no git process)."""
+    for base in (directory, common):
+        try:
+            text = (base / name).read_text(errors="replace").strip()
+        except (OSError, ValueError):
+            continue
+        if _is_sha(text):
+            return text
+    try:
+        packed = (common / "packed-refs").read_text(errors="replace")
+    except OSError:
+        return None
+    for line in packed.splitlines():
+        sha, _, ref = line.partition(" ")
+        if ref.strip() == name and _is_sha(sha):
+            return sha
+    return None
+
+
+def _is_sha(text: str) -> bool:
+    return len(text) in (40, 64) and all(c in "0123456789abcdef" for c in text)
+
+
+def git_head(folder: Path) -> tuple[str, str | None] | None:
+    """``(commit, branch)`` of the repository at ``folder``, read from its files: ``None``
+    when ``folder`` is not a repository or has no commit yet; branch ``None`` when detached."""
+    directory = git_dir(folder)
+    if directory is None:
+        return None
+    common = directory
+    try:
+        pointer = (directory / "commondir").read_text(errors="replace").strip()
+        common = (pointer and (directory / pointer)) or directory
+    except OSError:
+        pass
+    try:
+        head = (directory / "HEAD").read_text(errors="replace").strip()
+    except OSError:
+        return None
+    if _is_sha(head):
+        return head, None
+    if not head.startswith("ref:"):
+        return None
+    name = head[len("ref:") :].strip()
+    if not name.startswith("refs/") or ".." in name.split("/"):
+        return None
+    commit = _ref(directory, common, name)
+    if commit is None:
+        return None
+    return commit, name.removeprefix("refs/heads/")
+
+
 def _git(folder: Path, *args: str) -> str | None:
+    """Run git on the repository at ``folder`` and no other: its git directory and work tree
+    named, no hooks, no fsmonitor, no external diff or text conversion, no optional locks,
+    no configuration from the environment."""
+    directory = git_dir(folder)
+    if directory is None:
+        return None
+    keep = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "USER")
+    env = {k: os.environ[k] for k in keep if k in os.environ}
+    env.update(
+        GIT_DIR=str(directory),
+        GIT_WORK_TREE=str(folder),
+        GIT_CONFIG_NOSYSTEM="1",
+        GIT_OPTIONAL_LOCKS="0",
+        GIT_TERMINAL_PROMPT="0",
+        GIT_CEILING_DIRECTORIES=str(folder.parent),
+    )
+    safe = ["-c", "core.fsmonitor=false", "-c", f"core.hooksPath={os.devnull}"]
     try:
         result = subprocess.run(
-            ["git", *args], cwd=folder, capture_output=True, timeout=30, check=False
+            ["git", *safe, *args],
+            cwd=folder,
+            env=env,
+            capture_output=True,
+            timeout=30,
+            check=False,
         )
     except (OSError, subprocess.TimeoutExpired):
         return None
@@ -439,13 +542,13 @@ def gather() -> Environment:
             data = lock.read_bytes()
             tags["atelier.lock.sha256"] = hashlib.sha256(data).hexdigest()
             files[LOCK_ARTIFACT] = data.decode(errors="replace")
-        commit = _git(folder, "rev-parse", "HEAD")
-        if commit:
-            tags["atelier.git.commit"] = commit.strip()
-            branch = (_git(folder, "rev-parse", "--abbrev-ref", "HEAD") or "").strip()
-            if branch and branch != "HEAD":
-                tags["atelier.git.branch"] = branch
-            diff = _git(folder, "diff", "HEAD", "--", ".") or ""
+        head = git_head(folder)
+        if head is not None:
+            commit, branch = head
+            tags["atelier.git.commit"] = tags["mlflow.source.git.commit"] = commit
+            if branch:
+                tags["atelier.git.branch"] = tags["mlflow.source.git.branch"] = branch
+            diff = _git(folder, "diff", "--no-ext-diff", "--no-textconv", "HEAD", "--", ".") or ""
             tags["atelier.git.dirty"] = "true" if diff else "false"
             if diff:
                 if len(diff) > MAX_DIFF_BYTES:
@@ -486,9 +589,15 @@ class AtelierRunContext:
 def _with_artifacts(create_run: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(create_run)
     def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
-        run = create_run(self, *args, **kwargs)
         environment: Environment | None = getattr(_pending, "environment", None)
         _pending.environment = None
+        if environment is not None and "atelier.git.commit" not in environment.tags:
+            # The project is no repository: MLflow's git tags would name another one's.
+            if len(args) >= 3 and isinstance(args[2], dict):
+                args = (*args[:2], _without_git(args[2]), *args[3:])
+            elif isinstance(kwargs.get("tags"), dict):
+                kwargs["tags"] = _without_git(kwargs["tags"])
+        run = create_run(self, *args, **kwargs)
         if (
             environment is not None
             and run.data.tags.get(CAPTURE_TAG) == environment.tags[CAPTURE_TAG]
@@ -498,6 +607,10 @@ def _with_artifacts(create_run: Callable[..., Any]) -> Callable[..., Any]:
 
     wrapper._atelier_capture = True  # type: ignore[attr-defined]
     return wrapper
+
+
+def _without_git(tags: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in tags.items() if k not in MLFLOW_GIT_TAGS}
 
 
 def _with_environment(log_model: Callable[..., Any]) -> Callable[..., Any]:
