@@ -39,7 +39,7 @@ def portal(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Portal]:
         assert done.status_code == 303
         page = client.get("/models/churn")
         assert page.status_code == 200 and "Publish as app" in page.text
-        assert '<option value="alias:champion">@champion (version 1)</option>' in page.text
+        assert '<option value="alias:champion" selected>@champion (version 1)</option>' in page.text
         assert '<option value="version:1">version 1</option>' in page.text
         token = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
         assert token

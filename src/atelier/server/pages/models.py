@@ -14,13 +14,13 @@ from __future__ import annotations
 import json
 import re
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote, urlencode, urlsplit
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
-from atelier.errors import AtelierError, InvalidInput
+from atelier.errors import AtelierError, InvalidInput, NotFound
 from atelier.server.api.deps import client
 from atelier.server.pages.render import render
 from atelier.server.security import allow
@@ -28,6 +28,7 @@ from atelier.services.auth import Principal
 from atelier.services.tracking import TrackingServer
 from atelier.services.tracking.experiments import (
     LOCK_ARTIFACT,
+    artifact_files,
     artifact_text,
     data_versions,
     packages_of,
@@ -41,6 +42,10 @@ from atelier.services.tracking.personal import pii_columns
 router = APIRouter()
 
 REGISTERED_BY_TAG = "atelier.registered_by"
+LOGGED_MODEL_ID = re.compile(r"m-[0-9a-f]{32}")
+#: Where :func:`atelier.evaluate` logs its plots in a run's artifacts.
+EVALUATION_FOLDER = "evaluation"
+PLOT_TYPES = {"png": "image/png", "svg": "image/svg+xml"}
 
 
 def _server(request: Request) -> TrackingServer:
@@ -152,11 +157,52 @@ async def change_alias(
     return RedirectResponse(f"/models/{quote(name, safe='')}{shown}", status_code=303)
 
 
+@router.get("/models/{name:path}/plots")
+def evaluation_plot(
+    request: Request, name: str, version: str, path: str, _: Principal = allow(*ROLES)
+) -> Response:
+    """One evaluation plot (``evaluation/….png`` or ``.svg``, as :func:`atelier.evaluate`
+    logs them) of the run that produced version ``version`` of model ``name``; nothing else of
+    the run's artifacts."""
+    if not version.isdigit():
+        raise InvalidInput(f"version must be a number, not {version!r}")
+    check_relative("plot", path)
+    media = PLOT_TYPES.get(path.rpartition(".")[2].lower())
+    if not path.startswith(EVALUATION_FOLDER + "/") or media is None:
+        raise InvalidInput(f"{path!r} is no evaluation plot: evaluation/*.png or *.svg")
+    server = _server(request)
+    found = server.api("GET", "model-versions/get", params={"name": name, "version": version})[
+        "model_version"
+    ]
+    run_id = found.get("run_id")
+    response = (
+        server.request("GET", "/get-artifact", params={"run_uuid": run_id, "path": path})
+        if run_id
+        else None
+    )
+    if response is None or response.status_code != 200:
+        raise NotFound(f"{name} version {version} has no plot {path!r}")
+    return Response(
+        response.content,
+        media_type=media,
+        headers={
+            "Cache-Control": "private, max-age=300",
+            "X-Content-Type-Options": "nosniff",
+            # An SVG is a document: no script of its own, ever.
+            "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; sandbox",
+        },
+    )
+
+
 @router.get("/models/{name:path}")
 def model_card(
-    request: Request, name: str, version: str | None = None, _: Principal = allow(*ROLES)
+    request: Request,
+    name: str,
+    version: str | None = None,
+    alias: str | None = None,
+    _: Principal = allow(*ROLES),
 ) -> HTMLResponse:
-    return _card_page(request, name, version)
+    return _card_page(request, name, version, came_from_alias=alias)
 
 
 def _card_page(
@@ -167,6 +213,7 @@ def _card_page(
     values: dict[str, str] | None = None,
     status_code: int = 200,
     alias_form: dict[str, str] | None = None,
+    came_from_alias: str | None = None,
 ) -> HTMLResponse:
     server = _server(request)
     try:
@@ -193,11 +240,15 @@ def _card_page(
     by_version: dict[str, list[str]] = {}
     for alias, number in aliases.items():
         by_version.setdefault(number, []).append(alias)
+    if version is None and came_from_alias in aliases:
+        version = aliases[came_from_alias]
+    else:
+        came_from_alias = None
     chosen_number = (
         version or aliases.get("champion") or (versions[0]["version"] if versions else None)
     )
     chosen = next((v for v in versions if str(v["version"]) == str(chosen_number)), None)
-    card = _card(server, chosen) if chosen else None
+    card = _card(server, chosen, name) if chosen else None
     if card is not None:
         card["captured"] = _environment(request, name, card["version"])
         card["runtime"] = _runtime(request, name, card["version"])
@@ -225,7 +276,8 @@ def _card_page(
             "app": _app_name(name),
             "targets": [(f"alias:{a}", f"@{a} (version {v})") for a, v in sorted(aliases.items())]
             + [(f"version:{v['version']}", f"version {v['version']}") for v in versions],
-            "selected": f"version:{chosen['version']}" if chosen and version else None,
+            **_publish_default(aliases, chosen, version, came_from_alias),
+            "alias_versions": aliases,
             "error": error,
             **(values or {}),
         },
@@ -233,6 +285,25 @@ def _card_page(
         model_owner=_tags(model).get(REGISTERED_BY_TAG),
         status_code=status_code,
     )
+
+
+def _publish_default(
+    aliases: dict[str, str],
+    chosen: dict[str, Any] | None,
+    version: str | None,
+    came_from_alias: str | None,
+) -> dict[str, str | None]:
+    """What "Publish as app" serves unless the user picks otherwise: the alias the user came
+    from (``?alias=``), else the version they opened (``?version=``), else the alias the card
+    shows (``champion``), else the version shown; and the version that serves today."""
+    if chosen is None:
+        return {"selected": None, "serves": None}
+    number = str(chosen["version"])
+    if came_from_alias:
+        return {"selected": f"alias:{came_from_alias}", "serves": number}
+    if version is None and aliases.get("champion") == number:
+        return {"selected": "alias:champion", "serves": number}
+    return {"selected": f"version:{number}", "serves": number}
 
 
 def _app_name(model: str) -> str:
@@ -249,7 +320,7 @@ def _tags(version: dict[str, Any]) -> dict[str, str]:
     return {t["key"]: t.get("value", "") for t in version.get("tags", [])}
 
 
-def _card(server: TrackingServer, version: dict[str, Any]) -> dict[str, Any]:
+def _card(server: TrackingServer, version: dict[str, Any], name: str) -> dict[str, Any]:
     run: dict[str, Any] | None = None
     if version.get("run_id"):
         try:
@@ -274,7 +345,55 @@ def _card(server: TrackingServer, version: dict[str, Any]) -> dict[str, Any]:
         "packages": packages_of(server, run["id"]) if run else None,
         "lock": lock,
         "signature": _signature(server, version, run),
+        "lineage": _lineage(run["tags"]) if run else {},
+        "plots": _plots(server, run["id"], name, str(version["version"])) if run else [],
     }
+
+
+def _lineage(tags: dict[str, str]) -> dict[str, Any]:
+    """The training set and feature views the run trained on (the tags
+    :func:`atelier.services.features.lineage.run_tags` writes)."""
+    found: dict[str, Any] = {"training_set": None, "feature_views": []}
+    training = tags.get("atelier.training_set", "")
+    if training.startswith("sha256:"):
+        found["training_set"] = {"digest": training.removeprefix("sha256:")}
+    elif training:
+        table, _, number = training.rpartition("@")
+        if table and number.isdigit():
+            found["training_set"] = {"table": table, "version": int(number)}
+        else:
+            found["training_set"] = {"table": training, "version": None}
+    for entry in filter(None, tags.get("atelier.feature_views", "").split(",")):
+        view, _, number = entry.strip().rpartition("@")
+        view, number = (view, number) if view else (number, "")
+        found["feature_views"].append(
+            {"name": view, "version": int(number) if number.isdigit() else None}
+        )
+    return found if found["training_set"] or found["feature_views"] else {}
+
+
+def _plots(server: TrackingServer, run_id: str, name: str, version: str) -> list[dict[str, str]]:
+    """The evaluation plots the run logged, with the portal's link to each."""
+    try:
+        files = artifact_files(server, run_id, EVALUATION_FOLDER)
+    except AtelierError:
+        return []
+    plots = []
+    for path in sorted(files):
+        stem, _, extension = path.rpartition("/")[2].rpartition(".")
+        if extension.lower() in PLOT_TYPES:
+            title = (
+                stem.replace("_", " ").capitalize().replace("Roc ", "ROC ").replace("Pr ", "PR ")
+            )
+            where = path.removeprefix(EVALUATION_FOLDER + "/").rpartition("/")[0]
+            plots.append(
+                {
+                    "title": f"{title} ({where})" if where else title,
+                    "url": f"/models/{quote(name, safe='')}/plots?"
+                    + urlencode({"version": version, "path": path}),
+                }
+            )
+    return plots
 
 
 def _environment(request: Request, name: str, version: str) -> dict[str, Any]:
@@ -333,7 +452,7 @@ def _signature(
             result[part] = [
                 {
                     "name": str(c.get("name", "")),
-                    "type": str(c.get("type", "")) + ("" if c.get("required", True) else "?"),
+                    "type": _column_type(c) + ("" if c.get("required", True) else "?"),
                 }
                 for c in columns
                 if isinstance(c, dict)
@@ -343,10 +462,26 @@ def _signature(
     return result if any(result.values()) else None
 
 
+def _column_type(column: dict[str, Any]) -> str:
+    """``long``, ``string``…; a tensor as ``tensor float64 (-1, 4)``."""
+    spec = column.get("tensor-spec")
+    if column.get("type") == "tensor" and isinstance(spec, dict):
+        shape = tuple(spec.get("shape") or ())
+        return f"tensor {spec.get('dtype', '')} {shape}"
+    return str(column.get("type", ""))
+
+
 def _mlmodel(
     server: TrackingServer, version: dict[str, Any], run: dict[str, Any] | None
 ) -> str | None:
-    model_id = version.get("model_id")
+    source = urlsplit(version.get("source", ""))
+    # MLflow 3 keeps a model's files with its logged model: the version's source is
+    # ``models:/m-<id>`` (its REST answer carries no ``model_id`` field).
+    model_id = version.get("model_id") or (
+        source.path.strip("/")
+        if source.scheme == "models" and LOGGED_MODEL_ID.fullmatch(source.path.strip("/"))
+        else None
+    )
     if model_id:
         check_relative("model id", model_id)
         response = server.request(
@@ -357,7 +492,6 @@ def _mlmodel(
         if response.status_code == 200:
             text: str = response.text
             return text
-    source = urlsplit(version.get("source", ""))
     if source.scheme == "runs" and run is not None:
         _, _, sub = source.path.strip("/").partition("/")
         return artifact_text(server, run["id"], f"{sub}/MLmodel" if sub else "MLmodel")
