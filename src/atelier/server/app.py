@@ -6,9 +6,10 @@ from pathlib import Path
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from itsdangerous import Signer
+from starlette.exceptions import HTTPException
 
 import atelier
 from atelier.errors import AtelierError
@@ -16,6 +17,7 @@ from atelier.server import api, pages
 from atelier.server.body_limit import BodyLimit, Limits
 from atelier.server.gateway.jupyter_tokens import JupyterTokens
 from atelier.server.headers import SecurityHeaders
+from atelier.server.pages.errors import http_error, wants_page
 from atelier.server.pages.notebooks import notebook_lifespan
 from atelier.server.security import AuthMiddleware, check_every_route
 from atelier.services.workbench import Workbench
@@ -43,10 +45,15 @@ def create_app(workbench: Workbench) -> FastAPI:
     app.include_router(pages.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
+    # Portal pages get an HTML error page; API routes keep JSON.
+    app.add_exception_handler(HTTPException, http_error)
+
     @app.exception_handler(AtelierError)
-    async def atelier_error(_request: Request, exc: AtelierError) -> JSONResponse:
+    async def atelier_error(request: Request, exc: AtelierError) -> Response:
         # An error may carry headers for the client (a 503's Retry-After).
         headers = getattr(exc, "headers", None)
+        if exc.status_code in (403, 404) and wants_page(request):
+            return await http_error(request, HTTPException(exc.status_code, str(exc)))
         return JSONResponse({"detail": str(exc)}, status_code=exc.status_code, headers=headers)
 
     @app.exception_handler(RequestValidationError)

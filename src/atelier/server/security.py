@@ -40,7 +40,15 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 #: Exact paths and path prefixes anyone may reach.
 PUBLIC_PATHS = frozenset(
     # A device signing in has no credentials yet (see atelier.server.api.device).
-    {"/health", "/login", "/login/link", "/api/v1/device/code", "/api/v1/device/token"}
+    # Browsers ask for /favicon.ico on answers that are not pages (JSON, images).
+    {
+        "/health",
+        "/login",
+        "/login/link",
+        "/api/v1/device/code",
+        "/api/v1/device/token",
+        "/favicon.ico",
+    }
 )
 PUBLIC_PREFIXES = ("/static/",)
 

@@ -3,6 +3,7 @@ profile with SVG histograms, sources with the admin-only form."""
 
 from __future__ import annotations
 
+import re
 import sqlite3
 from pathlib import Path
 
@@ -85,7 +86,11 @@ def test_profile_page(client, accounts: Accounts, orders: str) -> None:  # type:
     page = client.get(f"/data/tables/{orders}/profile", headers=headers(accounts, "scientist"))
     assert page.status_code == 200
     assert 'data-column="order_id"' in page.text and 'data-column="region"' in page.text
-    assert page.text.count("<rect ") == 20 + 2  # 20 bins of order_id, 2 bars of region
+    # 20 bins of order_id (drawn linear and on a log scale), 2 bars of region.
+    log_drawings = re.findall(r'<svg class="hist hist-logscale".*?</svg>', page.text, re.S)
+    assert [d.count("<rect ") for d in log_drawings] == [20]
+    assert page.text.count("<rect ") == 20 + 20 + 2
+    assert 'class="hist-log"' in page.text and "Log scale" in page.text
     old = client.get(f"/data/tables/{orders}/profile?version=1", headers=headers(accounts, "admin"))
     assert "at version 1" in old.text
     gone = client.get(

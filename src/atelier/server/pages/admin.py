@@ -8,6 +8,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse
 
+import atelier
 from atelier.errors import AtelierError, InvalidInput
 from atelier.server.api.deps import client, workbench
 from atelier.server.pages.render import render
@@ -207,3 +208,18 @@ def _day(text: str, name: str) -> date | None:
         return date.fromisoformat(text.strip())
     except ValueError:
         raise InvalidInput(f"{name}: {text!r} is not a day (YYYY-MM-DD)") from None
+
+
+@router.get("/admin/server")
+def server_page(request: Request, _: Principal = allow("admin")) -> HTMLResponse:
+    """Where the workspace lives and what it runs on: for administrators only."""
+    wb = workbench(request)
+    details = {
+        "Workspace": str(wb.workspace.root),
+        "Mode": wb.settings.server.mode,
+        "Metadata database": wb.db.engine.dialect.name,
+        "Compute": wb.settings.compute.backend,
+        "Version": atelier.__version__,
+        "Users": f"{wb.users.count():,}",
+    }
+    return render(request, "admin/server.html", details=details)

@@ -3,15 +3,28 @@ geometry (drawn on the server, so the pages need no chart library and work offli
 
 from __future__ import annotations
 
+import datetime as dt
+import math
 from dataclasses import dataclass
+from typing import Any
 
 # The templates call fmt.number and fmt.size beside the helpers below.
-from atelier.contract.display import number
+from atelier.contract.display import number, timestamp
 from atelier.contract.display import size as size
 from atelier.services.profile import ColumnProfile
 
 WIDTH = 320
 HEIGHT = 90
+
+
+def bound(value: Any) -> str:
+    """A number or a time (profiles carry temporal bounds as ISO-8601 text) as people read it."""
+    if isinstance(value, str) and len(value) > 10:  # a date alone reads well as it is
+        try:
+            return timestamp(dt.datetime.fromisoformat(value))
+        except ValueError:
+            return value
+    return number(value)
 
 
 def percent(value: float) -> str:
@@ -27,22 +40,40 @@ class Bar:
     label: str
 
 
-def bars(column: ColumnProfile) -> list[Bar]:
-    """Histogram bars for numbers and times; bars of the top values for the rest."""
+def skewed(column: ColumnProfile) -> bool:
+    """Whether a linear histogram of ``column`` would be one spike: the tallest bar holds
+    more than 20 times the typical (median) non-empty bar."""
+    counts = sorted(b.count for b in column.histogram or () if b.count)
+    if len(counts) < 3:
+        return False
+    return counts[-1] > 20 * counts[len(counts) // 2]
+
+
+def bars(column: ColumnProfile, scale: str = "linear") -> list[Bar]:
+    """Histogram bars for numbers and times; bars of the top values for the rest.
+
+    With ``scale="log"`` bar heights follow log(1 + count), so the few rows in the tail of a
+    skewed column stay visible beside the spike (the labels keep the real counts)."""
+    if scale not in ("linear", "log"):
+        raise ValueError(f"unknown histogram scale {scale!r} (use 'linear' or 'log')")
     if column.histogram:
         items = [
-            (f"{number(b.low)} to {number(b.high)}: {b.count:,}", b.count) for b in column.histogram
+            (f"{bound(b.low)} to {bound(b.high)}: {b.count:,}", b.count) for b in column.histogram
         ]
     elif column.top_values and column.top_exact:
         items = [(f"{value}: {count:,}", count or 0) for value, count in column.top_values]
     else:
         return []
-    peak = max((count for _, count in items), default=0) or 1
+    if scale == "log":
+        heights = [math.log1p(count) for _, count in items]
+    else:
+        heights = [float(count) for _, count in items]
+    peak = max(heights, default=0.0) or 1.0
     step = WIDTH / len(items)
     gap = 1.0 if step > 3 else 0.0
     result = []
-    for i, (label, count) in enumerate(items):
-        height = (HEIGHT - 2) * count / peak
+    for i, ((label, _), value) in enumerate(zip(items, heights, strict=True)):
+        height = (HEIGHT - 2) * value / peak
         result.append(
             Bar(
                 x=round(i * step, 2),

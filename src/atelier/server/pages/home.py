@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
-from fastapi.responses import HTMLResponse
+from pathlib import Path
 
-import atelier
+from fastapi import APIRouter, Request
+from fastapi.responses import FileResponse, HTMLResponse
+
 from atelier.server.api.deps import workbench
 from atelier.server.pages.render import render
 from atelier.server.security import allow
 from atelier.services.auth import ROLES, Principal
 
 router = APIRouter()
+
+ICON = Path(__file__).parent.parent / "static" / "favicon.svg"
 
 #: Sections not built yet: (title, blurb) per path, shown as a placeholder page.
 SECTIONS: dict[str, tuple[str, str]] = {}
@@ -20,22 +23,22 @@ SECTIONS: dict[str, tuple[str, str]] = {}
 @router.get("/")
 def home(request: Request, principal: Principal = allow(*ROLES)) -> HTMLResponse:
     wb = workbench(request)
-    overview = {
-        "Workspace": str(wb.workspace.root),
-        "Mode": wb.settings.server.mode,
-        "Metadata": wb.db.engine.dialect.name,
-        "Compute": wb.settings.compute.backend,
-        "Version": atelier.__version__,
-    }
+    # Server internals (paths, database kind) are on /admin/server, for administrators.
     tokens = [t for t in wb.tokens.list(principal.name) if t.active]
     recent = wb.audit.entries(limit=8) if principal.role == "admin" else []
     return render(
         request,
         "home.html",
-        overview=overview,
-        users=wb.users.count(),
         tokens=tokens,
         recent=recent,
+    )
+
+
+@router.get("/favicon.ico", include_in_schema=False)
+def favicon() -> FileResponse:
+    """The portal's icon (an SVG) where browsers look for it by default; public."""
+    return FileResponse(
+        ICON, media_type="image/svg+xml", headers={"Cache-Control": "max-age=86400"}
     )
 
 

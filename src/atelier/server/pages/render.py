@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 from typing import Any
 
@@ -10,14 +11,32 @@ from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 
 import atelier
+from atelier.contract.display import number, timestamp
 from atelier.services.auth import Principal
 
 templates = Jinja2Templates(directory=Path(__file__).parent.parent / "templates")
+# ``{{ x|num }}``: numbers with separators and significant digits; ``{{ t|when }}``: times
+# to the second. Every page formats numbers and times through these two.
+templates.env.filters["num"] = number
+templates.env.filters["when"] = timestamp
+
+
+def cell(value: Any) -> Any:
+    """A result-grid value: floats to significant digits, times to the second (milliseconds
+    only when the value has a fraction of a second); other values as they are."""
+    if isinstance(value, float):
+        return number(value)
+    if isinstance(value, dt.datetime | dt.time):
+        return timestamp(value, precise=True)
+    return value
+
+
+templates.env.filters["cell"] = cell
 
 #: (label, path, roles that see it). Viewers only get the apps shared with them.
 NAVIGATION = (
     ("Data", "/data", ("admin", "scientist")),
-    ("Notebooks", "/projects", ("admin", "scientist")),
+    ("Projects", "/projects", ("admin", "scientist")),
     ("Experiments", "/experiments", ("admin", "scientist")),
     ("Jobs", "/jobs", ("admin", "scientist")),
     ("Features", "/features", ("admin", "scientist")),
