@@ -55,11 +55,14 @@ def register_plain_model(tracking_uri: str, artifacts: Path) -> str:
         "training_set": "ml.churn_train",
         "training_set_version": 4,
     }
+    # Captured by Atelier in a project that is no git repository; MLflow named the repository
+    # around its own script (the one Atelier runs from).
+    tags = run_tags(lineage) | {"atelier.capture": "c" * 32, "mlflow.source.git.commit": "a" * 40}
     with kept_mlflow_uris(), warnings.catch_warnings():
         warnings.simplefilter("ignore")
         mlflow.set_tracking_uri(tracking_uri)
         mlflow.set_registry_uri(tracking_uri)
-        with mlflow.start_run(experiment_id=experiment_id, tags=run_tags(lineage)) as run:
+        with mlflow.start_run(experiment_id=experiment_id, tags=tags) as run:
             evaluate(
                 model,
                 numbers.assign(churned=labels),
@@ -205,3 +208,25 @@ def test_publish_defaults_to_where_the_user_came_from(portal: Portal) -> None:
     assert selected(portal.client.get("/models/churn?alias=nope").text) == "alias:champion"
     # A model with no champion: the version shown.
     assert selected(portal.client.get("/models/plain").text) == "version:1"
+
+
+def test_the_git_commit_is_the_projects_own(portal: Portal) -> None:
+    from atelier.services.tracking.registry import mlflow_client
+
+    page = portal.client.get("/models/plain").text
+    assert "none: the project is not a git repository" in section(page, "card-git")[:400]
+    assert "a" * 12 not in page  # MLflow's tag on a captured run names another repository
+    server = portal.workbench.tracking_server
+    run_id = server.api("GET", "model-versions/get", params={"name": "plain", "version": "1"})[
+        "model_version"
+    ]["run_id"]
+    client = mlflow_client(server.store.backend_uri)
+    client.set_tag(run_id, "atelier.git.commit", "b" * 40)
+    client.set_tag(run_id, "atelier.git.branch", "trunk")
+    client.set_tag(run_id, "atelier.git.dirty", "true")
+    try:
+        git = section(portal.client.get("/models/plain").text, "card-git")[:400]
+        assert f'<code title="{"b" * 40}">{"b" * 12}</code> on trunk with uncommitted' in git
+    finally:
+        for tag in ("atelier.git.commit", "atelier.git.branch", "atelier.git.dirty"):
+            client.delete_tag(run_id, tag)

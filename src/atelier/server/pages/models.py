@@ -345,9 +345,26 @@ def _card(server: TrackingServer, version: dict[str, Any], name: str) -> dict[st
         "packages": packages_of(server, run["id"]) if run else None,
         "lock": lock,
         "signature": _signature(server, version, run),
+        "git": _git(run["tags"]) if run else {},
         "lineage": _lineage(run["tags"]) if run else {},
         "plots": _plots(server, run["id"], name, str(version["version"])) if run else [],
     }
+
+
+def _git(tags: dict[str, str]) -> dict[str, str]:
+    """The project's commit the run ran from. A run Atelier captured has it as
+    ``atelier.git.commit`` or not at all (the project was no repository); MLflow's own tag is
+    trusted only on runs started elsewhere, where it names the script's repository."""
+    if tags.get("atelier.capture"):
+        commit = tags.get("atelier.git.commit", "")
+        branch = tags.get("atelier.git.branch", "")
+    else:
+        commit = tags.get("mlflow.source.git.commit", "")
+        branch = tags.get("mlflow.source.git.branch", "")
+    if not commit:
+        return {}
+    dirty = tags.get("atelier.git.dirty") == "true"
+    return {"commit": commit, "branch": branch, "dirty": "true" if dirty else ""}
 
 
 def _lineage(tags: dict[str, str]) -> dict[str, Any]:
