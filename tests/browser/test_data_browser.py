@@ -45,4 +45,4 @@ def test_catalog_table_tags_profile(portal, page) -> None:  # type: ignore[no-un
     page.wait_for_url(f"{server.url}/data/tables/sales.orders/profile")
     region = page.locator("[data-column=region]")
     assert "north" in region.inner_text() and region.locator("svg rect").count() == 2
-    assert page.locator("[data-column=order_id] svg rect").count() == 20
+    assert page.locator("[data-column=order_id] svg.hist-linear rect").count() == 20

@@ -27,7 +27,7 @@ def test_password_login_home_logout_and_wrong_password(portal, page) -> None:  #
     assert page.locator("h1").inner_text() == "Welcome, ada"
     assert page.get_by_test_id("current-user").inner_text() == "ada"
     nav = page.locator("header nav a").all_inner_texts()
-    assert nav == ["Data", "Notebooks", "Experiments", "Jobs", "Features", "Models", "Apps"]
+    assert nav == ["Data", "Projects", "Experiments", "Jobs", "Features", "Models", "Apps"]
 
     page.click("text=Log out")
     page.wait_for_url(f"{server.url}/login")

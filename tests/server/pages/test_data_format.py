@@ -37,5 +37,7 @@ def test_skewed_histogram_is_readable_on_a_log_scale() -> None:
 
 def test_even_histogram_is_not_skewed_and_scale_is_checked() -> None:
     assert not fmt.skewed(column([10, 12, 9, 11]))
+    assert not fmt.skewed(column([500, 0, 0, 11]))
+    assert fmt.skewed(column([997, 0, 0, 3]))  # two bars, one of them a sliver
     with pytest.raises(ValueError, match="unknown histogram scale 'sqrt'"):
         fmt.bars(column([1, 2, 3]), "sqrt")

@@ -41,12 +41,10 @@ class Bar:
 
 
 def skewed(column: ColumnProfile) -> bool:
-    """Whether a linear histogram of ``column`` would be one spike: the tallest bar holds
-    more than 20 times the typical (median) non-empty bar."""
-    counts = sorted(b.count for b in column.histogram or () if b.count)
-    if len(counts) < 3:
-        return False
-    return counts[-1] > 20 * counts[len(counts) // 2]
+    """Whether a linear histogram of ``column`` hides rows: some non-empty bar would be under
+    2% of the tallest, a sliver against the axis beside one spike."""
+    counts = [b.count for b in column.histogram or () if b.count]
+    return bool(counts) and min(counts) * 50 < max(counts)
 
 
 def bars(column: ColumnProfile, scale: str = "linear") -> list[Bar]:
