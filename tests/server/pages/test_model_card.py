@@ -72,7 +72,10 @@ def register_plain_model(tracking_uri: str, artifacts: Path) -> str:
                 importance_repeats=1,
             )
             mlflow.sklearn.log_model(
-                model, name="model", registered_model_name="plain", pip_requirements=["x"]
+                model,
+                name="model",
+                registered_model_name="plain",
+                pip_requirements=["scikit-learn"],
             )
     client.set_registered_model_alias("plain", "challenger", "1")
     return str(run.info.run_id)

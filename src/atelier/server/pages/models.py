@@ -389,6 +389,24 @@ def _lineage(tags: dict[str, str]) -> dict[str, Any]:
     return found if found["training_set"] or found["feature_views"] else {}
 
 
+#: The plots a reviewer reads first, first.
+PLOT_ORDER = (
+    "roc_curve",
+    "pr_curve",
+    "confusion_matrix",
+    "calibration",
+    "residuals",
+    "predicted_vs_actual",
+    "residual_histogram",
+)
+
+
+def _plot_order(path: str) -> tuple[str, int, str]:
+    folder, _, file = path.rpartition("/")
+    stem = file.rpartition(".")[0]
+    return folder, PLOT_ORDER.index(stem) if stem in PLOT_ORDER else len(PLOT_ORDER), file
+
+
 def _plots(server: TrackingServer, run_id: str, name: str, version: str) -> list[dict[str, str]]:
     """The evaluation plots the run logged, with the portal's link to each."""
     try:
@@ -396,7 +414,7 @@ def _plots(server: TrackingServer, run_id: str, name: str, version: str) -> list
     except AtelierError:
         return []
     plots = []
-    for path in sorted(files):
+    for path in sorted(files, key=_plot_order):
         stem, _, extension = path.rpartition("/")[2].rpartition(".")
         if extension.lower() in PLOT_TYPES:
             title = (
