@@ -217,7 +217,7 @@ def test_the_git_commit_is_the_projects_own(portal: Portal) -> None:
     from atelier.services.tracking.registry import mlflow_client
 
     page = portal.client.get("/models/plain").text
-    assert "none: the project is not a git repository" in section(page, "card-git")[:400]
+    assert "none: not a git repository" in section(page, "card-git")[:400]
     assert "a" * 12 not in page  # MLflow's tag on a captured run names another repository
     server = portal.workbench.tracking_server
     run_id = server.api("GET", "model-versions/get", params={"name": "plain", "version": "1"})[
