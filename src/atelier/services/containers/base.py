@@ -1,7 +1,7 @@
 """The default base image, made from Debian packages with no image registry at all.
 
-``mmdebstrap --variant=apt --include=python3,python3-venv,ca-certificates bookworm base.tar``
-writes a root filesystem (about a minute and a half) that the engine imports as
+``mmdebstrap --variant=apt --include=python3,python3-venv,ca-certificates,libgomp1 bookworm
+base.tar`` writes a root filesystem (about a minute and a half) that the engine imports as
 :data:`DEFAULT_BASE` (``localhost/atelier-python:bookworm``). Teams with a registry set
 ``containers.base_image = "python:3.11-slim"`` instead and never need this.
 
@@ -21,7 +21,8 @@ from atelier.services.containers.engines import Engine
 
 DEFAULT_BASE = "localhost/atelier-python:bookworm"
 SUITE = "bookworm"
-PACKAGES = ("python3", "python3-venv", "ca-certificates")
+#: libgomp1: the OpenMP runtime that LightGBM (and XGBoost) wheels load.
+PACKAGES = ("python3", "python3-venv", "ca-certificates", "libgomp1")
 BOOTSTRAP_SECONDS = 1800
 
 

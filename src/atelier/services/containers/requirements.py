@@ -129,6 +129,7 @@ def plan(folder: Path, *, label: str) -> Plan:
     loader = captured.get("loader") or {}
     if isinstance(loader.get("library"), str):
         needed.add(environment.normalize(loader["library"]))
+    needed |= serializers(_flavors(folder))
     needed = {"mlflow-skinny" if n in MLFLOW else n for n in needed} | set(RUNTIME)
     mlflow_version = pins.get("mlflow-skinny") or pins.get("mlflow")
     if mlflow_version is None:
@@ -199,6 +200,20 @@ def _flavors(folder: Path) -> dict[str, Any]:
         return {}
     flavors = data.get("flavors") if isinstance(data, dict) else None
     return flavors if isinstance(flavors, dict) else {}
+
+
+def serializers(flavors: Mapping[str, Any]) -> set[str]:
+    """Distributions a flavour needs to read its files back beyond its own library: skops
+    for a model saved with ``serialization_format: skops`` (MLflow's LightGBM and
+    scikit-learn flavours), whose files import nothing of skops itself."""
+    needed = set()
+    for flavor in flavors.values():
+        if not isinstance(flavor, Mapping):
+            continue
+        data = flavor.get("data") or flavor.get("pickled_model") or ""
+        if flavor.get("serialization_format") == "skops" or str(data).endswith(".skops"):
+            needed.add("skops")
+    return needed
 
 
 def _mlmodel_python(folder: Path) -> str | None:
