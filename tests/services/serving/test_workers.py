@@ -1,7 +1,8 @@
 """Models in their own environment, end to end: a LightGBM model trained in a project whose
 environment has ``lightgbm`` (Atelier's does not) is served by a worker process built from its
-captured lock (real uv, real PyPI as the project tests use), through the API, the prediction
-log and a job; builds that are slow, fail, or that a hostile lock tries to steer."""
+captured lock (real uv, real PyPI as the project tests use), through the API, a generated app
+in Chromium, the prediction log and a job, and into a container image that passes its container
+test; builds that are slow, fail, or that a hostile lock tries to steer."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,6 +25,7 @@ from atelier.config import Workspace, init_workspace
 from atelier.errors import InvalidInput
 from atelier.server.app import create_app
 from atelier.services.auth import Principal
+from atelier.services.containers.engines import Engine
 from atelier.services.serving.workers import (
     EnvironmentFailed,
     Pin,
@@ -34,6 +37,9 @@ from atelier.services.tracking import TrackingStore
 from atelier.services.tracking.references import parse_reference
 from atelier.services.tracking.registry import mlflow_client
 from atelier.services.workbench import Workbench
+from tests.browser.conftest import ARGS, CHROMIUM
+from tests.conftest import free_port
+from tests.services.containers.conftest import SETTINGS, podman  # noqa: F401 (a fixture)
 from tests.services.serving.helpers import add_accounts
 
 TRAIN = """
@@ -141,7 +147,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     root, _ = init_workspace(folder / "ws")
     config = root / "atelier.toml"
     # No server answers here: jobs run against the workspace directly.
-    config.write_text(config.read_text().replace("port = 8700", "port = 1"))
+    config.write_text(config.read_text().replace("port = 8700", "port = 1") + SETTINGS)
     workspace = Workspace.open(root, environ={})
     store = TrackingStore.for_workspace(workspace)
     store.prepare()
@@ -235,6 +241,103 @@ def test_a_generated_app_and_its_feedback_work_out_of_process(served: Served) ->
     assert any(
         r["prediction_id"] == predicted.json()["id"] and r["app"] == "gbm-demo" for r in logged
     )
+
+
+def test_a_generated_app_in_chromium_predicts_out_of_process_and_takes_feedback(
+    served: Served,
+) -> None:
+    """The browser drives the app's real page (htmx form, session cookie, CSRF header) on the
+    fixture's own application, which listens on a port for it."""
+    if not Path(CHROMIUM).exists():
+        missing = f"{CHROMIUM} is missing: `make test` installs Debian's chromium as root"
+        if os.environ.get("CI"):
+            pytest.fail(missing)
+        pytest.skip(f"{missing}; or `apt-get install chromium`")
+    from playwright.sync_api import sync_playwright
+
+    assert wait_built(served, "gbm")["state"] == "ready"
+    created = served.post("/api/v1/apps", {"name": "gbm-browser", "model": "gbm", "title": "GBM"})
+    assert created.status_code == 201, created.text
+    with listening(served.client.app) as origin, sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        try:
+            page = browser.new_context().new_page()
+            page.set_default_timeout(60_000)
+            page.goto(f"{origin}/apps/gbm-browser")
+            page.fill("input[name=name]", "scientist1")
+            page.fill("input[name=password]", "correct horse battery")
+            page.click("button[type=submit]")
+            page.wait_for_url(f"{origin}/apps/gbm-browser")
+            assert page.locator("input[name=fees]").get_attribute("data-widget") == "number"
+            assert page.locator("input[name=tenure]").get_attribute("data-widget") == "integer"
+            page.fill("input[name=fees]", "1.5")
+            page.fill("input[name=tenure]", "12")
+            page.click("text=Predict")
+            assert page.get_by_test_id("prediction-value").inner_text() == "1"
+            shown = page.get_by_test_id("prediction-probability").inner_text()
+            assert shown == f"{served.expected * 100:.1f}%"
+            prediction_id = page.locator("input[name=prediction_id]").input_value()
+            page.check("input[name=verdict][value=wrong]")
+            page.fill("input[name=correct_value]", "0")
+            page.fill("textarea[name=comment]", "left the bank in March")
+            page.click("text=Send feedback")
+            assert "wrong" in page.get_by_test_id("feedback-thanks").inner_text()
+        finally:
+            browser.close()
+    served.wb.serving.flush()
+    served.wb.feedback.ship()
+    logged = served.wb.warehouse.read("gbm", schema="predictions").to_pylist()
+    [row] = [r for r in logged if r["prediction_id"] == prediction_id]
+    assert (row["app"], row["caller"], row["prediction"]) == ("gbm-browser", "scientist1", "1")
+    feedback = served.wb.warehouse.read("gbm_browser", schema="feedback").to_pylist()
+    assert [(f["verdict"], f["correct_value"], f["given_by"]) for f in feedback] == [
+        ("wrong", "0", "scientist1")
+    ]
+
+
+@contextmanager
+def listening(app: Any) -> Iterator[str]:
+    """``app`` (already started) also answering on a free loopback port: its URL."""
+    import uvicorn
+
+    port = free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, lifespan="off", log_level="warning")
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        assert thread.is_alive() and time.monotonic() < deadline, "the app did not listen"
+        time.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(30)
+
+
+def test_an_image_of_the_lightgbm_model_builds_and_passes_its_container_test(
+    served: Served,
+    podman: Engine,  # noqa: F811 (the fixture imported above)
+) -> None:
+    """The image's wheelhouse holds lightgbm's wheel (and its native library works there); the
+    container answers what the worker answers."""
+    assert wait_built(served, "gbm")["state"] == "ready"
+    owner = served.wb.owner()
+    tag = "atelier-model/gbm:v1"
+    try:
+        built = served.wb.containers.build("gbm/1", by=owner)
+        assert built["image"] == tag
+        labels = podman.inspect(tag).labels
+        assert labels["io.atelier.model"] == "gbm" and labels["io.atelier.model.version"] == "1"
+        tested = served.wb.containers.test("gbm/1", by=owner)
+        assert tested["passed"] is True, tested
+        assert tested["mismatches"] == []
+        assert tested["records"] >= 2  # the input example's rows, and logged predictions
+        assert served.wb.containers.status("gbm/1")["test"]["passed"] is True
+    finally:
+        podman.remove_image(tag)
 
 
 def test_idle_workers_stop_and_start_again_on_the_next_request(served: Served) -> None:

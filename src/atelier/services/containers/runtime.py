@@ -57,7 +57,7 @@ class RuntimeModel:
         self.pyfunc = mlflow.pyfunc.load_model(str(folder))
         meta = Model.load(str(folder))
         self.schema = InputSchema.from_signature(meta.get_input_schema())  # type: ignore[no-untyped-call]
-        self.raw: Any = self.pyfunc.get_raw_model() if "sklearn" in meta.flavors else None
+        self.raw: Any = raw_model(self.pyfunc, meta.flavors)
         classes = getattr(self.raw, "classes_", None)
         self.classes = [plain(c) for c in classes] if classes is not None else None
 
@@ -98,6 +98,25 @@ class RuntimeModel:
         if batch:
             return {"model": self.name, "version": self.version, "predictions": predictions}
         return {"model": self.name, "version": self.version, **predictions[0]}
+
+
+#: Flavours whose raw model is asked for ``predict_proba`` and ``classes_`` (as by the
+#: serving worker: LightGBM's and XGBoost's scikit-learn classifiers answer with probabilities).
+RAW_FLAVORS = ("sklearn", "lightgbm", "xgboost", "catboost")
+
+
+def raw_model(pyfunc: Any, flavors: Any) -> Any:
+    """The estimator behind ``pyfunc`` when its flavour has one that answers ``predict_proba``
+    with ``classes_`` (scikit-learn's: any), else None (predictions go through the pyfunc)."""
+    if not any(f in flavors for f in RAW_FLAVORS):
+        return None
+    try:
+        raw = pyfunc.get_raw_model()
+    except Exception:  # a flavour without a raw model: the pyfunc answers
+        return None
+    if "sklearn" in flavors or (hasattr(raw, "predict_proba") and hasattr(raw, "classes_")):
+        return raw
+    return None
 
 
 def answer(value: Any) -> dict[str, Any]:
