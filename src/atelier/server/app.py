@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 from fastapi import FastAPI, Request
@@ -18,11 +20,22 @@ from atelier.server.body_limit import BodyLimit, Limits
 from atelier.server.gateway.jupyter_tokens import JupyterTokens
 from atelier.server.headers import SecurityHeaders
 from atelier.server.pages.errors import http_error, wants_page
+from atelier.server.pages.mlflow import close_kept_clients
 from atelier.server.pages.notebooks import notebook_lifespan
 from atelier.server.security import AuthMiddleware, check_every_route
 from atelier.services.workbench import Workbench
 
 STATIC = Path(__file__).parent / "static"
+
+
+@contextlib.asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    """Jupyter servers reaped while the app runs; kept connections closed when it stops."""
+    try:
+        async with notebook_lifespan(app):
+            yield
+    finally:
+        await close_kept_clients()
 
 
 def create_app(workbench: Workbench) -> FastAPI:
@@ -32,7 +45,7 @@ def create_app(workbench: Workbench) -> FastAPI:
         openapi_url=None,  # served under /api/v1 behind auth instead
         docs_url=None,
         redoc_url=None,
-        lifespan=notebook_lifespan,
+        lifespan=lifespan,
     )
     app.state.workbench = workbench
     app.state.signer = Signer(workbench.workspace.secret_key(), salt="atelier.session")

@@ -305,6 +305,14 @@ def _client(server: TrackingServer) -> httpx.AsyncClient:
     return client
 
 
+async def close_kept_clients() -> None:
+    """Close the kept clients of this event loop (when the app stops: their sockets must not
+    outlive it)."""
+    clients = _CLIENTS.pop(asyncio.get_running_loop(), {})
+    for client in clients.values():
+        await client.aclose()
+
+
 def upstream(server: TrackingServer) -> Upstream:
     """MLflow on its socket, under the one Host and Origin its middleware accepts."""
     return Upstream(f"http://{UPSTREAM_HOST}", uds=str(server.socket_path), name="MLflow's server")
