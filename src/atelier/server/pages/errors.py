@@ -27,8 +27,9 @@ TITLES = {
 
 
 def wants_page(request: Request) -> bool:
-    """A browser navigating to a portal page (not an htmx fragment, not an API call)."""
-    if request.method not in ("GET", "HEAD"):
+    """A browser navigating to a portal page (not an htmx fragment, not an API call, not a
+    WebSocket: a refused WebSocket handshake keeps the plain answer)."""
+    if request.scope.get("type") != "http" or request.method not in ("GET", "HEAD"):
         return False
     if request.url.path.startswith(MACHINE_PREFIXES) or request.headers.get("hx-request"):
         return False
