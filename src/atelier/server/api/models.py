@@ -185,35 +185,17 @@ def image_context(
     """The version's build context as a gzipped tar (Containerfile, lock, wheels, model,
     runtime), for a build elsewhere."""
     import shutil
-    import tarfile
-    import tempfile
-    from pathlib import Path
 
     from starlette.background import BackgroundTask
 
-    containers = workbench(request).containers
-    containers.work_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-    folder = Path(tempfile.mkdtemp(dir=containers.work_dir, prefix="download-"))
-    try:
-        made = containers.context(
-            _reference(name, alias, version),
-            folder / "context",
-            by=principal,
-            base=base,
-            tag=tag,
-            client=client(request),
-        )
-        archive = folder / "context.tar.gz"
-        with tarfile.open(archive, "w:gz", compresslevel=1) as tar:
-            tar.add(folder / "context", arcname=".")
-    except BaseException:
-        shutil.rmtree(folder, ignore_errors=True)
-        raise
+    archive, made = workbench(request).containers.context_archive(
+        _reference(name, alias, version), by=principal, base=base, tag=tag, client=client(request)
+    )
     return FileResponse(
         archive,
         media_type="application/gzip",
         filename=f"{made['model']}-{made['version']}-context.tar.gz",
-        background=BackgroundTask(shutil.rmtree, folder, ignore_errors=True),
+        background=BackgroundTask(shutil.rmtree, archive.parent, ignore_errors=True),
     )
 
 

@@ -20,7 +20,9 @@ from __future__ import annotations
 
 import json
 import math
+import shutil
 import statistics
+import tarfile
 import tempfile
 import time
 from collections.abc import Mapping, Sequence
@@ -173,6 +175,32 @@ class Containers:
             "folder": str(made.folder),
             "labels": made.labels,
         }
+
+    def context_archive(
+        self,
+        reference: str | Reference,
+        *,
+        by: Principal,
+        base: str | None = None,
+        tag: str | None = None,
+        client: str | None = None,
+    ) -> tuple[Path, dict[str, Any]]:
+        """The build context of ``reference`` as a gzipped tar in a private folder of its own
+        (``archive.parent``: the caller removes it once the file is sent), and what
+        :meth:`context` says of it. Rights are checked before anything is written."""
+        ref = parse_reference(reference) if isinstance(reference, str) else reference
+        self._check(by, ref.name, "write the image context")
+        self.work_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        folder = Path(tempfile.mkdtemp(dir=self.work_dir, prefix="download-"))
+        try:
+            made = self.context(ref, folder / "context", by=by, base=base, tag=tag, client=client)
+            archive = folder / "context.tar.gz"
+            with tarfile.open(archive, "w:gz", compresslevel=1) as tar:
+                tar.add(folder / "context", arcname=".")
+        except BaseException:
+            shutil.rmtree(folder, ignore_errors=True)
+            raise
+        return archive, made
 
     def build(
         self,
