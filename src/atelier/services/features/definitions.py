@@ -44,6 +44,22 @@ def check_name(name: object, what: str) -> str:
     return name
 
 
+def check_project(name: object) -> str:
+    """``name`` if it may label feature definitions: an Atelier project's name (``churn-sam``:
+    lower-case letters, digits, '-' and '_') or an identifier, as feature projects were named
+    before projects existed. The project is a label kept in metadata, never a SQL name, so the
+    names a project accepted at creation work here unchanged."""
+    from atelier.services.projects.model import NAME as PROJECT_NAME
+
+    if isinstance(name, str) and (NAME.fullmatch(name) or PROJECT_NAME.fullmatch(name)):
+        return name
+    raise InvalidInput(
+        f"project {name!r} is not a valid name: use a project's name (lower-case letters, "
+        "digits, '-' and '_', e.g. churn-sam) or letters, digits and underscores "
+        "(63 characters at most)"
+    )
+
+
 def duration_ns(value: Duration | None, what: str) -> int | None:
     """A duration in nanoseconds; None (or 0) stays None: no limit."""
     if value is None:

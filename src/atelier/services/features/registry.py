@@ -37,7 +37,7 @@ from atelier.services.features.definitions import (
     Definitions,
     Entity,
     FeatureView,
-    check_name,
+    check_project,
 )
 
 Action = Literal["create", "update", "delete", "unchanged"]
@@ -183,7 +183,7 @@ def plan_changes(
     db: Database, definitions: Definitions, project: str, views: Sequence[FeatureView]
 ) -> ApplyPlan:
     """What applying ``definitions`` as ``project`` would do, and what refuses it."""
-    check_name(project, "project")
+    check_project(project)
     plan = ApplyPlan(project, [])
     with db.session() as session:
         entity_rows = {r.name: r for r in session.scalars(select(FeatureEntity))}

@@ -35,7 +35,12 @@ from atelier.services.auth import AuditLog
 from atelier.services.catalog import access
 from atelier.services.features import loader, registry
 from atelier.services.features.compile import compile_view, feature_types, source_relation
-from atelier.services.features.definitions import Definitions, FeatureView, check_name
+from atelier.services.features.definitions import (
+    Definitions,
+    FeatureView,
+    check_name,
+    check_project,
+)
 from atelier.services.features.engine import Frame, Plan, choose_plan, lookup_rows, lookup_windows
 from atelier.services.features.frames import check_storable, timestamp_column, to_arrow
 from atelier.services.features.info import ViewInfo, upstream_tables, view_info
@@ -255,7 +260,7 @@ class FeatureStore:
         project = project or definitions.project or "default"
         if principal is not None:
             access.check(principal, access.BUILDERS, "apply feature definitions", ("features",))
-            check_name(project, "project")
+            check_project(project)
             registry.check_may_apply(self.db, project, principal)
             by = by or principal.name
         views = registry.resolve_keys(definitions, self.db)
