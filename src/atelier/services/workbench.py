@@ -12,19 +12,23 @@ from atelier.services.auth import AuditLog, Principal, Sessions, Tokens, Users
 from atelier.services.auth.owner import owner_name
 
 if TYPE_CHECKING:
+    from atelier.backends.storage import ObjectStore
     from atelier.backends.warehouse import Warehouse
     from atelier.services.apps import AppService, Feedback
     from atelier.services.auth.throttle import Throttle
     from atelier.services.catalog import Catalog, Sources
     from atelier.services.catalog.pii import PiiTags
     from atelier.services.containers import Containers
+    from atelier.services.containers.apps import AppImages
     from atelier.services.features import FeatureStore
     from atelier.services.ingest import Ingest
     from atelier.services.jobs import Jobs
+    from atelier.services.leases import LeaseKeeper
     from atelier.services.notebooks import NotebookServers
     from atelier.services.profile import Profiler
     from atelier.services.projects import Project, Projects
     from atelier.services.query import QueryService
+    from atelier.services.query.saved import SavedQueries
     from atelier.services.serving import ModelServer
     from atelier.services.serving.personal import PersonalData
     from atelier.services.tracking import TrackingServer
@@ -123,6 +127,13 @@ class Workbench:
 
         masking = SqlMasking(self.db, policies_of(self), grants_of(self))
         return QueryService(self.db, self.warehouse, self.sources, self.settings.query, masking)
+
+    @cached_property
+    def saved_queries(self) -> SavedQueries:
+        """Named SQL statements, the owner's or shared (see :mod:`atelier.services.query.saved`)."""
+        from atelier.services.query.saved import SavedQueries
+
+        return SavedQueries(self.db)
 
     @cached_property
     def ingest(self) -> Ingest:

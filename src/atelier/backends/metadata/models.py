@@ -551,3 +551,19 @@ class PiiKey(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     sealed: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class SavedQuery(Base):
+    """A statement saved from the SQL page under a name by its owner; ``shared`` ones are
+    listed to everyone who may use the SQL page (only the owner or an admin changes them)."""
+
+    __tablename__ = "saved_queries"
+    __table_args__ = (UniqueConstraint("owner", "name", name="uq_saved_queries_owner_name"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(100))
+    sql: Mapped[str] = mapped_column(Text)
+    owner: Mapped[str] = mapped_column(String(64))
+    shared: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

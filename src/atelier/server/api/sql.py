@@ -1,5 +1,6 @@
 """SQL: run a query (Arrow IPC stream or JSON), download its result as a file (CSV or
-Parquet), cancel it, read the history.
+Parquet), cancel it, read the history; the editor's schema tree (``/sql/schema``) and saved
+queries (``/sql/saved``).
 
 ``POST /api/v1/sql`` answers ``application/vnd.apache.arrow.stream`` when the client accepts it
 (the SDK and CLI do) and JSON otherwise. Errors found before the first rows get a normal error
@@ -38,6 +39,12 @@ from atelier.contract import (
     STATUS_KEY,
 )
 from atelier.contract.data import QueryCancel, QueryInfo, SqlRequest
+from atelier.contract.saved_queries import (
+    SavedQueryChange,
+    SavedQueryCreate,
+    SavedQueryInfo,
+    SqlSchema,
+)
 from atelier.errors import AtelierError
 from atelier.server.api.deps import client, on_server, workbench
 from atelier.server.security import allow
@@ -163,6 +170,75 @@ def history(
 ) -> list[dict[str, Any]]:
     """The caller's queries, newest first."""
     return [q.as_dict() for q in workbench(request).query.history(principal.name, limit)]
+
+
+# -- the editor: schema tree and saved queries (before /{query_id}, which would take them) --
+
+
+@router.get("/schema", response_model=SqlSchema)
+def schema(
+    request: Request, principal: Principal = allow("admin", "scientist", scopes=(DATA,))
+) -> dict[str, Any]:
+    """Every table a statement can read, by schema, with its columns and their types (what
+    the SQL editor completes and browses). Column names are listed even where values are
+    masked."""
+    from atelier.services.query.schema import schema_tree
+
+    return {"schemas": [s.as_dict() for s in schema_tree(workbench(request).catalog)]}
+
+
+@router.get("/saved", response_model=list[SavedQueryInfo])
+def saved_list(
+    request: Request, principal: Principal = allow("admin", "scientist", scopes=(DATA,))
+) -> list[dict[str, Any]]:
+    """The caller's saved queries and everyone's shared ones, by name."""
+    return [q.as_dict() for q in workbench(request).saved_queries.visible(principal)]
+
+
+@router.post("/saved", response_model=SavedQueryInfo, status_code=201)
+def saved_create(
+    body: SavedQueryCreate,
+    request: Request,
+    principal: Principal = allow("admin", "scientist", scopes=(DATA,)),
+) -> dict[str, Any]:
+    """Save a query under a new name (409 when the caller already has one of that name)."""
+    saved = workbench(request).saved_queries
+    return saved.create(principal, body.name, body.sql, shared=body.shared).as_dict()
+
+
+@router.get("/saved/{saved_id}", response_model=SavedQueryInfo)
+def saved_get(
+    saved_id: int,
+    request: Request,
+    principal: Principal = allow("admin", "scientist", scopes=(DATA,)),
+) -> dict[str, Any]:
+    """One saved query (the caller's, a shared one; an admin's any)."""
+    return workbench(request).saved_queries.get(principal, saved_id).as_dict()
+
+
+@router.patch("/saved/{saved_id}", response_model=SavedQueryInfo)
+def saved_change(
+    saved_id: int,
+    body: SavedQueryChange,
+    request: Request,
+    principal: Principal = allow("admin", "scientist", scopes=(DATA,)),
+) -> dict[str, Any]:
+    """Rename a saved query, change its SQL or its sharing (its owner or an admin)."""
+    saved = workbench(request).saved_queries
+    return saved.update(
+        principal, saved_id, name=body.name, sql=body.sql, shared=body.shared
+    ).as_dict()
+
+
+@router.delete("/saved/{saved_id}", status_code=204)
+def saved_delete(
+    saved_id: int,
+    request: Request,
+    principal: Principal = allow("admin", "scientist", scopes=(DATA,)),
+) -> Response:
+    """Delete a saved query (its owner or an admin)."""
+    workbench(request).saved_queries.delete(principal, saved_id)
+    return Response(status_code=204)
 
 
 @router.get("/{query_id}", response_model=QueryInfo)

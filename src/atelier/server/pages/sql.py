@@ -1,4 +1,14 @@
-"""The SQL page (``/data/sql``): an editor, the result grid, a chart of the result, the history.
+"""The SQL page (``/data/sql``): an editor, the result grid, a chart of the result, the history,
+the schema browser and the saved queries.
+
+The editor is a plain textarea that CodeMirror (``static/codemirror.min.js``, driven by
+``sql.js``) takes over when scripts run: SQL highlighting, and completion of schemas, tables
+and columns from ``GET /api/v1/sql/schema``, which also fills the schema browser. Without
+scripts the textarea and its forms still run, save and download.
+
+Save posts the editor's statement with a name (``/data/sql/save``): the caller's query of that
+name is created or changed. ``?saved=ID`` opens a saved query in the editor; the owner or an
+admin deletes one (``/data/sql/saved/ID/delete``). The rules are the saved-query service's.
 
 Run posts the editor with HTMX and gets the result fragment back (the grid holds the first
 ``query.page_rows`` rows; every row is still read, to count them). The page tags each run
@@ -16,7 +26,7 @@ import html
 from typing import Any
 
 from fastapi import APIRouter, Form, Request
-from fastapi.responses import HTMLResponse, Response
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from atelier.errors import AtelierError
@@ -33,8 +43,10 @@ HISTORY_ROWS = 30
 
 def _page_context(request: Request, principal: Principal) -> dict[str, Any]:
     wb = workbench(request)
+    saved = wb.saved_queries.visible(principal)
     return {
         "history": wb.query.history(principal.name, HISTORY_ROWS),
+        "saved": [(q, q.editable_by(principal)) for q in saved],
         "page_rows": wb.settings.query.page_rows,
         "timeout": wb.settings.query.timeout_seconds,
     }
@@ -45,13 +57,77 @@ def sql_page(
     request: Request,
     table: str = "",
     sql: str = "",
+    saved: int | None = None,
     principal: Principal = allow("admin", "scientist"),
 ) -> HTMLResponse:
+    opened = None
+    if saved is not None:
+        try:
+            opened = workbench(request).saved_queries.get(principal, saved)
+        except AtelierError as exc:
+            status = getattr(exc, "status_code", 400)
+            result = {"error": str(exc), "status": status}
+            context = _page_context(request, principal)
+            return render(
+                request, "sql/page.html", status_code=status, sql=sql, result=result, **context
+            )
+        sql = opened.sql
     if not sql and table:
         sql = f"SELECT * FROM {table} LIMIT 100"
     return render(
-        request, "sql/page.html", sql=sql, result=None, **_page_context(request, principal)
+        request,
+        "sql/page.html",
+        sql=sql,
+        result=None,
+        opened=opened,
+        **_page_context(request, principal),
     )
+
+
+@router.post("/data/sql/save")
+def save_query(
+    request: Request,
+    sql: str = Form(""),
+    name: str = Form(""),
+    shared: str = Form(""),
+    principal: Principal = allow("admin", "scientist"),
+) -> Response:
+    """Save the editor's statement under ``name`` (the caller's query of that name is changed).
+    HTMX gets the saved list back (or the error, 422 and the like); a plain form post goes
+    back to the page with the query open, or the page with the error shown."""
+    wb = workbench(request)
+    try:
+        query = wb.saved_queries.save(principal, name, sql, shared=bool(shared))
+    except AtelierError as exc:
+        status = getattr(exc, "status_code", 400)
+        if request.headers.get("HX-Request"):
+            return HTMLResponse(f"Not saved: {html.escape(str(exc))}", status_code=status)
+        result = {"error": f"Not saved: {exc}", "status": status}
+        context = _page_context(request, principal)
+        return render(
+            request, "sql/page.html", status_code=status, sql=sql, result=result, **context
+        )
+    if request.headers.get("HX-Request"):
+        context = _page_context(request, principal)
+        return render(request, "sql/_saved.html", opened=query, **context)
+    return RedirectResponse(f"/data/sql?saved={query.id}", status_code=303)
+
+
+@router.post("/data/sql/saved/{saved_id}/delete")
+def delete_saved(
+    saved_id: int, request: Request, principal: Principal = allow("admin", "scientist")
+) -> Response:
+    """Delete a saved query (its owner or an admin), then back to the page."""
+    try:
+        workbench(request).saved_queries.delete(principal, saved_id)
+    except AtelierError as exc:
+        status = getattr(exc, "status_code", 400)
+        result = {"error": f"Not deleted: {exc}", "status": status}
+        context = _page_context(request, principal)
+        return render(
+            request, "sql/page.html", status_code=status, sql="", result=result, **context
+        )
+    return RedirectResponse("/data/sql", status_code=303)
 
 
 @router.post("/data/sql/run")
