@@ -366,3 +366,12 @@ def server(workspace: Workspace, workbench: Workbench) -> Iterator[RunningServer
     running = start_server(workspace)
     yield running
     running.stop()
+
+
+@pytest.fixture(scope="session")
+def s3_server() -> Iterator[Any]:
+    """moto's S3 server (see tests/s3_server.py), one per session; a bucket per test."""
+    from tests.s3_server import running_s3_server
+
+    with running_s3_server() as running:
+        yield running

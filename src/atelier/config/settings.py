@@ -85,8 +85,97 @@ class MetadataSettings(_Section):
 class WarehouseSettings(_Section):
     #: DuckLake catalog: empty means a SQLite file in the workspace; or a postgresql:// URL.
     catalog_url: str = ""
-    #: Where table data (Parquet) lives: empty means ``<workspace>/data/lake``; or an s3:// prefix.
+    #: Where table data (Parquet) lives: empty means ``<workspace>/data/lake``, or
+    #: ``s3://<bucket>/<prefix>/lake`` when ``[storage]`` names a bucket; or an s3:// URL
+    #: (reached with the ``[storage]`` endpoint and credentials).
     data_path: str = ""
+
+    @field_validator("data_path")
+    @classmethod
+    def _data_path(cls, value: str) -> str:
+        scheme = value.split("://", 1)[0].lower() if "://" in value else ""
+        if scheme and scheme != "s3":
+            raise ValueError("must be a local folder or an s3://bucket/prefix URL")
+        if scheme and not re.fullmatch(r"s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/[^/]+)*/?", value):
+            raise ValueError("must be s3://bucket/prefix, with no empty parts")
+        return value.rstrip("/") if scheme else value
+
+
+_BUCKET = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
+_PREFIX_PART = re.compile(r"[A-Za-z0-9._=-]+")
+
+
+_BUCKET = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
+_PREFIX_PART = re.compile(r"[A-Za-z0-9._=-]+")
+
+
+class StorageSettings(_Section):
+    """``[storage]``: the S3 (or S3-compatible) bucket that holds what is data: the lake's
+    Parquet files and MLflow's artifacts. Empty ``bucket``: everything stays on local disk."""
+
+    #: The bucket; empty: no object storage.
+    bucket: str = ""
+    #: A folder inside the bucket for this workspace (``teams/ml``); the lake goes under
+    #: ``<prefix>/lake``, MLflow artifacts under ``<prefix>/mlflow``.
+    prefix: str = ""
+    #: The S3 API address of an S3-compatible store (``http://minio:9000``); empty: AWS.
+    endpoint: str = ""
+    region: str = "us-east-1"
+    #: ``vhost`` (AWS: ``bucket.host``) or ``path`` (``host/bucket``: MinIO, Ceph, most others).
+    url_style: Literal["vhost", "path"] = "vhost"
+    #: Credentials: leave these out of atelier.toml and set ATELIER_STORAGE_ACCESS_KEY_ID and
+    #: ATELIER_STORAGE_SECRET_ACCESS_KEY, else AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY are used.
+    access_key_id: str = Field(default="", repr=False)
+    secret_access_key: str = Field(default="", repr=False)
+    #: A temporary credential's session token (ATELIER_STORAGE_SESSION_TOKEN/AWS_SESSION_TOKEN).
+    session_token: str = Field(default="", repr=False)
+
+    @field_validator("bucket")
+    @classmethod
+    def _bucket(cls, value: str) -> str:
+        if value and (not _BUCKET.fullmatch(value) or ".." in value):
+            raise ValueError(
+                "must be a bucket name: 3 to 63 lower-case letters, digits, dots and hyphens"
+            )
+        return value
+
+    @field_validator("prefix")
+    @classmethod
+    def _prefix(cls, value: str) -> str:
+        value = value.strip("/")
+        for part in value.split("/") if value else []:
+            if part in {".", ".."} or not _PREFIX_PART.fullmatch(part):
+                raise ValueError(
+                    f"{value!r} is not a folder path (letters, digits, . _ = - and /, "
+                    "no empty, . or .. parts)"
+                )
+        return value
+
+    @field_validator("endpoint")
+    @classmethod
+    def _endpoint(cls, value: str) -> str:
+        value = value.rstrip("/")
+        if value and not re.fullmatch(r"https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?", value):
+            raise ValueError("must be http://host[:port] or https://host[:port], with no path")
+        return value
+
+    @field_validator("region")
+    @classmethod
+    def _region(cls, value: str) -> str:
+        if not re.fullmatch(r"[a-z0-9-]{1,32}", value):
+            raise ValueError("must be a region name such as us-east-1")
+        return value
+
+    @model_validator(mode="after")
+    def _complete(self) -> StorageSettings:
+        if not self.bucket and (self.endpoint or self.prefix):
+            raise ValueError("storage.bucket: name the bucket (endpoint and prefix are set)")
+        if bool(self.access_key_id) != bool(self.secret_access_key):
+            raise ValueError(
+                "storage: set both access_key_id and secret_access_key, or neither "
+                "(then AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY are used)"
+            )
+        return self
 
 
 class QuerySettings(_Section):
@@ -329,6 +418,7 @@ class Settings(_Section):
     server: ServerSettings = ServerSettings()
     metadata: MetadataSettings = MetadataSettings()
     warehouse: WarehouseSettings = WarehouseSettings()
+    storage: StorageSettings = StorageSettings()
     query: QuerySettings = QuerySettings()
     features: FeatureSettings = FeatureSettings()
     compute: ComputeSettings = ComputeSettings()
@@ -348,6 +438,15 @@ class Settings(_Section):
     @classmethod
     def _defaults(cls, value: object) -> object:
         return _profiles_with_defaults(value)
+
+    @model_validator(mode="after")
+    def _storage_for_s3(self) -> Settings:
+        if self.warehouse.data_path.startswith("s3://") and not self.storage.bucket:
+            raise ValueError(
+                "warehouse.data_path is an s3:// URL: configure [storage] (bucket, endpoint, "
+                "credentials) to reach it"
+            )
+        return self
 
     @model_validator(mode="after")
     def _default_profile(self) -> Settings:

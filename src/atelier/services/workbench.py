@@ -88,15 +88,25 @@ class Workbench:
     # -- data (imported lazily: DuckDB is heavy) ----------------------------------------
 
     @cached_property
+    def storage(self) -> ObjectStore | None:
+        """The ``[storage]`` bucket, or None when everything stays on local disk."""
+        from atelier.backends.storage import store_from_settings
+
+        return store_from_settings(self.settings.storage)
+
+    @cached_property
     def warehouse(self) -> Warehouse:
         from atelier.backends.warehouse import Warehouse
 
         config = self.settings.warehouse
         data = self.workspace.data_dir
+        storage = self.storage
+        default = storage.url("lake") if storage is not None else data / "lake"
         return Warehouse(
             config.catalog_url or data / "lake.sqlite",
-            config.data_path or data / "lake",
+            config.data_path or default,
             extension_directory=self.workspace.private_dir / "duckdb_extensions",
+            storage=storage,
         )
 
     @cached_property
@@ -207,6 +217,7 @@ class Workbench:
             TrackingStore.for_workspace(self.workspace),
             run_dir=self.workspace.private_dir / "run",
             log_path=self.workspace.logs_dir / "mlflow.log",
+            storage=self.storage,
         )
 
     @cached_property

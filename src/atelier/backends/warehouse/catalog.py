@@ -75,10 +75,11 @@ class Catalog:
         finally:
             connection.close()
 
-    def attach_statements(self, alias: str, data_path: Path, *, read_only: bool) -> list[str]:
-        """SQL that attaches this catalog as DuckLake database ``alias``."""
+    def attach_statements(self, alias: str, data_path: str | Path, *, read_only: bool) -> list[str]:
+        """SQL that attaches this catalog as DuckLake database ``alias``; ``data_path``: a
+        local folder or an s3:// URL."""
         statements: list[str] = []
-        options = [f"DATA_PATH {literal(str(data_path) + '/')}"]
+        options = [f"DATA_PATH {literal(str(data_path).rstrip('/') + '/')}"]
         if self.secret_fields:
             secret = f"atelier_catalog_{alias}"
             body = ", ".join(f"{key} {literal(value)}" for key, value in self.secret_fields)

@@ -3,6 +3,12 @@
 Every connection is a fresh in-memory DuckDB database (a few tens of milliseconds with the
 extensions loaded): a user connection's restrictions are database-wide, so trusted and user
 work never share one, and nothing leaks from one request into the next.
+
+The Parquet files live in a local folder or under an ``s3://`` URL of an
+:class:`~atelier.backends.storage.ObjectStore`. On S3 each connection gets a temporary DuckDB
+secret scoped to the lake's URL only, created before a user connection is locked: user SQL
+cannot print it (``duckdb_secrets()`` is refused, and redacts anyway), cannot switch the
+unredacted view on (the configuration is locked), and can read nothing outside the lake's URL.
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
+from atelier.backends.storage import ObjectStore, is_s3_url
 from atelier.backends.warehouse.catalog import parse_catalog_url
 from atelier.backends.warehouse.errors import WarehouseError, redact
 from atelier.backends.warehouse.extensions import default_extension_directory, open_connection
@@ -39,6 +46,7 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 _NOT_CREATED = "creating a new ducklake is explicitly disabled"
+_SECRET = "atelier_lake_storage"
 
 
 class Warehouse:
@@ -53,9 +61,21 @@ class Warehouse:
         extension_directory: str | Path | None = None,
         spill_directory: str | Path | None = None,
         retry_policy: RetryPolicy = DEFAULT_POLICY,
+        storage: ObjectStore | None = None,
     ) -> None:
         self.catalog = parse_catalog_url(catalog_url)
-        self.data_path = Path(data_path).expanduser().resolve()
+        self.storage = storage
+        self._local: Path | None = None
+        if is_s3_url(data_path):
+            if storage is None:
+                raise WarehouseError(
+                    f"the lake's data_path {data_path} is on S3: configure [storage] to reach it"
+                )
+            #: Where the Parquet files are: a local folder, or an s3:// URL (no trailing /).
+            self.data_url = str(data_path).rstrip("/")
+        else:
+            self._local = Path(data_path).expanduser().resolve()
+            self.data_url = str(self._local)
         self.alias = alias
         self.extension_directory = Path(extension_directory or default_extension_directory())
         #: Where user queries spill: one private folder per connection under it, never inside
@@ -69,7 +89,41 @@ class Warehouse:
         self._meta = self.catalog.metadata_tables(alias)
 
     def __repr__(self) -> str:
-        return f"Warehouse({self.catalog.kind} catalog, data_path={str(self.data_path)!r})"
+        return f"Warehouse({self.catalog.kind} catalog, data_path={self.data_url!r})"
+
+    @property
+    def data_path(self) -> Path:
+        """The local folder of the Parquet files; a lake on S3 has none (see ``data_url``)."""
+        if self._local is None:
+            raise WarehouseError(f"the lake's data is on S3 ({self.data_url}), not in a folder")
+        return self._local
+
+    @property
+    def on_object_storage(self) -> bool:
+        return self._local is None
+
+    @property
+    def secrets(self) -> tuple[str, ...]:
+        """Values to scrub from any error text (catalog password, storage credentials)."""
+        return (*self.catalog.secrets, *(self.storage.secrets if self.storage else ()))
+
+    # -- staged files (written before a commit registers them) ---------------------------
+
+    def staging_location(self, schema: str, table: str, name: str) -> str:
+        """A new folder for files a write stages before registering them with the table."""
+        location = f"{self.data_url}/{schema}/{table}/{name}"
+        if self._local is not None:
+            Path(location).mkdir(parents=True, exist_ok=True)
+        return location
+
+    def discard_staged(self, location: str) -> None:
+        """Remove a staging folder and what it holds (a failed or abandoned write)."""
+        if not location.startswith(self.data_url + "/"):
+            raise WarehouseError(f"{location} is not a staging folder of this lake")
+        if self._local is not None:
+            shutil.rmtree(location, ignore_errors=True)
+        elif self.storage is not None:
+            self.storage.delete_under(location)
 
     # -- connections ---------------------------------------------------------------------
 
@@ -102,8 +156,8 @@ class Warehouse:
         the configuration locked. With ``masking``, the tables it names are read through
         their policy subqueries (see :mod:`.masking`)."""
         sources = list(attach_sources)
-        directories = [str(self.data_path), *(d for s in sources for d in s.allowed_directories)]
-        check_readable_layout(directories, self._private_paths())
+        directories = [self.data_url, *(d for s in sources for d in s.allowed_directories)]
+        check_readable_layout([d for d in directories if not is_s3_url(d)], self._private_paths())
         spill = self._spill_folder()
         try:
             connection = retry(lambda: self._open_read_only(sources), self.retry_policy)
@@ -159,15 +213,21 @@ class Warehouse:
         import duckdb
 
         self.catalog.prepare()
-        self.data_path.mkdir(parents=True, exist_ok=True, mode=0o700)
+        if self._local is not None:
+            self._local.mkdir(parents=True, exist_ok=True, mode=0o700)
         extensions = [name for source in sources for name in source.extensions]
+        if self._local is None:
+            extensions.append("httpfs")
         connection = open_connection(
             self.extension_directory, ("ducklake", self.catalog.extension, *extensions)
         )
         failure = None
         try:
+            if self.storage is not None and self._local is None:
+                # Scoped to the lake: user connections read nothing else of the bucket.
+                connection.execute(self.storage.duckdb_secret(_SECRET, self.data_url))
             for statement in self.catalog.attach_statements(
-                self.alias, self.data_path, read_only=read_only
+                self.alias, self.data_url, read_only=read_only
             ):
                 connection.execute(statement)
             connection.execute(f"USE {ident(self.alias)}")
@@ -177,7 +237,7 @@ class Warehouse:
             connection.close()
             if is_transient(error) or (read_only and _NOT_CREATED in str(error).lower()):
                 raise
-            failure = redact(str(error), self.catalog.secrets)
+            failure = redact(str(error), self.secrets)
         except BaseException:
             connection.close()
             raise

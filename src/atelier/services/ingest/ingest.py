@@ -171,7 +171,7 @@ class Ingest:
         is_path = isinstance(source, str | Path)
         label = filename or (Path(source).name if is_path else "DataFrame")
         upload_id = uuid.uuid4().hex
-        staged = self.warehouse.data_path / table.schema / table.table / f"upload-{upload_id}"
+        staged: str | None = None
         committed = False
         try:
             report("preparing", None)
@@ -187,8 +187,10 @@ class Ingest:
                 select, relation = _selection(src, opts, existing if how == "append" else None)
                 columns = self._describe(connection, f"SELECT {select} FROM {relation}", src)
                 self._check_width(columns, src)
-                staged.mkdir(parents=True, exist_ok=True)
-                target = staged / "data.parquet"
+                staged = self.warehouse.staging_location(
+                    table.schema, table.table, f"upload-{upload_id}"
+                )
+                target = f"{staged}/data.parquet"
                 report("reading", 0.0)
                 rows = self._stage(connection, select, relation, target, src, report)
                 skipped = check_rejects(connection, src)
@@ -201,8 +203,8 @@ class Ingest:
             )
             committed = True
         finally:
-            if not committed:
-                shutil.rmtree(staged, ignore_errors=True)
+            if not committed and staged is not None:
+                self.warehouse.discard_staged(staged)
         version = self._version(upload_id, table)
         if self.on_write is not None:
             try:
@@ -223,12 +225,12 @@ class Ingest:
         connection: duckdb.DuckDBPyConnection,
         select: str,
         relation: str,
-        target: Path,
+        target: str,
         source: Source,
         report: Progress,
     ) -> int:
         source.attach(connection)
-        sql = f"COPY (SELECT {select} FROM {relation}) TO {literal(str(target))} (FORMAT parquet)"
+        sql = f"COPY (SELECT {select} FROM {relation}) TO {literal(target)} (FORMAT parquet)"
         with _polling(connection, report):
             row = _run(connection, sql, source).fetchone()
         return int(row[0]) if row else 0
@@ -238,7 +240,7 @@ class Ingest:
         connection: duckdb.DuckDBPyConnection,
         table: TableName,
         mode: Mode,
-        staged: Path,
+        staged: str,
         rows: int,
         expected: list[Column] | None,
     ) -> None:
@@ -249,7 +251,7 @@ class Ingest:
         if mode == "append" and current != expected:
             raise Conflict(f"table {table} changed its columns during the upload: try again")
         name = qualified(alias, table.schema, table.table)
-        file = literal(str(staged))
+        file = literal(staged)
         connection.execute(f"CREATE SCHEMA IF NOT EXISTS {qualified(alias, table.schema)}")
         new = self._describe_sql(connection, f"SELECT * FROM read_parquet({file})")
         if mode == "replace" and current == new:

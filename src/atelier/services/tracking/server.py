@@ -7,7 +7,9 @@ the background by ``atelier up``. The child
 * listens only on a Unix socket created with mode 0600 inside a 0700 folder: nobody but the
   Atelier server reaches it, and the portal's login guards every byte through the proxy;
 * gets the environment ``mlflow server`` would give its workers: backend and registry store,
-  artifact proxy (``--serve-artifacts``) with workspace storage as destination, static prefix
+  artifact proxy (``--serve-artifacts``) with workspace storage as destination (a folder, or
+  ``<prefix>/mlflow`` in the ``[storage]`` bucket: clients still upload and download through
+  Atelier, never straight from the bucket, and never see its credentials), static prefix
   ``/mlflow``; MLflow's host and CORS middleware stays on, allowing exactly the Host and Origin
   that Atelier's proxy sends;
 * runs in its own process group, stopped with the app (SIGTERM to the group, SIGKILL if it
@@ -32,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from atelier.backends.compute.proctree import stop_group
+from atelier.backends.storage import ObjectStore
 from atelier.errors import AtelierError
 from atelier.services.tracking.store import ARTIFACT_ROOT, URL_PREFIX, TrackingStore
 
@@ -63,8 +66,10 @@ class TrackingServer:
         run_dir: Path,
         log_path: Path,
         startup_timeout: float = 120.0,
+        storage: ObjectStore | None = None,
     ) -> None:
         self.store = store
+        self.storage = storage
         self.log_path = log_path
         self.startup_timeout = startup_timeout
         self._run_dir = run_dir
@@ -187,13 +192,17 @@ class TrackingServer:
         """
         env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
         backend = self.store.backend_uri
+        destination = str(self.store.artifacts_dir)
+        if self.storage is not None:
+            destination = self.artifact_destination
+            env.update(self.storage.environment())
         env.update(
             {
                 "_MLFLOW_SERVER_FILE_STORE": backend,
                 "_MLFLOW_SERVER_REGISTRY_STORE": backend,
                 "_MLFLOW_SERVER_ARTIFACT_ROOT": ARTIFACT_ROOT,
                 "_MLFLOW_SERVER_SERVE_ARTIFACTS": "true",
-                "_MLFLOW_SERVER_ARTIFACT_DESTINATION": str(self.store.artifacts_dir),
+                "_MLFLOW_SERVER_ARTIFACT_DESTINATION": destination,
                 "_MLFLOW_STATIC_PREFIX": URL_PREFIX,
                 "_MLFLOW_SGI_NAME": "uvicorn",
                 "_MLFLOW_SERVER_BOOT_ID": uuid.uuid4().hex,
@@ -208,6 +217,13 @@ class TrackingServer:
             }
         )
         return env
+
+    @property
+    def artifact_destination(self) -> str:
+        """Where the artifacts are kept: the workspace folder or the bucket's ``mlflow``."""
+        if self.storage is not None:
+            return self.storage.url("mlflow")
+        return str(self.store.artifacts_dir)
 
     def _wait_ready(self) -> None:
         deadline = time.monotonic() + self.startup_timeout
