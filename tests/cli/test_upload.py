@@ -8,6 +8,8 @@ import json
 from datetime import timedelta
 from pathlib import Path
 
+import pytest
+
 from tests.cli.conftest import Cli
 from tests.cli.helpers import one_line_error
 
@@ -105,3 +107,19 @@ def test_upload_then_browse_tag_and_query(cli: Cli, tmp_path: Path) -> None:
         assert not inbox.exists() or list(inbox.iterdir()) == []
     finally:
         wb.close()
+
+
+# Remote only: the embedded SDK passes the schema straight to the service tested elsewhere.
+@pytest.mark.parametrize("cli", ["remote"], indirect=True)
+def test_upload_into_a_chosen_schema(cli: Cli, tmp_path: Path) -> None:
+    sam = cli.as_("sam")
+    path = tmp_path / "mine.csv"
+    path.write_text("id,x\n1,2\n")
+    done = sam("data", "upload", str(path), "--name", "mine", "--schema", "user_sam")
+    assert done.stdout.strip() == "1 rows loaded into user_sam.mine (version 1)", done.stderr
+    theirs = sam("data", "upload", str(path), "--name", "theirs", "--schema", "user_ada")
+    assert "may not upload into schema 'user_ada': it is the personal schema of ada" in (
+        one_line_error(theirs)
+    )
+    both = sam("data", "upload", str(path), "-n", "main.x", "--schema", "user_sam")
+    assert "names schema 'main' but the upload chose schema 'user_sam'" in one_line_error(both)

@@ -36,6 +36,11 @@ STAGES = {
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--name", "-n", required=True, help="Table: NAME or SCHEMA.NAME (schema main).")
 @click.option(
+    "--schema",
+    help="Schema of the table: main (shared), user_<you> (yours) or a project's schema "
+    "(its members'); the same as --name SCHEMA.NAME [default: main].",
+)
+@click.option(
     "--mode",
     type=click.Choice(["create", "replace", "append"]),
     default="create",
@@ -77,6 +82,7 @@ def upload(
     workspace: str | None,
     file: Path,
     name: str,
+    schema: str | None,
     mode: str,
     delimiter: str | None,
     quote: str | None,
@@ -95,6 +101,7 @@ def upload(
     \b
     atelier data upload sales.csv --name sales
     atelier data upload more.csv --name sales --mode append
+    atelier data upload mine.csv --name sales --schema user_ada
     atelier data upload book.xlsx --name finance.budget --sheet 2 --type year=INTEGER
     """
     options: dict[str, Any] = {
@@ -111,7 +118,7 @@ def upload(
     }
     options = {k: v for k, v in options.items() if v not in (None, {})}
     with client_for(workspace, scopes=("data",), doing="upload data") as client:
-        result = _upload(client, file, name, mode, options)
+        result = _upload(client, file, name, mode, options, schema)
     if as_json:
         click.echo(json.dumps(result, indent=2))
         return
@@ -155,7 +162,12 @@ def _progress(*, transfer: bool = False) -> Progress:
 
 
 def _upload(
-    client: Client, file: Path, name: str, mode: str, options: dict[str, Any]
+    client: Client,
+    file: Path,
+    name: str,
+    mode: str,
+    options: dict[str, Any],
+    schema: str | None = None,
 ) -> dict[str, Any]:
     """The upload through ``client`` (embedded or remote), with a bar on stderr."""
     from atelier.errors import InvalidInput
@@ -181,6 +193,6 @@ def _upload(
                 bar.update(task, description=label, total=100, completed=percent)
 
         result: dict[str, Any] = client.upload(
-            file, name, mode=cast("Mode", mode), options=options, progress=report
+            file, name, mode=cast("Mode", mode), options=options, progress=report, schema=schema
         )
     return result

@@ -146,17 +146,19 @@ class Client(ABC):
         mode: Mode = "create",
         options: dict[str, Any] | None = None,
         progress: Progress | None = None,
+        schema: str | None = None,
     ) -> dict[str, Any]:
         """Write a file (CSV, TSV, Parquet, JSON, Excel) or a pandas/polars/Arrow table into
-        the warehouse table ``name``; returns ``{"table", "version", "rows", ...}``. The
-        remote client streams a file to the server (never whole in memory); ``progress``
-        follows it (see :data:`Progress`)."""
+        the warehouse table ``name`` (``table`` or ``schema.table``; ``schema`` chooses the
+        schema of a bare name: ``main``, your ``user_<name>``, a project's); returns
+        ``{"table", "version", "rows", ...}``. The remote client streams a file to the
+        server (never whole in memory); ``progress`` follows it (see :data:`Progress`)."""
         if isinstance(data, str | Path):
             path = Path(data).expanduser()
             if not path.is_file():
                 raise InvalidInput(f"{path}: no such file")
-            return self._upload_file(path, name, mode, options or {}, progress)
-        return self._upload_arrow(to_arrow(data), name, mode)
+            return self._upload_file(path, name, mode, options or {}, progress, schema)
+        return self._upload_arrow(to_arrow(data), name, mode, schema)
 
     @abstractmethod
     def _upload_file(
@@ -166,10 +168,13 @@ class Client(ABC):
         mode: Mode,
         options: dict[str, Any],
         progress: Progress | None = None,
+        schema: str | None = None,
     ) -> dict[str, Any]: ...
 
     @abstractmethod
-    def _upload_arrow(self, table: pyarrow.Table, name: str, mode: Mode) -> dict[str, Any]: ...
+    def _upload_arrow(
+        self, table: pyarrow.Table, name: str, mode: Mode, schema: str | None = None
+    ) -> dict[str, Any]: ...
 
     @abstractmethod
     def sources(self) -> list[dict[str, Any]]:

@@ -142,6 +142,7 @@ class EmbeddedClient(Client):
         mode: Mode,
         options: dict[str, Any],
         progress: Progress | None = None,
+        schema: str | None = None,
     ) -> dict[str, Any]:
         result = self.workbench.ingest.upload(
             path,
@@ -151,13 +152,21 @@ class EmbeddedClient(Client):
             progress=progress,
             principal=self.principal,
             client=self.client_label,
+            schema=schema,
         )
         uploaded: dict[str, Any] = shaped(UploadResult, result.as_dict())
         return uploaded
 
-    def _upload_arrow(self, table: pyarrow.Table, name: str, mode: Mode) -> dict[str, Any]:
+    def _upload_arrow(
+        self, table: pyarrow.Table, name: str, mode: Mode, schema: str | None = None
+    ) -> dict[str, Any]:
         result = self.workbench.ingest.upload(
-            table, name, mode=mode, principal=self.principal, client=self.client_label
+            table,
+            name,
+            mode=mode,
+            principal=self.principal,
+            client=self.client_label,
+            schema=schema,
         )
         uploaded: dict[str, Any] = shaped(UploadResult, result.as_dict())
         return uploaded

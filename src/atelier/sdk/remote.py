@@ -111,10 +111,13 @@ class RemoteClient(Client):
         mode: Mode,
         options: dict[str, Any],
         progress: Progress | None = None,
+        schema: str | None = None,
     ) -> dict[str, Any]:
         from atelier.sdk.multipart import MultipartBody
 
         fields = {"name": name, "mode": mode, "options": json.dumps(options)}
+        if schema:
+            fields["schema"] = schema
         body = MultipartBody(path, fields)
         total = max(body.file_size, 1)
         done = 0
@@ -141,11 +144,14 @@ class RemoteClient(Client):
         result: dict[str, Any] = shaped(UploadResult, response.json())
         return result
 
-    def _upload_arrow(self, table: pyarrow.Table, name: str, mode: Mode) -> dict[str, Any]:
+    def _upload_arrow(
+        self, table: pyarrow.Table, name: str, mode: Mode, schema: str | None = None
+    ) -> dict[str, Any]:
+        params = {"name": name, "mode": mode} | ({"schema": schema} if schema else {})
         response = self.request(
             "POST",
             "/uploads",
-            params={"name": name, "mode": mode},
+            params=params,
             content=to_ipc(table),
             headers={"Content-Type": ARROW_STREAM},
             timeout=None,

@@ -3,9 +3,10 @@
 * ``POST /uploads/preview`` (multipart: ``file`` or ``upload_id``, ``options``): how the file
   would be read. The file is kept under the returned ``upload_id`` for a day, so the portal
   sends it once and commits it by id.
-* ``POST /uploads`` (multipart: ``file`` or ``upload_id``, ``name``, ``mode``, ``options``;
-  or an ``application/vnd.apache.arrow.stream`` body with ``?name=&mode=``, as the remote
-  SDK sends DataFrames): load it into a table; 201 with table, version, rows, columns.
+* ``POST /uploads`` (multipart: ``file`` or ``upload_id``, ``name``, ``mode``, ``options``,
+  ``schema``; or an ``application/vnd.apache.arrow.stream`` body with ``?name=&mode=&schema=``,
+  as the remote SDK sends DataFrames): load it into a table; 201 with table, version, rows,
+  columns. The service refuses a schema the caller may not write (403) before reading.
 * ``DELETE /uploads/{upload_id}``: drop a received file that will not be used.
 
 Bodies are streamed to the workspace's upload folder as they arrive (never held in memory,
@@ -86,6 +87,7 @@ async def upload(
             _required(fields, "name"),
             mode=fields.get("mode") or "create",
             options=_options(fields.get("options")),
+            schema=fields.get("schema") or None,
             filename="DataFrame" if content_type == ARROW_STREAM else received.name,
             principal=principal,
             client=client(request),

@@ -221,7 +221,10 @@
     if (Object.keys(overrides).length) options.types = overrides;
     var body = new FormData();
     body.append("upload_id", state.uploadId);
-    body.append("name", createForm.elements.name.value.trim());
+    var name = createForm.elements.name.value.trim();
+    body.append("name", name);
+    // A name written schema.name says its schema itself; otherwise the chosen one.
+    if (name.indexOf(".") < 0) body.append("schema", createForm.elements.schema.value);
     body.append("mode", createForm.elements.mode.value);
     body.append("options", JSON.stringify(options));
     setProgress(null, "Loading into the warehouse…");

@@ -16,13 +16,16 @@ DataFrames (pandas, polars, Arrow) become versioned warehouse tables.
 * files larger than memory stream through DuckDB (which spills to disk);
 * bad input is an :class:`~atelier.errors.InvalidInput` naming file, line and column;
 * an upload is staged first and committed as one snapshot: a failed upload leaves no table,
-  or the previous version intact.
+  or the previous version intact;
+* the schema is chosen at upload (``main``, the person's ``user_<name>``, a project's schema)
+  and checked against who writes (:mod:`atelier.services.ingest.schemas`).
 """
 
 from atelier.services.ingest.inbox import Inbox, Received
 from atelier.services.ingest.ingest import Ingest
 from atelier.services.ingest.options import COMMON_TYPES, MODES, Options, TableName
 from atelier.services.ingest.results import Column, Preview, Progress, UploadResult
+from atelier.services.ingest.schemas import SchemaChoice, project_schema, user_schema
 
 __all__ = [
     "COMMON_TYPES",
@@ -34,6 +37,9 @@ __all__ = [
     "Preview",
     "Progress",
     "Received",
+    "SchemaChoice",
     "TableName",
     "UploadResult",
+    "project_schema",
+    "user_schema",
 ]

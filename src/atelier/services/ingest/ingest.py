@@ -35,6 +35,7 @@ from atelier.services.ingest.errors import Place, explain
 from atelier.services.ingest.inbox import Inbox
 from atelier.services.ingest.options import Mode, Options, TableName, parse_mode
 from atelier.services.ingest.results import Column, Preview, Progress, UploadResult
+from atelier.services.ingest.schemas import SchemaChoice, check_write, choices
 from atelier.services.ingest.sources import (
     Source,
     check_rejects,
@@ -113,6 +114,10 @@ class Ingest:
 
     # -- upload --------------------------------------------------------------------------
 
+    def schemas(self, principal: Principal) -> list[SchemaChoice]:
+        """The schemas offered to ``principal`` at upload (see :mod:`.schemas`)."""
+        return choices(self.db, principal)
+
     def upload(
         self,
         source: Any,
@@ -125,9 +130,11 @@ class Ingest:
         progress: Progress | None = None,
         principal: Principal | None = None,
         client: str | None = None,
+        schema: str | None = None,
     ) -> UploadResult:
         """Load ``source`` (a file path, or a pandas/polars DataFrame or Arrow data) into table
-        ``name`` (``table`` or ``schema.table``) as one new version.
+        ``name`` (``table`` or ``schema.table``; ``schema`` chooses the schema of a bare
+        ``table``) as one new version.
 
         ``mode``: ``create`` refuses an existing table, ``replace`` swaps the contents (and the
         columns) of an existing one or creates it, ``append`` adds rows to an existing table
@@ -135,11 +142,14 @@ class Ingest:
 
         With ``principal`` (who acts: a scientist or an admin, or a code token with the
         ``data`` scope), checked before anything is read and recorded in the audit log
-        (``table.upload``; ``client``: the entry point), failures included.
+        (``table.upload``; ``client``: the entry point), failures included. The schema must
+        be one ``principal`` may write (:func:`~atelier.services.ingest.schemas.check_write`).
         """
+        name = str(TableName.parse(name, schema=schema))
         if principal is None:
             return self._upload(source, name, mode, options, by or "", filename, progress)
         access.check(principal, access.BUILDERS, "upload data", ("data",))
+        check_write(self.db, principal, TableName.parse(name).schema)
         label = filename or (Path(source).name if isinstance(source, str | Path) else "DataFrame")
         try:
             result = self._upload(source, name, mode, options, principal.name, filename, progress)

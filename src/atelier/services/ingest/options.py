@@ -119,10 +119,23 @@ class TableName:
     table: str
 
     @classmethod
-    def parse(cls, name: str) -> TableName:
+    def parse(cls, name: str, *, schema: str | None = None) -> TableName:
+        """``name`` as ``table`` or ``schema.table``; ``schema``, when given, is the schema of
+        a bare ``table`` (or must match the one ``name`` names)."""
         parts = str(name or "").strip().split(".")
+        chosen = str(schema).strip() if schema is not None and str(schema).strip() else None
+        if chosen is not None and not _IDENTIFIER.fullmatch(chosen):
+            raise InvalidInput(
+                f"schema {schema!r} is not valid: use letters, digits and underscores, "
+                "starting with a letter or underscore (at most 63)"
+            )
+        if chosen is not None and len(parts) == 2 and parts[0].lower() != chosen.lower():
+            raise InvalidInput(
+                f"table name {name!r} names schema {parts[0]!r} but the upload chose schema "
+                f"{chosen!r}: give the table's name alone, or the same schema"
+            )
         if len(parts) == 1:
-            parts = ["main", *parts]
+            parts = [chosen or "main", *parts]
         if len(parts) != 2 or not all(_IDENTIFIER.fullmatch(part) for part in parts):
             raise InvalidInput(
                 f"table name {name!r} is not valid: use letters, digits and underscores, "
