@@ -29,6 +29,12 @@ class ServerSettings(_Section):
     #: The largest body of an upload: files to /api/v1/uploads and the upload page, MLflow
     #: artifacts, notebook files and the files hosted apps receive.
     max_upload_size: str = "10GB"
+    #: Several servers on one workspace: how long background work (a job's supervision, a
+    #: journal, a notebook server) stays with a server that stopped renewing it.
+    lease_seconds: float = Field(default=30.0, ge=1.0, le=3600.0)
+    #: This server's address as the other servers and the reverse proxy reach it; empty:
+    #: http://host:port.
+    internal_url: str = ""
 
     @field_validator("max_body_size", "max_upload_size")
     @classmethod
@@ -37,7 +43,7 @@ class ServerSettings(_Section):
             raise ValueError("must be more than 0 bytes")
         return value
 
-    @field_validator("public_url")
+    @field_validator("public_url", "internal_url")
     @classmethod
     def _url(cls, value: str) -> str:
         if value and not value.startswith(("http://", "https://")):

@@ -196,6 +196,16 @@ class Workbench:
         )
 
     @cached_property
+    def leases(self) -> LeaseKeeper:
+        """This process's leases on work that must run once when several servers share the
+        workspace (renewed in the background once :meth:`LeaseKeeper.start` ran)."""
+        from atelier.services.leases import LeaseKeeper, Leases
+
+        server = self.settings.server
+        address = server.internal_url or f"http://{server.host}:{server.port}"
+        return LeaseKeeper(Leases(self.db, server.lease_seconds), address=address)
+
+    @cached_property
     def jobs(self) -> Jobs:
         from atelier.services.jobs import Jobs
 
@@ -270,6 +280,7 @@ class Workbench:
             self.warehouse,
             self.workspace.private_dir / "predictions",
             personal=self.personal_data,
+            leases=self.leases.leases,
             workers=Workers(
                 self.workspace.private_dir / "model-environments",
                 self.workspace.logs_dir / "models",
@@ -372,4 +383,6 @@ class Workbench:
             self.apps.close()
         if "serving" in self.__dict__:
             self.serving.close()  # ships the last predictions and feedback
+        if "leases" in self.__dict__:
+            self.leases.stop()  # hands this server's work over at once
         self.db.dispose()

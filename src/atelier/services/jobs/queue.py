@@ -10,6 +10,15 @@ is at hand (a submit, the end of a job, a listing):
    trace -> failed, with that reason. No job stays "running" forever;
 2. queued jobs start in submission order while their backend has room for them
    (:meth:`~atelier.backends.compute.ComputeBackend.place`).
+
+Several servers (on several machines) can share the workspace: a tick also holds the
+``jobs:queue`` lease (:mod:`atelier.services.leases`), so that two machines never start the
+same job, and each supervisor holds its job's lease ``job:ID`` and renews it while it watches.
+A job of another machine whose lease ran out (that machine stopped, or lost the database for
+a whole lease) is taken over by whichever server takes the lease first: a job on a cluster
+(Ray) is adopted by a new supervisor here; a local job, whose process was on that machine,
+is marked failed with that reason and never started again, so that no job runs twice. The
+supervisor that lost its lease stops its job (it can no longer record it).
 """
 
 from __future__ import annotations
@@ -19,7 +28,6 @@ import fcntl
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -34,8 +42,9 @@ from atelier.backends.metadata import Database, JobRecord
 from atelier.config.settings import Settings
 from atelier.services.jobs.paths import JobPaths, queue_lock
 from atelier.services.jobs.records import JobRecords
+from atelier.services.leases import Leases, new_holder, node_name
 
-HOST = socket.gethostname()
+HOST = node_name()
 #: ``sh -c BACKGROUND LOG COMMAND...``: start COMMAND in the background, print its pid.
 BACKGROUND = '"$@" </dev/null >>"$0" 2>&1 & echo $!'
 #: Client settings of whoever started the queue; a job gets its own (see :mod:`.environment`).
@@ -61,6 +70,8 @@ class Queue:
         self.records = JobRecords(db)
         self.root = root
         self.settings = settings
+        self.leases = Leases(db, settings.server.lease_seconds)
+        self.holder = new_holder()
 
     @contextlib.contextmanager
     def locked(self) -> Iterator[None]:
@@ -68,7 +79,9 @@ class Queue:
         path.parent.mkdir(parents=True, exist_ok=True)
         with path.open("a") as handle:
             fcntl.flock(handle, fcntl.LOCK_EX)
-            yield
+            # The file lock serializes this machine; the lease, every machine.
+            with self.leases.exclusive(QUEUE_LEASE, self.holder):
+                yield
 
     def tick(self) -> None:
         """Find jobs whose supervisor stopped, then start the queued jobs that fit."""
@@ -97,14 +110,22 @@ class Queue:
         spec = json.loads(paths.spec.read_text(encoding="utf-8"))
         spec["devices"] = devices
         write_private(paths.spec, json.dumps(spec))
+        holder = new_holder()
+        # Before the job is this machine's: no other server may think its lease ran out.
+        self.leases.acquire(job_lease(job_id), holder, steal=True)
         self.records.update(job_id, host=HOST, devices=devices)
-        self.start_supervisor(job_id, attach=False)
+        self.start_supervisor(job_id, attach=False, holder=holder)
 
-    def start_supervisor(self, job_id: int, *, attach: bool) -> None:
+    def start_supervisor(self, job_id: int, *, attach: bool, holder: str | None = None) -> None:
+        """Start the job's supervisor, holding the job's lease as ``holder`` (taken here for a
+        new holder: the previous supervisor is known to be gone)."""
+        if holder is None:
+            holder = new_holder()
+            self.leases.acquire(job_lease(job_id), holder, steal=True)
         paths = JobPaths(self.root, job_id)
         paths.supervisor_log.parent.mkdir(parents=True, exist_ok=True)
         command = [sys.executable, "-m", "atelier.services.jobs.supervisor", str(self.root)]
-        command += [str(job_id), *(["--attach"] if attach else [])]
+        command += [str(job_id), f"--holder={holder}", *(["--attach"] if attach else [])]
         env = {k: v for k, v in os.environ.items() if k not in CLIENT_VARIABLES}
         # Started in the background of a short-lived shell, in a session of its own: it is
         # nobody's child to reap, and Ctrl-C in the terminal that submitted does not reach it.
@@ -120,7 +141,10 @@ class Queue:
         self.records.update(job_id, supervisor_pid=pid, supervisor_started=proctree.start_time(pid))
 
     def _reconcile(self, job: JobRecord) -> None:
-        if job.host != HOST or job.supervisor_pid is None:
+        if job.host is not None and job.host != HOST:
+            self._reconcile_elsewhere(job)
+            return
+        if job.supervisor_pid is None:
             return
         if proctree.alive(job.supervisor_pid, job.supervisor_started):
             return
@@ -159,6 +183,31 @@ class Queue:
                     "(was the machine restarted?)",
                 )
             self.end(job.id, outcome)
+
+    def _reconcile_elsewhere(self, job: JobRecord) -> None:
+        """A job another machine supervises: taken over once its lease ran out."""
+        name = job_lease(job.id)
+        current = self.leases.get(name)
+        if current is not None and current.live:
+            return
+        holder = new_holder()
+        if not self.leases.acquire(name, holder):
+            return  # another server took it over first
+        if job.backend != "local":
+            # The job runs on the cluster, not on the lost machine: watch it from here.
+            self.records.update(job.id, host=HOST, supervisor_pid=None, supervisor_started=None)
+            self.records.add_note(job.id, f"supervision moved from {job.host} to {HOST}")
+            self.start_supervisor(job.id, attach=True, holder=holder)
+            return
+        reason = (
+            f"its server on {job.host} stopped renewing the job's lease for "
+            f"{self.leases.seconds:g} s (the machine stopped or lost the database); the job "
+            "was stopped there and is not started again here, so that it never runs twice: "
+            "submit it again"
+        )
+        state = "cancelled" if job.cancel_requested else "failed"
+        self.end(job.id, Outcome(state, None, reason))
+        self.leases.release(name, holder)
 
     def end(self, job_id: int, outcome: Outcome) -> bool:
         """Close the job's MLflow run, record how the job ended, revoke its token and say so
@@ -202,6 +251,15 @@ class Queue:
         except OSError:
             return False
         return True
+
+
+#: The lease a tick holds: one machine at a time starts queued jobs.
+QUEUE_LEASE = "jobs:queue"
+
+
+def job_lease(job_id: int) -> str:
+    """The lease of the supervisor that watches job ``job_id``."""
+    return f"job:{job_id}"
 
 
 def describe(outcome: Outcome) -> str:

@@ -8,6 +8,11 @@ and watches it: the state, the runtime limit, cancellation (SIGTERM to the super
 job's ``cancel_requested`` flag) and, through the backend, memory and mirrored logs. When the
 job ends it records the outcome and starts what the queue has room for. ``--attach`` adopts a
 job whose first supervisor stopped.
+
+It holds the job's lease (``--holder=ID``, taken by whoever started it) and renews it while it
+watches, so that a server on another machine knows the job is looked after. Should the lease
+be taken over (this machine lost the database for a whole lease, and another server declared
+the job failed), the job is stopped here: it has been reported, and must not go on unseen.
 """
 
 from __future__ import annotations
@@ -31,9 +36,19 @@ CANCEL_CHECK_SECONDS = 2.0
 STOP_GRACE_SECONDS = 5.0
 
 
+class LeaseLost(Exception):
+    """Another server took the job over: it is no longer this supervisor's to record."""
+
+
 class Supervisor:
-    def __init__(self, root: Path, job_id: int, spec: dict[str, Any]) -> None:
+    def __init__(
+        self, root: Path, job_id: int, spec: dict[str, Any], holder: str | None = None
+    ) -> None:
         self.root = root
+        self.holder = holder
+        self.leases: Any = None
+        self.execution: Execution | None = None
+        self._next_renewal = 0.0
         self.job_id = job_id
         self.spec = spec
         if spec["backend"] == "local":
@@ -86,11 +101,55 @@ class Supervisor:
                 JobPaths(self.root, self.job_id).handle.write_text(json.dumps(handle))
         queue, records = self._open_store()
         self.backend.settings = self.compute_settings()
+        self.leases = queue.leases
+        if self.holder is None:  # started by an older version: the lease is taken here
+            from atelier.services.leases import new_holder
+
+            self.holder = new_holder()
+            self.leases.acquire(self.lease, self.holder, steal=True)
+        self.execution = execution
+        try:
+            self._supervise(attach, execution, failure, launched_at, queue, records)
+        except LeaseLost:
+            if self.execution is not None:
+                self.execution.stop(STOP_GRACE_SECONDS)
+            return
+        self.leases.release(self.lease, self.holder)
+
+    @property
+    def lease(self) -> str:
+        from atelier.services.jobs.queue import job_lease
+
+        return job_lease(self.job_id)
+
+    def keep_lease(self) -> None:
+        """Renew the job's lease every third of its duration; raise when it was taken over."""
+        now = time.monotonic()
+        if now < self._next_renewal or self.holder is None:
+            return
+        self._next_renewal = now + self.leases.seconds / 3
+        try:
+            renewed = self.leases.renew(self.lease, self.holder)
+        except Exception:  # the database may be away a moment: the lease outlasts it
+            return
+        if not renewed:
+            raise LeaseLost(self.lease)
+
+    def _supervise(
+        self,
+        attach: bool,
+        execution: Execution | None,
+        failure: str,
+        launched_at: datetime,
+        queue: Any,
+        records: Any,
+    ) -> None:
+        self.keep_lease()
         started_at = None
         if attach:
             record = records.get(self.job_id)
             started_at = record.started_at
-            execution = self.backend.attach(
+            execution = self.execution = self.backend.attach(
                 record.external_id or "", record.process_started, self.launch_spec
             )
             if execution is None:
@@ -134,6 +193,7 @@ class Supervisor:
             first = False
             if status.outcome is not None:
                 return status.outcome
+            self.keep_lease()
             if status.note != note:
                 note = status.note
                 records.update(self.job_id, reason=note)
@@ -172,8 +232,9 @@ class Supervisor:
 def main(argv: list[str]) -> None:
     root, job_id = Path(argv[0]), int(argv[1])
     attach = "--attach" in argv[2:]
+    holder = next((a.split("=", 1)[1] for a in argv[2:] if a.startswith("--holder=")), None)
     spec = json.loads(JobPaths(root, job_id).spec.read_text(encoding="utf-8"))
-    Supervisor(root, job_id, spec).run(attach)
+    Supervisor(root, job_id, spec, holder).run(attach)
 
 
 if __name__ == "__main__":

@@ -10,6 +10,12 @@ only after ``ship`` returned. ``close()`` ships everything left.
 Each process journals in a folder of its own, held with an exclusive ``flock``. A folder whose
 lock can be taken belonged to a process that died: its segments are adopted and shipped again
 with ``replay=True``, so that ``ship`` can skip records that had already landed.
+
+Several servers on one workspace (on several machines, where a ``flock`` on a shared folder
+may not be seen by the others): each folder is also held with a lease (``journal:FOLDER``,
+:mod:`atelier.services.leases`) that its process renews while it runs. An orphan is adopted
+only by whoever takes its expired lease, so exactly one process ships it; orphans are looked
+for again every lease duration, not only at start-up.
 """
 
 from __future__ import annotations
@@ -21,10 +27,14 @@ import logging
 import os
 import shutil
 import threading
+import time
 import uuid
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from atelier.services.leases import Leases
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +52,7 @@ class Journal:
         *,
         interval: float = 1.0,
         wake_after: int = 2000,
+        leases: Leases | None = None,
     ) -> None:
         self.root = directory
         self.ship = ship
@@ -50,6 +61,15 @@ class Journal:
         self.root.mkdir(parents=True, exist_ok=True)
         self.folder = self.root / f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
         self.folder.mkdir()
+        self.leases = leases
+        #: This process as a lease holder (the folder's name is unique to it).
+        self.holder = f"{os.uname().nodename}:{self.folder.name}"
+        self._next_renewal = 0.0
+        self._next_adoption = 0.0
+        if leases is not None:
+            leases.acquire(lease_name(self.folder), self.holder)
+            self._next_renewal = time.monotonic() + leases.seconds / 3
+            self._next_adoption = time.monotonic() + leases.seconds
         self._lock_file = (self.folder / LOCK).open("w")
         fcntl.flock(self._lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
         self._write_lock = threading.Lock()
@@ -107,6 +127,9 @@ class Journal:
             if not remaining and not (self.folder / CURRENT).stat().st_size:
                 shutil.rmtree(self.folder, ignore_errors=True)
             self._lock_file.close()
+            if self.leases is not None:
+                with contextlib.suppress(Exception):  # the database may be gone at exit
+                    self.leases.release(lease_name(self.folder), self.holder)
 
     def _ensure_thread(self) -> None:
         self._thread = threading.Thread(
@@ -121,11 +144,27 @@ class Journal:
             if self._stop.is_set():
                 return
             try:
+                self._keep_lease()
                 self.flush()
                 self.last_error = None
             except Exception as error:  # the next round retries; nothing is deleted
                 self.last_error = str(error)
                 log.warning("shipping the prediction log failed (will retry): %s", error)
+
+    def _keep_lease(self) -> None:
+        """Renew this folder's lease; now and then, adopt the folders of dead processes."""
+        if self.leases is None:
+            return
+        now = time.monotonic()
+        if now >= self._next_renewal:
+            self._next_renewal = now + self.leases.seconds / 3
+            # Taken over means this process was cut off for a whole lease: take it back
+            # (nobody adopts a folder whose flock is held on this machine).
+            self.leases.acquire(lease_name(self.folder), self.holder, steal=True)
+        if now >= self._next_adoption:
+            self._next_adoption = now + self.leases.seconds
+            with self._ship_lock:
+                self._adopt_orphans()
 
     def _seal(self) -> None:
         with self._write_lock:
@@ -167,12 +206,23 @@ class Journal:
                     fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
                 except OSError:
                     continue  # a live process owns it
+                if self.leases is not None and not self.leases.acquire(
+                    lease_name(other), self.holder
+                ):
+                    continue  # a live process (maybe on another machine) still renews it
                 for index, segment in enumerate(sorted(other.glob("*.jsonl"))):
                     target = self.folder / f"replay-segment-0-{other.name}-{index:09d}.jsonl"
                     segment.rename(target)
             shutil.rmtree(other, ignore_errors=True)
+            if self.leases is not None:
+                self.leases.release(lease_name(other), self.holder)
         if any(self.folder.glob("replay-*.jsonl")):
             self._wake.set()
+
+
+def lease_name(folder: Path) -> str:
+    """The lease that says which process ships ``folder``."""
+    return f"journal:{folder.name}"
 
 
 def read_segment(path: Path) -> list[dict[str, Any]]:

@@ -39,6 +39,7 @@ from atelier.services.tracking.registry import ModelRegistry, Reference, Version
 
 if TYPE_CHECKING:
     from atelier.backends.warehouse import Warehouse
+    from atelier.services.leases import Leases
 
 #: How long an alias keeps pointing at the version it was last seen at.
 ALIAS_SECONDS = 5.0
@@ -214,13 +215,16 @@ class ModelServer:
         alias_seconds: float = ALIAS_SECONDS,
         workers: Workers | None = None,
         personal: PersonalData | None = None,
+        leases: Leases | None = None,
     ) -> None:
         self.registry = registry
         #: Masks the personal fields of each request before it is logged (:mod:`.personal`).
         self.personal = personal
         self.warehouse = warehouse
         self.tables = PredictionTables(warehouse)
-        self.journal = Journal(journal_dir, self.tables.ship, interval=flush_seconds)
+        self.journal = Journal(
+            journal_dir, self.tables.ship, interval=flush_seconds, leases=leases
+        )
         self.alias_seconds = alias_seconds
         #: Models in their own environment (None: every model loads in this process).
         self.workers = workers
