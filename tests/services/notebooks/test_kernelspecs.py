@@ -30,7 +30,7 @@ def test_one_kernelspec_per_project(tmp_path: Path) -> None:
     spec = json.loads((kernels / "atelier-churn" / "kernel.json").read_text())
     assert spec["argv"] == [str(python), "-m", "ipykernel_launcher", "-f", "{connection_file}"]
     assert spec["display_name"] == "Atelier · churn"
-    assert spec["env"] == {"ATELIER_PROJECT": "churn"}
+    assert spec["env"] == {"ATELIER_PROJECT": "churn", "MLFLOW_EXPERIMENT_NAME": "churn"}
 
     before = (kernels / "atelier-churn" / "kernel.json").stat().st_mtime_ns
     write_kernelspecs(kernels, [FakeProject("churn", python)])

@@ -116,6 +116,11 @@ class Execution(ABC):
     def stop(self, grace: float = 5.0) -> None:
         """End the job and everything it started; ``grace`` seconds to exit cleanly first."""
 
+    def processes(self) -> list[int] | None:
+        """The ids of the job's processes on this machine, to sample their CPU and memory;
+        None where the job runs elsewhere (a cluster) and is not sampled."""
+        return None
+
 
 class ComputeBackend(ABC):
     """A place jobs run. Subclasses implement capacity, launch and attach."""

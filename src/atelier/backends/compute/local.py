@@ -171,6 +171,12 @@ class LocalExecution(Execution):
         proctree.kill_tree(self.pid, grace, reap=self._child is not None)
         self._finished()
 
+    def processes(self) -> list[int]:
+        # As the job's subreaper, the supervisor also holds the job's orphaned processes.
+        if self._child is not None:
+            return proctree.descendants(os.getpid())
+        return [self.pid, *proctree.descendants(self.pid)]
+
     def _finished(self) -> bool:
         if self._ended:
             return True

@@ -85,6 +85,20 @@ def tree_rss(pid: int) -> int:
     return total
 
 
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user + system, seconds) ``pid`` has used itself; 0.0 when it is gone."""
+    if psutil is not None:
+        try:
+            times = psutil.Process(pid).cpu_times()
+            return float(times.user + times.system)
+        except psutil.Error:
+            return 0.0
+    fields = _stat(pid)
+    if fields is None:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def rss(pid: int) -> int:
     if psutil is not None:
         try:

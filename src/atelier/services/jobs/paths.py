@@ -37,6 +37,11 @@ class JobPaths:
         return self.artifacts / "tree"
 
     @property
+    def resources(self) -> Path:
+        """The job's CPU and memory samples (JSON lines, see :mod:`.samples`)."""
+        return self.artifacts / "resources.jsonl"
+
+    @property
     def artifacts(self) -> Path:
         return self.root / "artifacts" / "jobs" / str(self.job_id)
 

@@ -327,6 +327,9 @@ class Jobs:
         }
         if project:
             env["ATELIER_PROJECT"] = project
+            # Runs the job starts itself land in the project's experiment unless its code
+            # chooses another (mlflow.set_experiment wins over the variable).
+            env["MLFLOW_EXPERIMENT_NAME"] = project
             env["VIRTUAL_ENV"] = str(Path(python).parent.parent)
             env["PATH"] = path_variable
         if model is not None:
@@ -435,6 +438,22 @@ class Jobs:
         paths = JobPaths(self.workspace.root, record.id)
         output = paths.notebook_output(record.name) if record.kind == "notebook" else None
         return job_info(record, output, paths.tree)
+
+    def samples(self, job_id: int) -> dict[str, Any]:
+        """The job's CPU and memory samples (see :mod:`.samples`); ``sampled`` is False for
+        a job no sample was taken of (queued, or run where its processes cannot be seen)."""
+        from atelier.services.jobs import samples
+
+        job = self.get(job_id)  # NotFound for a wrong id
+        found = samples.read(JobPaths(self.workspace.root, job_id).resources)
+        return {
+            "job_id": job.id,
+            "state": job.state,
+            "backend": job.backend,
+            "sampled": bool(found),
+            "interval": samples.SAMPLE_SECONDS,
+            "samples": found,
+        }
 
     def log_path(self, job_id: int) -> Path:
         self.records.get(job_id)  # NotFound for a wrong id

@@ -17,6 +17,7 @@ the job failed), the job is stopped here: it has been reported, and must not go 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import signal
 import sys
@@ -29,6 +30,7 @@ from typing import Any
 from atelier.backends.compute.base import Execution, LaunchSpec, Outcome, Resources
 from atelier.backends.compute.registry import backend_class
 from atelier.services.jobs.paths import JobPaths
+from atelier.services.jobs.samples import SAMPLE_SECONDS, Sampler
 
 #: How often the database is asked whether someone wants the job cancelled.
 CANCEL_CHECK_SECONDS = 2.0
@@ -183,9 +185,14 @@ class Supervisor:
         note = ""
         begun = time.monotonic()
         first = True
+        sampler = Sampler(JobPaths(self.root, self.job_id).resources)
+        next_sample = begun
         while True:
             status = execution.poll()
             now = time.monotonic()
+            if now >= next_sample and status.phase == "running":
+                next_sample = now + SAMPLE_SECONDS
+                self.sample(execution, sampler)
             if status.phase != "queued" and running_since is None:
                 running_since = now
                 # Seen running (or already done) at the first look: it started at launch.
@@ -217,6 +224,15 @@ class Supervisor:
                 )
             # Poll fast at first, so that short jobs are reported done quickly.
             time.sleep(0.05 if now - begun < 2 else 0.2)
+
+    def sample(self, execution: Execution, sampler: Sampler) -> None:
+        """One CPU and memory sample of the job's processes, when they are on this machine;
+        a sample that fails is skipped (the job matters more than its chart)."""
+        pids = execution.processes()
+        if pids is None:
+            return
+        with contextlib.suppress(OSError):
+            sampler.sample(pids)
 
     def _open_store(self) -> tuple[Any, Any]:
         from atelier.backends.metadata import Database

@@ -40,7 +40,9 @@ def kernelspec(project: KernelProject) -> dict[str, Any]:
         "display_name": display_name(project.name),
         "language": "python",
         "interrupt_mode": "signal",
-        "env": {"ATELIER_PROJECT": project.name},
+        # The project's experiment is where the notebook's runs go unless it picks another
+        # (mlflow.set_experiment wins over the variable).
+        "env": {"ATELIER_PROJECT": project.name, "MLFLOW_EXPERIMENT_NAME": project.name},
         "metadata": {"debugger": True, "atelier_project": project.name},
     }
 

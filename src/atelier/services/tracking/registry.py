@@ -34,7 +34,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from atelier.errors import AtelierError, Conflict, InvalidInput, NotFound
+from atelier.errors import AtelierError, Conflict, InvalidInput, NotFound, PermissionDenied
 from atelier.services.tracking.capture import (
     DATA_VERSIONS_TAG,
     LOCK_ARTIFACT,
@@ -44,6 +44,7 @@ from atelier.services.tracking.ownership import (
     DEFAULT_PROTECTED_ALIASES,
     PROJECT_TAG,
     REGISTERED_BY_TAG,
+    WRITERS,
     Owned,
     Ownership,
 )
@@ -219,6 +220,49 @@ class ModelRegistry:
             {"run_id": run.info.run_id, "alias": alias, **_protected(protected)},
         )
         return self._version_dict(self.client.get_model_version(name, str(version.version)))
+
+    def may_register_from(self, principal: Principal, run_id: str) -> bool:
+        """Whether ``principal`` may register the model of run ``run_id`` from the portal's
+        run page: the run's owner (``mlflow.user``, see :mod:`.ownership`) or an admin."""
+        if principal.role == "admin":
+            return True
+        if principal.role not in WRITERS:
+            return False
+        return self.owners.run(run_id).owner == principal.name
+
+    def register_from_run(
+        self,
+        run_id: str,
+        name: str,
+        *,
+        by: Principal,
+        model: str | None = None,
+        client: str | None = None,
+    ) -> dict[str, Any]:
+        """:meth:`register`, for the run's owner or an admin only: someone else's run is
+        theirs to register (and to answer for) first."""
+        self.owners.check_writer(by, "register models")
+        check_name(name)
+        self._run(run_id)  # a clear error for a malformed or unknown run
+        if not self.may_register_from(by, run_id):
+            owner = self.owners.run(run_id).owner or "no recorded owner"
+            raise PermissionDenied(
+                f"{by.name} may not register the model of run {run_id} (owned by {owner}): "
+                "only the run's owner or an admin may"
+            )
+        return self.register(run_id, name, by=by, model=model, client=client)
+
+    def logged_models(self, run_id: str) -> builtins.list[str]:
+        """The names of the models run ``run_id`` logged (empty for an unknown run)."""
+        try:
+            run = self._run(run_id)
+        except AtelierError:
+            return []
+        found = self.client.search_logged_models(
+            experiment_ids=[run.info.experiment_id],
+            filter_string=f"source_run_id = '{run.info.run_id}'",
+        )
+        return sorted({m.name for m in found})
 
     def set_alias(
         self, name: str, alias: str, version: int, *, by: Principal, client: str | None = None
