@@ -418,6 +418,39 @@ class PiiSettings(_Section):
         return value
 
 
+class NotificationSettings(_Section):
+    """``[notifications]``: webhooks that tell people of activity (see docs/collaboration.md)."""
+
+    #: Networks webhooks may reach besides the public internet (``10.1.0.0/16``,
+    #: ``127.0.0.1/32``). Empty: loopback, private, link-local and other internal addresses
+    #: are refused, so that a webhook cannot reach the server's own internal services.
+    webhook_networks: list[str] = Field(default_factory=list)
+    #: Tries of one delivery before it is marked failed (waits double between tries).
+    webhook_attempts: int = Field(default=5, ge=1, le=20)
+    #: Seconds a receiver has to answer one delivery.
+    webhook_timeout_seconds: float = Field(default=10.0, gt=0, le=120)
+
+    @field_validator("webhook_networks", mode="before")
+    @classmethod
+    def _network_list(cls, value: object) -> object:
+        # ATELIER_NOTIFICATIONS_WEBHOOK_NETWORKS=127.0.0.1/32,10.0.0.0/8
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("webhook_networks")
+    @classmethod
+    def _webhook_networks(cls, value: list[str]) -> list[str]:
+        import ipaddress
+
+        for entry in value:
+            try:
+                ipaddress.ip_network(entry, strict=False)
+            except ValueError:
+                raise ValueError(f"{entry!r} is not an IP address or network") from None
+        return value
+
+
 class Settings(_Section):
     """All of Atelier's settings. Sections mirror the TOML tables."""
 
@@ -433,6 +466,7 @@ class Settings(_Section):
     tracking: TrackingSettings = TrackingSettings()
     pii: PiiSettings = PiiSettings()
     containers: ContainerSettings = ContainerSettings()
+    notifications: NotificationSettings = NotificationSettings()
     #: ``[profiles.NAME]`` tables; the defaults (small, large, gpu) are always there.
     profiles: dict[str, ProfileSettings] = Field(
         default_factory=lambda: {

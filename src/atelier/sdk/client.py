@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 
     from atelier.sdk.accounts import Accounts
     from atelier.sdk.apps import Apps
+    from atelier.sdk.discussion import Discussion
     from atelier.sdk.features import Features
     from atelier.sdk.jobs import Jobs
     from atelier.sdk.models import Models
@@ -243,6 +244,29 @@ class Client(ABC):
     def apps(self) -> Apps:
         """Apps: ``ws.apps.create(name, "MODEL@champion")``, ``.deploy(name, "folder")``,
         ``.share(...)``, ``.predict(...)``, ``.list()`` (see :mod:`atelier.sdk.apps`)."""
+
+    # -- discussion -----------------------------------------------------------------------
+
+    @property
+    def discussion(self) -> Discussion:
+        """Comments, activity and webhooks (see :mod:`atelier.sdk.discussion`)."""
+        from atelier.sdk.discussion import for_client
+
+        return for_client(self)
+
+    def comment(self, kind: str, subject_id: str, body: str) -> dict[str, Any]:
+        """Comment on a ``table``, ``experiment``, ``run``, ``model`` (``NAME`` or
+        ``NAME/VERSION``) or ``app``; ``@name`` mentions someone, ``run:ID``,
+        ``table:SCHEMA.TABLE@VERSION`` and ``model:NAME/VERSION`` become links."""
+        return self.discussion.post(kind, subject_id, body)
+
+    def comments(self, kind: str, subject_id: str) -> list[dict[str, Any]]:
+        """The comments on a subject, oldest first."""
+        return self.discussion.thread(kind, subject_id)
+
+    def activity(self, project: str | None = None, *, limit: int = 50) -> list[dict[str, Any]]:
+        """My activity feed, newest first; with ``project``, that project's."""
+        return self.discussion.activity(project, limit=limit)
 
     # -- jobs -----------------------------------------------------------------------------
 

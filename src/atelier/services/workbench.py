@@ -14,12 +14,14 @@ from atelier.services.auth.owner import owner_name
 if TYPE_CHECKING:
     from atelier.backends.storage import ObjectStore
     from atelier.backends.warehouse import Warehouse
+    from atelier.services.activity import Activity, Subjects, Webhooks
     from atelier.services.apps import AppService, Feedback
     from atelier.services.auth.throttle import Throttle
     from atelier.services.catalog import Catalog, Sources
     from atelier.services.catalog.pii import PiiTags
     from atelier.services.containers import Containers
     from atelier.services.containers.apps import AppImages
+    from atelier.services.discussion import Discussion
     from atelier.services.features import FeatureStore
     from atelier.services.ingest import Ingest
     from atelier.services.jobs import Jobs
@@ -67,7 +69,54 @@ class Workbench:
 
     @cached_property
     def audit(self) -> AuditLog:
-        return AuditLog(self.db)
+        audit = AuditLog(self.db)
+        # Audited changes (table versions, registrations, alias moves) become activity.
+        audit.listeners.append(lambda entry: self.activity.from_audit(entry))
+        return audit
+
+    # -- discussion and activity --------------------------------------------------------
+
+    @cached_property
+    def subjects(self) -> Subjects:
+        """What comments and activity are about, and who sees them."""
+        from atelier.services.activity import Subjects
+
+        return Subjects(
+            self.db,
+            catalog=lambda: self.catalog,
+            owners=lambda: self.models.owners,
+            apps=lambda: self.apps.registry,
+        )
+
+    @cached_property
+    def activity(self) -> Activity:
+        from atelier.services.activity import Activity
+
+        return Activity(
+            self.db,
+            self.subjects,
+            owners=lambda: self.models.owners,
+            notify=lambda ids: self.webhooks.enqueue(ids),
+        )
+
+    @cached_property
+    def discussion(self) -> Discussion:
+        from atelier.services.discussion import Discussion
+
+        return Discussion(self.db, self.subjects, self.activity, self.audit)
+
+    @cached_property
+    def webhooks(self) -> Webhooks:
+        """Users' webhooks; the sender thread stops with :meth:`close`."""
+        from atelier.services.activity import Webhooks
+
+        return Webhooks(
+            self.db,
+            lambda: self.activity,
+            self.workspace.sealer(),
+            self.settings.notifications,
+            self.audit,
+        )
 
     @cached_property
     def throttle(self) -> Throttle:
@@ -324,6 +373,7 @@ class Workbench:
             lambda pid, model: self.serving.find(pid, model),
             lock_path=self.workspace.private_dir / "predictions" / "feedback.lock",
             personal=self.personal_data,
+            notify=lambda app, entry: self.activity.feedback_given(app, entry),
         )
 
     @cached_property
@@ -375,6 +425,8 @@ class Workbench:
         return use.principal
 
     def close(self) -> None:
+        if "webhooks" in self.__dict__:
+            self.webhooks.stop()
         if "notebooks" in self.__dict__:
             self.notebooks.stop_all()
         if "tracking_server" in self.__dict__:

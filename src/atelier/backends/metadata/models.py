@@ -584,3 +584,103 @@ class Lease(Base):
     address: Mapped[str] = mapped_column(String(255), default="")
     acquired_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+
+
+# -- discussion: comments, mentions, activity and webhooks (migration 0014) ----------------
+
+
+class CommentRecord(Base):
+    """A comment on a table, experiment, run, model version or app. Deleted comments keep
+    their row (``deleted_at``) so that a thread keeps its shape; their body is emptied."""
+
+    __tablename__ = "comments"
+    __table_args__ = (Index("ix_comments_subject", "subject_kind", "subject_id", "id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    #: ``table``, ``experiment``, ``run``, ``model`` or ``app``.
+    subject_kind: Mapped[str] = mapped_column(String(16))
+    subject_id: Mapped[str] = mapped_column(String(255))
+    #: The project the subject belongs to when the comment was written (its readers' limit).
+    project: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    author: Mapped[str] = mapped_column(String(64))
+    body: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    edited_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    deleted_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
+
+
+class CommentMention(Base):
+    """A user a comment mentions (``@name``)."""
+
+    __tablename__ = "comment_mentions"
+    __table_args__ = (
+        UniqueConstraint("comment_id", "user_id", name="uq_comment_mentions_comment_user"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    comment_id: Mapped[int] = mapped_column(ForeignKey("comments.id", ondelete="CASCADE"))
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+
+
+class ActivityEvent(Base):
+    """Something that happened to a subject, for the activity feeds and webhooks: a comment,
+    a mention (``recipient_id`` set), a new table version, a registration, an alias move,
+    feedback on an app."""
+
+    __tablename__ = "activity_events"
+    __table_args__ = (
+        Index("ix_activity_events_project", "project", "id"),
+        Index("ix_activity_events_recipient", "recipient_id", "id"),
+        Index("ix_activity_events_subject", "subject_kind", "subject_id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    kind: Mapped[str] = mapped_column(String(32))
+    actor: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    subject_kind: Mapped[str] = mapped_column(String(16))
+    subject_id: Mapped[str] = mapped_column(String(255))
+    project: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    #: Set for an event addressed to one user (a mention, feedback on their app).
+    recipient_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), nullable=True
+    )
+    summary: Mapped[str] = mapped_column(Text)
+    detail: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+
+
+class Webhook(Base):
+    """A user's webhook: activity they may see is POSTed to ``url``, signed with a secret
+    (sealed with the workspace key: the server needs it in clear to sign)."""
+
+    __tablename__ = "webhooks"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    url: Mapped[str] = mapped_column(String(2048))
+    sealed_secret: Mapped[str] = mapped_column(Text)
+    #: The activity kinds sent; empty: every kind.
+    events: Mapped[list[str]] = mapped_column(JSON, default=list)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class WebhookDelivery(Base):
+    """One event to deliver to one webhook: ``pending``, ``delivered`` or ``failed``."""
+
+    __tablename__ = "webhook_deliveries"
+    __table_args__ = (
+        Index("ix_webhook_deliveries_pending", "status", "next_attempt_at"),
+        Index("ix_webhook_deliveries_webhook", "webhook_id", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    webhook_id: Mapped[int] = mapped_column(ForeignKey("webhooks.id", ondelete="CASCADE"))
+    event_id: Mapped[int] = mapped_column(ForeignKey("activity_events.id", ondelete="CASCADE"))
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    response_status: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)

@@ -7,6 +7,7 @@ from atelier.server.api import (
     apps,
     audit,
     device,
+    discussion,
     features,
     jobs,
     meta,
@@ -34,5 +35,6 @@ router.include_router(models.router)
 router.include_router(device.router)
 router.include_router(pii_grants.router)
 router.include_router(pii.router)
+router.include_router(discussion.router)
 
 __all__ = ["router"]

@@ -3,6 +3,7 @@
 from fastapi import APIRouter
 
 from atelier.server.pages import (
+    activity,
     admin,
     apps,
     data,
@@ -26,5 +27,6 @@ router.include_router(apps.router)
 router.include_router(jobs.router)
 router.include_router(experiments.router)
 router.include_router(models.router)
+router.include_router(activity.router)
 
 __all__ = ["router"]

@@ -138,8 +138,11 @@ class Feedback:
         find_prediction: FindPrediction,
         lock_path: Path | None = None,
         personal: PersonalData | None = None,
+        notify: Callable[[AppInfo, FeedbackEntry], None] | None = None,
     ) -> None:
         self.db = db
+        #: Told of each feedback entry stored (the app owner's activity).
+        self.notify = notify
         #: Masks personal data found in comments and correct values before they are stored.
         self.personal = personal
         self.warehouse = warehouse
@@ -193,7 +196,10 @@ class Feedback:
             )
             session.add(row)
             session.flush()
-            return _entry(row, app.name)
+            entry = _entry(row, app.name)
+        if self.notify is not None:
+            self.notify(app, entry)
+        return entry
 
     def summary(self, app: str, *, limit: int = 100) -> FeedbackSummary:
         with self.db.session() as session:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -29,6 +31,9 @@ class AuditEntry:
 class AuditLog:
     def __init__(self, db: Database) -> None:
         self.db = db
+        #: Called with each stored entry (activity derives from audited changes); a listener
+        #: that fails is logged, never failing the audited action.
+        self.listeners: list[Callable[[AuditEntry], None]] = []
 
     def record(
         self,
@@ -41,16 +46,24 @@ class AuditLog:
         detail: dict[str, Any] | None = None,
     ) -> None:
         with self.db.session() as session:
-            session.add(
-                AuditEvent(
-                    action=action,
-                    actor=actor,
-                    target=target,
-                    success=success,
-                    client=client,
-                    detail=detail,
-                )
+            event = AuditEvent(
+                action=action,
+                actor=actor,
+                target=target,
+                success=success,
+                client=client,
+                detail=detail,
             )
+            session.add(event)
+            session.flush()
+            entry = AuditEntry(
+                event.id, event.at, actor, action, target, success, client, detail
+            )
+        for listener in self.listeners:
+            try:
+                listener(entry)
+            except Exception:
+                logging.getLogger(__name__).exception("audit listener failed on %s", action)
 
     def entries(
         self,
