@@ -1,8 +1,16 @@
-"""The home page (workspace overview) and the entry pages of each section."""
+"""The home page: the person's own work (recent tables, projects, experiments and runs, jobs,
+apps and the feedback waiting on them; for viewers, the apps shared with them) and the entry
+pages of each section.
+
+Each list comes from the service that owns it, which applies its own rules; the page only
+gathers them. Server internals (paths, database kind) are on ``/admin/server``, for
+administrators.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse, HTMLResponse
@@ -11,6 +19,8 @@ from atelier.server.api.deps import workbench
 from atelier.server.pages.render import render
 from atelier.server.security import allow
 from atelier.services.auth import ROLES, Principal
+from atelier.services.catalog.access import BUILDERS
+from atelier.services.workbench import Workbench
 
 router = APIRouter()
 
@@ -20,18 +30,38 @@ ICON = Path(__file__).parent.parent / "static" / "favicon.svg"
 SECTIONS: dict[str, tuple[str, str]] = {}
 
 
+#: How many entries each list of the home page shows.
+SHOWN = 6
+
+
 @router.get("/")
 def home(request: Request, principal: Principal = allow(*ROLES)) -> HTMLResponse:
     wb = workbench(request)
-    # Server internals (paths, database kind) are on /admin/server, for administrators.
-    tokens = [t for t in wb.tokens.list(principal.name) if t.active]
-    recent = wb.audit.entries(limit=8) if principal.role == "admin" else []
-    return render(
-        request,
-        "home.html",
-        tokens=tokens,
-        recent=recent,
-    )
+    if principal.role not in BUILDERS:
+        # Viewers use the apps shared with them, nothing else.
+        shared = [a for a in wb.apps.registry.list(principal) if a.status == "running"]
+        return render(request, "home.html", shared=shared)
+    return render(request, "home.html", **_own_work(wb, principal))
+
+
+def _own_work(wb: Workbench, principal: Principal) -> dict[str, Any]:
+    from atelier.services.apps.waiting import waiting
+    from atelier.services.query.recent import recent_tables
+    from atelier.services.tracking.mine import mine
+
+    # Read only when MLflow is up (the server starts it in the background): never waited for.
+    tracking = mine(wb.tracking_server, principal, SHOWN)
+    apps = [a for a in wb.apps.registry.list() if a.owner == principal.name]
+    return {
+        "tokens": [t for t in wb.tokens.list(principal.name) if t.active],
+        "tables": recent_tables(wb.db, principal.name, SHOWN + 2),
+        "projects": wb.projects.list(principal, mine=True, by=principal),
+        "tracking": tracking,
+        "jobs": wb.jobs.list(user=principal.name, limit=SHOWN),
+        "apps": apps,
+        "feedback": waiting(wb.db, principal.name),
+        "recent": wb.audit.entries(limit=8) if principal.role == "admin" else [],
+    }
 
 
 @router.get("/favicon.ico", include_in_schema=False)
