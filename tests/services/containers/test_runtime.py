@@ -142,14 +142,27 @@ def test_other_routes_and_oversized_bodies(served: tuple[Workbench, str]) -> Non
     assert answer.startswith("HTTP/1.1 413") and "larger than" in answer
 
 
-def test_the_runtime_files_import_nothing_of_atelier_but_the_schema(tmp_path: Path) -> None:
-    """What goes into the image must import only the copied pieces (and stdlib/MLflow)."""
+def test_the_runtime_files_import_nothing_of_atelier_but_what_is_copied(tmp_path: Path) -> None:
+    """What goes into the image imports only the copied pieces (and stdlib/MLflow), and the
+    copied files run there: laid out as in the image, the runtime imports them, not the
+    installed package, and nothing beyond the standard library until a model loads."""
     import ast
+    import shutil
+    import subprocess
+    import sys
 
     from atelier.services.containers.context import runtime_files
 
-    copied = {"atelier.errors", "atelier.services.serving.schema"}
-    for relative, source in runtime_files().items():
+    files = runtime_files()
+    copied = {
+        relative.removesuffix(".py").replace("/", ".") for relative in files if "/" in relative
+    }
+    assert copied == {
+        "atelier.errors",
+        "atelier.services.serving.schema",
+        "atelier.services.serving.model_worker",  # shared with the model workers
+    }
+    for relative, source in files.items():
         tree = ast.parse(source.read_text())
         for node in ast.walk(tree):
             if (
@@ -161,3 +174,17 @@ def test_the_runtime_files_import_nothing_of_atelier_but_the_schema(tmp_path: Pa
             if isinstance(node, ast.Import):
                 for alias in node.names:
                     assert not alias.name.startswith("atelier"), f"{relative}: {alias.name}"
+        (tmp_path / relative).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(source, tmp_path / relative)
+    for package in ("atelier", "atelier/services", "atelier/services/serving"):
+        (tmp_path / package / "__init__.py").write_text("")
+    probe = (
+        "import sys; sys.path.insert(0, '.'); import atelier_runtime, atelier; "
+        "print(atelier.__file__); "
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in "
+        "('numpy', 'pandas', 'mlflow', 'sklearn', 'pydantic')))"
+    )
+    ran = subprocess.run(
+        [sys.executable, "-c", probe], cwd=tmp_path, capture_output=True, text=True, check=True
+    )
+    assert ran.stdout.split("\n")[:2] == [str(tmp_path / "atelier" / "__init__.py"), "[]"]

@@ -78,12 +78,14 @@ def runtime_files() -> dict[str, Path]:
     """``{path in runtime/: source file}``: the runtime and the pieces of Atelier it imports."""
     import atelier.errors
     import atelier.services.containers.runtime as runtime
+    import atelier.services.serving.model_worker as model_worker
     import atelier.services.serving.schema as schema
 
     return {
         "atelier_runtime.py": Path(runtime.__file__),
         "atelier/errors.py": Path(atelier.errors.__file__),
         "atelier/services/serving/schema.py": Path(schema.__file__),
+        "atelier/services/serving/model_worker.py": Path(model_worker.__file__),
     }
 
 

@@ -3,9 +3,12 @@
 This module is copied into every image that ``atelier models build`` makes, next to the
 model's files, and runs as the image's entry point (``python -m atelier_runtime``). It depends
 only on the standard library, MLflow (the model's loader) and what the model itself needs; the
-one piece of Atelier it takes along is the input schema (``atelier/services/serving/schema.py``
-and ``atelier/errors.py``, copied as they are), so that a record the Atelier server refuses with
-a 422 is refused here with the same message.
+pieces of Atelier it takes along are copied as they are: the input schema
+(``atelier/services/serving/schema.py`` and ``atelier/errors.py``), so that a record the Atelier
+server refuses with a 422 is refused here with the same message, and the model worker's
+loading and prediction helpers (``atelier/services/serving/model_worker.py``, standard library
+only at import), so that the image shapes answers exactly as Atelier's workers and in-process
+models do.
 
 * ``POST /predict``: the body of ``POST /api/v1/models/NAME/predict`` (one record, a list,
   ``{"records": [...]}``, ``dataframe_records``, ``dataframe_split``), the same answer:
@@ -26,12 +29,12 @@ import os
 import sys
 import uuid
 from collections.abc import Mapping, Sequence
-from datetime import date, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 from atelier.errors import InvalidInput
+from atelier.services.serving.model_worker import classes_of, predict_rows, raw_model
 from atelier.services.serving.schema import InputSchema
 
 #: Largest batch one request may send (as the Atelier server).
@@ -58,8 +61,7 @@ class RuntimeModel:
         meta = Model.load(str(folder))
         self.schema = InputSchema.from_signature(meta.get_input_schema())  # type: ignore[no-untyped-call]
         self.raw: Any = raw_model(self.pyfunc, meta.flavors)
-        classes = getattr(self.raw, "classes_", None)
-        self.classes = [plain(c) for c in classes] if classes is not None else None
+        self.classes = classes_of(self.raw) if self.raw is not None else None
 
     def predict(self, records: Sequence[Any]) -> list[dict[str, Any]]:
         """One answer per record (without ids); InvalidInput for records the signature
@@ -74,21 +76,14 @@ class RuntimeModel:
                 "log it with a signature (infer_signature) to serve it"
             )
         frame = self.schema.frame(self.schema.validate(records))
-        if self.raw is None:
-            return [answer(v) for v in to_list(self.pyfunc.predict(frame))]
-        if not (hasattr(self.raw, "predict_proba") and self.classes):
-            return [answer(v) for v in to_list(self.raw.predict(frame))]
         answers = []
-        for row in self.raw.predict_proba(frame):
-            scores = {str(c): float(p) for c, p in zip(self.classes, row, strict=True)}
-            best = max(range(len(self.classes)), key=lambda i: row[i])
-            answers.append(
-                {
-                    "prediction": self.classes[best],
-                    "probability": float(row[best]),
-                    "probabilities": scores,
-                }
-            )
+        for prediction, probability, probabilities in predict_rows(
+            self.pyfunc, self.raw, self.classes, frame
+        ):
+            found = {"prediction": prediction, "probability": probability}
+            if probabilities is not None:
+                found["probabilities"] = probabilities
+            answers.append(found)
         return answers
 
     def respond(self, body: Any) -> dict[str, Any]:
@@ -98,29 +93,6 @@ class RuntimeModel:
         if batch:
             return {"model": self.name, "version": self.version, "predictions": predictions}
         return {"model": self.name, "version": self.version, **predictions[0]}
-
-
-#: Flavours whose raw model is asked for ``predict_proba`` and ``classes_`` (as by the
-#: serving worker: LightGBM's and XGBoost's scikit-learn classifiers answer with probabilities).
-RAW_FLAVORS = ("sklearn", "lightgbm", "xgboost", "catboost")
-
-
-def raw_model(pyfunc: Any, flavors: Any) -> Any:
-    """The estimator behind ``pyfunc`` when its flavour has one that answers ``predict_proba``
-    with ``classes_`` (scikit-learn's: any), else None (predictions go through the pyfunc)."""
-    if not any(f in flavors for f in RAW_FLAVORS):
-        return None
-    try:
-        raw = pyfunc.get_raw_model()
-    except Exception:  # a flavour without a raw model: the pyfunc answers
-        return None
-    if "sklearn" in flavors or (hasattr(raw, "predict_proba") and hasattr(raw, "classes_")):
-        return raw
-    return None
-
-
-def answer(value: Any) -> dict[str, Any]:
-    return {"prediction": plain(value), "probability": None}
 
 
 def records_from_body(body: Any) -> tuple[Sequence[Any], bool]:
@@ -210,31 +182,6 @@ def _depth(value: Any) -> int:
 
 def _children(node: dict[str, Any] | list[Any]) -> list[Any]:
     return list(node.values()) if isinstance(node, dict) else node
-
-
-def to_list(values: Any) -> list[Any]:
-    if hasattr(values, "tolist"):
-        listed: list[Any] = values.tolist()
-        return listed
-    if hasattr(values, "to_numpy"):
-        converted: list[Any] = values.to_numpy().tolist()
-        return converted
-    return list(values)
-
-
-def plain(value: Any) -> Any:
-    """A numpy/pandas scalar as the JSON-ready Python value (as Atelier's serving)."""
-    if hasattr(value, "isoformat"):
-        if isinstance(value, datetime) and value.time() == datetime.min.time():
-            return value.date().isoformat()
-        return value.isoformat() if isinstance(value, datetime | date) else str(value)
-    if hasattr(value, "item"):
-        value = value.item()
-    if isinstance(value, float) and value != value:
-        return None
-    if isinstance(value, bytes):
-        return value.decode("utf-8", "replace")
-    return value
 
 
 def make_handler(model: RuntimeModel) -> type[BaseHTTPRequestHandler]:
