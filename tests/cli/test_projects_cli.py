@@ -32,7 +32,7 @@ def test_projects_members_and_environments(cli: Cli) -> None:
 
     # Members: owners manage them; a viewer cannot be one; a member cannot add others.
     added = sam("projects", "members", "add", "demo", "ada")
-    assert added.stdout.strip() == "ada is now a member of project demo", added.stderr
+    assert added.stdout.strip() == "ada is now an editor of project demo", added.stderr
     assert "vic is a viewer" in one_line_error(sam("projects", "members", "add", "demo", "vic"))
     removed = sam("projects", "members", "remove", "demo", "ada")
     assert removed.stdout.strip() == "Removed ada from project demo"

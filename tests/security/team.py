@@ -100,7 +100,7 @@ def start_team(folder: Path) -> Iterator[Team]:
         session.flush()
         for name in ("alice", "carol"):
             user_id = workbench.users.get(name).id
-            session.add(ProjectMember(project_id=project.id, user_id=user_id, role="member"))
+            session.add(ProjectMember(project_id=project.id, user_id=user_id, role="editor"))
     server = start_server(workbench.workspace)
     team = Team(server, workbench, tokens)
     try:

@@ -115,12 +115,23 @@ def members() -> None:
 @workspace_option
 @click.argument("name")
 @click.argument("user")
-@click.option("--owner", is_flag=True, help="Make USER an owner (owners manage members).")
-def add_member(workspace: str | None, name: str, user: str, owner: bool) -> None:
+@click.option(
+    "--role",
+    type=click.Choice(["owner", "editor", "reader"]),
+    default=None,
+    help="owner: manages members; editor [default]: changes the project and runs its code; "
+    "reader: sees its notebooks and runs.",
+)
+@click.option("--owner", is_flag=True, help="The same as --role owner.")
+def add_member(workspace: str | None, name: str, user: str, role: str | None, owner: bool) -> None:
     """Add USER to project NAME (or change their role)."""
+    if owner and role not in (None, "owner"):
+        raise click.UsageError(f"--owner and --role {role} disagree: give one of them")
+    role = "owner" if owner else role or "editor"
     with client_for(workspace, doing="manage project members") as client:
-        client.projects.add_member(name, user, owner=owner)
-    click.echo(f"{user} is now {'an owner' if owner else 'a member'} of project {name}")
+        client.projects.add_member(name, user, role=role)
+    article = "an" if role[0] in "aeo" else "a"
+    click.echo(f"{user} is now {article} {role} of project {name}")
 
 
 @members.command("remove")

@@ -15,6 +15,14 @@ from pydantic import BaseModel, ConfigDict, Field
 #: pulled (their sha256), so a push knows what changed on each side.
 MARKER = ".atelier-project"
 
+#: Roles within a project. Owners manage members; owners and editors change the project (its
+#: files, environment, jobs and apps) and run its code; readers see its notebooks and runs.
+MEMBER_ROLES = ("owner", "editor", "reader")
+#: The roles that change the project and run its code.
+EDITING_ROLES = ("owner", "editor")
+#: Earlier names of roles, still taken on input: ``member`` was an editor.
+ROLE_ALIASES = {"member": "editor"}
+
 
 class NewProject(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -25,7 +33,8 @@ class NewProject(BaseModel):
 class NewMember(BaseModel):
     model_config = ConfigDict(extra="forbid")
     user: str = Field(max_length=64)
-    role: str = "member"
+    #: ``owner``, ``editor`` or ``reader`` (``member``, the earlier name of editor, is taken).
+    role: str = "editor"
 
 
 class Packages(BaseModel):
@@ -50,7 +59,7 @@ class ProjectOut(BaseModel):
     created_at: datetime
     updated_at: datetime
     members: list[MemberOut]
-    #: The caller's role in the project: ``owner``, ``member`` or None.
+    #: The caller's role in the project: ``owner``, ``editor``, ``reader`` or None.
     role: str | None = None
 
 

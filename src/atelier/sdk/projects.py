@@ -42,7 +42,8 @@ class Projects(ABC):
     """Projects, their members and environments, and their files."""
 
     def __call__(self) -> Rows:
-        """Every project, with its members and your role in it (``owner``/``member``/None)."""
+        """Every project, with its members and your role in it (``owner``/``editor``/
+        ``reader``/None)."""
         return self.list()
 
     @abstractmethod
@@ -59,8 +60,12 @@ class Projects(ABC):
         become its owner."""
 
     @abstractmethod
-    def add_member(self, name: str, user: str, *, owner: bool = False) -> Rows:
-        """Add ``user`` to the project (or change their role); owners and admins may."""
+    def add_member(
+        self, name: str, user: str, *, owner: bool = False, role: str | None = None
+    ) -> Rows:
+        """Add ``user`` to the project (or change their role); owners and admins may.
+        ``role``: ``owner``, ``editor`` (the default) or ``reader``; ``owner=True`` is
+        ``role="owner"``."""
 
     @abstractmethod
     def remove_member(self, name: str, user: str) -> None:
@@ -198,9 +203,11 @@ class EmbeddedProjects(Projects):
         )
         return self._with_role(project)
 
-    def add_member(self, name: str, user: str, *, owner: bool = False) -> Rows:
+    def add_member(
+        self, name: str, user: str, *, owner: bool = False, role: str | None = None
+    ) -> Rows:
         project = self.workbench.projects.add_member(
-            name, user, self.principal, role="owner" if owner else "member", client=self.client
+            name, user, self.principal, role=_role(owner, role), client=self.client
         )
         members: Rows = _checked(MemberOut, [m.as_dict() for m in project.members])
         return members
@@ -268,8 +275,10 @@ class RemoteProjects(Projects):
         )
         return created
 
-    def add_member(self, name: str, user: str, *, owner: bool = False) -> Rows:
-        body = {"user": user, "role": "owner" if owner else "member"}
+    def add_member(
+        self, name: str, user: str, *, owner: bool = False, role: str | None = None
+    ) -> Rows:
+        body = {"user": user, "role": _role(owner, role)}
         members: Rows = _checked(
             MemberOut, self._json("POST", f"/{quote(name)}/members", json=body)
         )
@@ -313,3 +322,9 @@ class RemoteProjects(Projects):
 
     def _origin(self) -> str:
         return self.client.url
+
+
+def _role(owner: bool, role: str | None) -> str:
+    if owner and role not in (None, "owner"):
+        raise ValueError(f"owner=True and role={role!r} disagree: give one of them")
+    return "owner" if owner else role or "editor"

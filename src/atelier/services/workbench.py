@@ -302,10 +302,18 @@ class Workbench:
     def notebooks(self) -> NotebookServers:
         """Each user's JupyterLab (started by the gateway on first use; stopped by close)."""
         from atelier.services.notebooks import NotebookServers, server_url
+        from atelier.services.projects import EDITING_ROLES
 
         def kernel_projects(principal: Principal) -> list[Project]:
-            # Admins get a kernel for every project, others for the projects they belong to.
-            return self.projects.list(principal, mine=principal.role != "admin")
+            # Admins get a kernel for every project, others for the projects they edit:
+            # readers see notebooks without running them.
+            if principal.role == "admin":
+                return self.projects.list(principal)
+            return [
+                p
+                for p in self.projects.list(principal, mine=True)
+                if p.role_of(principal.name) in EDITING_ROLES
+            ]
 
         return NotebookServers(
             tokens=self.tokens,

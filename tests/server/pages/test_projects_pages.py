@@ -5,7 +5,7 @@ from __future__ import annotations
 from tests.conftest import Accounts
 
 
-def test_project_pages(client, accounts: Accounts) -> None:  # type: ignore[no-untyped-def]
+def test_project_pages(client, accounts: Accounts, workbench) -> None:  # type: ignore[no-untyped-def]
     sci, admin = accounts.headers("scientist"), accounts.headers("admin")
     htmx = sci | {"HX-Request": "true"}
     empty = client.get("/projects", headers=sci)
@@ -36,6 +36,18 @@ def test_project_pages(client, accounts: Accounts) -> None:  # type: ignore[no-u
     # The admin sees the page but is no member: members are managed by owners and admins.
     members = client.post("/projects/churn/members", headers=admin, data={"user": "viewer1"})
     assert members.status_code == 422 and "viewer1 is a viewer" in members.text
+    # Roles are managed on the page: a reader sees the project but no form that changes it.
+    workbench.users.create("reader1", "scientist", "correct horse battery")
+    reader = {"Authorization": f"Bearer {workbench.tokens.create('reader1', 't', 1)[1]}"}
+    made_reader = client.post(
+        "/projects/churn/members", headers=htmx, data={"user": "reader1", "role": "reader"}
+    )
+    assert 'aria-label="Role of reader1"' in made_reader.text
+    assert "<option selected>reader</option>" in made_reader.text
+    as_reader = client.get("/projects/churn", headers=reader).text
+    assert 'data-member="reader1"' in as_reader and "/env/add" not in as_reader
+    refused = client.post("/projects/churn/env/add", headers=reader, data={"packages": "six"})
+    assert refused.status_code == 403 and "reader1 is a reader" in refused.text
     removed = client.post("/projects/churn/env/remove", headers=htmx, data={"packages": "six"})
     assert 'data-package="six"' not in removed.text
     assert client.get("/projects/nope", headers=sci).status_code == 404

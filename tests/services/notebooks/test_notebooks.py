@@ -389,6 +389,68 @@ def test_a_token_reaches_only_its_owners_jupyterlab(lab: Lab) -> None:
         httpx.delete(f"{url}/notebooks/api/kernels/{kernel_id}", headers=jupyter_headers(lab))
 
 
+def test_project_roles_hold_in_jupyterlab(lab: Lab) -> None:
+    """Another scientist's JupyterLab shows every project, but saving, renaming, running a
+    project's kernel or committing to its repository is for its owners and editors: readers
+    and others get a 403 whose message says why (JupyterLab shows it)."""
+    url, sam = lab.server.url, jupyter_headers(lab, "sam")
+    projects = lab.workbench.projects
+    note = {"type": "file", "format": "text", "content": "hello"}
+    notebook = f"{url}/notebooks/api/contents/{PROJECT}/notebooks/start.ipynb"
+    kernel = {
+        "path": f"{PROJECT}/x.ipynb",
+        "type": "notebook",
+        "kernel": {"name": kernel_name(PROJECT)},
+    }
+
+    def refused(response: httpx.Response, why: str) -> None:
+        assert response.status_code == 403, response.text
+        assert why in response.json()["message"]
+
+    # Not a member: nothing changes, whatever the spelling of the path.
+    first = httpx.put(
+        f"{url}/notebooks/api/contents/{PROJECT}/sam.txt", headers=sam, json=note, timeout=90
+    )
+    refused(first, f"sam is not a member of project '{PROJECT}'")
+    for path in (f"sam/../{PROJECT}/sam.txt", f"./{PROJECT}//sam.txt", "sam.txt"):
+        refused(httpx.put(f"{url}/notebooks/api/contents/{path}", headers=sam, json=note), "")
+    refused(
+        httpx.post(f"{url}/notebooks/api/sessions", headers=sam, json=kernel), "run its notebooks"
+    )
+    refused(httpx.post(f"{url}/notebooks/git/{PROJECT}/commit", headers=sam, json={}), "git")
+    assert httpx.get(notebook, headers=sam).status_code == 200  # reading is open, as in the portal
+
+    # A reader reads, and is told they read only; an editor works.
+    projects.add_member(PROJECT, "sam", lab.owner, role="reader")
+    try:
+        refused(httpx.delete(notebook, headers=sam), "sam is a reader")
+        moved = httpx.patch(notebook, headers=sam, json={"path": f"{PROJECT}/moved.ipynb"})
+        refused(moved, "sam is a reader")
+        refused(
+            httpx.post(
+                f"{url}/notebooks/api/kernels", headers=sam, json={"name": kernel_name(PROJECT)}
+            ),
+            "reader",
+        )
+        assert (
+            httpx.post(f"{url}/notebooks/git/{PROJECT}/status", headers=sam, json={}).status_code
+            != 403
+        )
+        projects.add_member(PROJECT, "sam", lab.owner, role="editor")
+        saved = httpx.put(f"{url}/notebooks/api/contents/{PROJECT}/sam.txt", headers=sam, json=note)
+        assert saved.status_code == 201, saved.text
+        # Moving a file of one's project out of it, to a place one does not edit, is refused.
+        out = httpx.patch(
+            f"{url}/notebooks/api/contents/{PROJECT}/sam.txt",
+            headers=sam,
+            json={"path": "elsewhere.txt"},
+        )
+        refused(out, "only admins change it")
+    finally:
+        projects.remove_member(PROJECT, "sam", lab.owner)
+        (projects.get(PROJECT).path / "sam.txt").unlink(missing_ok=True)
+
+
 def test_stopping_atelier_stops_jupyter_and_revokes_its_token(lab: Lab) -> None:
     lab.wait_for_jupyter()
     private = lab.workbench.workspace.private_dir / "notebooks" / lab.owner.name

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import sys
 import tomllib
@@ -117,7 +118,7 @@ def test_members_owners_and_admins(bench: Bench) -> None:
     projects.require_member("beta", p["root"])  # admins pass
 
     project = projects.add_member("beta", "cy", p["bob"])
-    assert [(m.name, m.role) for m in project.members] == [("bob", "owner"), ("cy", "member")]
+    assert [(m.name, m.role) for m in project.members] == [("bob", "owner"), ("cy", "editor")]
     assert projects.require_member("beta", p["cy"]).name == "beta"
     with pytest.raises(InvalidInput, match="val is a viewer"):
         projects.add_member("beta", "val", p["bob"])
@@ -137,6 +138,33 @@ def test_members_owners_and_admins(bench: Bench) -> None:
         projects.remove_member("beta", "cy", p["bob"])
     actions = [e.action for e in bench.wb.audit.entries(limit=6)]
     assert actions.count("project.member.add") >= 2 and "project.member.remove" in actions
+
+
+def test_readers_read_and_change_nothing(bench: Bench) -> None:
+    projects, p, wb = bench.wb.projects, bench.people, bench.wb
+    # ``member``, the earlier name, is an editor; a reader sees and changes nothing.
+    projects.add_member("beta", "cy", p["bob"], role="member")
+    assert projects.get("beta").role_of("cy") == "editor"
+    projects.add_member("beta", "cy", p["bob"], role="reader")
+    assert projects.get("beta").role_of("cy") == "reader"
+    assert projects.require_member("beta", p["cy"], reading=True).name == "beta"
+    refusals = (
+        lambda: projects.require_member("beta", p["cy"]),
+        lambda: projects.env.add("beta", ["six"], p["cy"]),
+        lambda: projects.files.push("beta", io.BytesIO(b""), p["cy"]),
+        lambda: projects.add_member("beta", "ada", p["cy"]),
+    )
+    for refused in refusals:
+        with pytest.raises(PermissionDenied, match=r"cy is a reader of project 'beta'|only owners"):
+            refused()
+    # The pull of a reader is a read: it passes.
+    assert len(projects.files.pull("beta", p["cy"])) > 0
+    # No kernel for a reader's project: its notebooks open without running code.
+    assert "beta" not in {k.name for k in wb.notebooks.kernel_projects(p["cy"])}
+    projects.add_member("beta", "cy", p["bob"], role="editor")
+    assert "beta" in {k.name for k in wb.notebooks.kernel_projects(p["cy"])}
+    refused = wb.audit.entries(action="project.env.add")[0]
+    assert (refused.actor, refused.success) == ("cy", False)
 
 
 def test_projects_on_each_metadata_database(workbench: Workbench) -> None:

@@ -42,7 +42,7 @@ def owners(workbench: Workbench) -> Ownership:
         session.flush()
         for name in ("grace", "vic"):
             user = workbench.users.get(name)
-            session.add(ProjectMember(project_id=project.id, user_id=user.id, role="member"))
+            session.add(ProjectMember(project_id=project.id, user_id=user.id, role="editor"))
     Apps(workbench.db).create("live", "model", owner="ada", model="churn@prod")
     return Ownership(lambda: Store(), workbench.db, protected_aliases=["champion"])  # type: ignore[arg-type, return-value]
 

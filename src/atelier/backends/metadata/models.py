@@ -356,7 +356,7 @@ class ProjectRecord(Base):
 
 
 class ProjectMember(Base):
-    """A user's membership of a project: ``owner`` or ``member``."""
+    """A user's membership of a project: ``owner``, ``editor`` or ``reader``."""
 
     __tablename__ = "project_members"
     __table_args__ = (

@@ -35,7 +35,7 @@ router = APIRouter(prefix="/projects", tags=["projects"])
 
 
 def project_dict(project: Project, principal: Principal) -> dict[str, Any]:
-    """The project, and the caller's role in it (``owner``, ``member`` or None)."""
+    """The project, and the caller's role in it (``owner``, ``editor``, ``reader`` or None)."""
     return {**project.as_dict(), "role": project.role_of(principal.name)}
 
 

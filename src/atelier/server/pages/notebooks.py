@@ -9,6 +9,10 @@ it up to :data:`WAIT_SECONDS`, then get a 503 with ``Retry-After``.
 Besides the portal's session, a personal token in Jupyter's own spellings
 (``Authorization: token …`` or ``?token=…``, see :mod:`atelier.server.gateway.jupyter_tokens`)
 gets in, so that IDEs connect to ``https://HOST/notebooks/`` as to any remote Jupyter server.
+
+Requests that change a project (save, rename or delete its files, start its kernel, change its
+git repository) pass only for its owners and editors and admins
+(:mod:`atelier.services.notebooks.rights`); others get a 403 whose message JupyterLab shows.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from fastapi import APIRouter, FastAPI, Request, WebSocket
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
+from atelier.errors import NotFound, PermissionDenied
 from atelier.server.api.deps import workbench
 from atelier.server.gateway import Upstream, allow_gateway, proxy_http, proxy_websocket
 from atelier.server.pages.render import render
@@ -33,6 +38,7 @@ from atelier.services.notebooks import (
     JupyterServer,
     NotebookServerFailed,
     NotebookServers,
+    rights,
 )
 from atelier.services.workbench import Workbench
 
@@ -117,11 +123,40 @@ async def notebooks_http(
     server = await _ready_server(servers, principal, 0.0 if _wants_page(request) else WAIT_SECONDS)
     if not isinstance(server, JupyterServer):
         return _not_ready(request, str(server) if server else None)
+    refusal = await _refusal(request, principal, path)
+    if refusal is not None:
+        # Jupyter's clients show the ``message`` of an error answer.
+        return JSONResponse({"message": refusal, "reason": "Forbidden"}, status_code=403)
     if path.startswith("api/kernelspecs"):
         # New projects appear in the launcher: Jupyter re-reads the specs on this request.
         await run_in_threadpool(servers.sync_kernels, principal)
     server.touch()
     return await proxy_http(request, upstream(server), path)
+
+
+async def _refusal(request: Request, principal: Principal, path: str) -> str | None:
+    """Why ``principal`` may not make this request, or None."""
+    if request.method not in rights.CHANGES or principal.role == "admin":
+        return None
+    reads_body = path.startswith(("api/sessions", "api/kernels")) or (
+        request.method == "PATCH" and path.startswith("api/contents")
+    )
+    # Small JSON bodies only; the proxy forwards the same bytes.
+    body = await request.body() if reads_body else b""
+    projects = workbench(request).projects
+    for change in rights.changes(request.method, path, body):
+        if change.project is None:
+            return (
+                "only admins change the top of the projects folder: make a project on the "
+                "Projects page, then work inside it"
+            )
+        try:
+            await run_in_threadpool(projects.require_member, change.project, principal)
+        except NotFound:
+            return f"{change.project!r} is not a project: only admins change it"
+        except PermissionDenied as exc:
+            return f"you may not {change.doing} in project {change.project!r}: {exc}"
+    return None
 
 
 @router.websocket("/notebooks/{path:path}")

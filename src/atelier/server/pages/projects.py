@@ -17,7 +17,7 @@ from atelier.server.api.deps import client, workbench
 from atelier.server.pages.render import render
 from atelier.server.security import allow
 from atelier.services.auth import Principal
-from atelier.services.projects import MEMBER_ROLES, Project
+from atelier.services.projects import EDITING_ROLES, MEMBER_ROLES, Project
 
 router = APIRouter()
 
@@ -89,7 +89,7 @@ def _context(request: Request, principal: Principal, project: Project) -> dict[s
     return {
         "project": project,
         "role": role,
-        "can_change": role is not None or principal.role == "admin",
+        "can_change": role in EDITING_ROLES or principal.role == "admin",
         "can_manage": role == "owner" or principal.role == "admin",
         "member_roles": MEMBER_ROLES,
         "lab_url": f"/notebooks/lab/tree/{project.name}/notebooks/start.ipynb",
@@ -190,7 +190,7 @@ def add_member(
     name: str,
     request: Request,
     user: str = Form(...),
-    role: str = Form("member"),
+    role: str = Form("editor"),
     principal: Principal = allow("admin", "scientist"),
 ) -> HTMLResponse:
     return _change_members(request, principal, name, user.strip(), role)

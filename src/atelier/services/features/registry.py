@@ -31,6 +31,7 @@ from atelier.backends.metadata import (
     TrainingSetRecord,
     User,
 )
+from atelier.contract.projects import EDITING_ROLES
 from atelier.errors import Conflict, InvalidInput, PermissionDenied
 from atelier.services.auth import Principal
 from atelier.services.features.definitions import (
@@ -156,12 +157,16 @@ def check_may_apply(db: Database, project: str, principal: Principal) -> None:
             member = session.scalar(
                 select(ProjectMember.id)
                 .join(User, User.id == ProjectMember.user_id)
-                .where(ProjectMember.project_id == record.id, User.name == principal.name)
+                .where(
+                    ProjectMember.project_id == record.id,
+                    User.name == principal.name,
+                    ProjectMember.role.in_(EDITING_ROLES),
+                )
             )
             if member is None:
                 raise PermissionDenied(
-                    f"{principal.name} is not a member of project {project!r}: only its members "
-                    "and admins apply feature definitions as it"
+                    f"{principal.name} is not a member of project {project!r} who edits it: "
+                    "only its owners, editors and admins apply feature definitions as it"
                 )
             return
         views = select(FeatureViewRecord.name).where(FeatureViewRecord.project == project)

@@ -69,7 +69,12 @@ class ProjectFiles:
         """:meth:`pull` as a temporary file, read from its start (close it): a large tree is
         not held in memory."""
         project = self.projects.require_member(
-            name, principal, action="project.pull", client=client, people_only="pull projects"
+            name,
+            principal,
+            action="project.pull",
+            client=client,
+            people_only="pull projects",
+            reading=True,
         )
         archive = tempfile.SpooledTemporaryFile(max_size=SPOOL)  # noqa: SIM115 (returned)
         try:

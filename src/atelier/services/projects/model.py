@@ -9,6 +9,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from atelier.contract.projects import EDITING_ROLES as EDITING_ROLES
+from atelier.contract.projects import MEMBER_ROLES as MEMBER_ROLES
+from atelier.contract.projects import ROLE_ALIASES
 from atelier.contract.projects import normalize as normalize
 from atelier.contract.projects import requirement_name as requirement_name
 from atelier.errors import InvalidInput
@@ -17,8 +20,13 @@ from atelier.errors import InvalidInput
 #: digit, so that the name is also a valid Python project name and a safe folder name.
 NAME = re.compile(r"^[a-z0-9](?:[a-z0-9_-]{0,62}[a-z0-9])?$")
 
-#: Roles within a project. Owners manage members; every member may change the environment.
-MEMBER_ROLES = ("owner", "member")
+
+def member_role(role: str) -> str:
+    """``role`` as stored: one of :data:`MEMBER_ROLES` (an earlier name is translated)."""
+    role = ROLE_ALIASES.get(role, role)
+    if role not in MEMBER_ROLES:
+        raise InvalidInput(f"member role {role!r} does not exist: use {', '.join(MEMBER_ROLES)}")
+    return role
 
 
 def check_name(name: str) -> str:
@@ -73,7 +81,7 @@ class Project:
         return self.path / "notebooks"
 
     def role_of(self, user: str) -> str | None:
-        """``owner``, ``member`` or None when ``user`` is not a member."""
+        """``owner``, ``editor``, ``reader`` or None when ``user`` is not a member."""
         return next((m.role for m in self.members if m.name == user), None)
 
     def as_dict(self) -> dict[str, Any]:

@@ -20,10 +20,11 @@ from atelier.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from atelier.services.projects.access import check_code, people_only
 from atelier.services.projects.layout import link_to_atelier, write_skeleton
 from atelier.services.projects.model import (
-    MEMBER_ROLES,
+    EDITING_ROLES,
     Member,
     Project,
     check_name,
+    member_role,
 )
 from atelier.services.projects.uvtool import UvFailed, exclusive, run_uv
 
@@ -180,10 +181,12 @@ class Projects:
         client: str | None = None,
         detail: dict[str, Any] | None = None,
         people_only: str | None = None,
+        reading: bool = False,
     ) -> Project:
-        """The project, if ``principal`` may change it (a member, or an admin). With
-        ``action``, a refusal is written to the audit log under that name. ``people_only``:
-        what is being done, closed to tokens made for code whatever their scopes."""
+        """The project, if ``principal`` may change it and run its code (an owner or editor,
+        or an admin); ``reading``: if they may read its files (readers too). With ``action``,
+        a refusal is written to the audit log under that name. ``people_only``: what is being
+        done, closed to tokens made for code whatever their scopes."""
         project = self.get(name)
         if people_only is not None and principal.scoped:
             self._refused(action, name, principal, client, detail)
@@ -191,14 +194,21 @@ class Projects:
                 f"the token {principal.label!r} is for code and may not {people_only}: it acts "
                 f"for {principal.name}"
             )
-        if principal.role != "admin" and project.role_of(principal.name) is None:
-            owners = ", ".join(m.name for m in project.members if m.role == "owner") or "none"
-            self._refused(action, name, principal, client, detail)
+        role = project.role_of(principal.name)
+        if principal.role == "admin" or role in EDITING_ROLES or (reading and role is not None):
+            return project
+        owners = ", ".join(m.name for m in project.members if m.role == "owner") or "none"
+        self._refused(action, name, principal, client, detail)
+        if role is None:
             raise PermissionDenied(
                 f"{principal.name} is not a member of project {name!r}: ask one of its owners "
                 f"({owners}) to add you"
             )
-        return project
+        raise PermissionDenied(
+            f"{principal.name} is a reader of project {name!r}: readers see its notebooks and "
+            f"runs but may not change the project or run its code; ask one of its owners "
+            f"({owners}) to make you an editor"
+        )
 
     def _refused(
         self,
@@ -236,12 +246,12 @@ class Projects:
         user: str,
         principal: Principal,
         *,
-        role: str = "member",
+        role: str = "editor",
         client: str | None = None,
     ) -> Project:
-        """Add ``user`` to the project (or change their role); owners and admins may."""
-        if role not in MEMBER_ROLES:
-            raise InvalidInput(f"member role {role!r} does not exist: use owner or member")
+        """Add ``user`` to the project (or change their role: ``owner``, ``editor`` or
+        ``reader``); owners and admins may."""
+        role = member_role(role)
         try:
             with self.db.session() as session:
                 record = self._row(session, name)

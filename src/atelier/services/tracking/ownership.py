@@ -106,16 +106,20 @@ class Ownership:
     # -- who belongs where ------------------------------------------------------------------
 
     def projects_of(self, principal: Principal) -> frozenset[str]:
-        """The projects ``principal`` is a member (or owner) of."""
+        """The projects ``principal`` edits (an owner or editor): readers change no runs."""
         if self.db is None:
             return frozenset()
         from atelier.backends.metadata import ProjectMember, ProjectRecord
+        from atelier.contract.projects import EDITING_ROLES
 
         with self.db.session() as session:
             names = session.scalars(
                 select(ProjectRecord.name)
                 .join(ProjectMember, ProjectMember.project_id == ProjectRecord.id)
-                .where(ProjectMember.user_id == principal.user_id)
+                .where(
+                    ProjectMember.user_id == principal.user_id,
+                    ProjectMember.role.in_(EDITING_ROLES),
+                )
             ).all()
         return frozenset(names)
 

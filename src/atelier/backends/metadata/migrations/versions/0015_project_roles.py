@@ -1,11 +1,10 @@
-"""Project roles: owner, editor and reader.
+"""Project roles: owner, editor and reader (``member`` was an editor).
 
 Revision ID: 0015
 Revises: 0014
 """
 
-import sqlalchemy as sa  # noqa: F401
-from alembic import op  # noqa: F401
+from alembic import op
 
 revision = "0015"
 down_revision = "0014"
@@ -14,8 +13,10 @@ depends_on = None
 
 
 def upgrade() -> None:
-    pass
+    op.execute("UPDATE project_members SET role = 'editor' WHERE role = 'member'")
 
 
 def downgrade() -> None:
-    pass
+    # Earlier versions know no readers: they lose their membership rather than gain rights.
+    op.execute("DELETE FROM project_members WHERE role = 'reader'")
+    op.execute("UPDATE project_members SET role = 'member' WHERE role = 'editor'")
