@@ -11,6 +11,7 @@ next request (a deployed app starts, or restarts, on its next visit).
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -191,6 +192,60 @@ def logs(workspace: str | None, name: str, lines: int) -> None:
         found = client.apps.logs(name, max(1, lines))
     text = found["logs"]
     click.echo(text.rstrip("\n") if text else f"app {name} has written nothing yet")
+
+
+@apps.command("build")
+@workspace_option
+@click.argument("name")
+@click.option(
+    "--context",
+    "context_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Only write the build context (Containerfile, lock, wheels, the app) to this new or "
+    "empty folder, for a build elsewhere.",
+)
+@click.option(
+    "--engine",
+    type=click.Choice(["auto", "podman", "docker", "buildah"]),
+    help="podman, docker or buildah (containers.engine).",
+)
+@click.option("--base", help="The base image (containers.base_image), e.g. python:3.11-slim.")
+@click.option(
+    "--tag", "-t", help="The image's name (default atelier-app/NAME:vVERSION, hosted :latest)."
+)
+def build(
+    workspace: str | None,
+    name: str,
+    context_dir: Path | None,
+    engine: str | None,
+    base: str | None,
+    tag: str | None,
+) -> None:
+    """Build the container image of app NAME. A generated app: its model version's image
+    (the model, its locked environment, the serving runtime) with the app's form at /. A
+    hosted Streamlit/Dash app: its files on its project's uv.lock, installed offline from a
+    wheelhouse, answering on port 8080. The app's owner or an admin."""
+    with client_for(workspace, roles=BUILDERS, doing="build app images") as client:
+        if context_dir is not None:
+            made = client.apps.build_context(name, context_dir, base=base, tag=tag)
+            click.echo(f"Wrote the build context of app {made['app']} to {made['folder']}")
+            click.echo(f"  build it with: podman build -t IMAGE {made['folder']}")
+            return
+        if sys.stderr.isatty():
+            click.echo(
+                f"Building the image of app {name} (the first build takes minutes)…", err=True
+            )
+        built = client.apps.build(name, engine=engine, base=base, tag=tag)
+    size = f"{built['size'] / 1_000_000:.0f} MB" if built["size"] else "size unknown"
+    serves = (
+        f"{built['model']} version {built['version']}"
+        if built["model"]
+        else f"{built['kind']} on project {built['project']}"
+    )
+    click.echo(
+        f"Built {built['image']} for app {built['app']} ({serves}; {size}, "
+        f"{built['image_id'][:19]}, {built['seconds']:.0f} s with {built['engine']})"
+    )
 
 
 def _what(app: dict[str, Any]) -> str:

@@ -8,6 +8,7 @@
     answer = ws.apps.predict("churn-demo", {"age": 41, ...})
     ws.apps.feedback("churn-demo", answer["id"], "wrong", correct_value="stay")
     ws.apps.pause("sales"); ws.apps.resume("sales"); ws.apps.logs("sales")["logs"]
+    ws.apps.build("sales")                               # its container image (docs/containers.md)
 
 The embedded client calls the workspace's apps service, the remote one ``/api/v1/apps``; both
 answer the same dictionaries (the shapes of :mod:`atelier.contract.apps`). A folder travels
@@ -161,6 +162,28 @@ class Apps(ABC):
     def address(self, app: dict[str, Any]) -> str:
         """The app's full address, as its users open it."""
 
+    # -- images ---------------------------------------------------------------------------
+
+    @abstractmethod
+    def build(
+        self,
+        name: str,
+        *,
+        engine: str | None = None,
+        base: str | None = None,
+        tag: str | None = None,
+    ) -> dict[str, Any]:
+        """Build app ``name``'s container image (a generated app: its model version's image
+        with the app's page; a hosted app: its files on its project's locked environment);
+        returns the image's name, id, size and labels. The app's owner or an admin."""
+
+    @abstractmethod
+    def build_context(
+        self, name: str, folder: str | Path, *, base: str | None = None, tag: str | None = None
+    ) -> dict[str, Any]:
+        """Write app ``name``'s build context to ``folder`` (new or empty), for a build
+        elsewhere; builds nothing."""
+
 
 class EmbeddedApps(Apps):
     def __init__(self, workbench: Workbench, principal: Principal, client: str = "sdk") -> None:
@@ -298,6 +321,28 @@ class EmbeddedApps(Apps):
 
     def address(self, app: dict[str, Any]) -> str:
         return f"{self._workbench.workspace.public_url.rstrip('/')}{app['url']}"
+
+    def build(
+        self,
+        name: str,
+        *,
+        engine: str | None = None,
+        base: str | None = None,
+        tag: str | None = None,
+    ) -> dict[str, Any]:
+        from atelier.contract.app_images import AppImageBuilt
+
+        built = self._workbench.app_images.build(
+            name, by=self._principal, engine=engine, base=base, tag=tag, client=self._client
+        )
+        return AppImageBuilt.model_validate(built).model_dump(mode="json")
+
+    def build_context(
+        self, name: str, folder: str | Path, *, base: str | None = None, tag: str | None = None
+    ) -> dict[str, Any]:
+        return self._workbench.app_images.context(
+            name, Path(folder), by=self._principal, base=base, tag=tag, client=self._client
+        )
 
 
 class RemoteApps(Apps):
@@ -440,6 +485,59 @@ class RemoteApps(Apps):
 
     def address(self, app: dict[str, Any]) -> str:
         return f"{self._client.url}{app['url']}"
+
+    def build(
+        self,
+        name: str,
+        *,
+        engine: str | None = None,
+        base: str | None = None,
+        tag: str | None = None,
+    ) -> dict[str, Any]:
+        from atelier.contract.app_images import AppImageBuilt
+
+        body = {"engine": engine, "base": base, "tag": tag}
+        found = self._call("POST", f"{_path(name)}/image", json=body, timeout=None)
+        return AppImageBuilt.model_validate(found).model_dump(mode="json")
+
+    def build_context(
+        self, name: str, folder: str | Path, *, base: str | None = None, tag: str | None = None
+    ) -> dict[str, Any]:
+        import json
+        import shutil
+        import tarfile
+        import tempfile
+
+        target = Path(folder)
+        if target.exists() and (not target.is_dir() or any(target.iterdir())):
+            raise InvalidInput(f"{target} is not an empty folder: give a new one for the context")
+        params = {k: v for k, v in {"base": base, "tag": tag}.items() if v is not None}
+        target.parent.mkdir(parents=True, exist_ok=True)
+        staged = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}-"))
+        try:
+            response = self._client.request(
+                "GET", f"/apps{_path(name)}/image/context", params=params, timeout=None
+            )
+            archive = staged / "context.tar.gz"
+            archive.write_bytes(response.content)
+            unpacked = staged / "context"
+            with tarfile.open(archive) as tar:
+                tar.extractall(unpacked, filter="data")  # no links out, no absolute paths
+            if target.exists():
+                target.rmdir()
+            unpacked.replace(target)
+        finally:
+            shutil.rmtree(staged, ignore_errors=True)
+        info = json.loads((target / "app-info.json").read_text())
+        return {
+            "app": info.get("app"),
+            "kind": info.get("kind"),
+            "model": info.get("model"),
+            "version": info.get("version"),
+            "project": info.get("project"),
+            "image": tag,
+            "folder": str(target),
+        }
 
 
 #: Entry scripts looked for, in order, when none is named.

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from functools import cached_property
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from atelier.backends.metadata import Database
 from atelier.config import Workspace
@@ -357,6 +357,24 @@ class Workbench:
             self.settings.containers,
             work_dir=self.workspace.private_dir / "containers",
             audit=self.audit,
+        )
+
+    @cached_property
+    def app_images(self) -> AppImages:
+        """Images of apps: a generated app on its model's image, a hosted one on its project's
+        lock (the apps are read through the apps service)."""
+        from atelier.services.containers.apps import AppImages
+
+        def form(app: Any) -> tuple[int, list[dict[str, Any]]]:
+            model, fields = self.apps.model_of(app)
+            return model.version, [field.as_dict() for field in fields]
+
+        return AppImages(
+            self.containers,
+            app=lambda name: self.apps.registry.get(name),
+            form=form,
+            projects=lambda: self.projects,
+            apps_folder=self.apps.folder,
         )
 
     @cached_property

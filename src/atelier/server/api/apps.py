@@ -9,8 +9,10 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Query, Request
+from fastapi.responses import FileResponse
 from starlette.concurrency import run_in_threadpool
 
+from atelier.contract.app_images import AppImageBuild, AppImageBuilt
 from atelier.contract.apps import (
     BUNDLE_MEDIA_TYPE,
     App,
@@ -26,6 +28,7 @@ from atelier.contract.apps import (
     Prediction,
     Share,
 )
+from atelier.contract.images import IMAGE_PATTERN
 from atelier.errors import InvalidInput
 from atelier.server.api.deps import client, workbench
 from atelier.server.body_limit import spooled_archive
@@ -243,3 +246,47 @@ def app_logs(
     """The last lines a hosted app wrote, and how its process is doing (for the app's
     owner and admins: a script may print anything)."""
     return workbench(request).apps.status(name, principal, lines)
+
+
+# -- images of apps (``atelier apps build``) ----------------------------------------------------
+# The app's owner or an admin (the app images service checks it and records the audit).
+
+
+@router.post("/apps/{name}/image", response_model=AppImageBuilt)
+def build_app_image(
+    name: str, body: AppImageBuild, request: Request, principal: Principal = allow(*BUILDERS)
+) -> dict[str, Any]:
+    """Build the app's container image with the engine (minutes the first time)."""
+    return workbench(request).app_images.build(
+        name,
+        by=principal,
+        engine=body.engine,
+        base=body.base,
+        tag=body.tag,
+        client=client(request),
+    )
+
+
+@router.get("/apps/{name}/image/context", response_class=FileResponse)
+def app_image_context(
+    name: str,
+    request: Request,
+    base: str | None = Query(None, max_length=255, pattern=r"^[A-Za-z0-9][\w./:@-]*$"),
+    tag: str | None = Query(None, pattern=IMAGE_PATTERN),
+    principal: Principal = allow(*BUILDERS),
+) -> FileResponse:
+    """The app's build context as a gzipped tar (Containerfile, lock, wheels, the app's
+    files or model and page), for a build elsewhere."""
+    import shutil
+
+    from starlette.background import BackgroundTask
+
+    archive, made = workbench(request).app_images.context_archive(
+        name, by=principal, base=base, tag=tag, client=client(request)
+    )
+    return FileResponse(
+        archive,
+        media_type="application/gzip",
+        filename=f"{made['app']}-context.tar.gz",
+        background=BackgroundTask(shutil.rmtree, archive.parent, ignore_errors=True),
+    )
