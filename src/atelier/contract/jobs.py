@@ -88,6 +88,28 @@ class LogChunk(BaseModel):
     final: bool
 
 
+class ResourceSample(BaseModel):
+    """One look at a job's processes: ``t`` seconds after it started, ``cpu`` percent of one
+    core (200: two cores busy), ``memory`` resident bytes, over ``processes`` processes."""
+
+    t: float
+    cpu: float
+    memory: int
+    processes: int = 0
+
+
+class JobSamples(BaseModel):
+    """``GET /jobs/{id}/samples``: the job's CPU and memory over time; ``sampled`` is False
+    where no sample was taken (a queued job, or one whose processes run on a cluster)."""
+
+    job_id: int
+    state: str
+    backend: str
+    sampled: bool
+    interval: float
+    samples: list[ResourceSample]
+
+
 class Profile(BaseModel):
     """A compute profile, with whether the backend can run it now."""
 

@@ -21,7 +21,15 @@ from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from atelier.config.units import parse_size
-from atelier.contract.jobs import JOB_FIELD, TREE_FIELD, Job, LogChunk, NewJob, Profile
+from atelier.contract.jobs import (
+    JOB_FIELD,
+    TREE_FIELD,
+    Job,
+    JobSamples,
+    LogChunk,
+    NewJob,
+    Profile,
+)
 from atelier.errors import InvalidInput, NotFound
 from atelier.server.api.deps import workbench
 from atelier.server.api.multipart import Part, receive_form
@@ -129,6 +137,14 @@ def job_logs(
     job = jobs.get(job_id)  # read the state first: a final job's log is complete
     text, next_offset = jobs.read_log(job_id, offset)
     return {"text": text, "offset": next_offset, "state": job.state, "final": job.final}
+
+
+@router.get("/jobs/{job_id}/samples", response_model=JobSamples)
+def job_samples(
+    job_id: int, request: Request, _: Principal = allow("admin", "scientist", scopes=(JOBS,))
+) -> dict[str, Any]:
+    """The job's CPU and memory over time, sampled every few seconds while it runs."""
+    return workbench(request).jobs.samples(job_id)
 
 
 @router.post("/jobs/{job_id}/cancel", response_model=Job)

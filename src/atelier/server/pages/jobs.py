@@ -1,9 +1,15 @@
 """Portal pages: jobs (``/jobs``), one job with its live log (``/jobs/{id}``), and the executed
-notebook of a notebook job."""
+notebook of a notebook job.
+
+A job's page is watched while the job runs: its live panel (``/jobs/{id}/live``, polled by
+HTMX until the job ends) shows the duration so far, CPU and memory over time (the samples its
+supervisor takes, :mod:`atelier.services.jobs.samples`) and the metrics the job logs to its
+MLflow run, with a link to the run's page."""
 
 from __future__ import annotations
 
 import html
+from typing import Any
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -89,7 +95,81 @@ def job_page(
     size = jobs.log_path(job_id).stat().st_size if jobs.log_path(job_id).exists() else 0
     start = max(0, size - LOG_PAGE_BYTES)
     text, offset = jobs.read_log(job_id, start, LOG_PAGE_BYTES)
-    return render(request, "jobs/job.html", job=job, log=text, offset=offset, cut=start > 0)
+    return render(
+        request,
+        "jobs/job.html",
+        job=job,
+        log=text,
+        offset=offset,
+        cut=start > 0,
+        **_live(request, job),
+    )
+
+
+@router.get("/jobs/{job_id}/live")
+def live_panel(
+    job_id: int, request: Request, _: Principal = allow("admin", "scientist")
+) -> HTMLResponse:
+    """The job's live panel (HTMX): duration, CPU and memory, logged metrics; it stops
+    polling once the job has ended."""
+    job = workbench(request).jobs.get(job_id)
+    return render(request, "jobs/_live.html", job=job, **_live(request, job))
+
+
+#: The most logged metrics drawn on a job's page (its run page has all of them).
+JOB_METRIC_CHARTS = 6
+
+
+def _live(request: Request, job: Any) -> dict[str, Any]:
+    wb = workbench(request)
+    samples = wb.jobs.samples(job.id)
+    found: dict[str, Any] = {
+        "samples": samples,
+        "resource_charts": resource_charts(samples["samples"]) if samples["sampled"] else {},
+        "run": None,
+        "run_error": "",
+        "metric_charts": {},
+    }
+    if job.mlflow_run_id:
+        from atelier.services.tracking.experiments import run_summary
+        from atelier.services.tracking.runs import Runs, metric_chart
+
+        runs = Runs(wb.tracking_server)
+        try:
+            run = run_summary(runs.raw(job.mlflow_run_id))
+            charts = {}
+            for key in sorted(run["metrics"])[:JOB_METRIC_CHARTS]:
+                points = runs.history(run["id"], key)
+                if len(points) > 1:
+                    charts[key] = metric_chart(key, points)
+        except (AtelierError, OSError) as exc:
+            found["run_error"] = f"MLflow run {job.mlflow_run_id} cannot be read now: {exc}"
+        else:
+            found["run"], found["metric_charts"] = run, charts
+    return found
+
+
+def resource_charts(samples: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Vega-Lite: CPU (percent of one core) and memory (MB) over the job's seconds."""
+    values = [
+        {"t": s["t"], "cpu": s["cpu"], "memory": round(s["memory"] / 1e6, 1)} for s in samples
+    ]
+
+    def chart(field: str, title: str) -> dict[str, Any]:
+        return {
+            "$schema": "https://vega.github.io/schema/vega-lite/v5.json",
+            "description": f"{title} over the job's run time",
+            "data": {"values": values},
+            "width": "container",
+            "height": 140,
+            "mark": {"type": "area", "line": True, "opacity": 0.3, "tooltip": True},
+            "encoding": {
+                "x": {"field": "t", "type": "quantitative", "title": "seconds since start"},
+                "y": {"field": field, "type": "quantitative", "title": title},
+            },
+        }
+
+    return {"cpu": chart("cpu", "CPU (% of one core)"), "memory": chart("memory", "memory (MB)")}
 
 
 @router.get("/jobs/{job_id}/log")

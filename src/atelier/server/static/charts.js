@@ -15,3 +15,19 @@
     }
   });
 })();
+
+// Charts that arrive later, in content HTMX swaps in (a job's live panel): drawn once settled,
+// into targets that are still empty.
+document.addEventListener("htmx:afterSettle", function () {
+  "use strict";
+  document.querySelectorAll("script.vl-spec").forEach(function (node) {
+    var target = document.getElementById(node.dataset.target);
+    if (target && target.childElementCount === 0 && typeof vegaEmbed !== "undefined") {
+      vegaEmbed(target, JSON.parse(node.textContent), {
+        actions: false,
+        renderer: "svg",
+        ast: true,
+      });
+    }
+  });
+});

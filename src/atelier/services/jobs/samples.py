@@ -14,8 +14,11 @@ between samples (``200`` means two cores busy). Jobs whose processes are not on 
 
 from __future__ import annotations
 
+import contextlib
 import json
+import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -57,6 +60,45 @@ class Sampler:
         }
         append(self.path, entry)
         return entry
+
+
+class Sampling:
+    """Samples ``processes()`` every ``interval`` seconds in a thread of its own, from the
+    moment the job starts (its supervisor opens the database only after launching it) until
+    :meth:`stop`. ``processes()`` returning None (a job on a cluster) ends the sampling."""
+
+    def __init__(
+        self,
+        processes: Callable[[], list[int] | None],
+        path: Path,
+        interval: float = SAMPLE_SECONDS,
+    ) -> None:
+        self.processes = processes
+        self.sampler = Sampler(path)
+        self.interval = interval
+        self._stopped = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="job-sampling", daemon=True)
+
+    def start(self) -> Sampling:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stopped.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout=5)
+
+    def _run(self) -> None:
+        while True:
+            pids = self.processes()
+            if pids is None:
+                return
+            if pids:  # none: the job is between processes, or ending
+                # A failed sample is skipped: the job matters more than its chart.
+                with contextlib.suppress(Exception):
+                    self.sampler.sample(pids)
+            if self._stopped.wait(self.interval):
+                return
 
 
 def append(path: Path, entry: dict[str, Any]) -> None:

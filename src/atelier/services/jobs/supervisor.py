@@ -17,7 +17,6 @@ the job failed), the job is stopped here: it has been reported, and must not go 
 
 from __future__ import annotations
 
-import contextlib
 import json
 import signal
 import sys
@@ -30,7 +29,7 @@ from typing import Any
 from atelier.backends.compute.base import Execution, LaunchSpec, Outcome, Resources
 from atelier.backends.compute.registry import backend_class
 from atelier.services.jobs.paths import JobPaths
-from atelier.services.jobs.samples import SAMPLE_SECONDS, Sampler
+from atelier.services.jobs.samples import Sampling
 
 #: How often the database is asked whether someone wants the job cancelled.
 CANCEL_CHECK_SECONDS = 2.0
@@ -70,6 +69,7 @@ class Supervisor:
             python=spec.get("python"),
         )
         self.max_runtime: float | None = spec.get("max_runtime")
+        self.sampling: Sampling | None = None
         self.cancel_signalled = False
 
     def compute_settings(self) -> Any:
@@ -101,6 +101,7 @@ class Supervisor:
                     "started": execution.process_started,
                 }
                 JobPaths(self.root, self.job_id).handle.write_text(json.dumps(handle))
+                self.start_sampling(execution)
         queue, records = self._open_store()
         self.backend.settings = self.compute_settings()
         self.leases = queue.leases
@@ -116,6 +117,9 @@ class Supervisor:
             if self.execution is not None:
                 self.execution.stop(STOP_GRACE_SECONDS)
             return
+        finally:
+            if self.sampling is not None:
+                self.sampling.stop()
         self.leases.release(self.lease, self.holder)
 
     @property
@@ -166,6 +170,8 @@ class Supervisor:
             queue.end(self.job_id, Outcome("failed", None, failure))
             queue.tick()
             return
+        if self.sampling is None:  # adopted: sampling starts again here
+            self.start_sampling(execution)
         records.update(
             self.job_id,
             external_id=execution.external_id,
@@ -185,14 +191,9 @@ class Supervisor:
         note = ""
         begun = time.monotonic()
         first = True
-        sampler = Sampler(JobPaths(self.root, self.job_id).resources)
-        next_sample = begun
         while True:
             status = execution.poll()
             now = time.monotonic()
-            if now >= next_sample and status.phase == "running":
-                next_sample = now + SAMPLE_SECONDS
-                self.sample(execution, sampler)
             if status.phase != "queued" and running_since is None:
                 running_since = now
                 # Seen running (or already done) at the first look: it started at launch.
@@ -225,14 +226,11 @@ class Supervisor:
             # Poll fast at first, so that short jobs are reported done quickly.
             time.sleep(0.05 if now - begun < 2 else 0.2)
 
-    def sample(self, execution: Execution, sampler: Sampler) -> None:
-        """One CPU and memory sample of the job's processes, when they are on this machine;
-        a sample that fails is skipped (the job matters more than its chart)."""
-        pids = execution.processes()
-        if pids is None:
-            return
-        with contextlib.suppress(OSError):
-            sampler.sample(pids)
+    def start_sampling(self, execution: Execution) -> None:
+        """CPU and memory of the job's processes every few seconds, while it runs (see
+        :mod:`.samples`; nothing for a job whose processes are elsewhere)."""
+        self.sampling = Sampling(execution.processes, JobPaths(self.root, self.job_id).resources)
+        self.sampling.start()
 
     def _open_store(self) -> tuple[Any, Any]:
         from atelier.backends.metadata import Database
