@@ -187,7 +187,9 @@
 
   function element(tag, props, ...children) {
     const node = document.createElement(tag);
-    Object.assign(node, props || {});
+    const { dataset, ...rest } = props || {};
+    Object.assign(node, rest);
+    Object.assign(node.dataset, dataset || {});
     node.append(...children);
     return node;
   }
@@ -253,6 +255,7 @@
     });
   });
 
+  tree.replaceChildren(element("p", { className: "hint", textContent: "Listing the tables…" }));
   fetch("/api/v1/sql/schema", { headers: { Accept: "application/json" } })
     .then((response) => {
       if (!response.ok) throw new Error("the server answered " + response.status);
