@@ -22,7 +22,7 @@ def test_upload_then_browse_tag_and_query(cli: Cli, tmp_path: Path) -> None:
     assert path.stat().st_size > 3 * 2**20  # several chunks on the wire
     done = sam("data", "upload", str(path), "--name", "lab.scores")
     assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == "150,000 rows loaded into lab.scores (version 1)"
+    assert done.stdout.strip() == "150,000 rows loaded into lab.scores (version 1, lake snapshot 1)"
 
     (tmp_path / "more.txt").write_text("score|id|name\n0.5|-1|extra\n")
     appended = sam(
@@ -116,7 +116,9 @@ def test_upload_into_a_chosen_schema(cli: Cli, tmp_path: Path) -> None:
     path = tmp_path / "mine.csv"
     path.write_text("id,x\n1,2\n")
     done = sam("data", "upload", str(path), "--name", "mine", "--schema", "user_sam")
-    assert done.stdout.strip() == "1 rows loaded into user_sam.mine (version 1)", done.stderr
+    assert done.stdout.strip() == "1 rows loaded into user_sam.mine (version 1, lake snapshot 1)", (
+        done.stderr
+    )
     theirs = sam("data", "upload", str(path), "--name", "theirs", "--schema", "user_ada")
     assert "may not upload into schema 'user_ada': it is the personal schema of ada" in (
         one_line_error(theirs)

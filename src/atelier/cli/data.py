@@ -75,11 +75,13 @@ def show(workspace: str | None, name: str, as_json: bool) -> None:
         null = "" if c.get("nullable", True) else " NOT NULL"
         click.echo(f"  {c['name']:<32} {c['type']}{null}{flag}")
     if detail.get("versions"):
-        click.echo("\nVersions:")
+        click.echo("\nVersions: (the table's own number, @ the lake snapshot time travel takes)")
         for v in detail["versions"]:
             at = datetime.fromisoformat(v["time"])
+            number = v.get("number") or "?"
             click.echo(
-                f"  {v['version']:>6}  {at:%Y-%m-%d %H:%M:%S}  {short(v.get('author'), 16):<16} "
+                f"  {number:>4}  @{v['version']:<6}  {at:%Y-%m-%d %H:%M:%S}  "
+                f"{short(v.get('author'), 16):<16} "
                 f"+{v['rows_inserted']:,} -{v['rows_deleted']:,}  {v.get('message') or ''}"
             )
     sample = detail.get("sample") or {}

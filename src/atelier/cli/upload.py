@@ -123,7 +123,14 @@ def upload(
         click.echo(json.dumps(result, indent=2))
         return
     verb = "appended to" if result["mode"] == "append" else "loaded into"
-    click.echo(f"{result['rows']:,} rows {verb} {result['table']} (version {result['version']})")
+    # The table's own version number; the lake-wide snapshot is what time travel takes.
+    number = result.get("table_version")
+    version = (
+        f"version {number}, lake snapshot {result['version']}"
+        if number
+        else (f"lake snapshot {result['version']}")
+    )
+    click.echo(f"{result['rows']:,} rows {verb} {result['table']} ({version})")
 
 
 def _types(pairs: tuple[str, ...]) -> dict[str, str]:

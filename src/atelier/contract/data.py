@@ -41,9 +41,11 @@ class TableEntry(BaseModel):
 
 
 class TableVersion(BaseModel):
-    """One snapshot that created or changed a warehouse table."""
+    """One snapshot that created or changed a warehouse table: ``number`` is the table's own
+    version (1, 2, 3, ...), ``version`` the lake-wide snapshot id that time travel takes."""
 
     version: int
+    number: int | None = None
     time: str
     author: str | None = None
     message: str | None = None
@@ -123,10 +125,13 @@ class UploadedColumn(BaseModel):
 
 
 class UploadResult(BaseModel):
-    """``POST /uploads``: the table, the version the upload made and the rows it wrote."""
+    """``POST /uploads``: the table, the version the upload made and the rows it wrote:
+    ``table_version`` is the table's own version number (1 for a new table), ``version`` the
+    lake-wide snapshot id."""
 
     table: str
     version: int
+    table_version: int | None = None
     rows: int
     mode: str
     columns: list[UploadedColumn] = []

@@ -137,3 +137,40 @@ def test_sources_page(client, accounts: Accounts, workbench: Workbench, tmp_path
     assert workbench.sources.get("crm").options == {"path": str(path.resolve())}
     removed = client.post("/data/sources/crm/remove", headers=headers(accounts, "admin"))
     assert "Source crm removed." in removed.text and workbench.sources.list() == []
+
+
+def test_versions_count_per_table_with_the_lake_snapshot_as_a_detail(  # type: ignore[no-untyped-def]
+    client, accounts: Accounts, workbench: Workbench, orders: str
+) -> None:
+    import pyarrow as pa
+
+    from atelier.services.auth import Principal
+
+    user = workbench.users.get("scientist1")
+    who = Principal(user.id, user.name, user.role, "token")
+    for i in range(3):  # other tables move the lake's snapshot on
+        workbench.ingest.upload(pa.table({"x": [i]}), f"other_{i}", principal=who)
+    first = workbench.ingest.upload(pa.table({"id": [1]}), "fresh", principal=who)
+    second = workbench.ingest.upload(pa.table({"id": [2]}), "fresh", mode="append", principal=who)
+    assert (first.table_version, second.table_version) == (1, 2)
+    assert first.version > 4 and second.version == first.version + 1
+
+    page = client.get("/data/tables/main.fresh", headers=headers(accounts, "scientist")).text
+    version = re.search(r'data-testid="table-version">(.*?)</dd>', page, re.S)
+    assert version and re.sub(r"<[^>]+>|\s+", " ", version.group(1)).split() == [
+        "2", "(lake", "snapshot", f"{second.version})",
+    ]  # fmt: skip
+    rows = re.findall(r"<tr><td>(\d+)</td><td class=\"hint\">(\d+)</td>", page)
+    assert rows == [("2", str(second.version)), ("1", str(first.version))]
+    assert "Version 1 is the table's creation" in page
+    # The profile of an old snapshot names the same version; a snapshot between the table's
+    # versions is the version it saw.
+    old = client.get(
+        f"/data/tables/main.fresh/profile?version={first.version}",
+        headers=headers(accounts, "scientist"),
+    ).text
+    assert f"at version 1 (lake snapshot {first.version})" in old
+    assert workbench.catalog.version_at("main.fresh", first.version - 1) is None
+    at = workbench.catalog.version_at("main.fresh", second.version + 5)
+    assert at is not None and (at.number, at.version) == (2, second.version)
+    assert workbench.catalog.version_at("main.gone", 3) is None

@@ -298,7 +298,7 @@ def test_model_card(seeded: Seeded) -> None:
     signature = card[card.index('data-testid="signature"') :]
     assert "balance" in signature and "double" in signature and "tenure" in signature
     assert "roc_auc_mean" in card and "0.91" in card
-    assert "bank.customers</code> at version 7" in card
+    assert "bank.customers</code> at lake snapshot 7" in card  # no such table here
     environment = card[card.index('data-testid="card-environment"') :]
     assert "scikit-learn" in environment and "1.5.2" in environment
     assert "atelier.lock" in environment

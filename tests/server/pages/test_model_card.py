@@ -129,7 +129,7 @@ def test_a_model_logged_without_one_says_so(portal: Portal) -> None:
 def test_lineage_links_the_training_set_and_feature_views(portal: Portal) -> None:
     lineage = section(portal.client.get("/models/plain").text, "card-lineage")
     assert (
-        '<a href="/data/tables/ml.churn_train"><code>ml.churn_train</code></a> at version 4'
+        '<a href="/data/tables/ml.churn_train"><code>ml.churn_train</code></a> at lake snapshot 4'
         in lineage
     )
     assert '<a href="/features/customer_stats">customer_stats</a> version 3' in lineage

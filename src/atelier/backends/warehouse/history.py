@@ -55,9 +55,16 @@ def table_identity(
 
 
 def table_snapshots(
-    connection: duckdb.DuckDBPyConnection, alias: str, meta: str, schema: str, table: str
+    connection: duckdb.DuckDBPyConnection,
+    alias: str,
+    meta: str,
+    schema: str,
+    table: str,
+    *,
+    with_counts: bool = True,
 ) -> list[Snapshot]:
-    """The snapshots that created or changed ``schema.table`` of lake ``alias``, oldest first."""
+    """The snapshots that created or changed ``schema.table`` of lake ``alias``, oldest first;
+    without ``with_counts`` the row counts stay 0 (they read the table's changes: slower)."""
     table_id, first = table_identity(connection, meta, schema, table)
     # Cast in SQL: turning TIMESTAMPTZ into Python objects needs pytz, which may be missing.
     rows = connection.execute(
@@ -70,7 +77,9 @@ def table_snapshots(
     ).fetchall()
     if not rows:
         return []
-    counts = _row_counts(connection, alias, schema, table, first, int(rows[-1][0]))
+    counts: Counter[tuple[int, str]] = Counter()
+    if with_counts:
+        counts = _row_counts(connection, alias, schema, table, first, int(rows[-1][0]))
     key = str(table_id)
     snapshots = []
     for snapshot_id, time, author, message, extra, changes in rows:

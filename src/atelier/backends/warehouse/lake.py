@@ -283,9 +283,16 @@ class Warehouse:
 
     # -- reads ---------------------------------------------------------------------------
 
-    def snapshots(self, table: str, *, schema: str = "main") -> list[Snapshot]:
-        """The versions of ``schema.table``, oldest first: id, time, author, message, rows."""
-        return self._read(lambda c: table_snapshots(c, self.alias, self._meta, schema, table))
+    def snapshots(
+        self, table: str, *, schema: str = "main", with_counts: bool = True
+    ) -> list[Snapshot]:
+        """The versions of ``schema.table``, oldest first: id, time, author, message, rows
+        (0 without ``with_counts``, which saves reading the table's changes)."""
+        return self._read(
+            lambda c: table_snapshots(
+                c, self.alias, self._meta, schema, table, with_counts=with_counts
+            )
+        )
 
     def read(
         self, table: str, *, schema: str = "main", version: int | None = None

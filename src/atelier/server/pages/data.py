@@ -110,7 +110,12 @@ def profile_page(
         )
     except AtelierError as exc:
         return _error(request, exc, name)
-    return render(request, "data/profile.html", profile=profile, fmt=fmt)
+    # The table's own number for the snapshot profiled, as the table page lists it.
+    shown = None
+    if profile.version is not None:
+        at = workbench(request).catalog.version_at(name, profile.version)
+        shown = at.number if at else None
+    return render(request, "data/profile.html", profile=profile, fmt=fmt, number=shown)
 
 
 def _sources_page(

@@ -253,6 +253,7 @@ def _card_page(
         card["captured"] = _environment(request, name, card["version"])
         card["runtime"] = _runtime(request, name, card["version"])
         card["image"] = _image(request, name, card["version"])
+        _table_numbers(request, card)
     return render(
         request,
         "models/card.html",
@@ -365,6 +366,28 @@ def _git(tags: dict[str, str]) -> dict[str, str]:
         return {}
     dirty = tags.get("atelier.git.dirty") == "true"
     return {"commit": commit, "branch": branch, "dirty": "true" if dirty else ""}
+
+
+def _table_numbers(request: Request, card: dict[str, Any]) -> None:
+    """Give each table the card names the table's own version number for the lake snapshot
+    the run recorded (``number``, None when the table is gone), as the table's page lists
+    it; the snapshot stays as ``version``."""
+    catalog = request.app.state.workbench.catalog
+    found: dict[tuple[str, int], int | None] = {}
+
+    def number(table: str, snapshot: Any) -> int | None:
+        if not isinstance(snapshot, int) or isinstance(snapshot, bool) or not table:
+            return None
+        if (table, snapshot) not in found:
+            at = catalog.version_at(table, snapshot)
+            found[table, snapshot] = at.number if at else None
+        return found[table, snapshot]
+
+    for read in card.get("data_versions") or []:
+        read["number"] = number(str(read.get("table") or ""), read.get("version"))
+    training = (card.get("lineage") or {}).get("training_set")
+    if training and training.get("table"):
+        training["number"] = number(training["table"], training.get("version"))
 
 
 def _lineage(tags: dict[str, str]) -> dict[str, Any]:

@@ -242,7 +242,9 @@
       resultBox.appendChild(document.createTextNode("Table "));
       resultBox.appendChild(link);
       resultBox.appendChild(document.createTextNode(
-        ": version " + result.version + ", " + result.rows.toLocaleString() + " rows " +
+        ": version " + (result.table_version || result.version) +
+        (result.table_version ? " (lake snapshot " + result.version + ")" : "") +
+        ", " + result.rows.toLocaleString() + " rows " +
         (result.mode === "append" ? "appended" : "loaded") +
         (result.skipped ? " (" + result.skipped.toLocaleString() + " rows of the wrong length left out)." : ".")));
       show(resultBox, true);

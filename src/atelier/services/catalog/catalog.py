@@ -24,7 +24,7 @@ from atelier.backends.warehouse import ColumnInfo, SourceError, TableInfo, Wareh
 from atelier.backends.warehouse.history import table_snapshots
 from atelier.backends.warehouse.sql import ident
 from atelier.backends.warehouse.tables import list_tables
-from atelier.errors import InvalidInput, NotFound
+from atelier.errors import AtelierError, InvalidInput, NotFound
 from atelier.services.auth import Principal
 from atelier.services.catalog import access
 from atelier.services.catalog.names import TableRef, parse_table_name
@@ -103,7 +103,13 @@ class TableEntry:
 
 @dataclass(frozen=True)
 class Version:
-    """One DuckLake snapshot that created or changed a table."""
+    """One DuckLake snapshot that created or changed a table.
+
+    Two numbers, on purpose: ``number`` counts this table's own versions (1 is its creation,
+    2 its first change, ...), which is what people read and compare; ``version`` is the
+    lake-wide snapshot id, shared by every table of the lake, which time travel takes
+    (``AT (VERSION => id)``, ``profile?version=id``) and the API has always returned.
+    """
 
     version: int
     time: datetime
@@ -112,6 +118,8 @@ class Version:
     rows_inserted: int
     rows_deleted: int
     rows_updated: int
+    #: This table's own version number: 1, 2, 3, ...
+    number: int = 0
 
     def as_dict(self) -> dict[str, Any]:
         return {**self.__dict__, "time": self.time.isoformat()}
@@ -268,7 +276,7 @@ class Catalog:
                 columns, rows = _sample(
                     connection, ref.sql(self.warehouse.alias), info.columns, ref.name, plan
                 )
-            versions = tuple(_version(s) for s in snapshots)
+            versions = tuple(_version(s, i) for i, s in enumerate(snapshots, 1))
             entry = _entry(
                 ref.name,
                 "table",
@@ -304,7 +312,24 @@ class Catalog:
         if ref.source is not None:
             self._check_exists(ref)
             return []
-        return [_version(s) for s in self.warehouse.snapshots(ref.table, schema=ref.schema)]
+        snapshots = self.warehouse.snapshots(ref.table, schema=ref.schema)
+        return [_version(s, i) for i, s in enumerate(snapshots, 1)]
+
+    def version_at(self, name: str, snapshot: int) -> Version | None:
+        """The version of warehouse table ``name`` that lake snapshot ``snapshot`` saw (what a
+        read at that snapshot returned); None when the table did not exist then, or is gone.
+
+        Runs and training sets record the lake's snapshot id when they read; pages show the
+        table's own number for it, the same one the table's page lists."""
+        try:
+            ref = self.resolve(name)
+            if ref.source is not None:
+                return None
+            found = self.warehouse.snapshots(ref.table, schema=ref.schema, with_counts=False)
+        except AtelierError:
+            return None
+        seen = [_version(s, i) for i, s in enumerate(found, 1) if s.snapshot_id <= snapshot]
+        return seen[-1] if seen else None
 
     # -- writing -------------------------------------------------------------------------
 
@@ -454,8 +479,9 @@ def _find(tables: builtins.list[SourceTable], ref: TableRef) -> SourceTable:
     raise NotFound(f"source {ref.source!r} has no table {ref.schema}.{ref.table}")
 
 
-def _version(snapshot: Any) -> Version:
+def _version(snapshot: Any, number: int) -> Version:
     return Version(
+        number=number,
         version=snapshot.snapshot_id,
         time=snapshot.time,
         author=snapshot.author,

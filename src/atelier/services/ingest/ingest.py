@@ -226,7 +226,8 @@ class Ingest:
                 self.on_columns(str(table), [c.name for c in columns], how != "append")
             except Exception:  # classification never fails an upload
                 log.exception("on_columns hook failed after uploading %s", table)
-        return UploadResult(str(table), version, rows, how, columns, skipped)
+        number = self._number(table, version)
+        return UploadResult(str(table), version, rows, how, columns, skipped, number)
 
     # -- steps ---------------------------------------------------------------------------
 
@@ -289,6 +290,14 @@ class Ingest:
             return int(row[0])
         # Nothing changed (an empty append): the table's latest version stands.
         return self.warehouse.snapshots(table.table, schema=table.schema)[-1].snapshot_id
+
+    def _number(self, table: TableName, version: int) -> int | None:
+        """The table's own version number of snapshot ``version`` (1 for a new table)."""
+        try:
+            found = self.warehouse.snapshots(table.table, schema=table.schema, with_counts=False)
+        except AtelierError:  # dropped meanwhile: the snapshot id is all there is
+            return None
+        return sum(1 for s in found if s.snapshot_id <= version) or None
 
     # -- helpers -------------------------------------------------------------------------
 

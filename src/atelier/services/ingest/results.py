@@ -47,7 +47,8 @@ class Preview:
 
 @dataclass(frozen=True)
 class UploadResult:
-    """A committed upload: the table, the version (DuckLake snapshot) it made, and how many
+    """A committed upload: the table, the version it made (``table_version``: the table's own
+    number, 1 for a new table; ``version``: the lake-wide DuckLake snapshot id), and how many
     rows it wrote."""
 
     table: str
@@ -57,11 +58,13 @@ class UploadResult:
     columns: list[Column] = field(default_factory=list)
     #: Ragged rows left out, with ``ragged = "skip"``.
     skipped: int = 0
+    table_version: int | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "table": self.table,
             "version": self.version,
+            "table_version": self.table_version,
             "rows": self.rows,
             "mode": self.mode,
             "columns": [c.as_dict() for c in self.columns],
