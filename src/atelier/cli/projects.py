@@ -52,13 +52,20 @@ def projects() -> None:
 @workspace_option
 @click.argument("name")
 @click.option("--description", default="", help="What the project is about.")
-def create(workspace: str | None, name: str, description: str) -> None:
-    """Create project NAME: notebooks/, src/, pyproject.toml, uv.lock and a uv environment
-    with ipykernel (you become its owner)."""
+@click.option(
+    "--from",
+    "from_git",
+    metavar="GIT_URL",
+    help="Clone this git repository into the project (https://, ssh://, git@host:path, or a "
+    "local repository below [projects] clone_roots).",
+)
+def create(workspace: str | None, name: str, description: str, from_git: str | None) -> None:
+    """Create project NAME: a git repository with notebooks/, src/, pyproject.toml, uv.lock
+    and a uv environment with ipykernel (you become its owner)."""
     with client_for(workspace, doing="create projects", scopes=SCOPES) as client:
         project = _with_spinner(
             f"Creating project {name} and its environment…",
-            lambda: client.projects.create(name, description),
+            lambda: client.projects.create(name, description, from_git=from_git),
         )
     click.echo(f"Created project {project['name']} in {project['path']}")
     click.echo(f"  Python: {project['python']}")

@@ -306,6 +306,13 @@ def _profiles_with_defaults(value: object) -> object:
     return merged
 
 
+class ProjectSettings(_Section):
+    #: Folders on the server below which local git repositories may be cloned into new
+    #: projects (``atelier projects create --from /srv/git/x.git``); empty: none, only
+    #: https://, ssh:// and git:// URLs.
+    clone_roots: list[str] = Field(default_factory=list)
+
+
 class NotebookSettings(_Section):
     #: A user's JupyterLab is stopped after this many minutes without traffic and with no
     #: kernel busy; 0: never stopped for idleness.
@@ -462,6 +469,7 @@ class Settings(_Section):
     features: FeatureSettings = FeatureSettings()
     compute: ComputeSettings = ComputeSettings()
     auth: AuthSettings = AuthSettings()
+    projects: ProjectSettings = ProjectSettings()
     notebooks: NotebookSettings = NotebookSettings()
     tracking: TrackingSettings = TrackingSettings()
     pii: PiiSettings = PiiSettings()

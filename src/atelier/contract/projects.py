@@ -28,6 +28,8 @@ class NewProject(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: str = Field(max_length=64)
     description: str = Field(default="", max_length=10_000)
+    #: A git repository to clone into the project instead of starting empty.
+    from_git: str | None = Field(default=None, max_length=2048)
 
 
 class NewMember(BaseModel):

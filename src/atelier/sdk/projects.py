@@ -55,9 +55,11 @@ class Projects(ABC):
         """One project: folder and interpreter on the server, members, your role."""
 
     @abstractmethod
-    def create(self, name: str, description: str = "") -> dict[str, Any]:
-        """Create a project (folder, ``pyproject.toml``, ``uv.lock`` and environment); you
-        become its owner."""
+    def create(
+        self, name: str, description: str = "", *, from_git: str | None = None
+    ) -> dict[str, Any]:
+        """Create a project (a git repository with ``pyproject.toml``, ``uv.lock`` and an
+        environment); you become its owner. ``from_git``: clone this repository into it."""
 
     @abstractmethod
     def add_member(
@@ -197,9 +199,11 @@ class EmbeddedProjects(Projects):
     def get(self, name: str) -> dict[str, Any]:
         return self._with_role(self.workbench.projects.get(name, by=self.principal))
 
-    def create(self, name: str, description: str = "") -> dict[str, Any]:
+    def create(
+        self, name: str, description: str = "", *, from_git: str | None = None
+    ) -> dict[str, Any]:
         project = self.workbench.projects.create(
-            name, self.principal, description, client=self.client
+            name, self.principal, description, client=self.client, git_url=from_git
         )
         return self._with_role(project)
 
@@ -267,8 +271,10 @@ class RemoteProjects(Projects):
         found: dict[str, Any] = _checked(ProjectOut, self._json("GET", f"/{quote(name)}"))
         return found
 
-    def create(self, name: str, description: str = "") -> dict[str, Any]:
-        body = {"name": name, "description": description}
+    def create(
+        self, name: str, description: str = "", *, from_git: str | None = None
+    ) -> dict[str, Any]:
+        body = {"name": name, "description": description, "from_git": from_git}
         # uv builds the environment: no read timeout.
         created: dict[str, Any] = _checked(
             ProjectOut, self._json("POST", "", json=body, timeout=None)

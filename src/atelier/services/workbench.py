@@ -242,6 +242,8 @@ class Workbench:
             self.workspace.root / "projects",
             self.workspace.private_dir / "locks",
             self.audit,
+            clone_roots=self.settings.projects.clone_roots,
+            git_host=git_host(self.settings.server.public_url),
         )
 
     @cached_property
@@ -303,6 +305,9 @@ class Workbench:
         """Each user's JupyterLab (started by the gateway on first use; stopped by close)."""
         from atelier.services.notebooks import NotebookServers, server_url
         from atelier.services.projects import EDITING_ROLES
+        from atelier.services.projects.git import git_host, identity
+
+        host = git_host(self.settings.server.public_url)
 
         def kernel_projects(principal: Principal) -> list[Project]:
             # Admins get a kernel for every project, others for the projects they edit:
@@ -323,6 +328,9 @@ class Workbench:
             logs_dir=self.workspace.logs_dir,
             atelier_url=lambda: server_url(self.settings.server),
             idle_minutes=self.settings.notebooks.idle_minutes,
+            # Commits made in JupyterLab's git panel are authored as the Atelier user.
+            user_environment=lambda user: identity(user, host),
+            leases=self.leases,
         )
 
     @cached_property

@@ -439,6 +439,19 @@ def test_project_roles_hold_in_jupyterlab(lab: Lab) -> None:
         projects.add_member(PROJECT, "sam", lab.owner, role="editor")
         saved = httpx.put(f"{url}/notebooks/api/contents/{PROJECT}/sam.txt", headers=sam, json=note)
         assert saved.status_code == 201, saved.text
+        # The git panel's calls: stage and commit, authored and committed as sam.
+        git_url = f"{url}/notebooks/git/{PROJECT}"
+        staged = httpx.post(
+            f"{git_url}/add", headers=sam, json={"add_all": False, "filename": "sam.txt"}
+        )
+        assert staged.status_code == 200, staged.text
+        commit = httpx.post(f"{git_url}/commit", headers=sam, json={"commit_msg": "from the panel"})
+        assert commit.status_code == 200, commit.text
+        folder = projects.get(PROJECT).path
+        last = subprocess.run(
+            ["git", "log", "-1", "--format=%an|%cn|%s"], cwd=folder, capture_output=True, text=True
+        )
+        assert last.stdout.strip() == "sam|sam|from the panel"
         # Moving a file of one's project out of it, to a place one does not edit, is refused.
         out = httpx.patch(
             f"{url}/notebooks/api/contents/{PROJECT}/sam.txt",

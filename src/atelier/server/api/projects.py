@@ -53,7 +53,7 @@ def create_project(
     principal: Principal = allow("admin", "scientist", scopes=(PROJECTS,)),
 ) -> dict[str, Any]:
     project = workbench(request).projects.create(
-        body.name, principal, body.description, client=client(request)
+        body.name, principal, body.description, client=client(request), git_url=body.from_git
     )
     return project_dict(project, principal)
 

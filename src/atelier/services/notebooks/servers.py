@@ -117,6 +117,8 @@ class NotebookServers:
         atelier_url: Callable[[], str],
         idle_minutes: int,
         python: str = sys.executable,
+        user_environment: Callable[[str], dict[str, str]] | None = None,
+        leases: LeaseKeeper | None = None,
     ) -> None:
         """``folder``: the private folder for the servers' sockets, configuration and
         runtime files; ``root_dir``: what JupyterLab's file browser shows (the projects)."""
@@ -128,6 +130,9 @@ class NotebookServers:
         self.atelier_url = atelier_url
         self.idle = timedelta(minutes=idle_minutes)
         self.python = python
+        #: Variables of a user's JupyterLab beyond Atelier's own (git's author, for one).
+        self.user_environment = user_environment
+        self.leases = leases
         self._servers: dict[str, JupyterServer] = {}
         self._lock = threading.Lock()
         _LIVE.add(self)
@@ -189,6 +194,8 @@ class NotebookServers:
             JUPYTER_PLATFORM_DIRS="1",
             PYTHONUNBUFFERED="1",
         )
+        if self.user_environment is not None:
+            env.update(self.user_environment(user))
         log_path = self.logs_dir / f"jupyter-{user}.log"
         log: IO[bytes]
         with log_path.open("ab") as log:

@@ -13,6 +13,9 @@ import sys
 import sysconfig
 from pathlib import Path
 
+from atelier.contract.projects import requirement_name
+from atelier.errors import InvalidInput
+
 #: The ``.pth`` file that links a project environment to Atelier's packages.
 BASE_LINK = "_atelier_base.pth"
 
@@ -63,6 +66,32 @@ def write_skeleton(folder: Path, name: str, description: str) -> None:
 
     # Bound to this project's kernel, so JupyterLab opens it without asking which to use.
     (folder / "notebooks" / STARTER.name).write_text(starter_notebook(name), encoding="utf-8")
+
+
+def complete_clone(folder: Path, name: str, description: str) -> None:
+    """What a cloned repository lacks to be a project: ``notebooks/``, ``src/`` and a
+    ``pyproject.toml`` when it has none. Atelier's own files stay out of its history through
+    ``.git/info/exclude``, not by changing the repository's ``.gitignore``."""
+    (folder / "notebooks").mkdir(exist_ok=True)
+    (folder / "src").mkdir(exist_ok=True)
+    if not (folder / "pyproject.toml").exists():
+        (folder / "pyproject.toml").write_text(pyproject(name, description), encoding="utf-8")
+    exclude = folder / ".git" / "info" / "exclude"
+    exclude.parent.mkdir(parents=True, exist_ok=True)
+    with exclude.open("a", encoding="utf-8") as out:
+        out.write("\n" + GITIGNORE)
+
+
+def declares_ipykernel(folder: Path) -> bool:
+    """Whether the project's ``pyproject.toml`` requires ipykernel."""
+    import tomllib
+
+    try:
+        data = tomllib.loads((folder / "pyproject.toml").read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise InvalidInput(f"the repository's pyproject.toml cannot be read: {exc}") from None
+    requirements = data.get("project", {}).get("dependencies", [])
+    return any(requirement_name(r) == "ipykernel" for r in requirements if isinstance(r, str))
 
 
 def atelier_site_dirs() -> list[str]:

@@ -17,8 +17,14 @@ from sqlalchemy.orm import Session, selectinload
 
 from atelier.backends.metadata import Database, ProjectMember, ProjectRecord, User
 from atelier.errors import Conflict, InvalidInput, NotFound, PermissionDenied
+from atelier.services.projects import git
 from atelier.services.projects.access import check_code, people_only
-from atelier.services.projects.layout import link_to_atelier, write_skeleton
+from atelier.services.projects.layout import (
+    complete_clone,
+    declares_ipykernel,
+    link_to_atelier,
+    write_skeleton,
+)
 from atelier.services.projects.model import (
     EDITING_ROLES,
     Member,
@@ -38,15 +44,27 @@ MAX_DESCRIPTION = 10_000
 
 class Projects:
     def __init__(
-        self, db: Database, root: Path, folder: Path, locks: Path, audit: AuditLog
+        self,
+        db: Database,
+        root: Path,
+        folder: Path,
+        locks: Path,
+        audit: AuditLog,
+        *,
+        clone_roots: list[str] | None = None,
+        git_host: str = "",
     ) -> None:
         """``root`` is the workspace, ``folder`` holds the projects (``<root>/projects``),
-        ``locks`` the lock files that serialize changes of one project's environment."""
+        ``locks`` the lock files that serialize changes of one project's environment.
+        ``clone_roots``: where local repositories may be cloned from; ``git_host``: the host
+        of the e-mail addresses git records for Atelier users."""
         self.db = db
         self.root = root
         self.folder = folder
         self.locks = locks
         self.audit = audit
+        self.clone_roots = clone_roots or []
+        self.git_host = git_host
 
     @property
     def env(self) -> Environments:
@@ -68,9 +86,16 @@ class Projects:
     # -- projects -------------------------------------------------------------------------
 
     def create(
-        self, name: str, principal: Principal, description: str = "", *, client: str | None = None
+        self,
+        name: str,
+        principal: Principal,
+        description: str = "",
+        *,
+        client: str | None = None,
+        git_url: str | None = None,
     ) -> Project:
-        """Make the project folder and its environment; ``principal`` becomes its owner."""
+        """Make the project folder, a git repository, and its environment; ``principal``
+        becomes its owner. ``git_url``: clone this repository instead of starting empty."""
         check_name(name)
         if len(description) > MAX_DESCRIPTION:
             raise InvalidInput(f"description too long: at most {MAX_DESCRIPTION} characters")
@@ -83,11 +108,20 @@ class Projects:
             self.folder.mkdir(parents=True, exist_ok=True)
             staging = self.folder / f".{name}.creating-{uuid.uuid4().hex[:8]}"
             try:
-                write_skeleton(staging, name, description)
+                if git_url:
+                    git.clone(git_url, staging, self.clone_roots, principal.name, self.git_host)
+                    complete_clone(staging, name, description)
+                else:
+                    write_skeleton(staging, name, description)
                 venv = staging / ".venv"
                 # Relocatable: the environment is built here and used after the rename.
                 run_uv(["venv", "--relocatable", "--quiet", str(venv)], venv=venv, cwd=staging)
+                if git_url and not declares_ipykernel(staging):
+                    # Notebooks need a kernel: added like any package (a change git shows).
+                    run_uv(["add", "--project", str(staging), "ipykernel"], venv=venv, cwd=staging)
                 run_uv(["sync", "--project", str(staging)], venv=venv, cwd=staging)
+                if not git_url:
+                    git.init(staging, principal.name, self.git_host, f"Create project {name}")
                 link_to_atelier(venv, target)
                 staging.rename(target)
             except BaseException as exc:
@@ -107,7 +141,12 @@ class Projects:
             actor=principal.name,
             target=name,
             client=client,
-            detail={"description": description} if description else None,
+            detail={
+                k: v
+                for k, v in (("description", description), ("from", git_url and git.shown(git_url)))
+                if v
+            }
+            or None,
         )
         return self.get(name)
 
