@@ -288,14 +288,17 @@ def test_the_api_refuses_others_and_sends_the_context(shop: Shop) -> None:
             )
             assert bad.status_code == 422
             sent = client.get(
-                "/api/v1/apps/churn-form/image/context",
-                params={"tag": "team/churn-form:ci"},
+                "/api/v1/apps/board/image/context",
+                params={"tag": "team/board:ci"},
                 headers=as_("ada"),
             )
             assert sent.status_code == 200, sent.text
             with tarfile.open(fileobj=io.BytesIO(sent.content)) as tar:
                 names = set(tar.getnames())
-            assert {"./Containerfile", "./page/index.html", "./app-info.json"} <= names
+                info = json.load(tar.extractfile("./app-info.json"))  # type: ignore[arg-type]
+            assert {"./Containerfile", "./app/app.py", "./requirements.lock"} <= names
+            assert any(name.startswith("./wheels/dash-") for name in names)
+            assert info == {"app": "board", "kind": "dash", "entry": "app.py", "project": "boards"}
     finally:
         wb.close()
 
