@@ -312,6 +312,22 @@ class ProjectSettings(_Section):
     #: https://, ssh:// and git:// URLs.
     clone_roots: list[str] = Field(default_factory=list)
 
+    @field_validator("clone_roots", mode="before")
+    @classmethod
+    def _roots(cls, value: object) -> object:
+        # ATELIER_PROJECTS_CLONE_ROOTS=/srv/git,/data/repos
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("clone_roots")
+    @classmethod
+    def _absolute(cls, value: list[str]) -> list[str]:
+        for root in value:
+            if not root.startswith(("/", "~")):
+                raise ValueError(f"{root!r} must be an absolute folder")
+        return value
+
 
 class NotebookSettings(_Section):
     #: A user's JupyterLab is stopped after this many minutes without traffic and with no

@@ -292,6 +292,7 @@ class Workbench:
         return ModelRegistry(
             store.backend_uri,
             artifacts_dir=store.artifacts_dir,
+            storage=self.storage,
             db=self.db,
             audit=self.audit,
             protected_aliases=self.settings.tracking.protected_aliases,

@@ -11,12 +11,17 @@ import sys
 import textwrap
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from atelier.config import Workspace
+from atelier.services.auth import Principal
 from atelier.services.workbench import Workbench
 from tests.conftest import new_workspace, start_server
 from tests.s3_server import S3Server
+from tests.services.tracking.mlflow_env import MLFLOW_WARNINGS
+
+pytestmark = [pytest.mark.filterwarnings(w) for w in MLFLOW_WARNINGS]
 
 CLIENT = textwrap.dedent(
     """
@@ -40,6 +45,7 @@ CLIENT = textwrap.dedent(
     import pandas as pd
     model = mlflow.pyfunc.load_model(f"runs:/{run.info.run_id}/model")
     print(json.dumps({
+        "run_id": run.info.run_id,
         "artifact_uri": run.info.artifact_uri,
         "text": open(back).read(),
         "predictions": [int(v) for v in model.predict(pd.DataFrame({"x": [1, 2, 3]}))],
@@ -88,6 +94,12 @@ def test_artifacts_and_models_go_to_the_bucket_through_atelier(
         )
         assert done.returncode == 0, done.stderr[-4000:]
         result = json.loads(done.stdout.strip().splitlines()[-1])
+        # The registry (serving, model cards, images) reads the files from the bucket too.
+        ada = Principal(workbench.users.get("ada").id, "ada", "scientist", "local")
+        workbench.models.register(result["run_id"], "doubler", by=ada, alias="champion")
+        model = workbench.models.load("doubler@champion")
+        served = [int(v) for v in model.predict(pd.DataFrame({"x": [5]}))]
+        card = workbench.models.card("doubler/1", by=ada)
     finally:
         server.stop()
         workbench.close()
@@ -96,6 +108,8 @@ def test_artifacts_and_models_go_to_the_bucket_through_atelier(
     assert result["artifact_uri"].startswith("mlflow-artifacts:")
     assert result["text"] == "kept in the bucket"
     assert result["predictions"] == [2, 4, 6]
+    assert served == [10]
+    assert "python_function" in card["flavors"]  # read from the bucket's MLmodel
     keys = store.keys_under(store.url("mlflow"))
     assert any(k.endswith("/artifacts/docs/notes.txt") for k in keys)
     assert any(k.endswith("/MLmodel") for k in keys)

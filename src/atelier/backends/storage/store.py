@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from atelier.config.settings import StorageSettings
@@ -129,6 +130,33 @@ class ObjectStore:
             for page in paginator.paginate(Bucket=bucket, Prefix=prefix)
             for item in page.get("Contents", [])
         ]
+
+    def download_folder(self, url: str, target: Path) -> Path:
+        """Copy every object under the folder ``url`` into ``target`` (made if missing)."""
+        bucket, key = split_url(url)
+        prefix = key.rstrip("/") + "/"
+        client = self.client()
+        root = target.resolve()
+        for name in self.keys_under(url):
+            path = (root / name[len(prefix) :]).resolve()
+            if not path.is_relative_to(root):  # a key with ../ in it
+                raise StorageError(f"object {name!r} would land outside {root}")
+            path.parent.mkdir(parents=True, exist_ok=True)
+            client.download_file(bucket, name, str(path))
+        return target
+
+    def read_text(self, url: str) -> str | None:
+        """The text of the object at ``url``; None when there is none."""
+        from botocore.exceptions import ClientError
+
+        bucket, key = split_url(url)
+        try:
+            body = self.client().get_object(Bucket=bucket, Key=key)["Body"].read()
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
+                return None
+            raise
+        return bytes(body).decode(errors="replace")
 
     def check(self) -> None:
         """Reach the bucket once; a clear error if it is missing or the credentials fail."""

@@ -63,6 +63,7 @@ if TYPE_CHECKING:
     from mlflow.entities.model_registry import ModelVersion
 
     from atelier.backends.metadata import Database
+    from atelier.backends.storage import ObjectStore
     from atelier.services.auth import AuditLog, Principal
 
 __all__ = [
@@ -135,12 +136,16 @@ class ModelRegistry:
         audit: AuditLog | None = None,
         protected_aliases: Iterable[str] = DEFAULT_PROTECTED_ALIASES,
         tested_aliases: Iterable[str] = (),
+        storage: ObjectStore | None = None,
     ) -> None:
         """``db`` knows projects and apps (without it no one is a project member and no app
         serves an alias); ``audit`` records every change (none without it);
-        ``tested_aliases`` point only at versions whose container test passed."""
+        ``tested_aliases`` point only at versions whose container test passed; ``storage``:
+        the bucket that holds the artifacts (``mlflow-artifacts:`` URIs) instead of
+        ``artifacts_dir``."""
         self.tracking_uri = tracking_uri
         self.artifacts_dir = artifacts_dir
+        self.storage = storage
         self.audit = audit
         self.tested_aliases = frozenset(tested_aliases)
         self.owners = Ownership(lambda: self.client, db, protected_aliases)
@@ -546,6 +551,10 @@ class ModelRegistry:
         local = self._local(location)
         if local is not None:
             return local
+        stored = self._in_bucket(location)
+        if stored is not None and self.storage is not None:
+            target = Path(tempfile.mkdtemp(prefix="atelier-model-"))
+            return self.storage.download_folder(stored, target)
         import mlflow.artifacts
 
         target = tempfile.mkdtemp(prefix="atelier-model-")
@@ -663,6 +672,8 @@ class ModelRegistry:
         from urllib.parse import unquote, urlsplit
 
         parts = urlsplit(uri)
+        if parts.scheme == "mlflow-artifacts" and self.storage is not None:
+            return None  # in the bucket: see _in_bucket
         if parts.scheme == "mlflow-artifacts" and self.artifacts_dir is not None:
             root = self.artifacts_dir.resolve()
             path = (root / unquote(parts.path).lstrip("/")).resolve()
@@ -675,12 +686,28 @@ class ModelRegistry:
             return Path(uri)
         return None
 
+    def _in_bucket(self, uri: str) -> str | None:
+        """The s3:// URL behind an ``mlflow-artifacts:`` URI when the artifacts are in the
+        ``[storage]`` bucket (where the tracking server keeps them, under ``mlflow``)."""
+        from urllib.parse import unquote, urlsplit
+
+        parts = urlsplit(uri)
+        if parts.scheme != "mlflow-artifacts" or self.storage is None:
+            return None
+        path = unquote(parts.path).strip("/")
+        if any(part in ("", ".", "..") for part in path.split("/")):
+            raise InvalidInput(f"artifact location {uri!r} leaves the artifact store")
+        return self.storage.url("mlflow", path)
+
     def _read(self, location: str, name: str) -> str | None:
         """The text of artifact ``name`` under ``location``; None when it is not there."""
         local = self._local(location)
         if local is not None:
             path = local / name
             return path.read_text(errors="replace") if path.is_file() else None
+        stored = self._in_bucket(location)
+        if stored is not None and self.storage is not None:
+            return self.storage.read_text(f"{stored}/{name}")
         import mlflow.artifacts
         from mlflow.exceptions import MlflowException
 
