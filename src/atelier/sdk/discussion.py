@@ -18,7 +18,6 @@ from abc import ABC, abstractmethod
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from atelier.sdk.client import Client
     from atelier.sdk.transport import Transport
     from atelier.services.auth import Principal
     from atelier.services.workbench import Workbench
@@ -58,12 +57,14 @@ class Discussion(ABC):
     def deliveries(self, webhook_id: int) -> Rows: ...
 
 
-def for_client(client: Client) -> Discussion:
-    from atelier.sdk.embedded import EmbeddedClient
-
-    if isinstance(client, EmbeddedClient):
-        return EmbeddedDiscussion(client.workbench, client.principal, client.client_label)
-    return RemoteDiscussion(client)  # type: ignore[arg-type]
+def for_client(client: Any) -> Discussion:
+    """The discussion of a client: an embedded one works on its workbench, a remote one
+    (a :class:`Transport`) speaks to the API."""
+    workbench = getattr(client, "workbench", None)
+    if workbench is not None:
+        return EmbeddedDiscussion(workbench, client.principal, client.client_label)
+    transport: Transport = client
+    return RemoteDiscussion(transport)
 
 
 class EmbeddedDiscussion(Discussion):

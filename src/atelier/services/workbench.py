@@ -44,6 +44,9 @@ class Workbench:
         # Files holding data or secrets are their owner's only (fixed here for old workspaces).
         workspace.secure()
         self.db = Database(workspace.metadata_url)
+        # Audited changes (table versions, registrations, alias moves) become activity,
+        # whichever service audits them.
+        self.db.audit_listeners.append(lambda entry: self.activity.from_audit(entry))
         if migrate:
             from atelier.services.catalog.credentials import seal_stored
 
@@ -69,10 +72,7 @@ class Workbench:
 
     @cached_property
     def audit(self) -> AuditLog:
-        audit = AuditLog(self.db)
-        # Audited changes (table versions, registrations, alias moves) become activity.
-        audit.listeners.append(lambda entry: self.activity.from_audit(entry))
-        return audit
+        return AuditLog(self.db)
 
     # -- discussion and activity --------------------------------------------------------
 

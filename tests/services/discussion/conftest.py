@@ -36,9 +36,11 @@ def person(wb: Workbench, name: str, role: str) -> Principal:
     return Principal(user.id, user.name, user.role, "local")
 
 
-def make_scene(root: Path, **settings: str) -> Iterator[Scene]:
+def make_scene(root: Path, *, settings: str = "", tracking: bool = True) -> Iterator[Scene]:
+    """The scene in the workspace at ``root``; ``settings`` are appended to its atelier.toml;
+    without ``tracking`` no experiment or run is made (MLflow's store is slow to create)."""
     config = root / "atelier.toml"
-    config.write_text(config.read_text() + "".join(settings.values()))
+    config.write_text(config.read_text() + settings)
     wb = Workbench(Workspace.open(root, environ={}))
     people = {
         name: person(wb, name, role)
@@ -62,6 +64,12 @@ def make_scene(root: Path, **settings: str) -> Iterator[Scene]:
             session.flush()
             if shared:
                 session.add(AppShare(app_id=app.id, user_id=people["val"].user_id))
+    if not tracking:
+        try:
+            yield Scene(wb, people, "", "", "", "", root)
+        finally:
+            wb.close()
+        return
     with warnings.catch_warnings(), kept_mlflow_uris():
         for spec in MLFLOW_WARNINGS:
             warnings.filterwarnings("ignore", spec.removeprefix("ignore:").split(":")[0])

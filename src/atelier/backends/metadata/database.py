@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -30,6 +30,9 @@ class Database:
         if self.engine.dialect.name == "sqlite":
             event.listen(self.engine, "connect", _sqlite_pragmas)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        #: Told of each audit entry stored in this database, whichever service stored it
+        #: (see ``services/auth/audit.py``).
+        self.audit_listeners: list[Callable[[Any], None]] = []
 
     @contextmanager
     def session(self) -> Iterator[Session]:

@@ -31,9 +31,14 @@ class AuditEntry:
 class AuditLog:
     def __init__(self, db: Database) -> None:
         self.db = db
-        #: Called with each stored entry (activity derives from audited changes); a listener
-        #: that fails is logged, never failing the audited action.
-        self.listeners: list[Callable[[AuditEntry], None]] = []
+
+    @property
+    def listeners(self) -> list[Callable[[AuditEntry], None]]:
+        """Called with each entry stored (activity derives from audited changes): shared by
+        every AuditLog of one database, since several services make their own. A listener that
+        fails is logged, never failing the audited action."""
+        found: list[Callable[[AuditEntry], None]] = self.db.audit_listeners
+        return found
 
     def record(
         self,
