@@ -321,6 +321,11 @@ class Workbench:
                 if p.role_of(principal.name) in EDITING_ROLES
             ]
 
+        def readonly_projects(principal: Principal) -> list[str]:
+            # The others get a read-only kernel that names the project and says why.
+            runs = {p.name for p in kernel_projects(principal)}
+            return [p.name for p in self.projects.list() if p.name not in runs]
+
         return NotebookServers(
             tokens=self.tokens,
             kernel_projects=kernel_projects,
@@ -329,6 +334,7 @@ class Workbench:
             logs_dir=self.workspace.logs_dir,
             atelier_url=lambda: server_url(self.settings.server),
             idle_minutes=self.settings.notebooks.idle_minutes,
+            readonly_projects=readonly_projects,
             # Commits made in JupyterLab's git panel are authored as the Atelier user.
             user_environment=lambda user: identity(user, host),
             leases=self.leases,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,6 +36,23 @@ def test_one_kernelspec_per_project(tmp_path: Path) -> None:
     before = (kernels / "atelier-churn" / "kernel.json").stat().st_mtime_ns
     write_kernelspecs(kernels, [FakeProject("churn", python)])
     assert (kernels / "atelier-churn" / "kernel.json").stat().st_mtime_ns == before
+
+
+def test_projects_one_may_not_run_get_a_kernel_that_says_so(tmp_path: Path) -> None:
+    python = tmp_path / "venv-python"
+    python.touch()
+    kernels = tmp_path / "kernels"
+    names = write_kernelspecs(kernels, [FakeProject("churn", python)], readonly=["vault", "churn"])
+    assert names == ["atelier-churn", "atelier-vault"]
+    churn = json.loads((kernels / "atelier-churn" / "kernel.json").read_text())
+    assert churn["argv"][0] == str(python)  # one may run it: the read-only one does not win
+    vault = json.loads((kernels / "atelier-vault" / "kernel.json").read_text())
+    assert vault["display_name"] == "Atelier · vault (read only)"
+    # Started anyway, it runs no project code: it exits with the reason.
+    ran = subprocess.run(vault["argv"], capture_output=True, text=True, timeout=30)
+    assert ran.returncode == 1 and "may not run the notebooks of project vault" in ran.stderr
+    write_kernelspecs(kernels, [FakeProject("churn", python)])
+    assert not (kernels / "atelier-vault").exists()
 
 
 def test_starter_notebook_opens_in_the_project_kernel() -> None:

@@ -407,7 +407,12 @@ def test_project_roles_hold_in_jupyterlab(lab: Lab) -> None:
         assert response.status_code == 403, response.text
         assert why in response.json()["message"]
 
-    # Not a member: nothing changes, whatever the spelling of the path.
+    # Not a member: the project's notebooks open with a kernel that says it is read only
+    # (not "No Kernel"), and starting it is refused with the reason.
+    specs = httpx.get(f"{url}/notebooks/api/kernelspecs", headers=sam, timeout=90).json()
+    shown = specs["kernelspecs"][kernel_name(PROJECT)]["spec"]["display_name"]
+    assert shown.endswith("(read only)")
+    # Nothing changes, whatever the spelling of the path.
     first = httpx.put(
         f"{url}/notebooks/api/contents/{PROJECT}/sam.txt", headers=sam, json=note, timeout=90
     )

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import sys
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, Protocol
@@ -47,13 +48,35 @@ def kernelspec(project: KernelProject) -> dict[str, Any]:
     }
 
 
-def write_kernelspecs(kernels_dir: Path, projects: Iterable[KernelProject]) -> list[str]:
-    """Make ``kernels_dir`` hold exactly one kernelspec per project that has an environment;
-    returns the kernel names. Files are rewritten only when they change."""
+def readonly_kernelspec(project: str) -> dict[str, Any]:
+    """The kernel of a project the user may not run: it names the project, so that its
+    notebooks open with a kernel JupyterLab knows instead of "No Kernel", and starting it is
+    refused by the gateway with the reason. Should it start anyway, it runs no project code:
+    it exits with that reason."""
+    reason = (
+        f"You may not run the notebooks of project {project}: only its owners and editors do. "
+        "Ask one of its owners (see the project's page) to make you an editor."
+    )
+    return {
+        "argv": [sys.executable, "-c", f"import sys; sys.exit({reason!r})"],
+        "display_name": f"{display_name(project)} (read only)",
+        "language": "python",
+        "metadata": {"atelier_project": project, "atelier_read_only": True},
+    }
+
+
+def write_kernelspecs(
+    kernels_dir: Path, projects: Iterable[KernelProject], readonly: Iterable[str] = ()
+) -> list[str]:
+    """Make ``kernels_dir`` hold exactly one kernelspec per project that has an environment,
+    and a read-only one per project of ``readonly`` (names) that is not among them; returns
+    the kernel names. Files are rewritten only when they change."""
     kernels_dir.mkdir(parents=True, exist_ok=True)
     wanted: dict[str, dict[str, Any]] = {
         kernel_name(p.name): kernelspec(p) for p in projects if p.python.exists()
     }
+    for name in readonly:
+        wanted.setdefault(kernel_name(name), readonly_kernelspec(name))
     for stale in kernels_dir.glob(f"{PREFIX}*"):
         if stale.name not in wanted and stale.is_dir():
             shutil.rmtree(stale, ignore_errors=True)

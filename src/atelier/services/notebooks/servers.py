@@ -118,6 +118,7 @@ class NotebookServers:
         idle_minutes: int,
         python: str = sys.executable,
         user_environment: Callable[[str], dict[str, str]] | None = None,
+        readonly_projects: Callable[[Principal], Iterable[str]] | None = None,
         leases: LeaseKeeper | None = None,
     ) -> None:
         """``folder``: the private folder for the servers' sockets, configuration and
@@ -132,6 +133,8 @@ class NotebookServers:
         self.python = python
         #: Variables of a user's JupyterLab beyond Atelier's own (git's author, for one).
         self.user_environment = user_environment
+        #: The projects whose notebooks a user sees but may not run (read-only kernels).
+        self.readonly_projects = readonly_projects
         self.leases = leases
         self._servers: dict[str, JupyterServer] = {}
         self._lock = threading.Lock()
@@ -251,7 +254,8 @@ class NotebookServers:
     def sync_kernels(self, principal: Principal) -> list[str]:
         """Write a kernelspec for each of the user's projects; returns their names."""
         kernels_dir = self.folder / principal.name / "data" / "kernels"
-        return write_kernelspecs(kernels_dir, self.kernel_projects(principal))
+        readonly = self.readonly_projects(principal) if self.readonly_projects else ()
+        return write_kernelspecs(kernels_dir, self.kernel_projects(principal), readonly)
 
     async def probe(self, server: JupyterServer) -> bool:
         """Whether the server answers now; raises when its process has ended."""
