@@ -142,3 +142,15 @@ def test_feedback_on_an_app_reaches_its_owner_only(scene: Scene) -> None:
     got = [i for i in wb.activity.feed(p["ada"]) if i.kind == "app.feedback"]
     assert got and got[0].actor == "val" and "off by one" in got[0].summary
     assert not [i for i in wb.activity.feed(p["bob"]) if i.kind == "app.feedback"]
+
+
+def test_runs_started_in_my_projects_reach_my_feed_once(scene: Scene) -> None:
+    wb, p = scene.wb, scene.people
+    runs = [i for i in wb.activity.project_feed("churn", p["ada"]) if i.kind == "run"]
+    assert [(i.subject_id, i.actor) for i in runs] == [(scene.private_run, "ada")]
+    assert runs[0].link == f"/discussion/run/{scene.private_run}"
+    assert "in experiment churn-trials" in runs[0].summary
+    again = [i for i in wb.activity.feed(p["ada"]) if i.kind == "run"]
+    assert [i.id for i in again] == [runs[0].id]
+    # Not a member: none of the project's runs, even if they were read into activity.
+    assert not [i for i in wb.activity.feed(p["bob"]) if i.kind == "run"]

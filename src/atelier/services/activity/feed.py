@@ -18,6 +18,7 @@ from sqlalchemy import and_, or_, select
 
 from atelier.backends.metadata import Database, Dataset, User
 from atelier.backends.metadata.models import ActivityEvent, CommentRecord
+from atelier.services.activity.runs import ProjectRuns
 from atelier.services.activity.subjects import Seen, Subject, Subjects, link, people_only
 
 if TYPE_CHECKING:
@@ -32,6 +33,7 @@ log = logging.getLogger(__name__)
 #: The kinds of activity (what a webhook may subscribe to).
 EVENT_KINDS = (
     "comment",
+    "run",
     "mention",
     "table.version",
     "model.register",
@@ -82,13 +84,16 @@ class Activity:
         *,
         owners: Callable[[], Ownership] | None = None,
         notify: Callable[[list[int]], object] | None = None,
+        tracking: Callable[[], Ownership | None] | None = None,
     ) -> None:
         """``owners`` finds the project of a model (for audited registrations); ``notify``
-        is given the ids of new events (the webhooks' queue)."""
+        is given the ids of new events (the webhooks' queue); ``tracking`` gives MLflow's
+        store where runs are read from, None while the workspace has none."""
         self.db = db
         self.subjects = subjects
         self._owners = owners
         self.notify = notify
+        self.runs = ProjectRuns(db, self.record, tracking or (lambda: None))
 
     # -- recording ---------------------------------------------------------------------------
 
@@ -101,6 +106,7 @@ class Activity:
         summary: str,
         detail: dict[str, Any] | None = None,
         recipients: Iterable[int] = (),
+        at: datetime | None = None,
     ) -> list[int]:
         """One event for whoever may see ``subject``, or one per recipient (user ids) when
         it is addressed to some users only. Returns the new events' ids."""
@@ -116,6 +122,7 @@ class Activity:
                     recipient_id=recipient,
                     summary=summary,
                     detail=detail,
+                    **({"at": at} if at is not None else {}),
                 )
                 for recipient in targets
             ]
@@ -216,6 +223,8 @@ class Activity:
         """``principal``'s feed, newest first (see the module's description)."""
         people_only(principal, "read activity")
         condition, seen = self._concerning(principal)
+        if before_id is None:
+            self.runs.sync(seen.projects)
         return self._read(principal, condition, seen, limit, before_id)
 
     def holds(self, principal: Principal, event_id: int) -> bool:
@@ -286,6 +295,8 @@ class Activity:
         """Everything recorded in ``project``, newest first: for its members and admins."""
         people_only(principal, "read activity")
         self.subjects.check_project(principal, project)
+        if before_id is None:
+            self.runs.sync([project])
         condition = and_(
             ActivityEvent.project == project,
             or_(
