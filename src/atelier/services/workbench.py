@@ -91,52 +91,6 @@ class Workbench:
     @cached_property
     def activity(self) -> Activity:
         from atelier.services.activity import Activity
-        from atelier.services.activity.runs import tracking_in_use
-
-        return Activity(
-            self.db,
-            self.subjects,
-            owners=lambda: self.models.owners,
-            notify=lambda ids: self.webhooks.enqueue(ids),
-            tracking=lambda: self.models.owners if tracking_in_use(self.workspace) else None,
-        )
-
-    @cached_property
-    def discussion(self) -> Discussion:
-        from atelier.services.discussion import Discussion
-
-        return Discussion(self.db, self.subjects, self.activity, self.audit)
-
-    @cached_property
-    def webhooks(self) -> Webhooks:
-        """Users' webhooks; the sender thread stops with :meth:`close`."""
-        from atelier.services.activity import Webhooks
-
-        return Webhooks(
-            self.db,
-            lambda: self.activity,
-            self.workspace.sealer(),
-            self.settings.notifications,
-            self.audit,
-        )
-
-    # -- discussion and activity --------------------------------------------------------
-
-    @cached_property
-    def subjects(self) -> Subjects:
-        """What comments and activity are about, and who sees them."""
-        from atelier.services.activity import Subjects
-
-        return Subjects(
-            self.db,
-            catalog=lambda: self.catalog,
-            owners=lambda: self.models.owners,
-            apps=lambda: self.apps.registry,
-        )
-
-    @cached_property
-    def activity(self) -> Activity:
-        from atelier.services.activity import Activity
 
         return Activity(
             self.db,
