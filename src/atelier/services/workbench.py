@@ -91,12 +91,14 @@ class Workbench:
     @cached_property
     def activity(self) -> Activity:
         from atelier.services.activity import Activity
+        from atelier.services.activity.runs import tracking_in_use
 
         return Activity(
             self.db,
             self.subjects,
             owners=lambda: self.models.owners,
             notify=lambda ids: self.webhooks.enqueue(ids),
+            tracking=lambda: self.models.owners if tracking_in_use(self.workspace) else None,
         )
 
     @cached_property
