@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from atelier.sdk.pii import Pii
     from atelier.sdk.pii_grants import PiiGrants
     from atelier.sdk.projects import Projects
+    from atelier.sdk.saved_queries import SavedQueries
 
 Mode = Literal["create", "replace", "append"]
 #: Called during an upload as ``progress(stage, percent)``: ``sending`` (remote: the share of
@@ -231,6 +232,13 @@ class Client(ABC):
     def accounts(self) -> Accounts:
         """Users, tokens and the audit log: ``ws.accounts.users()``, ``.create_token(name)``,
         ``.tokens()``, ``.revoke_token(key)``, ``.audit()`` (see :mod:`atelier.sdk.accounts`)."""
+
+    @property
+    @abstractmethod
+    def saved_queries(self) -> SavedQueries:
+        """The SQL page's saved queries, yours and the shared ones: ``ws.saved_queries.list()``,
+        ``.create(name, sql, shared=True)``, ``.get(id)``, ``.update(id, sql=...)``,
+        ``.delete(id)`` (see :mod:`atelier.sdk.saved_queries`)."""
 
     @property
     @abstractmethod

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from atelier.sdk.models import Models
     from atelier.sdk.pii import Pii
     from atelier.sdk.pii_grants import PiiGrants
+    from atelier.sdk.saved_queries import SavedQueries
     from atelier.sdk.projects import Projects
 
 
@@ -251,6 +252,12 @@ class EmbeddedClient(Client):
         from atelier.sdk.accounts import EmbeddedAccounts
 
         return EmbeddedAccounts(self.workbench, self.principal, self.client_label)
+
+    @cached_property
+    def saved_queries(self) -> SavedQueries:
+        from atelier.sdk.saved_queries import EmbeddedSavedQueries
+
+        return EmbeddedSavedQueries(self.workbench, self.principal)
 
     @cached_property
     def pii_grants(self) -> PiiGrants:

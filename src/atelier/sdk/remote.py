@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from atelier.sdk.models import Models
     from atelier.sdk.pii import Pii
     from atelier.sdk.pii_grants import PiiGrants
+    from atelier.sdk.saved_queries import SavedQueries
     from atelier.sdk.projects import Projects
 
 
@@ -223,6 +224,12 @@ class RemoteClient(Client):
         from atelier.sdk.accounts import RemoteAccounts
 
         return RemoteAccounts(self)
+
+    @cached_property
+    def saved_queries(self) -> SavedQueries:
+        from atelier.sdk.saved_queries import RemoteSavedQueries
+
+        return RemoteSavedQueries(self)
 
     @cached_property
     def pii_grants(self) -> PiiGrants:
