@@ -31,6 +31,8 @@ STATIC = Path(__file__).parent / "static"
 @contextlib.asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     """Jupyter servers reaped while the app runs; kept connections closed when it stops."""
+    # Webhook deliveries left waiting (queued by the CLI, or before a restart) are sent.
+    app.state.workbench.webhooks.resume()
     try:
         async with notebook_lifespan(app):
             yield

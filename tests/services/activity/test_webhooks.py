@@ -155,3 +155,22 @@ def test_webhooks_are_their_owners(allowed: Scene, receiver: Receiver) -> None:
         wb.webhooks.create(p["ada"], receiver.url, ["everything"])
     wb.webhooks.delete(p["root"], hook.id)  # an admin may remove anyone's
     assert wb.webhooks.list(p["ada"]) == []
+
+
+def test_waiting_deliveries_are_sent_when_a_sender_resumes(
+    allowed: Scene, receiver: Receiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    wb, p = allowed.wb, allowed.people
+    hook = wb.webhooks.create(p["ada"], receiver.url, ["mention"])
+    wb.webhooks.stop()
+    # Queued by a process that sends nothing (the CLI exits at once): stored, not sent.
+    with monkeypatch.context() as patched:
+        patched.setattr(wb.webhooks, "start", lambda: None)
+        wb.discussion.post(p["val"], "app", "demo", "@ada queued while no server runs")
+    time.sleep(0.3)
+    assert receiver.received == []
+    assert [d.status for d in wb.webhooks.deliveries(p["ada"], hook.id)] == ["pending"]
+    wb.webhooks.resume()  # what a server does when it starts
+    receiver.wait(1)
+    assert b"queued while no server runs" in receiver.received[0][1]
+    wb.webhooks.delete(p["ada"], hook.id)

@@ -268,6 +268,16 @@ class Webhooks:
             self._thread = threading.Thread(target=self._run, name="atelier-webhooks", daemon=True)
             self._thread.start()
 
+    def resume(self) -> None:
+        """Start the sender when deliveries wait (queued by the CLI, or by a server that
+        stopped before sending them)."""
+        with self.db.session() as session:
+            waiting = session.scalar(
+                select(WebhookDelivery.id).where(WebhookDelivery.status == "pending").limit(1)
+            )
+        if waiting is not None:
+            self.start()
+
     def stop(self) -> None:
         self._stop.set()
         self._wake.set()
