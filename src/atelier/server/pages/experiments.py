@@ -21,12 +21,11 @@ from starlette.concurrency import run_in_threadpool
 
 from atelier.errors import AtelierError, InvalidInput, NotFound
 from atelier.server.api.deps import client, workbench
-from atelier.server.pages.models import _git, _lineage
 from atelier.server.pages.render import render
 from atelier.server.security import allow
 from atelier.services.auth import Principal
 from atelier.services.tracking.experiments import READERS, Experiments, leaderboards
-from atelier.services.tracking.runs import Runs
+from atelier.services.tracking.runs import Runs, run_git, run_lineage
 
 router = APIRouter()
 
@@ -142,8 +141,8 @@ def _run_page(
         details=details,
         run=details.run,
         experiment=details.experiment,
-        git=_git(details.run["tags"]),
-        lineage=_lineage(details.run["tags"]),
+        git=run_git(details.run["tags"]),
+        lineage=run_lineage(details.run["tags"]),
         logged_models=models,
         may_register=bool(models) and wb.models.may_register_from(principal, run_id),
         model_names=_model_names(wb) if models else [],

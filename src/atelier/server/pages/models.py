@@ -38,6 +38,8 @@ from atelier.services.tracking.experiments import (
 from atelier.services.tracking.experiments import READERS as ROLES
 from atelier.services.tracking.locations import check_relative
 from atelier.services.tracking.personal import pii_columns
+from atelier.services.tracking.runs import run_git as _git
+from atelier.services.tracking.runs import run_lineage as _lineage
 
 router = APIRouter()
 
@@ -352,22 +354,6 @@ def _card(server: TrackingServer, version: dict[str, Any], name: str) -> dict[st
     }
 
 
-def _git(tags: dict[str, str]) -> dict[str, str]:
-    """The project's commit the run ran from. A run Atelier captured has it as
-    ``atelier.git.commit`` or not at all (the project was no repository); MLflow's own tag is
-    trusted only on runs started elsewhere, where it names the script's repository."""
-    if tags.get("atelier.capture"):
-        commit = tags.get("atelier.git.commit", "")
-        branch = tags.get("atelier.git.branch", "")
-    else:
-        commit = tags.get("mlflow.source.git.commit", "")
-        branch = tags.get("mlflow.source.git.branch", "")
-    if not commit:
-        return {}
-    dirty = tags.get("atelier.git.dirty") == "true"
-    return {"commit": commit, "branch": branch, "dirty": "true" if dirty else ""}
-
-
 def _table_numbers(request: Request, card: dict[str, Any]) -> None:
     """Give each table the card names the table's own version number for the lake snapshot
     the run recorded (``number``, None when the table is gone), as the table's page lists
@@ -388,28 +374,6 @@ def _table_numbers(request: Request, card: dict[str, Any]) -> None:
     training = (card.get("lineage") or {}).get("training_set")
     if training and training.get("table"):
         training["number"] = number(training["table"], training.get("version"))
-
-
-def _lineage(tags: dict[str, str]) -> dict[str, Any]:
-    """The training set and feature views the run trained on (the tags
-    :func:`atelier.services.features.lineage.run_tags` writes)."""
-    found: dict[str, Any] = {"training_set": None, "feature_views": []}
-    training = tags.get("atelier.training_set", "")
-    if training.startswith("sha256:"):
-        found["training_set"] = {"digest": training.removeprefix("sha256:")}
-    elif training:
-        table, _, number = training.rpartition("@")
-        if table and number.isdigit():
-            found["training_set"] = {"table": table, "version": int(number)}
-        else:
-            found["training_set"] = {"table": training, "version": None}
-    for entry in filter(None, tags.get("atelier.feature_views", "").split(",")):
-        view, _, number = entry.strip().rpartition("@")
-        view, number = (view, number) if view else (number, "")
-        found["feature_views"].append(
-            {"name": view, "version": int(number) if number.isdigit() else None}
-        )
-    return found if found["training_set"] or found["feature_views"] else {}
 
 
 #: The plots a reviewer reads first, first.

@@ -71,7 +71,12 @@ def metric_chart(key: str, points: list[dict[str, Any]]) -> dict[str, Any]:
         "height": 160,
         "mark": {"type": "line", "point": len(points) <= 60, "tooltip": True},
         "encoding": {
-            "x": {"field": "step", "type": "quantitative", "title": "step"},
+            "x": {
+                "field": "step",
+                "type": "quantitative",
+                "title": "step",
+                "axis": {"tickMinStep": 1, "format": "d"},
+            },
             "y": {
                 "field": "value",
                 "type": "quantitative",
@@ -80,6 +85,44 @@ def metric_chart(key: str, points: list[dict[str, Any]]) -> dict[str, Any]:
             },
         },
     }
+
+
+def run_git(tags: dict[str, str]) -> dict[str, str]:
+    """The project's commit the run ran from. A run Atelier captured has it as
+    ``atelier.git.commit`` or not at all (the project was no repository); MLflow's own tag is
+    trusted only on runs started elsewhere, where it names the script's repository."""
+    if tags.get("atelier.capture"):
+        commit = tags.get("atelier.git.commit", "")
+        branch = tags.get("atelier.git.branch", "")
+    else:
+        commit = tags.get("mlflow.source.git.commit", "")
+        branch = tags.get("mlflow.source.git.branch", "")
+    if not commit:
+        return {}
+    dirty = tags.get("atelier.git.dirty") == "true"
+    return {"commit": commit, "branch": branch, "dirty": "true" if dirty else ""}
+
+
+def run_lineage(tags: dict[str, str]) -> dict[str, Any]:
+    """The training set and feature views the run trained on (the tags
+    :func:`atelier.services.features.lineage.run_tags` writes)."""
+    found: dict[str, Any] = {"training_set": None, "feature_views": []}
+    training = tags.get("atelier.training_set", "")
+    if training.startswith("sha256:"):
+        found["training_set"] = {"digest": training.removeprefix("sha256:")}
+    elif training:
+        table, _, number = training.rpartition("@")
+        if table and number.isdigit():
+            found["training_set"] = {"table": table, "version": int(number)}
+        else:
+            found["training_set"] = {"table": training, "version": None}
+    for entry in filter(None, tags.get("atelier.feature_views", "").split(",")):
+        view, _, number = entry.strip().rpartition("@")
+        view, number = (view, number) if view else (number, "")
+        found["feature_views"].append(
+            {"name": view, "version": int(number) if number.isdigit() else None}
+        )
+    return found if found["training_set"] or found["feature_views"] else {}
 
 
 def run_tags_shown(tags: dict[str, str]) -> dict[str, str]:
