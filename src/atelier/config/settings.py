@@ -131,10 +131,11 @@ class StorageSettings(_Section):
     url_style: Literal["vhost", "path"] = "vhost"
     #: Credentials: leave these out of atelier.toml and set ATELIER_STORAGE_ACCESS_KEY_ID and
     #: ATELIER_STORAGE_SECRET_ACCESS_KEY, else AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY are used.
-    access_key_id: str = Field(default="", repr=False)
-    secret_access_key: str = Field(default="", repr=False)
+    #: Never shown: not in a repr, not in ``atelier config`` (excluded from dumps).
+    access_key_id: str = Field(default="", repr=False, exclude=True)
+    secret_access_key: str = Field(default="", repr=False, exclude=True)
     #: A temporary credential's session token (ATELIER_STORAGE_SESSION_TOKEN/AWS_SESSION_TOKEN).
-    session_token: str = Field(default="", repr=False)
+    session_token: str = Field(default="", repr=False, exclude=True)
 
     @field_validator("bucket")
     @classmethod
@@ -175,7 +176,7 @@ class StorageSettings(_Section):
     @model_validator(mode="after")
     def _complete(self) -> StorageSettings:
         if not self.bucket and (self.endpoint or self.prefix):
-            raise ValueError("storage.bucket: name the bucket (endpoint and prefix are set)")
+            raise ValueError("storage.bucket: name the bucket that endpoint and prefix are for")
         if bool(self.access_key_id) != bool(self.secret_access_key):
             raise ValueError(
                 "storage: set both access_key_id and secret_access_key, or neither "
