@@ -111,10 +111,6 @@ _BUCKET = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
 _PREFIX_PART = re.compile(r"[A-Za-z0-9._=-]+")
 
 
-_BUCKET = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
-_PREFIX_PART = re.compile(r"[A-Za-z0-9._=-]+")
-
-
 class StorageSettings(_Section):
     """``[storage]``: the S3 (or S3-compatible) bucket that holds what is data: the lake's
     Parquet files and MLflow's artifacts. Empty ``bucket``: everything stays on local disk."""
