@@ -553,8 +553,8 @@ class ModelRegistry:
             return local
         stored = self._in_bucket(location)
         if stored is not None and self.storage is not None:
-            target = Path(tempfile.mkdtemp(prefix="atelier-model-"))
-            return self.storage.download_folder(stored, target)
+            folder = Path(tempfile.mkdtemp(prefix="atelier-model-"))
+            return self.storage.download_folder(stored, folder)
         import mlflow.artifacts
 
         target = tempfile.mkdtemp(prefix="atelier-model-")
