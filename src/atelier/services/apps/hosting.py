@@ -77,6 +77,9 @@ def command(app: AppInfo, launch: Launch, port: int) -> tuple[list[str], dict[st
             "--server.runOnSave=false",
             "--browser.gatherUsageStats=false",
             "--global.developmentMode=false",
+            # End users see the viewer's menu only: no "Deploy" to Streamlit's cloud, no
+            # developer options (the app's owner manages it from Atelier).
+            "--client.toolbarMode=viewer",
         ]
         return argv, env
     env.update(HOST="127.0.0.1", PORT=str(port), DASH_URL_BASE_PATHNAME=f"{base}/")
