@@ -122,13 +122,20 @@ def image_lines(image: dict[str, Any]) -> list[str]:
         earlier = "" if tested["image_id"] == built["image_id"] else " (an earlier build)"
         lines.append(
             f"  container test {verdict} at {tested['tested_at']}{earlier}: "
-            f"{tested['records']} records, latency p50 {tested.get('latency_ms_p50')} ms"
+            f"{tested['records']} records{_sampled(tested)}, latency p50 "
+            f"{tested.get('latency_ms_p50')} ms"
         )
     else:
         lines.append("  not tested: atelier models test-container")
     if pushed:
         lines.append(f"  pushed to {pushed['target']} by {pushed['pushed_by']}")
     return lines
+
+
+def _sampled(tested: dict[str, Any]) -> str:
+    """`` (2 of the input example, 1 recent prediction)``: where a container test's records
+    came from (tests recorded before it was kept say nothing)."""
+    return f" ({tested['sampled']})" if tested.get("sampled") else ""
 
 
 def card_lines(card: dict[str, Any]) -> list[str]:
@@ -245,7 +252,8 @@ def build(
     type=click.IntRange(0, 1000),
     default=20,
     show_default=True,
-    help="Recent predictions of the version sent besides its input example.",
+    help="Recent predictions of the version sent besides its input example (topped up with "
+    "rows of the tables its training run read, when it served fewer).",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 def test_container(
@@ -257,8 +265,8 @@ def test_container(
     as_json: bool,
 ) -> None:
     """Start the image of REFERENCE with no network, send its input example and recent
-    predictions, and compare the answers with Atelier's own. The result goes on the model card;
-    exits 1 when the answers differ."""
+    predictions (or rows of its training tables), and compare the answers with Atelier's own.
+    The result goes on the model card; exits 1 when the answers differ."""
     with client_for(workspace, roles=BUILDERS, scopes=SCOPES, doing="test model images") as client:
         result = client.models.test_container(reference, image=image, engine=engine, sample=sample)
     if as_json:
@@ -267,7 +275,7 @@ def test_container(
         verdict = "passed" if result["passed"] else "FAILED"
         click.echo(
             f"Container test {verdict}: {result['image']} ({_size(result['size'])}, "
-            f"{result['image_id'][:19]}), {result['records']} records"
+            f"{result['image_id'][:19]}), {result['records']} records{_sampled(result)}"
         )
         if result.get("start_to_first_prediction_seconds") is not None:
             click.echo(

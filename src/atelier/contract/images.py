@@ -45,7 +45,8 @@ class ImageTest(BaseModel):
     #: The image to test (default: the one built last for this version).
     image: str | None = Field(default=None, pattern=IMAGE_PATTERN)
     engine: str | None = Field(default=None, pattern=ENGINE_PATTERN)
-    #: How many recent predictions of the version to send besides its input example.
+    #: How many recent predictions of the version to send besides its input example (topped
+    #: up with rows of its training tables when it served fewer).
     sample: int = Field(default=20, ge=0, le=1000)
 
 
@@ -64,6 +65,10 @@ class ImageTested(BaseModel):
     size: int
     engine: str
     records: int
+    #: How many records came from the input example, recent predictions and training rows.
+    sources: dict[str, int] = {}
+    #: The same, as a sentence ("2 of the input example, 1 recent prediction").
+    sampled: str = ""
     tested_by: str
     tested_at: str
 

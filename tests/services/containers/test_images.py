@@ -24,7 +24,9 @@ import pytest
 from atelier.config import Workspace
 from atelier.services.auth import Principal
 from atelier.services.containers.engines import Engine
-from atelier.services.tracking.references import parse_reference
+from atelier.services.tracking.capture import DATA_VERSIONS_TAG
+from atelier.services.tracking.references import Reference, parse_reference
+from atelier.services.tracking.registry import mlflow_client
 from atelier.services.workbench import Workbench
 from tests.cli.helpers import atelier, one_line_error
 from tests.conftest import PASSWORD, RunningServer, free_port, new_workspace, start_server
@@ -153,6 +155,8 @@ def test_build_test_and_push_an_image_of_a_model(shop: Shop, registry: str) -> N
     assert result["passed"] is True, result
     assert result["mismatches"] == []
     assert result["records"] == 3  # the input example's two rows and the logged prediction
+    # The training table the run names is not in this warehouse: no validation rows.
+    assert result["sources"] == {"example": 2, "predictions": 1, "validation": 0}
     assert result["image_id"] == facts.id and result["size"] == facts.size > 0
     assert result["latency_ms_p50"] > 0 and result["start_to_first_prediction_seconds"] > 0
 
@@ -179,10 +183,61 @@ def test_build_test_and_push_an_image_of_a_model(shop: Shop, registry: str) -> N
     assert "\nContainer image:\n  atelier-model/churn:v1  " in shown.stdout, shown.stderr
     assert "  container test passed at " in shown.stdout
     assert f"  pushed to {registry}/team/churn:v1 by sam" in shown.stdout
+    assert "3 records (2 of the input example, 1 recent prediction)" in shown.stdout
     page = model_card_page(shop)
     assert 'data-testid="card-image-test" data-passed="true"' in page
+    assert "3 records (2 of the input example, 1 recent prediction) against" in page
     assert "Built <code>atelier-model/churn:v1</code>" in page
     assert f"Pushed to <code>{registry}/team/churn:v1</code> by sam" in page
+
+
+def test_the_container_test_tops_the_sample_up_with_training_rows(shop: Shop) -> None:
+    """Fewer recent predictions than the sample: rows of the table the training run read, at
+    the version it read, go to the container too (not later rows, not rows the signature
+    refuses, nothing twice)."""
+    wb = shop.workbench()
+    try:
+        wb.warehouse.run_write(
+            lambda c: c.execute(
+                "CREATE SCHEMA IF NOT EXISTS bank; "
+                "CREATE TABLE bank.customers (fees DECIMAL(9, 2), tenure DOUBLE, note VARCHAR); "
+                "INSERT INTO bank.customers VALUES (1.0, 30.0, 'a'), (NULL, 3.0, 'b'), "
+                "(7.5, 4.0, 'c'), (2.5, 11.0, 'd'), (9.0, 1.0, 'e')"
+            )
+        )
+        version = wb.warehouse.snapshots("customers", schema="bank")[-1].snapshot_id
+        wb.warehouse.run_write(
+            lambda c: c.execute("INSERT INTO bank.customers VALUES (100.0, 100.0, 'late')")
+        )
+        read = [
+            {"table": "bank.customers", "version": version},
+            {"table": "bank.dropped", "version": 1},  # gone: no rows, no failure
+            {"table": "pg.public.accounts", "version": None},  # a source's: no versions
+        ]
+        mlflow_client(wb.models.tracking_uri).set_tag(
+            shop.run_id, DATA_VERSIONS_TAG, json.dumps(read)
+        )
+        sam = Principal(2, "sam", "scientist", "local")
+        tested = wb.containers.test("churn@champion", by=sam)
+        assert tested["passed"] is True, tested
+        assert tested["sources"] == {"example": 2, "predictions": 1, "validation": 3}
+        assert tested["records"] == 6
+
+        info = wb.models.resolve("churn/1")
+        model = wb.serving.model(Reference("churn", version=1))
+        records, sources = wb.containers.test_records(model, info, sample=2)
+        example = [{"fees": 1.0, "tenure": 30.0}, {"fees": 5.0, "tenure": 2.0}]
+        logged = {"fees": 3.5, "tenure": 12.0}
+        assert records == [*example, logged, {"fees": 7.5, "tenure": 4.0}]
+        assert sources == {"example": 2, "predictions": 1, "validation": 1}
+        assert wb.containers.test_records(model, info, sample=0) == (
+            example,
+            {"example": 2, "predictions": 0, "validation": 0},
+        )
+    finally:
+        wb.close()
+    shown = shop.cli("sam", "models", "show", "churn@champion").stdout
+    assert "6 records (2 of the input example, 1 recent prediction, 3 training rows)" in shown
 
 
 def model_card_page(shop: Shop) -> str:

@@ -11,9 +11,12 @@ shows it and no table is needed: :data:`IMAGE_TAG` (the image built: name, id, s
 :data:`PUSH_TAG` (where it was pushed).
 
 A **container test** starts the image on an internal network (no way out), sends the model's
-input example and a sample of its recent predictions one by one and as one batch, checks that
-a record the signature refuses is a 422, and compares every answer with what Atelier's own
-serving answers for the same records (prediction equal; probabilities within 1e-6).
+input example and a sample of its recent predictions (the inputs of the prediction log), topped
+up with validation rows (the rows of the warehouse tables the training run read, at the version
+it read them) when the version served fewer predictions than the sample asks, one by one and as
+one batch; it checks that a record the signature refuses is a 422, and compares every answer with
+what Atelier's own serving answers for the same records (prediction equal; probabilities within
+1e-6). The result says how many records came from each place (``sources``).
 """
 
 from __future__ import annotations
@@ -317,15 +320,15 @@ class Containers:
                 f"{info.name}/{info.version}"
             )
         model = self.serving.model(Reference(info.name, version=info.version))
-        records = self._records(model, info, sample)
-        if not records:
-            raise InvalidInput(
-                f"{info.name}/{info.version} has no input example and no recent predictions "
-                "to test with: log it with an input_example"
-            )
         schema = model.schema
         if schema is None:
             raise InvalidInput(f"{info.name}/{info.version} has no column signature to test")
+        records, sources = self.test_records(model, info, sample)
+        if not records:
+            raise InvalidInput(
+                f"{info.name}/{info.version} has no input example, no recent predictions and "
+                "no readable training rows to test with: log it with an input_example"
+            )
         expected = [_answer(o) for o in model.predict(schema.frame(schema.validate(list(records))))]
         result = self._run_test(runner, chosen, records, expected, schema.names())
         result.update(
@@ -337,6 +340,8 @@ class Containers:
                 "size": facts.size,
                 "engine": runner.name,
                 "records": len(records),
+                "sources": sources,
+                "sampled": describe_sources(sources),
                 "tested_by": by.name,
                 "tested_at": _now(),
             }
@@ -348,16 +353,37 @@ class Containers:
         )  # fmt: skip
         return result
 
-    def _records(self, model: Any, info: VersionInfo, sample: int) -> list[dict[str, Any]]:
-        """The input example, then recent logged inputs of this version (no duplicates)."""
-        records: list[dict[str, Any]] = list(model.example or [])
-        seen = {json.dumps(r, sort_keys=True, default=str) for r in records}
-        for record in self._recent_inputs(info, sample):
-            key = json.dumps(record, sort_keys=True, default=str)
-            if key not in seen:
+    def test_records(
+        self, model: Any, info: VersionInfo, sample: int = SAMPLE
+    ) -> tuple[list[dict[str, Any]], dict[str, int]]:
+        """What a container test sends, and how many records came from where: the input
+        example, then up to ``sample`` recent logged inputs of this version, topped up to
+        ``sample`` with validation rows (see :meth:`_validation_rows`); no record twice, and
+        none that the model's signature refuses (an old log entry, a null in a table)."""
+        records: list[dict[str, Any]] = []
+        seen: set[str] = set()
+        sources = {"example": 0, "predictions": 0, "validation": 0}
+
+        def add(found: Sequence[dict[str, Any]], source: str, limit: int | None) -> None:
+            for record in found:
+                if limit is not None and sources[source] >= limit:
+                    return
+                key = json.dumps(record, sort_keys=True, default=str)
+                if key in seen or not _accepted(model.schema, record):
+                    continue
                 seen.add(key)
                 records.append(record)
-        return records
+                sources[source] += 1
+
+        add(list(model.example or []), "example", None)
+        if sample > 0:
+            add(self._recent_inputs(info, sample), "predictions", sample)
+            wanted = sample - sources["predictions"]
+            if wanted > 0 and model.schema is not None:
+                # More rows are read than wanted: some may repeat a record or be refused.
+                more = 2 * wanted + len(records) + 10
+                add(self._validation_rows(info, model.schema, more), "validation", wanted)
+        return records, sources
 
     def _recent_inputs(self, info: VersionInfo, sample: int) -> list[dict[str, Any]]:
         if sample <= 0:
@@ -383,6 +409,47 @@ class Containers:
                 continue
             if isinstance(value, dict):
                 found.append(value)
+        return found
+
+    def _validation_rows(self, info: VersionInfo, schema: Any, limit: int) -> list[dict[str, Any]]:
+        """Up to ``limit`` rows of the warehouse tables the version's training run read
+        (``data_versions``), at the snapshot it read them, reduced to the signature's columns;
+        tables that lack a required column, or that cannot be read any more, give none. These
+        rows stay on this host: they go only to the container started here."""
+        from atelier.backends.warehouse.sql import qualified
+
+        try:
+            tables = self.registry.card(f"{info.name}/{info.version}").get("data_versions") or []
+        except AtelierError:
+            return []
+        columns = {column.name: column for column in schema.columns}
+        found: list[dict[str, Any]] = []
+        warehouse = self.serving.warehouse
+        for entry in tables:
+            parts = str(entry.get("table") or "").split(".")
+            version = entry.get("version")
+            if len(parts) != 2 or not isinstance(version, int) or len(found) >= limit:
+                continue  # a source's table (no versions) or a malformed entry
+            at = f"{qualified(warehouse.alias, *parts)} AT (VERSION => {int(version)})"
+            try:
+                with warehouse.connect() as connection:
+                    present = [
+                        str(row[0])
+                        for row in connection.execute(f"DESCRIBE SELECT * FROM {at}").fetchall()
+                    ]
+                    if any(c.required and c.name not in present for c in columns.values()):
+                        continue
+                    chosen = [name for name in columns if name in present]
+                    picked = ", ".join(qualified(name) for name in chosen)
+                    rows = connection.execute(
+                        f"SELECT {picked} FROM {at} LIMIT {int(limit - len(found))}"
+                    ).fetchall()
+            except Exception:  # dropped, expired or unreadable: no rows from this table
+                continue
+            found += [
+                {name: _json_value(value) for name, value in zip(chosen, row, strict=True)}
+                for row in rows
+            ]
         return found
 
     def _run_test(
@@ -526,6 +593,49 @@ def _answer(output: Any) -> dict[str, Any]:
     if output.probabilities is not None:
         found["probabilities"] = output.probabilities
     return found
+
+
+def describe_sources(sources: Mapping[str, int]) -> str:
+    """``2 of the input example, 1 recent prediction, 3 training rows``: where the records of
+    a container test came from, as the card and the CLI say it."""
+    parts = []
+    if sources.get("example"):
+        parts.append(f"{sources['example']} of the input example")
+    for key, one, many in (
+        ("predictions", "recent prediction", "recent predictions"),
+        ("validation", "training row", "training rows"),
+    ):
+        count = int(sources.get(key) or 0)
+        if count:
+            parts.append(f"{count} {one if count == 1 else many}")
+    return ", ".join(parts)
+
+
+def _accepted(schema: Any, record: Mapping[str, Any]) -> bool:
+    if schema is None:
+        return True
+    try:
+        schema.validate([record])
+    except InvalidInput:
+        return False
+    return True
+
+
+def _json_value(value: Any) -> Any:
+    """A warehouse value as the JSON a client would send for it."""
+    from datetime import date
+    from datetime import time as clock
+    from decimal import Decimal
+
+    if isinstance(value, datetime | date | clock):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return float(value)
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
 
 
 def _compare(index: int, response: Any, want: Mapping[str, Any]) -> str | None:
