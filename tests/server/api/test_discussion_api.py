@@ -58,8 +58,10 @@ def test_comments_over_the_api(client: Any, accounts: Accounts, shared_app: str)
     assert client.get(path, headers=viewer).json()["deleted_by"] == "admin1"
 
     feed = client.get("/api/v1/activity", headers=sci).json()
-    assert [(i["kind"], i["actor"]) for i in feed if i["kind"] == "mention"] == [
-        ("mention", "viewer1")
+    # scientist1 owns the app: told of the comment on it, and of the mention.
+    assert [(i["kind"], i["actor"]) for i in feed] == [
+        ("mention", "viewer1"),
+        ("comment", "viewer1"),
     ]
     # A project's feed is for its members: a scientist in no project gets a refusal.
     assert client.get("/api/v1/activity", headers=sci, params={"project": "x"}).status_code == 403

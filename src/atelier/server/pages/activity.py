@@ -55,7 +55,19 @@ def project_activity(request: Request, project: str) -> dict[str, Any]:
     return {"items": items, "error": None}
 
 
+def my_activity(request: Request, limit: int = 8) -> dict[str, Any]:
+    """The signed-in user's latest activity, for the home page."""
+    principal: Principal | None = getattr(request.state, "principal", None)
+    if principal is None or principal.scoped:
+        return {"items": [], "error": "no feed"}
+    try:
+        return {"items": workbench(request).activity.feed(principal, limit=limit), "error": None}
+    except AtelierError as exc:
+        return {"items": [], "error": str(exc)}
+
+
 templates.env.globals["discussion_for"] = discussion_for
+templates.env.globals["my_activity"] = my_activity
 templates.env.globals["project_activity"] = project_activity
 
 

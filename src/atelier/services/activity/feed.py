@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import and_, or_, select
 
-from atelier.backends.metadata import Database, Dataset, User
+from atelier.backends.metadata import AppRecord, Database, Dataset, User
 from atelier.backends.metadata.models import ActivityEvent, CommentRecord
 from atelier.services.activity.runs import ProjectRuns
 from atelier.services.activity.subjects import Seen, Subject, Subjects, link, people_only
@@ -262,6 +262,13 @@ class Activity:
                 )
             }
         tables.update(subject_id for kind, subject_id in discussed if kind == "table")
+        with self.db.session() as session:
+            apps = set(
+                session.scalars(select(AppRecord.name).where(AppRecord.owner == principal.name))
+            )
+        by_kind: dict[str, set[str]] = {}
+        for kind, subject_id in discussed:
+            by_kind.setdefault(kind, set()).add(subject_id)
         concerns = [
             ActivityEvent.recipient_id == principal.user_id,
             and_(
@@ -272,14 +279,21 @@ class Activity:
                 ActivityEvent.kind == "table.version",
                 ActivityEvent.subject_id.in_(sorted(tables)),
             ),
+            # Comments on my apps, and where I commented before.
+            and_(
+                ActivityEvent.recipient_id.is_(None),
+                ActivityEvent.kind == "comment",
+                ActivityEvent.subject_kind == "app",
+                ActivityEvent.subject_id.in_(sorted(apps)),
+            ),
         ]
-        for kind, subject_id in sorted(discussed):
+        for kind, ids in sorted(by_kind.items()):
             concerns.append(
                 and_(
                     ActivityEvent.recipient_id.is_(None),
                     ActivityEvent.kind == "comment",
                     ActivityEvent.subject_kind == kind,
-                    ActivityEvent.subject_id == subject_id,
+                    ActivityEvent.subject_id.in_(sorted(ids)),
                 )
             )
         return or_(*concerns), seen
