@@ -18,6 +18,7 @@ and the error names where the key came from, never a secret.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from collections.abc import Mapping
@@ -105,14 +106,25 @@ def load_sealer(private_dir: Path, environ: Mapping[str, str] | None = None) -> 
     origin = f"the key file {path}"
     if not path.exists():
         path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:
-            pass  # made by another process meanwhile
-        else:
-            with os.fdopen(fd, "w") as handle:
-                handle.write(new_key() + "\n")
+        write_once(path, new_key() + "\n")
     return Sealer(_parse(path.read_text().splitlines(), origin), origin)
+
+
+def write_once(path: Path, text: str) -> None:
+    """Make ``path`` (readable by its owner only) holding ``text``, unless it exists. Whole
+    or not at all: several servers starting at once on a new workspace all read the one key
+    that won, never a file still empty."""
+    staged = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fd = os.open(staged, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        with os.fdopen(fd, "w") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        with contextlib.suppress(FileExistsError):  # another process made it first
+            os.link(staged, path)
+    finally:
+        staged.unlink(missing_ok=True)
 
 
 def _parse(lines: list[str], origin: str) -> tuple[bytes, ...]:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from atelier.config.loader import load_settings
-from atelier.config.sealing import Sealer, load_sealer
+from atelier.config.sealing import Sealer, load_sealer, write_once
 from atelier.config.settings import Settings
 from atelier.errors import WorkspaceNotFound
 
@@ -128,9 +128,7 @@ class Workspace:
         path = self.private_dir / "secret_key"
         if not path.exists():
             path.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            with os.fdopen(fd, "w") as handle:
-                handle.write(secrets.token_urlsafe(48))
+            write_once(path, secrets.token_urlsafe(48))
         return path.read_text().strip()
 
 

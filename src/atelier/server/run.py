@@ -2,16 +2,24 @@
 
 One process serves two origins: the portal (``server.port``) and hosted apps
 (``server.apps_port``, see :mod:`atelier.server.apps_origin`).
+
+Several such processes (on one machine or several) may serve one workspace behind one
+address: each announces itself with a lease ``server:ID`` and renews its leases in the
+background (:mod:`atelier.services.leases`); the same thread looks for jobs to start or to
+take over, so that a server that died leaves nothing unwatched (docs/team-server.md).
 """
 
 from __future__ import annotations
 
 import contextlib
 import socket
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from atelier.errors import AtelierError
 from atelier.services.workbench import Workbench
+
+if TYPE_CHECKING:
+    from atelier.services.leases import LeaseKeeper
 
 
 def check_port_free(host: str, port: int, setting: str = "--port") -> None:
@@ -87,6 +95,23 @@ def start_companions(workbench: Workbench) -> None:
     visit does not wait for them (they also start on first use)."""
     from atelier.services.tracking.server import mlflow_installed
 
+    keeper = join_servers(workbench)
     if mlflow_installed() and workbench.settings.tracking.start_on_up:
         workbench.tracking_server.start_in_background()
-    workbench.apps.start_running()  # the hosted Streamlit/Dash apps that are not paused
+    # The hosted Streamlit/Dash apps that are not paused; the other servers' app tokens stay.
+    alone = not any(s.holder != keeper.holder for s in keeper.leases.live(SERVER_LEASE))
+    workbench.apps.start_running(alone=alone)
+
+
+#: Each running server holds ``server:<its id>``: the live ones are the servers up now.
+SERVER_LEASE = "server:"
+
+
+def join_servers(workbench: Workbench) -> LeaseKeeper:
+    """Announce this server to the others of the workspace and keep its leases renewed;
+    each round also looks for jobs whose supervisor or server died (to take them over)."""
+    keeper = workbench.leases.start()
+    keeper.take(SERVER_LEASE + keeper.holder)
+    keeper.every_round.append(workbench.jobs.queue.reconcile)
+    print(f"Server {keeper.holder} (several servers may share this workspace)", flush=True)
+    return keeper

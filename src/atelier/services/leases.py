@@ -51,6 +51,21 @@ def new_holder() -> str:
     return f"{node_name()}:{os.getpid()}:{secrets.token_hex(4)}"
 
 
+def process_gone(holder: str) -> bool:
+    """Whether ``holder`` was a process of this machine that no longer runs (a holder of
+    another machine, or one whose pid runs again, counts as alive: its lease runs out)."""
+    parts = holder.rsplit(":", 2)
+    if len(parts) != 3 or parts[0] != node_name() or not parts[1].isdigit():
+        return False
+    try:
+        os.kill(int(parts[1]), 0)
+    except ProcessLookupError:
+        return True
+    except OSError:
+        return False
+    return False
+
+
 @dataclass(frozen=True)
 class LeaseInfo:
     name: str
@@ -73,12 +88,21 @@ class Leases:
         self.db = db
         self.seconds = seconds
 
-    def acquire(self, name: str, holder: str, *, address: str = "", steal: bool = False) -> bool:
+    def acquire(
+        self,
+        name: str,
+        holder: str,
+        *,
+        address: str = "",
+        steal: bool = False,
+        seconds: float | None = None,
+    ) -> bool:
         """Take (or renew) ``name`` for ``holder``; False while another holder's is live.
         ``steal``: take it even then (only for a holder known to be dead, e.g. a process of
-        this machine that is gone)."""
+        this machine that is gone). ``seconds``: this once, a longer lease (for a holder that
+        needs time to start renewing it)."""
         now = utcnow()
-        expires = now + timedelta(seconds=self.seconds)
+        expires = now + timedelta(seconds=self.seconds if seconds is None else seconds)
         condition = (Lease.expires_at < now) | (Lease.holder == holder)
         query = update(Lease).where(Lease.name == name)
         if not steal:
@@ -104,8 +128,27 @@ class Leases:
                     )
                 )
         except IntegrityError:
-            return False  # someone else's row appeared (and is live) meanwhile
+            return self._take_from_dead(name, holder, address)
         return True
+
+    def _take_from_dead(self, name: str, holder: str, address: str) -> bool:
+        """Take a live lease whose holder was a process of this machine that is gone (a
+        server restarted after a crash need not wait for its old leases to run out)."""
+        with self.db.session() as session:
+            current = session.scalar(select(Lease.holder).where(Lease.name == name))
+            if current is None or current == holder or not process_gone(current):
+                return False
+            values: dict[str, object] = {
+                "holder": holder,
+                "acquired_at": utcnow(),
+                "expires_at": utcnow() + timedelta(seconds=self.seconds),
+            }
+            if address:
+                values["address"] = address
+            result = session.execute(
+                update(Lease).where(Lease.name == name, Lease.holder == current).values(**values)
+            )
+            return bool(result.rowcount == 1)  # type: ignore[attr-defined]
 
     def renew(self, name: str, holder: str) -> bool:
         """Extend ``holder``'s lease; False when it is no longer theirs (taken over)."""

@@ -51,7 +51,7 @@ log = logging.getLogger(__name__)
 #: server that died without revoking it by a day at most (the next start revokes it anyway).
 TOKEN_LIFETIME = timedelta(days=1)
 RENEW_EVERY = timedelta(hours=1)
-#: Code tokens of hosted apps are named ``app NAME``.
+#: Code tokens of hosted apps are named ``app NAME on NODE:PID`` (one per server running it).
 TOKEN_LABEL = "app "
 MAX_SCRIPT_BYTES = 2_000_000
 _DASH = re.compile(r"^\s*(import dash|from dash\b)", re.MULTILINE)
@@ -79,6 +79,9 @@ class AppService:
         self.atelier_url = atelier_url
         self.audit = audit or AuditLog(apps.db)
         self.supervisor = Supervisor(self._launch, logs_dir)
+        #: This process among several servers of the workspace: each runs its own process
+        #: of a hosted app (see docs/team-server.md), with a token of its own.
+        self.replica = replica_name()
         #: Fields the owners of generated apps mark as personal data (or not).
         self.marks = AppMarks(folder / ".personal")
 
@@ -403,19 +406,23 @@ class AppService:
         return app
 
     def start(self, app: AppInfo) -> HostedProcess:
-        return self.supervisor.ensure(app, lambda: self._revoke(app.name))
+        # Stopping this server's process revokes its token only: other servers' processes
+        # of the same app keep theirs.
+        return self.supervisor.ensure(app, lambda: self._revoke(app.name, everywhere=False))
 
     def ready(self, app: AppInfo, timeout: float = 60.0) -> HostedProcess:
         self.start(app)
         return self.supervisor.wait_ready(app, timeout)
 
-    def start_running(self) -> None:
+    def start_running(self, *, alone: bool = True) -> None:
         """Start every running hosted app, and load the models of generated apps in the
         background, so that first visits do not wait (the server calls this at start-up).
 
         The tokens of apps started by an earlier server are revoked first: its processes
-        are gone, and each app gets a new token when it starts."""
-        self.tokens.revoke_label(TOKEN_LABEL, prefix=True)
+        are gone, and each app gets a new token when it starts. Not while other servers of
+        the workspace run (``alone`` False): their apps' processes hold those tokens."""
+        if alone:
+            self.tokens.revoke_label(TOKEN_LABEL, prefix=True)
         apps = [app for app in self.registry.list() if app.status == "running"]
         for app in apps:
             if app.hosted:
@@ -447,7 +454,7 @@ class AppService:
             cwd = project.path
         # Made anew at each start (revoking the one before): scoped, labelled, short-lived.
         info, token = self.tokens.create_for(
-            app.owner, token_label(app.name), token_scopes.APP, TOKEN_LIFETIME
+            app.owner, self._replica_label(app.name), token_scopes.APP, TOKEN_LIFETIME
         )
         env = {"ATELIER_URL": self.atelier_url().rstrip("/"), "ATELIER_TOKEN": token}
         if app.project:
@@ -461,9 +468,17 @@ class AppService:
             renew_every=RENEW_EVERY.total_seconds(),
         )
 
-    def _revoke(self, name: str) -> None:
+    def _replica_label(self, name: str) -> str:
+        return f"{token_label(name)} on {self.replica}"
+
+    def _revoke(self, name: str, *, everywhere: bool = True) -> None:
+        """Revoke the app's token here, or (``everywhere``) those of every server's process
+        of it and the one of a version that ran one process per workspace."""
         try:
-            self.tokens.revoke_label(token_label(name))
+            self.tokens.revoke_label(self._replica_label(name))
+            if everywhere:
+                self.tokens.revoke_label(token_label(name))
+                self.tokens.revoke_label(f"{token_label(name)} on ", prefix=True)
         except Exception as error:  # the database may be gone when the server stops
             log.warning("could not revoke the token of app %s: %s", name, error)
 
@@ -600,6 +615,13 @@ class AppService:
 
     def close(self) -> None:
         self.supervisor.stop_all()
+
+
+def replica_name() -> str:
+    """This server process's name in its apps' token labels: ``node:pid``."""
+    from atelier.services.leases import node_name
+
+    return f"{node_name()}:{os.getpid()}"
 
 
 def token_label(name: str) -> str:

@@ -27,6 +27,7 @@ import contextlib
 import fcntl
 import json
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -105,14 +106,21 @@ class Queue:
                 busy.setdefault(job.backend, []).append(devices)
                 self._claim(job.id, devices)
 
+    def reconcile(self) -> None:
+        """Only find jobs whose supervisor stopped (or whose machine's lease ran out): what a
+        server does now and then in the background, so that no job waits for a visitor."""
+        with self.locked():
+            for job in self.records.unfinished():
+                self._reconcile(job)
+
     def _claim(self, job_id: int, devices: dict[str, Any]) -> None:
         paths = JobPaths(self.root, job_id)
         spec = json.loads(paths.spec.read_text(encoding="utf-8"))
         spec["devices"] = devices
         write_private(paths.spec, json.dumps(spec))
-        holder = new_holder()
+        holder = job_holder(job_id)
         # Before the job is this machine's: no other server may think its lease ran out.
-        self.leases.acquire(job_lease(job_id), holder, steal=True)
+        self._lease_for_start(job_id, holder)
         self.records.update(job_id, host=HOST, devices=devices)
         self.start_supervisor(job_id, attach=False, holder=holder)
 
@@ -120,8 +128,8 @@ class Queue:
         """Start the job's supervisor, holding the job's lease as ``holder`` (taken here for a
         new holder: the previous supervisor is known to be gone)."""
         if holder is None:
-            holder = new_holder()
-            self.leases.acquire(job_lease(job_id), holder, steal=True)
+            holder = job_holder(job_id)
+            self._lease_for_start(job_id, holder)
         paths = JobPaths(self.root, job_id)
         paths.supervisor_log.parent.mkdir(parents=True, exist_ok=True)
         command = [sys.executable, "-m", "atelier.services.jobs.supervisor", str(self.root)]
@@ -139,6 +147,11 @@ class Queue:
         )
         pid = int(started.stdout.strip())
         self.records.update(job_id, supervisor_pid=pid, supervisor_started=proctree.start_time(pid))
+
+    def _lease_for_start(self, job_id: int, holder: str) -> None:
+        """The job's lease, long enough for its supervisor to start and renew it."""
+        seconds = self.leases.seconds + SUPERVISOR_START_SECONDS
+        self.leases.acquire(job_lease(job_id), holder, steal=True, seconds=seconds)
 
     def _reconcile(self, job: JobRecord) -> None:
         if job.host is not None and job.host != HOST:
@@ -190,8 +203,9 @@ class Queue:
         current = self.leases.get(name)
         if current is not None and current.live:
             return
-        holder = new_holder()
-        if not self.leases.acquire(name, holder):
+        holder = job_holder(job.id)
+        seconds = self.leases.seconds + SUPERVISOR_START_SECONDS
+        if not self.leases.acquire(name, holder, seconds=seconds):
             return  # another server took it over first
         if job.backend != "local":
             # The job runs on the cluster, not on the lost machine: watch it from here.
@@ -205,8 +219,10 @@ class Queue:
             "was stopped there and is not started again here, so that it never runs twice: "
             "submit it again"
         )
-        state = "cancelled" if job.cancel_requested else "failed"
-        self.end(job.id, Outcome(state, None, reason))
+        if job.cancel_requested:
+            self.end(job.id, Outcome("cancelled", None, reason))
+        else:
+            self.end(job.id, Outcome("failed", None, reason))
         self.leases.release(name, holder)
 
     def end(self, job_id: int, outcome: Outcome) -> bool:
@@ -253,6 +269,9 @@ class Queue:
         return True
 
 
+#: How long a new supervisor may take to start renewing its job's lease (a loaded machine
+#: may need a while to start Python and reach the database).
+SUPERVISOR_START_SECONDS = 60.0
 #: The lease a tick holds: one machine at a time starts queued jobs.
 QUEUE_LEASE = "jobs:queue"
 
@@ -260,6 +279,12 @@ QUEUE_LEASE = "jobs:queue"
 def job_lease(job_id: int) -> str:
     """The lease of the supervisor that watches job ``job_id``."""
     return f"job:{job_id}"
+
+
+def job_holder(job_id: int) -> str:
+    """A holder id for a supervisor of job ``job_id``, made before it starts (so not by its
+    pid, which a lease would take for the process holding it)."""
+    return f"{HOST}:supervisor-{job_id}:{secrets.token_hex(4)}"
 
 
 def describe(outcome: Outcome) -> str:

@@ -11,6 +11,13 @@ kernel with no arguments.
 A server runs in its own process group and gets SIGTERM when the Atelier process that started
 it dies (Linux), so it is never orphaned; its kernels exit with it (ipykernel watches its
 parent).
+
+Several servers on one workspace: a user's JupyterLab runs on the server that started it,
+which holds the lease ``notebook:USER`` (:mod:`atelier.services.leases`) while it runs. Another
+server asked for it answers that it runs elsewhere (the reverse proxy keeps a user on one
+server, see docs/team-server.md) instead of starting a second one on the same files and
+socket; once that server stops (or dies and its lease runs out) the next server asked starts
+a new one.
 """
 
 from __future__ import annotations
@@ -31,7 +38,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 import httpx
 
@@ -41,6 +48,9 @@ from atelier.errors import AtelierError
 from atelier.services.auth import Principal, Tokens
 from atelier.services.auth import scopes as token_scopes
 from atelier.services.notebooks.kernelspecs import KernelProject, write_kernelspecs
+
+if TYPE_CHECKING:
+    from atelier.services.leases import LeaseKeeper
 
 #: Jupyter serves everything under this path, the same one the gateway routes.
 BASE_URL = "/notebooks/"
@@ -54,6 +64,12 @@ TOKEN_MARGIN = timedelta(minutes=10)
 
 class NotebookServerFailed(AtelierError):
     status_code = 502
+
+
+class NotebookServerElsewhere(AtelierError):
+    """The user's JupyterLab runs on another server of the workspace."""
+
+    status_code = 409
 
 
 @dataclass
@@ -71,6 +87,8 @@ class JupyterServer:
     ready: bool = False
     started: float = field(default_factory=time.monotonic)
     last_activity: float = field(default_factory=time.monotonic)
+    #: The path Jupyter serves under (a project's shared server has its own).
+    base_url: str = BASE_URL
 
     @property
     def alive(self) -> bool:
@@ -88,7 +106,7 @@ class JupyterServer:
         transport = httpx.AsyncHTTPTransport(uds=str(self.socket), verify=False)
         return httpx.AsyncClient(
             transport=transport,
-            base_url=f"http://jupyter{BASE_URL}",
+            base_url=f"http://jupyter{self.base_url}",
             headers=self.headers,
             timeout=timeout,
             verify=False,
@@ -157,9 +175,30 @@ class NotebookServers:
                 return server
             if server is not None:
                 self._cleanup(server)
-            server = self._launch(principal)
+            self._hold(principal.name)
+            try:
+                server = self._launch(principal)
+            except BaseException:
+                self._let_go(principal.name)
+                raise
             self._servers[principal.name] = server
             return server
+
+    def _hold(self, user: str) -> None:
+        """Take the user's lease, or say which server runs their JupyterLab."""
+        if self.leases is None or self.leases.start().take(lease_name(user)):
+            return
+        found = self.leases.leases.get(lease_name(user))
+        where = found.address if found is not None and found.address else "another server"
+        raise NotebookServerElsewhere(
+            f"JupyterLab of {user} runs on {where}: open the notebooks through the address "
+            "that started them (the reverse proxy must keep each user on one server), or stop "
+            "it there; it moves here once that server stops"
+        )
+
+    def _let_go(self, user: str) -> None:
+        if self.leases is not None:
+            self.leases.give_back(lease_name(user))
 
     def _launch(self, principal: Principal) -> JupyterServer:
         user = principal.name
@@ -171,6 +210,13 @@ class NotebookServers:
         self.logs_dir.mkdir(parents=True, exist_ok=True)
         kernels = self.sync_kernels(principal)
         _default_lab_settings(folder / "config" / "lab" / "user-settings")
+        # Real-time collaboration is for the projects' shared servers (see .shared): in a
+        # user's own JupyterLab documents are theirs alone.
+        (folder / "config" / "labconfig").mkdir(exist_ok=True)
+        _write_private(
+            folder / "config" / "labconfig" / "page_config.json",
+            json.dumps({"disabledExtensions": dict.fromkeys(SHARED_ONLY_LAB, True)}),
+        )
         sock = _socket_path(folder)
         with contextlib.suppress(FileNotFoundError):
             sock.unlink()
@@ -234,6 +280,7 @@ class NotebookServers:
             "kernel_spec_manager_class": (
                 "atelier.services.notebooks.kernelspec_manager.ProjectKernelSpecManager"
             ),
+            "jpserver_extensions": {"jupyter_server_ydoc": False},
         }
         if hasattr(os, "geteuid") and os.geteuid() == 0:
             server["allow_root"] = True
@@ -303,6 +350,7 @@ class NotebookServers:
     def _cleanup(self, server: JupyterServer) -> None:
         with contextlib.suppress(Exception):  # the database may be gone at exit
             self.tokens.revoke(server.token_key)
+        self._let_go(server.user)
         with contextlib.suppress(FileNotFoundError):
             server.socket.unlink()
         if server.socket.parent != server.folder:
@@ -337,6 +385,11 @@ class NotebookServers:
         return now - last > self.idle
 
 
+def lease_name(user: str) -> str:
+    """The lease of the server that runs ``user``'s JupyterLab."""
+    return f"notebook:{user}"
+
+
 def server_url(server: ServerSettings) -> str:
     """The Atelier server's own address, as its kernels reach it (loopback when it listens
     on every interface)."""
@@ -347,6 +400,9 @@ def server_url(server: ServerSettings) -> str:
         host = f"[{host}]"
     return f"http://{host}:{server.port}"
 
+
+#: JupyterLab's parts of real-time collaboration, off in users' own servers.
+SHARED_ONLY_LAB = ("@jupyter/collaboration-extension", "@jupyter/docprovider-extension")
 
 #: JupyterLab settings a new user starts with (theirs to change afterwards).
 LAB_SETTINGS = {
