@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -65,7 +66,7 @@ def submit(portal: Portal, seconds: float) -> int:
 
 
 def test_a_finished_job_shows_its_resources_and_stops_polling(portal: Portal) -> None:
-    job_id = submit(portal, 2.5)
+    job_id = submit(portal, 3.5)
     done = portal.workbench.jobs.wait(job_id, 120)
     assert done.state == "succeeded", portal.workbench.jobs.read_log(job_id)[0]
     ada = portal.as_("ada")
@@ -93,13 +94,14 @@ def test_a_running_job_polls_its_live_panel(portal: Portal) -> None:
     ada = portal.as_("ada")
     try:
         path = portal.workbench.workspace.root / "artifacts" / "jobs" / str(job_id)
-        for _ in range(600):
-            if (path / "resources.jsonl").exists() and portal.workbench.jobs.get(
-                job_id
-            ).state == "running":
+        samples = path / "resources.jsonl"
+        for _ in range(600):  # two samples (a chart's line) of a job the page sees running
+            if (
+                samples.exists()
+                and samples.read_text().count("\n") >= 2
+                and portal.workbench.jobs.get(job_id).state == "running"
+            ):
                 break
-            import time
-
             time.sleep(0.1)
         live = portal.client.get(f"/jobs/{job_id}/live", headers=ada)
         assert live.status_code == 200
@@ -108,6 +110,8 @@ def test_a_running_job_polls_its_live_panel(portal: Portal) -> None:
         assert f'hx-get="/jobs/{job_id}/live" hx-trigger="every 2s"' in text
         assert " so far</dd>" in text
         assert 'data-testid="job-resources"' in text
+        # The heading's state badge follows, swapped out of band.
+        assert '<span id="job-state" hx-swap-oob="true" class="state state-running">' in text
     finally:
         portal.workbench.jobs.cancel(
             job_id,

@@ -113,7 +113,8 @@ def live_panel(
     """The job's live panel (HTMX): duration, CPU and memory, logged metrics; it stops
     polling once the job has ended."""
     job = workbench(request).jobs.get(job_id)
-    return render(request, "jobs/_live.html", job=job, **_live(request, job))
+    # The state in the page's heading changes with it (an out-of-band swap).
+    return render(request, "jobs/_live.html", job=job, oob=True, **_live(request, job))
 
 
 #: The most logged metrics drawn on a job's page (its run page has all of them).
@@ -125,7 +126,10 @@ def _live(request: Request, job: Any) -> dict[str, Any]:
     samples = wb.jobs.samples(job.id)
     found: dict[str, Any] = {
         "samples": samples,
-        "resource_charts": resource_charts(samples["samples"]) if samples["sampled"] else {},
+        # A line needs two points: the charts come with the second sample.
+        "resource_charts": resource_charts(samples["samples"])
+        if len(samples["samples"]) > 1
+        else {},
         "run": None,
         "run_error": "",
         "metric_charts": {},
