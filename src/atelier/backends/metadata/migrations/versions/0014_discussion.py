@@ -64,9 +64,7 @@ def upgrade() -> None:
     )
     op.create_index("ix_activity_events_project", "activity_events", ["project", "id"])
     op.create_index("ix_activity_events_recipient", "activity_events", ["recipient_id", "id"])
-    op.create_index(
-        "ix_activity_events_subject", "activity_events", ["subject_kind", "subject_id"]
-    )
+    op.create_index("ix_activity_events_subject", "activity_events", ["subject_kind", "subject_id"])
     op.create_table(
         "webhooks",
         sa.Column("id", sa.Integer, primary_key=True),
