@@ -67,6 +67,7 @@ def test_comments_over_the_api(client: Any, accounts: Accounts, shared_app: str)
     assert client.get("/api/v1/activity", headers=sci, params={"project": "x"}).status_code == 403
 
 
+@pytest.mark.parametrize("metadata_url", ["sqlite"], indirect=True)
 def test_webhooks_over_the_api(client: Any, accounts: Accounts, workbench: Any) -> None:
     sci, admin = accounts.headers("scientist"), accounts.headers("admin")
     refused = client.post(
