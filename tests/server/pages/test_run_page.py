@@ -219,6 +219,10 @@ def test_viewers_and_bad_input_are_refused_before_anything_is_written(portal: Po
     assert unknown.status_code == 404  # type: ignore[attr-defined]
     empty = register(portal, portal.ada_run, "  ", ada)
     assert empty.status_code == 422  # type: ignore[attr-defined]
+    elsewhere = portal.client.post(
+        f"/experiments/0/runs/{portal.ada_run}/register", data={"name": "elsewhere"}, headers=ada
+    )
+    assert elsewhere.status_code == 404  # the run under another experiment's address
     assert len(models.search_registered_models()) == before
 
 

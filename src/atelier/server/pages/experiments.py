@@ -97,7 +97,10 @@ async def register_model(
             raise InvalidInput("model name: give the registered model's name (new or existing)")
         # The run must be this experiment's (the page the form came from), as on GET.
         await run_in_threadpool(
-            Runs(workbench(request).tracking_server).get, principal, experiment_id, run_id
+            Runs(workbench(request).tracking_server).of_experiment,
+            principal,
+            experiment_id,
+            run_id,
         )
         version = await run_in_threadpool(
             lambda: registry.register_from_run(

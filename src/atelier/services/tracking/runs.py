@@ -138,10 +138,7 @@ class Runs:
         self.server = server
 
     def get(self, principal: Principal, experiment_id: str, run_id: str) -> RunDetails:
-        _check_reader(principal)
-        found = self.raw(run_id)
-        if str(found["info"].get("experiment_id")) != str(experiment_id):
-            raise NotFound(f"experiment {experiment_id!r} has no run {run_id!r}")
+        found = self.of_experiment(principal, experiment_id, run_id)
         experiment = self.server.api(
             "GET", "experiments/get", params={"experiment_id": experiment_id}
         )["experiment"]
@@ -159,6 +156,17 @@ class Runs:
             personal_data=pii_columns(run["tags"]),
             system_tags=run_tags_shown(run["tags"]),
         )
+
+    def of_experiment(
+        self, principal: Principal, experiment_id: str, run_id: str
+    ) -> dict[str, Any]:
+        """MLflow's record of run ``run_id`` of experiment ``experiment_id``; NotFound when
+        the run does not exist or belongs to another experiment."""
+        _check_reader(principal)
+        found = self.raw(run_id)
+        if str(found["info"].get("experiment_id")) != str(experiment_id):
+            raise NotFound(f"experiment {experiment_id!r} has no run {run_id!r}")
+        return found
 
     def raw(self, run_id: str) -> dict[str, Any]:
         """MLflow's record of run ``run_id``; NotFound for an unknown or malformed id."""
