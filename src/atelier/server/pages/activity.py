@@ -12,6 +12,7 @@ mentions and references as links (:func:`atelier.services.discussion.render_body
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import quote
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -138,13 +139,17 @@ def delete_comment(
     return RedirectResponse(link(comment.subject_kind, comment.subject_id), status_code=303)
 
 
-@router.get("/discussion/{kind}/{subject_id:path}")
+@router.get("/discussion/{kind}/{subject_id:path}", response_model=None)
 def subject_page(
     kind: str, subject_id: str, request: Request, principal: Principal = allow(*ROLES)
-) -> HTMLResponse:
-    """A subject's discussion on its own page (runs have no other page in the portal)."""
+) -> Response:
+    """A subject's discussion on a page of its own; a run's is on the run's page (references
+    to runs link here, where the run's experiment is found)."""
     subject = workbench(request).subjects.resolve(principal, kind, subject_id)
-    experiment = None
     if subject.kind == "run":
         experiment = workbench(request).models.owners.run_experiment(subject.id)
-    return render(request, "discussion/subject.html", subject=subject, experiment=experiment)
+        return RedirectResponse(
+            f"/experiments/{quote(experiment)}/runs/{quote(subject.id)}#discussion",
+            status_code=303,
+        )
+    return render(request, "discussion/subject.html", subject=subject)
