@@ -405,9 +405,27 @@ def server_url(server: ServerSettings) -> str:
 SHARED_ONLY_LAB = ("@jupyter/collaboration-extension", "@jupyter/docprovider-extension")
 
 #: JupyterLab settings a new user starts with (theirs to change afterwards).
-LAB_SETTINGS = {
+LAB_SETTINGS: dict[str, dict[str, Any]] = {
     # No internet from the server: do not offer to fetch Jupyter's news feed.
     "@jupyterlab/apputils-extension/notification.jupyterlab-settings": {"fetchNews": "false"},
+    # A way back: an "Atelier" menu whose entry opens the portal (served at the same origin,
+    # JupyterLab itself lives under /notebooks/).
+    "@jupyterlab/mainmenu-extension/plugin.jupyterlab-settings": {
+        "menus": [
+            {
+                "id": "jp-mainmenu-atelier",
+                "label": "Atelier",
+                "rank": 1000,
+                "items": [
+                    {
+                        "command": "help:open",
+                        "args": {"url": "/", "text": "Atelier portal", "newBrowserTab": True},
+                        "rank": 0,
+                    }
+                ],
+            }
+        ]
+    },
 }
 
 
