@@ -105,7 +105,12 @@ def test_a_mention_is_delivered_signed_in_the_background(
     wb, p = allowed.wb, allowed.people
     hook = wb.webhooks.create(p["ada"], receiver.url, ["mention"])
     assert hook.secret and hook.secret.startswith("whsec_")
-    assert "secret" not in wb.webhooks.list(p["ada"])[0].as_dict()
+    listed = wb.webhooks.list(p["ada"])[0].as_dict()
+    assert "secret" not in listed
+    # The URL (a secret for many chat services) is shown and audited as its host only.
+    assert listed["url"] == receiver.url.removesuffix("/hook") + "/…"
+    made = wb.audit.entries(action="webhook.create")[0]
+    assert "/hook" not in str(made.detail)
     # val (a viewer of the demo app) mentions ada there: one delivery, to ada's receiver.
     wb.discussion.post(p["val"], "app", "demo", "@ada the <b>form</b> is great")
     receiver.wait(1)
@@ -129,7 +134,7 @@ def test_a_mention_is_delivered_signed_in_the_background(
 
 def test_a_failed_delivery_is_tried_again(allowed: Scene, receiver: Receiver) -> None:
     wb, p = allowed.wb, allowed.people
-    hook = wb.webhooks.create(p["ada"], receiver.url)
+    hook = wb.webhooks.create(p["ada"], receiver.url, ["mention"])
     receiver.statuses = [500]
     wb.discussion.post(p["val"], "app", "demo", "@ada again")
     receiver.wait(2)  # the first answer was a 500: sent again a second later

@@ -651,13 +651,15 @@ class ActivityEvent(Base):
 
 
 class Webhook(Base):
-    """A user's webhook: activity they may see is POSTed to ``url``, signed with a secret
-    (sealed with the workspace key: the server needs it in clear to sign)."""
+    """A user's webhook: activity they may see is POSTed to its URL, signed with a secret.
+    Both are sealed with the workspace key (``sealed_secret``: the server needs them in clear
+    to send and sign; a chat service's URL holds its token); ``url`` is what is shown."""
 
     __tablename__ = "webhooks"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    #: ``https://host/…``: the URL as shown (the whole one is sealed).
     url: Mapped[str] = mapped_column(String(2048))
     sealed_secret: Mapped[str] = mapped_column(Text)
     #: The activity kinds sent; empty: every kind.

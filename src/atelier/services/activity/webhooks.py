@@ -129,8 +129,11 @@ class Webhooks:
             raise InvalidInput(
                 f"unknown event {', '.join(unknown)} (events are {', '.join(EVENT_KINDS)})"
             )
-        _, host, port = check_url(url)
+        scheme, host, port = check_url(url)
         resolve(host, port, self.settings.webhook_networks)
+        # A webhook URL is often a secret itself (chat services put their token in the path):
+        # it is kept sealed, and shown and audited as its host only.
+        shown = f"{scheme}://{host}" + ("" if port in (80, 443) else f":{port}") + "/…"
         secret = "whsec_" + secrets.token_urlsafe(32)
         with self.db.session() as session:
             count = len(
@@ -142,8 +145,8 @@ class Webhooks:
                 raise InvalidInput(f"at most {MAX_PER_USER} webhooks per user: delete one first")
             row = Webhook(
                 user_id=principal.user_id,
-                url=url.strip(),
-                sealed_secret=self.sealer.seal(secret),
+                url=shown,
+                sealed_secret=self.sealer.seal({"secret": secret, "url": url.strip()}),
                 events=kinds,
             )
             session.add(row)
@@ -171,14 +174,14 @@ class Webhooks:
         people_only(principal, "manage webhooks")
         with self.db.session() as session:
             row = self._own(session, principal, webhook_id)
-            url = row.url
+            shown = row.url
             session.delete(row)
         self.audit.record(
             "webhook.delete",
             actor=principal.name,
             target=str(webhook_id),
             client=client,
-            detail={"url": url},
+            detail={"url": shown},
         )
 
     def deliveries(
@@ -337,8 +340,7 @@ class Webhooks:
             hook = session.get(Webhook, delivery.webhook_id)
             if hook is None:
                 return
-            url, sealed, event_id, attempts = (
-                hook.url,
+            sealed, event_id, attempts = (
                 hook.sealed_secret,
                 delivery.event_id,
                 delivery.attempts + 1,
@@ -368,7 +370,8 @@ class Webhooks:
             ).encode()
             timestamp = str(int(time.time()))
             try:
-                secret = self.sealer.open(sealed, "a webhook secret")
+                opened = self.sealer.open(sealed, "a webhook's URL and secret")
+                secret, url = str(opened["secret"]), str(opened["url"])
                 scheme, host, port = check_url(url)
                 address = resolve(host, port, self.settings.webhook_networks)
                 headers = {
@@ -377,7 +380,7 @@ class Webhooks:
                     "X-Atelier-Event": item.kind,
                     "X-Atelier-Delivery": str(delivery_id),
                     "X-Atelier-Timestamp": timestamp,
-                    SIGNATURE_HEADER: sign(str(secret), timestamp, body),
+                    SIGNATURE_HEADER: sign(secret, timestamp, body),
                 }
                 # Connect to the address just checked, whatever the name resolves to next.
                 pinned = httpx.URL(url).copy_with(host=str(address))
