@@ -19,6 +19,7 @@ import os
 import shutil
 import subprocess
 import time
+from collections.abc import Mapping
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -34,7 +35,17 @@ from atelier.backends.compute.base import (
     Status,
     exit_outcome,
 )
+from atelier.config.child_env import without_server_secrets
 from atelier.config.units import format_size, parse_size
+
+
+def inherited_environment(job_env: Mapping[str, str]) -> dict[str, str]:
+    """What a job inherits of this process's environment: all of it, except the server's
+    secrets when the job acts through the server with a token of its own."""
+    if "ATELIER_TOKEN" in job_env:
+        return without_server_secrets(os.environ)
+    return dict(os.environ)
+
 
 THREAD_VARIABLES = (
     "OMP_NUM_THREADS",
@@ -90,7 +101,7 @@ class LocalBackend(ComputeBackend):
         }
 
     def launch(self, spec: LaunchSpec) -> LocalExecution:
-        env = {**os.environ, **spec.env, **self.device_environment(spec)}
+        env = {**inherited_environment(spec.env), **spec.env, **self.device_environment(spec)}
         cores = spec.devices.get("cpus") or []
         if cores and hasattr(os, "sched_setaffinity"):
             # Set on the supervisor itself (one per job): the job inherits it from the start.

@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import IO
 
 from atelier.backends.compute.proctree import die_with_parent, stop_group
+from atelier.config.child_env import without_server_secrets
 from atelier.errors import AtelierError
 from atelier.services.apps.registry import AppInfo
 
@@ -134,7 +135,11 @@ class HostedProcess:
         spec = self.spec = self.launch(self.app)
         self.port = free_port()
         argv, extra = command(self.app, spec, self.port)
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("ATELIER_", "MLFLOW_"))}
+        env = {
+            k: v
+            for k, v in without_server_secrets(os.environ).items()
+            if not k.startswith(("ATELIER_", "MLFLOW_"))
+        }
         env.update(extra)
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         handle: IO[bytes]

@@ -43,6 +43,7 @@ from typing import IO, TYPE_CHECKING, Any
 import httpx
 
 from atelier.backends.compute.proctree import die_with_parent, stop_group
+from atelier.config.child_env import without_server_secrets
 from atelier.config.settings import ServerSettings
 from atelier.errors import AtelierError
 from atelier.services.auth import Principal, Tokens
@@ -229,7 +230,7 @@ class NotebookServers:
         url = self.atelier_url().rstrip("/")
         env = {
             k: v
-            for k, v in os.environ.items()
+            for k, v in without_server_secrets(os.environ).items()
             if not k.startswith(("ATELIER_", "JUPYTER", "MLFLOW_"))
         }
         env.update(
