@@ -54,6 +54,7 @@ CLIENT = textwrap.dedent(
 )
 
 
+@pytest.mark.timeout(600)  # MLflow's server starts here; slow on a busy machine
 def test_artifacts_and_models_go_to_the_bucket_through_atelier(
     tmp_path: Path, s3_server: S3Server, monkeypatch: pytest.MonkeyPatch
 ) -> None:
