@@ -13,6 +13,13 @@ when it stops) so that ``atelier.connect()`` works.
 A watcher thread per app restarts it when it exits, after a backoff that doubles with each
 quick crash (1 s up to a minute) and resets once it stayed up for a while. Output goes to
 ``<logs>/apps/NAME.log``, shown in the portal.
+
+Several servers on one workspace each run their own process of an app, started by the first
+request for it that reaches them, with a token of its own (``app NAME on NODE:PID``): an app
+is a web front end over the workspace, so copies serve alike, and a visitor's WebSocket
+stays on the server the reverse proxy keeps them on. There is nothing to take over when a
+server dies; pausing, redeploying or deleting an app revokes every copy's token, and the
+other servers stop theirs at their next request.
 """
 
 from __future__ import annotations
