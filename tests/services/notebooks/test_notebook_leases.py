@@ -1,0 +1,63 @@
+"""Several servers on one workspace: a user's JupyterLab runs on one server at a time. The
+other servers say where it runs instead of starting a second one on the same socket; once it
+stops there, the next server asked starts one."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from atelier.services.auth import Principal
+from atelier.services.leases import LeaseKeeper, Leases
+from atelier.services.notebooks import NotebookServers
+from atelier.services.notebooks.servers import NotebookServerElsewhere, lease_name
+from atelier.services.workbench import Workbench
+
+
+def _servers(workbench: Workbench, folder: Path, address: str) -> NotebookServers:
+    keeper = LeaseKeeper(Leases(workbench.db, seconds=30), address=address)
+    return NotebookServers(
+        tokens=workbench.tokens,
+        kernel_projects=lambda _principal: [],
+        folder=folder / "notebooks",
+        root_dir=folder / "projects",
+        logs_dir=folder / "logs",
+        atelier_url=lambda: address,
+        idle_minutes=60,
+        # Not JupyterLab: what is tested here is who may start one, not JupyterLab itself.
+        python="/bin/true",
+        leases=keeper,
+    )
+
+
+@pytest.fixture
+def two(workbench: Workbench, tmp_path: Path) -> Iterator[tuple[NotebookServers, NotebookServers]]:
+    first = _servers(workbench, tmp_path, "http://server-a:8700")
+    second = _servers(workbench, tmp_path, "http://server-b:8700")
+    yield first, second
+    for servers in (first, second):
+        servers.stop_all()
+        assert servers.leases is not None
+        servers.leases.stop()
+
+
+def test_one_server_runs_a_users_jupyterlab(
+    workbench: Workbench, two: tuple[NotebookServers, NotebookServers]
+) -> None:
+    first, second = two
+    user = workbench.users.create("alice", "scientist", "correct horse battery")
+    alice = Principal(user.id, "alice", "scientist", "session")
+    first.start(alice)
+    with pytest.raises(NotebookServerElsewhere, match="runs on http://server-a:8700"):
+        second.start(alice)
+    assert second.get("alice") is None
+    # Bob's is not Alice's: the other server starts his.
+    bob_user = workbench.users.create("bob", "scientist", "correct horse battery")
+    second.start(Principal(bob_user.id, "bob", "scientist", "session"))
+    # Stopped on the first server: the second may start Alice's now.
+    assert first.stop("alice")
+    second.start(alice)
+    found = Leases(workbench.db).get(lease_name("alice"))
+    assert found is not None and found.address == "http://server-b:8700"
