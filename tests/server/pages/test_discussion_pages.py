@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -26,9 +25,7 @@ def _apps(workbench: Any) -> None:
                 session.add(AppShare(app_id=app.id, user_id=viewer.id))
 
 
-def test_comments_block_and_activity_page(
-    client: Any, accounts: Accounts, workbench: Any, tmp_path: Path
-) -> None:
+def test_comments_block_and_activity_page(client: Any, accounts: Accounts, workbench: Any) -> None:
     _apps(workbench)
     sci, viewer = accounts.headers("scientist"), accounts.headers("viewer")
     htmx = viewer | {"HX-Request": "true"}
@@ -64,16 +61,3 @@ def test_comments_block_and_activity_page(
     assert feed.status_code == 200
     assert "viewer1 mentioned you on app demo" in feed.text and "&lt;script&gt;" in feed.text
     assert "<script>alert" not in feed.text
-
-    # The table page includes the block; a viewer's table page stays closed.
-    data = tmp_path / "t.csv"
-    data.write_text("id\n1\n")
-    scientist = workbench.users.get("scientist1")
-    workbench.ingest.upload(
-        data,
-        "bank.customers",
-        principal=Principal(scientist.id, scientist.name, scientist.role, "local"),
-    )
-    table = client.get("/data/tables/bank.customers", headers=sci)
-    assert table.status_code == 200 and 'data-testid="discussion"' in table.text
-    assert "No comments yet." in table.text
