@@ -18,10 +18,13 @@ A **hosted app** (Streamlit or Dash) is its deployed folder and its project's en
 
 The project's ``uv.lock`` is read as ``uv sync`` would install it here (``uv export
 --frozen``: the packages whose markers hold on Linux), every wheel is checked against the hashes
-the lock records, and the image installs them with no index. It runs as the unprivileged user
-of model images, gets no token nor any setting of the workspace (``atelier.connect()`` has
-nothing to connect to inside it), and answers on port 8080; its readiness route is the
-``io.atelier.app.health`` label (Streamlit's ``/_stcore/health``, Dash's ``/_dash-layout``).
+the lock records, and the image installs them with no index and, as uv installs the project's
+own environment, without compiling bytecode (a Dash or Streamlit closure holds thousands of
+modules, most never imported: compiling them all would double the build). It runs as the
+unprivileged user of model images, gets no token nor any setting of the workspace
+(``atelier.connect()`` has nothing to connect to inside it), and answers on port 8080; its
+readiness route is the ``io.atelier.app.health`` label (Streamlit's ``/_stcore/health``,
+Dash's ``/_dash-layout``).
 """
 
 from __future__ import annotations
@@ -234,7 +237,7 @@ RUN ["python3", "-c", {json.dumps(check)}]
 RUN python3 -m venv /opt/app-env
 COPY requirements.lock /opt/requirements.lock
 RUN --mount=type=bind,source=wheels,target=/tmp/wheels \\
-    /opt/app-env/bin/python -m pip install --no-index --no-cache-dir \\
+    /opt/app-env/bin/python -m pip install --no-index --no-cache-dir --no-compile \\
       --disable-pip-version-check --only-binary=:all: --require-hashes \\
       --find-links /tmp/wheels -r /opt/requirements.lock
 COPY {INFO_FILE} /opt/{INFO_FILE}
