@@ -17,7 +17,6 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, suppress
 from dataclasses import dataclass
-from pathlib import Path
 
 import httpx
 import pyarrow as pa
@@ -27,6 +26,7 @@ import atelier
 from atelier.backends.metadata import Database
 from atelier.config import Workspace
 from atelier.services.jobs.records import JobRecords
+from atelier.services.leases import Leases
 from atelier.services.workbench import Workbench
 from tests.conftest import (
     PASSWORD,
@@ -174,6 +174,19 @@ def test_concurrent_appends_over_both_servers_are_exact(team: Team) -> None:
         assert (int(counted.rows[0]), int(counted.different[0])) == (expected, expected)
 
 
+def test_each_server_announces_itself_with_a_lease(team: Team) -> None:
+    assert team.workspace.settings.server.lease_seconds == LEASE_SECONDS
+    db = Database(team.metadata_url)
+    try:
+        live = Leases(db).live("server:")
+    finally:
+        db.dispose()
+    nodes = sorted(lease.holder.split(":")[0] for lease in live)
+    assert nodes == ["node-a", "node-b"]
+    for lease in live:
+        assert lease.address.startswith("http://127.0.0.1:")
+
+
 def _submit(url: str, token: str, tag: str) -> int:
     created = httpx.post(
         f"{url}/api/v1/jobs",
@@ -263,8 +276,3 @@ def _kill(pid: int) -> None:
         os.killpg(pid, signal.SIGKILL)
     with suppress(ProcessLookupError):
         os.kill(pid, signal.SIGKILL)
-
-
-def test_lease_settings_reach_the_servers(team: Team) -> None:
-    assert team.workspace.settings.server.lease_seconds == LEASE_SECONDS
-    assert isinstance(team.workspace.root, Path)

@@ -93,13 +93,15 @@ def _config_for(config: Any, port: int) -> Any:
 def start_companions(workbench: Workbench) -> None:
     """Start, in the background, the internal services the portal proxies to, so the first
     visit does not wait for them (they also start on first use)."""
+    from atelier.services.leases import process_gone
     from atelier.services.tracking.server import mlflow_installed
 
     keeper = join_servers(workbench)
     if mlflow_installed() and workbench.settings.tracking.start_on_up:
         workbench.tracking_server.start_in_background()
     # The hosted Streamlit/Dash apps that are not paused; the other servers' app tokens stay.
-    alone = not any(s.holder != keeper.holder for s in keeper.leases.live(SERVER_LEASE))
+    others = [s for s in keeper.leases.live(SERVER_LEASE) if s.holder != keeper.holder]
+    alone = all(process_gone(s.holder) for s in others)  # a crashed server here is gone
     workbench.apps.start_running(alone=alone)
 
 
