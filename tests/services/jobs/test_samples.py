@@ -125,3 +125,16 @@ def test_project_jobs_default_to_the_project_experiment(wb: Workbench, tmp_path:
         log = wb.jobs.read_log(job.id)[0]
         assert done.state == "succeeded", log
         assert expected in log
+
+
+def test_samples_count_from_the_job_start_across_supervisors(tmp_path: Path) -> None:
+    """A supervisor that adopts a running job samples on from the job's start, not from 0."""
+    import os
+    import time
+
+    started = time.time() - 100  # the job started 100 s ago
+    path = tmp_path / "resources.jsonl"
+    first = samples.Sampler(path, started).sample([os.getpid()])
+    adopted = samples.Sampler(path, started).sample([os.getpid()])
+    assert 100 <= first["t"] <= adopted["t"]
+    assert [s["t"] for s in samples.read(path)] == [first["t"], adopted["t"]]

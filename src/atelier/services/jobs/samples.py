@@ -35,7 +35,9 @@ class Sampler:
     CPU time so that the next sample counts only what was used in between."""
 
     path: Path
-    started: float = field(default_factory=time.monotonic)
+    #: When the job started (epoch seconds): ``t`` counts from there, so that the samples of
+    #: a supervisor that adopted the job go on where the first one's stopped.
+    started: float = field(default_factory=time.time)
     _cpu: dict[int, float] = field(default_factory=dict)
     _last: float | None = None
 
@@ -53,7 +55,7 @@ class Sampler:
             cpu = 100.0 * spent / (now - self._last)
         self._cpu, self._last = used, now
         entry = {
-            "t": round(now - self.started, 2),
+            "t": round(max(0.0, time.time() - self.started), 2),
             "cpu": round(cpu, 1),
             "memory": int(memory),
             "processes": len(pids),
@@ -72,9 +74,10 @@ class Sampling:
         processes: Callable[[], list[int] | None],
         path: Path,
         interval: float = SAMPLE_SECONDS,
+        started: float | None = None,
     ) -> None:
         self.processes = processes
-        self.sampler = Sampler(path)
+        self.sampler = Sampler(path) if started is None else Sampler(path, started)
         self.interval = interval
         self._stopped = threading.Event()
         self._thread = threading.Thread(target=self._run, name="job-sampling", daemon=True)

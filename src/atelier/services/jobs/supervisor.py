@@ -229,7 +229,11 @@ class Supervisor:
     def start_sampling(self, execution: Execution) -> None:
         """CPU and memory of the job's processes every few seconds, while it runs (see
         :mod:`.samples`; nothing for a job whose processes are elsewhere)."""
-        self.sampling = Sampling(execution.processes, JobPaths(self.root, self.job_id).resources)
+        self.sampling = Sampling(
+            execution.processes,
+            JobPaths(self.root, self.job_id).resources,
+            started=execution.process_started,
+        )
         self.sampling.start()
 
     def _open_store(self) -> tuple[Any, Any]:
