@@ -14,12 +14,14 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 
 from atelier.config import Workspace
 from atelier.errors import InvalidInput, NotFound, PermissionDenied
+from atelier.sdk.apps import RemoteApps
 from atelier.services.auth import Principal
 from atelier.services.containers import app_runtime
 from atelier.services.containers.engines import Engine
@@ -299,6 +301,28 @@ def test_the_api_refuses_others_and_sends_the_context(shop: Shop) -> None:
             assert {"./Containerfile", "./app/app.py", "./requirements.lock"} <= names
             assert any(name.startswith("./wheels/dash-") for name in names)
             assert info == {"app": "board", "kind": "dash", "entry": "app.py", "project": "boards"}
+
+            # The remote SDK (a laptop's `atelier apps build --context`) unpacks the same.
+            class Transport:
+                url = "http://127.0.0.1"
+
+                def request(self, method: str, path: str, **kwargs: Any) -> Any:
+                    kwargs.pop("timeout", None)
+                    found = client.request(method, f"/api/v1{path}", headers=as_("sam"), **kwargs)
+                    assert found.status_code == 200, found.text
+                    return found
+
+            target = shop.laptop / "remote-board"
+            made = RemoteApps(Transport()).build_context("board", target)
+            assert made == {
+                "app": "board", "kind": "dash", "model": None, "version": None,
+                "project": "boards", "image": None, "folder": str(target),
+            }  # fmt: skip
+            assert (target / "app" / "app.py").read_text() == DASH_APP
+            assert (
+                'CMD ["/opt/app-env/bin/python", "/app/app.py"]'
+                in (target / "Containerfile").read_text()
+            )
     finally:
         wb.close()
 
