@@ -32,7 +32,7 @@ from atelier.contract.trees import MAX_ARCHIVE
 from atelier.errors import InvalidInput
 
 #: Paths whose bodies are uploads (``/apps/NAME/-/...`` are the portal's own app pages).
-UPLOAD_PREFIXES = ("/api/v1/uploads", "/api/v1/jobs/tree", "/notebooks/")
+UPLOAD_PREFIXES = ("/api/v1/uploads", "/api/v1/jobs/tree", "/notebooks/", "/collab/")
 #: Folders that travel as archives: an app's folder; a project's files are
 #: ``/api/v1/projects/NAME/files``.
 UPLOAD_PATHS = frozenset({"/api/v1/apps/deploy/bundle"})

@@ -34,7 +34,7 @@ PORTAL_POLICY = "; ".join(
 )
 TOOL_POLICY = "frame-ancestors 'self'"
 #: Proxied tools, each under its own prefix (``/apps/NAME/-/`` are the portal's own pages).
-TOOL_PREFIXES = ("/notebooks/", "/mlflow/")
+TOOL_PREFIXES = ("/notebooks/", "/collab/", "/mlflow/")
 
 
 def is_tool(path: str) -> bool:

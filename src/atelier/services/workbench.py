@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from atelier.services.jobs import Jobs
     from atelier.services.leases import LeaseKeeper
     from atelier.services.notebooks import NotebookServers
+    from atelier.services.notebooks.shared import SharedServers
     from atelier.services.profile import Profiler
     from atelier.services.projects import Project, Projects
     from atelier.services.query import QueryService
@@ -237,6 +238,7 @@ class Workbench:
     @cached_property
     def projects(self) -> Projects:
         from atelier.services.projects import Projects
+        from atelier.services.projects.git import git_host
 
         return Projects(
             self.db,
@@ -340,6 +342,25 @@ class Workbench:
             # Commits made in JupyterLab's git panel are authored as the Atelier user.
             user_environment=lambda user: identity(user, host),
             leases=self.leases,
+        )
+
+    @cached_property
+    def shared_notebooks(self) -> SharedServers:
+        """Each project's shared JupyterLab, where its members edit together (started by the
+        gateway on first use; stopped by close)."""
+        from atelier.services.notebooks import server_url
+        from atelier.services.notebooks.shared import SharedServers
+        from atelier.services.projects.git import git_host, identity
+
+        host = git_host(self.settings.server.public_url)
+        return SharedServers(
+            tokens=self.tokens,
+            project=self.projects.get,
+            folder=self.workspace.private_dir / "notebooks-shared",
+            logs_dir=self.workspace.logs_dir,
+            atelier_url=lambda: server_url(self.settings.server),
+            idle_minutes=self.settings.notebooks.idle_minutes,
+            user_environment=lambda user: identity(user, host),
         )
 
     @cached_property
@@ -470,8 +491,9 @@ class Workbench:
     def close(self) -> None:
         if "webhooks" in self.__dict__:
             self.webhooks.stop()
-        if "notebooks" in self.__dict__:
-            self.notebooks.stop_all()
+        for servers in ("notebooks", "shared_notebooks"):
+            if servers in self.__dict__:
+                getattr(self, servers).stop_all()
         if "tracking_server" in self.__dict__:
             self.tracking_server.stop()
         if "apps" in self.__dict__:

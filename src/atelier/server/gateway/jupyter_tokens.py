@@ -1,4 +1,4 @@
-"""Jupyter's own ways of sending a token, accepted under ``/notebooks/``.
+"""Jupyter's own ways of sending a token, accepted under ``/notebooks/`` and ``/collab/``.
 
 Jupyter clients that connect to a remote server (VS Code, PyCharm, ``@jupyterlab/services``,
 Jupyter's gateway client) authenticate with ``Authorization: token TOKEN`` on REST requests
@@ -28,14 +28,15 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from atelier.server.security import SESSION_COOKIE
 
-#: Where Jupyter's spellings are accepted: the notebook gateway's routes.
-PREFIX = "/notebooks"
+#: Where Jupyter's spellings are accepted: the notebook gateway's routes (users' own
+#: JupyterLab, and projects' shared ones).
+PREFIXES = ("/notebooks", "/collab")
 #: Jupyter's name for the token, in the query string and as the ``Authorization`` scheme.
 TOKEN = "token"
 
 
 def under_notebooks(path: str) -> bool:
-    return path == PREFIX or path.startswith(PREFIX + "/")
+    return any(path == prefix or path.startswith(prefix + "/") for prefix in PREFIXES)
 
 
 def split_token(query: bytes) -> tuple[bytes, str]:

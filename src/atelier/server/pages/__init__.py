@@ -6,6 +6,7 @@ from atelier.server.pages import (
     activity,
     admin,
     apps,
+    collab,
     data,
     experiments,
     features,
@@ -21,7 +22,19 @@ from atelier.server.pages import (
 )
 
 router = APIRouter(include_in_schema=False)
-for module in (login, home, admin, upload, sql, features, data, mlflow, notebooks, projects):
+for module in (
+    login,
+    home,
+    admin,
+    upload,
+    sql,
+    features,
+    data,
+    mlflow,
+    notebooks,
+    collab,
+    projects,
+):
     router.include_router(module.router)
 router.include_router(apps.router)
 router.include_router(jobs.router)

@@ -13,7 +13,7 @@ from starlette.exceptions import HTTPException
 from atelier.server.pages.render import render
 
 #: Paths whose answers are for programs, never an HTML page.
-MACHINE_PREFIXES = ("/api/", "/mlflow/", "/notebooks/", "/static/", "/health")
+MACHINE_PREFIXES = ("/api/", "/mlflow/", "/notebooks/", "/collab/", "/static/", "/health")
 
 TITLES = {
     400: "Bad request",

@@ -187,18 +187,25 @@ async def notebook_lifespan(app: FastAPI) -> AsyncIterator[None]:
         reaper.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await reaper
-        if "notebooks" in wb.__dict__:
-            await run_in_threadpool(wb.notebooks.stop_all)
+        for kind in KINDS:
+            if kind in wb.__dict__:
+                await run_in_threadpool(getattr(wb, kind).stop_all)
+
+
+#: The workbench's Jupyter servers: users' own, and projects' shared ones.
+KINDS = ("notebooks", "shared_notebooks")
 
 
 async def _reap(wb: Workbench) -> None:
     while True:
         await asyncio.sleep(REAP_SECONDS)
-        if "notebooks" not in wb.__dict__:
-            continue
-        try:
-            for user in await wb.notebooks.idle_users():
-                log.info("stopping the idle JupyterLab of %s", user)
-                await run_in_threadpool(wb.notebooks.stop, user)
-        except Exception:  # keep reaping: one bad round must not end the loop
-            log.exception("looking for idle Jupyter servers failed")
+        for kind in KINDS:
+            if kind not in wb.__dict__:
+                continue
+            servers: NotebookServers = getattr(wb, kind)
+            try:
+                for name in await servers.idle_users():
+                    log.info("stopping the idle JupyterLab of %s", name)
+                    await run_in_threadpool(servers.stop, name)
+            except Exception:  # keep reaping: one bad round must not end the loop
+                log.exception("looking for idle Jupyter servers failed")

@@ -93,6 +93,7 @@ def _context(request: Request, principal: Principal, project: Project) -> dict[s
         "can_manage": role == "owner" or principal.role == "admin",
         "member_roles": MEMBER_ROLES,
         "lab_url": f"/notebooks/lab/tree/{project.name}/notebooks/start.ipynb",
+        "shared_url": f"/collab/{project.name}/lab/tree/notebooks/start.ipynb",
     }
 
 

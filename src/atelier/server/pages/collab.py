@@ -1,0 +1,180 @@
+"""``/collab/NAME/``: a project's shared JupyterLab, where its members edit together.
+
+Every request and WebSocket is authenticated (admins and scientists, as for ``/notebooks/``)
+and then must come from an owner or editor of the project (or an admin): readers, other
+scientists and viewers are refused before anything reaches Jupyter. The gateway names the
+user to Jupyter and brings the user's kernel token only on the requests that start a kernel
+(see :mod:`atelier.services.notebooks.shared`). It remembers who started each kernel and
+connects only that member to it: a kernel runs as the one who started it, nobody else's code
+reaches it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+
+import httpx
+from fastapi import APIRouter, Request, WebSocket
+from fastapi.responses import JSONResponse, RedirectResponse, Response
+from starlette.concurrency import run_in_threadpool
+
+from atelier.errors import AtelierError
+from atelier.server.api.deps import workbench
+from atelier.server.gateway import Upstream, allow_gateway, proxy_http, proxy_websocket
+from atelier.server.pages.notebooks import METHODS, NOTEBOOK_ROLES, POLL_SECONDS, WAIT_SECONDS
+from atelier.services.auth import Principal
+from atelier.services.notebooks import JupyterServer, NotebookServerFailed
+from atelier.services.notebooks.shared import SharedServers, base_url
+from atelier.services.notebooks.shared_jupyter import TOKEN_HEADER, USER_HEADER
+from atelier.services.workbench import Workbench
+
+router = APIRouter()
+MEMBERS = allow_gateway(*NOTEBOOK_ROLES)
+#: Requests that may start a kernel: they carry the caller's kernel token.
+STARTS_KERNEL = re.compile(r"^api/(sessions(/[^/]+)?|kernels)/?$")
+#: Requests that act on one kernel: for the member who started it only.
+ONE_KERNEL = re.compile(r"^api/kernels/(?P<id>[^/]+)(/.*)?$")
+
+
+def upstream(
+    server: JupyterServer, project: str, principal: Principal, token: str = ""
+) -> Upstream:
+    headers = {"Authorization": f"token {server.secret}", USER_HEADER: principal.name}
+    if token:
+        headers[TOKEN_HEADER] = token
+    return Upstream(
+        f"http://jupyter{base_url(project)}",
+        uds=str(server.socket),
+        headers=headers,
+        name="the shared JupyterLab",
+    )
+
+
+async def _editor(wb: Workbench, project: str, principal: Principal) -> str | None:
+    """Why ``principal`` may not use the shared server of ``project``, or None."""
+    try:
+        await run_in_threadpool(wb.projects.require_member, project, principal)
+    except AtelierError as exc:
+        return str(exc)
+    return None
+
+
+async def _server(shared: SharedServers, project: str) -> JupyterServer | str | None:
+    """The project's shared server once it answers (within :data:`WAIT_SECONDS`), None while
+    it starts, or why it failed."""
+    server = shared.get(project)
+    if server is None or not server.alive:
+        server = shared.start_project(project)
+    deadline = time.monotonic() + WAIT_SECONDS
+    while True:
+        try:
+            if await shared.probe(server):
+                return server
+        except NotebookServerFailed as exc:
+            return str(exc)
+        if time.monotonic() >= deadline:
+            return None
+        await asyncio.sleep(POLL_SECONDS)
+
+
+def _not_owner(shared: SharedServers, project: str, principal: Principal, kernel: str) -> str:
+    owner = shared.kernel_owners.get(project, {}).get(kernel)
+    if owner is None or owner == principal.name:
+        return ""
+    return (
+        f"this kernel runs as {owner}, who started it: only {owner} runs code in it. To run "
+        "cells as yourself, start your own kernel (Kernel > Change Kernel)"
+    )
+
+
+@router.get("/collab/{project}")
+def shared_home(project: str, _: Principal = MEMBERS) -> RedirectResponse:
+    return RedirectResponse(f"{base_url(project)}lab", status_code=303)
+
+
+@router.api_route("/collab/{project}/{path:path}", methods=METHODS)
+async def shared_http(
+    request: Request, project: str, path: str, principal: Principal = MEMBERS
+) -> Response:
+    wb = workbench(request)
+    refusal = await _editor(wb, project, principal)
+    if refusal is not None:
+        return JSONResponse({"message": refusal, "detail": refusal}, status_code=403)
+    shared = wb.shared_notebooks
+    server = await _server(shared, project)
+    if not isinstance(server, JupyterServer):
+        detail = server or "the shared JupyterLab is starting; retry in a few seconds"
+        return JSONResponse({"detail": detail}, status_code=502 if server else 503)
+    server.touch()
+    one = ONE_KERNEL.match(path)
+    if one and request.method != "GET":
+        why = _not_owner(shared, project, principal, one["id"])
+        if why:
+            return JSONResponse({"message": why, "detail": why}, status_code=403)
+    if request.method in ("POST", "PATCH") and STARTS_KERNEL.match(path):
+        return await _start_kernel(request, shared, server, project, principal, path)
+    return await proxy_http(request, upstream(server, project, principal), path)
+
+
+async def _start_kernel(
+    request: Request,
+    shared: SharedServers,
+    server: JupyterServer,
+    project: str,
+    principal: Principal,
+    path: str,
+) -> Response:
+    """Forward a request that may start a kernel with the caller's kernel token, and note
+    who started the kernel it answers with."""
+    token = await run_in_threadpool(shared.kernel_token, project, principal.name)
+    headers = dict(upstream(server, project, principal, token).headers)
+    headers["Content-Type"] = request.headers.get("content-type", "application/json")
+    transport = httpx.AsyncHTTPTransport(uds=str(server.socket))
+    async with httpx.AsyncClient(transport=transport, trust_env=False, timeout=90) as client:
+        answer = await client.request(
+            request.method,
+            f"http://jupyter{base_url(project)}{path}",
+            params=request.query_params,
+            content=await request.body(),
+            headers=headers,
+        )
+    try:
+        model = answer.json()
+    except ValueError:
+        model = None
+    if answer.is_success and isinstance(model, dict):
+        kernel = model.get("kernel") if "kernel" in model else model
+        if isinstance(kernel, dict) and isinstance(kernel.get("id"), str):
+            shared.kernel_owners.setdefault(project, {}).setdefault(kernel["id"], principal.name)
+    return Response(
+        answer.content,
+        status_code=answer.status_code,
+        media_type=answer.headers.get("content-type", "application/json"),
+    )
+
+
+@router.websocket("/collab/{project}/{path:path}")
+async def shared_websocket(
+    websocket: WebSocket, project: str, path: str, principal: Principal = MEMBERS
+) -> None:
+    wb: Workbench = websocket.app.state.workbench
+    refusal = await _editor(wb, project, principal)
+    if refusal is not None:
+        await websocket.close(code=1008, reason=refusal[:120])
+        return
+    one = ONE_KERNEL.match(path)
+    why = _not_owner(wb.shared_notebooks, project, principal, one["id"]) if one else ""
+    if why:
+        await websocket.close(code=1008, reason=why[:120])
+        return
+    server = await _server(wb.shared_notebooks, project)
+    if not isinstance(server, JupyterServer):
+        await websocket.close(code=1011 if server else 1013, reason="JupyterLab is not ready")
+        return
+    server.touch()
+    try:
+        await proxy_websocket(websocket, upstream(server, project, principal), path)
+    finally:
+        server.touch()

@@ -1,0 +1,84 @@
+"""Two members of a project edit one notebook at once in its shared JupyterLab, each in their
+own browser: each sees the other's change, and the other among the document's people under
+their Atelier name."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from atelier.config import Workspace
+from atelier.services.workbench import Workbench
+from tests.browser.conftest import ARGS, CHROMIUM
+from tests.conftest import RunningServer, new_workspace, start_server
+
+PASSWORD = "correct horse battery"
+
+
+@pytest.fixture
+def team(tmp_path: Path) -> Iterator[tuple[RunningServer, Workbench]]:
+    workspace = Workspace.open(new_workspace(tmp_path / "ws"), environ={})
+    workbench = Workbench(workspace)
+    for name in ("ada", "bob"):
+        workbench.users.create(name, "scientist", PASSWORD)
+    ada = workbench.acting(workbench.tokens.create("ada", "t", 1)[1])
+    workbench.projects.create("team", ada)
+    workbench.projects.add_member("team", "bob", ada, role="editor")
+    server = start_server(workspace)
+    yield server, workbench
+    server.stop()
+    workbench.close()
+
+
+def log_in(page: Any, url: str, name: str) -> None:
+    page.goto(f"{url}/projects/team")
+    page.fill("input[name=name]", name)
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url(f"{url}/projects/team")
+
+
+def first_cell(page: Any) -> Any:
+    return page.locator(".jp-NotebookPanel .jp-CodeCell .cm-content").first
+
+
+def test_two_members_edit_one_notebook_and_see_each_other(team: Any) -> None:
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} is missing: `make test` installs Debian's chromium as root")
+    from playwright.sync_api import sync_playwright
+
+    server, _ = team
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        pages = {}
+        for name in ("ada", "bob"):
+            page = browser.new_context(viewport={"width": 1400, "height": 900}).new_page()
+            page.set_default_timeout(120_000)  # JupyterLab starts on the first request
+            log_in(page, server.url, name)
+            page.get_by_test_id("open-shared").click()
+            page.wait_for_url("**/collab/team/lab/tree/notebooks/start.ipynb")
+            first_cell(page).wait_for()
+            pages[name] = page
+        ada, bob = pages["ada"], pages["bob"]
+        first_cell(ada).click()
+        ada.keyboard.press("Control+Home")
+        ada.keyboard.type("# edited by ada, live\n")
+        bob.wait_for_function(
+            "() => document.querySelector('.jp-NotebookPanel .jp-CodeCell .cm-content')"
+            ".textContent.includes('edited by ada, live')"
+        )
+        # bob sees ada among the people in the document, by her Atelier name.
+        bob.locator(".jp-Collaborator", has_text="ada").first.wait_for(state="attached")
+        assert "notebooks/start.ipynb" in bob.locator(".jp-Collaborator").first.inner_text()
+        first_cell(bob).click()
+        bob.keyboard.press("Control+End")
+        bob.keyboard.type("\n# and bob")
+        ada.wait_for_function(
+            "() => document.querySelector('.jp-NotebookPanel .jp-CodeCell .cm-content')"
+            ".textContent.includes('and bob')"
+        )
+        ada.screenshot(path=str(server.workspace.root / "together.png"))
+        browser.close()
