@@ -54,7 +54,7 @@ def test_pick_preview_override_and_create(portal, page, tmp_path: Path) -> None:
     table = workbench.warehouse.table("sales_2024")
     assert [(c.name, c.type) for c in table.columns][2] == ("amount", "VARCHAR")
     version = workbench.warehouse.snapshots("sales_2024")[0]
-    assert f"version {version.snapshot_id}" in result.inner_text()
+    assert f"version 1 (lake snapshot {version.snapshot_id})" in result.inner_text()
     assert not page.get_by_test_id("preview").is_visible()
 
 
