@@ -30,7 +30,7 @@ import threading
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, Protocol
 
 from atelier.backends.compute.proctree import die_with_parent
 from atelier.services.auth import Principal, Tokens
@@ -50,6 +50,13 @@ from atelier.services.notebooks.servers import (
 PREFIX = "/collab/"
 
 
+class SharedProject(KernelProject, Protocol):
+    """What a shared server needs of a project: its kernel, and its folder as the root."""
+
+    @property
+    def path(self) -> Path: ...
+
+
 def base_url(project: str) -> str:
     return f"{PREFIX}{project}/"
 
@@ -61,7 +68,7 @@ class SharedServers(NotebookServers):
         self,
         *,
         tokens: Tokens,
-        project: Callable[[str], KernelProject],
+        project: Callable[[str], SharedProject],
         folder: Path,
         logs_dir: Path,
         atelier_url: Callable[[], str],
