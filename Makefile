@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 UV_VERSION := 0.13.9
 STAMP  := $(VENV)/.installed
 
-.PHONY: install bytecode up test lint format bench docs clean
+.PHONY: install bytecode up test lint format bench docs screenshots clean
 
 install: $(STAMP)
 
@@ -47,6 +47,10 @@ bench: install bytecode
 
 docs: install
 	$(BIN)/python -m atelier.cli.reference > docs/cli.md
+
+# The portal's pictures in docs/images/, taken from a throwaway demo workspace (minutes).
+screenshots: install bytecode
+	$(BIN)/python docs/screenshots.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
