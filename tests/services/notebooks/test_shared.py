@@ -74,6 +74,16 @@ def test_only_owners_and_editors_get_in(team: Team) -> None:
         assert refused.status_code == 403 and why in refused.json()["message"]
         with pytest.raises(InvalidStatus):
             asyncio.run(run_code(team.channels("any", who), "print(1)"))
+        # Nor the shared document's WebSocket, nor the git panel's endpoints.
+        room = team.channels("x", who).replace(
+            "api/kernels/x/channels", "api/collaboration/room/json:notebook:x"
+        )
+        with pytest.raises(InvalidStatus):
+            asyncio.run(run_code(room, "print(1)"))
+        git = httpx.post(
+            team.url("git/commit"), headers=team.headers(who), json={"commit_msg": "x"}
+        )
+        assert git.status_code == 403
     assert httpx.get(team.url("api/contents"), headers=team.headers("val")).status_code == 403
     assert httpx.get(team.url("api/contents")).status_code == 401
     assert (
