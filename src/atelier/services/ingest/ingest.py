@@ -145,7 +145,8 @@ class Ingest:
         (``table.upload``; ``client``: the entry point), failures included. The schema must
         be one ``principal`` may write (:func:`~atelier.services.ingest.schemas.check_write`).
         """
-        name = str(TableName.parse(name, schema=schema))
+        if schema:  # else the name stays as given (the audit of a failure names it so)
+            name = str(TableName.parse(name, schema=schema))
         if principal is None:
             return self._upload(source, name, mode, options, by or "", filename, progress)
         access.check(principal, access.BUILDERS, "upload data", ("data",))
