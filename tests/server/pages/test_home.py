@@ -99,7 +99,7 @@ def test_home_shows_ones_own_work_and_viewers_their_apps(
     assert 'href="/apps/churn-demo/-/feedback"' in feedback
     assert "bob&#39;s secret comment" not in html and "bob-demo" not in html
     # MLflow is not running in-process: the page says so rather than waiting for it.
-    assert "Experiment tracking is starting" in section(html, "home-runs")
+    assert "once experiment tracking runs" in section(html, "home-runs")
     assert "{# activity #}" not in html  # the slot is a template comment
 
     # A viewer sees the apps shared with them, nothing of anyone's work.
