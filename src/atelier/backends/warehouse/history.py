@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
+from atelier.backends.warehouse.sql import literal
 from atelier.errors import NotFound
 
 if TYPE_CHECKING:
@@ -45,9 +46,8 @@ def table_identity(
                 WHERE h.table_id = t.table_id)
         FROM {meta}.ducklake_table t JOIN {meta}.ducklake_schema s USING (schema_id)
         WHERE t.end_snapshot IS NULL AND s.end_snapshot IS NULL
-          AND s.schema_name = ? AND t.table_name = ?
-        """,
-        [schema, table],
+          AND s.schema_name = {literal(schema)} AND t.table_name = {literal(table)}
+        """
     ).fetchone()
     if row is None:
         raise NotFound(f"no table {schema}.{table} in the warehouse")
@@ -67,13 +67,15 @@ def table_snapshots(
     without ``with_counts`` the row counts stay 0 (they read the table's changes: slower)."""
     table_id, first = table_identity(connection, meta, schema, table)
     # Cast in SQL: turning TIMESTAMPTZ into Python objects needs pytz, which may be missing.
+    # Literals, not bound parameters: DuckDB's first bound parameter in a process imports
+    # pandas, and an upload from a file reads the versions.
     rows = connection.execute(
-        """
+        f"""
         SELECT snapshot_id, timezone('UTC', snapshot_time), author, commit_message,
                commit_extra_info, changes
-        FROM ducklake_snapshots(?) WHERE snapshot_id >= ? ORDER BY snapshot_id
-        """,
-        [alias, first],
+        FROM ducklake_snapshots({literal(alias)}) WHERE snapshot_id >= {int(first)}
+        ORDER BY snapshot_id
+        """
     ).fetchall()
     if not rows:
         return []
@@ -115,10 +117,10 @@ def _row_counts(
     last: int,
 ) -> Counter[tuple[int, str]]:
     rows = connection.execute(
-        """
+        f"""
         SELECT snapshot_id, change_type, count(*)
-        FROM ducklake_table_changes(?, ?, ?, ?, ?) GROUP BY ALL
-        """,
-        [alias, schema, table, first, last],
+        FROM ducklake_table_changes({literal(alias)}, {literal(schema)}, {literal(table)},
+                                    {int(first)}, {int(last)}) GROUP BY ALL
+        """
     ).fetchall()
     return Counter({(int(s), str(kind)): int(n) for s, kind, n in rows})
