@@ -258,11 +258,23 @@ def test_only_the_owner_and_admins_make_app_images(shop: Shop) -> None:
             images.context_archive("board", by=shop.people["tim"])
         with pytest.raises(NotFound):
             images.context("nope", target, by=shop.people["ada"])
+        sam = shop.people["sam"]
+        coded = Principal(
+            sam.user_id,
+            "sam",
+            "scientist",
+            "token",
+            scopes=frozenset({"predict"}),
+            label="app board",
+        )
+        with pytest.raises(PermissionDenied, match="is for code and may not build the image"):
+            images.build("board", by=coded)
         refusals = [e for e in wb.audit.entries(limit=50) if e.action == "app.image.refused"]
     finally:
         wb.close()
     assert not target.exists()
-    assert {e.actor for e in refusals} == {"tim", "vic"} and not any(e.success for e in refusals)
+    assert {e.actor for e in refusals} == {"tim", "vic", "sam"}
+    assert not any(e.success for e in refusals)
 
 
 def test_the_api_refuses_others_and_sends_the_context(shop: Shop) -> None:

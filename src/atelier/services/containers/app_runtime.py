@@ -41,7 +41,7 @@ PAGES = {
 }
 POLICY = (
     "default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'unsafe-inline'; "
-    "img-src 'self'; form-action 'none'; base-uri 'none'; frame-ancestors 'none'"
+    "img-src 'self' data:; form-action 'none'; base-uri 'none'; frame-ancestors 'none'"
 )
 
 

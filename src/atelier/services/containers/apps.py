@@ -1,8 +1,9 @@
 """Images of apps: a generated app on its model's image, a hosted app on its project's lock.
 
 Every action names an app and the acting :class:`Principal`; only scientists and admins build
-images, and of an app only its owner or an admin, checked before anything is written (a
-refusal is audited too). Each action is audited (``app.image.context``, ``app.image.build``).
+images (in person: a token made for code is refused, as by the routes), and of an app only its
+owner or an admin, checked before anything is written. Each action is audited
+(``app.image.context``, ``app.image.build``; a refusal as ``app.image.refused``).
 What goes into each image is :mod:`.app_context`'s.
 
 The apps themselves are another service's (``atelier.services.apps``, a sibling of this
@@ -87,6 +88,11 @@ class AppImages:
                 raise PermissionDenied(
                     f"{by.name} ({by.role}) may not {action} of apps: app images are made by "
                     "an app's owner and admins"
+                )
+            if by.scopes is not None:  # as the routes: managing apps takes a person
+                raise PermissionDenied(
+                    f"the token {by.label!r} is for code and may not {action} of apps: it acts "
+                    f"for {by.name} with the scopes {', '.join(sorted(by.scopes))}"
                 )
             app = self._app(name)
             if by.role != "admin" and app.owner != by.name:
