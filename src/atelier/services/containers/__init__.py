@@ -13,6 +13,8 @@
 * :mod:`.runtime` — the serving runtime that goes *into* the image (stdlib + MLflow);
 * :mod:`.engines` — podman, docker and buildah through their command lines;
 * :mod:`.base` — the default base image, made from Debian packages (mmdebstrap);
+* :mod:`.samples` — what a container test sends: the input example, recent predictions,
+  validation rows;
 * :mod:`.service` — build, test and push, with rights, audit and the results on the version.
 """
 

@@ -11,12 +11,11 @@ shows it and no table is needed: :data:`IMAGE_TAG` (the image built: name, id, s
 :data:`PUSH_TAG` (where it was pushed).
 
 A **container test** starts the image on an internal network (no way out), sends the model's
-input example and a sample of its recent predictions (the inputs of the prediction log), topped
-up with validation rows (the rows of the warehouse tables the training run read, at the version
-it read them) when the version served fewer predictions than the sample asks, one by one and as
-one batch; it checks that a record the signature refuses is a 422, and compares every answer with
-what Atelier's own serving answers for the same records (prediction equal; probabilities within
-1e-6). The result says how many records came from each place (``sources``).
+input example and a sample of its recent predictions, topped up with validation rows when it
+served fewer (:mod:`.samples`), one by one and as one batch; it checks that a record the
+signature refuses is a 422, and compares every answer with what Atelier's own serving answers
+for the same records (prediction equal; probabilities within 1e-6). The result says how many
+records came from each place (``sources``).
 """
 
 from __future__ import annotations
@@ -36,6 +35,7 @@ from typing import TYPE_CHECKING, Any
 from atelier.errors import AtelierError, Conflict, InvalidInput, NotFound, PermissionDenied
 from atelier.services.containers import base as base_image
 from atelier.services.containers import context as contexts
+from atelier.services.containers import samples
 from atelier.services.containers.engines import Engine, Running, engine_for
 from atelier.services.tracking.references import Reference, parse_reference
 from atelier.services.tracking.registry import CONTAINER_TEST_TAG
@@ -341,7 +341,7 @@ class Containers:
                 "engine": runner.name,
                 "records": len(records),
                 "sources": sources,
-                "sampled": describe_sources(sources),
+                "sampled": samples.describe(sources),
                 "tested_by": by.name,
                 "tested_at": _now(),
             }
@@ -356,101 +356,9 @@ class Containers:
     def test_records(
         self, model: Any, info: VersionInfo, sample: int = SAMPLE
     ) -> tuple[list[dict[str, Any]], dict[str, int]]:
-        """What a container test sends, and how many records came from where: the input
-        example, then up to ``sample`` recent logged inputs of this version, topped up to
-        ``sample`` with validation rows (see :meth:`_validation_rows`); no record twice, and
-        none that the model's signature refuses (an old log entry, a null in a table)."""
-        records: list[dict[str, Any]] = []
-        seen: set[str] = set()
-        sources = {"example": 0, "predictions": 0, "validation": 0}
-
-        def add(found: Sequence[dict[str, Any]], source: str, limit: int | None) -> None:
-            for record in found:
-                if limit is not None and sources[source] >= limit:
-                    return
-                key = json.dumps(record, sort_keys=True, default=str)
-                if key in seen or not _accepted(model.schema, record):
-                    continue
-                seen.add(key)
-                records.append(record)
-                sources[source] += 1
-
-        add(list(model.example or []), "example", None)
-        if sample > 0:
-            add(self._recent_inputs(info, sample), "predictions", sample)
-            wanted = sample - sources["predictions"]
-            if wanted > 0 and model.schema is not None:
-                # More rows are read than wanted: some may repeat a record or be refused.
-                more = 2 * wanted + len(records) + 10
-                add(self._validation_rows(info, model.schema, more), "validation", wanted)
-        return records, sources
-
-    def _recent_inputs(self, info: VersionInfo, sample: int) -> list[dict[str, Any]]:
-        if sample <= 0:
-            return []
-        from atelier.services.serving.tables import SCHEMA, table_name
-
-        self.serving.flush()
-        table = f"{SCHEMA}.{table_name(info.name)}"
-        try:
-            with self.serving.warehouse.connect() as connection:
-                rows = connection.execute(
-                    f"SELECT inputs FROM {table} WHERE model = ? AND model_version = ? "
-                    "ORDER BY predicted_at DESC LIMIT ?",
-                    [info.name, info.version, int(sample)],
-                ).fetchall()
-        except Exception:  # no table yet: the version never served a prediction
-            return []
-        found = []
-        for (text,) in rows:
-            try:
-                value = json.loads(text)
-            except (TypeError, ValueError):
-                continue
-            if isinstance(value, dict):
-                found.append(value)
-        return found
-
-    def _validation_rows(self, info: VersionInfo, schema: Any, limit: int) -> list[dict[str, Any]]:
-        """Up to ``limit`` rows of the warehouse tables the version's training run read
-        (``data_versions``), at the snapshot it read them, reduced to the signature's columns;
-        tables that lack a required column, or that cannot be read any more, give none. These
-        rows stay on this host: they go only to the container started here."""
-        from atelier.backends.warehouse.sql import qualified
-
-        try:
-            tables = self.registry.card(f"{info.name}/{info.version}").get("data_versions") or []
-        except AtelierError:
-            return []
-        columns = {column.name: column for column in schema.columns}
-        found: list[dict[str, Any]] = []
-        warehouse = self.serving.warehouse
-        for entry in tables:
-            parts = str(entry.get("table") or "").split(".")
-            version = entry.get("version")
-            if len(parts) != 2 or not isinstance(version, int) or len(found) >= limit:
-                continue  # a source's table (no versions) or a malformed entry
-            at = f"{qualified(warehouse.alias, *parts)} AT (VERSION => {int(version)})"
-            try:
-                with warehouse.connect() as connection:
-                    present = [
-                        str(row[0])
-                        for row in connection.execute(f"DESCRIBE SELECT * FROM {at}").fetchall()
-                    ]
-                    if any(c.required and c.name not in present for c in columns.values()):
-                        continue
-                    chosen = [name for name in columns if name in present]
-                    picked = ", ".join(qualified(name) for name in chosen)
-                    rows = connection.execute(
-                        f"SELECT {picked} FROM {at} LIMIT {int(limit - len(found))}"
-                    ).fetchall()
-            except Exception:  # dropped, expired or unreadable: no rows from this table
-                continue
-            found += [
-                {name: _json_value(value) for name, value in zip(chosen, row, strict=True)}
-                for row in rows
-            ]
-        return found
+        """What a container test of ``model`` (``info``) sends, and how many records came from
+        where (:func:`.samples.gather`)."""
+        return samples.gather(self.serving, self.registry, model, info, sample)
 
     def _run_test(
         self,
@@ -593,49 +501,6 @@ def _answer(output: Any) -> dict[str, Any]:
     if output.probabilities is not None:
         found["probabilities"] = output.probabilities
     return found
-
-
-def describe_sources(sources: Mapping[str, int]) -> str:
-    """``2 of the input example, 1 recent prediction, 3 training rows``: where the records of
-    a container test came from, as the card and the CLI say it."""
-    parts = []
-    if sources.get("example"):
-        parts.append(f"{sources['example']} of the input example")
-    for key, one, many in (
-        ("predictions", "recent prediction", "recent predictions"),
-        ("validation", "training row", "training rows"),
-    ):
-        count = int(sources.get(key) or 0)
-        if count:
-            parts.append(f"{count} {one if count == 1 else many}")
-    return ", ".join(parts)
-
-
-def _accepted(schema: Any, record: Mapping[str, Any]) -> bool:
-    if schema is None:
-        return True
-    try:
-        schema.validate([record])
-    except InvalidInput:
-        return False
-    return True
-
-
-def _json_value(value: Any) -> Any:
-    """A warehouse value as the JSON a client would send for it."""
-    from datetime import date
-    from datetime import time as clock
-    from decimal import Decimal
-
-    if isinstance(value, datetime | date | clock):
-        return value.isoformat()
-    if isinstance(value, Decimal):
-        return float(value)
-    if isinstance(value, bytes):
-        return value.decode("utf-8", "replace")
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
 
 
 def _compare(index: int, response: Any, want: Mapping[str, Any]) -> str | None:
