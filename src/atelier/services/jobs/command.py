@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import sys
 from dataclasses import dataclass
@@ -44,7 +45,35 @@ def resolve_target(target: list[str], *, cwd: Path, project_dir: Path | None) ->
             raise InvalidInput(f"{first}: no such file (looked in {places})")
         kind: Kind = "notebook" if first.endswith(".ipynb") else "script"
         return Target(kind, found.name, found.resolve(), tuple(target[1:]))
-    return Target("command", Path(first).name, None, tuple(target))
+    return Target("command", command_name(target), None, tuple(target))
+
+
+#: Interpreters whose job is better named after what they run: ``python score.py`` is "score.py".
+_INTERPRETER = re.compile(r"^(python|pypy|ipython)[0-9.]*$")
+#: Interpreter options followed by a value, skipped when looking for the script.
+_OPTION_WITH_VALUE = {"-W", "-X", "-Q"}
+
+
+def command_name(command: list[str]) -> str:
+    """A command job's name: the program's file name, or for an interpreter the script,
+    notebook or module it runs (``python -u score.py`` -> ``score.py``, ``python -m pkg.train``
+    -> ``pkg.train``)."""
+    program = Path(command[0]).name
+    if not _INTERPRETER.match(program):
+        return program
+    args = iter(command[1:])
+    for arg in args:
+        if arg == "-m":
+            return next(args, program) or program
+        if arg == "-c" or arg == "-":
+            return program
+        if arg in _OPTION_WITH_VALUE:
+            next(args, None)
+            continue
+        if arg.startswith("-"):
+            continue
+        return Path(arg).name or program
+    return program
 
 
 def parse_params(pairs: list[str] | dict[str, Any]) -> dict[str, Any]:
