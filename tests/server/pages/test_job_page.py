@@ -78,6 +78,9 @@ def test_a_finished_job_shows_its_resources_and_stops_polling(portal: Portal) ->
     assert max(s["memory"] for s in body["samples"]) > 30 * 2**20
 
     page = portal.client.get(f"/jobs/{job_id}", headers=ada).text
+    # `python hold.py` is named after its script, and the title holds nothing but text.
+    assert f"<title>Job {job_id}: hold.py · Atelier</title>" in page
+    assert f"<h1>Job {job_id}: hold.py " in page
     live = page[page.index('data-testid="job-live"') :]
     assert "hx-trigger" not in live[: live.index(">")]  # ended: no more polling
     assert 'data-testid="job-duration">' in live and " so far" not in live

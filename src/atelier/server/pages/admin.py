@@ -14,6 +14,7 @@ from atelier.server.api.deps import client, workbench
 from atelier.server.pages.render import render
 from atelier.server.security import allow
 from atelier.services.auth import ROLES, Principal
+from atelier.services.auth.owner import owner_name
 from atelier.services.pii.audit import KINDS, RawRead, RawReadAudit
 
 router = APIRouter()
@@ -27,6 +28,8 @@ def _users_page(
         "admin/users.html",
         users=workbench(request).users.list(),
         roles=ROLES,
+        # The OS user's passwordless admin (made by `atelier up` or local CLI use) is labelled.
+        local_owner=owner_name(),
         error=error,
         notice=notice,
         status_code=status_code,
