@@ -1,9 +1,11 @@
 """Two members of a project edit one notebook at once in its shared JupyterLab, each in their
 own browser: each sees the other's change, and the other among the document's people under
-their Atelier name."""
+their Atelier name; one commits the result from JupyterLab's git panel, as herself."""
 
 from __future__ import annotations
 
+import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -50,7 +52,7 @@ def test_two_members_edit_one_notebook_and_see_each_other(team: Any) -> None:
         pytest.fail(f"{CHROMIUM} is missing: `make test` installs Debian's chromium as root")
     from playwright.sync_api import sync_playwright
 
-    server, _ = team
+    server, workbench = team
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
         pages = {}
@@ -80,5 +82,38 @@ def test_two_members_edit_one_notebook_and_see_each_other(team: Any) -> None:
             "() => document.querySelector('.jp-NotebookPanel .jp-CodeCell .cm-content')"
             ".textContent.includes('and bob')"
         )
-        ada.screenshot(path=str(server.workspace.root / "together.png"))
+        # ada commits the notebook from JupyterLab's git panel: the commit is hers.
+        ada.keyboard.press("Control+s")
+        ada.locator("li[data-id='jp-git-sessions']").click()
+        # The generated state of collaboration stays out of the project: only the notebook.
+        ada.get_by_text("start.ipynb", exact=True).last.wait_for()
+        assert "Untracked" not in ada.locator("#jp-git-sessions").inner_text()
+        message = ada.locator("textarea[placeholder^='Commit message']")
+        message.fill("Edited together")
+        ada.get_by_text("Changed", exact=True).hover()  # its buttons show on hover
+        ada.locator("button[title='Stage all changes']").click()
+        # The Commit button is enabled once the notebook is staged.
+        ada.wait_for_function(
+            "() => !document.querySelector(\"#jp-git-sessions button[title^='Disabled']\")"
+        )
+        message.press("Control+Enter")
+        folder = workbench.projects.get("team").path
+        deadline = time.monotonic() + 60
+        while git_log(folder) != "ada <ada@atelier.localhost>|Edited together":
+            assert time.monotonic() < deadline, git_log(folder)
+            time.sleep(0.5)
+        shown = subprocess.run(
+            ["git", "show", "HEAD:notebooks/start.ipynb"],
+            cwd=folder,
+            capture_output=True,
+            text=True,
+        ).stdout
+        assert "edited by ada, live" in shown and "and bob" in shown
         browser.close()
+
+
+def git_log(folder: Path) -> str:
+    done = subprocess.run(
+        ["git", "log", "-1", "--format=%an <%ae>|%s"], cwd=folder, capture_output=True, text=True
+    )
+    return done.stdout.strip()

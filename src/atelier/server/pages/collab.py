@@ -12,6 +12,7 @@ reaches it.
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 import time
 
@@ -28,12 +29,15 @@ from atelier.services.auth import Principal
 from atelier.services.notebooks import JupyterServer, NotebookServerFailed
 from atelier.services.notebooks.shared import SharedServers, base_url
 from atelier.services.notebooks.shared_jupyter import TOKEN_HEADER, USER_HEADER
+from atelier.services.projects.git import email
 from atelier.services.workbench import Workbench
 
 router = APIRouter()
 MEMBERS = allow_gateway(*NOTEBOOK_ROLES)
 #: Requests that may start a kernel: they carry the caller's kernel token.
 STARTS_KERNEL = re.compile(r"^api/(sessions(/[^/]+)?|kernels)/?$")
+#: jupyterlab-git's commit, at the top of the repository or in a folder of it.
+COMMITS = re.compile(r"^git(/.*)?/commit$")
 #: Requests that act on one kernel: for the member who started it only.
 ONE_KERNEL = re.compile(r"^api/kernels/(?P<id>[^/]+)(/.*)?$")
 
@@ -114,40 +118,63 @@ async def shared_http(
         if why:
             return JSONResponse({"message": why, "detail": why}, status_code=403)
     if request.method in ("POST", "PATCH") and STARTS_KERNEL.match(path):
-        return await _start_kernel(request, shared, server, project, principal, path)
+        token = await run_in_threadpool(shared.kernel_token, project, principal.name)
+        answer = await _forward(request, server, project, principal, path, token=token)
+        _note_kernel(shared, project, principal, answer)
+        return _response(answer)
+    if request.method == "POST" and COMMITS.match(path):
+        # The commit's author is the member who commits (the committer is the shared server).
+        body = _json(await request.body())
+        body["author"] = f"{principal.name} <{email(principal.name, wb.projects.git_host)}>"
+        answer = await _forward(request, server, project, principal, path, body=body)
+        return _response(answer)
     return await proxy_http(request, upstream(server, project, principal), path)
 
 
-async def _start_kernel(
+async def _forward(
     request: Request,
-    shared: SharedServers,
     server: JupyterServer,
     project: str,
     principal: Principal,
     path: str,
-) -> Response:
-    """Forward a request that may start a kernel with the caller's kernel token, and note
-    who started the kernel it answers with."""
-    token = await run_in_threadpool(shared.kernel_token, project, principal.name)
+    *,
+    token: str = "",
+    body: dict[str, object] | None = None,
+) -> httpx.Response:
+    """Send a small JSON request to the shared server and read its whole answer."""
     headers = dict(upstream(server, project, principal, token).headers)
-    headers["Content-Type"] = request.headers.get("content-type", "application/json")
+    headers["Content-Type"] = "application/json"
+    content = json.dumps(body).encode() if body is not None else await request.body()
     transport = httpx.AsyncHTTPTransport(uds=str(server.socket))
     async with httpx.AsyncClient(transport=transport, trust_env=False, timeout=90) as client:
-        answer = await client.request(
+        return await client.request(
             request.method,
             f"http://jupyter{base_url(project)}{path}",
             params=request.query_params,
-            content=await request.body(),
+            content=content,
             headers=headers,
         )
+
+
+def _note_kernel(
+    shared: SharedServers, project: str, principal: Principal, answer: httpx.Response
+) -> None:
+    """Remember who started the kernel a session or kernel answer names."""
+    model = _json(answer.content) if answer.is_success else {}
+    kernel = model.get("kernel", model)
+    if isinstance(kernel, dict) and isinstance(kernel.get("id"), str):
+        shared.kernel_owners.setdefault(project, {}).setdefault(kernel["id"], principal.name)
+
+
+def _json(content: bytes) -> dict[str, object]:
     try:
-        model = answer.json()
+        value = json.loads(content or b"{}")
     except ValueError:
-        model = None
-    if answer.is_success and isinstance(model, dict):
-        kernel = model.get("kernel") if "kernel" in model else model
-        if isinstance(kernel, dict) and isinstance(kernel.get("id"), str):
-            shared.kernel_owners.setdefault(project, {}).setdefault(kernel["id"], principal.name)
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def _response(answer: httpx.Response) -> Response:
     return Response(
         answer.content,
         status_code=answer.status_code,

@@ -148,6 +148,10 @@ class SharedServers(NotebookServers):
             JUPYTER_PLATFORM_DIRS="1",
             PYTHONUNBUFFERED="1",
         )
+        if self.user_environment is not None:
+            # git's committer here is the shared server; the gateway makes each commit's
+            # author the member who commits.
+            env.update(self.user_environment(f"shared-{name}"))
         log_path = self.logs_dir / f"jupyter-shared-{name}.log"
         log: IO[bytes]
         with log_path.open("ab") as log:
@@ -201,6 +205,9 @@ class SharedServers(NotebookServers):
             "MappingKernelManager": {"default_kernel_name": kernels[0] if kernels else ""},
             # The documents' history and file ids live in the server's private folder, not
             # in the project (where they would be committed).
+            "YDocExtension": {
+                "session_store_path": str(folder / "runtime" / "collaboration_sessions.json")
+            },
             "SQLiteYStore": {"db_path": str(folder / "runtime" / "ystore.db")},
             "BaseFileIdManager": {"db_path": str(folder / "runtime" / "file_id.db")},
         }

@@ -34,14 +34,26 @@ def git_host(public_url: str) -> str:
     return urlsplit(public_url).hostname or "" if public_url else ""
 
 
+def email(user: str, host: str = "") -> str:
+    """The address git records for Atelier user ``user``."""
+    return f"{user}@{host or 'atelier.localhost'}"
+
+
 def identity(user: str, host: str = "") -> dict[str, str]:
-    """The environment that makes git author and commit as Atelier user ``user``."""
-    email = f"{user}@{host or 'atelier.localhost'}"
+    """The environment that makes git author and commit as Atelier user ``user``; also as
+    ``user.name``/``user.email`` configuration, which JupyterLab's git panel looks for before
+    it commits."""
+    address = email(user, host)
     return {
         "GIT_AUTHOR_NAME": user,
-        "GIT_AUTHOR_EMAIL": email,
+        "GIT_AUTHOR_EMAIL": address,
         "GIT_COMMITTER_NAME": user,
-        "GIT_COMMITTER_EMAIL": email,
+        "GIT_COMMITTER_EMAIL": address,
+        "GIT_CONFIG_COUNT": "2",
+        "GIT_CONFIG_KEY_0": "user.name",
+        "GIT_CONFIG_VALUE_0": user,
+        "GIT_CONFIG_KEY_1": "user.email",
+        "GIT_CONFIG_VALUE_1": address,
     }
 
 
