@@ -14,6 +14,25 @@ class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
 
+def comma_list(value: object) -> object:
+    """A list setting given as one string (an environment variable): ``a,b`` is ``[a, b]``."""
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    return value
+
+
+def ip_networks(value: list[str]) -> list[str]:
+    """Each entry must be an IP address or network (``10.0.0.0/8``)."""
+    import ipaddress
+
+    for entry in value:
+        try:
+            ipaddress.ip_network(entry, strict=False)
+        except ValueError:
+            raise ValueError(f"{entry!r} is not an IP address or network") from None
+    return value
+
+
 class ServerSettings(_Section):
     host: str = "127.0.0.1"
     port: int = Field(default=8700, ge=1, le=65535)
@@ -309,13 +328,8 @@ class ProjectSettings(_Section):
     #: https://, ssh:// and git:// URLs.
     clone_roots: list[str] = Field(default_factory=list)
 
-    @field_validator("clone_roots", mode="before")
-    @classmethod
-    def _roots(cls, value: object) -> object:
-        # ATELIER_PROJECTS_CLONE_ROOTS=/srv/git,/data/repos
-        if isinstance(value, str):
-            return [part.strip() for part in value.split(",") if part.strip()]
-        return value
+    # ATELIER_PROJECTS_CLONE_ROOTS=/srv/git,/data/repos
+    _roots = field_validator("clone_roots", mode="before")(comma_list)
 
     @field_validator("clone_roots")
     @classmethod
@@ -357,13 +371,8 @@ class ContainerSettings(_Section):
     #: Moving a ``production`` alias needs a passing container test of that version.
     require_test_for_production: bool = False
 
-    @field_validator("ulimits", mode="before")
-    @classmethod
-    def _ulimit_list(cls, value: object) -> object:
-        # ATELIER_CONTAINERS_ULIMITS=nofile=1024:1024,nproc=1000:1000
-        if isinstance(value, str):
-            return [part.strip() for part in value.split(",") if part.strip()]
-        return value
+    # ATELIER_CONTAINERS_ULIMITS=nofile=1024:1024,nproc=1000:1000
+    _ulimit_list = field_validator("ulimits", mode="before")(comma_list)
 
     @field_validator("ulimits")
     @classmethod
@@ -398,25 +407,9 @@ class AuthSettings(_Section):
     #: A hash made with other parameters is redone on the next sign-in.
     password_hash_cost: Literal["standard", "minimal"] = "standard"
 
-    @field_validator("trusted_proxies", mode="before")
-    @classmethod
-    def _proxy_list(cls, value: object) -> object:
-        # ATELIER_AUTH_TRUSTED_PROXIES=10.0.0.1,10.0.0.2
-        if isinstance(value, str):
-            return [part.strip() for part in value.split(",") if part.strip()]
-        return value
-
-    @field_validator("trusted_proxies")
-    @classmethod
-    def _networks(cls, value: list[str]) -> list[str]:
-        import ipaddress
-
-        for entry in value:
-            try:
-                ipaddress.ip_network(entry, strict=False)
-            except ValueError:
-                raise ValueError(f"{entry!r} is not an IP address or network") from None
-        return value
+    # ATELIER_AUTH_TRUSTED_PROXIES=10.0.0.1,10.0.0.2
+    _proxy_list = field_validator("trusted_proxies", mode="before")(comma_list)
+    _networks = field_validator("trusted_proxies")(ip_networks)
 
 
 class PiiSettings(_Section):
@@ -450,25 +443,9 @@ class NotificationSettings(_Section):
     #: Seconds a receiver has to answer one delivery.
     webhook_timeout_seconds: float = Field(default=10.0, gt=0, le=120)
 
-    @field_validator("webhook_networks", mode="before")
-    @classmethod
-    def _network_list(cls, value: object) -> object:
-        # ATELIER_NOTIFICATIONS_WEBHOOK_NETWORKS=127.0.0.1/32,10.0.0.0/8
-        if isinstance(value, str):
-            return [part.strip() for part in value.split(",") if part.strip()]
-        return value
-
-    @field_validator("webhook_networks")
-    @classmethod
-    def _webhook_networks(cls, value: list[str]) -> list[str]:
-        import ipaddress
-
-        for entry in value:
-            try:
-                ipaddress.ip_network(entry, strict=False)
-            except ValueError:
-                raise ValueError(f"{entry!r} is not an IP address or network") from None
-        return value
+    # ATELIER_NOTIFICATIONS_WEBHOOK_NETWORKS=127.0.0.1/32,10.0.0.0/8
+    _network_list = field_validator("webhook_networks", mode="before")(comma_list)
+    _webhook_networks = field_validator("webhook_networks")(ip_networks)
 
 
 class Settings(_Section):
