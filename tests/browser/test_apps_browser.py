@@ -46,6 +46,29 @@ def log_in(page, url: str, name: str, target: str) -> None:  # type: ignore[no-u
     page.wait_for_url(f"{url}{target}")
 
 
+def assert_form_layout(page) -> None:  # type: ignore[no-untyped-def]
+    """Radio buttons and check boxes sit on one line with their label text, just before it;
+    the comment box is as wide as the feedback form."""
+    for width in (1400, 800):
+        page.set_viewport_size({"width": width, "height": 900})
+        for selector in (
+            "input[name=verdict][value=right]",
+            "input[name=verdict][value=wrong]",
+            "input[data-widget=boolean]",
+        ):
+            box = page.locator(selector).first.bounding_box()
+            label = page.locator(f"label:has({selector})").first.bounding_box()
+            assert box and label
+            assert box["x"] - label["x"] < 8, (width, selector, box, label)
+            assert label["height"] < 2 * box["height"] + 16, (width, selector, label)
+        form = page.locator("#feedback-form").bounding_box()
+        comment = page.locator("textarea[name=comment]").bounding_box()
+        assert form and comment and comment["width"] > 0.9 * form["width"], (form, comment)
+        assert comment["height"] > 50
+        page.screenshot(path=f"/tmp/app-form-{width}.png", full_page=True)
+    page.set_viewport_size({"width": 1400, "height": 900})
+
+
 def test_a_viewer_predicts_and_gives_feedback_the_scientist_sees(apps_portal, page) -> None:  # type: ignore[no-untyped-def]
     server, workbench = apps_portal
     page.set_default_timeout(90_000)  # the server loads MLflow and the model on first use
@@ -64,6 +87,7 @@ def test_a_viewer_predicts_and_gives_feedback_the_scientist_sees(apps_portal, pa
     value = page.get_by_test_id("prediction-value").inner_text()
     assert value in ("churn", "stay")
     assert page.get_by_test_id("prediction-probability").inner_text().endswith("%")
+    assert_form_layout(page)
     page.check("input[name=verdict][value=wrong]")
     page.fill("input[name=correct_value]", "stay" if value == "churn" else "churn")
     page.fill("textarea[name=comment]", "She renewed her mortgage last week")

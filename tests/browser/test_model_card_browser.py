@@ -46,6 +46,21 @@ def fits(page) -> bool:  # type: ignore[no-untyped-def]
     return bool(page.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1"))
 
 
+def assert_dates_unbroken(page) -> None:  # type: ignore[no-untyped-def]
+    """At 1400 and 800 px the run's start is one line of text, and the model URI stays in
+    its column."""
+    for width in (1400, 800):
+        page.set_viewport_size({"width": width, "height": 1000})
+        started = page.get_by_test_id("card-run-started")
+        assert started.evaluate("(n) => n.getClientRects().length") == 1, width
+        source = page.get_by_test_id("card-source")
+        right = source.evaluate("(n) => n.closest('.card').getBoundingClientRect().right")
+        box = source.bounding_box()
+        assert box and box["x"] + box["width"] <= right, width
+        page.screenshot(path=f"/tmp/model-card-{width}.png", full_page=True)
+    page.set_viewport_size({"width": 1400, "height": 1000})
+
+
 def test_the_card_says_true_things_wide_and_narrow(card_portal, page, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     server, _ = card_portal
     page.set_default_timeout(60_000)
@@ -59,6 +74,7 @@ def test_the_card_says_true_things_wide_and_narrow(card_portal, page, tmp_path: 
     assert form.locator("select[name=target]").input_value() == "alias:champion"
     assert "Serves @champion, today version 1" in form.inner_text()
     page.screenshot(path=str(tmp_path / "churn-1400.png"), full_page=True)
+    assert_dates_unbroken(page)
 
     page.click("[data-testid=alias] >> text=challenger")
     page.wait_for_url(f"{server.url}/models/churn?alias=challenger")

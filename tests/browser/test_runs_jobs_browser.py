@@ -95,6 +95,17 @@ def test_a_run_page_draws_its_metrics_and_registers_its_model(portal, page) -> N
     assert workbench.models.client.get_model_version("churn-browser", "1").run_id == run_id
 
 
+def assert_rows_line_up(page) -> None:  # type: ignore[no-untyped-def]
+    """Every label of the job's details (the live panel's too) starts at one x, every value
+    at another."""
+    edges = page.evaluate(
+        "() => ['dl.job > dt', 'dl.job > dd'].map((s) => [...document.querySelectorAll(s)]"
+        ".map((n) => Math.round(n.getBoundingClientRect().left)))"
+    )
+    labels, values = edges
+    assert len(labels) >= 6 and len(set(labels)) == 1 and len(set(values)) == 1, edges
+
+
 def test_a_job_page_shows_resources_while_it_runs_and_its_metrics_after(  # type: ignore[no-untyped-def]
     portal, page, tmp_path: Path
 ) -> None:
@@ -127,12 +138,15 @@ def test_a_job_page_shows_resources_while_it_runs_and_its_metrics_after(  # type
     assert "loss" in metrics
     page.locator("[data-target^=job-metric-]").first.wait_for(state="attached")
     assert fits(page)
+    assert_rows_line_up(page)
+    assert page.locator("h1").inner_text().startswith(f"Job {job['id']}: train_job.py")
     page.screenshot(path=str(SHOTS / "job-done-1400.png"), full_page=True)
 
     page.set_viewport_size({"width": 800, "height": 1000})
     page.reload()
     page.locator("#job-cpu svg").wait_for()
     assert fits(page), "the job page is wider than 800 px"
+    assert_rows_line_up(page)
     page.screenshot(path=str(SHOTS / "job-done-800.png"), full_page=True)
 
     page.get_by_test_id("job-run").locator("a").click()

@@ -43,6 +43,11 @@ def test_complete_browse_save_and_reopen(portal, page) -> None:  # type: ignore[
     page.keyboard.type("SELECT * FROM bank.cu")
     options = page.locator(".cm-tooltip-autocomplete li")
     options.filter(has_text="customers").first.wait_for()
+    # Icons are plain letters (the bundle's symbols render as empty boxes without their font).
+    icons = page.locator(".cm-tooltip-autocomplete .cm-completionIcon").evaluate_all(
+        "(nodes) => nodes.map((n) => getComputedStyle(n, '::after').content)"
+    )
+    assert icons and all(re.fullmatch(r'"[A-Za-z]+"', icon) for icon in icons), icons
     page.keyboard.press("Enter")  # accepts the completion
     assert page.get_by_test_id("sql-editor").input_value() == "SELECT * FROM bank.customers"
     page.keyboard.type(" c WHERE c.seg")
