@@ -61,3 +61,6 @@ def test_comments_block_and_activity_page(client: Any, accounts: Accounts, workb
     assert feed.status_code == 200
     assert "viewer1 mentioned you on app demo" in feed.text and "&lt;script&gt;" in feed.text
     assert "<script>alert" not in feed.text
+    home = client.get("/", headers=sci)
+    card = home.text[home.text.index('data-testid="home-activity"') :]
+    assert "viewer1 mentioned you on app demo" in card and 'href="/activity"' in card
