@@ -228,41 +228,15 @@ class NotebookServers:
         config = folder / "jupyter_server_config.json"
         _write_private(config, json.dumps(self._config(sock, secret, kernels), indent=1))
         url = self.atelier_url().rstrip("/")
-        env = {
-            k: v
-            for k, v in without_server_secrets(os.environ).items()
-            if not k.startswith(("ATELIER_", "JUPYTER", "MLFLOW_"))
-        }
-        env.update(
-            ATELIER_URL=url,
-            ATELIER_TOKEN=token,
-            MLFLOW_TRACKING_URI=f"{url}/mlflow",
-            MLFLOW_TRACKING_TOKEN=token,
-            JUPYTER_CONFIG_DIR=str(folder / "config"),
-            JUPYTER_DATA_DIR=str(folder / "data"),
-            JUPYTER_RUNTIME_DIR=str(folder / "runtime"),
-            JUPYTER_PLATFORM_DIRS="1",
-            PYTHONUNBUFFERED="1",
-        )
+        env = jupyter_environment(folder, url, token)
         if self.user_environment is not None:
             env.update(self.user_environment(user))
         log_path = self.logs_dir / f"jupyter-{user}.log"
-        log: IO[bytes]
-        with log_path.open("ab") as log:
-            try:
-                process = subprocess.Popen(
-                    [self.python, "-m", "jupyterlab", f"--config={config}"],
-                    cwd=self.root_dir,
-                    env=env,
-                    stdin=subprocess.DEVNULL,
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                    start_new_session=True,
-                    preexec_fn=die_with_parent if sys.platform == "linux" else None,
-                )
-            except OSError as exc:
-                self.tokens.revoke(info.key)
-                raise NotebookServerFailed(f"cannot start JupyterLab for {user}: {exc}") from None
+        try:
+            process = spawn_jupyter(self.python, config, self.root_dir, env, log_path)
+        except OSError as exc:
+            self.tokens.revoke(info.key)
+            raise NotebookServerFailed(f"cannot start JupyterLab for {user}: {exc}") from None
         return JupyterServer(
             user, folder, sock, secret, info.key, info.expires_at, process, log_path
         )
@@ -384,6 +358,48 @@ class NotebookServers:
             return False
         last = datetime.fromisoformat(status["last_activity"].replace("Z", "+00:00"))
         return now - last > self.idle
+
+
+def jupyter_environment(folder: Path, url: str, token: str | None) -> dict[str, str]:
+    """The environment of a Jupyter server and its kernels: Atelier's address, the token its
+    kernels act with (None: each kernel gets its own), Jupyter's folders under ``folder``;
+    none of the server's own secrets or settings."""
+    env = {
+        k: v
+        for k, v in without_server_secrets(os.environ).items()
+        if not k.startswith(("ATELIER_", "JUPYTER", "MLFLOW_"))
+    }
+    env.update(
+        ATELIER_URL=url,
+        MLFLOW_TRACKING_URI=f"{url}/mlflow",
+        JUPYTER_CONFIG_DIR=str(folder / "config"),
+        JUPYTER_DATA_DIR=str(folder / "data"),
+        JUPYTER_RUNTIME_DIR=str(folder / "runtime"),
+        JUPYTER_PLATFORM_DIRS="1",
+        PYTHONUNBUFFERED="1",
+    )
+    if token is not None:
+        env.update(ATELIER_TOKEN=token, MLFLOW_TRACKING_TOKEN=token)
+    return env
+
+
+def spawn_jupyter(
+    python: str, config: Path, cwd: Path, env: dict[str, str], log_path: Path
+) -> subprocess.Popen[bytes]:
+    """Start JupyterLab with ``config`` in its own process group, tied to this process's
+    life, its output appended to ``log_path``."""
+    log: IO[bytes]
+    with log_path.open("ab") as log:
+        return subprocess.Popen(
+            [python, "-m", "jupyterlab", f"--config={config}"],
+            cwd=cwd,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            preexec_fn=die_with_parent if sys.platform == "linux" else None,
+        )
 
 
 def lease_name(user: str) -> str:

@@ -24,15 +24,13 @@ import contextlib
 import json
 import os
 import secrets
-import subprocess
 import sys
 import threading
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import IO, Any, Protocol
+from typing import Any, Protocol
 
-from atelier.backends.compute.proctree import die_with_parent
 from atelier.services.auth import Principal, Tokens
 from atelier.services.auth import scopes as token_scopes
 from atelier.services.notebooks.kernelspecs import KernelProject, write_kernelspecs
@@ -44,6 +42,8 @@ from atelier.services.notebooks.servers import (
     _default_lab_settings,
     _socket_path,
     _write_private,
+    jupyter_environment,
+    spawn_jupyter,
 )
 
 #: The gateway serves a project's shared server under this path, followed by the name.
@@ -132,44 +132,19 @@ class SharedServers(NotebookServers):
         config = folder / "jupyter_server_config.json"
         settings = self._shared_config(name, project.path, folder, sock, secret, kernels)
         _write_private(config, json.dumps(settings, indent=1))
-        url = self.atelier_url().rstrip("/")
-        env = {
-            k: v
-            for k, v in os.environ.items()
-            if not k.startswith(("ATELIER_", "JUPYTER", "MLFLOW_"))
-        }
-        # No token here: each kernel gets the one of the member who starts it.
-        env.update(
-            ATELIER_URL=url,
-            MLFLOW_TRACKING_URI=f"{url}/mlflow",
-            JUPYTER_CONFIG_DIR=str(folder / "config"),
-            JUPYTER_DATA_DIR=str(folder / "data"),
-            JUPYTER_RUNTIME_DIR=str(folder / "runtime"),
-            JUPYTER_PLATFORM_DIRS="1",
-            PYTHONUNBUFFERED="1",
-        )
+        # No token for the server: each kernel gets the one of the member who starts it.
+        env = jupyter_environment(folder, self.atelier_url().rstrip("/"), None)
         if self.user_environment is not None:
             # git's committer here is the shared server; the gateway makes each commit's
             # author the member who commits.
             env.update(self.user_environment(f"shared-{name}"))
         log_path = self.logs_dir / f"jupyter-shared-{name}.log"
-        log: IO[bytes]
-        with log_path.open("ab") as log:
-            try:
-                process = subprocess.Popen(
-                    [self.python, "-m", "jupyterlab", f"--config={config}"],
-                    cwd=project.path,
-                    env=env,
-                    stdin=subprocess.DEVNULL,
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                    start_new_session=True,
-                    preexec_fn=die_with_parent if sys.platform == "linux" else None,
-                )
-            except OSError as exc:
-                raise NotebookServerFailed(
-                    f"cannot start the shared JupyterLab of {name}: {exc}"
-                ) from None
+        try:
+            process = spawn_jupyter(self.python, config, project.path, env, log_path)
+        except OSError as exc:
+            raise NotebookServerFailed(
+                f"cannot start the shared JupyterLab of {name}: {exc}"
+            ) from None
         forever = datetime.now(UTC) + timedelta(days=TOKEN_DAYS)
         return JupyterServer(
             name, folder, sock, secret, "", forever, process, log_path, base_url=base_url(name)
