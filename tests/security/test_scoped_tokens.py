@@ -259,7 +259,9 @@ def test_an_apps_token_is_scoped_labelled_short_and_revoked(
     ada = lab.person("ada")
     lab.wb.apps.deploy("revoked", QUIET_APP, ada, kind="dash")
     token = _app_token(lab, "revoked")
-    info = next(t for t in lab.wb.tokens.list("ada") if t.name == "app revoked" and t.active)
+    # Labelled after the app and the server that runs this copy of it.
+    label = f"app revoked on {lab.wb.apps.replica}"
+    info = next(t for t in lab.wb.tokens.list("ada") if t.name == label and t.active)
     assert info.scopes == token_scopes.APP
     assert info.expires_at - info.created_at <= timedelta(days=1)
     assert _alive(lab, token)
