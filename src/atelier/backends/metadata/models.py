@@ -569,23 +569,6 @@ class SavedQuery(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
-class Lease(Base):
-    """Who does a piece of background work that must run once (shipping a journal, watching
-    a job, a user's notebook server) until when: taken over by another server once it
-    expires without renewal."""
-
-    __tablename__ = "leases"
-
-    #: The work, e.g. ``job:12``, ``journal:FOLDER``, ``notebook:alice``, ``server:ID``.
-    name: Mapped[str] = mapped_column(String(255), primary_key=True)
-    #: The holder's id: ``host:pid:random`` of the process doing the work.
-    holder: Mapped[str] = mapped_column(String(255))
-    #: Where the holder answers (a server's internal address), for the others to say so.
-    address: Mapped[str] = mapped_column(String(255), default="")
-    acquired_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
-
-
 # -- discussion: comments, mentions, activity and webhooks (migration 0014) ----------------
 
 
@@ -686,3 +669,20 @@ class WebhookDelivery(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class Lease(Base):
+    """Who does a piece of background work that must run once (shipping a journal, watching
+    a job, a user's notebook server) until when: taken over by another server once it
+    expires without renewal."""
+
+    __tablename__ = "leases"
+
+    #: The work, e.g. ``job:12``, ``journal:FOLDER``, ``notebook:alice``, ``server:ID``.
+    name: Mapped[str] = mapped_column(String(255), primary_key=True)
+    #: The holder's id: ``host:pid:random`` of the process doing the work.
+    holder: Mapped[str] = mapped_column(String(255))
+    #: Where the holder answers (a server's internal address), for the others to say so.
+    address: Mapped[str] = mapped_column(String(255), default="")
+    acquired_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
