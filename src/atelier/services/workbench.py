@@ -233,6 +233,7 @@ class Workbench:
             sources=self.sources,
         )
         store.masking = self.query.masking  # features read personal data as SQL does
+        store.leases = self.leases  # one materialization of a view at a time, across servers
         return store
 
     @cached_property

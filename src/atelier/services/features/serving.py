@@ -33,6 +33,7 @@ from atelier.errors import InvalidInput, NotFound
 from atelier.services.features.compile import ROW, TS, Compiled, compile_view
 from atelier.services.features.definitions import FeatureView
 from atelier.services.features.engine import EVENT, Frame, Plan, lookup_rows, lookup_windows
+from atelier.services.features.exclusive import materializing
 from atelier.services.features.frames import to_arrow
 from atelier.services.features.pii import (
     FeaturePii,
@@ -63,7 +64,9 @@ def materialize(
     masking: Masking | None = None,
 ) -> list[dict[str, Any]]:
     """Materialize the named views (all by default); one summary per view. ``masking``: a
-    plan to read the sources through (None: as they are; lookups mask for each reader)."""
+    plan to read the sources through (None: as they are; lookups mask for each reader).
+    Holds each view's materialization lease for the run (:mod:`.exclusive`): refused when
+    another run of one of them is under way, on this server or another."""
     import duckdb
 
     from atelier.services.features.store import utc_ns
@@ -77,58 +80,61 @@ def materialize(
     missing = set(names or ()) - {name for name, _, _ in rows}
     if missing:
         raise NotFound(f"no feature view {', '.join(sorted(missing))}")
-    online = open_store(store.settings, store.root)
-    results = []
-    try:
-        for name, version, spec in rows:
-            started = datetime.now(UTC)
-            clock = time.perf_counter()
-            previous = _previous(store, name, version) if incremental else None
-            view = FeatureView.from_spec(spec)
-            with store.connection([view], masking=masking) as con:
-                masked = store.masked_view(con, view, masking)
-                compiled = compile_view(con, masked, read=True)
-                snapshot = lake_snapshot(con, store.warehouse.alias)
-                alias = store.warehouse.alias
-                try:
-                    count, schema, records = _compute(
-                        con, compiled, moment, previous, snapshot, alias
+    with materializing(store.lease_keeper(), [name for name, _, _ in rows]):
+        online = open_store(store.settings, store.root)
+        results = []
+        try:
+            for name, version, spec in rows:
+                started = datetime.now(UTC)
+                clock = time.perf_counter()
+                previous = _previous(store, name, version) if incremental else None
+                view = FeatureView.from_spec(spec)
+                with store.connection([view], masking=masking) as con:
+                    masked = store.masked_view(con, view, masking)
+                    compiled = compile_view(con, masked, read=True)
+                    snapshot = lake_snapshot(con, store.warehouse.alias)
+                    alias = store.warehouse.alias
+                    try:
+                        count, schema, records = _compute(
+                            con, compiled, moment, previous, snapshot, alias
+                        )
+                    except duckdb.Error:
+                        if previous is None:
+                            raise
+                        # The table's history cannot say what changed (it was replaced since
+                        # the last run): compute everything again.
+                        previous = None
+                        count, schema, records = _compute(
+                            con, compiled, moment, None, snapshot, alias
+                        )
+                write = online.upsert if previous is not None else online.replace
+                write(name, schema, records)
+                with store.db.session() as session:
+                    session.add(
+                        FeatureMaterialization(
+                            view=name,
+                            view_version=version,
+                            store=store.settings.online_store,
+                            mode="incremental" if previous is not None else "full",
+                            as_of_ns=moment,
+                            lake_snapshot=snapshot,
+                            entities=count,
+                            started_at=started,
+                            finished_at=datetime.now(UTC),
+                        )
                     )
-                except duckdb.Error:
-                    if previous is None:
-                        raise
-                    # The table's history cannot say what changed (it was replaced since
-                    # the last run): compute everything again.
-                    previous = None
-                    count, schema, records = _compute(con, compiled, moment, None, snapshot, alias)
-            write = online.upsert if previous is not None else online.replace
-            write(name, schema, records)
-            with store.db.session() as session:
-                session.add(
-                    FeatureMaterialization(
-                        view=name,
-                        view_version=version,
-                        store=store.settings.online_store,
-                        mode="incremental" if previous is not None else "full",
-                        as_of_ns=moment,
-                        lake_snapshot=snapshot,
-                        entities=count,
-                        started_at=started,
-                        finished_at=datetime.now(UTC),
-                    )
+                results.append(
+                    {
+                        "view": name,
+                        "version": version,
+                        "mode": "incremental" if previous is not None else "full",
+                        "entities": count,
+                        "store": store.settings.online_store,
+                        "seconds": round(time.perf_counter() - clock, 3),
+                    }
                 )
-            results.append(
-                {
-                    "view": name,
-                    "version": version,
-                    "mode": "incremental" if previous is not None else "full",
-                    "entities": count,
-                    "store": store.settings.online_store,
-                    "seconds": round(time.perf_counter() - clock, 3),
-                }
-            )
-    finally:
-        online.close()
+        finally:
+            online.close()
     return results
 
 

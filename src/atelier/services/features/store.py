@@ -77,6 +77,7 @@ if TYPE_CHECKING:
     from atelier.backends.warehouse.masking import Masking
     from atelier.services.auth import Principal
     from atelier.services.catalog import Sources, TableEntry
+    from atelier.services.leases import LeaseKeeper
     from atelier.services.pii.grants import PiiGrants
     from atelier.services.pii.policies import PiiPolicies
 
@@ -133,6 +134,17 @@ class FeatureStore:
         #: person's feature computations read of tagged columns. None fails closed: every
         #: tagged column is redacted for everyone (see :meth:`plan`).
         self.masking: MaskingPolicy | None = None
+        #: The server's lease keeper: a materialization holds ``materialize:VIEW`` through it
+        #: (:mod:`.exclusive`). None: one of this store's own, made on first use.
+        self.leases: LeaseKeeper | None = None
+
+    def lease_keeper(self) -> LeaseKeeper:
+        """The lease keeper materializations hold their view's lease through."""
+        if self.leases is None:
+            from atelier.services.leases import LeaseKeeper, Leases
+
+            self.leases = LeaseKeeper(Leases(self.db))
+        return self.leases
 
     # -- connections -----------------------------------------------------------------------
 
