@@ -41,6 +41,8 @@ def test_the_demo_model_is_registered_and_its_app_shared_with_everyone(demo: Wor
     assert 0.5 < card["metrics"]["roc_auc"] <= 1
     assert {d["table"] for d in card["data_versions"]} >= {"bank.customers", "bank.churn_labels"}
     assert card["registered_by"] == owner.name
+    # Trained by Atelier's own code: no commit of whatever repository the tests run from.
+    assert card["environment"]["git_commit"] is None
 
     info = demo.models.resolve(f"{MODEL}@champion")
     mlmodel = json.dumps(yaml.safe_load(info.mlmodel.read_text()))

@@ -257,6 +257,12 @@ def _train_and_log(workbench: Workbench, owner: Principal) -> tuple[str, int]:
                     metadata={"atelier": {"categories": categories}},
                     pip_requirements=mlflow.sklearn.get_default_pip_requirements(),
                 )
+        # The demo model comes from Atelier's own code, not from a repository: no git tags
+        # (MLflow would name the repository Atelier happens to run from).
+        tags = client.get_run(run.info.run_id).data.tags
+        for tag in sorted(tags):
+            if tag.startswith(("mlflow.source.git.", "atelier.git.")):
+                client.delete_tag(run.info.run_id, tag)
     finally:
         mlflow.set_tracking_uri(saved)  # type: ignore[arg-type]
     return str(run.info.run_id), len(frame)

@@ -55,6 +55,7 @@ from atelier.services.tracking.references import (
     check_name,
     parse_reference,
 )
+from atelier.services.tracking.runs import run_git
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -419,14 +420,15 @@ class ModelRegistry:
             card["personal_data"] = pii_columns(tags)
             lock = self._read(run.info.artifact_uri, LOCK_ARTIFACT)
             packages = self._read(run.info.artifact_uri, PACKAGES_ARTIFACT)
+            git = run_git(tags)
             card["environment"] = {
                 "user": tags.get("atelier.user") or tags.get("mlflow.user"),
                 "project": tags.get("atelier.project"),
                 "profile": tags.get("atelier.profile"),
                 "python": tags.get("atelier.python"),
-                "git_commit": tags.get("atelier.git.commit")
-                or tags.get("mlflow.source.git.commit"),
-                "git_dirty": tags.get("atelier.git.dirty") == "true",
+                # The project's commit (MLflow's own tag only on runs Atelier did not capture).
+                "git_commit": git.get("commit"),
+                "git_dirty": bool(git.get("dirty")),
                 "lock_sha256": tags.get("atelier.lock.sha256"),
                 "lock": lock[:MAX_LOCK_CHARS] if lock is not None else None,
                 "packages": packages.split() if packages is not None else None,
