@@ -12,6 +12,7 @@ from atelier.cli import (
     accounts,
     apps,
     data,
+    discussion,
     features,
     jobs,
     login,
@@ -87,6 +88,7 @@ notebook.register(cli)
 models.register(cli)
 apps.register(cli)
 pii.register(cli)
+discussion.register(cli)
 cli.add_command(serve.serve)
 
 
