@@ -13,6 +13,7 @@ a comment is a person speaking.
 from __future__ import annotations
 
 import json
+import sys
 from typing import Any
 
 import click
@@ -82,7 +83,7 @@ def list_comments(workspace: str | None, kind: str, subject_id: str, as_json: bo
 def add_comment(workspace: str | None, kind: str, subject_id: str, text: str) -> None:
     """Comment TEXT on KIND ID (TEXT `-`: read it from standard input)."""
     if text == "-":
-        text = click.get_text_stream("stdin").read()
+        text = sys.stdin.read()
     with client_for(workspace, roles=EVERYONE, doing="write comments") as client:
         comment = client.comment(kind, subject_id, text)
     told = comment["mentions"]
@@ -124,8 +125,10 @@ def delete_comment(workspace: str | None, comment_id: int) -> None:
 )
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def activity(workspace: str | None, project: str | None, limit: int, as_json: bool) -> None:
-    """What happened, newest first: comments and mentions, runs, new table versions,
-    model registrations and alias moves, feedback on apps, as you may see them."""
+    """Your activity feed, newest first (a project's with --project).
+
+    Comments and mentions, runs, new table versions, model registrations and alias moves,
+    feedback on apps: what you may see of them."""
     with client_for(workspace, roles=EVERYONE, doing="read activity") as client:
         items = client.activity(project, limit=limit)
     if as_json:
