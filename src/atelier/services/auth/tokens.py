@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, or_, select, update
 
 from atelier.backends.metadata import ApiToken, Database, User
 from atelier.backends.metadata.models import utcnow
@@ -25,6 +25,25 @@ from atelier.services.auth.secrets import digest, new_secret, same
 PREFIX = "atl"
 #: Token use is written to the audit log at most this often per token, not on every request.
 AUDIT_EVERY = timedelta(minutes=5)
+
+#: Who calls with a token key: the columns the check needs, token and owner in one statement.
+_CALLER = (
+    select(
+        ApiToken.id,
+        ApiToken.secret_hash,
+        ApiToken.name,
+        ApiToken.expires_at,
+        ApiToken.revoked_at,
+        ApiToken.last_used_at,
+        ApiToken.scopes,
+        User.id.label("user_id"),
+        User.name.label("user_name"),
+        User.role,
+        User.disabled,
+    )
+    .join(User, User.id == ApiToken.user_id)
+    .where(ApiToken.key == bindparam("key"))
+)
 
 
 @dataclass(frozen=True)
@@ -168,38 +187,53 @@ class Tokens:
             )
 
     def authenticate(self, plaintext: str) -> TokenUse | None:
+        """The caller behind ``plaintext``, read afresh on every call (a revoked token or a
+        disabled owner is refused at once): one statement, a join selecting only what the
+        check needs. The "last used" time is written only when it is ``AUDIT_EVERY`` old,
+        by an update conditional on that, so most requests write nothing, and of several
+        racing requests only one writes and asks for an audit entry."""
         prefix, _, rest = plaintext.partition("_")
         key, _, secret = rest.partition("_")
         if prefix != PREFIX or not key or not secret:
             return None
         now = utcnow()
-        with self.db.session() as session:
-            row = session.execute(
-                select(ApiToken, User).join(User).where(ApiToken.key == key)
-            ).first()
+        # Core, not the ORM: no entities to build, no unit of work to flush on the hot path.
+        with self.db.engine.connect() as connection:
+            row = connection.execute(_CALLER, {"key": key}).first()
             if row is None:
                 return None
-            token, user = row
             if (
-                not same(token.secret_hash, digest(secret))
-                or token.revoked_at is not None
-                or token.expires_at <= now
-                or user.disabled
+                not same(row.secret_hash, digest(secret))
+                or row.revoked_at is not None
+                or row.expires_at <= now
+                or row.disabled
             ):
                 return None
-            audit = token.last_used_at is None or now - token.last_used_at >= AUDIT_EVERY
-            if audit:
-                token.last_used_at = now
-            scopes = scope_codec.decode(token.scopes)
-            principal = Principal(
-                user.id,
-                user.name,
-                user.role,
-                "token",
-                scopes=scopes,
-                label=token.name if scopes is not None else None,
-            )
-            return TokenUse(principal, key, audit)
+            audit = False
+            if row.last_used_at is None or now - row.last_used_at >= AUDIT_EVERY:
+                touched = connection.execute(
+                    update(ApiToken)
+                    .where(
+                        ApiToken.id == row.id,
+                        or_(
+                            ApiToken.last_used_at.is_(None),
+                            ApiToken.last_used_at <= now - AUDIT_EVERY,
+                        ),
+                    )
+                    .values(last_used_at=now)
+                )
+                connection.commit()
+                audit = getattr(touched, "rowcount", 0) == 1
+        scopes = scope_codec.decode(row.scopes)
+        principal = Principal(
+            row.user_id,
+            row.user_name,
+            row.role,
+            "token",
+            scopes=scopes,
+            label=row.name if scopes is not None else None,
+        )
+        return TokenUse(principal, key, audit)
 
     def refusal(self, plaintext: str) -> tuple[str, str | None]:
         """Why :meth:`authenticate` refuses ``plaintext``: a short reason, and the token's key
