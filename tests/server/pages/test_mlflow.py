@@ -174,6 +174,29 @@ def test_scientists_get_the_ui_and_api(portal: Portal) -> None:
     assert "Default" in [e["name"] for e in experiments]
 
 
+def test_the_mlflow_page_carries_atelier_settings(portal: Portal) -> None:
+    page = portal.get("/mlflow/")
+    head = page.text.split("</head>")[0]
+    # Ahead of MLflow's own (deferred) bundle, so the settings are stored before it reads them.
+    assert head.index('<script src="/static/mlflow-settings.js">') < head.index("main.")
+    assert '<link rel="stylesheet" href="/static/mlflow-settings.css">' in head
+    assert page.text.count("mlflow-settings.js") == 1
+    assert int(page.headers["content-length"]) == len(page.content)
+    assert "etag" not in page.headers
+    # A browser's copy from before is not revalidated into use: the page comes whole.
+    conditional = {**portal.headers(), "If-None-Match": "*", "If-Modified-Since": "x"}
+    again = httpx.get(f"{portal.url}/mlflow/", headers=conditional, timeout=60)
+    assert again.status_code == 200
+    assert "mlflow-settings.js" in again.text
+    # Only the page: MLflow's other files pass through as they are.
+    manifest = portal.get("/mlflow/static-files/manifest.json")
+    assert manifest.status_code == 200
+    assert "mlflow-settings" not in manifest.text
+    script = portal.get("/static/mlflow-settings.js")
+    assert "mlflow.telemetry.info.alert.dismissed_v1" in script.text
+    assert "[data-assistant-ui]" in portal.get("/static/mlflow-settings.css").text
+
+
 def test_browser_writes_need_same_origin(portal: Portal) -> None:
     body = {"name": "from-the-browser"}
     with portal.session("scientist1") as browser:

@@ -11,7 +11,9 @@ forwarded to MLflow's server on its private Unix socket. On the way:
 * the gateway (:mod:`atelier.server.gateway`) forwards it: Atelier's cookie and token are not
   passed on, Host and Origin become the fixed names MLflow's own host/CORS middleware is
   configured to accept, and browser requests that change state must come from Atelier's own
-  pages (MLflow's UI cannot send Atelier's CSRF token, so this is the CSRF check here).
+  pages (MLflow's UI cannot send Atelier's CSRF token, so this is the CSRF check here);
+* MLflow's page gets Atelier's settings for its UI: no telemetry notice, no assistant
+  (:mod:`atelier.server.pages.mlflow_page`).
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ from atelier.server.gateway import Upstream, allow_gateway, proxy_http, sandboxe
 from atelier.server.gateway.guard import GatewayGuard
 from atelier.server.gateway.proxy import upstream_client
 from atelier.server.pages.mlflow_owners import check_owners
+from atelier.server.pages.mlflow_page import is_page, page_request, with_settings
 from atelier.server.pages.mlflow_stored import check_targets, lookup
 from atelier.services.auth import Principal
 from atelier.services.auth.scopes import TRACKING
@@ -150,7 +153,12 @@ async def mlflow_proxy(
         return _refusal(str(exc), exc.status_code)
     except HTTPException as exc:
         return _refusal(str(exc.detail), exc.status_code)
+    page = is_page(request.method, path)
+    if page:  # MLflow's page gets Atelier's settings for its UI (mlflow_page)
+        request = page_request(request)
     response = await proxy_http(request, upstream(server), path, client=_client(server))
+    if page:
+        response = await with_settings(response)
     await owned.record(response.status_code)
     # Artifacts are user content: only MLflow's own UI may run as a page of the portal's origin.
     return response if _MLFLOW_UI.match(path) else sandboxed(response)
