@@ -90,6 +90,21 @@ def test_environment_uses_the_names_mlflow_server_reads(tmp_path: Path) -> None:
     assert env["MLFLOW_SERVER_ALLOWED_HOSTS"] == UPSTREAM_HOST
 
 
+def test_environment_turns_off_telemetry_and_the_remote_assistant(tmp_path: Path) -> None:
+    """Also when Atelier's own environment asks for them: MLflow reads these names."""
+    spec = importlib.util.find_spec("mlflow")
+    assert spec is not None and spec.origin is not None
+    source = (Path(spec.origin).parent / "environment_variables.py").read_text()
+    wanted = {"MLFLOW_ENABLE_REMOTE_ASSISTANT": "false", "MLFLOW_DISABLE_TELEMETRY": "true"}
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("MLFLOW_ENABLE_REMOTE_ASSISTANT", "true")
+        patch.setenv("MLFLOW_DISABLE_TELEMETRY", "false")
+        env = make_server(tmp_path, f"sqlite:///{tmp_path / 'a.db'}").environment()
+    for name, value in wanted.items():
+        assert f'"{name}"' in source, name
+        assert env[name] == value, name
+
+
 # -- the running server ------------------------------------------------------------------
 
 

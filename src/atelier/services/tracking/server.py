@@ -212,6 +212,9 @@ class TrackingServer:
                 "MLFLOW_SERVER_CORS_ALLOWED_ORIGINS": UPSTREAM_ORIGIN,
                 # Scorer jobs would start a task queue and run user code in the server.
                 "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false",
+                # The assistant runs tools on the host: never for remote callers (the proxy
+                # refuses its API too; its UI is hidden by Atelier's settings for MLflow's page).
+                "MLFLOW_ENABLE_REMOTE_ASSISTANT": "false",
                 "MLFLOW_DISABLE_TELEMETRY": "true",
                 "DO_NOT_TRACK": "1",
             }
