@@ -30,8 +30,8 @@ if TYPE_CHECKING:
     from atelier.sdk.models import Models
     from atelier.sdk.pii import Pii
     from atelier.sdk.pii_grants import PiiGrants
-    from atelier.sdk.saved_queries import SavedQueries
     from atelier.sdk.projects import Projects
+    from atelier.sdk.saved_queries import SavedQueries
 
 
 class RemoteClient(Client):

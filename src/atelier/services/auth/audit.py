@@ -61,9 +61,7 @@ class AuditLog:
             )
             session.add(event)
             session.flush()
-            entry = AuditEntry(
-                event.id, event.at, actor, action, target, success, client, detail
-            )
+            entry = AuditEntry(event.id, event.at, actor, action, target, success, client, detail)
         for listener in self.listeners:
             try:
                 listener(entry)

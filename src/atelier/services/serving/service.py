@@ -222,9 +222,7 @@ class ModelServer:
         self.personal = personal
         self.warehouse = warehouse
         self.tables = PredictionTables(warehouse)
-        self.journal = Journal(
-            journal_dir, self.tables.ship, interval=flush_seconds, leases=leases
-        )
+        self.journal = Journal(journal_dir, self.tables.ship, interval=flush_seconds, leases=leases)
         self.alias_seconds = alias_seconds
         #: Models in their own environment (None: every model loads in this process).
         self.workers = workers
