@@ -113,6 +113,8 @@ def test_every_main_page_passes_axe(site, page) -> None:  # type: ignore[no-unty
         response = page.goto(f"{server.url}{path}")
         # JupyterLab may still be starting: its waiting page is checked as it is.
         assert (response is not None and response.status < 500) or path == "/notebooks/lab", path
+        if path == "/data/sql":  # the schema browser fills in after the page: check it too
+            page.locator("#sql-schema-tree details").first.wait_for(state="attached")
         if found := violations(page):
             failures[path] = found
     # The upload page with a file previewed: the read options and the type of each column.

@@ -33,8 +33,10 @@ def test_complete_browse_save_and_reopen(portal, page) -> None:  # type: ignore[
 
     # The schema browser lists schemas, tables and typed columns from the catalog.
     tree = page.get_by_test_id("sql-schema-tree")
-    tree.locator("button[data-insert='bank.customers']").wait_for()
+    tree.locator("summary", has_text="customers").first.wait_for()
     assert tree.locator("summary", has_text="bank").first.is_visible()
+    # A table's name is inserted from its open list (its summary only folds: no nested controls).
+    assert tree.locator("summary button").count() == 0
     code = page.locator("[data-testid=sql-code] .cm-content")
     assert code.is_visible()
 
@@ -101,7 +103,7 @@ def test_complete_browse_save_and_reopen(portal, page) -> None:  # type: ignore[
 
     # Narrow window: one column, nothing wider than the window.
     page.set_viewport_size({"width": 800, "height": 900})
-    tree.locator("button[data-insert='bank.customers']").wait_for()
+    tree.locator("summary", has_text="customers").first.wait_for()
     width = page.evaluate("document.documentElement.scrollWidth")
     assert width <= 800
     if SHOTS:

@@ -202,9 +202,17 @@
     const nodes = schemas.map((schema) => {
       const tables = schema.tables.map((table) => {
         const full = schema.name + "." + table.name;
+        // The table's own name is inserted from the first line of its list: a summary holds
+        // no button (controls may not nest), it only folds.
         const columns = element(
           "ul",
           {},
+          element(
+            "li",
+            { dataset: { search: full.toLowerCase() } },
+            element("button", { type: "button", textContent: full, title: "Insert " + full, dataset: { insert: full } }),
+            element("small", { textContent: "table" })
+          ),
           ...table.columns.map((c) =>
             element(
               "li",
@@ -214,11 +222,7 @@
             )
           )
         );
-        const summary = element(
-          "summary",
-          {},
-          element("button", { type: "button", textContent: table.name, title: "Insert " + full, dataset: { insert: full } })
-        );
+        const summary = element("summary", { textContent: table.name, title: full });
         return element("details", { className: "schema-table", dataset: { search: full.toLowerCase() } }, summary, columns);
       });
       return element(
@@ -235,7 +239,6 @@
   tree.addEventListener("click", (event) => {
     const button = event.target.closest("button[data-insert]");
     if (!button) return;
-    event.preventDefault(); // a table's name sits in its summary: insert, do not fold
     insertText(button.dataset.insert);
   });
 
