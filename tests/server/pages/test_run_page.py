@@ -67,6 +67,9 @@ def log_training_run(tracking_uri: str, artifacts: Path, *, user: str, steps: in
             mlflow.sklearn.log_model(
                 LogisticRegression().fit(x, y), name="model", pip_requirements=["scikit-learn"]
             )
+            # Set last: with capture on in this process (another test may have turned it on),
+            # logging the model records the interpreter that runs the tests.
+            mlflow.set_tag("atelier.python", "3.11.9")
     return str(run.info.run_id)
 
 
