@@ -148,6 +148,16 @@ def no_stored_login(tmp_path_factory: pytest.TempPathFactory) -> None:
     os.environ["XDG_CONFIG_HOME"] = str(tmp_path_factory.mktemp("config"))
 
 
+@pytest.fixture(autouse=True)
+def no_reads_of_earlier_tests() -> Iterator[None]:
+    """Run capture remembers the tables this process read (for the next run's data versions):
+    what one test read must not appear in the runs of the next."""
+    yield
+    capture = sys.modules.get("atelier.services.tracking.capture")
+    if capture is not None:
+        capture.forget_reads()
+
+
 @pytest.fixture
 def postgres_database() -> Iterator[str]:
     """A fresh, empty PostgreSQL database for one test; its URL."""
