@@ -6,20 +6,15 @@ its folder on its project's locked environment (docs/containers.md, "Apps").
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel
 
-from atelier.contract.images import ENGINE_PATTERN, IMAGE_PATTERN
+from atelier.contract.images import ImageBuild
 
 
-class AppImageBuild(BaseModel):
-    """``POST /apps/{name}/image`` (and the query of ``GET .../image/context``)."""
-
-    model_config = ConfigDict(extra="forbid")
-    engine: str | None = Field(default=None, pattern=ENGINE_PATTERN)
-    #: The base image (default: ``containers.base_image``).
-    base: str | None = Field(default=None, max_length=255, pattern=r"^[A-Za-z0-9][\w./:@-]*$")
-    #: The image's name (default ``atelier-app/<app>:v<model version>``, hosted ``:latest``).
-    tag: str | None = Field(default=None, pattern=IMAGE_PATTERN)
+class AppImageBuild(ImageBuild):
+    """``POST /apps/{name}/image`` (and the query of ``GET .../image/context``): as for a
+    model's image; the default name is ``atelier-app/<app>:v<model version>`` (a hosted app's
+    ``:latest``)."""
 
 
 class AppImageBuilt(BaseModel):

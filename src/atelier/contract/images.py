@@ -10,6 +10,8 @@ from pydantic import BaseModel, ConfigDict, Field
 ENGINE_PATTERN = r"^(auto|podman|docker|buildah)$"
 #: An image name (``team/churn:v3``, ``registry.example.org:5000/team/churn:v3``).
 IMAGE_PATTERN = r"^[a-z0-9][a-z0-9._/:-]{0,254}$"
+#: A base image (``python:3.11-slim``, ``localhost/atelier-python:bookworm``, a digest).
+BASE_PATTERN = r"^[A-Za-z0-9][\w./:@-]*$"
 
 
 class ImageBuild(BaseModel):
@@ -18,7 +20,7 @@ class ImageBuild(BaseModel):
     model_config = ConfigDict(extra="forbid")
     engine: str | None = Field(default=None, pattern=ENGINE_PATTERN)
     #: The base image (default: ``containers.base_image``).
-    base: str | None = Field(default=None, max_length=255, pattern=r"^[A-Za-z0-9][\w./:@-]*$")
+    base: str | None = Field(default=None, max_length=255, pattern=BASE_PATTERN)
     #: The image's name (default ``atelier-model/<name>:v<version>``).
     tag: str | None = Field(default=None, pattern=IMAGE_PATTERN)
 

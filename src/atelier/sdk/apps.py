@@ -504,30 +504,12 @@ class RemoteApps(Apps):
         self, name: str, folder: str | Path, *, base: str | None = None, tag: str | None = None
     ) -> dict[str, Any]:
         import json
-        import shutil
-        import tarfile
-        import tempfile
 
-        target = Path(folder)
-        if target.exists() and (not target.is_dir() or any(target.iterdir())):
-            raise InvalidInput(f"{target} is not an empty folder: give a new one for the context")
+        from atelier.sdk.contexts import receive_context
+
         params = {k: v for k, v in {"base": base, "tag": tag}.items() if v is not None}
-        target.parent.mkdir(parents=True, exist_ok=True)
-        staged = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}-"))
-        try:
-            response = self._client.request(
-                "GET", f"/apps{_path(name)}/image/context", params=params, timeout=None
-            )
-            archive = staged / "context.tar.gz"
-            archive.write_bytes(response.content)
-            unpacked = staged / "context"
-            with tarfile.open(archive) as tar:
-                tar.extractall(unpacked, filter="data")  # no links out, no absolute paths
-            if target.exists():
-                target.rmdir()
-            unpacked.replace(target)
-        finally:
-            shutil.rmtree(staged, ignore_errors=True)
+        path = f"/apps{_path(name)}/image/context"
+        target = receive_context(self._client, path, params, folder)
         info = json.loads((target / "app-info.json").read_text())
         return {
             "app": info.get("app"),

@@ -361,31 +361,11 @@ class RemoteModels(Models):
     def build_context(
         self, reference: str, folder: str | Path, *, base: str | None = None, tag: str | None = None
     ) -> dict[str, Any]:
-        import shutil
-        import tarfile
+        from atelier.sdk.contexts import receive_context
 
-        from atelier.errors import InvalidInput
-
-        target = Path(folder)
-        if target.exists() and (not target.is_dir() or any(target.iterdir())):
-            raise InvalidInput(f"{target} is not an empty folder: give a new one for the context")
         path, params = self._image_path(reference, "/context")
         params.update({k: v for k, v in {"base": base, "tag": tag}.items() if v is not None})
-        target.parent.mkdir(parents=True, exist_ok=True)
-        staged = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}-"))
-        try:
-            archive = staged / "context.tar.gz"
-            with archive.open("wb") as sink:
-                response = self._client.request("GET", path, params=params, timeout=None)
-                sink.write(response.content)
-            unpacked = staged / "context"
-            with tarfile.open(archive) as tar:
-                tar.extractall(unpacked, filter="data")  # no links out, no absolute paths
-            if target.exists():
-                target.rmdir()
-            unpacked.replace(target)
-        finally:
-            shutil.rmtree(staged, ignore_errors=True)
+        target = receive_context(self._client, path, params, folder)
         info = json.loads((target / "model-info.json").read_text())
         return {
             "model": info.get("name"),

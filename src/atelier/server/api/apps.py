@@ -28,9 +28,9 @@ from atelier.contract.apps import (
     Prediction,
     Share,
 )
-from atelier.contract.images import IMAGE_PATTERN
+from atelier.contract.images import BASE_PATTERN, IMAGE_PATTERN
 from atelier.errors import InvalidInput
-from atelier.server.api.deps import client, workbench
+from atelier.server.api.deps import archive_response, client, workbench
 from atelier.server.body_limit import spooled_archive
 from atelier.server.security import allow
 from atelier.services.auth import ROLES, Principal
@@ -271,22 +271,13 @@ def build_app_image(
 def app_image_context(
     name: str,
     request: Request,
-    base: str | None = Query(None, max_length=255, pattern=r"^[A-Za-z0-9][\w./:@-]*$"),
+    base: str | None = Query(None, max_length=255, pattern=BASE_PATTERN),
     tag: str | None = Query(None, pattern=IMAGE_PATTERN),
     principal: Principal = allow(*BUILDERS),
 ) -> FileResponse:
     """The app's build context as a gzipped tar (Containerfile, lock, wheels, the app's
     files or model and page), for a build elsewhere."""
-    import shutil
-
-    from starlette.background import BackgroundTask
-
     archive, made = workbench(request).app_images.context_archive(
         name, by=principal, base=base, tag=tag, client=client(request)
     )
-    return FileResponse(
-        archive,
-        media_type="application/gzip",
-        filename=f"{made['app']}-context.tar.gz",
-        background=BackgroundTask(shutil.rmtree, archive.parent, ignore_errors=True),
-    )
+    return archive_response(archive, f"{made['app']}-context.tar.gz")

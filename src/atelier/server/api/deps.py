@@ -6,8 +6,10 @@ import ipaddress
 import socket
 import threading
 import time
+from pathlib import Path
 
 from fastapi import Request
+from fastapi.responses import FileResponse
 
 from atelier.services.auth import Principal
 from atelier.services.auth import scopes as token_scopes
@@ -132,3 +134,18 @@ def _address(text: str | None) -> _Address | None:
     if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
         return address.ipv4_mapped
     return address
+
+
+def archive_response(archive: Path, filename: str) -> FileResponse:
+    """A gzipped tar made in a temporary folder of its own, sent as ``filename``; the
+    folder goes once the answer is sent."""
+    import shutil
+
+    from starlette.background import BackgroundTask
+
+    return FileResponse(
+        archive,
+        media_type="application/gzip",
+        filename=filename,
+        background=BackgroundTask(shutil.rmtree, archive.parent, ignore_errors=True),
+    )

@@ -13,6 +13,7 @@ from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import FileResponse
 
 from atelier.contract.images import (
+    BASE_PATTERN,
     IMAGE_PATTERN,
     BaseImage,
     BaseImageMade,
@@ -31,7 +32,7 @@ from atelier.contract.models import (
     RegisteredModel,
     Registration,
 )
-from atelier.server.api.deps import client, workbench
+from atelier.server.api.deps import archive_response, client, workbench
 from atelier.server.security import allow
 from atelier.services.auth import Principal
 from atelier.services.auth.scopes import TRACKING
@@ -178,25 +179,16 @@ def image_context(
     request: Request,
     version: int | None = Query(None, ge=1),
     alias: str | None = Query(None, max_length=64),
-    base: str | None = Query(None, max_length=255, pattern=r"^[A-Za-z0-9][\w./:@-]*$"),
+    base: str | None = Query(None, max_length=255, pattern=BASE_PATTERN),
     tag: str | None = Query(None, pattern=IMAGE_PATTERN),
     principal: Principal = allow(*ROLES, scopes=(TRACKING,)),
 ) -> FileResponse:
     """The version's build context as a gzipped tar (Containerfile, lock, wheels, model,
     runtime), for a build elsewhere."""
-    import shutil
-
-    from starlette.background import BackgroundTask
-
     archive, made = workbench(request).containers.context_archive(
         _reference(name, alias, version), by=principal, base=base, tag=tag, client=client(request)
     )
-    return FileResponse(
-        archive,
-        media_type="application/gzip",
-        filename=f"{made['model']}-{made['version']}-context.tar.gz",
-        background=BackgroundTask(shutil.rmtree, archive.parent, ignore_errors=True),
-    )
+    return archive_response(archive, f"{made['model']}-{made['version']}-context.tar.gz")
 
 
 @router.post("/{name}/image/test", response_model=ImageTested)

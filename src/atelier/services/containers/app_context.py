@@ -44,7 +44,13 @@ from typing import Any
 
 from atelier.errors import AtelierError, InvalidInput
 from atelier.services.containers import app_page, requirements
-from atelier.services.containers.context import LABEL_PREFIX, USER, check_base, check_tag
+from atelier.services.containers.context import (
+    LABEL_PREFIX,
+    USER,
+    check_base,
+    check_empty,
+    check_tag,
+)
 from atelier.services.tracking import environment
 
 INFO_FILE = "app-info.json"
@@ -271,8 +277,7 @@ def write_hosted(
     check_tag(tag)
     if kind not in ("streamlit", "dash"):
         raise InvalidInput(f"app {app!r} is a {kind} app, not a hosted Streamlit or Dash app")
-    if target.exists() and (not target.is_dir() or any(target.iterdir())):
-        raise InvalidInput(f"{target} is not an empty folder: give a new one for the context")
+    check_empty(target)
     if not (app_folder / entry).is_file():
         raise AtelierError(f"the files of app {app!r} are missing ({entry}): deploy it again")
     label = f"project {project!r}"

@@ -64,6 +64,12 @@ def check_tag(tag: str) -> str:
     return tag
 
 
+def check_empty(target: Path) -> None:
+    """A build context goes to a new folder or an empty one, nowhere else."""
+    if target.exists() and (not target.is_dir() or any(target.iterdir())):
+        raise InvalidInput(f"{target} is not an empty folder: give a new one for the context")
+
+
 def check_base(base: str) -> str:
     """A base image reference: one line of name characters (it goes into ``FROM``)."""
     if not re.fullmatch(r"[A-Za-z0-9][\w./:@-]{0,254}", base):
@@ -165,8 +171,7 @@ def write(
     label = f"{name}/{version}"
     check_base(base)
     check_tag(tag)
-    if target.exists() and (not target.is_dir() or any(target.iterdir())):
-        raise InvalidInput(f"{target} is not an empty folder: give a new one for the context")
+    check_empty(target)
     plan = requirements.plan(model_dir, label=label)
     target.parent.mkdir(parents=True, exist_ok=True)
     staged = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}-"))
