@@ -129,6 +129,21 @@ def test_a_kernel_runs_as_the_member_who_started_it(team: Team) -> None:
         # bob co-edits the notebook but does not run code as ada.
         with pytest.raises(InvalidStatus):
             asyncio.run(run_code(team.channels(kernel, "bob"), "print(1)"))
+        # Nor with the kernel's path spelled otherwise (the check reads what Jupyter reads).
+        for spelling in (f"/api/kernels/{kernel}/channels", f"api/./kernels/{kernel}/channels"):
+            other = team.channels(kernel, "bob").replace(f"api/kernels/{kernel}/channels", spelling)
+            with pytest.raises(InvalidStatus):
+                asyncio.run(run_code(other, "print(1)"))
+        for spelling in (f"/api/kernels/{kernel}/restart", f"api/x/../kernels/{kernel}/restart"):
+            refused = httpx.post(team.url(spelling), headers=team.headers("bob"))
+            assert refused.status_code == 403, spelling
+        # Ending ada's session would end her kernel: hers to do.
+        ended = httpx.delete(
+            team.url(f"api/sessions/{session.json()['id']}"), headers=team.headers("bob")
+        )
+        assert ended.status_code == 403
+        unknown = httpx.post(team.url("api/kernels/nope/interrupt"), headers=team.headers("bob"))
+        assert unknown.status_code == 403
         for action in ("interrupt", "restart"):
             refused = httpx.post(
                 team.url(f"api/kernels/{kernel}/{action}"), headers=team.headers("bob")

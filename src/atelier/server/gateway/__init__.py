@@ -5,12 +5,19 @@ Unix socket or loopback; :mod:`~atelier.server.gateway.guard` decides who may pa
 """
 
 from atelier.server.gateway.guard import GatewayGuard, allow_gateway, same_origin
-from atelier.server.gateway.proxy import Upstream, proxy_http, proxy_websocket, sandboxed
+from atelier.server.gateway.proxy import (
+    Upstream,
+    canonical_path,
+    proxy_http,
+    proxy_websocket,
+    sandboxed,
+)
 
 __all__ = [
     "GatewayGuard",
     "Upstream",
     "allow_gateway",
+    "canonical_path",
     "proxy_http",
     "proxy_websocket",
     "same_origin",

@@ -200,6 +200,16 @@ def unreachable(upstream: Upstream, error: Exception) -> JSONResponse:
     )
 
 
+def canonical_path(path: str) -> str:
+    """``path`` (a route's ``{path:path}``, decoded) as the service will read it: no empty or
+    dot segments, no leading slash; a trailing slash kept. Checks and the forwarded request
+    use this one spelling, so ``a//b`` or ``a/./b`` cannot pass a check made on ``a/b``."""
+    import posixpath
+
+    normal = posixpath.normpath("/" + path).lstrip("/")
+    return normal + "/" if normal and path.endswith("/") else normal
+
+
 async def _body(request: Request) -> AsyncIterator[bytes]:
     async for chunk in request.stream():
         if chunk:

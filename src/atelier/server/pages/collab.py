@@ -23,7 +23,13 @@ from starlette.concurrency import run_in_threadpool
 
 from atelier.errors import AtelierError
 from atelier.server.api.deps import workbench
-from atelier.server.gateway import Upstream, allow_gateway, proxy_http, proxy_websocket
+from atelier.server.gateway import (
+    Upstream,
+    allow_gateway,
+    canonical_path,
+    proxy_http,
+    proxy_websocket,
+)
 from atelier.server.pages.notebooks import METHODS, NOTEBOOK_ROLES, POLL_SECONDS, WAIT_SECONDS
 from atelier.services.auth import Principal
 from atelier.services.notebooks import JupyterServer, NotebookServerFailed
@@ -40,6 +46,9 @@ STARTS_KERNEL = re.compile(r"^api/(sessions(/[^/]+)?|kernels)/?$")
 COMMITS = re.compile(r"^git(/.*)?/commit$")
 #: Requests that act on one kernel: for the member who started it only.
 ONE_KERNEL = re.compile(r"^api/kernels/(?P<id>[^/]+)(/.*)?$")
+#: A session: ending it ends its kernel, for the member who started it only (changing its
+#: kernel starts one that runs as whoever asks).
+ONE_SESSION = re.compile(r"^api/sessions/(?P<id>[^/]+)/?$")
 
 
 def upstream(
@@ -84,9 +93,12 @@ async def _server(shared: SharedServers, project: str) -> JupyterServer | str | 
 
 
 def _not_owner(shared: SharedServers, project: str, principal: Principal, kernel: str) -> str:
+    """Why ``principal`` may not act on kernel (or session) ``kernel``; "" when they may."""
     owner = shared.kernel_owners.get(project, {}).get(kernel)
-    if owner is None or owner == principal.name:
+    if owner == principal.name or principal.role == "admin":
         return ""
+    if owner is None:  # every kernel here starts through the gateway, which notes who
+        return "no kernel or session of this server has this id"
     return (
         f"this kernel runs as {owner}, who started it: only {owner} runs code in it. To run "
         "cells as yourself, start your own kernel (Kernel > Change Kernel)"
@@ -102,6 +114,7 @@ def shared_home(project: str, _: Principal = MEMBERS) -> RedirectResponse:
 async def shared_http(
     request: Request, project: str, path: str, principal: Principal = MEMBERS
 ) -> Response:
+    path = canonical_path(path)
     wb = workbench(request)
     refusal = await _editor(wb, project, principal)
     if refusal is not None:
@@ -112,9 +125,13 @@ async def shared_http(
         detail = server or "the shared JupyterLab is starting; retry in a few seconds"
         return JSONResponse({"detail": detail}, status_code=502 if server else 503)
     server.touch()
-    one = ONE_KERNEL.match(path)
-    if one and request.method != "GET":
-        why = _not_owner(shared, project, principal, one["id"])
+    kernel, session = ONE_KERNEL.match(path), ONE_SESSION.match(path)
+    # Anything but reading one kernel, and ending a session, is for its starter.
+    owned = (kernel if request.method != "GET" else None) or (
+        session if request.method == "DELETE" else None
+    )
+    if owned:
+        why = _not_owner(shared, project, principal, owned["id"])
         if why:
             return JSONResponse({"message": why, "detail": why}, status_code=403)
     if request.method in ("POST", "PATCH") and STARTS_KERNEL.match(path):
@@ -162,8 +179,12 @@ def _note_kernel(
     """Remember who started the kernel a session or kernel answer names."""
     model = _json(answer.content) if answer.is_success else {}
     kernel = model.get("kernel", model)
+    owners = shared.kernel_owners.setdefault(project, {})
     if isinstance(kernel, dict) and isinstance(kernel.get("id"), str):
-        shared.kernel_owners.setdefault(project, {}).setdefault(kernel["id"], principal.name)
+        owners.setdefault(kernel["id"], principal.name)
+        session = model.get("id") if kernel is not model else None
+        if isinstance(session, str):
+            owners.setdefault(session, principal.name)  # the session, which ends the kernel
 
 
 def _json(content: bytes) -> dict[str, object]:
@@ -186,6 +207,7 @@ def _response(answer: httpx.Response) -> Response:
 async def shared_websocket(
     websocket: WebSocket, project: str, path: str, principal: Principal = MEMBERS
 ) -> None:
+    path = canonical_path(path)
     wb: Workbench = websocket.app.state.workbench
     refusal = await _editor(wb, project, principal)
     if refusal is not None:

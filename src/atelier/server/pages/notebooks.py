@@ -29,7 +29,13 @@ from starlette.concurrency import run_in_threadpool
 
 from atelier.errors import NotFound, PermissionDenied
 from atelier.server.api.deps import workbench
-from atelier.server.gateway import Upstream, allow_gateway, proxy_http, proxy_websocket
+from atelier.server.gateway import (
+    Upstream,
+    allow_gateway,
+    canonical_path,
+    proxy_http,
+    proxy_websocket,
+)
 from atelier.server.pages.render import render
 from atelier.server.security import allow
 from atelier.services.auth import Principal
@@ -119,14 +125,16 @@ async def _ready_server(
 async def notebooks_http(
     request: Request, path: str, principal: Principal = NOTEBOOK_USERS
 ) -> Response:
-    servers = workbench(request).notebooks
-    server = await _ready_server(servers, principal, 0.0 if _wants_page(request) else WAIT_SECONDS)
-    if not isinstance(server, JupyterServer):
-        return _not_ready(request, str(server) if server else None)
+    path = canonical_path(path)
+    # Refused before anything starts: a refusal leaves no JupyterLab behind.
     refusal = await _refusal(request, principal, path)
     if refusal is not None:
         # Jupyter's clients show the ``message`` of an error answer.
         return JSONResponse({"message": refusal, "reason": "Forbidden"}, status_code=403)
+    servers = workbench(request).notebooks
+    server = await _ready_server(servers, principal, 0.0 if _wants_page(request) else WAIT_SECONDS)
+    if not isinstance(server, JupyterServer):
+        return _not_ready(request, str(server) if server else None)
     if path.startswith("api/kernelspecs"):
         # New projects appear in the launcher: Jupyter re-reads the specs on this request.
         await run_in_threadpool(servers.sync_kernels, principal)
@@ -138,11 +146,8 @@ async def _refusal(request: Request, principal: Principal, path: str) -> str | N
     """Why ``principal`` may not make this request, or None."""
     if request.method not in rights.CHANGES or principal.role == "admin":
         return None
-    reads_body = path.startswith(("api/sessions", "api/kernels")) or (
-        request.method == "PATCH" and path.startswith("api/contents")
-    )
     # Small JSON bodies only; the proxy forwards the same bytes.
-    body = await request.body() if reads_body else b""
+    body = await request.body() if rights.needs_body(request.method, path) else b""
     projects = workbench(request).projects
     for change in rights.changes(request.method, path, body):
         if change.project is None:
@@ -163,6 +168,7 @@ async def _refusal(request: Request, principal: Principal, path: str) -> str | N
 async def notebooks_websocket(
     websocket: WebSocket, path: str, principal: Principal = NOTEBOOK_USERS
 ) -> None:
+    path = canonical_path(path)
     wb: Workbench = websocket.app.state.workbench
     server = await _ready_server(wb.notebooks, principal, WAIT_SECONDS)
     if not isinstance(server, JupyterServer):

@@ -61,6 +61,15 @@ def project_of(path: str) -> str | None:
     return head or None
 
 
+def needs_body(method: str, path: str) -> bool:
+    """Whether :func:`changes` reads the request's body to tell what ``method path`` changes
+    (which kernel it starts, where a file moves)."""
+    parts = path.strip("/").split("/", 2)
+    if method not in CHANGES or parts[0] != "api" or len(parts) < 2:
+        return False
+    return parts[1] in ("sessions", "kernels") or (method == "PATCH" and parts[1] == "contents")
+
+
 def changes(method: str, path: str, body: bytes) -> list[Change]:
     """What the request ``method`` ``path`` (below JupyterLab's base URL) with ``body`` would
     change, by project; empty when it only reads."""
