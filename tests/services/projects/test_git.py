@@ -126,3 +126,36 @@ def test_a_failed_clone_leaves_nothing_and_shows_no_credentials(bench: Bench) ->
     assert not (projects.folder / "nothing").exists()
     assert not [p for p in projects.folder.iterdir() if p.name.startswith(".nothing")]
     assert "nothing" not in [p.name for p in projects.list()]
+
+
+def test_a_clone_uses_none_of_the_servers_git_settings_or_secrets(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The server's own git config (URL rewrites, credential helpers) and secrets stay out of
+    a user's clone: git run with the clone's environment reads none of them."""
+    from atelier.services.projects.git import clone_env, identity
+
+    home = tmp_path / "server-home"
+    home.mkdir()
+    (home / ".gitconfig").write_text(
+        '[url "file:///srv/private/"]\n\tinsteadOf = https://git.example/\n'
+        "[credential]\n\thelper = store\n"
+    )
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("ATELIER_SECRETS_KEY", "server-only")
+    monkeypatch.setenv("SSH_AUTH_SOCK", "/tmp/agent.sock")
+    server = subprocess.run(
+        ["git", "config", "--get-regexp", "^(url|credential)"], capture_output=True, text=True
+    )
+    assert "insteadof" in server.stdout.lower() and "store" in server.stdout  # what it would use
+    empty = tmp_path / "clone-home"
+    empty.mkdir()
+    env = clone_env(identity("ada"), "https", empty)
+    assert "ATELIER_SECRETS_KEY" not in env and "SSH_AUTH_SOCK" not in env
+    seen = subprocess.run(
+        ["git", "config", "--get-regexp", "^(url|credential)"],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert "insteadof" not in seen.stdout.lower() and "store" not in seen.stdout

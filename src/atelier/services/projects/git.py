@@ -20,6 +20,7 @@ import subprocess
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from atelier.config.child_env import without_server_secrets
 from atelier.errors import InvalidInput
 
 #: How long a clone may take.
@@ -58,7 +59,7 @@ def identity(user: str, host: str = "") -> dict[str, str]:
 
 
 def _env(extra: dict[str, str], protocols: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
+    env = {k: v for k, v in without_server_secrets(os.environ).items() if not k.startswith("GIT_")}
     env.update(
         extra,
         GIT_TERMINAL_PROMPT="0",
@@ -161,17 +162,39 @@ def check_url(url: str, clone_roots: list[str]) -> tuple[str, str]:
     return str(resolved), "file"
 
 
+def clone_env(extra: dict[str, str], protocols: str, home: Path) -> dict[str, str]:
+    """The environment of a user's clone: none of the server's git or ssh credentials (its
+    home's config, keys, netrc, credential helpers, ssh agent) may open a repository."""
+    env = _env(extra, protocols)
+    env.pop("SSH_AUTH_SOCK", None)
+    count = int(env.get("GIT_CONFIG_COUNT", "0"))
+    env.update(
+        HOME=str(home),
+        GIT_CONFIG_GLOBAL=os.devnull,
+        GIT_CONFIG_COUNT=str(count + 1),
+        GIT_SSH_COMMAND=(
+            f"ssh -F {os.devnull} -o IdentitiesOnly=yes -o IdentityAgent=none -o BatchMode=yes"
+        ),
+    )
+    env[f"GIT_CONFIG_KEY_{count}"] = "credential.helper"
+    env[f"GIT_CONFIG_VALUE_{count}"] = ""
+    return env
+
+
 def clone(url: str, target: Path, clone_roots: list[str], user: str, host: str) -> None:
     """Clone ``url`` into ``target`` (which must not exist)."""
+    import tempfile
+
     source, protocols = check_url(url, clone_roots)
-    env = _env(identity(user, host), protocols)
     args = ["clone", "--quiet", "--no-recurse-submodules", "--", source, str(target)]
-    try:
-        _git(target.parent, args, env, timeout=CLONE_SECONDS)
-    except InvalidInput as exc:
-        raise InvalidInput(
-            f"could not clone {shown(url)}: {str(exc).replace(url, shown(url))}"
-        ) from None
+    with tempfile.TemporaryDirectory(prefix="atelier-clone-home-") as home:
+        env = clone_env(identity(user, host), protocols, Path(home))
+        try:
+            _git(target.parent, args, env, timeout=CLONE_SECONDS)
+        except InvalidInput as exc:
+            raise InvalidInput(
+                f"could not clone {shown(url)}: {str(exc).replace(url, shown(url))}"
+            ) from None
     enable_nbdime(target)
 
 

@@ -10,6 +10,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
+from atelier.config.child_env import without_server_secrets
 from atelier.errors import AtelierError
 
 #: Seconds one uv run may take (a first install downloads wheels).
@@ -88,7 +89,9 @@ def reason(stderr: str) -> str:
 def run_uv(args: Sequence[str], *, venv: Path, cwd: Path) -> subprocess.CompletedProcess[str]:
     """Run ``uv ARGS`` for the environment ``venv`` with Atelier's own interpreter; raise
     :class:`UvFailed` with uv's reason when it fails."""
-    env = {k: v for k, v in os.environ.items() if k not in _FOREIGN}
+    # uv builds projects' packages (a cloned repository's build code runs here): none of
+    # the server's secrets.
+    env = {k: v for k, v in without_server_secrets(os.environ).items() if k not in _FOREIGN}
     env.update(
         UV_PROJECT_ENVIRONMENT=str(venv),
         # Projects run on the interpreter that runs Atelier, so they can see its packages.
