@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from sqlalchemy import select
 
 from atelier.backends.metadata.models import ProjectMember, ProjectRecord
 from atelier.services.auth import Principal
@@ -24,7 +25,7 @@ def _project(wb: Workbench, name: str, *members: str) -> None:
         session.flush()
         for i, member in enumerate(members):
             user = wb.users.get(member)
-            role = "owner" if i == 0 else "member"
+            role = "owner" if i == 0 else "editor"
             session.add(ProjectMember(project_id=record.id, user_id=user.id, role=role))
         session.commit()
 
@@ -86,6 +87,40 @@ def test_uploads_go_where_allowed(client, accounts: Accounts, workbench: Workben
         assert response.status_code == status, (name, schema, response.text)
         assert why in response.json()["detail"], (name, schema, response.text)
     assert _tables(wb) == before  # nothing written by a refused upload
+
+
+def test_a_refused_upload_stores_no_byte(client, accounts: Accounts, workbench: Workbench) -> None:  # type: ignore[no-untyped-def]
+    """The target is checked before the file is received: as a form whose fields come first,
+    and as an Arrow stream named in the query. A reader of a project writes none of its data."""
+    import io
+
+    import pyarrow as pa
+
+    wb = workbench
+    wb.users.create("sam", "scientist", PASSWORD)
+    _project(wb, "churn-sam", "sam")
+    with wb.db.session() as session:
+        record = session.scalar(select(ProjectRecord).where(ProjectRecord.name == "churn-sam"))
+        user = wb.users.get("scientist1")
+        session.add(ProjectMember(project_id=record.id, user_id=user.id, role="reader"))
+        session.commit()
+    scientist = accounts.headers("scientist")
+    inbox = wb.ingest.inbox.directory
+    stored = lambda: sorted(p.name for p in inbox.rglob("*") if p.is_file())  # noqa: E731
+    before = stored()
+    refused = _send(client, scientist, "x", "churn_sam")
+    assert refused.status_code == 403 and "owners and editors" in refused.json()["detail"]
+    sink = io.BytesIO()
+    with pa.ipc.new_stream(sink, pa.schema([("a", pa.int64())])) as writer:
+        writer.write_table(pa.table({"a": [1, 2]}))
+    arrow = client.post(
+        "/api/v1/uploads",
+        params={"name": "x", "schema": "user_sam"},
+        headers=scientist | {"Content-Type": "application/vnd.apache.arrow.stream"},
+        content=sink.getvalue(),
+    )
+    assert arrow.status_code == 403 and "personal schema of sam" in arrow.json()["detail"]
+    assert stored() == before
 
 
 def test_code_tokens_need_the_data_scope_and_keep_the_rule(  # type: ignore[no-untyped-def]

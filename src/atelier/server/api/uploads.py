@@ -70,6 +70,10 @@ async def upload(
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type == ARROW_STREAM:
         fields = dict(request.query_params)
+        # Refused before a byte is stored: the target is in the query.
+        await run_in_threadpool(
+            ingest.check_target, principal, _required(fields, "name"), fields.get("schema")
+        )
         received = ingest.inbox.new("dataframe.arrows", principal.name)
         sent = True
         try:
@@ -128,8 +132,10 @@ async def _receive(
         return fields, _earlier(ingest, fields, principal), False
     received: Received | None = None
 
-    def destination(part: Part, _: dict[str, str]) -> Path:
+    def destination(part: Part, fields: dict[str, str]) -> Path:
         nonlocal received
+        if fields.get("name"):  # sent before the file (as the portal, CLI and SDK do)
+            ingest.check_target(principal, fields["name"], fields.get("schema"))
         received = ingest.inbox.new(part.filename, principal.name)
         return received.path
 

@@ -118,6 +118,12 @@ class Ingest:
         """The schemas offered to ``principal`` at upload (see :mod:`.schemas`)."""
         return choices(self.db, principal)
 
+    def check_target(self, principal: Principal, name: str, schema: str | None = None) -> None:
+        """Refuse ``principal`` an upload into table ``name`` (in ``schema``) before any byte
+        of it is received: the role, the token's scope, and the schema's rule."""
+        access.check(principal, access.BUILDERS, "upload data", ("data",))
+        check_write(self.db, principal, TableName.parse(name, schema=schema or None).schema)
+
     def upload(
         self,
         source: Any,
@@ -149,8 +155,7 @@ class Ingest:
             name = str(TableName.parse(name, schema=schema))
         if principal is None:
             return self._upload(source, name, mode, options, by or "", filename, progress)
-        access.check(principal, access.BUILDERS, "upload data", ("data",))
-        check_write(self.db, principal, TableName.parse(name).schema)
+        self.check_target(principal, name)
         label = filename or (Path(source).name if isinstance(source, str | Path) else "DataFrame")
         try:
             result = self._upload(source, name, mode, options, principal.name, filename, progress)

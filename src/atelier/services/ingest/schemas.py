@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import select
 
 from atelier.backends.metadata.models import ProjectMember, ProjectRecord, User
+from atelier.contract.projects import EDITING_ROLES
 from atelier.errors import PermissionDenied
 from atelier.services.auth import Principal
 
@@ -98,19 +99,20 @@ def check_write(db: Database, principal: Principal, schema: str) -> None:
     if not mine.intersection(projects):
         raise PermissionDenied(
             f"{principal.name} may not upload into schema {schema!r}: it belongs to project "
-            f"{projects[0]!r} and only its members (and admins) write there; upload into "
-            f"{user_schema(principal.name)!r} or 'main'"
+            f"{projects[0]!r} and only its owners and editors (and admins) write there; "
+            f"upload into {user_schema(principal.name)!r} or 'main'"
         )
 
 
 def _projects(db: Database, member: str | None) -> list[str]:
-    """Project names, all of them or those ``member`` belongs to."""
+    """Project names, all of them or those ``member`` edits (owners and editors: readers
+    change none of a project's data)."""
     query = select(ProjectRecord.name).order_by(ProjectRecord.name)
     if member is not None:
         query = (
             query.join(ProjectMember, ProjectMember.project_id == ProjectRecord.id)
             .join(User, User.id == ProjectMember.user_id)
-            .where(User.name == member)
+            .where(User.name == member, ProjectMember.role.in_(EDITING_ROLES))
         )
     with db.session() as session:
         return list(session.scalars(query))
