@@ -82,6 +82,11 @@ def test_internal_addresses_are_refused_unless_an_admin_allows_them(
             "http://10.0.0.1/",
             "http://[::1]/",
             "http://0.0.0.0/",
+            # IPv6 spellings that carry an internal IPv4 address (NAT64, 6to4, compatible).
+            "http://[64:ff9b::a9fe:a9fe]/",
+            "http://[2002:a9fe:a9fe::1]/",
+            "http://[::a9fe:a9fe]/",
+            "http://[::ffff:127.0.0.1]/",
         ):
             with pytest.raises(InvalidInput, match="internal address"):
                 scene.wb.webhooks.create(ada, url)

@@ -43,6 +43,25 @@ def check_url(url: str) -> tuple[str, str, int]:
     return parts.scheme, parts.hostname, port or (443 if parts.scheme == "https" else 80)
 
 
+#: IPv6 prefixes whose last 32 bits are an IPv4 address that a gateway reaches (NAT64, the
+#: deprecated IPv4-compatible form).
+_CARRY_IPV4 = tuple(ipaddress.IPv6Network(n) for n in ("64:ff9b::/96", "64:ff9b:1::/48", "::/96"))
+
+
+def carried(address: _Address) -> _Address:
+    """The address a packet to ``address`` ends at, as far as it can be told: the IPv4
+    address that an IPv4-mapped, 6to4, NAT64 or IPv4-compatible IPv6 address carries."""
+    if isinstance(address, ipaddress.IPv4Address):
+        return address
+    if address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    if address.sixtofour is not None:
+        return address.sixtofour
+    if any(address in network for network in _CARRY_IPV4):
+        return ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
+    return address
+
+
 def resolve(host: str, port: int, allowed: Iterable[str]) -> _Address:
     """The first address of ``host``, once every address it resolves to is allowed."""
     networks: list[_Network] = [ipaddress.ip_network(n, strict=False) for n in allowed]
@@ -52,10 +71,7 @@ def resolve(host: str, port: int, allowed: Iterable[str]) -> _Address:
         raise InvalidInput(f"webhook host {host!r} does not resolve: {exc}") from None
     addresses: list[_Address] = []
     for info in infos:
-        address = ipaddress.ip_address(str(info[4][0]).split("%", 1)[0])
-        if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-            address = address.ipv4_mapped
-        addresses.append(address)
+        addresses.append(carried(ipaddress.ip_address(str(info[4][0]).split("%", 1)[0])))
     for address in addresses:
         inside = any(address.version == n.version and address in n for n in networks)
         if not inside and not address.is_global:
