@@ -328,8 +328,13 @@ class Workbench:
 
         def readonly_projects(principal: Principal) -> list[str]:
             # The others get a read-only kernel that names the project and says why.
-            runs = {p.name for p in kernel_projects(principal)}
-            return [p.name for p in self.projects.list() if p.name not in runs]
+            if principal.role == "admin":
+                return []
+            return [
+                p.name
+                for p in self.projects.list()
+                if p.role_of(principal.name) not in EDITING_ROLES
+            ]
 
         return NotebookServers(
             tokens=self.tokens,

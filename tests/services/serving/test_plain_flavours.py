@@ -7,7 +7,6 @@ in the project. (LightGBM's end to end path, app and image included, is in test_
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,14 +14,10 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from atelier.config import Workspace, init_workspace
+from atelier.config import init_workspace
 from atelier.server.app import create_app
-from atelier.services.auth import Principal
-from atelier.services.tracking import TrackingStore
 from atelier.services.tracking.references import parse_reference
-from atelier.services.workbench import Workbench
-from tests.services.serving.helpers import add_accounts
-from tests.services.serving.test_workers import Served, _clean_environ, wait_built
+from tests.services.serving.test_workers import Served, train_in_project, wait_built
 
 TRAIN = """
 import sys
@@ -58,25 +53,8 @@ RECORDS = [{"fees": 1.5, "tenure": 12.0}, {"fees": -2.0, "tenure": 40.0}]
 def boosted(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     folder = tmp_path_factory.mktemp("flavours")
     root, _ = init_workspace(folder / "ws")
-    workspace = Workspace.open(root, environ={})
-    store = TrackingStore.for_workspace(workspace)
-    store.prepare()
-    wb = Workbench(workspace)
-    headers = add_accounts(wb)
-    user = wb.users.ensure("ada", "scientist")
-    ada = Principal(user.id, user.name, user.role, "local")
-    project = wb.projects.create("boost", ada)
-    wb.projects.env.add("boost", ["xgboost-cpu"], ada)
-    (project.path / "train.py").write_text(TRAIN)
-    trained = subprocess.run(
-        [str(project.python), "train.py", store.backend_uri, str(store.artifacts_dir / "boost")],
-        cwd=project.path,
-        env={**_clean_environ(), "ATELIER_PROJECT": "boost"},
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert trained.returncode == 0, trained.stderr[-3000:]
+    trained = train_in_project(root, "boost", "xgboost-cpu", TRAIN)
+    wb, headers = trained.wb, trained.headers
     expected = json.loads(trained.stdout.split("EXPECTED ", 1)[1].splitlines()[0])
     model_dir = Path(wb.models.resolve("boost").path)
     with TestClient(create_app(wb), base_url="http://127.0.0.1") as client:

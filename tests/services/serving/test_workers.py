@@ -107,6 +107,40 @@ def _clean_environ() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if not k.startswith(("ATELIER_", "MLFLOW_", "UV_"))}
 
 
+@dataclass
+class Trained:
+    """A workspace whose project ``name`` trained and logged a model with its own library."""
+
+    wb: Workbench
+    headers: dict[str, dict[str, str]]
+    stdout: str
+
+
+def train_in_project(root: Path, name: str, package: str, train: str) -> Trained:
+    """Workspace ``root`` (made): project ``name`` of ada with ``package`` in its environment
+    runs ``train`` (argv: the tracking store's URI, the experiment's artifacts folder)."""
+    workspace = Workspace.open(root, environ={})
+    store = TrackingStore.for_workspace(workspace)
+    store.prepare()
+    wb = Workbench(workspace)
+    headers = add_accounts(wb)
+    user = wb.users.ensure("ada", "scientist")
+    ada = Principal(user.id, user.name, user.role, "local")
+    project = wb.projects.create(name, ada)
+    wb.projects.env.add(name, [package], ada)
+    (project.path / "train.py").write_text(train)
+    trained = subprocess.run(
+        [str(project.python), "train.py", store.backend_uri, str(store.artifacts_dir / name)],
+        cwd=project.path,
+        env={**_clean_environ(), "ATELIER_PROJECT": name},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert trained.returncode == 0, trained.stderr[-3000:]
+    return Trained(wb, headers, trained.stdout)
+
+
 def register_copy(served: Served, name: str, lock: str) -> None:
     """Register the LightGBM model's files again as ``name``, with ``lock`` as its
     ``requirements.lock``."""
@@ -148,25 +182,8 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     config = root / "atelier.toml"
     # No server answers here: jobs run against the workspace directly.
     config.write_text(config.read_text().replace("port = 8700", "port = 1") + SETTINGS)
-    workspace = Workspace.open(root, environ={})
-    store = TrackingStore.for_workspace(workspace)
-    store.prepare()
-    wb = Workbench(workspace)
-    headers = add_accounts(wb)
-    user = wb.users.ensure("ada", "scientist")
-    ada = Principal(user.id, user.name, user.role, "local")
-    project = wb.projects.create("gbm", ada)
-    wb.projects.env.add("gbm", ["lightgbm"], ada)
-    (project.path / "train.py").write_text(TRAIN)
-    trained = subprocess.run(
-        [str(project.python), "train.py", store.backend_uri, str(store.artifacts_dir / "gbm")],
-        cwd=project.path,
-        env={**_clean_environ(), "ATELIER_PROJECT": "gbm"},
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert trained.returncode == 0, trained.stderr[-3000:]
+    trained = train_in_project(root, "gbm", "lightgbm", TRAIN)
+    wb, headers = trained.wb, trained.headers
     expected = float(trained.stdout.split("EXPECTED ", 1)[1].split()[0])
     model_dir = wb.models.resolve("gbm").path
     with TestClient(create_app(wb), base_url="http://127.0.0.1") as client:
