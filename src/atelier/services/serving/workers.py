@@ -20,8 +20,9 @@ that fails leaves nothing behind but its ``state.json`` with uv's reason. Until 
 
 **Workers.** One process per model version (:mod:`.model_worker`), started on first use with
 the environment's interpreter in isolated mode and an environment without Atelier's variables
-(no tokens, no workspace secrets); it exits when the server does and is stopped after
-:attr:`Workers.idle_seconds` without a request (started again on the next).
+(no tokens, no workspace secrets, no bucket credentials: it reads the model's files from a
+local folder the server fills, see ``ModelRegistry._files``); it exits when the server does and
+is stopped after :attr:`Workers.idle_seconds` without a request (started again on the next).
 """
 
 from __future__ import annotations
@@ -46,6 +47,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from atelier.config.child_env import without_server_secrets
 from atelier.errors import AtelierError
 from atelier.services.serving import model_worker
 from atelier.services.serving.models import LoadedModel, Output
@@ -462,8 +464,11 @@ class Environments:
 
     def run_uv(self, args: list[str], key: str) -> None:
         """``uv ARGS``; its progress lines become the build's progress, its reason the
-        error."""
-        env = {k: v for k, v in os.environ.items() if k not in _FOREIGN}
+        error.
+
+        uv builds source distributions named by the model's lock, which runs their build
+        code: it gets none of the server's secrets (the bucket's credentials among them)."""
+        env = {k: v for k, v in without_server_secrets(os.environ).items() if k not in _FOREIGN}
         env.update(UV_PYTHON_DOWNLOADS="never", NO_COLOR="1", COLUMNS="10000")
         process = subprocess.Popen(
             [uv_binary(), *args],
