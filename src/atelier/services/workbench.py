@@ -367,6 +367,7 @@ class Workbench:
             atelier_url=lambda: server_url(self.settings.server),
             idle_minutes=self.settings.notebooks.idle_minutes,
             user_environment=lambda user: identity(user, host),
+            leases=self.leases,
         )
 
     @cached_property

@@ -185,21 +185,27 @@ class NotebookServers:
             self._servers[principal.name] = server
             return server
 
+    def _lease(self, user: str) -> str:
+        return lease_name(user)
+
     def _hold(self, user: str) -> None:
-        """Take the user's lease, or say which server runs their JupyterLab."""
-        if self.leases is None or self.leases.start().take(lease_name(user)):
+        """Take the server's lease, or say which Atelier server runs it."""
+        if self.leases is None or self.leases.start().take(self._lease(user)):
             return
-        found = self.leases.leases.get(lease_name(user))
+        found = self.leases.leases.get(self._lease(user))
         where = found.address if found is not None and found.address else "another server"
         raise NotebookServerElsewhere(
-            f"JupyterLab of {user} runs on {where}: open the notebooks through the address "
+            f"{self._describe(user)} runs on {where}: open the notebooks through the address "
             "that started them (the reverse proxy must keep each user on one server), or stop "
             "it there; it moves here once that server stops"
         )
 
+    def _describe(self, user: str) -> str:
+        return f"JupyterLab of {user}"
+
     def _let_go(self, user: str) -> None:
         if self.leases is not None:
-            self.leases.give_back(lease_name(user))
+            self.leases.give_back(self._lease(user))
 
     def _launch(self, principal: Principal) -> JupyterServer:
         user = principal.name

@@ -29,7 +29,7 @@ import threading
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from atelier.services.auth import Principal, Tokens
 from atelier.services.auth import scopes as token_scopes
@@ -46,6 +46,9 @@ from atelier.services.notebooks.servers import (
     spawn_jupyter,
 )
 
+if TYPE_CHECKING:
+    from atelier.services.leases import LeaseKeeper
+
 #: The gateway serves a project's shared server under this path, followed by the name.
 PREFIX = "/collab/"
 
@@ -55,6 +58,11 @@ class SharedProject(KernelProject, Protocol):
 
     @property
     def path(self) -> Path: ...
+
+
+def shared_lease_name(project: str) -> str:
+    """The lease of the server that runs ``project``'s shared JupyterLab."""
+    return f"collab:{project}"
 
 
 def base_url(project: str) -> str:
@@ -75,8 +83,11 @@ class SharedServers(NotebookServers):
         idle_minutes: int,
         python: str = sys.executable,
         user_environment: Callable[[str], dict[str, str]] | None = None,
+        leases: LeaseKeeper | None = None,
     ) -> None:
-        """``project``: the project of a name (its folder and interpreter)."""
+        """``project``: the project of a name (its folder and interpreter); ``leases``: with
+        several Atelier servers, the one running a project's shared server holds
+        ``collab:NAME``, and the others say where it runs (as for a user's own JupyterLab)."""
         super().__init__(
             tokens=tokens,
             kernel_projects=lambda _: (),
@@ -87,6 +98,7 @@ class SharedServers(NotebookServers):
             idle_minutes=idle_minutes,
             python=python,
             user_environment=user_environment,
+            leases=leases,
         )
         self.project = project
         #: Per server (project): the user each kernel token was made for, and its key.
@@ -98,6 +110,12 @@ class SharedServers(NotebookServers):
     def start_project(self, name: str) -> JupyterServer:
         """The project's shared server, launched now when it is not running."""
         return self.start(_Key(name))  # type: ignore[arg-type]
+
+    def _lease(self, user: str) -> str:
+        return shared_lease_name(user)
+
+    def _describe(self, user: str) -> str:
+        return f"the shared JupyterLab of project {user}"
 
     def kernel_token(self, project: str, user: str) -> str:
         """A token for code acting for ``user``, for the kernels they start in ``project``'s
