@@ -12,8 +12,13 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
+from sqlalchemy import delete, event, select
 
+from atelier.backends.metadata import Dataset, ProjectMember, ProjectRecord, User
+from atelier.backends.metadata.models import CommentRecord, Webhook, WebhookDelivery
 from atelier.errors import InvalidInput, NotFound
+from atelier.services.activity import Subject
+from atelier.services.auth import Principal
 from tests.conftest import new_workspace
 from tests.services.discussion.conftest import Scene, make_scene
 
@@ -184,3 +189,137 @@ def test_waiting_deliveries_are_sent_when_a_sender_resumes(
     receiver.wait(1)
     assert b"queued while no server runs" in receiver.received[0][1]
     wb.webhooks.delete(p["ada"], hook.id)
+
+
+class Statements:
+    """Counts the SELECT statements this thread sends to a database."""
+
+    def __init__(self, engine: Any) -> None:
+        self.engine = engine
+        self.count = 0
+        self.thread = threading.get_ident()
+
+    def __enter__(self) -> Statements:
+        event.listen(self.engine, "before_cursor_execute", self._seen)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        event.remove(self.engine, "before_cursor_execute", self._seen)
+
+    def _seen(self, conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        if threading.get_ident() == self.thread and statement.lstrip().upper().startswith("SELECT"):
+            self.count += 1
+
+
+def _events(scene: Scene) -> dict[str, int]:
+    """Events of every kind, about subjects in and out of project churn (webhooks not told)."""
+    wb, p = scene.wb, scene.people
+    with wb.db.session() as session:
+        session.add(Dataset(name="bank.owned", owner="bob"))
+        session.add_all(
+            CommentRecord(subject_kind=kind, subject_id=subject, author=author, body="seen")
+            for kind, subject, author in (
+                ("table", "bank.discussed", "val"),
+                ("table", "bank.discussed", "root"),
+                ("experiment", "7", "bob"),
+                ("app", "secret", "val"),
+            )
+        )
+    record = wb.activity.record
+    return {
+        "app comment": record(
+            "comment", Subject("app", "demo", None, "ada"), actor="val", summary="s"
+        )[0],
+        "app comment (secret)": record(
+            "comment", Subject("app", "secret", None, "ada"), actor="root", summary="s"
+        )[0],
+        "open comment": record("comment", Subject("experiment", "7"), actor="root", summary="s")[0],
+        "project comment": record(
+            "comment", Subject("experiment", "8", "churn"), actor="root", summary="s"
+        )[0],
+        "run": record("run", Subject("run", "f" * 32, "churn", "ada"), actor="ada", summary="s")[0],
+        "owned table": record(
+            "table.version", Subject("table", "bank.owned"), actor="root", summary="s"
+        )[0],
+        "discussed table": record(
+            "table.version", Subject("table", "bank.discussed"), actor="ada", summary="s"
+        )[0],
+        "written table": record(
+            "table.version", Subject("table", "bank.discussed"), actor="bob", summary="s"
+        )[0],
+        "mention": record(
+            "mention",
+            Subject("experiment", "7"),
+            actor="ada",
+            summary="s",
+            recipients=[p["bob"].user_id, p["val"].user_id, p["root"].user_id],
+        )[0],
+        "app feedback": record(
+            "app.feedback",
+            Subject("app", "demo", None, "ada"),
+            actor="val",
+            summary="s",
+            recipients=[p["ada"].user_id],
+        )[0],
+        "model": record("model.register", Subject("model", "churn/1"), actor="bob", summary="s")[0],
+    }
+
+
+def test_webhooks_get_the_events_of_their_owners_feeds_in_one_query_each(
+    allowed: Scene, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    wb, p = allowed.wb, allowed.people
+    wb.webhooks.stop()
+    monkeypatch.setattr(wb.webhooks, "start", lambda: None)  # queued, never sent
+    monkeypatch.setattr(wb.activity, "notify", None)  # queued below, one event at a time
+    eve = wb.users.ensure("eve", "scientist")
+    with wb.db.session() as session:
+        churn = session.scalar(select(ProjectRecord.id).where(ProjectRecord.name == "churn"))
+        for name in ("val", "root"):
+            session.add(ProjectMember(project_id=churn, user_id=p[name].user_id, role="viewer"))
+    events = _events(allowed)
+    readers = [p[name] for name in ("ada", "bob", "val", "root")]
+    hooks = {r.name: wb.webhooks.create(r, "http://127.0.0.1:9/hook").id for r in readers}
+    hooks["eve"] = wb.webhooks.create(
+        Principal(eve.id, "eve", "scientist", "local"), "http://127.0.0.1:9/hook"
+    ).id
+    with wb.db.session() as session:
+        session.get(User, eve.id).disabled = True  # type: ignore[union-attr]
+    owner_of = {hook: name for name, hook in hooks.items()}
+    feeds = {r.name: {i.id for i in wb.activity.feed(r, limit=200)} for r in readers}
+    for label, event_id in events.items():
+        actor = wb.activity.event(event_id).actor  # type: ignore[union-attr]
+        expected = {n for n, ids in feeds.items() if event_id in ids and n != actor}
+        with Statements(wb.db.engine) as selects:
+            wb.webhooks.enqueue([event_id])
+        with wb.db.session() as session:
+            told = {
+                owner_of[hook]
+                for hook in session.scalars(
+                    select(WebhookDelivery.webhook_id).where(WebhookDelivery.event_id == event_id)
+                )
+            }
+        assert told == expected, label
+        # The event, its webhooks; an app's event reads the app (its row and its shares).
+        assert selects.count <= (4 if label.startswith("app") else 2), label
+    # The feeds differ: the comparison above was not one of empty sets.
+    assert feeds["ada"] != feeds["bob"] and events["run"] in feeds["ada"]
+    assert events["app comment (secret)"] not in feeds["val"]
+
+    # More webhooks, the same number of queries.
+    def queue_one() -> tuple[int, int]:
+        (event_id,) = wb.activity.record(
+            "comment", Subject("app", "demo", None, "ada"), actor="root", summary="s"
+        )
+        with Statements(wb.db.engine) as selects:
+            queued = wb.webhooks.enqueue([event_id])
+        return queued, selects.count
+
+    few = queue_one()
+    extra = [wb.webhooks.create(r, "http://127.0.0.1:9/more").id for r in readers for _ in range(4)]
+    many = queue_one()
+    assert many[0] == 5 * few[0] > 0
+    assert many[1] == few[1]
+    for hook in [*hooks.values(), *extra]:
+        with wb.db.session() as session:
+            session.execute(delete(Webhook).where(Webhook.id == hook))

@@ -14,12 +14,27 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import ColumnElement, and_, exists, false, or_, select, true
+from sqlalchemy.orm import aliased
 
-from atelier.backends.metadata import AppRecord, Database, Dataset, User
+from atelier.backends.metadata import (
+    AppRecord,
+    Database,
+    Dataset,
+    ProjectMember,
+    ProjectRecord,
+    User,
+)
 from atelier.backends.metadata.models import ActivityEvent, CommentRecord
 from atelier.services.activity.runs import ProjectRuns
-from atelier.services.activity.subjects import Seen, Subject, Subjects, link, people_only
+from atelier.services.activity.subjects import (
+    READERS,
+    Seen,
+    Subject,
+    Subjects,
+    link,
+    people_only,
+)
 
 if TYPE_CHECKING:
     from atelier.services.apps import FeedbackEntry
@@ -227,16 +242,49 @@ class Activity:
             self.runs.sync(seen.projects)
         return self._read(principal, condition, seen, limit, before_id)
 
-    def holds(self, principal: Principal, event_id: int) -> bool:
-        """Whether event ``event_id`` is in ``principal``'s feed."""
-        condition, seen = self._concerning(principal)
-        query = select(ActivityEvent).where(condition, ActivityEvent.id == event_id)
-        with self.db.session() as session:
-            row = session.scalar(query)
-            item = _item(row) if row is not None else None
-        return item is not None and self.subjects.may_see(
-            principal, item.subject_kind, item.subject_id, item.project, seen
-        )
+    def audience(self, event: ActivityEvent) -> ColumnElement[bool]:
+        """A condition on :class:`User`: the users whose feed holds ``event`` (what
+        :meth:`feed` and :meth:`_concerning` select for one reader, turned around to select
+        the readers of one event). Events about apps need :meth:`Subjects.may_see` too (who
+        an app is shared with is not in this condition)."""
+        subject = (event.subject_kind, event.subject_id)
+        concerns: list[ColumnElement[bool]] = []
+        if event.recipient_id is not None:
+            concerns.append(User.id == event.recipient_id)
+        else:
+            if event.project is not None:
+                concerns.append(_member_of(event.project))
+            if event.kind == "comment":
+                if event.subject_kind == "app":
+                    concerns.append(
+                        exists().where(
+                            AppRecord.name == event.subject_id, AppRecord.owner == User.name
+                        )
+                    )
+                concerns.append(_discussed(*subject))
+        if event.kind == "table.version":
+            wrote = aliased(ActivityEvent)
+            concerns.append(
+                or_(
+                    exists().where(Dataset.name == event.subject_id, Dataset.owner == User.name),
+                    exists().where(
+                        wrote.kind == "table.version",
+                        wrote.subject_id == event.subject_id,
+                        wrote.actor == User.name,
+                    ),
+                    _discussed("table", event.subject_id),
+                )
+            )
+        if not concerns:
+            return false()
+        # Subjects.may_see: admins see everything; others a project's events only as its
+        # members, and tables, experiments, runs and models only in the reading roles.
+        visible: list[ColumnElement[bool]] = []
+        if event.project is not None:
+            visible.append(_member_of(event.project))
+        if event.subject_kind != "app":
+            visible.append(User.role.in_(sorted(READERS)))
+        return and_(or_(*concerns), or_(User.role == "admin", and_(true(), *visible)))
 
     def _concerning(self, principal: Principal) -> tuple[Any, Seen]:
         """The condition of the events that concern ``principal``, and what they may see."""
@@ -358,3 +406,21 @@ class Activity:
             )
             before_id = rows[-1].id
         return found[:limit]
+
+
+def _member_of(project: str) -> ColumnElement[bool]:
+    """A condition on :class:`User`: a member of ``project``."""
+    return exists().where(
+        ProjectMember.user_id == User.id,
+        ProjectMember.project_id == ProjectRecord.id,
+        ProjectRecord.name == project,
+    )
+
+
+def _discussed(kind: str, subject_id: str) -> ColumnElement[bool]:
+    """A condition on :class:`User`: commented on the subject."""
+    return exists().where(
+        CommentRecord.author == User.name,
+        CommentRecord.subject_kind == kind,
+        CommentRecord.subject_id == subject_id,
+    )

@@ -175,6 +175,17 @@ class Subjects:
                 seen.apps[subject_id] = False
         return seen.apps[subject_id]
 
+    def app_seer(self, name: str) -> Callable[[Principal], bool]:
+        """Whether a reader may see app ``name`` (as :meth:`may_see` decides for an app's
+        events, the project aside), the app read once for many readers."""
+        from atelier.services.apps.registry import can_see
+
+        try:
+            app = self._apps().get(name)
+        except NotFound:
+            return lambda principal: principal.role == "admin"
+        return lambda principal: principal.role == "admin" or can_see(app, principal)
+
     def seen_by(self, principal: Principal) -> Seen:
         return Seen(self.projects_of(principal))
 

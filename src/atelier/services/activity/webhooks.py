@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import select, update
 
 from atelier.backends.metadata import Database, User
-from atelier.backends.metadata.models import Webhook, WebhookDelivery
+from atelier.backends.metadata.models import ActivityEvent, Webhook, WebhookDelivery
 from atelier.errors import InvalidInput, NotFound, PermissionDenied
 from atelier.services.activity.addresses import check_url, resolve
 from atelier.services.activity.feed import EVENT_KINDS, Activity
@@ -222,43 +222,52 @@ class Webhooks:
 
     def enqueue(self, event_ids: builtins.list[int]) -> int:
         """Queue a delivery of each event to each webhook whose owner's feed holds it (and
-        who did not cause it). Returns how many were queued; sending is left to the sender."""
+        who did not cause it). Returns how many were queued; sending is left to the sender.
+
+        One query finds an event's webhooks, however many there are (an event about an app
+        reads the app once more, for whom it is shared with)."""
         from atelier.services.auth import Principal
 
         activity = self._activity()
-        queued = 0
+        queued: builtins.list[WebhookDelivery] = []
         with self.db.session() as session:
-            hooks = session.execute(
-                select(Webhook, User).join(User, User.id == Webhook.user_id)
+            events = session.scalars(
+                select(ActivityEvent)
+                .where(ActivityEvent.id.in_(sorted(set(event_ids))))
+                .order_by(ActivityEvent.id)
             ).all()
-            owners = [(hook.id, list(hook.events or []), user) for hook, user in hooks]
-        if not owners:
-            return 0
-        for event_id in event_ids:
-            item = activity.event(event_id)
-            if item is None:
-                continue
-            for hook_id, kinds, user in owners:
-                if user.disabled or user.name == item.actor or (kinds and item.kind not in kinds):
-                    continue
-                reader = Principal(user.id, user.name, user.role, "local")
-                if not activity.holds(reader, event_id):
-                    continue
-                with self.db.session() as session:
-                    session.add(
+            for event in events:
+                query = (
+                    select(Webhook.id, Webhook.events, User.id, User.name, User.role)
+                    .join(User, User.id == Webhook.user_id)
+                    .where(User.disabled.is_(False), activity.audience(event))
+                    .order_by(Webhook.id)
+                )
+                if event.actor is not None:
+                    query = query.where(User.name != event.actor)
+                sees: Callable[[Principal], bool] | None = None
+                for hook_id, kinds, user_id, name, role in session.execute(query):
+                    if kinds and event.kind not in kinds:
+                        continue
+                    if event.subject_kind == "app":  # who it is shared with: read once
+                        if sees is None:
+                            sees = activity.subjects.app_seer(event.subject_id)
+                        if not sees(Principal(user_id, name, role, "local")):
+                            continue
+                    queued.append(
                         WebhookDelivery(
                             webhook_id=hook_id,
-                            event_id=event_id,
+                            event_id=event.id,
                             status="pending",
                             attempts=0,
                             next_attempt_at=datetime.now(UTC),
                         )
                     )
-                queued += 1
+            session.add_all(queued)
         if queued:
             self.start()
             self._wake.set()
-        return queued
+        return len(queued)
 
     # -- sending -----------------------------------------------------------------------------
 
