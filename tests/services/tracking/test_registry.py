@@ -196,3 +196,31 @@ def test_proxied_artifact_uris_are_read_from_the_artifact_folder(tmp_path: Path)
     )
     with pytest.raises(InvalidInput, match="leaves the artifact store"):
         registry._local("mlflow-artifacts:/../../etc")
+
+
+def test_registering_from_a_run_reads_the_run_once(
+    tracking: Tracking, trained: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mlflow import MlflowClient
+
+    run_id = trained["runs"][1]
+    owner = ModelRegistry(tracking.uri).owners.run(run_id).owner
+    assert owner is not None
+    fresh = ModelRegistry(tracking.uri)  # nothing of the run remembered yet
+    reads: list[str] = []
+    original = MlflowClient.get_run
+
+    def counted(self: MlflowClient, wanted: str) -> Any:
+        reads.append(wanted)
+        return original(self, wanted)
+
+    monkeypatch.setattr(MlflowClient, "get_run", counted)
+    by = Principal(4, owner, "scientist", "local")
+    version = fresh.register_from_run(run_id, "from-its-run", by=by)
+    assert (version["run_id"], version["version"]) == (run_id, 1)
+    assert reads == [run_id]
+    # Someone else's run is refused, after one read of it too.
+    reads.clear()
+    with pytest.raises(PermissionDenied, match=f"owned by {owner}"):
+        ModelRegistry(tracking.uri).register_from_run(run_id, "from-its-run", by=GRACE)
+    assert reads == [run_id]

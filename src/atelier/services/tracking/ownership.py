@@ -298,10 +298,16 @@ class Ownership:
             found = self.client.get_run(run_id)
         except MlflowException:
             raise NotFound(f"no run {run_id!r}") from None
-        owner = found.data.tags.get(USER_TAG) or found.info.user_id or None
-        facts = (owner, str(found.info.experiment_id))
+        facts = (self.run_owner(found), str(found.info.experiment_id))
         _remember(self._runs, run_id, facts)
         return facts
+
+    def run_owner(self, run: Any) -> str | None:
+        """The owner of a run already read from MLflow (remembered, so that checking the
+        run again reads nothing)."""
+        owner = run.data.tags.get(USER_TAG) or run.info.user_id or None
+        _remember(self._runs, str(run.info.run_id), (owner, str(run.info.experiment_id)))
+        return owner
 
     def model(self, name: str) -> Owned:
         from mlflow.exceptions import MlflowException

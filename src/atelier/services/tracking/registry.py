@@ -177,7 +177,28 @@ class ModelRegistry:
         if alias is not None:
             check_alias(alias)
         self.owners.check_writer(by, "register models")
-        run = self._run(run_id)
+        return self._register(
+            self._run(run_id),
+            name,
+            by=by,
+            alias=alias,
+            model=model,
+            description=description,
+            client=client,
+        )
+
+    def _register(
+        self,
+        run: Any,
+        name: str,
+        *,
+        by: Principal,
+        alias: str | None,
+        model: str | None,
+        description: str | None,
+        client: str | None,
+    ) -> dict[str, Any]:
+        """:meth:`register` of a run already read from MLflow (and the arguments checked)."""
         logged = self._logged_model(run, model)
         mlflow = self.client
         from mlflow.exceptions import MlflowException
@@ -236,6 +257,11 @@ class ModelRegistry:
             return False
         return self.owners.run(run_id).owner == principal.name
 
+    @staticmethod
+    def _may_register(principal: Principal, owner: str | None) -> bool:
+        """:meth:`may_register_from`, for a run whose owner is known."""
+        return principal.role == "admin" or (principal.role in WRITERS and owner == principal.name)
+
     def register_from_run(
         self,
         run_id: str,
@@ -249,14 +275,16 @@ class ModelRegistry:
         theirs to register (and to answer for) first."""
         self.owners.check_writer(by, "register models")
         check_name(name)
-        self._run(run_id)  # a clear error for a malformed or unknown run
-        if not self.may_register_from(by, run_id):
-            owner = self.owners.run(run_id).owner or "no recorded owner"
+        run = self._run(run_id)  # a clear error for a malformed or unknown run; read once
+        owner = self.owners.run_owner(run)
+        if not self._may_register(by, owner):
             raise PermissionDenied(
-                f"{by.name} may not register the model of run {run_id} (owned by {owner}): "
-                "only the run's owner or an admin may"
+                f"{by.name} may not register the model of run {run_id} "
+                f"(owned by {owner or 'no recorded owner'}): only the run's owner or an admin may"
             )
-        return self.register(run_id, name, by=by, model=model, client=client)
+        return self._register(
+            run, name, by=by, alias=None, model=model, description=None, client=client
+        )
 
     def logged_models(self, run_id: str) -> builtins.list[str]:
         """The names of the models run ``run_id`` logged (empty for an unknown run)."""
