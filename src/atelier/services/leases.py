@@ -181,13 +181,6 @@ class Leases:
             )
             return [_info(row) for row in rows]
 
-    def held_by_other(self, name: str, holder: str) -> LeaseInfo | None:
-        """The live lease on ``name`` when someone other than ``holder`` has it."""
-        found = self.get(name)
-        if found is None or found.holder == holder or not found.live:
-            return None
-        return found
-
     @contextlib.contextmanager
     def exclusive(self, name: str, holder: str, *, wait: float | None = None) -> Iterator[None]:
         """Hold ``name`` for the block: a lock across servers, waited for up to ``wait``
@@ -235,9 +228,9 @@ class LeaseKeeper:
         #: Called after each round of renewals (periodic work that rides on this thread).
         self.every_round: list[Callable[[], object]] = []
 
-    def take(self, name: str, *, steal: bool = False) -> bool:
+    def take(self, name: str) -> bool:
         """Acquire ``name`` and keep it renewed; False while another holder's is live."""
-        if not self.leases.acquire(name, self.holder, address=self.address, steal=steal):
+        if not self.leases.acquire(name, self.holder, address=self.address):
             return False
         with self._lock:
             self._names.add(name)
