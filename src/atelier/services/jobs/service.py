@@ -418,7 +418,19 @@ class Jobs:
 
     def get(self, job_id: int) -> JobInfo:
         self._maybe_tick()
-        return self._info(self.records.get(job_id))
+        record = self.records.get(job_id)
+        if record.kind == "notebook" and record.state in FINAL_STATES:
+            output = JobPaths(self.workspace.root, job_id).notebook_output(record.name)
+            self._bring_back(job_id, output)
+        return self._info(record)
+
+    def _bring_back(self, job_id: int, path: Path) -> Path:
+        """An ended job's file, from the bucket when this machine lacks it (:mod:`.artifacts`)."""
+        if not self.settings.storage.bucket:
+            return path
+        from atelier.services.jobs.artifacts import bring_back
+
+        return bring_back(self.settings, self.workspace.root, job_id, path)
 
     def list(
         self, *, state: str | None = None, user: str | None = None, limit: int = 100
@@ -445,7 +457,10 @@ class Jobs:
         from atelier.services.jobs import samples
 
         job = self.get(job_id)  # NotFound for a wrong id
-        found = samples.read(JobPaths(self.workspace.root, job_id).resources)
+        path = JobPaths(self.workspace.root, job_id).resources
+        if job.state in FINAL_STATES:
+            self._bring_back(job_id, path)
+        found = samples.read(path)
         return {
             "job_id": job.id,
             "state": job.state,
@@ -456,8 +471,9 @@ class Jobs:
         }
 
     def log_path(self, job_id: int) -> Path:
-        self.records.get(job_id)  # NotFound for a wrong id
-        return JobPaths(self.workspace.root, job_id).log
+        record = self.records.get(job_id)  # NotFound for a wrong id
+        path = JobPaths(self.workspace.root, job_id).log
+        return self._bring_back(job_id, path) if record.state in FINAL_STATES else path
 
     def read_log(self, job_id: int, offset: int = 0, limit: int = 1 << 20) -> tuple[str, int]:
         """The log from byte ``offset`` (at most ``limit`` bytes), and where to read next."""
