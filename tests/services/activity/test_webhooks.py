@@ -12,7 +12,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
-from sqlalchemy import delete, event, select
+from sqlalchemy import delete, select
 
 from atelier.backends.metadata import Dataset, ProjectMember, ProjectRecord, User
 from atelier.backends.metadata.models import CommentRecord, Webhook, WebhookDelivery
@@ -20,7 +20,7 @@ from atelier.errors import InvalidInput, NotFound
 from atelier.services.activity import Subject
 from atelier.services.auth import Principal
 from tests.conftest import new_workspace
-from tests.services.discussion.conftest import Scene, make_scene
+from tests.services.discussion.conftest import Scene, Statements, make_scene
 
 
 class Receiver:
@@ -189,26 +189,6 @@ def test_waiting_deliveries_are_sent_when_a_sender_resumes(
     receiver.wait(1)
     assert b"queued while no server runs" in receiver.received[0][1]
     wb.webhooks.delete(p["ada"], hook.id)
-
-
-class Statements:
-    """Counts the SELECT statements this thread sends to a database."""
-
-    def __init__(self, engine: Any) -> None:
-        self.engine = engine
-        self.count = 0
-        self.thread = threading.get_ident()
-
-    def __enter__(self) -> Statements:
-        event.listen(self.engine, "before_cursor_execute", self._seen)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        event.remove(self.engine, "before_cursor_execute", self._seen)
-
-    def _seen(self, conn: Any, cursor: Any, statement: str, *args: Any) -> None:
-        if threading.get_ident() == self.thread and statement.lstrip().upper().startswith("SELECT"):
-            self.count += 1
 
 
 def _events(scene: Scene) -> dict[str, int]:

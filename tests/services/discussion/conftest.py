@@ -4,12 +4,15 @@ run, and apps: one shared with the viewer val, one not."""
 
 from __future__ import annotations
 
+import threading
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
+from sqlalchemy import event
 
 from atelier.backends.metadata import AppRecord, AppShare, ProjectMember, ProjectRecord
 from atelier.config import Workspace
@@ -17,6 +20,26 @@ from atelier.services.auth import Principal
 from atelier.services.workbench import Workbench
 from tests.conftest import new_workspace
 from tests.services.tracking.mlflow_env import MLFLOW_WARNINGS, kept_mlflow_uris
+
+
+class Statements:
+    """Counts the SELECT statements this thread sends to a database."""
+
+    def __init__(self, engine: Any) -> None:
+        self.engine = engine
+        self.count = 0
+        self.thread = threading.get_ident()
+
+    def __enter__(self) -> Statements:
+        event.listen(self.engine, "before_cursor_execute", self._seen)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        event.remove(self.engine, "before_cursor_execute", self._seen)
+
+    def _seen(self, conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        if threading.get_ident() == self.thread and statement.lstrip().upper().startswith("SELECT"):
+            self.count += 1
 
 
 @dataclass

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import time
+from typing import Any
+
 import pytest
 from sqlalchemy import select
 
 from atelier.backends.metadata import AuditEvent
 from atelier.errors import InvalidInput, NotFound, PermissionDenied
+from atelier.services.activity.runs import FRESH_SECONDS
 from atelier.services.auth import Principal
-from tests.services.discussion.conftest import Scene
+from tests.services.discussion.conftest import Scene, Statements
+from tests.services.tracking.mlflow_env import kept_mlflow_uris
 
 
 def test_a_non_member_neither_reads_nor_writes_a_private_projects_run(scene: Scene) -> None:
@@ -154,3 +159,63 @@ def test_runs_started_in_my_projects_reach_my_feed_once(scene: Scene) -> None:
     assert [i.id for i in again] == [runs[0].id]
     # Not a member: none of the project's runs, even if they were read into activity.
     assert not [i for i in wb.activity.feed(p["bob"]) if i.kind == "run"]
+
+
+def test_a_threads_mentions_are_read_in_one_query(scene: Scene) -> None:
+    wb, p = scene.wb, scene.people
+    d = wb.discussion
+    d.post(p["ada"], "app", "secret", "@bob one comment")
+    for n in range(6):
+        d.post(p["ada"], "app", "demo", f"@bob @root number {n}" if n % 2 else f"plain {n}")
+
+    def read(app: str) -> tuple[int, list[tuple[str, ...]]]:
+        with Statements(wb.db.engine) as selects:
+            thread = d.thread(p["ada"], "app", app)
+        return selects.count, [c.mentions for c in thread]
+
+    short, long = read("secret"), read("demo")
+    assert short[1] == [("bob",)]
+    assert long[1][-6:] == [(), ("bob", "root"), (), ("bob", "root"), (), ("bob", "root")]
+    assert short[0] == long[0]
+
+
+def test_feeds_ask_mlflow_for_new_runs_at_most_once_in_a_while(
+    scene: Scene, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mlflow import MlflowClient
+
+    wb, ada = scene.wb, scene.people["ada"]
+    asked: list[str] = []
+    for method in ("search_experiments", "search_runs"):
+        original = getattr(MlflowClient, method)
+
+        def counted(self: MlflowClient, *args: Any, _m: Any = original, **kw: Any) -> Any:
+            asked.append(_m.__name__)
+            return _m(self, *args, **kw)
+
+        monkeypatch.setattr(MlflowClient, method, counted)
+    now = [time.monotonic() + FRESH_SECONDS]  # every project is due for a look
+    monkeypatch.setattr(wb.activity.runs, "clock", lambda: now[0])
+
+    def runs() -> list[str]:
+        return [i.subject_id for i in wb.activity.project_feed("churn", ada) if i.kind == "run"]
+
+    before = runs()
+    assert asked == ["search_experiments", "search_runs"]
+    # Read again and again, by the project's feed and ada's own: MLflow is not asked.
+    asked.clear()
+    for _ in range(3):
+        assert runs() == before
+        wb.activity.feed(ada)
+    assert asked == []
+    with kept_mlflow_uris():
+        new = wb.models.client.create_run(
+            scene.private_experiment, tags={"mlflow.user": "ada"}
+        ).info.run_id
+    now[0] += FRESH_SECONDS / 2
+    runs()
+    assert asked == []
+    # Once the last look is old enough, the next read finds the new run.
+    now[0] += FRESH_SECONDS / 2
+    assert runs() == [new, *before]
+    assert asked == ["search_experiments", "search_runs"]

@@ -8,6 +8,7 @@ plain text). A deleted comment keeps its place in the thread with its text remov
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -112,7 +113,8 @@ class Discussion:
                 .order_by(CommentRecord.id)
                 .limit(MAX_THREAD)
             ).all()
-            return [self._comment(session, row) for row in rows]
+            told = self._mentioned(session, [row.id for row in rows])
+            return [_comment(row, told.get(row.id, ())) for row in rows]
 
     def get(self, principal: Principal, comment_id: int) -> Comment:
         with self.db.session() as session:
@@ -262,21 +264,35 @@ class Discussion:
 
     def _comment(self, session: Any, row: CommentRecord | None) -> Comment:
         assert row is not None
-        names = session.scalars(
-            select(User.name)
-            .join(CommentMention, CommentMention.user_id == User.id)
-            .where(CommentMention.comment_id == row.id)
-        ).all()
-        return Comment(
-            row.id,
-            row.subject_kind,
-            row.subject_id,
-            row.project,
-            row.author,
-            row.body,
-            row.created_at,
-            row.edited_at,
-            row.deleted_at,
-            row.deleted_by,
-            tuple(sorted(names)),
+        return _comment(row, self._mentioned(session, [row.id]).get(row.id, ()))
+
+    @staticmethod
+    def _mentioned(session: Any, comment_ids: list[int]) -> dict[int, list[str]]:
+        """``{comment id: names told}`` of these comments, in one query."""
+        found: dict[int, list[str]] = {}
+        if not comment_ids:
+            return found
+        rows = session.execute(
+            select(CommentMention.comment_id, User.name)
+            .join(User, CommentMention.user_id == User.id)
+            .where(CommentMention.comment_id.in_(comment_ids))
         )
+        for comment_id, name in rows:
+            found.setdefault(int(comment_id), []).append(str(name))
+        return found
+
+
+def _comment(row: CommentRecord, mentioned: Iterable[str]) -> Comment:
+    return Comment(
+        row.id,
+        row.subject_kind,
+        row.subject_id,
+        row.project,
+        row.author,
+        row.body,
+        row.created_at,
+        row.edited_at,
+        row.deleted_at,
+        row.deleted_by,
+        tuple(sorted(mentioned)),
+    )
