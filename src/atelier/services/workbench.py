@@ -452,6 +452,7 @@ class Workbench:
         """Generated and hosted apps (hosted ones stopped by :meth:`close`)."""
         from atelier.services.apps import Apps, AppService
         from atelier.services.notebooks import server_url
+        from atelier.services.storage import Files
 
         return AppService(
             Apps(self.db),
@@ -463,6 +464,7 @@ class Workbench:
             logs_dir=self.workspace.logs_dir / "apps",
             atelier_url=lambda: server_url(self.settings.server),
             audit=self.audit,
+            bundles=Files(self.workspace.data_dir / "apps", self.storage, "apps"),
         )
 
     def owner(self) -> Principal:

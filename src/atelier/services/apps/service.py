@@ -14,12 +14,14 @@ and at the server's next start.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import re
 import shutil
 import sys
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -39,6 +41,7 @@ from atelier.services.auth import AuditLog, Principal, Tokens
 from atelier.services.auth import scopes as token_scopes
 from atelier.services.serving import LoadedModel, ModelServer, PredictionBatch
 from atelier.services.serving.personal import TRAINING, PersonalField
+from atelier.services.storage import Files
 from atelier.services.tracking.references import parse_reference
 
 if TYPE_CHECKING:
@@ -54,6 +57,9 @@ RENEW_EVERY = timedelta(hours=1)
 #: Code tokens of hosted apps are named ``app NAME on NODE:PID`` (one per server running it).
 TOKEN_LABEL = "app "
 MAX_SCRIPT_BYTES = 2_000_000
+#: How often (at most) a server asks the bucket whether a hosted app's bundle changed.
+BUNDLE_CHECK_SECONDS = 5.0
+_BUNDLE = re.compile(r"[0-9a-f]{12}")
 _DASH = re.compile(r"^\s*(import dash|from dash\b)", re.MULTILINE)
 
 
@@ -69,8 +75,14 @@ class AppService:
         logs_dir: Path,
         atelier_url: Callable[[], str],
         audit: AuditLog | None = None,
+        bundles: Files | None = None,
     ) -> None:
         self.registry = apps
+        #: Hosted apps' folders: ``folder`` here and, with ``[storage]``, the bucket's
+        #: ``apps/<name>/<bundle>/`` with ``apps/<name>/CURRENT`` naming the live bundle.
+        self.bundles = bundles or Files(folder, None, "apps")
+        self._checked: dict[str, float] = {}
+        self._bundle_lock = threading.Lock()
         self._serving = serving
         self._feedback = feedback
         self.tokens = tokens
@@ -357,7 +369,7 @@ class AppService:
         final = self.folder / name
         replaced = self.folder / f".{name}.{token}.old"
         app: AppInfo | None = None
-        swapped = False
+        swapped = uploaded = published = False
         try:
             staged.mkdir(mode=0o700)
             entry = stage(staged)
@@ -365,6 +377,9 @@ class AppService:
             kind = kind or ("dash" if _DASH.search(text) else "streamlit")
             if kind not in ("streamlit", "dash"):
                 raise InvalidInput(f"hosted app kind {kind!r} is not streamlit or dash")
+            if self.bundles.shared:  # before the record: it names files every server can get
+                uploaded = True
+                self.bundles.save(f"{name}/{token}", staged)
             script = str(final.joinpath(*entry.split("/")))
             if existing is None:
                 app = self.registry.create(
@@ -390,9 +405,15 @@ class AppService:
                     os.replace(replaced, final)
                 raise
             swapped = True
+            if uploaded:
+                self._make_live(name, token)
+                published = True
         except BaseException:
             if existing is None and app is not None:  # created, but its files are not there
                 self.registry.delete(name, principal)
+            if uploaded and not published:
+                with contextlib.suppress(Exception):
+                    self.bundles.delete(f"{name}/{token}")
             raise
         finally:
             shutil.rmtree(staged, ignore_errors=True)
@@ -406,6 +427,8 @@ class AppService:
         return app
 
     def start(self, app: AppInfo) -> HostedProcess:
+        if app.hosted and self.bundles.shared:
+            self._sync_bundle(app.name)
         # Stopping this server's process revokes its token only: other servers' processes
         # of the same app keep theirs.
         return self.supervisor.ensure(app, lambda: self._revoke(app.name, everywhere=False))
@@ -446,6 +469,8 @@ class AppService:
         script = Path(app.script)
         # The app's folder (its entry script may sit deeper in it), else the script's.
         root = self.folder / app.name
+        if self.bundles.shared and root not in script.parents:
+            script = _here(script, app.name, root)
         python, cwd = sys.executable, root if root in script.parents else script.parent
         if app.project:
             project = self._projects().get(app.project)
@@ -467,6 +492,52 @@ class AppService:
             renew=lambda: self.tokens.extend(info.key, TOKEN_LIFETIME),
             renew_every=RENEW_EVERY.total_seconds(),
         )
+
+    # -- bundles in the bucket ---------------------------------------------------------
+
+    def _mark(self, name: str) -> Path:
+        """This server's note of which bundle its copy of the app's folder is."""
+        return self.folder / f".{name}.bundle"
+
+    def _make_live(self, name: str, token: str) -> None:
+        """Make bundle ``token`` the app's live one in the bucket; drop the one before."""
+        previous = self.bundles.get_text(f"{name}/CURRENT")
+        self.bundles.put_text(f"{name}/CURRENT", token)
+        self._mark(name).write_text(token, encoding="utf-8")
+        if previous and _BUNDLE.fullmatch(previous) and previous != token:
+            with contextlib.suppress(Exception):  # unreferenced: harmless if left
+                self.bundles.delete(f"{name}/{previous}")
+
+    def _sync_bundle(self, name: str) -> None:
+        """Bring the app's live bundle from the bucket when this server's copy is another
+        (deployed through another server) or missing; asked at most every
+        :data:`BUNDLE_CHECK_SECONDS`. A process running the old copy is stopped."""
+        now = time.monotonic()
+        with self._bundle_lock:
+            if now - self._checked.get(name, -BUNDLE_CHECK_SECONDS) < BUNDLE_CHECK_SECONDS:
+                return
+            self._checked[name] = now
+            try:
+                current = self.bundles.get_text(f"{name}/CURRENT")
+                mark = self._mark(name)
+                here = mark.read_text(encoding="utf-8") if mark.exists() else None
+                if current is None or not _BUNDLE.fullmatch(current) or current == here:
+                    return
+                fetched = self.folder / f".{name}.{current}.fetched"
+                shutil.rmtree(fetched, ignore_errors=True)
+                if self.bundles.load(f"{name}/{current}", fetched) is None:
+                    return
+                final = self.folder / name
+                replaced = self.folder / f".{name}.{current}.old"
+                if final.exists():
+                    os.replace(final, replaced)
+                os.replace(fetched, final)
+                mark.write_text(current, encoding="utf-8")
+                shutil.rmtree(replaced, ignore_errors=True)
+            except Exception:  # this server's copy serves until the bucket answers
+                log.warning("app %s: could not check its bundle in the bucket", name, exc_info=True)
+                return
+        self.supervisor.stop(name)  # a process of the copy before (if any) starts anew
 
     def _replica_label(self, name: str) -> str:
         return f"{token_label(name)} on {self.replica}"
@@ -525,6 +596,11 @@ class AppService:
         self.supervisor.stop(name)
         self._revoke(name)
         self.marks.forget(name)
+        if self.bundles.shared:
+            try:
+                self.bundles.delete(name)
+            except Exception:  # the app is gone; its files in the bucket are inert
+                log.warning("app %s: could not delete its bundle from the bucket", name)
         self._record("app.delete", name, principal, client)
         return app
 
@@ -627,6 +703,15 @@ def replica_name() -> str:
 def token_label(name: str) -> str:
     """The name of app ``name``'s token."""
     return f"{TOKEN_LABEL}{name}"
+
+
+def _here(script: Path, name: str, root: Path) -> Path:
+    """``script``, recorded by a server whose apps folder is elsewhere, in this server's copy
+    of the app's folder ``root``."""
+    for parent in script.parents:
+        if parent.name == name and parent.parent.name == root.parent.name:
+            return root / script.relative_to(parent)
+    return script
 
 
 def _check_script(script: str, filename: str) -> None:
