@@ -155,6 +155,31 @@ class Files:
         bucket, base = url[len("s3://") :].partition("/")[::2]
         return [k[len(base) + 1 :] for k in self._keys(self.store.client(), bucket, base + "/")]
 
+    def sweep(self, max_age_seconds: float) -> int:
+        """Delete the bucket's top-level folders of the area (``<area>/<name>/``) whose
+        newest object is older than ``max_age_seconds``; how many folders went."""
+        if self.store is None:
+            return 0
+        import time
+
+        bucket, base = self.store.url(self.area)[len("s3://") :].partition("/")[::2]
+        client = self.store.client()
+        newest: dict[str, float] = {}
+        keys: dict[str, list[str]] = {}
+        paginator = client.get_paginator("list_objects_v2")
+        for page in paginator.paginate(Bucket=bucket, Prefix=base + "/"):
+            for item in page.get("Contents", []):
+                name, slash, _ = item["Key"][len(base) + 1 :].partition("/")
+                if not slash:
+                    continue
+                stamp = item["LastModified"].timestamp()
+                newest[name] = max(newest.get(name, stamp), stamp)
+                keys.setdefault(name, []).append(item["Key"])
+        limit = time.time() - max_age_seconds
+        old = [name for name, stamp in newest.items() if stamp < limit]
+        self._delete(client, bucket, [k for name in old for k in keys[name]])
+        return len(old)
+
     # -- helpers ------------------------------------------------------------------------
 
     def _bucket_key(self, key: str) -> tuple[str, str]:

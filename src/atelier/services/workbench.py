@@ -200,8 +200,12 @@ class Workbench:
     @cached_property
     def ingest(self) -> Ingest:
         from atelier.services.ingest import Ingest
+        from atelier.services.storage import Files
 
-        ingest = Ingest(self.db, self.warehouse, self.workspace.data_dir / "uploads")
+        uploads = self.workspace.data_dir / "uploads"
+        # Files kept between a preview and their upload: in the bucket too, for every server.
+        kept = Files(uploads / "incoming", self.storage, "uploads")
+        ingest = Ingest(self.db, self.warehouse, uploads, files=kept)
         # The first writer of a table becomes its owner in the catalog.
         ingest.on_write = self.catalog.register_write
         # Columns not seen before are classified for personal data (never failing an upload).

@@ -49,7 +49,13 @@ async def preview(
 ) -> JSONResponse:
     """Detected format and options, columns with types, and the first rows of a file."""
     ingest = workbench(request).ingest
-    fields, received, _ = await _receive(request, ingest, principal)
+    fields, received, sent = await _receive(request, ingest, principal)
+    if sent:  # kept for the upload by id, which may reach another server
+        try:
+            await run_in_threadpool(ingest.inbox.keep, received)
+        except BaseException:
+            ingest.inbox.discard(received.id)
+            raise
     try:
         found = await run_in_threadpool(
             ingest.detect, received.path, options=_options(fields.get("options"))

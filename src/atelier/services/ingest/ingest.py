@@ -43,6 +43,7 @@ from atelier.services.ingest.sources import (
     from_arrow,
     from_file,
 )
+from atelier.services.storage import Files
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -60,11 +61,14 @@ PREVIEW_ROWS = 20
 class Ingest:
     """Uploads into the warehouse of one workspace; work files live under ``uploads_dir``."""
 
-    def __init__(self, db: Database, warehouse: Warehouse, uploads_dir: Path) -> None:
+    def __init__(
+        self, db: Database, warehouse: Warehouse, uploads_dir: Path, files: Files | None = None
+    ) -> None:
         self.db = db
         self.warehouse = warehouse
         self.uploads_dir = Path(uploads_dir)
-        self.inbox = Inbox(self.uploads_dir / "incoming")
+        #: ``files``: where kept files persist besides ``incoming/`` (the bucket's ``uploads/``).
+        self.inbox = Inbox(self.uploads_dir / "incoming", files=files)
         self.audit = AuditLog(db)
         #: Called as ``on_write(table, user)`` after each committed upload (the catalog's hook).
         self.on_write: Callable[[str, str], None] | None = None
