@@ -74,9 +74,7 @@ class EmbeddedDiscussion(Discussion):
         self.client = client
 
     def post(self, kind: str, subject_id: str, body: str) -> dict[str, Any]:
-        comment = self.workbench.discussion.post(
-            self.principal, kind, subject_id, body, client=self.client
-        )
+        comment = self.workbench.discussion.post(self.principal, kind, subject_id, body)
         return comment.as_dict()
 
     def thread(self, kind: str, subject_id: str) -> Rows:

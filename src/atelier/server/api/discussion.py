@@ -42,9 +42,7 @@ def list_comments(
 def post_comment(
     body: NewComment, request: Request, principal: Principal = allow(*ROLES)
 ) -> dict[str, Any]:
-    comment = workbench(request).discussion.post(
-        principal, body.kind, body.id, body.body, client=client(request)
-    )
+    comment = workbench(request).discussion.post(principal, body.kind, body.id, body.body)
     return comment.as_dict()
 
 

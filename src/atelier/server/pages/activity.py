@@ -107,7 +107,7 @@ def post_comment(
     principal: Principal = allow(*ROLES),
 ) -> Response:
     try:
-        workbench(request).discussion.post(principal, kind, id, body, client=client(request))
+        workbench(request).discussion.post(principal, kind, id, body)
     except AtelierError as exc:
         # HTMX swaps only successful answers: the refusal is shown in the block.
         status = 200 if request.headers.get("HX-Request") == "true" else exc.status_code

@@ -134,8 +134,6 @@ class Discussion:
         kind: str,
         subject_id: str,
         body: str,
-        *,
-        client: str | None = None,
     ) -> Comment:
         """Comment on a subject as ``principal``; mentioned users who may see it are told."""
         subject = self.subjects.resolve(principal, kind, subject_id)
