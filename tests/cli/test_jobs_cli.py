@@ -9,10 +9,16 @@ from contextlib import closing
 from datetime import timedelta
 from pathlib import Path
 
+import pytest
+from click.testing import CliRunner
+
+from atelier.cli import main
 from atelier.services.auth import scopes
+from atelier.services.jobs import spare
+from atelier.services.workbench import Workbench
 from tests.cli.conftest import Cli
 from tests.cli.helpers import one_line_error
-from tests.services.jobs.helpers import script
+from tests.services.jobs.helpers import jobs_workspace, script
 
 SHOW = """\
 import os, sys
@@ -154,3 +160,47 @@ def a_git_checkout_runs_on_the_server_in_its_project(cli: Cli) -> None:
         entry = wb.audit.entries(action="job.submit", limit=1)[0]
         assert (entry.actor, entry.success, entry.target) == ("sam", False, "vault")
         assert list((cli.root / ".atelier" / "jobs" / "incoming").iterdir()) == []
+
+
+def test_run_on_the_workspace_hands_the_job_to_the_supervisor_it_started_first(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`atelier run` starts the job's supervisor before it opens the workspace (in the same
+    process here, to see which supervisor the job got)."""
+    workspace = jobs_workspace(tmp_path / "ws")
+    script(tmp_path, "hi.py", "import os\nprint('hi from', os.environ['ATELIER_JOB_ID'])\n")
+    started: list[spare.Spare | None] = []
+    original = spare.start_early
+
+    def recording() -> spare.Spare | None:
+        started.append(original())
+        return started[-1]
+
+    monkeypatch.setattr(spare, "start_early", recording)
+    monkeypatch.chdir(tmp_path)
+    for name in ("ATELIER_URL", "ATELIER_TOKEN", "ATELIER_WORKSPACE"):
+        monkeypatch.delenv(name, raising=False)
+    result = CliRunner().invoke(main.cli, ["run", "-w", str(workspace.root), "hi.py"])
+    assert result.exit_code == 0, result.output
+    early = started[0]
+    assert early is not None and early.pid is not None
+    job_id = int(job_id_of(result.output))
+    assert f"hi from {job_id}" in result.output
+    assert spare.take_early() is None
+    with closing(Workbench(workspace)) as wb:
+        assert wb.jobs.records.get(job_id).supervisor_pid == early.pid
+
+
+def test_run_against_a_server_starts_no_supervisor_here(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    started: list[object] = []
+    monkeypatch.setattr(spare, "start_early", lambda: started.append(1))
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("ATELIER_WORKSPACE", raising=False)
+    monkeypatch.setenv("ATELIER_URL", "http://127.0.0.1:1")
+    monkeypatch.setenv("ATELIER_TOKEN", "not-a-token")
+    script(tmp_path, "hi.py", "print('hi')\n")
+    result = CliRunner().invoke(main.cli, ["run", "hi.py"])
+    assert result.exit_code != 0  # nothing answers there
+    assert started == []

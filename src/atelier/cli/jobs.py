@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -11,7 +12,9 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from atelier.cli.options import client_for, is_remote, workspace_option
+from atelier.contract import URL_ENV
 from atelier.errors import AtelierError
+from atelier.services.jobs import spare
 
 if TYPE_CHECKING:
     from atelier.sdk.client import Client
@@ -80,6 +83,28 @@ def run(
     """
     if tree is not None and no_tree:
         raise click.UsageError("--tree and --no-tree exclude each other")
+    if workspace or not os.environ.get(URL_ENV):
+        # Likely a job on this machine: its supervisor starts loading now, while the
+        # workspace opens; the jobs service hands it the job once it is recorded.
+        spare.start_early()
+    try:
+        code = _run(workspace, project, profile, params, tree, no_tree, model_env, detach, target)
+    finally:
+        spare.discard_early()  # unused (a remote job, a refusal): it ends
+    sys.exit(code)
+
+
+def _run(
+    workspace: str | None,
+    project: str | None,
+    profile: str | None,
+    params: tuple[str, ...],
+    tree: str | None,
+    no_tree: bool,
+    model_env: str | None,
+    detach: bool,
+    target: tuple[str, ...],
+) -> int:
     with client_for(workspace, scopes=("jobs",), doing="run jobs") as client:
         cwd = Path.cwd()
         if project is None and model_env is None:
@@ -98,6 +123,7 @@ def run(
             tree=shipped,
             model_env=model_env,
         )
+        spare.discard_early()
         where = f", project {job['project']}" if job["project"] else ""
         click.echo(
             f"job {job['id']}: {job['name']} on {job['profile']} ({job['backend']}{where})",
@@ -109,9 +135,8 @@ def run(
             click.echo(f"note: {note}", err=True)
         if detach:
             click.echo(job["id"])
-            return
-        code = _follow(client, int(job["id"]))
-    sys.exit(code)
+            return 0
+        return _follow(client, int(job["id"]))
 
 
 def _submit(client: Client, target: list[str], **options: Any) -> dict[str, Any]:

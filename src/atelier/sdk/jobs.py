@@ -204,6 +204,10 @@ class EmbeddedJobs(Jobs):
         text, offset = self.service.read_log(job_id, offset)
         return text, offset, final
 
+    def follow(self, job_id: int, *, poll: float = 0.25) -> Iterator[str]:
+        # The log file itself, looked at often while the job is lively (no record read each time).
+        return self.service.follow(job_id, poll=poll)
+
     def cancel(self, job_id: int) -> dict[str, Any]:
         job = self.service.cancel(job_id, principal=self.principal, client=self.client)
         return job.as_dict()

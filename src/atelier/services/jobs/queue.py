@@ -43,27 +43,14 @@ from atelier.backends.metadata import Database, JobRecord
 from atelier.config.settings import Settings
 from atelier.services.jobs.paths import JobPaths, queue_lock
 from atelier.services.jobs.records import JobRecords
+from atelier.services.jobs.spare import Spare, supervisor_environment, take_early
 from atelier.services.leases import Leases, new_holder, node_name
 
 HOST = node_name()
 #: ``sh -c BACKGROUND LOG COMMAND...``: start COMMAND in the background, print its pid.
 BACKGROUND = '"$@" </dev/null >>"$0" 2>&1 & echo $!'
-#: Client settings of whoever started the queue; a job gets its own (see :mod:`.environment`).
-CLIENT_VARIABLES = frozenset(
-    {
-        "ATELIER_URL",
-        "ATELIER_TOKEN",
-        "ATELIER_WORKSPACE",
-        "ATELIER_JOB_ID",
-        "ATELIER_PROJECT",
-        "ATELIER_PROFILE",
-        "MLFLOW_TRACKING_URI",
-        "MLFLOW_TRACKING_TOKEN",
-        "MLFLOW_RUN_ID",
-        "MLFLOW_EXPERIMENT_ID",
-        "MLFLOW_EXPERIMENT_NAME",
-    }
-)
+#: How a supervisor starts.
+SUPERVISOR = (sys.executable, "-m", "atelier.services.jobs.supervisor")
 
 
 class Queue:
@@ -84,8 +71,9 @@ class Queue:
             with self.leases.exclusive(QUEUE_LEASE, self.holder):
                 yield
 
-    def tick(self) -> None:
-        """Find jobs whose supervisor stopped, then start the queued jobs that fit."""
+    def tick(self, spare: Spare | None = None) -> None:
+        """Find jobs whose supervisor stopped, then start the queued jobs that fit (the first
+        one it starts with ``spare``, when that supervisor is still waiting)."""
         with self.locked():
             for job in self.records.unfinished():
                 self._reconcile(job)
@@ -104,7 +92,7 @@ class Queue:
                     full.add(job.backend)  # first come, first served: no overtaking
                     continue
                 busy.setdefault(job.backend, []).append(devices)
-                self._claim(job.id, devices)
+                self._claim(job.id, devices, spare)
 
     def reconcile(self) -> None:
         """Only find jobs whose supervisor stopped (or whose machine's lease ran out): what a
@@ -113,7 +101,7 @@ class Queue:
             for job in self.records.unfinished():
                 self._reconcile(job)
 
-    def _claim(self, job_id: int, devices: dict[str, Any]) -> None:
+    def _claim(self, job_id: int, devices: dict[str, Any], spare: Spare | None) -> None:
         paths = JobPaths(self.root, job_id)
         spec = json.loads(paths.spec.read_text(encoding="utf-8"))
         spec["devices"] = devices
@@ -122,31 +110,45 @@ class Queue:
         # Before the job is this machine's: no other server may think its lease ran out.
         self._lease_for_start(job_id, holder)
         self.records.update(job_id, host=HOST, devices=devices)
-        self.start_supervisor(job_id, attach=False, holder=holder)
+        self.start_supervisor(job_id, attach=False, holder=holder, spare=spare)
 
-    def start_supervisor(self, job_id: int, *, attach: bool, holder: str | None = None) -> None:
+    def start_supervisor(
+        self,
+        job_id: int,
+        *,
+        attach: bool,
+        holder: str | None = None,
+        spare: Spare | None = None,
+    ) -> None:
         """Start the job's supervisor, holding the job's lease as ``holder`` (taken here for a
-        new holder: the previous supervisor is known to be gone)."""
+        new holder: the previous supervisor is known to be gone). A new job goes to ``spare``
+        when that one still waits for a job."""
         if holder is None:
             holder = job_holder(job_id)
             self._lease_for_start(job_id, holder)
-        paths = JobPaths(self.root, job_id)
-        paths.supervisor_log.parent.mkdir(parents=True, exist_ok=True)
-        command = [sys.executable, "-m", "atelier.services.jobs.supervisor", str(self.root)]
-        command += [str(job_id), f"--holder={holder}", *(["--attach"] if attach else [])]
-        env = {k: v for k, v in os.environ.items() if k not in CLIENT_VARIABLES}
-        # Started in the background of a short-lived shell, in a session of its own: it is
-        # nobody's child to reap, and Ctrl-C in the terminal that submitted does not reach it.
-        started = subprocess.run(
-            ["/bin/sh", "-c", BACKGROUND, str(paths.supervisor_log), *command],
-            capture_output=True,
-            text=True,
-            env=env,
-            check=True,
-            start_new_session=True,
-        )
-        pid = int(started.stdout.strip())
-        self.records.update(job_id, supervisor_pid=pid, supervisor_started=proctree.start_time(pid))
+        if not attach and spare is not None and spare.hand(str(self.root), job_id, holder):
+            pid, started = spare.pid, spare.started
+        else:
+            paths = JobPaths(self.root, job_id)
+            paths.supervisor_log.parent.mkdir(parents=True, exist_ok=True)
+            command = [*SUPERVISOR, str(self.root), str(job_id), f"--holder={holder}"]
+            command += ["--attach"] if attach else []
+            pid = _background([str(paths.supervisor_log), *command])
+            started = proctree.start_time(pid)
+        self.records.update(job_id, supervisor_pid=pid, supervisor_started=started)
+
+    def spare(self) -> Spare | None:
+        """A supervisor started now (or earlier by this process, see :mod:`.spare`) before
+        its job exists, so that Python and the modules that launch a job load while the job
+        is being recorded: give it to :meth:`tick`, and close it after (a spare nobody was
+        handed a job ends). None when it cannot start."""
+        early = take_early()
+        if early is not None:
+            return early
+        try:
+            return Spare()
+        except (OSError, subprocess.SubprocessError):
+            return None
 
     def _lease_for_start(self, job_id: int, holder: str) -> None:
         """The job's lease, long enough for its supervisor to start and renew it."""
@@ -271,6 +273,21 @@ class Queue:
         except OSError:
             return False
         return True
+
+
+def _background(args: list[str]) -> int:
+    """Start ``args`` in the background of a short-lived shell (:data:`BACKGROUND`), in a
+    session of its own: it is nobody's child to reap, and Ctrl-C in the terminal that
+    submitted does not reach it. Its pid."""
+    started = subprocess.run(
+        ["/bin/sh", "-c", BACKGROUND, *args],
+        capture_output=True,
+        text=True,
+        env=supervisor_environment(),
+        check=True,
+        start_new_session=True,
+    )
+    return int(started.stdout.strip())
 
 
 #: How long a new supervisor may take to start renewing its job's lease (a loaded machine

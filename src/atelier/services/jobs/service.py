@@ -45,6 +45,10 @@ if TYPE_CHECKING:
 
 #: A job's listing or page looks for lost supervisors at most this often.
 TICK_SECONDS = 2.0
+#: How often a follower looks at a job's log file while the job is lively (a look is an open
+#: and a read of a local file: a new line shows within this), and for how long after a line.
+LOOK_SECONDS = 0.01
+BRISK_SECONDS = 3.0
 #: Without a max_runtime, a job's token lives this long (it is revoked when the job ends).
 TOKEN_DAYS_WITHOUT_LIMIT = 30
 #: Trees received but never turned into a job (a crash) are dropped after this long.
@@ -287,127 +291,141 @@ class Jobs:
         if project_dir is not None or model is not None:
             path_variable = f"{Path(python).parent}{os.pathsep}{path_variable}"
         check_command(job_target, path_variable)
-        with self.db.session() as session:
-            record = JobRecord(
-                name=job_target.name,
-                kind=job_target.kind,
-                project=project,
-                profile=profile_name,
-                backend=backend_name,
-                command=[],
-                params=parameters,
-                resources={**wanted.as_dict(), "max_runtime": chosen.max_runtime_seconds},
-                state="queued",
-                reason="",
-                notes=[],
-                workdir=str(workdir),
-                submitted_by=principal.name,
-                devices={},
-                cancel_requested=False,
+        # Nothing refuses the job any more: its supervisor starts now, loading while the job
+        # is recorded, and launches it as soon as the queue hands it the job.
+        spare = self.queue.spare()
+        try:
+            with self.db.session() as session:
+                record = JobRecord(
+                    name=job_target.name,
+                    kind=job_target.kind,
+                    project=project,
+                    profile=profile_name,
+                    backend=backend_name,
+                    command=[],
+                    params=parameters,
+                    resources={**wanted.as_dict(), "max_runtime": chosen.max_runtime_seconds},
+                    state="queued",
+                    reason="",
+                    notes=[],
+                    workdir=str(workdir),
+                    submitted_by=principal.name,
+                    devices={},
+                    cancel_requested=False,
+                )
+                session.add(record)
+                session.flush()
+                job_id = record.id
+            paths = JobPaths(self.workspace.root, job_id)
+            if staged is not None:
+                # The job's own folder: the tree moves there whole (same file system).
+                paths.tree.parent.mkdir(parents=True, exist_ok=True)
+                staged.rename(paths.tree)
+                if job_target.path is not None:
+                    moved = paths.tree / job_target.path.relative_to(staged.resolve())
+                    job_target = replace(job_target, path=moved)
+                workdir = paths.tree
+            output = (
+                paths.notebook_output(job_target.name) if job_target.kind == "notebook" else None
             )
-            session.add(record)
-            session.flush()
-            job_id = record.id
-        paths = JobPaths(self.workspace.root, job_id)
-        if staged is not None:
-            # The job's own folder: the tree moves there whole (same file system).
-            paths.tree.parent.mkdir(parents=True, exist_ok=True)
-            staged.rename(paths.tree)
-            if job_target.path is not None:
-                moved = paths.tree / job_target.path.relative_to(staged.resolve())
-                job_target = replace(job_target, path=moved)
-            workdir = paths.tree
-        output = paths.notebook_output(job_target.name) if job_target.kind == "notebook" else None
-        argv = argv_for(job_target, parameters, python=python, output=output)
-        env = {
-            "PYTHONUNBUFFERED": "1",
-            "ATELIER_JOB_ID": str(job_id),
-            "ATELIER_PROFILE": profile_name,
-            "ATELIER_PARAMS": json.dumps(parameters),
-        }
-        if project:
-            env["ATELIER_PROJECT"] = project
-            # Runs the job starts itself land in the project's experiment unless its code
-            # chooses another (mlflow.set_experiment wins over the variable).
-            env["MLFLOW_EXPERIMENT_NAME"] = project
-            env["VIRTUAL_ENV"] = str(Path(python).parent.parent)
-            env["PATH"] = path_variable
-        if model is not None:
-            env.update(model)
-            env["VIRTUAL_ENV"] = str(Path(python).parent.parent)
-            env["PATH"] = path_variable
-        if staged is not None and (paths.tree / "src").is_dir():
-            # The tree's own modules come before the project folder's (which the project
-            # environment's link file appends to sys.path).
-            env["PYTHONPATH"] = str(paths.tree / "src")
-        url, token = self.workspace.public_url, None
-        mlflow_run, notes = None, []
-        if server_up(url):
-            days = _token_days(chosen.max_runtime_seconds)
-            # Scoped (the owner's work, never accounts or admin), labelled, revoked at the end.
-            info, token = self.tokens.create_for(
-                principal.name, f"job {job_id}", token_scopes.JOB, timedelta(days=days)
-            )
-            self.records.update(job_id, token_key=info.key)
-            env.update(
-                ATELIER_URL=url,
-                ATELIER_TOKEN=token,
-                MLFLOW_TRACKING_URI=f"{url}/mlflow",
-                MLFLOW_TRACKING_TOKEN=token,
-            )
-            tags = {
-                "atelier.job_id": str(job_id),
-                "atelier.profile": profile_name,
-                "atelier.backend": backend_name,
-                "mlflow.user": principal.name,
+            argv = argv_for(job_target, parameters, python=python, output=output)
+            env = {
+                "PYTHONUNBUFFERED": "1",
+                "ATELIER_JOB_ID": str(job_id),
+                "ATELIER_PROFILE": profile_name,
+                "ATELIER_PARAMS": json.dumps(parameters),
             }
-            mlflow_run, note = try_link(
-                url, token, project or "Default", f"job-{job_id}-{job_target.name}", tags
-            )
-            if mlflow_run:
-                env["MLFLOW_RUN_ID"] = mlflow_run
+            if project:
+                env["ATELIER_PROJECT"] = project
+                # Runs the job starts itself land in the project's experiment unless its code
+                # chooses another (mlflow.set_experiment wins over the variable).
+                env["MLFLOW_EXPERIMENT_NAME"] = project
+                env["VIRTUAL_ENV"] = str(Path(python).parent.parent)
+                env["PATH"] = path_variable
+            if model is not None:
+                env.update(model)
+                env["VIRTUAL_ENV"] = str(Path(python).parent.parent)
+                env["PATH"] = path_variable
+            if staged is not None and (paths.tree / "src").is_dir():
+                # The tree's own modules come before the project folder's (which the project
+                # environment's link file appends to sys.path).
+                env["PYTHONPATH"] = str(paths.tree / "src")
+            url, token = self.workspace.public_url, None
+            mlflow_run, notes = None, []
+            if server_up(url):
+                days = _token_days(chosen.max_runtime_seconds)
+                # Scoped (the owner's work, never accounts or admin), labelled, revoked at the end.
+                info, token = self.tokens.create_for(
+                    principal.name, f"job {job_id}", token_scopes.JOB, timedelta(days=days)
+                )
+                self.records.update(job_id, token_key=info.key)
+                env.update(
+                    ATELIER_URL=url,
+                    ATELIER_TOKEN=token,
+                    MLFLOW_TRACKING_URI=f"{url}/mlflow",
+                    MLFLOW_TRACKING_TOKEN=token,
+                )
+                tags = {
+                    "atelier.job_id": str(job_id),
+                    "atelier.profile": profile_name,
+                    "atelier.backend": backend_name,
+                    "mlflow.user": principal.name,
+                }
+                mlflow_run, note = try_link(
+                    url, token, project or "Default", f"job-{job_id}-{job_target.name}", tags
+                )
+                if mlflow_run:
+                    env["MLFLOW_RUN_ID"] = mlflow_run
+                else:
+                    notes.append(note)
             else:
-                notes.append(note)
-        else:
-            env["ATELIER_WORKSPACE"] = str(self.workspace.root)
-            notes.append(
-                f"no Atelier server answers at {url}: the job reads the workspace directly "
-                "and its MLflow run is not linked (start the server with `atelier up`)"
+                env["ATELIER_WORKSPACE"] = str(self.workspace.root)
+                notes.append(
+                    f"no Atelier server answers at {url}: the job reads the workspace directly "
+                    "and its MLflow run is not linked (start the server with `atelier up`)"
+                )
+            self.records.update(
+                job_id, command=argv, notes=notes, mlflow_run_id=mlflow_run, workdir=str(workdir)
             )
-        self.records.update(
-            job_id, command=argv, notes=notes, mlflow_run_id=mlflow_run, workdir=str(workdir)
-        )
-        spec = {
-            "argv": argv,
-            "env": env,
-            "cwd": str(workdir),
-            "log": str(paths.log),
-            "resources": wanted.as_dict(),
-            "python": python if project or model is not None else None,
-            "backend": backend_name,
-            "compute": self.settings.compute.model_dump(),
-            "max_runtime": chosen.max_runtime_seconds,
-            "url": url if token else None,
-            "token": token,
-        }
-        paths.log.parent.mkdir(parents=True, exist_ok=True)
-        paths.log.touch()
-        write_private(paths.spec, json.dumps(spec))
-        self.audit.record(
-            "job.submit",
-            actor=principal.name,
-            target=str(job_id),
-            client=client,
-            detail={
-                "name": job_target.name,
-                "profile": profile_name,
-                "project": project,
-                "tree": staged is not None,
-                **({"model_env": model["ATELIER_MODEL"]} if model is not None else {}),
-            },
-        )
-        self.queue.tick()
-        return self.get(job_id)
+            spec = {
+                "argv": argv,
+                "env": env,
+                "cwd": str(workdir),
+                "log": str(paths.log),
+                "resources": wanted.as_dict(),
+                "python": python if project or model is not None else None,
+                "backend": backend_name,
+                "compute": self.settings.compute.model_dump(),
+                "max_runtime": chosen.max_runtime_seconds,
+                "url": url if token else None,
+                "token": token,
+            }
+            paths.log.parent.mkdir(parents=True, exist_ok=True)
+            paths.log.touch()
+            write_private(paths.spec, json.dumps(spec))
+            try:
+                self.queue.tick(spare)
+            finally:
+                # Once the job was handed to its supervisor: not on the way to its first line.
+                self.audit.record(
+                    "job.submit",
+                    actor=principal.name,
+                    target=str(job_id),
+                    client=client,
+                    detail={
+                        "name": job_target.name,
+                        "profile": profile_name,
+                        "project": project,
+                        "tree": staged is not None,
+                        **({"model_env": model["ATELIER_MODEL"]} if model is not None else {}),
+                    },
+                )
+            # Ticked just now: reading the job back needs no other tick.
+            self._last_tick = time.monotonic()
+            return self._info(self.records.get(job_id))
+        finally:
+            if spare is not None:
+                spare.close()
 
     # -- reading ----------------------------------------------------------------------------
 
@@ -477,38 +495,38 @@ class Jobs:
 
     def read_log(self, job_id: int, offset: int = 0, limit: int = 1 << 20) -> tuple[str, int]:
         """The log from byte ``offset`` (at most ``limit`` bytes), and where to read next."""
-        path = self.log_path(job_id)
-        try:
-            with path.open("rb") as handle:
-                handle.seek(max(0, offset))
-                data = handle.read(limit)
-        except FileNotFoundError:
-            return "", offset
-        # Never cut a UTF-8 character in two: keep an incomplete tail for the next read.
-        cut = len(data)
-        while cut > 0 and cut > len(data) - 4 and (data[cut - 1] & 0xC0) == 0x80:
-            cut -= 1
-        if cut > 0 and data[cut - 1] >= 0xC0:
-            cut -= 1
-        if cut <= 0 and data:
-            cut = len(data)
-        return data[:cut].decode("utf-8", errors="replace"), offset + cut
+        return _read_log(self.log_path(job_id), offset, limit)
 
-    def follow(self, job_id: int, *, poll: float = 0.1) -> Iterator[str]:
-        """The log as it grows, until the job has ended and everything was read."""
+    def follow(
+        self, job_id: int, *, poll: float = 0.1, look: float = LOOK_SECONDS
+    ) -> Iterator[str]:
+        """The log as it grows, until the job has ended and everything was read.
+
+        The log file is looked at every ``look`` seconds while output came in the last
+        :data:`BRISK_SECONDS` (or following began), so that a line shows as soon as it is
+        written, else every ``poll`` seconds; the job's record is asked whether the job
+        ended every ``poll`` seconds while nothing comes."""
+        path = self.log_path(job_id)  # NotFound for a wrong id
         offset = 0
+        lively = next_ask = time.monotonic()
         while True:
-            text, offset = self.read_log(job_id, offset)
+            text, offset = _read_log(path, offset)
+            now = time.monotonic()
             if text:
+                lively = now
                 yield text
                 continue
-            if self.records.get(job_id).state in FINAL_STATES:
-                text, offset = self.read_log(job_id, offset)
-                if text:
-                    yield text
-                return
-            self._maybe_tick()
-            time.sleep(poll)
+            if now >= next_ask:
+                if self.records.get(job_id).state in FINAL_STATES:
+                    # Everything written before the job ended, its last line included.
+                    while True:
+                        text, offset = _read_log(path, offset)
+                        if not text:
+                            return
+                        yield text
+                self._maybe_tick()
+                next_ask = now + poll
+            time.sleep(look if now - lively < BRISK_SECONDS else max(look, poll))
 
     def wait(self, job_id: int, timeout: float | None = None) -> JobInfo:
         deadline = None if timeout is None else time.monotonic() + timeout
@@ -548,6 +566,24 @@ class Jobs:
                 self.queue.signal_supervisor(record)
         self.audit.record("job.cancel", actor=principal.name, target=str(job_id), client=client)
         return self.wait(job_id, wait)
+
+
+def _read_log(path: Path, offset: int, limit: int = 1 << 20) -> tuple[str, int]:
+    try:
+        with path.open("rb") as handle:
+            handle.seek(max(0, offset))
+            data = handle.read(limit)
+    except FileNotFoundError:
+        return "", offset
+    # Never cut a UTF-8 character in two: keep an incomplete tail for the next read.
+    cut = len(data)
+    while cut > 0 and cut > len(data) - 4 and (data[cut - 1] & 0xC0) == 0x80:
+        cut -= 1
+    if cut > 0 and data[cut - 1] >= 0xC0:
+        cut -= 1
+    if cut <= 0 and data:
+        cut = len(data)
+    return data[:cut].decode("utf-8", errors="replace"), offset + cut
 
 
 def _prune(folder: Path) -> None:

@@ -7,7 +7,8 @@ records its handle
 and watches it: the state, the runtime limit, cancellation (SIGTERM to the supervisor, or the
 job's ``cancel_requested`` flag) and, through the backend, memory and mirrored logs. When the
 job ends it records the outcome and starts what the queue has room for. ``--attach`` adopts a
-job whose first supervisor stopped.
+job whose first supervisor stopped. ``--spare`` starts before its job exists (while the job is
+being recorded) and is told on its standard input which job it supervises (see :mod:`.spare`).
 
 It holds the job's lease (``--holder=ID``, taken by whoever started it) and renews it while it
 watches, so that a server on another machine knows the job is looked after. Should the lease
@@ -18,6 +19,7 @@ the job failed), the job is stopped here: it has been reported, and must not go 
 from __future__ import annotations
 
 import json
+import os
 import signal
 import sys
 import time
@@ -30,6 +32,7 @@ from atelier.backends.compute.base import Execution, LaunchSpec, Outcome, Resour
 from atelier.backends.compute.registry import backend_class
 from atelier.services.jobs.paths import JobPaths
 from atelier.services.jobs.samples import Sampling
+from atelier.services.jobs.spare import SPARE, read_job
 
 #: How often the database is asked whether someone wants the job cancelled.
 CANCEL_CHECK_SECONDS = 2.0
@@ -248,11 +251,40 @@ class Supervisor:
 
 
 def main(argv: list[str]) -> None:
-    root, job_id = Path(argv[0]), int(argv[1])
-    attach = "--attach" in argv[2:]
-    holder = next((a.split("=", 1)[1] for a in argv[2:] if a.startswith("--holder=")), None)
+    holder: str | None
+    if argv == [SPARE]:
+        handed = wait_for_job()
+        if handed is None:
+            return
+        root, job_id, holder = handed
+        attach = False
+    else:
+        root, job_id = Path(argv[0]), int(argv[1])
+        attach = "--attach" in argv[2:]
+        holder = next((a.split("=", 1)[1] for a in argv[2:] if a.startswith("--holder=")), None)
     spec = json.loads(JobPaths(root, job_id).spec.read_text(encoding="utf-8"))
     Supervisor(root, job_id, spec, holder).run(attach)
+
+
+def wait_for_job() -> tuple[Path, int, str] | None:
+    """A spare supervisor's wait (see :mod:`.spare`): the modules that launch a local job are
+    loaded, then the job is read from standard input. At the end of the input (nobody handed
+    it a job) there is nothing to do: None. From then on the process writes to the job's
+    supervisor log and reads nothing."""
+    backend_class("local")  # loaded now: Supervisor() finds it imported
+    handed = read_job(sys.stdin.buffer.readline())
+    if handed is None:
+        return None
+    root, job_id, holder = Path(handed[0]), handed[1], handed[2]
+    log = JobPaths(root, job_id).supervisor_log
+    log.parent.mkdir(parents=True, exist_ok=True)
+    output = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o666)
+    quiet = os.open(os.devnull, os.O_RDONLY)
+    for fd, source in ((0, quiet), (1, output), (2, output)):
+        os.dup2(source, fd)
+    os.close(output)
+    os.close(quiet)
+    return root, job_id, holder
 
 
 if __name__ == "__main__":
