@@ -142,7 +142,9 @@ def server(
     server.close()
 
 
-def test_concurrent_callers_each_get_their_own_answers_logged_once(server: ModelServer) -> None:
+def test_concurrent_callers_each_get_their_own_answers_logged_once(
+    server: ModelServer, tmp_path: Path
+) -> None:
     model = server.model(CHURN)
     records = [
         {**EXAMPLE, "age": 18 + i, "complaints": i % 5, "monthly_fees": 1.5 * i} for i in range(48)
@@ -151,6 +153,7 @@ def test_concurrent_callers_each_get_their_own_answers_logged_once(server: Model
         r["age"]: (o.prediction, o.probability)
         for r, o in zip(records, model.predict_records(model.schema.validate(records)), strict=True)  # type: ignore[union-attr]
     }
+    model.predict_records = _slowed(model.predict_records)  # type: ignore[method-assign]
     logged: list[dict[str, Any]] = []
     server.listeners.append(logged.extend)
     got: dict[int, tuple[Any, Any, str]] = {}
@@ -187,8 +190,16 @@ def test_concurrent_callers_each_get_their_own_answers_logged_once(server: Model
         assert record["caller"] == f"c{age}"
         assert record["prediction_id"] == got[age][2]
         assert record["prediction"] == got[age][0]
+    # ... and journaled exactly once: one line per prediction in the journal's files.
+    journaled = [
+        json.loads(line)["prediction_id"]
+        for path in sorted((tmp_path / "journal").rglob("*.jsonl"))
+        for line in path.read_text().splitlines()
+    ]
+    assert sorted(journaled) == sorted(g[2] for g in got.values())
     batcher = server.batcher(model)
     assert batcher.requests == len(records)  # refused records never reach the model
+    assert batcher.calls < batcher.requests  # and some requests did share a call
 
 
 @pytest.fixture(scope="module")

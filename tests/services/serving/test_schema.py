@@ -33,6 +33,17 @@ def test_valid_records_become_a_typed_frame() -> None:
     assert frame["note"].isna().tolist() == [True, False]
 
 
+def test_rows_missing_the_same_columns_make_frames_of_the_same_types() -> None:
+    complete = SCHEMA.validate([{**GOOD, "note": "hi"}])
+    missing = SCHEMA.validate([GOOD])
+    assert SCHEMA.missing(complete) == frozenset()
+    assert SCHEMA.missing(missing) == SCHEMA.missing([*complete, *missing]) == {"note"}
+    assert SCHEMA.dtypes(missing) == SCHEMA.dtypes([*complete, *missing])
+    optional = InputSchema([Column("n", "long", required=False)])
+    assert optional.dtypes(optional.validate([{"n": 1}])) == ["int64"]
+    assert optional.dtypes(optional.validate([{"n": 1}, {}])) == ["float64"]
+
+
 def test_a_missing_column_is_named() -> None:
     record = {k: v for k, v in GOOD.items() if k != "fee"}
     assert "field 'fee' (double) is missing" in problem([record])

@@ -8,11 +8,19 @@ portal shows about it.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from atelier.errors import InvalidInput
+from atelier.services.serving.compiled import (
+    CompiledPipeline,
+    Unsupported,
+    compile_pipeline,
+    verification_rows,
+    verify,
+)
 from atelier.services.serving.model_worker import (
     classes_of,
     fitted_categories,
@@ -27,6 +35,8 @@ from atelier.services.tracking.registry import VersionInfo
 if TYPE_CHECKING:
     import pandas
 
+log = logging.getLogger(__name__)
+
 #: ``atelier`` section of a model's MLflow metadata: ``{"categories": {column: [values]}}``.
 METADATA_KEY = "atelier"
 
@@ -39,15 +49,57 @@ class Output:
 
 
 class LoadedModel:
-    """One registered model version in memory (in Atelier's own process)."""
+    """One registered model version in memory (in Atelier's own process).
 
-    def __init__(self, info: VersionInfo, card: Mapping[str, Any]) -> None:
+    ``compile``: a scikit-learn pipeline whose column transformer :mod:`.compiled` supports
+    gets a compiled plan, used once it is verified equal to scikit-learn on validation rows.
+    """
+
+    #: How predictions are made: ``compiled`` (:mod:`.compiled`), ``scikit-learn`` or
+    #: ``pyfunc``; :attr:`inference_note` says why a pipeline was not compiled.
+    inference = "pyfunc"
+    inference_note = ""
+    compiled: CompiledPipeline | None = None
+
+    def __init__(self, info: VersionInfo, card: Mapping[str, Any], *, compile: bool = True) -> None:
         import mlflow.pyfunc
 
         meta = self._read(info, card)
         self.pyfunc = mlflow.pyfunc.load_model(str(info.path))
         self.raw: Any = raw_model(self.pyfunc, meta.flavors) if "sklearn" in meta.flavors else None
         self.classes: list[Any] | None = classes_of(self.raw) if self.raw is not None else None
+        if self.raw is not None:
+            self.inference = "scikit-learn"
+            if compile:
+                self._compile()
+
+    def _compile(self) -> None:
+        """Compile and verify the pipeline's preprocessing; keep scikit-learn's otherwise."""
+        if self.schema is None:
+            self.inference_note = "no column signature"
+            return
+        try:
+            plan = compile_pipeline(self.raw, self.schema)
+            examples = self._valid_examples()
+            verify(plan, self.raw, self.schema, verification_rows(plan, self.schema, examples))
+        except Unsupported as reason:
+            self.inference_note = str(reason)
+            log.info("%s version %s is served through scikit-learn: %s", self.name, self.version,
+                     reason)  # fmt: skip
+            return
+        except Exception as error:  # a pipeline this module misreads is served as it was
+            self.inference_note = f"compiling failed: {type(error).__name__}: {error}"
+            log.warning("%s version %s: %s", self.name, self.version, self.inference_note)
+            return
+        self.compiled = plan
+        self.inference = "compiled"
+
+    def _valid_examples(self) -> list[dict[str, Any]]:
+        assert self.schema is not None
+        try:
+            return self.schema.validate(self.example) if self.example else []
+        except InvalidInput:
+            return []
 
     def _read(self, info: VersionInfo, card: Mapping[str, Any]) -> Any:
         """What the version's ``MLmodel`` says (its signature, example and metadata), read
@@ -77,30 +129,44 @@ class LoadedModel:
         return has_probabilities(self.raw, self.classes)
 
     def predict(self, frame: pandas.DataFrame) -> list[Output]:
+        return self._outputs(self.raw, frame)
+
+    def _outputs(self, raw: Any, data: Any) -> list[Output]:
         return [
             Output(prediction, probability, scores)
             for prediction, probability, scores in predict_rows(
-                self.pyfunc, self.raw, self.classes, frame
+                self.pyfunc, raw, self.classes, data
             )
         ]
 
     def predict_records(self, rows: Sequence[Mapping[str, Any]]) -> list[Output]:
         """Predictions for rows validated by :attr:`schema` (which the model has).
 
-        A scikit-learn model skips its own re-checks of what validation already guaranteed:
-        its parameters (checked when it was fitted) and, when every input is a typed value
-        and none is missing, that the numbers are finite (:func:`.schema.convert` refuses
-        NaN and infinities).
+        A compiled pipeline (:mod:`.compiled`) gets its matrix straight from complete rows,
+        with no DataFrame; rows with a missing value go through scikit-learn. A scikit-learn
+        model skips its own re-checks of what validation already guaranteed: its parameters
+        (checked when it was fitted) and, when every input is a typed value and none is
+        missing, that the numbers are finite (:func:`.schema.convert` refuses NaN and
+        infinities).
         """
         assert self.schema is not None
-        frame = self.schema.frame(rows)
         if self.raw is None or "sklearn" not in self.flavors:
-            return self.predict(frame)
+            return self.predict(self.schema.frame(rows))
         import sklearn
 
-        finite = self.schema.typed and all(v is not None for row in rows for v in row.values())
+        complete = all(v is not None for row in rows for v in row.values())
+        if self.compiled is not None and complete:
+            # Only typed columns feed the compiled matrix, and validation refused NaN and
+            # infinities in them: the model need not look for them again.
+            matrix = self.compiled.matrix(rows)
+            if matrix is not None:
+                if self.compiled.native:  # no scikit-learn call left to configure
+                    return self._outputs(self.compiled, matrix)
+                with sklearn.config_context(assume_finite=True, skip_parameter_validation=True):
+                    return self._outputs(self.compiled, matrix)
+        finite = self.schema.typed and complete
         with sklearn.config_context(assume_finite=finite, skip_parameter_validation=True):
-            return self.predict(frame)
+            return self.predict(self.schema.frame(rows))
 
     def categories(self) -> dict[str, list[Any]]:
         """Values each text column took in training, for drop-downs: from the model's

@@ -254,26 +254,37 @@ class PersonalData:
     ) -> dict[str, Any]:
         """``row`` (one validated request) as it may be logged: personal fields masked by
         their kind's rule, personal data found in other free text masked as free text."""
+        return self.masking(model, app)(row)
+
+    def masking(
+        self, model: LoadedModel, app: str | None = None
+    ) -> Callable[[Mapping[str, Any]], dict[str, Any]]:
+        """:meth:`mask_record` for the rows of one request: which fields are personal is
+        worked out once, not for every row."""
         personal = self.fields(model, app)
         categories = self._version(model).categories
         masker = self.masker
-        kept: dict[str, Any] = {}
-        for name, value in row.items():
-            field = personal.get(name)
-            if field is not None:
-                kept[name] = masker.mask(field.kind, value)
-            elif isinstance(value, str) and value not in categories.get(name, frozenset()):
-                kept[name] = self.mask_text(value)
-            elif isinstance(value, list | dict) and has_personal_data(
-                json.dumps(value, default=str)
-            ):
-                # A nested value (an array or object field) is kept whole or masked whole.
-                kept[name] = self.masker.mask(
-                    PiiKind.FREE_TEXT_WITH_PII, json.dumps(value, default=str)
-                )
-            else:
-                kept[name] = value
-        return kept
+
+        def mask(row: Mapping[str, Any]) -> dict[str, Any]:
+            kept: dict[str, Any] = {}
+            for name, value in row.items():
+                field = personal.get(name)
+                if field is not None:
+                    kept[name] = masker.mask(field.kind, value)
+                elif isinstance(value, str) and value not in categories.get(name, frozenset()):
+                    kept[name] = self.mask_text(value)
+                elif isinstance(value, list | dict) and has_personal_data(
+                    json.dumps(value, default=str)
+                ):
+                    # A nested value (an array or object field) is kept whole or masked whole.
+                    kept[name] = masker.mask(
+                        PiiKind.FREE_TEXT_WITH_PII, json.dumps(value, default=str)
+                    )
+                else:
+                    kept[name] = value
+            return kept
+
+        return mask
 
     def mask_text(self, text: str | None) -> str | None:
         """Free text as it may be kept: masked as ``free_text_with_pii`` when the classifier

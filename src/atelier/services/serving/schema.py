@@ -127,6 +127,13 @@ class InputSchema:
             data[column.name] = np.array(values, dtype=dtype) if dtype != "object" else values
         return pd.DataFrame(data, columns=[column.name for column in self.columns])
 
+    def missing(self, rows: Sequence[Mapping[str, Any]]) -> frozenset[str]:
+        """The columns with a missing value in ``rows``: what their :meth:`dtypes` depend on
+        (rows with the same missing columns make frames of the same column types)."""
+        if all(v is not None for row in rows for v in row.values()):
+            return frozenset()
+        return frozenset(name for row in rows for name, value in row.items() if value is None)
+
     def dtypes(self, rows: Sequence[Mapping[str, Any]]) -> list[str]:
         """The numpy dtype of each column of :meth:`frame` for ``rows``."""
         found = []

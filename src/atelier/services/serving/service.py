@@ -109,10 +109,11 @@ class Batcher:
     oldest waiting request's thread takes every queued request (up to ``max_rows`` rows) into
     the next call. So the batch grows with the load and a request waits at most one call of
     the model. Only requests with the same ``key`` share a call (the model server's key is
-    the column types of the request's rows, so that a request's frame is typed as it would be
-    alone: a missing optional value in one request never turns its neighbours' integers into
-    floats). Each request gets the outputs of its own rows, in order; when a batched call
-    fails, every request in it is predicted again alone, so that an error is its own sender's.
+    the set of columns with a missing value in the request's rows, which decides the column
+    types of its frame, so that a request is typed as it would be alone: a missing optional
+    value in one request never turns its neighbours' integers into floats). Each request gets
+    the outputs of its own rows, in order; when a batched call fails, every request in it is
+    predicted again alone, so that an error is its own sender's.
     """
 
     def __init__(
@@ -216,8 +217,12 @@ class ModelServer:
         workers: Workers | None = None,
         personal: PersonalData | None = None,
         leases: Leases | None = None,
+        compile_models: bool = True,
     ) -> None:
         self.registry = registry
+        #: Compile the preprocessing of scikit-learn pipelines (:mod:`.compiled`), verified
+        #: equal to scikit-learn's at load; False: every model goes through scikit-learn.
+        self.compile_models = compile_models
         #: Masks the personal fields of each request before it is logged (:mod:`.personal`).
         self.personal = personal
         self.warehouse = warehouse
@@ -265,7 +270,7 @@ class ModelServer:
                 if plan is not None and self.workers is not None:
                     loaded = self.workers.model(info, card, plan)
                 else:
-                    loaded = LoadedModel(info, card)
+                    loaded = LoadedModel(info, card, compile=self.compile_models)
                 self._models[key] = loaded
         return loaded
 
@@ -321,9 +326,10 @@ class ModelServer:
                 "log it with a signature (infer_signature) to serve it"
             )
         rows = model.schema.validate(records)
-        outputs, seconds = self.batcher(model).submit(rows, tuple(model.schema.dtypes(rows)))
+        outputs, seconds = self.batcher(model).submit(rows, model.schema.missing(rows))
         latency_ms = seconds * 1000
         at = datetime.now(UTC).isoformat()
+        mask = self.personal.masking(model, app) if self.personal else None
         predictions = []
         log = []
         for row, output in zip(rows, outputs, strict=True):
@@ -339,9 +345,7 @@ class ModelServer:
                     "model_version": model.version,
                     "caller": caller,
                     "app": app,
-                    "inputs": encode_inputs(
-                        self.personal.mask_record(model, row, app) if self.personal else row
-                    ),
+                    "inputs": encode_inputs(mask(row) if mask else row),
                     "prediction": encode_prediction(output.prediction),
                     "probability": output.probability,
                     "probabilities": (
