@@ -164,3 +164,27 @@ def test_follow_never_polls_faster_than_asked_for(sleeps: list[float]) -> None:
     pieces = [("", False)] * 3 + [("", True)]
     assert list(Scripted(pieces).follow(1, poll=0.01)) == []
     assert sleeps == [0.01, 0.01, 0.01]
+
+
+def test_opening_a_workspace_loads_no_catalog_service(tmp_path: Path) -> None:
+    """Every CLI command opens the workspace (credentials are sealed then): the catalog and
+    the sources, with the warehouse under them, load only when used."""
+    from atelier.config import init_workspace
+
+    root, _ = init_workspace(tmp_path / "ws")
+    probe = (
+        "import sys, json\n"
+        "from pathlib import Path\n"
+        "from atelier.config import Workspace\n"
+        "from atelier.services.workbench import Workbench\n"
+        f"Workbench(Workspace.open(Path({str(root)!r}), environ={{}})).close()\n"
+        "print(json.dumps(sorted(sys.modules)))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=120
+    )
+    modules = set(json.loads(done.stdout.strip().splitlines()[-1]))
+    assert "atelier.services.catalog.credentials" in modules  # it did seal what was stored
+    for name in ("catalog", "sources"):
+        assert f"atelier.services.catalog.{name}" not in modules
+    assert "atelier.backends.warehouse" not in modules
