@@ -12,6 +12,7 @@ from pathlib import Path
 
 
 def main(workspace: str, view: str, frame: str, out: str, plan: str = "chosen") -> None:
+    import duckdb  # noqa: F401 - imported before the clock, as in the hand-written case
     import pandas as pd
 
     from atelier.config import Workspace

@@ -31,7 +31,7 @@ are left out first. :func:`choose_plan` picks by the shape of the request.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
 from atelier.backends.warehouse.sql import ident
@@ -116,12 +116,31 @@ def aggregate_sql(function: str, expression: str, time: str, condition: str) -> 
 
 @dataclass(frozen=True)
 class Frame:
-    """The entity relation on the connection and what is known about it."""
+    """The entity relation on the connection and what is known about it; ``table``: the same
+    rows in Arrow, when the frame came from Python (statistics are then counted there, not
+    by a query)."""
 
     relation: str
     rows: int
     min_ts: int | None
     max_ts: int | None
+    table: pa.Table | None = field(default=None, compare=False, repr=False)
+
+
+def distinct_keys(con: duckdb.DuckDBPyConnection, frame: Frame, keys: Sequence[str]) -> int:
+    """How many distinct values (tuples, nulls included) the frame's ``keys`` take."""
+    table = frame.table
+    if table is not None and all(k in table.column_names for k in keys):
+        import pyarrow.compute as pc
+
+        if len(keys) == 1:
+            return int(pc.count_distinct(table.column(keys[0]), mode="all").as_py())
+        return int(table.select(list(keys)).group_by(list(keys)).aggregate([]).num_rows)
+    wanted = ", ".join(ident(k) for k in keys)
+    row = con.execute(
+        f"SELECT count(*) FROM (SELECT DISTINCT {wanted} FROM {frame.relation})"
+    ).fetchone()
+    return int(row[0]) if row else 0
 
 
 _KEY_KINDS = {
@@ -198,8 +217,11 @@ def _feature_rows(
     where = []
     if frame.max_ts is not None:
         where.append(f"s.{TS} <= {frame.max_ts}")
+        low = None
         if reach is not None and frame.min_ts is not None:
-            where.append(f"s.{TS} >= {frame.min_ts - reach}")
+            low = frame.min_ts - reach
+            where.append(f"s.{TS} >= {low}")
+        where += _raw_time_bounds(compiled, low, frame.max_ts)
     sql = f"SELECT s.* FROM {compiled.relation} s"
     if filter_keys:
         wanted = ", ".join(ident(k) for k in keys)
@@ -210,6 +232,44 @@ def _feature_rows(
     if where:
         sql += " WHERE " + " AND ".join(where)
     return sql
+
+
+#: Widening of the bounds put on a view's own time column: they only let the scan skip files
+#: and row groups (the exact bounds are on ``__atl_ts``), so a day of slack is harmless and
+#: keeps them clear of rounding in any of the column's types.
+_SLACK = 86_400 * 10**9
+#: Bounds outside this span (ns) are left off: TIMESTAMP_NS ends in 2262.
+_BOUNDS = (-9_200_000_000 * 10**9, 9_200_000_000 * 10**9)
+
+
+def _raw_time_bounds(compiled: Compiled, low: int | None, high: int) -> list[str]:
+    """The time bounds of the feature rows (ns, inclusive; ``low`` None: none) as conditions
+    on the view's own time column, which DuckDB checks against the Parquet files' and row
+    groups' statistics (a condition on ``__atl_ts``, an expression, is checked row by row)."""
+    from datetime import UTC, datetime, timedelta
+
+    column = compiled.view.timestamp
+    kind = compiled.columns.get(column, "")
+    if kind not in ("TIMESTAMP", "TIMESTAMP_NS", "TIMESTAMP_MS", "TIMESTAMP_S", "DATE") and (
+        not kind.startswith("TIMESTAMP WITH TIME ZONE")
+    ):
+        return []
+
+    def literal(ns: int) -> str:
+        moment = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=ns // 1000)
+        if kind == "DATE":
+            return f"DATE '{moment.date().isoformat()}'"
+        text = moment.strftime("%Y-%m-%d %H:%M:%S")
+        if kind.startswith("TIMESTAMP WITH"):
+            return f"CAST('{text}+00' AS TIMESTAMPTZ)"
+        return f"CAST('{text}' AS {kind})"
+
+    bounds = []
+    if low is not None and low - _SLACK > _BOUNDS[0]:
+        bounds.append(f"s.{ident(column)} >= {literal(low - _SLACK)}")
+    if high + _SLACK < _BOUNDS[1]:
+        bounds.append(f"s.{ident(column)} <= {literal(high + _SLACK)}")
+    return bounds
 
 
 def _buckets(frame: Frame, width: int) -> tuple[str, str]:

@@ -78,7 +78,8 @@ class TrainingSet:
         return int(self.table.num_rows)
 
     def to_pandas(self) -> pandas.DataFrame:
-        return self.table.to_pandas()
+        # One block per column: no copy into consolidated 2-D blocks.
+        return self.table.to_pandas(split_blocks=True)
 
     def to_polars(self) -> polars.DataFrame:
         import polars
@@ -251,9 +252,10 @@ def register_frame(
     con.execute(f"CREATE OR REPLACE TEMP TABLE {ENTITIES} AS SELECT * FROM __atl_frame")
     con.unregister("__atl_frame")
     low, high = pc.min(nanos).as_py(), pc.max(nanos).as_py()
-    return Frame(ENTITIES, table.num_rows, low, high)
+    return Frame(ENTITIES, table.num_rows, low, high, narrow)
 
 
 def lake_snapshot(con: duckdb.DuckDBPyConnection, alias: str) -> int | None:
-    row = con.execute("SELECT max(snapshot_id) FROM ducklake_snapshots(?)", [alias]).fetchone()
+    """The lake snapshot ``con`` reads (one catalog lookup, not a listing of every snapshot)."""
+    row = con.execute("SELECT * FROM ducklake_current_snapshot(?)", [alias]).fetchone()
     return int(row[0]) if row and row[0] is not None else None
