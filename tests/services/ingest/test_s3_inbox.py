@@ -37,6 +37,7 @@ def test_a_kept_file_is_found_through_another_server(store: ObjectStore, tmp_pat
 
     with pytest.raises(NotFound):
         two.get(received.id, "bob")  # someone else's: not even fetched for them to see
+    assert not (tmp_path / "two" / received.id).exists()
     found = two.get(received.id, "ada")
     assert found.path == tmp_path / "two" / received.id / "Sales 2024.csv"
     assert found.path.read_text() == "id,amount\n1,2.5\n"

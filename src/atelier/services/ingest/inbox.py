@@ -87,10 +87,11 @@ class Inbox:
             raise InvalidInput(f"upload id {upload_id!r} is not valid")
         folder = self.directory / upload_id
         if self.files.shared:
-            if self.files.get_text(f"{upload_id}/.owner") is None:
+            kept_for = self.files.get_text(f"{upload_id}/.owner")
+            if kept_for is None:
                 # Used or discarded through another server (or never kept): gone here too.
                 shutil.rmtree(folder, ignore_errors=True)
-            else:
+            elif kept_for == owner:  # someone else's is not even fetched
                 self.files.load(upload_id, folder)
         files = [p for p in folder.iterdir() if p.name != ".owner"] if folder.is_dir() else []
         try:
