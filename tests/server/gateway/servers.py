@@ -105,10 +105,12 @@ def free_port() -> int:
 
 
 @contextmanager
-def serve(app: Any, *, uds: str | None = None, port: int | None = None) -> Iterator[None]:
+def serve(
+    app: Any, *, uds: str | None = None, port: int | None = None, lifespan: str = "off"
+) -> Iterator[None]:
     """Run ``app`` with uvicorn in a thread until the block ends."""
     config = uvicorn.Config(
-        app, uds=uds, port=port or 0, host="127.0.0.1", log_level="warning", lifespan="off"
+        app, uds=uds, port=port or 0, host="127.0.0.1", log_level="warning", lifespan=lifespan
     )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)

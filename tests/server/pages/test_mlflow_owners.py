@@ -104,7 +104,8 @@ class _Store:
             raise MlflowException(f"no run {run_id}")
         experiment = "1" if run_id == "r1" else "2"
         return NS(
-            data=NS(tags={"mlflow.user": "ada"}), info=NS(user_id="ada", experiment_id=experiment)
+            data=NS(tags={"mlflow.user": "ada"}),
+            info=NS(run_id=run_id, user_id="ada", experiment_id=experiment),
         )
 
     def get_experiment(self, experiment_id: str) -> object:

@@ -17,6 +17,11 @@ credentials away from the service:
 
 Redirects are passed back as they are (``Location`` untouched): upstreams run under the same
 path prefix as the proxy route (e.g. Jupyter with ``base_url=/notebooks/``).
+
+A caller that keeps an :class:`~atelier.server.gateway.pool.UpstreamPool` for an upstream it
+calls often (MLflow) has requests sent through it rather than through httpx: the same headers
+and streaming, at a fraction of the CPU per request; an answer of known small length is then
+read whole and sent on in one piece.
 """
 
 from __future__ import annotations
@@ -36,6 +41,7 @@ from starlette.requests import HTTPConnection, Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
+from atelier.server.gateway.pool import UpstreamFailed, UpstreamPool, UpstreamResponse
 from atelier.server.security import LOGIN_CSRF_COOKIE, SESSION_COOKIE
 
 log = logging.getLogger(__name__)
@@ -75,6 +81,12 @@ PATH_SAFE = "/:@!$&'()*+,;=-._~"
 #: Close codes that may not be sent in a close frame (RFC 6455 section 7.4.1).
 UNSENDABLE_CLOSE_CODES = frozenset({1005, 1006, 1015})
 TIMEOUT = httpx.Timeout(connect=10.0, read=300.0, write=300.0, pool=10.0)
+#: Query characters sent as they are (printable ASCII, escapes included); others (bytes a
+#: request line may carry but h11 will not send) are percent-encoded, as httpx does.
+QUERY_SAFE = "".join(chr(c) for c in range(0x21, 0x7F))
+#: Answers of at most this declared length are read whole from a pool's connection and sent in
+#: one piece (no streaming machinery for a small JSON answer); longer ones are streamed.
+SMALL_BODY = 256 * 1024
 
 
 @dataclass(frozen=True)
@@ -98,6 +110,13 @@ class Upstream:
             base = scheme + base[base.index(":") :]
         target = f"{base}/{quote(path.lstrip('/'), safe=PATH_SAFE)}"
         return f"{target}?{query}" if query else target
+
+    def target(self, path: str, query: bytes = b"") -> str:
+        """The request target (path and query) for ``path`` under the service's prefix: what
+        :meth:`url` names, without scheme and host."""
+        base = urlsplit(self.base_url).path.rstrip("/")
+        target = f"{base}/{quote(path.lstrip('/'), safe=PATH_SAFE)}"
+        return f"{target}?{quote(query, safe=QUERY_SAFE)}" if query else target
 
     @property
     def origin(self) -> str:
@@ -162,9 +181,9 @@ def _sets_atelier_cookie(value: str) -> bool:
     return any(name in ATELIER_COOKIES for name in cookie)
 
 
-def downstream_headers(response: httpx.Response) -> list[tuple[str, str]]:
+def downstream_headers(response: httpx.Response | list[tuple[str, str]]) -> list[tuple[str, str]]:
     """The upstream's response headers that the caller may see."""
-    raw = response.headers.multi_items()
+    raw = response.headers.multi_items() if isinstance(response, httpx.Response) else response
     dropped = HOP_BY_HOP | _connection_tokens(raw)
     return [
         (name, value)
@@ -217,13 +236,20 @@ async def _body(request: Request) -> AsyncIterator[bytes]:
 
 
 async def proxy_http(
-    request: Request, upstream: Upstream, path: str, *, client: httpx.AsyncClient | None = None
+    request: Request,
+    upstream: Upstream,
+    path: str,
+    *,
+    client: httpx.AsyncClient | UpstreamPool | None = None,
 ) -> Response:
     """Forward ``request`` to ``path`` under the upstream; stream the answer back.
 
-    With ``client`` (made by :func:`upstream_client` and kept by the caller) connections are
-    kept alive between requests; without, each request opens and closes its own.
+    With ``client`` (an :class:`UpstreamPool`, or a client made by :func:`upstream_client`,
+    kept by the caller) connections are kept alive between requests; without, each request
+    opens and closes its own.
     """
+    if isinstance(client, UpstreamPool):
+        return await _proxy_pooled(request, upstream, path, client)
     owned = client is None
     if client is None:
         client = upstream_client(upstream)
@@ -249,15 +275,72 @@ async def proxy_http(
     return _streaming(response, close)
 
 
+async def _proxy_pooled(
+    request: Request, upstream: Upstream, path: str, pool: UpstreamPool
+) -> Response:
+    """:func:`proxy_http` through a kept :class:`UpstreamPool`."""
+    has_length = "content-length" in request.headers
+    has_body = request.method not in ("GET", "HEAD") or has_length
+    headers = [
+        (name.encode("latin-1"), value.encode("latin-1"))
+        for name, value in upstream_request_headers(request, upstream)
+    ]
+    if has_body and not has_length:
+        headers.append((b"transfer-encoding", b"chunked"))
+    target = upstream.target(path, request.scope.get("query_string", b""))
+    try:
+        response = await pool.send(
+            request.method, target, headers, _body(request) if has_body else None
+        )
+    except UpstreamFailed as exc:
+        return unreachable(upstream, exc)
+    raw = [(name.decode("latin-1"), value.decode("latin-1")) for name, value in response.headers]
+    if _small(request.method, response):
+        try:
+            content = await response.read()
+        except UpstreamFailed as exc:
+            return unreachable(upstream, exc)
+        whole = Response(content, status_code=response.status_code)
+        whole.raw_headers = _encoded(downstream_headers(raw))
+        return whole
+    streaming = StreamingResponse(
+        _relay_pooled(response),
+        status_code=response.status_code,
+        background=BackgroundTask(response.aclose),
+    )
+    streaming.raw_headers = _encoded(downstream_headers(raw))
+    return streaming
+
+
+def _small(method: str, response: UpstreamResponse) -> bool:
+    """Whether the answer has no body or a short one of declared length."""
+    if method == "HEAD" or response.status_code in (204, 304):
+        return True
+    length = response.header(b"content-length")
+    return length is not None and length.isdigit() and int(length) <= SMALL_BODY
+
+
+async def _relay_pooled(response: UpstreamResponse) -> AsyncIterator[bytes]:
+    try:
+        async for chunk in response.aiter_raw():
+            yield chunk
+    except UpstreamFailed as exc:
+        # The status line is gone already; ending the stream early is all that is left.
+        log.warning("upstream response broke off: %s", exc)
+    finally:
+        response.release()  # also when the caller went away mid-answer
+
+
+def _encoded(headers: list[tuple[str, str]]) -> list[tuple[bytes, bytes]]:
+    return [(name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in headers]
+
+
 def _streaming(response: httpx.Response, close: Callable[[], Awaitable[None]]) -> StreamingResponse:
     streaming = StreamingResponse(
         _relay(response), status_code=response.status_code, background=BackgroundTask(close)
     )
     # Set raw headers so repeated ones (Set-Cookie) survive; no default content-type added.
-    streaming.raw_headers = [
-        (name.lower().encode("latin-1"), value.encode("latin-1"))
-        for name, value in downstream_headers(response)
-    ]
+    streaming.raw_headers = _encoded(downstream_headers(response))
     return streaming
 
 

@@ -1,4 +1,7 @@
-"""The portal: server-rendered pages (Jinja2 + HTMX), one module per page type."""
+"""The portal: server-rendered pages (Jinja2 + HTMX), one module per page type.
+
+``mlflow`` (MLflow's UI and API behind the login) is included by the app itself, ahead of
+every other route (see ``atelier.server.app``)."""
 
 from fastapi import APIRouter
 
@@ -13,7 +16,6 @@ from atelier.server.pages import (
     home,
     jobs,
     login,
-    mlflow,
     models,
     notebooks,
     projects,
@@ -30,7 +32,6 @@ for module in (
     sql,
     features,
     data,
-    mlflow,
     notebooks,
     collab,
     projects,

@@ -25,7 +25,6 @@ import weakref
 from typing import Any
 from urllib.parse import urlsplit
 
-import httpx
 from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
@@ -36,7 +35,7 @@ from atelier.errors import AtelierError, PermissionDenied
 from atelier.server.api.deps import workbench
 from atelier.server.gateway import Upstream, allow_gateway, proxy_http, sandboxed
 from atelier.server.gateway.guard import GatewayGuard
-from atelier.server.gateway.proxy import upstream_client
+from atelier.server.gateway.pool import UpstreamPool
 from atelier.server.pages.mlflow_owners import check_owners
 from atelier.server.pages.mlflow_page import is_page, page_request, with_settings
 from atelier.server.pages.mlflow_stored import check_targets, lookup
@@ -294,22 +293,25 @@ def _with_body(request: Request, data: bytes) -> Request:
     return Request({**request.scope, "headers": headers}, receive)
 
 
-#: Per event loop, per MLflow socket: the client whose connections are kept alive. A new
-#: connection per request cost about as much as MLflow's own work on a small call.
-_CLIENTS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, httpx.AsyncClient]] = (
+#: Per event loop, per MLflow socket: the pool whose connections are kept alive. A new
+#: connection per request cost about as much as MLflow's own work on a small call, and
+#: httpx's own work per request as much again (see atelier.server.gateway.pool).
+_CLIENTS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, UpstreamPool]] = (
     weakref.WeakKeyDictionary()
 )
 
 
-def _client(server: TrackingServer) -> httpx.AsyncClient:
-    """The kept client for ``server``'s socket on this event loop (a restarted server on
+def _client(server: TrackingServer) -> UpstreamPool:
+    """The kept pool for ``server``'s socket on this event loop (a restarted server on
     another socket gets a new one; idle connections to a stopped one are dropped when used)."""
     clients = _CLIENTS.setdefault(asyncio.get_running_loop(), {})
     key = str(server.socket_path)
     client = clients.get(key)
     if client is None or client.is_closed:
-        clients.clear()  # one MLflow per workspace: an older socket's client is done
-        client = clients[key] = upstream_client(upstream(server))
+        for old in clients.values():  # one MLflow per workspace: an older socket's pool is done
+            old.close_idle()
+        clients.clear()
+        client = clients[key] = UpstreamPool(upstream(server))
     return client
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 
 from fastapi import Request
-from fastapi.responses import Response
+from fastapi.responses import Response, StreamingResponse
 
 #: What goes right after ``<head>``: before MLflow's deferred bundle, so it runs first.
 SETTINGS_TAGS = (
@@ -46,9 +46,13 @@ async def with_settings(response: Response) -> Response:
     encoded = response.headers.get("content-encoding", "identity") != "identity"
     if response.status_code != 200 or not content_type.startswith("text/html") or encoded:
         return response
-    body = b"".join([chunk async for chunk in response.body_iterator])  # type: ignore[attr-defined]
-    if response.background is not None:
-        await response.background()  # the upstream connection goes back to its pool now
+    if isinstance(response, StreamingResponse):
+        chunks = [chunk async for chunk in response.body_iterator]
+        body = b"".join(c.encode() if isinstance(c, str) else bytes(c) for c in chunks)
+        if response.background is not None:
+            await response.background()  # the upstream connection goes back to its pool now
+    else:  # read whole by the gateway already
+        body = bytes(response.body)
     page = _HEAD.sub(lambda head: head.group(0) + SETTINGS_TAGS, body, count=1)
     headers = [
         (name, value)
