@@ -399,13 +399,16 @@ class Workbench:
     def containers(self) -> Containers:
         """Images of registered models: build, container test, push."""
         from atelier.services.containers import Containers
+        from atelier.services.storage import Files
 
+        work = self.workspace.private_dir / "containers"
         return Containers(
             self.models,
             self.serving,
             self.settings.containers,
-            work_dir=self.workspace.private_dir / "containers",
+            work_dir=work,
             audit=self.audit,
+            files=Files(work / "contexts", self.storage, "images"),
         )
 
     @cached_property
@@ -424,6 +427,7 @@ class Workbench:
             form=form,
             projects=lambda: self.projects,
             apps_folder=self.apps.folder,
+            local_script=self.apps.local_script,
         )
 
     @cached_property

@@ -129,3 +129,22 @@ def _archive(files: dict[str, str]) -> io.BytesIO:
             tar.addfile(info, io.BytesIO(data))
     buffer.seek(0)
     return buffer
+
+
+def test_another_server_has_the_live_folder_for_an_image_build(
+    servers: tuple[Workbench, Workbench, ObjectStore],
+) -> None:
+    one, two, _ = servers
+    owner = one.owner()
+    archive = _archive({"src/main.py": "print('v1')\n", "data.txt": "1"})
+    app = one.apps.deploy_folder("board", archive, owner, entry="src/main.py", kind="streamlit")
+    assert app.script is not None
+    script = two.apps.local_script("board", app.script)
+    assert script == two.apps.folder / "board" / "src" / "main.py"
+    assert script.read_text() == "print('v1')\n"
+    assert (two.apps.folder / "board" / "data.txt").read_text() == "1"
+    # Deployed again: asked again (as for an image build), the copy here follows at once.
+    archive = _archive({"src/main.py": "print('v2')\n"})
+    one.apps.deploy_folder("board", archive, owner, entry="src/main.py", kind="streamlit")
+    assert two.apps.local_script("board", app.script).read_text() == "print('v2')\n"
+    assert not (two.apps.folder / "board" / "data.txt").exists()

@@ -495,6 +495,20 @@ class AppService:
 
     # -- bundles in the bucket ---------------------------------------------------------
 
+    def local_script(self, name: str, script: str) -> Path:
+        """The app's entry ``script`` (as recorded) in this server's copy of its folder,
+        brought from the bucket first when this copy is not the live bundle (the image of
+        a hosted app is built from it)."""
+        path = Path(script)
+        if self.bundles.shared:
+            with self._bundle_lock:
+                self._checked.pop(name, None)
+            self._sync_bundle(name)
+            root = self.folder / name
+            if root not in path.parents:
+                path = _here(path, name, root)
+        return path
+
     def _mark(self, name: str) -> Path:
         """This server's note of which bundle its copy of the app's folder is."""
         return self.folder / f".{name}.bundle"

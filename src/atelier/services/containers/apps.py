@@ -71,14 +71,17 @@ class AppImages:
         form: FormOf,
         projects: Callable[[], Projects],
         apps_folder: Path,
+        local_script: Callable[[str, str], Path] | None = None,
     ) -> None:
         """``app``: the app of a name (NotFound for none); ``apps_folder``: where hosted apps'
-        files are deployed (one folder per app)."""
+        files are deployed (one folder per app); ``local_script(name, script)``: the entry
+        script in this server's copy of the app's folder (from the bucket, with ``[storage]``)."""
         self.containers = containers
         self._app = app
         self._form = form
         self._projects = projects
         self.apps_folder = apps_folder
+        self._local_script = local_script
 
     # -- rights ------------------------------------------------------------------------------
 
@@ -149,6 +152,8 @@ class AppImages:
             )
         folder = self.apps_folder / app.name
         script = Path(app.script or "")
+        if self._local_script is not None and app.script:
+            script = self._local_script(app.name, app.script)
         if folder not in script.parents:
             raise InvalidInput(f"the script of app {app.name!r} is not in its folder")
         project = self._projects().get(app.project)

@@ -16,12 +16,22 @@ served fewer (:mod:`.samples`), one by one and as one batch; it checks that a re
 signature refuses is a 422, and compares every answer with what Atelier's own serving answers
 for the same records (prediction equal; probabilities within 1e-6). The result says how many
 records came from each place (``sources``).
+
+**Build contexts** are written to a private temporary folder (the engine builds from local
+disk) and removed after the build. With ``[storage]``, the context an image was built from is
+kept in the bucket (``<prefix>/images/models/<model>-<hash>/v<version>/context.tar.gz``, with
+``context.json``: image, base, lock): any server of the workspace then answers a request for
+that version's context (same base and tag) with the very archive the recorded image came
+from, without making it again.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import logging
 import math
+import re
 import shutil
 import statistics
 import tarfile
@@ -37,6 +47,7 @@ from atelier.services.containers import base as base_image
 from atelier.services.containers import context as contexts
 from atelier.services.containers import samples
 from atelier.services.containers.engines import Engine, Running, engine_for
+from atelier.services.storage import Files
 from atelier.services.tracking.references import Reference, parse_reference
 from atelier.services.tracking.registry import CONTAINER_TEST_TAG
 
@@ -45,6 +56,8 @@ if TYPE_CHECKING:
     from atelier.services.auth import AuditLog, Principal
     from atelier.services.serving import ModelServer
     from atelier.services.tracking.registry import ModelRegistry, VersionInfo
+
+log = logging.getLogger(__name__)
 
 IMAGE_TAG = "atelier.image"
 TEST_TAG = CONTAINER_TEST_TAG
@@ -68,13 +81,16 @@ class Containers:
         *,
         work_dir: Path,
         audit: AuditLog | None = None,
+        files: Files | None = None,
     ) -> None:
-        """``work_dir``: where build contexts are staged and the base image's tar is kept."""
+        """``work_dir``: where build contexts are staged and the base image's tar is kept;
+        ``files``: where built images' contexts are kept (the bucket's ``images/``)."""
         self.registry = registry
         self.serving = serving
         self.settings = settings
         self.work_dir = work_dir
         self.audit = audit
+        self.files = files or Files(work_dir / "contexts", None, "images")
 
     # -- rights ------------------------------------------------------------------------------
 
@@ -196,6 +212,11 @@ class Containers:
         self.work_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         folder = Path(tempfile.mkdtemp(dir=self.work_dir, prefix="download-"))
         try:
+            kept = self._kept_context(ref, folder / "context.tar.gz", base, tag)
+            if kept is not None:
+                what = f"{kept['model']}/{kept['version']}"
+                self._record("model.image.context", by, what, client, kept=True)
+                return folder / "context.tar.gz", kept
             made = self.context(ref, folder / "context", by=by, base=base, tag=tag, client=client)
             archive = folder / "context.tar.gz"
             with tarfile.open(archive, "w:gz", compresslevel=1) as tar:
@@ -230,6 +251,8 @@ class Containers:
         with tempfile.TemporaryDirectory(dir=self.work_dir, prefix="context-") as folder:
             made = self._write_context(info, Path(folder) / "context", chosen_base, chosen_tag)
             builder.build(made.folder, chosen_tag)
+            if self.files.shared:
+                self._keep_context(info, made, chosen_base, Path(folder) / "context.tar.gz")
         facts = builder.inspect(chosen_tag)
         if previous and previous != facts.id:
             builder.remove_if_unused(previous)  # the image this build replaced under its name
@@ -253,6 +276,61 @@ class Containers:
             image=chosen_tag, image_id=facts.id, engine=builder.name,
         )  # fmt: skip
         return built
+
+    # -- contexts kept in the bucket -----------------------------------------------------
+
+    def _keep_context(
+        self, info: VersionInfo, made: contexts.Context, base: str, archive: Path
+    ) -> None:
+        """Keep the context an image was just built from in the bucket (the archive, then
+        what it is: a reader never finds the description without the archive). A failure
+        is logged: the image is built either way."""
+        try:
+            with tarfile.open(archive, "w:gz", compresslevel=1) as tar:
+                tar.add(made.folder, arcname=".")
+            key = _context_key(info.name, info.version)
+            self.files.save(f"{key}/context.tar.gz", archive)
+            facts = {
+                "model": info.name,
+                "version": info.version,
+                "image": made.tag,
+                "base": base,
+                "lock_sha256": made.lock_sha256,
+                "labels": made.labels,
+            }
+            self.files.put_text(f"{key}/context.json", json.dumps(facts))
+        except Exception:
+            log.warning("could not keep the build context of %s/%s", info.name, info.version)
+
+    def _kept_context(
+        self, ref: Reference, archive: Path, base: str | None, tag: str | None
+    ) -> dict[str, Any] | None:
+        """What :meth:`context` says of the version's kept context, downloaded to
+        ``archive``, when the bucket has the one built with this base and tag; else None."""
+        if not self.files.shared:
+            return None
+        info = self._version(ref)
+        key = _context_key(info.name, info.version)
+        wanted = contexts.check_tag(tag or contexts.default_tag(info.name, info.version))
+        try:
+            facts = json.loads(self.files.get_text(f"{key}/context.json") or "null")
+            if (
+                not isinstance(facts, dict)
+                or facts.get("image") != wanted
+                or facts.get("base") != (base or self.settings.base_image)
+                or self.files.load(f"{key}/context.tar.gz", archive) is None
+            ):
+                return None
+        except Exception:  # made again below, as without a bucket
+            log.warning("could not read the kept context of %s/%s", info.name, info.version)
+            return None
+        return {
+            "model": info.name,
+            "version": info.version,
+            "image": wanted,
+            "folder": str(archive),
+            "labels": dict(facts.get("labels") or {}),
+        }
 
     # -- facts -------------------------------------------------------------------------------
 
@@ -543,3 +621,10 @@ def _json_tag(text: str | None) -> dict[str, Any] | None:
 
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def _context_key(name: str, version: int) -> str:
+    """``models/<readable name>-<hash of the name>/v<version>``: one folder per version."""
+    readable = re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip("-.")[:60] or "model"
+    digest = hashlib.sha256(name.encode()).hexdigest()[:12]
+    return f"models/{readable}-{digest}/v{version}"
