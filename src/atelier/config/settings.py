@@ -132,12 +132,15 @@ _PREFIX_PART = re.compile(r"[A-Za-z0-9._=-]+")
 
 class StorageSettings(_Section):
     """``[storage]``: the S3 (or S3-compatible) bucket that holds what is data: the lake's
-    Parquet files and MLflow's artifacts. Empty ``bucket``: everything stays on local disk."""
+    Parquet files, MLflow's artifacts, and the workspace's own files that are data (uploads
+    kept for later, ended jobs' files, hosted apps' folders, built images' contexts; see
+    :mod:`atelier.services.storage`). Empty ``bucket``: everything stays on local disk."""
 
     #: The bucket; empty: no object storage.
     bucket: str = ""
     #: A folder inside the bucket for this workspace (``teams/ml``); the lake goes under
-    #: ``<prefix>/lake``, MLflow artifacts under ``<prefix>/mlflow``.
+    #: ``<prefix>/lake``, MLflow artifacts under ``<prefix>/mlflow``, the workspace's own
+    #: files under ``<prefix>/uploads``, ``jobs``, ``apps`` and ``images``.
     prefix: str = ""
     #: The S3 API address of an S3-compatible store (``http://minio:9000``); empty: AWS.
     endpoint: str = ""
