@@ -61,3 +61,20 @@ def test_an_ended_jobs_files_are_in_the_bucket_for_every_server(
     # One file at a time: the rest of the folder stays in the bucket until asked for.
     brought = JobPaths(second.root, job.id).artifacts
     assert {p.name for p in brought.iterdir()} <= {"report.ipynb", "resources.jsonl"}
+
+
+def test_a_bucket_out_of_reach_does_not_stop_a_job_ending(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from types import SimpleNamespace
+
+    from atelier.config.settings import StorageSettings
+    from atelier.services.jobs.artifacts import persist
+
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    settings = SimpleNamespace(storage=StorageSettings(bucket="atelier-nowhere"))
+    JobPaths(tmp_path, 3).log.parent.mkdir(parents=True)
+    JobPaths(tmp_path, 3).log.write_text("done\n")
+    persist(settings, tmp_path, 3)  # no credentials on this machine: logged, not raised
+    assert "job 3: could not copy its artifacts to the bucket" in caplog.text

@@ -27,13 +27,15 @@ def job_files(settings: Any, root: Path) -> Files:
     return files_of(settings, root / "artifacts" / "jobs", AREA)
 
 
-def persist(files: Files, root: Path, job_id: int) -> None:
-    """Copy an ended job's folder and log to the bucket (nothing without one). A failure is
-    logged, never raised: the job has ended and is recorded either way."""
-    if not files.shared:
+def persist(settings: Any, root: Path, job_id: int) -> None:
+    """Copy an ended job's folder and log to the bucket (nothing without one). A failure
+    (credentials missing here too) is logged, never raised: the job has ended and is
+    recorded either way."""
+    if not settings.storage.bucket:
         return
     paths = JobPaths(root, job_id)
     try:
+        files = job_files(settings, root)
         files.save(str(job_id), paths.artifacts)
         files.save(f"{job_id}.log", paths.log)
     except Exception:

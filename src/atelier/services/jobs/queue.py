@@ -249,9 +249,9 @@ class Queue:
                 with paths.log.open("a", encoding="utf-8") as log:
                     log.write(f"\n[atelier] job {job_id} {describe(outcome)}\n")
         if self.settings.storage.bucket:  # its folder and log, for every server to read
-            from atelier.services.jobs.artifacts import job_files, persist
+            from atelier.services.jobs.artifacts import persist
 
-            persist(job_files(self.settings, self.root), self.root, job_id)
+            persist(self.settings, self.root, job_id)
         if not self.records.finish(job_id, outcome):
             return False
         paths.spec.unlink(missing_ok=True)
