@@ -25,7 +25,11 @@ Windowed aggregations (rows in ``(event - window, event]``):
 With ``filter_keys`` the feature rows are first cut to the keys of the entity frame (a semi
 join) before a sort-based plan: worth it when the frame is small relative to the feature
 table. Feature rows outside the frame's time span (widened by the ttl or the largest window)
-are left out first. :func:`choose_plan` picks by the shape of the request.
+are left out first, by bounds on ``__atl_ts`` (exact) and on the view's own time column
+(widened by a day, for the scan to skip files and row groups by their statistics). Small
+frames' keys also reach the scan as a filter (see ``dynamic_or_filter_threshold`` in
+:meth:`~atelier.services.features.store.FeatureStore.connection`). :func:`choose_plan`
+picks by the shape of the request.
 """
 
 from __future__ import annotations
