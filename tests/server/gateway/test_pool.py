@@ -94,6 +94,23 @@ def test_an_answer_left_unread_closes_its_connection(upstream: Upstream) -> None
     assert after["path"] == "/after"
 
 
+def test_an_answer_dropped_unread_does_not_leave_its_socket_open(upstream: Upstream) -> None:
+    import gc
+
+    async def go() -> tuple[bool, bool]:
+        pool = UpstreamPool(upstream)
+        response = await pool.send("GET", "/stream", [])
+        wire = response._connection.wire  # type: ignore[union-attr]
+        before = wire.closed
+        del response  # neither read nor released (a stream that never started)
+        gc.collect()
+        await asyncio.sleep(0)
+        await pool.aclose()
+        return before, wire.closed
+
+    assert asyncio.run(go()) == (False, True)
+
+
 def test_a_connection_the_upstream_closes_is_not_reused(upstream: Upstream) -> None:
     async def go() -> int:
         pool = UpstreamPool(upstream)

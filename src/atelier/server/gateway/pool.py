@@ -19,16 +19,14 @@ anything (GET, HEAD, OPTIONS); any other failure before the answer's head is the
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections import deque
 from collections.abc import AsyncIterator
-from typing import TYPE_CHECKING, cast
+from typing import Protocol, cast
 from urllib.parse import urlsplit
 
 import h11
-
-if TYPE_CHECKING:
-    from atelier.server.gateway.proxy import Upstream
 
 CONNECT_TIMEOUT = 10.0
 READ_TIMEOUT = 300.0
@@ -45,6 +43,16 @@ WRITE_BATCH = 64 * 1024
 MAX_HEAD = 64 * 1024
 #: Methods retried once on a new connection when a reused one was found closed.
 RETRIED = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+class Address(Protocol):
+    """Where a service listens (an :class:`~atelier.server.gateway.proxy.Upstream`)."""
+
+    @property
+    def base_url(self) -> str: ...
+
+    @property
+    def uds(self) -> str | None: ...
 
 
 class UpstreamFailed(Exception):
@@ -208,13 +216,21 @@ class UpstreamResponse:
     async def aclose(self) -> None:
         self.release()
 
+    def __del__(self) -> None:
+        # An answer dropped unread and unreleased (its stream never started): its socket
+        # must not stay open with the event loop for the rest of the process's life.
+        connection = self._connection
+        if connection is not None:
+            with contextlib.suppress(RuntimeError):  # the event loop is closed already
+                connection.wire.abort()
+
 
 class UpstreamPool:
     """Kept connections to one upstream (its Unix socket, or host and port), for one event
     loop. The counterpart of a kept ``httpx.AsyncClient`` in :func:`~atelier.server.gateway.
     proxy.proxy_http`."""
 
-    def __init__(self, upstream: Upstream) -> None:
+    def __init__(self, upstream: Address) -> None:
         parts = urlsplit(upstream.base_url)
         if parts.scheme != "http":
             raise ValueError(f"{upstream.base_url}: internal services are reached over http")
