@@ -239,8 +239,9 @@ def compile_pipeline(raw: Any, schema: InputSchema) -> CompiledPipeline:
         indices = first._transformer_to_input_indices.get(name, [])
         if (isinstance(transformer, str) and transformer == "drop") or len(indices) == 0:
             continue
-        if isinstance(selected, str | int) or callable(selected):
-            raise Unsupported(f"transformer {name!r} selects its columns with a scalar or callable")
+        if isinstance(selected, str | int):
+            # A scalar selection hands the transformer one 1-D column, not a table.
+            raise Unsupported(f"transformer {name!r} selects one column as a scalar")
         columns = [str(names[i]) for i in indices]
         missing = [c for c in columns if c not in by_name]
         if missing:
@@ -248,9 +249,7 @@ def compile_pipeline(raw: Any, schema: InputSchema) -> CompiledPipeline:
         block = _block(transformer, columns, schema)
         blocks.append((position, block))
         position += block.width
-    width = first.output_indices_ and max(
-        (s.stop for s in first.output_indices_.values()), default=0
-    )
+    width = max((s.stop for s in first.output_indices_.values()), default=0)
     if position != width:
         raise Unsupported(f"the compiled plan has {position} columns, the transformer {width}")
     return CompiledPipeline(blocks, position, bool(first.sparse_output_), steps, final)
