@@ -12,7 +12,9 @@ versus straight to a plain ``mlflow server`` on a loopback port. Atelier's MLflo
 child on a Unix socket that only the gateway reaches, so the peer is a second server configured
 like it: one uvicorn worker, no job runner, the same backend store (the same SQLite file) and
 artifact destination, the same ``/mlflow`` prefix. Fresh client processes, both sides in
-alternating order, every value read back and compared; the gateway's peak memory is sampled.
+alternating order, every value read back and compared; the gateway's peak memory is sampled,
+and the CPU time per single call of the gateway, of the MLflow behind it and of the direct one
+is counted (on shared cores, what the gateway burns is what its callers wait for).
 Goals: <= 1.2x for single calls and artifact transfers, <= 1.05x for batches.
 """
 
@@ -170,11 +172,26 @@ def _client_script() -> str:
 import hashlib, json, os, sys, tempfile, time
 from pathlib import Path
 import mlflow
+import psutil
 from mlflow.entities import Metric
 from mlflow.tracking import MlflowClient
 
 spec = json.loads(sys.argv[1])
 out = {}
+
+def cpu():  # CPU seconds used so far by each server process group of spec["pids"]
+    used = {}
+    for name, pids in spec["pids"].items():
+        total = 0.0
+        for pid in pids:
+            try:
+                times = psutil.Process(pid).cpu_times()
+                total += times.user + times.system
+            except psutil.Error:
+                pass
+        used[name] = total
+    return used
+
 for side in spec["order"]:
     client = MlflowClient(spec["uris"][side])
     run_id = client.create_run(spec["experiment"]).info.run_id
@@ -182,14 +199,21 @@ for side in spec["order"]:
         client.log_metric(run_id, "warm", i, step=i)
         client.get_run(run_id)
     now = int(time.time() * 1000)
+    before = cpu()
     start = time.perf_counter()
     for i in range(spec["singles"]):
         client.log_metric(run_id, "single", i * 0.5 - 7, timestamp=now + i, step=i)
     log_metric = (time.perf_counter() - start) / spec["singles"]
+    middle = cpu()
     start = time.perf_counter()
     for _ in range(spec["singles"]):
         got = client.get_run(run_id)
     get_run = (time.perf_counter() - start) / spec["singles"]
+    after = cpu()
+    cpu_per_call = {
+        call: {k: (b[k] - a[k]) / spec["singles"] for k in a}
+        for call, a, b in (("log_metric", before, middle), ("get_run", middle, after))
+    }
     batches = [[Metric(f"b{i % 7}", (b * 1000 + i) / 3, now + i, b * 1000 + i)
                 for i in range(spec["batch"])] for b in range(spec["batches"])]
     start = time.perf_counter()
@@ -211,7 +235,8 @@ for side in spec["order"]:
                for k in ["single"] + [f"b{i}" for i in range(7)]}
     out[side] = {"log_metric": log_metric, "get_run": get_run, "log_batch": log_batch,
                  "upload": upload, "download": download, "sha256": digest,
-                 "history": history, "run_metrics": got.data.metrics}
+                 "history": history, "run_metrics": got.data.metrics,
+                 "cpu": cpu_per_call}
 print(json.dumps(out))
 """
 
@@ -272,8 +297,23 @@ def _spread(values: list[float], scale: float = 1.0, digits: int = 1) -> str:
     return f"{med:.{digits}f} ({min(values) * scale:.{digits}f}-{max(values) * scale:.{digits}f})"
 
 
+def _server_pids(atelier_pid: int, direct_pid: int) -> dict[str, list[int]]:
+    """The processes whose CPU time is counted: the gateway (the ``atelier up`` process
+    alone), the MLflow server behind it (its children) and the direct MLflow server."""
+    import psutil
+
+    def tree(pid: int) -> list[int]:
+        return [pid, *(child.pid for child in psutil.Process(pid).children(recursive=True))]
+
+    return {
+        "gateway": [atelier_pid],
+        "behind": tree(atelier_pid)[1:],
+        "direct": tree(direct_pid),
+    }
+
+
 def _gateway(atelier_uri: str, token: str, direct_uri: str, atelier_pid: int,
-             folder: Path) -> list[str]:  # fmt: skip
+             direct_pid: int, folder: Path) -> list[str]:  # fmt: skip
     import hashlib
 
     from mlflow.tracking import MlflowClient
@@ -297,6 +337,7 @@ def _gateway(atelier_uri: str, token: str, direct_uri: str, atelier_pid: int,
         spec = {
             "order": order, "uris": uris, "experiment": experiment, "singles": SINGLE_CALLS,
             "batch": BATCH, "batches": BATCHES, "artifact": str(artifact), "tmp": str(folder),
+            "pids": _server_pids(atelier_pid, direct_pid),
         }  # fmt: skip
         found = _repetition(spec, env, atelier_pid)
         for side in ("atelier", "direct"):
@@ -317,6 +358,17 @@ def _gateway(atelier_uri: str, token: str, direct_uri: str, atelier_pid: int,
         return (
             f"| {name} | {_spread(d, scale)} {unit} | {_spread(a, scale)} {unit} | "
             f"{ratio:.2f}x ({min(ratios):.2f}-{max(ratios):.2f}) | <= {goal}x ({verdict}) |"
+        )
+
+    def cpu_row(name: str, key: str) -> str:
+        """CPU per call, in ms: the gateway's and its MLflow's (Atelier side), the direct
+        MLflow's (direct side); medians over the repetitions."""
+        gateway = [r["atelier"]["cpu"][key]["gateway"] for r in reps]
+        behind = [r["atelier"]["cpu"][key]["behind"] for r in reps]
+        direct = [r["direct"]["cpu"][key]["direct"] for r in reps]
+        return (
+            f"| {name} | {_spread(direct, 1000, 2)} ms | {_spread(behind, 1000, 2)} ms | "
+            f"{_spread(gateway, 1000, 2)} ms |"
         )
 
     mib = ARTIFACT_BYTES / 2**20
@@ -355,6 +407,15 @@ def _gateway(atelier_uri: str, token: str, direct_uri: str, atelier_pid: int,
         row(f"`log_batch` ({BATCH:,} points)", "log_batch", 1000, "ms", 1.05),
         row(f"upload {mib:.0f} MiB (`log_artifact`)", "upload", 1, "s", 1.2),
         row(f"download {mib:.0f} MiB", "download", 1, "s", 1.2),
+        "",
+        "CPU time per call of the processes that serve it (from `psutil`, over the same "
+        f"{SINGLE_CALLS} calls): what the gateway adds is its own column; on a machine whose "
+        "cores are shared, this is what turns into waiting for the other processes.",
+        "",
+        "| call | MLflow direct | MLflow behind Atelier | the gateway (`atelier up`) |",
+        "|---|---|---|---|",
+        cpu_row("`log_metric`", "log_metric"),
+        cpu_row("`get_run`", "get_run"),
         "",
         f"The gateway (the `atelier up` process, MLflow's server not counted) held "
         f"{rss_before:.0f} MiB resident before a repetition and at most {rss_peak:.0f} MiB "
@@ -433,7 +494,7 @@ def run() -> str:
             )  # fmt: skip
             direct_uri = f"http://127.0.0.1:{direct_port}/mlflow"
             _wait(f"{direct_uri}/health", direct, {})
-            logging = _gateway(atelier_uri, token, direct_uri, atelier.pid, here)
+            logging = _gateway(atelier_uri, token, direct_uri, atelier.pid, direct.pid, here)
         finally:
             stop_group(atelier, 30)
             if direct is not None:
