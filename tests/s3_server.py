@@ -13,10 +13,16 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import httpx
 
 from atelier.backends.storage import ObjectStore
+
+if TYPE_CHECKING:
+    import pytest
+
+    from atelier.services.workbench import Workbench
 
 ACCESS_KEY_ID = "atelier-test-key"
 SECRET_ACCESS_KEY = "atelier-test-secret-value"
@@ -50,6 +56,33 @@ class S3Server:
             "ATELIER_STORAGE_ACCESS_KEY_ID": store.access_key_id,
             "ATELIER_STORAGE_SECRET_ACCESS_KEY": store.secret_access_key,
         }
+
+
+@contextmanager
+def two_servers(
+    server: S3Server, tmp_path_factory: pytest.TempPathFactory, prefix: str = "teams/ml"
+) -> Iterator[tuple[Workbench, Workbench, ObjectStore]]:
+    """Two servers' workbenches, as on two machines: each a folder of its own, the same
+    metadata database, lake catalog and bucket (a new one)."""
+    from atelier.config import Workspace
+    from atelier.services.workbench import Workbench
+    from tests.conftest import new_workspace
+
+    store = server.new_store(prefix=prefix)
+    environ = server.environment(store)
+    first = Workspace.open(new_workspace(tmp_path_factory.mktemp("one")), environ=environ)
+    shared = {
+        **environ,
+        "ATELIER_METADATA_URL": first.metadata_url,
+        "ATELIER_WAREHOUSE_CATALOG_URL": str(first.data_dir / "lake.sqlite"),
+    }
+    second = Workspace.open(new_workspace(tmp_path_factory.mktemp("two")), environ=shared)
+    one, two = Workbench(first), Workbench(second)
+    try:
+        yield one, two, store
+    finally:
+        one.close()
+        two.close()
 
 
 def _free_port() -> int:

@@ -85,26 +85,10 @@ def run(
         raise click.UsageError("--tree and --no-tree exclude each other")
     if workspace or not os.environ.get(URL_ENV):
         # Likely a job on this machine: its supervisor starts loading now, while the
-        # workspace opens; the jobs service hands it the job once it is recorded.
+        # workspace opens; the jobs service hands it the job once it is recorded. An unused
+        # one (a remote job, a refusal) ends when the command does.
         spare.start_early()
-    try:
-        code = _run(workspace, project, profile, params, tree, no_tree, model_env, detach, target)
-    finally:
-        spare.discard_early()  # unused (a remote job, a refusal): it ends
-    sys.exit(code)
-
-
-def _run(
-    workspace: str | None,
-    project: str | None,
-    profile: str | None,
-    params: tuple[str, ...],
-    tree: str | None,
-    no_tree: bool,
-    model_env: str | None,
-    detach: bool,
-    target: tuple[str, ...],
-) -> int:
+        click.get_current_context().call_on_close(spare.discard_early)
     with client_for(workspace, scopes=("jobs",), doing="run jobs") as client:
         cwd = Path.cwd()
         if project is None and model_env is None:
@@ -135,8 +119,8 @@ def _run(
             click.echo(f"note: {note}", err=True)
         if detach:
             click.echo(job["id"])
-            return 0
-        return _follow(client, int(job["id"]))
+            sys.exit(0)
+        sys.exit(_follow(client, int(job["id"])))
 
 
 def _submit(client: Client, target: list[str], **options: Any) -> dict[str, Any]:

@@ -10,11 +10,10 @@ import pytest
 from fastapi.testclient import TestClient
 
 from atelier.backends.storage import ObjectStore
-from atelier.config import Workspace
 from atelier.server.app import create_app
 from atelier.services.workbench import Workbench
-from tests.conftest import PASSWORD, new_workspace
-from tests.s3_server import S3Server
+from tests.conftest import PASSWORD
+from tests.s3_server import S3Server, two_servers
 
 SALES = b"id,customer,amount\n1,ada,10.5\n2,bob,20.25\n"
 
@@ -23,21 +22,8 @@ SALES = b"id,customer,amount\n1,ada,10.5\n2,bob,20.25\n"
 def servers(
     s3_server: S3Server, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[tuple[Workbench, Workbench, ObjectStore]]:
-    store = s3_server.new_store(prefix="teams/ml")
-    environ = s3_server.environment(store)
-    first = Workspace.open(new_workspace(tmp_path_factory.mktemp("one")), environ=environ)
-    shared = {
-        **environ,
-        "ATELIER_METADATA_URL": first.metadata_url,
-        "ATELIER_WAREHOUSE_CATALOG_URL": str(first.data_dir / "lake.sqlite"),
-    }
-    second = Workspace.open(new_workspace(tmp_path_factory.mktemp("two")), environ=shared)
-    one, two = Workbench(first), Workbench(second)
-    try:
-        yield one, two, store
-    finally:
-        one.close()
-        two.close()
+    with two_servers(s3_server, tmp_path_factory) as both:
+        yield both
 
 
 def test_preview_on_one_server_upload_by_id_on_the_other(

@@ -12,11 +12,9 @@ import httpx
 import pytest
 
 from atelier.backends.storage import ObjectStore
-from atelier.config import Workspace
 from atelier.services.apps import service as app_service
 from atelier.services.workbench import Workbench
-from tests.conftest import new_workspace
-from tests.s3_server import S3Server
+from tests.s3_server import S3Server, two_servers
 
 SERVER = """
 import os
@@ -43,19 +41,10 @@ HTTPServer((os.environ["HOST"], int(os.environ["PORT"])), Hello).serve_forever()
 def servers(
     s3_server: S3Server, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[tuple[Workbench, Workbench, ObjectStore]]:
-    store = s3_server.new_store(prefix="teams/ml")
-    environ = s3_server.environment(store)
-    first = Workspace.open(new_workspace(tmp_path_factory.mktemp("one")), environ=environ)
-    # Another machine: a folder of its own, the same metadata database and bucket.
-    environ_two = {**environ, "ATELIER_METADATA_URL": first.metadata_url}
-    second = Workspace.open(new_workspace(tmp_path_factory.mktemp("two")), environ=environ_two)
-    assert second.metadata_url == first.metadata_url
-    one, two = Workbench(first), Workbench(second)
-    try:
-        yield one, two, store
-    finally:
-        one.close()
-        two.close()
+    with two_servers(s3_server, tmp_path_factory) as both:
+        one, two, _ = both
+        assert two.workspace.metadata_url == one.workspace.metadata_url
+        yield both
 
 
 def _answer(wb: Workbench, name: str) -> str:

@@ -11,15 +11,7 @@ import pytest
 
 from atelier.services.serving import workers
 from atelier.services.serving.workers import Environments, WorkerProcess
-
-SECRETS = {
-    "ATELIER_STORAGE_SECRET_ACCESS_KEY": "s3-secret",
-    "ATELIER_STORAGE_ACCESS_KEY_ID": "s3-key",
-    "ATELIER_SECRETS_KEY": "fernet",
-    "AWS_ACCESS_KEY_ID": "aws-key",
-    "AWS_SECRET_ACCESS_KEY": "aws-secret",
-    "AWS_SESSION_TOKEN": "aws-token",
-}
+from tests.config.test_child_env import SECRETS
 
 
 def _env_dumper(path: Path, dump: Path) -> Path:
