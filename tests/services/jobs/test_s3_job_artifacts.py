@@ -4,6 +4,7 @@ the executed notebook, the samples and the log from there."""
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import pytest
@@ -69,12 +70,21 @@ def test_a_bucket_out_of_reach_does_not_stop_a_job_ending(
     from types import SimpleNamespace
 
     from atelier.config.settings import StorageSettings
+    from atelier.services.jobs import artifacts
     from atelier.services.jobs.artifacts import persist
 
+    # Heard at the module's logger itself: an earlier test in the process may have
+    # configured the server's logging, whose loggers do not pass records up to the root.
+    artifacts.log.addHandler(caplog.handler)
+    monkeypatch.setattr(artifacts.log, "disabled", False)
+    monkeypatch.setattr(artifacts.log, "level", logging.WARNING)
     for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
         monkeypatch.delenv(name, raising=False)
     settings = SimpleNamespace(storage=StorageSettings(bucket="atelier-nowhere"))
     JobPaths(tmp_path, 3).log.parent.mkdir(parents=True)
     JobPaths(tmp_path, 3).log.write_text("done\n")
-    persist(settings, tmp_path, 3)  # no credentials on this machine: logged, not raised
+    try:
+        persist(settings, tmp_path, 3)  # no credentials on this machine: logged, not raised
+    finally:
+        artifacts.log.removeHandler(caplog.handler)
     assert "job 3: could not copy its artifacts to the bucket" in caplog.text
