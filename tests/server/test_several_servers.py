@@ -9,11 +9,13 @@ on two machines do. Leases last 4 s here (``server.lease_seconds``) to keep the 
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 import signal
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, suppress
 from dataclasses import dataclass
@@ -21,12 +23,17 @@ from dataclasses import dataclass
 import httpx
 import pyarrow as pa
 import pytest
+from websockets.exceptions import InvalidStatus
 
 import atelier
 from atelier.backends.metadata import Database
 from atelier.config import Workspace
+from atelier.server.gateway.proxy import FORWARDED_HEADER
 from atelier.services.jobs.records import JobRecords
 from atelier.services.leases import Leases
+from atelier.services.notebooks import kernel_name
+from atelier.services.notebooks.servers import lease_name
+from atelier.services.notebooks.shared import shared_lease_name
 from atelier.services.workbench import Workbench
 from tests.conftest import (
     PASSWORD,
@@ -36,6 +43,7 @@ from tests.conftest import (
     new_workspace,
     start_server,
 )
+from tests.services.notebooks.test_notebooks import run_code
 
 LEASE_SECONDS = 4
 CLIENTS = 8
@@ -185,6 +193,82 @@ def test_each_server_announces_itself_with_a_lease(team: Team) -> None:
     assert nodes == ["node-a", "node-b"]
     for lease in live:
         assert lease.address.startswith("http://127.0.0.1:")
+
+
+def _session(url: str) -> dict[str, str]:
+    """A portal session of ada's, made on the server at ``url``."""
+    with httpx.Client(base_url=url) as client:
+        form = client.get("/login")
+        csrf = re.search(r'name="csrf_token" value="([^"]+)"', form.text)
+        assert csrf is not None
+        login = client.post(
+            "/login",
+            data={"name": "ada", "password": PASSWORD, "csrf_token": csrf.group(1), "next": "/"},
+        )
+        assert login.status_code == 303, login.text
+        return dict(client.cookies)
+
+
+def test_a_jupyterlab_runs_on_one_server_and_answers_through_both(team: Team) -> None:
+    a, b = team.servers["node-a"].url, team.servers["node-b"].url
+    workbench = Workbench(team.workspace)
+    try:
+        workbench.projects.create("shared", workbench.acting(team.token))
+    finally:
+        workbench.close()
+    jupyter = {"Authorization": f"token {team.token}"}
+    specs = httpx.get(f"{a}/notebooks/api/kernelspecs", headers=jupyter, timeout=120)
+    assert specs.status_code == 200, specs.text
+    db = Database(team.metadata_url)
+    try:
+        started = Leases(db).get(lease_name("ada"))
+        assert started is not None and started.address == a
+        # Through B: passed on to A's JupyterLab (B starts none), a kernel started and run
+        # over B's WebSocket with a token, and with a session whose page is B's.
+        kernel = httpx.post(
+            f"{b}/notebooks/api/kernels",
+            headers=jupyter,
+            json={"name": kernel_name("shared")},
+            timeout=120,
+        )
+        assert kernel.status_code == 201, kernel.text
+        kernel_id = kernel.json()["id"]
+        listed = httpx.get(f"{a}/notebooks/api/kernels", headers=jupyter, timeout=30).json()
+        assert kernel_id in [found["id"] for found in listed]
+        ws_b = "ws" + b.removeprefix("http")
+        query = f"?session_id={uuid.uuid4().hex}&token={team.token}"
+        url = f"{ws_b}/notebooks/api/kernels/{kernel_id}/channels"
+        assert asyncio.run(run_code(url + query, "print(6 * 7)")).strip() == "42"
+        cookie = "; ".join(f"{name}={value}" for name, value in _session(b).items())
+        same_site = {"Cookie": cookie, "Origin": b}
+        assert asyncio.run(run_code(url, "print(6 * 8)", same_site)).strip() == "48"
+        # Attacks: another site's page, with the session: refused (by B, before passing on).
+        with pytest.raises(InvalidStatus) as refused:
+            asyncio.run(run_code(url, "print(1)", {"Cookie": cookie, "Origin": "http://evil"}))
+        assert refused.value.response.status_code == 403
+        # No credentials: refused, whatever the request says it is.
+        for headers in ({}, {FORWARDED_HEADER: "node-a:1:x"}):
+            answer = httpx.get(f"{b}/notebooks/api/kernels", headers=headers, timeout=30)
+            assert answer.status_code in (401, 303, 307), answer.text
+        # A request marked as passed on already is not passed on again: it is answered 409,
+        # naming the server that runs the JupyterLab.
+        again = httpx.get(
+            f"{b}/notebooks/api/kernels", headers={**jupyter, FORWARDED_HEADER: "x"}, timeout=30
+        )
+        assert again.status_code == 409 and a in again.json()["detail"]
+        still = Leases(db).get(lease_name("ada"))
+        assert still is not None and still.holder == started.holder
+        httpx.delete(f"{a}/notebooks/api/kernels/{kernel_id}", headers=jupyter, timeout=30)
+        # A project's shared JupyterLab likewise: started on B, its files listed through A.
+        contents = "/collab/shared/api/contents"
+        for url in (b, a):
+            listed = httpx.get(f"{url}{contents}", headers=team.headers(), timeout=120)
+            assert listed.status_code == 200, listed.text
+            assert "notebooks" in [item["name"] for item in listed.json()["content"]]
+        shared = Leases(db).get(shared_lease_name("shared"))
+        assert shared is not None and shared.address == b
+    finally:
+        db.dispose()
 
 
 def _submit(url: str, token: str, tag: str) -> int:

@@ -1,6 +1,7 @@
 """Several servers on one workspace: a user's JupyterLab, and a project's shared one, run on
-one server at a time. The other servers say where it runs instead of starting a second one on
-the same socket; once it stops there, the next server asked starts one."""
+one server at a time. The other servers say where it runs (the gateway passes requests on
+there) instead of starting a second one on the same socket; once it stops there, the next
+server asked starts one."""
 
 from __future__ import annotations
 
@@ -53,8 +54,9 @@ def test_one_server_runs_a_users_jupyterlab(
     user = workbench.users.create("alice", "scientist", "correct horse battery")
     alice = Principal(user.id, "alice", "scientist", "session")
     first.start(alice)
-    with pytest.raises(NotebookServerElsewhere, match="runs on http://server-a:8700"):
+    with pytest.raises(NotebookServerElsewhere, match="runs on http://server-a:8700") as there:
         second.start(alice)
+    assert there.value.address == "http://server-a:8700"  # where the gateway passes it on
     assert second.get("alice") is None
     # Bob's is not Alice's: the other server starts his.
     bob_user = workbench.users.create("bob", "scientist", "correct horse battery")

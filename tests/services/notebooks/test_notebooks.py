@@ -200,14 +200,14 @@ def channels(lab: Lab, kernel_id: str, token: str) -> str:
     return f"{ws_url}/notebooks/api/kernels/{kernel_id}/channels?{query}"
 
 
-async def run_code(url: str, code: str) -> str:
-    """Execute ``code`` in a kernel through its WebSocket with ``jupyter_client``'s messages;
-    what it printed."""
+async def run_code(url: str, code: str, headers: dict[str, str] | None = None) -> str:
+    """Execute ``code`` in a kernel through its WebSocket with ``jupyter_client``'s messages
+    (the handshake with ``headers``); what it printed."""
     session = Session(username="ide", key=b"")
     request = session.msg("execute_request", {"code": code, "silent": False})
     request["channel"] = "shell"
     output: list[str] = []
-    async with connect(url, max_size=None) as ws:
+    async with connect(url, max_size=None, additional_headers=headers) as ws:
         await ws.send(json.dumps(request, default=json_default))
         while True:
             message: dict[str, Any] = json.loads(await asyncio.wait_for(ws.recv(), 120))

@@ -29,6 +29,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from http.cookies import SimpleCookie
@@ -103,6 +104,10 @@ class Upstream:
     headers: Mapping[str, str] = field(default_factory=dict)
     #: Named in error messages ("JupyterLab is not reachable").
     name: str = "the service"
+    #: Another Atelier server of the workspace (see :func:`peer`): the request goes on as it
+    #: came, ``Host``, ``Origin`` and credentials included, since that server authenticates
+    #: and checks it again.
+    peer: bool = False
 
     def url(self, path: str, query: str = "", *, scheme: str | None = None) -> str:
         base = self.base_url.rstrip("/")
@@ -122,6 +127,20 @@ class Upstream:
     def origin(self) -> str:
         parts = urlsplit(self.base_url)
         return f"{parts.scheme}://{parts.netloc}"
+
+
+#: A ``Host`` header that is a host name or address and a port, nothing else.
+HOST = re.compile(r"[A-Za-z0-9.\-]+(:[0-9]{1,5})?|\[[0-9A-Fa-f:.]+\](:[0-9]{1,5})?")
+#: Marks a request one Atelier server passed to another (its value: the sender's holder id).
+#: A server never passes such a request on again, so two servers that each believe the
+#: other holds the work answer instead of sending it back and forth.
+FORWARDED_HEADER = "x-atelier-forwarded"
+
+
+def peer(address: str, sender: str) -> Upstream:
+    """The server at ``address`` (its ``server.internal_url``), which holds the work a request
+    is for; ``sender``: this server's holder id."""
+    return Upstream(address, headers={FORWARDED_HEADER: sender}, name=address, peer=True)
 
 
 def _connection_tokens(headers: Iterable[tuple[str, str]]) -> set[str]:
@@ -149,6 +168,8 @@ def upstream_request_headers(
     """What the upstream is sent: the caller's headers minus credentials and hop-by-hop
     headers, plus the upstream's secret headers and the usual ``X-Forwarded-*``."""
     raw = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in connection.scope["headers"]]
+    if upstream.peer:
+        return _peer_request_headers(connection, upstream, raw, skip)
     dropped = HOP_BY_HOP | REPLACED | skip | _connection_tokens(raw)
     dropped |= {name.lower() for name in upstream.headers}
     headers = [(k, v) for k, v in raw if k.lower() not in dropped]
@@ -170,6 +191,28 @@ def upstream_request_headers(
     if content_length is not None:
         headers.append(("content-length", content_length))
     return headers
+
+
+def _peer_request_headers(
+    connection: HTTPConnection,
+    upstream: Upstream,
+    raw: list[tuple[str, str]],
+    skip: frozenset[str],
+) -> list[tuple[str, str]]:
+    """The caller's headers as they came (hop-by-hop ones aside), the caller's address added
+    to ``X-Forwarded-For`` (believed there only from ``auth.trusted_proxies``), and the
+    forwarding mark."""
+    dropped = HOP_BY_HOP | skip | _connection_tokens(raw) | {"x-forwarded-for"}
+    dropped |= {name.lower() for name in upstream.headers}
+    if connection.scope["type"] == "websocket":
+        dropped |= {"host"}  # the WebSocket client writes it, from the URI (see below)
+    headers = [(k, v) for k, v in raw if k.lower() not in dropped]
+    chain = [v for k, v in raw if k.lower() == "x-forwarded-for"]
+    if connection.client:
+        chain.append(connection.client.host)
+    if chain:
+        headers.append(("x-forwarded-for", ", ".join(chain)))
+    return headers + list(upstream.headers.items())
 
 
 def _sets_atelier_cookie(value: str) -> bool:
@@ -376,6 +419,20 @@ async def proxy_websocket(websocket: WebSocket, upstream: Upstream, path: str) -
     headers = upstream_request_headers(
         websocket, upstream, skip=WS_HANDSHAKE | {"x-forwarded-proto"}
     )
+    where: dict[str, Any] = {}
+    if upstream.peer:
+        # The URI names the caller's host (the ``Host`` header the other server checks the
+        # ``Origin`` against); the connection goes to the other server's address.
+        address = urlsplit(upstream.base_url)
+        secure = address.scheme == "https"
+        where = {"host": address.hostname, "port": address.port or (443 if secure else 80)}
+        if secure:
+            where["server_hostname"] = address.hostname
+        host = websocket.headers.get("host", "")
+        if not HOST.fullmatch(host):  # no user info, path or query smuggled into the URI
+            host = address.netloc
+        uri = f"{'wss' if secure else 'ws'}://{host}{urlsplit(uri).path}"
+        uri += f"?{websocket.url.query}" if websocket.url.query else ""
     options: dict[str, Any] = {
         "subprotocols": websocket.scope.get("subprotocols") or None,
         "additional_headers": headers,
@@ -385,6 +442,7 @@ async def proxy_websocket(websocket: WebSocket, upstream: Upstream, path: str) -
         "ping_interval": None,
         "proxy": None,
         "open_timeout": 10,
+        **where,
     }
     try:
         opener = (

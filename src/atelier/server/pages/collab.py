@@ -30,9 +30,16 @@ from atelier.server.gateway import (
     proxy_http,
     proxy_websocket,
 )
-from atelier.server.pages.notebooks import METHODS, NOTEBOOK_ROLES, POLL_SECONDS, WAIT_SECONDS
+from atelier.server.pages.notebooks import (
+    METHODS,
+    NOTEBOOK_ROLES,
+    POLL_SECONDS,
+    WAIT_SECONDS,
+    holder,
+    pass_on_websocket,
+)
 from atelier.services.auth import Principal
-from atelier.services.notebooks import JupyterServer, NotebookServerFailed
+from atelier.services.notebooks import JupyterServer, NotebookServerElsewhere, NotebookServerFailed
 from atelier.services.notebooks.shared import SharedServers, base_url
 from atelier.services.notebooks.shared_jupyter import TOKEN_HEADER, USER_HEADER
 from atelier.services.projects.git import email
@@ -120,7 +127,10 @@ async def shared_http(
     if refusal is not None:
         return JSONResponse({"message": refusal, "detail": refusal}, status_code=403)
     shared = wb.shared_notebooks
-    server = await _server(shared, project)
+    try:
+        server = await _server(shared, project)
+    except NotebookServerElsewhere as elsewhere:  # it knows who started which kernel
+        return await proxy_http(request, holder(request, elsewhere), base_url(project) + path)
     if not isinstance(server, JupyterServer):
         detail = server or "the shared JupyterLab is starting; retry in a few seconds"
         return JSONResponse({"detail": detail}, status_code=502 if server else 503)
@@ -213,14 +223,18 @@ async def shared_websocket(
     if refusal is not None:
         await websocket.close(code=1008, reason=refusal[:120])
         return
+    try:
+        server = await _server(wb.shared_notebooks, project)
+    except NotebookServerElsewhere as elsewhere:  # it knows who started which kernel
+        await pass_on_websocket(websocket, elsewhere, base_url(project) + path)
+        return
+    if not isinstance(server, JupyterServer):
+        await websocket.close(code=1011 if server else 1013, reason="JupyterLab is not ready")
+        return
     one = ONE_KERNEL.match(path)
     why = _not_owner(wb.shared_notebooks, project, principal, one["id"]) if one else ""
     if why:
         await websocket.close(code=1008, reason=why[:120])
-        return
-    server = await _server(wb.shared_notebooks, project)
-    if not isinstance(server, JupyterServer):
-        await websocket.close(code=1011 if server else 1013, reason="JupyterLab is not ready")
         return
     server.touch()
     try:

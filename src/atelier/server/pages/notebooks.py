@@ -13,6 +13,12 @@ gets in, so that IDEs connect to ``https://HOST/notebooks/`` as to any remote Ju
 Requests that change a project (save, rename or delete its files, start its kernel, change its
 git repository) pass only for its owners and editors and admins
 (:mod:`atelier.services.notebooks.rights`); others get a 403 whose message JupyterLab shows.
+
+Several servers on one workspace: a user's JupyterLab runs on one of them (the holder of its
+lease). A request or WebSocket that reaches another server is passed on, as it came, to the
+holder's ``server.internal_url``, which authenticates and checks it again; so the reverse
+proxy in front need not keep a user on one server. A request passed on once is never passed
+on again: should the holder have changed meanwhile, it is answered 409.
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ from collections.abc import AsyncIterator
 from fastapi import APIRouter, FastAPI, Request, WebSocket
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
+from starlette.requests import HTTPConnection
 
 from atelier.errors import NotFound, PermissionDenied
 from atelier.server.api.deps import workbench
@@ -36,12 +43,14 @@ from atelier.server.gateway import (
     proxy_http,
     proxy_websocket,
 )
+from atelier.server.gateway.proxy import FORWARDED_HEADER, peer
 from atelier.server.pages.render import render
 from atelier.server.security import allow
 from atelier.services.auth import Principal
 from atelier.services.notebooks import (
     BASE_URL,
     JupyterServer,
+    NotebookServerElsewhere,
     NotebookServerFailed,
     NotebookServers,
     rights,
@@ -121,6 +130,27 @@ async def _ready_server(
         await asyncio.sleep(POLL_SECONDS)
 
 
+def holder(connection: HTTPConnection, elsewhere: NotebookServerElsewhere) -> Upstream:
+    """The server that runs the JupyterLab a request is for, to pass the request on to; the
+    409 itself when there is none to pass it to (it named no address, or the request was
+    passed on already)."""
+    if not elsewhere.address or FORWARDED_HEADER in connection.headers:
+        raise elsewhere
+    return peer(elsewhere.address, connection.app.state.workbench.leases.holder)
+
+
+async def pass_on_websocket(
+    websocket: WebSocket, elsewhere: NotebookServerElsewhere, path: str
+) -> None:
+    """:func:`holder` for a WebSocket (closed with the reason when there is none)."""
+    try:
+        other = holder(websocket, elsewhere)
+    except NotebookServerElsewhere:
+        await websocket.close(code=1013, reason=str(elsewhere)[:120])
+        return
+    await proxy_websocket(websocket, other, path)
+
+
 @router.api_route("/notebooks/{path:path}", methods=METHODS)
 async def notebooks_http(
     request: Request, path: str, principal: Principal = NOTEBOOK_USERS
@@ -132,7 +162,11 @@ async def notebooks_http(
         # Jupyter's clients show the ``message`` of an error answer.
         return JSONResponse({"message": refusal, "reason": "Forbidden"}, status_code=403)
     servers = workbench(request).notebooks
-    server = await _ready_server(servers, principal, 0.0 if _wants_page(request) else WAIT_SECONDS)
+    wait = 0.0 if _wants_page(request) else WAIT_SECONDS
+    try:
+        server = await _ready_server(servers, principal, wait)
+    except NotebookServerElsewhere as elsewhere:
+        return await proxy_http(request, holder(request, elsewhere), BASE_URL + path)
     if not isinstance(server, JupyterServer):
         return _not_ready(request, str(server) if server else None)
     if path.startswith("api/kernelspecs"):
@@ -170,7 +204,11 @@ async def notebooks_websocket(
 ) -> None:
     path = canonical_path(path)
     wb: Workbench = websocket.app.state.workbench
-    server = await _ready_server(wb.notebooks, principal, WAIT_SECONDS)
+    try:
+        server = await _ready_server(wb.notebooks, principal, WAIT_SECONDS)
+    except NotebookServerElsewhere as elsewhere:
+        await pass_on_websocket(websocket, elsewhere, BASE_URL + path)
+        return
     if not isinstance(server, JupyterServer):
         reason = "JupyterLab failed to start" if server else "JupyterLab is starting; try again"
         await websocket.close(code=1011 if server else 1013, reason=reason)

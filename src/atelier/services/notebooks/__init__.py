@@ -15,6 +15,7 @@ from atelier.services.notebooks.kernelspecs import (
 from atelier.services.notebooks.servers import (
     BASE_URL,
     JupyterServer,
+    NotebookServerElsewhere,
     NotebookServerFailed,
     NotebookServers,
     server_url,
@@ -25,6 +26,7 @@ __all__ = [
     "BASE_URL",
     "STARTER",
     "JupyterServer",
+    "NotebookServerElsewhere",
     "NotebookServerFailed",
     "NotebookServers",
     "display_name",

@@ -14,10 +14,10 @@ parent).
 
 Several servers on one workspace: a user's JupyterLab runs on the server that started it,
 which holds the lease ``notebook:USER`` (:mod:`atelier.services.leases`) while it runs. Another
-server asked for it answers that it runs elsewhere (the reverse proxy keeps a user on one
-server, see docs/team-server.md) instead of starting a second one on the same files and
-socket; once that server stops (or dies and its lease runs out) the next server asked starts
-a new one.
+server asked for it raises :class:`NotebookServerElsewhere` with the holder's address instead
+of starting a second one on the same files and socket, and the gateway passes the request on
+to that server (see :mod:`atelier.server.pages.notebooks`); once that server stops (or dies
+and its lease runs out) the next server asked starts a new one.
 """
 
 from __future__ import annotations
@@ -68,9 +68,15 @@ class NotebookServerFailed(AtelierError):
 
 
 class NotebookServerElsewhere(AtelierError):
-    """The user's JupyterLab runs on another server of the workspace."""
+    """The user's JupyterLab runs on another server of the workspace: the one at ``address``
+    (its ``server.internal_url``; empty when it named none), where the gateway passes the
+    request on."""
 
     status_code = 409
+
+    def __init__(self, message: str, address: str = "") -> None:
+        super().__init__(message)
+        self.address = address
 
 
 @dataclass
@@ -193,11 +199,12 @@ class NotebookServers:
         if self.leases is None or self.leases.start().take(self._lease(user)):
             return
         found = self.leases.leases.get(self._lease(user))
-        where = found.address if found is not None and found.address else "another server"
+        address = found.address if found is not None else ""
         raise NotebookServerElsewhere(
-            f"{self._describe(user)} runs on {where}: open the notebooks through the address "
-            "that started them (the reverse proxy must keep each user on one server), or stop "
-            "it there; it moves here once that server stops"
+            f"{self._describe(user)} runs on {address or 'another server'}, which could not "
+            "be reached from here: open the notebooks through that server, or stop them there; "
+            "they move here once that server stops",
+            address,
         )
 
     def _describe(self, user: str) -> str:
