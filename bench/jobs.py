@@ -30,6 +30,9 @@ RAY_RUNS = 3
 MARKER = "first-line-of-the-job"
 SCRIPT = f"print({MARKER!r}, flush=True)\n"
 BIN = Path(sys.executable).parent
+#: What any command on a workspace loads before it can check who calls and record a job: the
+#: settings (pydantic) and the metadata database (SQLAlchemy and the ORM models).
+WORKSPACE_IMPORTS = "import atelier.config.loader, atelier.backends.metadata"
 
 
 #: CPU seconds (user + system) of each finished command, by its first word and subcommand.
@@ -116,7 +119,7 @@ def run(ray_too: bool = True) -> str:
         here = Path(folder)
         (here / "first.py").write_text(SCRIPT)
         local = _workspace(here / "local", 'backend = "local"\n')
-        python, atelier, overheads, floor = [], [], [], []
+        python, atelier, overheads, floor, imports = [], [], [], [], []
         for _ in range(RUNS):
             loads.append(os.getloadavg()[0])
             python.append(_first_line([sys.executable, "first.py"], here))
@@ -125,6 +128,7 @@ def run(ray_too: bool = True) -> str:
             )
             overheads.append(atelier[-1] - python[-1])
             floor.append(_finished([str(BIN / "atelier"), "jobs", "list", "-w", str(local)], here))
+            imports.append(_finished([sys.executable, "-c", WORKSPACE_IMPORTS], here))
         overhead = statistics.median(overheads)
         rows = [
             f"| local | `python first.py` | {_spread(python)} | `atelier run first.py` | "
@@ -142,6 +146,13 @@ def run(ray_too: bool = True) -> str:
             f"| local, no job | `python first.py` | {_spread(python)} | `atelier jobs list` "
             f"(start, open the workspace, read the jobs) | {_spread(floor)} | "
             f"+{statistics.median(floor) - statistics.median(python):.3f} s | (the CLI's floor) |"
+        )
+        rows.append(
+            f"| local, imports alone | `python first.py` | {_spread(python)} | "
+            f"`python -c '{WORKSPACE_IMPORTS}'` (the settings, SQLAlchemy and the ORM models "
+            f"that opening a workspace loads) | {_spread(imports)} | "
+            f"+{statistics.median(imports) - statistics.median(python):.3f} s | "
+            "(the floor of a CLI that starts cold) |"
         )
         before_floor = statistics.median(floor) - statistics.median(atelier)
         note = (

@@ -1,9 +1,12 @@
 """The command line, run as users run it: a subprocess, one-line errors, exit codes."""
 
+import ast
+import importlib
 import subprocess
 import sys
 from pathlib import Path
 
+import click
 import pytest
 
 from tests.cli.helpers import atelier, one_line_error
@@ -19,6 +22,33 @@ def test_help_does_not_import_heavy_libraries() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     )
     assert result.stdout.strip() == "[]"
+
+
+def test_each_command_comes_from_the_module_the_table_names() -> None:
+    from atelier.cli.main import COMMANDS
+
+    found: dict[str, str] = {}
+    for module in sorted(set(COMMANDS.values())):
+        group = click.Group()
+        importlib.import_module(f"atelier.cli.{module}").register(group)
+        found.update(dict.fromkeys(group.commands, module))
+    assert found == COMMANDS
+
+
+def test_a_command_loads_its_own_module_only() -> None:
+    code = (
+        "import contextlib, sys\n"
+        "from atelier.cli.main import cli\n"
+        "with contextlib.suppress(SystemExit):\n"
+        "    cli(['jobs', '--help'], prog_name='atelier')\n"
+        "print(sorted(m for m in sys.modules if m.startswith('atelier.cli.')))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+    loaded = set(ast.literal_eval(result.stdout.splitlines()[-1]))
+    assert "atelier.cli.jobs" in loaded
+    assert not loaded & {"atelier.cli.apps", "atelier.cli.models", "atelier.cli.sql"}
 
 
 def test_init_users_tokens_audit(tmp_path: Path) -> None:

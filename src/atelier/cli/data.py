@@ -230,3 +230,11 @@ def pii(
     click.echo(f"{result['table']}: {len(result['columns'])} PII tag(s){marked}")
     for t in result["columns"]:
         click.echo(f"  {t['column']:<32} {_pii_label(t)}")
+
+
+def register(group: click.Group) -> None:
+    """Add ``data`` (with ``data upload``) to ``group``."""
+    from atelier.cli.upload import upload
+
+    data.add_command(upload)
+    group.add_command(data)

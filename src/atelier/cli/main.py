@@ -1,35 +1,63 @@
-"""Entry point: the command group, one-line errors, and the sub-command modules."""
+"""Entry point: the command group, one-line errors, and the sub-command modules.
+
+A command's module is imported when the command is used (or for the full help): `atelier run`
+loads the jobs commands, not the twenty other modules and what they import.
+"""
 
 from __future__ import annotations
 
+import importlib
 import sys
 from typing import Any
 
 import click
 
 from atelier import __version__
-from atelier.cli import (
-    accounts,
-    apps,
-    data,
-    discussion,
-    features,
-    jobs,
-    login,
-    models,
-    notebook,
-    pii,
-    projects,
-    serve,
-    sources,
-    sql,
-    upload,
-    workspace,
-)
+
+#: Each top-level command and the module of ``atelier.cli`` whose ``register(group)`` adds it.
+COMMANDS = {
+    "activity": "discussion",
+    "apps": "apps",
+    "audit": "accounts",
+    "comments": "discussion",
+    "config": "workspace",
+    "data": "data",
+    "demo": "workspace",
+    "env": "projects",
+    "features": "features",
+    "init": "workspace",
+    "jobs": "jobs",
+    "login": "login",
+    "login-link": "workspace",
+    "logout": "login",
+    "models": "models",
+    "notebook": "notebook",
+    "pii": "pii",
+    "profiles": "jobs",
+    "projects": "projects",
+    "run": "jobs",
+    "serve": "serve",
+    "sources": "sources",
+    "sql": "sql",
+    "tokens": "accounts",
+    "up": "workspace",
+    "users": "accounts",
+    "webhooks": "discussion",
+    "whoami": "login",
+}
 
 
 class AtelierGroup(click.Group):
-    """Turns user errors into one line on stderr and exit code 1 (2 for bad usage)."""
+    """Turns user errors into one line on stderr and exit code 1 (2 for bad usage); loads each
+    command's module when the command is first asked for (:data:`COMMANDS`)."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*self.commands, *COMMANDS})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in self.commands and cmd_name in COMMANDS:
+            importlib.import_module(f"atelier.cli.{COMMANDS[cmd_name]}").register(self)
+        return self.commands.get(cmd_name)
 
     def main(  # type: ignore[override]
         self, args: list[str] | None = None, prog_name: str | None = None, **extra: Any
@@ -72,24 +100,6 @@ def cli() -> None:
 
     Start with `atelier init` (or `atelier up --demo`), then `atelier up`.
     """
-
-
-workspace.register(cli)
-accounts.register(cli)
-login.register(cli)
-cli.add_command(data.data)
-data.data.add_command(upload.upload)
-sql.register(cli)
-sources.register(cli)
-features.register(cli)
-jobs.register(cli)
-projects.register(cli)
-notebook.register(cli)
-models.register(cli)
-apps.register(cli)
-pii.register(cli)
-discussion.register(cli)
-cli.add_command(serve.serve)
 
 
 def main() -> None:

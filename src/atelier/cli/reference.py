@@ -16,9 +16,16 @@ def _helps(
     with click.Context(command, info_name=name, parent=parent, **settings) as ctx:
         found = [(ctx.command_path, command.get_help(ctx))]
         if isinstance(command, click.Group):
-            for sub in sorted(command.commands):
-                found.extend(_helps(command.commands[sub], sub, ctx))
+            for sub in command.list_commands(ctx):
+                found.extend(_helps(_command(command, ctx, sub), sub, ctx))
     return found
+
+
+def _command(group: click.Group, ctx: click.Context, name: str) -> click.Command:
+    command = group.get_command(ctx, name)  # the top level loads its modules on demand
+    if command is None:
+        raise LookupError(f"{ctx.command_path} lists {name!r} but has no such command")
+    return command
 
 
 def render() -> str:

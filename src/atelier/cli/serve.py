@@ -47,3 +47,7 @@ def serve(workspace: str | None, model: str, host: str | None, port: int | None)
         return
     click.echo(f"starting the Atelier server at {url} (Ctrl-C stops it)")
     run_server(wb, server.host, server.port)  # closes the workbench when it stops
+
+
+def register(group: click.Group) -> None:
+    group.add_command(serve)
