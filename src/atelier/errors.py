@@ -33,6 +33,16 @@ class Conflict(AtelierError):
     status_code = 409
 
 
+class HeldElsewhere(Conflict):
+    """What a request is for is on another server of the workspace (a user's JupyterLab, a
+    running job's log): the one at ``address``, its ``server.internal_url`` (empty: none
+    known), to which the gateway passes the request on."""
+
+    def __init__(self, message: str, address: str = "") -> None:
+        super().__init__(message)
+        self.address = address
+
+
 class AuthenticationFailed(AtelierError):
     status_code = 401
 

@@ -51,7 +51,8 @@ class ServerSettings(_Section):
     #: Several servers on one workspace: how long background work (a job's supervision, a
     #: journal, a notebook server) stays with a server that stopped renewing it.
     lease_seconds: float = Field(default=30.0, ge=1.0, le=3600.0)
-    #: This server's address as the other servers and the reverse proxy reach it; empty:
+    #: This server's address as the other servers and the reverse proxy reach it (the others
+    #: pass it the requests for what it holds, e.g. a JupyterLab it runs); empty:
     #: http://host:port.
     internal_url: str = ""
 

@@ -14,10 +14,11 @@ from itsdangerous import Signer
 from starlette.exceptions import HTTPException
 
 import atelier
-from atelier.errors import AtelierError
+from atelier.errors import AtelierError, HeldElsewhere
 from atelier.server import api, pages
 from atelier.server.body_limit import BodyLimit, Limits
 from atelier.server.gateway.jupyter_tokens import JupyterTokens
+from atelier.server.gateway.peers import pass_on
 from atelier.server.headers import SecurityHeaders
 from atelier.server.pages.errors import http_error, wants_page
 from atelier.server.pages.mlflow import close_kept_clients
@@ -67,6 +68,9 @@ def create_app(workbench: Workbench) -> FastAPI:
 
     # Portal pages get an HTML error page; API routes keep JSON.
     app.add_exception_handler(HTTPException, http_error)
+
+    # A running job's log asked of another server than its machine's: passed on there.
+    app.add_exception_handler(HeldElsewhere, pass_on)  # type: ignore[arg-type]
 
     @app.exception_handler(AtelierError)
     async def atelier_error(request: Request, exc: AtelierError) -> Response:

@@ -93,7 +93,7 @@ def _config_for(config: Any, port: int) -> Any:
 def start_companions(workbench: Workbench) -> None:
     """Start, in the background, the internal services the portal proxies to, so the first
     visit does not wait for them (they also start on first use)."""
-    from atelier.services.leases import process_gone
+    from atelier.services.leases import SERVER_LEASE, process_gone
     from atelier.services.tracking.server import mlflow_installed
 
     keeper = join_servers(workbench)
@@ -105,13 +105,11 @@ def start_companions(workbench: Workbench) -> None:
     workbench.apps.start_running(alone=alone)
 
 
-#: Each running server holds ``server:<its id>``: the live ones are the servers up now.
-SERVER_LEASE = "server:"
-
-
 def join_servers(workbench: Workbench) -> LeaseKeeper:
     """Announce this server to the others of the workspace and keep its leases renewed;
     each round also looks for jobs whose supervisor or server died (to take them over)."""
+    from atelier.services.leases import SERVER_LEASE
+
     keeper = workbench.leases.start()
     keeper.take(SERVER_LEASE + keeper.holder)
     keeper.every_round.append(workbench.jobs.queue.reconcile)

@@ -38,6 +38,8 @@ log = logging.getLogger(__name__)
 
 #: How long a lease lasts without renewal unless ``server.lease_seconds`` says otherwise.
 DEFAULT_SECONDS = 30.0
+#: Each running server holds ``server:<its id>``: the live ones are the servers up now.
+SERVER_LEASE = "server:"
 
 
 def node_name() -> str:
@@ -196,6 +198,14 @@ class Leases:
             yield
         finally:
             self.release(name, holder)
+
+
+def server_on(leases: Leases, node: str) -> str:
+    """The address of a live server on machine ``node`` (see :func:`node_name`), or ""."""
+    for lease in leases.live(SERVER_LEASE + node + ":"):
+        if lease.address:
+            return lease.address
+    return ""
 
 
 def _info(row: Lease) -> LeaseInfo:

@@ -30,13 +30,12 @@ from atelier.server.gateway import (
     proxy_http,
     proxy_websocket,
 )
+from atelier.server.gateway.peers import pass_on, pass_on_websocket
 from atelier.server.pages.notebooks import (
     METHODS,
     NOTEBOOK_ROLES,
     POLL_SECONDS,
     WAIT_SECONDS,
-    holder,
-    pass_on_websocket,
 )
 from atelier.services.auth import Principal
 from atelier.services.notebooks import JupyterServer, NotebookServerElsewhere, NotebookServerFailed
@@ -130,7 +129,7 @@ async def shared_http(
     try:
         server = await _server(shared, project)
     except NotebookServerElsewhere as elsewhere:  # it knows who started which kernel
-        return await proxy_http(request, holder(request, elsewhere), base_url(project) + path)
+        return await pass_on(request, elsewhere, base_url(project) + path)
     if not isinstance(server, JupyterServer):
         detail = server or "the shared JupyterLab is starting; retry in a few seconds"
         return JSONResponse({"detail": detail}, status_code=502 if server else 503)

@@ -15,10 +15,9 @@ git repository) pass only for its owners and editors and admins
 (:mod:`atelier.services.notebooks.rights`); others get a 403 whose message JupyterLab shows.
 
 Several servers on one workspace: a user's JupyterLab runs on one of them (the holder of its
-lease). A request or WebSocket that reaches another server is passed on, as it came, to the
-holder's ``server.internal_url``, which authenticates and checks it again; so the reverse
-proxy in front need not keep a user on one server. A request passed on once is never passed
-on again: should the holder have changed meanwhile, it is answered 409.
+lease). A request or WebSocket that reaches another server is passed on to the holder (see
+:mod:`atelier.server.gateway.peers`), so the reverse proxy in front need not keep a user on
+one server.
 """
 
 from __future__ import annotations
@@ -32,7 +31,6 @@ from collections.abc import AsyncIterator
 from fastapi import APIRouter, FastAPI, Request, WebSocket
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
-from starlette.requests import HTTPConnection
 
 from atelier.errors import NotFound, PermissionDenied
 from atelier.server.api.deps import workbench
@@ -43,7 +41,7 @@ from atelier.server.gateway import (
     proxy_http,
     proxy_websocket,
 )
-from atelier.server.gateway.proxy import FORWARDED_HEADER, peer
+from atelier.server.gateway.peers import pass_on, pass_on_websocket
 from atelier.server.pages.render import render
 from atelier.server.security import allow
 from atelier.services.auth import Principal
@@ -130,27 +128,6 @@ async def _ready_server(
         await asyncio.sleep(POLL_SECONDS)
 
 
-def holder(connection: HTTPConnection, elsewhere: NotebookServerElsewhere) -> Upstream:
-    """The server that runs the JupyterLab a request is for, to pass the request on to; the
-    409 itself when there is none to pass it to (it named no address, or the request was
-    passed on already)."""
-    if not elsewhere.address or FORWARDED_HEADER in connection.headers:
-        raise elsewhere
-    return peer(elsewhere.address, connection.app.state.workbench.leases.holder)
-
-
-async def pass_on_websocket(
-    websocket: WebSocket, elsewhere: NotebookServerElsewhere, path: str
-) -> None:
-    """:func:`holder` for a WebSocket (closed with the reason when there is none)."""
-    try:
-        other = holder(websocket, elsewhere)
-    except NotebookServerElsewhere:
-        await websocket.close(code=1013, reason=str(elsewhere)[:120])
-        return
-    await proxy_websocket(websocket, other, path)
-
-
 @router.api_route("/notebooks/{path:path}", methods=METHODS)
 async def notebooks_http(
     request: Request, path: str, principal: Principal = NOTEBOOK_USERS
@@ -166,7 +143,7 @@ async def notebooks_http(
     try:
         server = await _ready_server(servers, principal, wait)
     except NotebookServerElsewhere as elsewhere:
-        return await proxy_http(request, holder(request, elsewhere), BASE_URL + path)
+        return await pass_on(request, elsewhere, BASE_URL + path)
     if not isinstance(server, JupyterServer):
         return _not_ready(request, str(server) if server else None)
     if path.startswith("api/kernelspecs"):

@@ -23,7 +23,7 @@ from atelier.backends.metadata import Database, JobRecord
 from atelier.config import Workspace
 from atelier.config.settings import ProfileSettings
 from atelier.config.units import parse_size
-from atelier.errors import AtelierError, InvalidInput, PermissionDenied
+from atelier.errors import AtelierError, HeldElsewhere, InvalidInput, PermissionDenied
 from atelier.services.auth import AuditLog, Principal, Tokens
 from atelier.services.auth import scopes as token_scopes
 from atelier.services.jobs.command import (
@@ -478,6 +478,8 @@ class Jobs:
         path = JobPaths(self.workspace.root, job_id).resources
         if job.state in FINAL_STATES:
             self._bring_back(job_id, path)
+        elif not path.exists():
+            self._not_here(self.records.get(job_id))
         found = samples.read(path)
         return {
             "job_id": job.id,
@@ -491,7 +493,27 @@ class Jobs:
     def log_path(self, job_id: int) -> Path:
         record = self.records.get(job_id)  # NotFound for a wrong id
         path = JobPaths(self.workspace.root, job_id).log
-        return self._bring_back(job_id, path) if record.state in FINAL_STATES else path
+        if record.state in FINAL_STATES:
+            return self._bring_back(job_id, path)
+        if not path.exists():
+            self._not_here(record)
+        return path
+
+    def _not_here(self, record: JobRecord) -> None:
+        """A running job's log and samples are written on its machine, and reach the bucket
+        when it ends: until then, a server of that machine answers for them. Raise
+        :class:`HeldElsewhere` naming it, when the job runs on another machine that has one."""
+        from atelier.services.leases import Leases, node_name, server_on
+
+        if not record.host or record.host == node_name():
+            return
+        address = server_on(Leases(self.db), record.host)
+        if address:
+            raise HeldElsewhere(
+                f"job {record.id} runs on {record.host}: its log and samples are there (at "
+                f"{address}) until it ends",
+                address,
+            )
 
     def read_log(self, job_id: int, offset: int = 0, limit: int = 1 << 20) -> tuple[str, int]:
         """The log from byte ``offset`` (at most ``limit`` bytes), and where to read next."""

@@ -45,7 +45,7 @@ import httpx
 from atelier.backends.compute.proctree import die_with_parent, stop_group
 from atelier.config.child_env import without_server_secrets
 from atelier.config.settings import ServerSettings
-from atelier.errors import AtelierError
+from atelier.errors import AtelierError, HeldElsewhere
 from atelier.services.auth import Principal, Tokens
 from atelier.services.auth import scopes as token_scopes
 from atelier.services.notebooks.kernelspecs import KernelProject, write_kernelspecs
@@ -67,16 +67,8 @@ class NotebookServerFailed(AtelierError):
     status_code = 502
 
 
-class NotebookServerElsewhere(AtelierError):
-    """The user's JupyterLab runs on another server of the workspace: the one at ``address``
-    (its ``server.internal_url``; empty when it named none), where the gateway passes the
-    request on."""
-
-    status_code = 409
-
-    def __init__(self, message: str, address: str = "") -> None:
-        super().__init__(message)
-        self.address = address
+class NotebookServerElsewhere(HeldElsewhere):
+    """The user's JupyterLab runs on another server of the workspace."""
 
 
 @dataclass
