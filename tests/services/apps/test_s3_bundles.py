@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import io
 import tarfile
+import threading
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -106,6 +108,39 @@ def test_a_refused_deployment_leaves_the_bucket_as_it_was(
     with pytest.raises(Exception, match="streamlit or dash"):
         one.apps.deploy("plain", "print('two')\n", owner, kind="flask")
     assert sorted(store.keys_under(store.url("apps", "plain"))) == before
+
+
+def test_a_slow_bundle_fetch_holds_up_no_other_app(
+    servers: tuple[Workbench, Workbench, ObjectStore], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    one, two, _ = servers
+    monkeypatch.setattr(app_service, "BUNDLE_CHECK_SECONDS", 0.0)
+    owner = one.owner()
+    for name in ("slow", "quick"):
+        one.apps.deploy(name, f"print({name!r})\n", owner, kind="streamlit")
+    fetching, release = threading.Event(), threading.Event()
+    load = two.apps.bundles.load
+
+    def held(key: str, path: Path) -> Path | None:
+        if key.startswith("slow/"):
+            fetching.set()
+            release.wait(30)
+        return load(key, path)
+
+    monkeypatch.setattr(two.apps.bundles, "load", held)
+    slow = threading.Thread(target=two.apps._sync_bundle, args=("slow",))
+    slow.start()
+    try:
+        assert fetching.wait(30)
+        quick = threading.Thread(target=two.apps._sync_bundle, args=("quick",))
+        quick.start()
+        quick.join(30)
+        assert not quick.is_alive(), "the other app's fetch waited for the slow one"
+        assert (two.apps.folder / "quick" / "app.py").read_text() == "print('quick')\n"
+    finally:
+        release.set()
+        slow.join(30)
+    assert (two.apps.folder / "slow" / "app.py").read_text() == "print('slow')\n"
 
 
 def _archive(files: dict[str, str]) -> io.BytesIO:

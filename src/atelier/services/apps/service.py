@@ -82,7 +82,9 @@ class AppService:
         #: ``apps/<name>/<bundle>/`` with ``apps/<name>/CURRENT`` naming the live bundle.
         self.bundles = bundles or Files(folder, None, "apps")
         self._checked: dict[str, float] = {}
-        self._bundle_lock = threading.Lock()
+        #: One lock per app: fetching one app's bundle holds up no request for another.
+        self._bundle_locks: dict[str, threading.Lock] = {}
+        self._locks_lock = threading.Lock()
         self._serving = serving
         self._feedback = feedback
         self.tokens = tokens
@@ -501,13 +503,17 @@ class AppService:
         a hosted app is built from it)."""
         path = Path(script)
         if self.bundles.shared:
-            with self._bundle_lock:
+            with self._bundle_lock(name):
                 self._checked.pop(name, None)
             self._sync_bundle(name)
             root = self.folder / name
             if root not in path.parents:
                 path = _here(path, name, root)
         return path
+
+    def _bundle_lock(self, name: str) -> threading.Lock:
+        with self._locks_lock:
+            return self._bundle_locks.setdefault(name, threading.Lock())
 
     def _mark(self, name: str) -> Path:
         """This server's note of which bundle its copy of the app's folder is."""
@@ -527,7 +533,7 @@ class AppService:
         (deployed through another server) or missing; asked at most every
         :data:`BUNDLE_CHECK_SECONDS`. A process running the old copy is stopped."""
         now = time.monotonic()
-        with self._bundle_lock:
+        with self._bundle_lock(name):
             if now - self._checked.get(name, -BUNDLE_CHECK_SECONDS) < BUNDLE_CHECK_SECONDS:
                 return
             self._checked[name] = now
