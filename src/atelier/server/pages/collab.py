@@ -31,12 +31,7 @@ from atelier.server.gateway import (
     proxy_websocket,
 )
 from atelier.server.gateway.peers import pass_on, pass_on_websocket
-from atelier.server.pages.notebooks import (
-    METHODS,
-    NOTEBOOK_ROLES,
-    POLL_SECONDS,
-    WAIT_SECONDS,
-)
+from atelier.server.pages.notebooks import METHODS, NOTEBOOK_ROLES, POLL_SECONDS, WAIT_SECONDS
 from atelier.services.auth import Principal
 from atelier.services.notebooks import JupyterServer, NotebookServerElsewhere, NotebookServerFailed
 from atelier.services.notebooks.shared import SharedServers, base_url
