@@ -26,8 +26,9 @@ With ``filter_keys`` the feature rows are first cut to the keys of the entity fr
 join) before a sort-based plan: worth it when the frame is small relative to the feature
 table. Feature rows outside the frame's time span (widened by the ttl or the largest window)
 are left out first, by bounds on ``__atl_ts`` (exact) and on the view's own time column
-(widened by a day, for the scan to skip files and row groups by their statistics). Small
-frames' keys also reach the scan as a filter (see ``dynamic_or_filter_threshold`` in
+(widened by a day, for the scan to skip files and row groups by their statistics). The
+semi join of ``filter_keys`` hands a small frame's keys to the scan as a filter (see
+``dynamic_or_filter_threshold`` in
 :meth:`~atelier.services.features.store.FeatureStore.connection`). :func:`choose_plan`
 picks by the shape of the request.
 """

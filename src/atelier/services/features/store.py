@@ -90,8 +90,7 @@ if TYPE_CHECKING:
     from atelier.services.pii.policies import PiiPolicies
 
 
-#: See :meth:`FeatureStore.connection`: measured on 33.6M feature rows (bench/features), a
-#: frame of 10k rows spends about a quarter less time with its keys pushed into the scan.
+#: See :meth:`FeatureStore.connection`: the largest build side whose keys go to a scan as a list.
 KEY_FILTER_ROWS = 32_768
 
 
@@ -182,10 +181,11 @@ class FeatureStore:
             "preserve_insertion_order": False,
             # The ASOF join's nested-loop shortcut misjudges frames it cannot count (Arrow).
             "asof_loop_join_threshold": 0,
-            # A hash join whose build side (the entity rows, or the rows they matched) has up
-            # to this many rows hands its keys to the feature scan as an IN filter, which the
-            # Parquet reader applies before it decodes the other columns: a small frame over
-            # a large table then decodes the values of its own keys only.
+            # A hash join on one condition whose build side has up to this many rows (the
+            # semi join on the frame's keys of the ASOF and window plans) hands its keys to
+            # the feature scan as an IN filter, which the Parquet reader applies before it
+            # decodes the other columns. Joins on several conditions (the range joins) hand
+            # on min/max bounds only (EXPLAIN ANALYZE, DuckDB 1.5).
             "dynamic_or_filter_threshold": KEY_FILTER_ROWS,
         }
         with self.warehouse.user_connection(
