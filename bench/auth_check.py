@@ -5,7 +5,10 @@ the metadata database, so that a revoked token or a disabled user is refused at 
 measures that check in-process (``Tokens.authenticate``, ``Sessions.authenticate``) on the
 workspace's default SQLite database, against its limit: one primary-key ``SELECT`` of one column
 through SQLAlchemy Core on the same engine, the least a check that reads the database can cost.
-3 repetitions, each a fresh process measuring the three in turn (rotated between repetitions);
+A request with a bearer token runs the token check behind the sign-in back-off
+(``Throttle.authenticate_token``: the locks of its key and client read in the same statement),
+measured too.
+3 repetitions, each a fresh process measuring the four in turn (rotated between repetitions);
 statements per check are counted on the engine. Goal: within 2x of the limit, one statement.
 """
 
@@ -19,7 +22,7 @@ import sys
 
 CALLS = 2_000
 REPETITIONS = 3
-KINDS = ["token", "session", "limit"]
+KINDS = ["token", "throttled", "session", "limit"]
 
 SCRIPT = f"""\
 import json, sys, tempfile, time
@@ -44,6 +47,7 @@ with tempfile.TemporaryDirectory(prefix="ab", dir="/tmp") as folder:
 
     checks = {{
         "token": lambda: wb.tokens.authenticate(token),
+        "throttled": lambda: wb.throttle.authenticate_token(wb.tokens, token, "127.0.0.1"),
         "session": lambda: wb.sessions.authenticate(secret),
         "limit": bare,
     }}
@@ -85,7 +89,12 @@ def run() -> str:
 
     limit = [r["limit"]["us"] for r in reps]
     rows = []
-    for name, label in (("token", "bearer token"), ("session", "session cookie")):
+    checks = (
+        ("token", "bearer token"),
+        ("throttled", "bearer token and back-off locks (a request)"),
+        ("session", "session cookie"),
+    )
+    for name, label in checks:
         values = [r[name]["us"] for r in reps]
         ratios = [v / x for v, x in zip(values, limit, strict=True)]
         ratio = statistics.median(ratios)
@@ -104,7 +113,7 @@ def run() -> str:
             f"`Tokens.authenticate` and `Sessions.authenticate` in-process on a workspace's "
             f"default SQLite database, {CALLS:,} checks each after 200 to warm up, versus the "
             "limit: one primary-key `SELECT` of one column through SQLAlchemy Core on the same "
-            f"engine. {REPETITIONS} repetitions, each a fresh process doing the three in turn "
+            f"engine. {REPETITIONS} repetitions, each a fresh process doing the four in turn "
             "(order rotated); medians, (min-max); statements per check counted on the engine.",
             "",
             "| check | time per check | statements | limit (one select) | ratio | goal: <= 2x, "

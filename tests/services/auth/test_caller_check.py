@@ -1,5 +1,7 @@
 """Checking who calls is one statement per request, and reads the caller afresh every time.
 
+With a bearer token the sign-in back-off's locks are read in that same statement.
+
 The statements are counted on the engine (``before_cursor_execute``), so a second query sneaking
 into the hot path (the owner read apart from the token, a "last used" read before its write)
 fails here; revocation, disabling and ending a session must still refuse the very next call.
@@ -14,7 +16,8 @@ import pytest
 from sqlalchemy import event, select, update
 
 from atelier.backends.metadata import ApiToken, User
-from atelier.backends.metadata.models import utcnow
+from atelier.backends.metadata.models import SignInThrottle, utcnow
+from atelier.services.auth.throttle import TooManyAttempts
 from atelier.services.auth.tokens import AUDIT_EVERY
 from atelier.services.workbench import Workbench
 
@@ -137,3 +140,91 @@ def test_a_kept_client_is_refused_right_after_revocation(
     assert client.get("/api/v1/me", headers=headers).status_code == 200
     workbench.tokens.revoke(info.key)
     assert client.get("/api/v1/me", headers=headers).status_code == 401
+
+
+# -- the bearer check behind the sign-in back-off (what every request with a token runs) --
+
+CLIENT = "203.0.113.9"
+
+
+def test_a_throttled_token_check_is_one_statement(workbench: Workbench, ada: str) -> None:
+    _, plaintext = workbench.tokens.create(ada, "laptop", 30)
+    throttle = workbench.throttle
+    assert throttle.authenticate_token(workbench.tokens, plaintext, CLIENT) is not None
+    for _ in range(3):
+        with statements(workbench) as seen:
+            use = throttle.authenticate_token(workbench.tokens, plaintext, CLIENT)
+        assert use is not None and use.principal.name == ada and not use.audit
+        assert len(seen) == 1, seen
+    (query,) = seen
+    # The locks, the token and its owner, read together.
+    assert "sign_in_throttle" in query and "join users" in query and "api_tokens" in query
+    assert "password_hash" not in query
+
+
+def test_a_locked_key_or_client_is_refused_before_the_secret(
+    workbench: Workbench, ada: str
+) -> None:
+    info, plaintext = workbench.tokens.create(ada, "laptop", 30)
+    throttle, tokens = workbench.throttle, workbench.tokens
+    for _ in range(throttle.free + 1):
+        throttle.fail([("token", info.key)])
+    # The right secret from anywhere: the key is locked.
+    for client in (CLIENT, "198.51.100.1"):
+        with pytest.raises(TooManyAttempts):
+            throttle.authenticate_token(tokens, plaintext, client)
+    # Once the lock is over, the token works again.
+    throttle.clock = lambda: utcnow() + timedelta(days=1)
+    assert throttle.authenticate_token(tokens, plaintext, CLIENT) is not None
+    throttle.clock = utcnow
+
+    _, other = tokens.create(ada, "desk", 30)
+    for _ in range(throttle.client_free + 1):
+        throttle.fail([("client", "198.51.100.2")])
+    for token in (other, f"atl_{'0' * 12}_{'x' * 43}", "not-a-token"):
+        with pytest.raises(TooManyAttempts) as refused:
+            throttle.authenticate_token(tokens, token, "198.51.100.2")
+        assert refused.value.retry_after >= 1
+    assert throttle.authenticate_token(tokens, other, CLIENT) is not None
+
+
+def test_a_wrong_secret_is_counted_an_unknown_key_is_not(workbench: Workbench, ada: str) -> None:
+    info, _ = workbench.tokens.create(ada, "laptop", 30)
+    throttle, tokens = workbench.throttle, workbench.tokens
+
+    def failures() -> dict[tuple[str, str], int]:
+        with workbench.db.session() as session:
+            rows = session.execute(
+                select(SignInThrottle.kind, SignInThrottle.key, SignInThrottle.failures)
+            )
+            return {(kind, key): count for kind, key, count in rows}
+
+    assert throttle.authenticate_token(tokens, f"atl_{info.key}_{'x' * 43}", CLIENT) is None
+    assert failures() == {("token", info.key): 1, ("client", CLIENT): 1}
+    assert throttle.authenticate_token(tokens, f"atl_{'0' * 12}_{'x' * 43}", CLIENT) is None
+    assert failures() == {("token", info.key): 1, ("client", CLIENT): 1}
+
+
+def test_the_throttled_check_refuses_the_next_call_after_a_change(
+    workbench: Workbench, ada: str
+) -> None:
+    info, plaintext = workbench.tokens.create(ada, "laptop", 30)
+    throttle, tokens = workbench.throttle, workbench.tokens
+    assert throttle.authenticate_token(tokens, plaintext, CLIENT) is not None
+    tokens.revoke(info.key)
+    assert throttle.authenticate_token(tokens, plaintext, CLIENT) is None
+    info, plaintext = tokens.create(ada, "desk", 30)
+    assert throttle.authenticate_token(tokens, plaintext, CLIENT) is not None
+    with workbench.db.session() as session:
+        session.execute(
+            update(ApiToken).where(ApiToken.key == info.key).values(expires_at=utcnow())
+        )
+    assert throttle.authenticate_token(tokens, plaintext, CLIENT) is None
+    _, plaintext = tokens.create(ada, "phone", 30)
+    workbench.users.set_disabled(ada, True)
+    assert throttle.authenticate_token(tokens, plaintext, CLIENT) is None
+    workbench.users.set_disabled(ada, False)
+    assert throttle.authenticate_token(tokens, plaintext, CLIENT) is not None
+    # None of these refusals was a guess: nothing counted against the client.
+    with workbench.db.session() as session:
+        assert session.scalar(select(SignInThrottle.id)) is None

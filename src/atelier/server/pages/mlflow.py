@@ -36,6 +36,7 @@ from atelier.server.api.deps import workbench
 from atelier.server.gateway import Upstream, allow_gateway, proxy_http, sandboxed
 from atelier.server.gateway.guard import GatewayGuard
 from atelier.server.gateway.pool import UpstreamPool
+from atelier.server.gateway.route import GuardedRoute
 from atelier.server.pages.mlflow_owners import check_owners
 from atelier.server.pages.mlflow_page import is_page, page_request, with_settings
 from atelier.server.pages.mlflow_stored import check_targets, lookup
@@ -51,7 +52,8 @@ from atelier.services.tracking.locations import (
 )
 from atelier.services.tracking.server import UPSTREAM_HOST, TrackingServer
 
-router = APIRouter()
+#: The proxy's route is called without FastAPI's dependency solving (its guard directly).
+router = APIRouter(route_class=GuardedRoute)
 
 ROLES = ("admin", "scientist")
 METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
@@ -106,9 +108,7 @@ def mlflow_root(_: Principal = GUARD) -> RedirectResponse:
 
 
 @router.api_route("/mlflow/{rest:path}", methods=METHODS)
-async def mlflow_proxy(
-    request: Request, rest: str, principal: Principal | Response = PROXY_GUARD
-) -> Response:
+async def mlflow_proxy(request: Request, principal: Principal | Response = PROXY_GUARD) -> Response:
     if isinstance(principal, Response):
         return principal
     raw_path = request.scope.get("raw_path", b"").decode("latin-1") or request.url.path

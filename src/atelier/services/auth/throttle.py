@@ -21,14 +21,21 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, case, delete, or_, select, update
+from sqlalchemy import and_, bindparam, case, delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
-from atelier.backends.metadata import Database
+from atelier.backends.metadata import ApiToken, Database
 from atelier.backends.metadata.models import SignInThrottle, utcnow
 from atelier.errors import AtelierError
 from atelier.services.auth.audit import AuditLog
-from atelier.services.auth.tokens import Tokens, TokenUse
+from atelier.services.auth.tokens import (
+    CALLER_COLUMNS,
+    CALLER_FROM,
+    Tokens,
+    TokenUse,
+    is_guess,
+    parse_token,
+)
 
 #: (kind, key): ``("account", "alice")``, ``("token", "<token key>")``, ``("client", "<ip>")``.
 Key = tuple[str, str]
@@ -244,8 +251,31 @@ class Throttle:
     def authenticate_token(self, tokens: Tokens, plaintext: str, client: str) -> TokenUse | None:
         """``tokens.authenticate`` behind the back-off, for every place that takes bearer
         tokens: a locked token key or client is refused (:class:`TooManyAttempts`) before the
-        secret is checked; a known key with a wrong secret counts as a failed guess."""
+        secret is checked; a known key with a wrong secret counts as a failed guess.
+
+        One statement reads the locks and the token with its owner (:data:`_LOCKED_CALLER`),
+        read afresh on every call as :meth:`Tokens.authenticate` reads them."""
         token = plaintext.strip()
+        parsed = parse_token(token)
+        if parsed is None or tokens.db.engine is not self.db.engine:
+            return self._authenticate_apart(tokens, token, client)
+        key, secret = parsed
+        now = self.clock()
+        with self.db.engine.connect() as connection:
+            row = connection.execute(
+                _LOCKED_CALLER,
+                {"now": now, "client": client[:KEY_LENGTH], "token": key[:KEY_LENGTH], "key": key},
+            ).one()
+            if row.locked_until is not None:
+                raise TooManyAttempts((row.locked_until - now).total_seconds())
+            use = tokens.use(connection, row, key, secret)
+        if use is None and is_guess(row, secret):
+            self.fail([("token", key), ("client", client)], client=client)
+        return use
+
+    def _authenticate_apart(self, tokens: Tokens, token: str, client: str) -> TokenUse | None:
+        """:meth:`authenticate_token` in two steps: for what is not an Atelier token (its locks
+        are checked all the same), or tokens kept in another database."""
         _, _, rest = token.partition("_")
         key = rest.partition("_")[0]
         self.check([("client", client)] + ([("token", key)] if key else []))
@@ -269,3 +299,22 @@ class Throttle:
 
 def _clip(key: Key) -> Key:
     return key[0], key[1][:KEY_LENGTH]
+
+
+#: The latest lock now held on a client or a token key: one row always (NULL: none).
+_HELD = (
+    select(func.max(SignInThrottle.locked_until).label("locked_until"))
+    .where(
+        SignInThrottle.locked_until > bindparam("now"),
+        or_(
+            and_(SignInThrottle.kind == "client", SignInThrottle.key == bindparam("client")),
+            and_(SignInThrottle.kind == "token", SignInThrottle.key == bindparam("token")),
+        ),
+    )
+    .subquery("held")
+)
+#: The locks and the caller of a bearer token, in one statement: the lock row joined to the
+#: token and its owner (their columns NULL when the key is unknown).
+_LOCKED_CALLER = select(_HELD.c.locked_until, *CALLER_COLUMNS).select_from(
+    _HELD.outerjoin(CALLER_FROM, ApiToken.key == bindparam("key"))
+)

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, or_, select, update
+from sqlalchemy import Connection, bindparam, or_, select, update
 
 from atelier.backends.metadata import ApiToken, Database, User
 from atelier.backends.metadata.models import utcnow
@@ -26,24 +26,39 @@ PREFIX = "atl"
 #: Token use is written to the audit log at most this often per token, not on every request.
 AUDIT_EVERY = timedelta(minutes=5)
 
-#: Who calls with a token key: the columns the check needs, token and owner in one statement.
-_CALLER = (
-    select(
-        ApiToken.id,
-        ApiToken.secret_hash,
-        ApiToken.name,
-        ApiToken.expires_at,
-        ApiToken.revoked_at,
-        ApiToken.last_used_at,
-        ApiToken.scopes,
-        User.id.label("user_id"),
-        User.name.label("user_name"),
-        User.role,
-        User.disabled,
-    )
-    .join(User, User.id == ApiToken.user_id)
-    .where(ApiToken.key == bindparam("key"))
+#: The token and its owner: where the caller check reads.
+CALLER_FROM = ApiToken.__table__.join(User.__table__, User.id == ApiToken.user_id)
+#: The columns the check needs (never the owner's password hash).
+CALLER_COLUMNS = (
+    ApiToken.id,
+    ApiToken.secret_hash,
+    ApiToken.name,
+    ApiToken.expires_at,
+    ApiToken.revoked_at,
+    ApiToken.last_used_at,
+    ApiToken.scopes,
+    User.id.label("user_id"),
+    User.name.label("user_name"),
+    User.role,
+    User.disabled,
 )
+#: Who calls with a token key: token and owner in one statement.
+_CALLER = select(*CALLER_COLUMNS).select_from(CALLER_FROM).where(ApiToken.key == bindparam("key"))
+
+
+def parse_token(plaintext: str) -> tuple[str, str] | None:
+    """``(key, secret)`` of ``atl_<key>_<secret>``; None for anything else."""
+    prefix, _, rest = plaintext.partition("_")
+    key, _, secret = rest.partition("_")
+    if prefix != PREFIX or not key or not secret:
+        return None
+    return key, secret
+
+
+def is_guess(row: Any, secret: str) -> bool:
+    """Whether ``row`` (of :data:`CALLER_COLUMNS`) is a token whose secret is not ``secret``:
+    a wrong guess at a key that exists, which the back-off counts."""
+    return row is not None and row.id is not None and not same(row.secret_hash, digest(secret))
 
 
 @dataclass(frozen=True)
@@ -192,38 +207,45 @@ class Tokens:
         check needs. The "last used" time is written only when it is ``AUDIT_EVERY`` old,
         by an update conditional on that, so most requests write nothing, and of several
         racing requests only one writes and asks for an audit entry."""
-        prefix, _, rest = plaintext.partition("_")
-        key, _, secret = rest.partition("_")
-        if prefix != PREFIX or not key or not secret:
+        parsed = parse_token(plaintext)
+        if parsed is None:
             return None
-        now = utcnow()
+        key, secret = parsed
         # Core, not the ORM: no entities to build, no unit of work to flush on the hot path.
         with self.db.engine.connect() as connection:
             row = connection.execute(_CALLER, {"key": key}).first()
-            if row is None:
-                return None
-            if (
-                not same(row.secret_hash, digest(secret))
-                or row.revoked_at is not None
-                or row.expires_at <= now
-                or row.disabled
-            ):
-                return None
-            audit = False
-            if row.last_used_at is None or now - row.last_used_at >= AUDIT_EVERY:
-                touched = connection.execute(
-                    update(ApiToken)
-                    .where(
-                        ApiToken.id == row.id,
-                        or_(
-                            ApiToken.last_used_at.is_(None),
-                            ApiToken.last_used_at <= now - AUDIT_EVERY,
-                        ),
-                    )
-                    .values(last_used_at=now)
+            return self.use(connection, row, key, secret)
+
+    def use(self, connection: Connection, row: Any, key: str, secret: str) -> TokenUse | None:
+        """The check of :meth:`authenticate` on ``row`` (of :data:`CALLER_COLUMNS`, read on
+        ``connection`` for ``key`` just now; None or a row of NULLs when there is no such
+        token): the caller, or None when refused; "last used" written on ``connection`` when
+        due."""
+        now = utcnow()
+        if (
+            row is None
+            or row.id is None
+            or not same(row.secret_hash, digest(secret))
+            or row.revoked_at is not None
+            or row.expires_at <= now
+            or row.disabled
+        ):
+            return None
+        audit = False
+        if row.last_used_at is None or now - row.last_used_at >= AUDIT_EVERY:
+            touched = connection.execute(
+                update(ApiToken)
+                .where(
+                    ApiToken.id == row.id,
+                    or_(
+                        ApiToken.last_used_at.is_(None),
+                        ApiToken.last_used_at <= now - AUDIT_EVERY,
+                    ),
                 )
-                connection.commit()
-                audit = getattr(touched, "rowcount", 0) == 1
+                .values(last_used_at=now)
+            )
+            connection.commit()
+            audit = getattr(touched, "rowcount", 0) == 1
         scopes = scope_codec.decode(row.scopes)
         principal = Principal(
             row.user_id,
