@@ -28,7 +28,10 @@ class Database:
 
     def __init__(self, url: str) -> None:
         self.url = _normalise(url)
-        self.engine: Engine = create_engine(self.url, pool_pre_ping=True)
+        # A server's connection can drop between two requests (a restart, a proxy's idle
+        # timeout): it is tested before use. A SQLite file cannot: no ``SELECT 1`` per request.
+        sqlite = self.url.startswith("sqlite")
+        self.engine: Engine = create_engine(self.url, pool_pre_ping=not sqlite)
         if self.engine.dialect.name == "sqlite":
             event.listen(self.engine, "connect", _sqlite_pragmas)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
