@@ -8,6 +8,7 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
+from playwright.sync_api import expect
 
 from atelier.errors import InvalidInput
 from atelier.services.workbench import Workbench
@@ -135,7 +136,8 @@ def test_a_hosted_streamlit_app_renders_on_the_apps_origin(apps_portal, page) ->
     page.click("button[type=submit]")
     page.wait_for_url(f"{server.apps_url}/apps/hello/")
     page.get_by_text("Hello from Streamlit").wait_for(timeout=60_000)
-    assert "42" in page.locator("body").inner_text()
+    # Streamlit draws its elements one by one: the second may come a moment after the title.
+    expect(page.locator("body")).to_contain_text("42", timeout=30_000)
 
     page.goto(f"{server.url}/apps/hello/-/logs")
     assert "starting hello" in page.get_by_test_id("app-logs").inner_text()
