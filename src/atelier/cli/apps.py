@@ -17,7 +17,8 @@ from typing import Any
 
 import click
 
-from atelier.cli.options import BUILDERS, EVERYONE, client_for, workspace_option
+from atelier.cli.options import client_for, workspace_option
+from atelier.sdk.rules import BUILDERS, EVERYONE
 
 #: What a code token needs to list and read apps (as the API); managing them takes a person.
 USE = ("predict",)

@@ -18,7 +18,8 @@ from typing import Any
 
 import click
 
-from atelier.cli.options import EVERYONE, client_for, workspace_option
+from atelier.cli.options import client_for, workspace_option
+from atelier.sdk.rules import EVERYONE
 
 KIND_HELP = (
     "KIND is table (SCHEMA.TABLE), experiment (its id), run (its id), model (NAME, or "

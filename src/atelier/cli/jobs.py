@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from atelier.cli.options import client_for, is_remote, workspace_option
-from atelier.contract import URL_ENV
+from atelier.contract import TOKEN_ENV, URL_ENV
 from atelier.errors import AtelierError
 from atelier.services.jobs import spare
 
@@ -83,6 +83,10 @@ def run(
     """
     if tree is not None and no_tree:
         raise click.UsageError("--tree and --no-tree exclude each other")
+    if tree is None and model_env is None:
+        code = _through_server(workspace, list(target), project, profile, params, detach)
+        if code is not None:
+            sys.exit(code)
     if workspace or not os.environ.get(URL_ENV):
         # Likely a job on this machine: its supervisor starts loading now, while the
         # workspace opens; the jobs service hands it the job once it is recorded. An unused
@@ -108,19 +112,104 @@ def run(
             model_env=model_env,
         )
         spare.discard_early()
-        where = f", project {job['project']}" if job["project"] else ""
-        click.echo(
-            f"job {job['id']}: {job['name']} on {job['profile']} ({job['backend']}{where})",
-            err=True,
-        )
-        if shipped is not None:
-            click.echo(f"note: runs in a copy of {shipped.resolve()} sent with it", err=True)
-        for note in job["notes"]:
-            click.echo(f"note: {note}", err=True)
+        _announce(job, shipped)
         if detach:
             click.echo(job["id"])
             sys.exit(0)
         sys.exit(_follow(client, int(job["id"])))
+
+
+def _through_server(
+    workspace: str | None,
+    target: list[str],
+    project: str | None,
+    profile: str | None,
+    params: tuple[str, ...],
+    detach: bool,
+) -> int | None:
+    """Hand the job to the running ``atelier up`` of the workspace, print what comes back,
+    and give the exit code; None when no server of the workspace runs here for this user, or
+    it declines (the command's settings differ from its own): the command then opens the
+    workspace itself (see :mod:`atelier.contract.local_runs`)."""
+    import socket
+
+    from atelier.config.locate import find_workspace
+    from atelier.contract.local_runs import address, peer_uid, send, socket_path
+    from atelier.errors import AtelierError, WorkspaceNotFound
+    from atelier.sdk.connect import works_on_workspace
+
+    first = target[0]
+    if not first.endswith((".py", ".ipynb")) or first.startswith("-"):
+        return None  # a command: its PATH is checked against the server's environment
+    if not works_on_workspace(workspace):
+        return None
+    try:
+        path = socket_path(find_workspace(workspace))
+    except WorkspaceNotFound:
+        return None
+    if not path.is_socket():
+        return None
+    connection = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    with connection:
+        try:
+            with address(path) as where:
+                connection.connect(where)
+        except OSError:
+            return None  # left by a server that stopped
+        if peer_uid(connection) != os.getuid():
+            return None  # not this user's server: it gets no token
+        send(
+            connection,
+            {
+                "token": os.environ.get(TOKEN_ENV),
+                "cwd": str(Path.cwd()),
+                "environ": dict(os.environ),
+                "target": target,
+                "project": project,
+                "profile": profile,
+                "params": _params(params),
+                "detach": detach,
+            },
+        )
+        job_id = None
+        try:
+            for line in connection.makefile("rb"):
+                message = json.loads(line)
+                if "decline" in message:
+                    return None
+                if "notice" in message:
+                    click.echo(message["notice"], err=True)
+                elif "error" in message:
+                    raise AtelierError(message["error"])
+                elif "job" in message:
+                    job_id = int(message["job"]["id"])
+                    _announce(message["job"])
+                    if detach:
+                        click.echo(job_id)
+                        return 0
+                elif "out" in message:
+                    click.echo(message["out"], nl=False)
+                elif "end" in message:
+                    return _ended(message["end"], None)
+        except KeyboardInterrupt:
+            if job_id is None:
+                raise
+            click.echo(_stopped_following(job_id), err=True)
+            return 130
+    where = f": `atelier jobs logs {job_id}` follows it" if job_id is not None else ""
+    raise AtelierError(f"the Atelier server stopped while handling the job{where}")
+
+
+def _announce(job: dict[str, Any], shipped: Path | None = None) -> None:
+    where = f", project {job['project']}" if job["project"] else ""
+    click.echo(
+        f"job {job['id']}: {job['name']} on {job['profile']} ({job['backend']}{where})",
+        err=True,
+    )
+    if shipped is not None:
+        click.echo(f"note: runs in a copy of {shipped.resolve()} sent with it", err=True)
+    for note in job["notes"]:
+        click.echo(f"note: {note}", err=True)
 
 
 def _submit(client: Client, target: list[str], **options: Any) -> dict[str, Any]:
@@ -175,19 +264,25 @@ def _follow(client: Client, job_id: int) -> int:
         for text in client.jobs.follow(job_id):
             click.echo(text, nl=False)
     except KeyboardInterrupt:
-        click.echo(
-            f"\nstopped following; job {job_id} keeps running: `atelier jobs logs {job_id}` "
-            f"follows it again, `atelier jobs cancel {job_id}` stops it",
-            err=True,
-        )
+        click.echo(_stopped_following(job_id), err=True)
         return 130
-    job = client.jobs.get(job_id)
-    click.echo(f"job {job_id} {_ending(job)}", err=True)
+    return _ended(client.jobs.get(job_id), getattr(client, "url", None))
+
+
+def _stopped_following(job_id: int) -> str:
+    return (
+        f"\nstopped following; job {job_id} keeps running: `atelier jobs logs {job_id}` "
+        f"follows it again, `atelier jobs cancel {job_id}` stops it"
+    )
+
+
+def _ended(job: dict[str, Any], url: str | None) -> int:
+    """Say how the job ended; the command's exit code."""
+    click.echo(f"job {job['id']} {_ending(job)}", err=True)
     if job["mlflow_run_id"]:
         click.echo(f"MLflow run {job['mlflow_run_id']}", err=True)
-    url = getattr(client, "url", None)
     if url:
-        click.echo(f"see {url}/jobs/{job_id}", err=True)
+        click.echo(f"see {url}/jobs/{job['id']}", err=True)
     if job["state"] == "succeeded":
         return 0
     code = job["exit_code"]

@@ -15,7 +15,8 @@ from typing import Any
 
 import click
 
-from atelier.cli.options import BUILDERS, client_for, workspace_option
+from atelier.cli.options import client_for, workspace_option
+from atelier.sdk.rules import BUILDERS
 
 #: What a job's or notebook's token needs for these commands (as the API's routes).
 SCOPES = ("tracking",)

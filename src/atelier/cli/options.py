@@ -10,6 +10,8 @@ from weakref import WeakKeyDictionary
 
 import click
 
+from atelier.sdk.rules import BUILDERS, local_admin_notice, require
+
 if TYPE_CHECKING:
     from pathlib import Path
 
@@ -30,10 +32,6 @@ def workspace_option(func: F) -> F:
         help="Workspace folder [env: ATELIER_WORKSPACE; default: the current folder or a parent].",
     )(func)
 
-
-#: The roles the API lets use data, features, jobs, projects and apps (viewers only use apps).
-BUILDERS = ("admin", "scientist")
-EVERYONE = ("admin", "scientist", "viewer")
 
 _acting: WeakKeyDictionary[Workbench, Principal] = WeakKeyDictionary()
 
@@ -102,12 +100,9 @@ def _check(client: EmbeddedClient, roles: Sequence[str], doing: str, scopes: Seq
     """The local admin notice, then the API's role and scope rules (closing on refusal)."""
     try:
         principal = client.principal
-        if principal.via == "local":
-            # stderr: --json output on stdout stays machine-readable.
-            click.echo(
-                f"acting as local admin {principal.name!r} (set ATELIER_TOKEN to act as yourself)",
-                err=True,
-            )
+        notice = local_admin_notice(principal)
+        if notice:
+            click.echo(notice, err=True)  # stderr: --json output on stdout stays machine-readable
         require(principal, roles, doing, scopes)
     except BaseException:
         client.close()
@@ -117,25 +112,6 @@ def _check(client: EmbeddedClient, roles: Sequence[str], doing: str, scopes: Seq
 def acting(wb: Workbench) -> Principal:
     """The person this command acts as: ATELIER_TOKEN's user, or the local admin."""
     return _acting[wb]
-
-
-def require(
-    principal: Principal, roles: Sequence[str], doing: str, scopes: Sequence[str] = ()
-) -> None:
-    """The API's role and scope rules, for the CLI: refuse with a message that names the
-    person (or the code token)."""
-    from atelier.errors import PermissionDenied
-
-    if not principal.may(frozenset(scopes)):
-        raise PermissionDenied(
-            f"the token {principal.label!r} is made for code and may not {doing}: it acts "
-            f"for {principal.name} with the scopes {', '.join(sorted(principal.scopes or ()))}"
-        )
-    if principal.role not in roles:
-        raise PermissionDenied(
-            f"{principal.name} ({principal.role}) may not {doing}: it needs "
-            f"{' or '.join(roles)} (ATELIER_TOKEN names {principal.name})"
-        )
 
 
 def read_password(from_stdin: bool, prompt: str = "Password") -> str:

@@ -10,7 +10,8 @@ from typing import Any
 
 import click
 
-from atelier.cli.options import BUILDERS, EVERYONE, client_for, workspace_option
+from atelier.cli.options import client_for, workspace_option
+from atelier.sdk.rules import BUILDERS, EVERYONE
 
 
 @click.group()

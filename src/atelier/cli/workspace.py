@@ -8,7 +8,8 @@ from typing import TYPE_CHECKING
 
 import click
 
-from atelier.cli.options import EVERYONE, acting, open_workbench, require, workspace_option
+from atelier.cli.options import acting, open_workbench, workspace_option
+from atelier.sdk.rules import EVERYONE, require
 
 if TYPE_CHECKING:
     from atelier.services.workbench import Workbench

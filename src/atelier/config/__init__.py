@@ -14,8 +14,9 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from atelier.config.loader import load_settings
+    from atelier.config.locate import find_workspace
     from atelier.config.settings import Settings
-    from atelier.config.workspace import Workspace, find_workspace, init_workspace
+    from atelier.config.workspace import Workspace, init_workspace
 
 __all__ = ["Settings", "Workspace", "find_workspace", "init_workspace", "load_settings"]
 
@@ -23,7 +24,7 @@ _WHERE = {
     "load_settings": "atelier.config.loader",
     "Settings": "atelier.config.settings",
     "Workspace": "atelier.config.workspace",
-    "find_workspace": "atelier.config.workspace",
+    "find_workspace": "atelier.config.locate",
     "init_workspace": "atelier.config.workspace",
 }
 

@@ -15,13 +15,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from atelier.config.loader import load_settings
+from atelier.config.locate import CONFIG_FILE
 from atelier.config.sealing import Sealer, load_sealer, write_once
 from atelier.config.settings import Settings
 from atelier.errors import WorkspaceNotFound
 
 log = logging.getLogger(__name__)
 
-CONFIG_FILE = "atelier.toml"
 FOLDERS = ("data", "data/lake", "data/uploads", "artifacts", "projects", "logs", ".atelier")
 #: Folders holding data, secrets or logs: their owner's only (whatever mode the files in them
 #: were made with, nobody else can reach them).
@@ -158,21 +158,3 @@ def init_workspace(root: Path) -> tuple[Path, bool]:
     workspace.secret_key()
     workspace.secure()
     return root, created
-
-
-def find_workspace(
-    explicit: str | os.PathLike[str] | None = None, environ: Mapping[str, str] | None = None
-) -> Path:
-    """Resolve which workspace folder to use, without opening it."""
-    environ = os.environ if environ is None else environ
-    if explicit:
-        return Path(explicit).expanduser().resolve()
-    if environ.get("ATELIER_WORKSPACE"):
-        return Path(environ["ATELIER_WORKSPACE"]).expanduser().resolve()
-    here = Path.cwd().resolve()
-    for folder in (here, *here.parents):
-        if (folder / CONFIG_FILE).is_file():
-            return folder
-    raise WorkspaceNotFound(
-        f"no Atelier workspace in {here} or its parents; run `atelier init` or pass --workspace"
-    )

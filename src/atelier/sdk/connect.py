@@ -8,10 +8,14 @@ of ``atelier login URL`` (:mod:`atelier.sdk.credentials`); the workspace of the 
 from __future__ import annotations
 
 import os
+from typing import TYPE_CHECKING
 
 from atelier.contract import TOKEN_ENV, URL_ENV, WORKSPACE_ENV
 from atelier.errors import AtelierError, AuthenticationFailed, WorkspaceNotFound
 from atelier.sdk.client import Client
+
+if TYPE_CHECKING:
+    from atelier.sdk.credentials import Login
 
 #: What the light client (``pip install atelier``) lacks to open a workspace itself.
 SERVER_EXTRA = "pip install 'atelier[server]'"
@@ -42,11 +46,27 @@ def connect(
                 )
             token = stored.token
         return _remote(url, token)
-    if not workspace and not token and not os.environ.get(WORKSPACE_ENV):
-        stored = credentials.load()
-        if stored is not None:
-            return _remote(stored.url, stored.token)
+    stored = _stored_login(workspace, token)
+    if stored is not None:
+        return _remote(stored.url, stored.token)
     return _embedded(workspace, token, client)
+
+
+def works_on_workspace(workspace: str | None = None) -> bool:
+    """Whether :func:`connect` given no URL or token opens the workspace itself (rather than
+    reaching a server)."""
+    if os.environ.get(URL_ENV) and not workspace:
+        return False
+    return _stored_login(workspace, os.environ.get(TOKEN_ENV)) is None
+
+
+def _stored_login(workspace: str | None, token: str | None) -> Login | None:
+    """The login of ``atelier login`` used when nothing names a workspace or a token."""
+    from atelier.sdk import credentials
+
+    if workspace or token or os.environ.get(WORKSPACE_ENV):
+        return None
+    return credentials.load()
 
 
 def _remote(url: str, token: str) -> Client:

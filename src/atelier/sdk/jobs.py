@@ -155,12 +155,18 @@ class Jobs(ABC):
 
 class EmbeddedJobs(Jobs):
     def __init__(
-        self, workbench: Workbench, principal: Principal, client: str | None = None
+        self,
+        workbench: Workbench,
+        principal: Principal,
+        client: str | None = None,
+        cwd: Path | None = None,
     ) -> None:
+        """``cwd``: the folder a script is looked for in first (default: the current one)."""
         self.service = workbench.jobs
         self.projects = workbench.projects
         self.principal = principal
         self.client = client
+        self.cwd = cwd
 
     def _submit(
         self,
@@ -179,7 +185,7 @@ class EmbeddedJobs(Jobs):
             project=project,
             profile=profile,
             params=params,
-            cwd=Path.cwd(),
+            cwd=self.cwd or Path.cwd(),
             tree=tree.archive if tree is not None else None,
             tree_cwd=cwd,
             client=self.client,

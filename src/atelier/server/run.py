@@ -16,6 +16,7 @@ import socket
 from typing import TYPE_CHECKING, Any
 
 from atelier.errors import AtelierError
+from atelier.server.local_runs import LocalRuns
 from atelier.services.workbench import Workbench
 
 if TYPE_CHECKING:
@@ -58,12 +59,14 @@ def serve(workbench: Workbench, host: str, port: int) -> None:
     where = origin.app_url("NAME") + "/apps/NAME/" if origin.domain else origin.base_url
     print(f"Hosted apps are served from another origin: {where}", flush=True)
     sockets = [config.bind_socket(), _config_for(config, origin.port).bind_socket()]
+    local_runs = LocalRuns(workbench)
     closed = False
 
     def close() -> None:
         nonlocal closed
         if not closed:
             closed = True
+            local_runs.stop()
             workbench.close()  # stops the processes started for this server (MLflow, apps)
 
     class Server(uvicorn.Server):
@@ -73,6 +76,7 @@ def serve(workbench: Workbench, host: str, port: int) -> None:
             close()
 
     start_companions(workbench)
+    local_runs.start()  # `atelier run` on this machine hands its jobs to this process
     try:
         # uvicorn re-raises Ctrl-C after its graceful shutdown; that is a normal stop.
         with contextlib.suppress(KeyboardInterrupt):

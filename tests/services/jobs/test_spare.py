@@ -118,6 +118,8 @@ def test_a_spare_handed_a_job_that_does_not_exist_reports_it(tmp_path: Path) -> 
         b'{"root": "/ws", "job": "7", "holder": "h"}\n',
         b'{"root": "/ws", "job": 7}\n',
         b"[1, 2, 3]\n",
+        b'{"root": "/ws", "job": 7, "holder": "h", "environ": {"A": 1}}\n',
+        b'{"root": "/ws", "job": 7, "holder": "h", "environ": ["A"]}\n',
     ],
 )
 def test_a_spare_reads_only_a_whole_job(line: bytes) -> None:
@@ -126,7 +128,27 @@ def test_a_spare_reads_only_a_whole_job(line: bytes) -> None:
 
 def test_a_spare_reads_its_job() -> None:
     line = b'{"root": "/w s", "job": 7, "holder": "host:supervisor-7:ab"}\n'
-    assert spare.read_job(line) == ("/w s", 7, "host:supervisor-7:ab")
+    assert spare.read_job(line) == ("/w s", 7, "host:supervisor-7:ab", None)
+    line = b'{"root": "/w", "job": 7, "holder": "h", "environ": {"A": "1"}}\n'
+    assert spare.read_job(line) == ("/w", 7, "h", {"A": "1"})
+
+
+def test_a_spare_started_for_someone_else_gives_the_job_their_environment(
+    wb: Workbench, tmp_path: Path
+) -> None:
+    """A server's spare, handed a command's job: the job has the command's environment, not
+    the server's, and none of the command's client settings."""
+    script(tmp_path, "env.py", "import os\nprint('sees', os.environ.get('FOR_THE_JOB'))\n")
+    early = spare.Spare()
+    early.environ = spare.client_free(
+        {**os.environ, "FOR_THE_JOB": "the caller's", "MLFLOW_RUN_ID": "forged"}
+    )
+    assert "MLFLOW_RUN_ID" not in early.environ
+    spare.early(early)
+    job = wb.jobs.submit(["env.py"], principal=wb.owner(), cwd=tmp_path)
+    output = "".join(wb.jobs.follow(job.id))
+    assert "sees the caller's" in output, output
+    assert wb.jobs.records.get(job.id).supervisor_pid == early.pid
 
 
 def test_a_waiting_spare_has_loaded_nothing_heavy() -> None:

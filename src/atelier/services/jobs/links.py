@@ -8,9 +8,13 @@ without ``atelier up``) the job still runs; the link is skipped and a note says 
 from __future__ import annotations
 
 import socket
+import threading
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
+
+if TYPE_CHECKING:
+    import httpx
 
 #: A server on this machine answers in milliseconds; a missing one refuses at once.
 PROBE_SECONDS = 2.0
@@ -18,17 +22,45 @@ PROBE_SECONDS = 2.0
 TIMEOUT = 90.0
 
 
+_client: httpx.Client | None = None
+_client_lock = threading.Lock()
+
+
+def _http() -> httpx.Client:
+    """One HTTP client per process, kept: making one loads the system's certificates (about
+    0.3 s), which a server submitting jobs would otherwise pay on every job."""
+    global _client
+    with _client_lock:
+        if _client is None:
+            import httpx
+
+            _client = httpx.Client(timeout=TIMEOUT)
+        return _client
+
+
+#: How long a server that answered is taken to be up without asking again.
+UP_SECONDS = 10.0
+#: Until when each server is taken to be up; each experiment's id, by MLflow address and name.
+_up_until: dict[str, float] = {}
+_experiments: dict[tuple[str, str], str] = {}
+
+
 def server_up(url: str) -> bool:
     """Whether the Atelier server answers at ``url``: nothing listening is known without
     loading the HTTP client (a job without a server starts sooner)."""
+    if time.monotonic() < _up_until.get(url, 0.0):
+        return True
     if not _listening(url):
         return False
     import httpx
 
     try:
-        return httpx.get(f"{url}/health", timeout=PROBE_SECONDS).status_code == 200
+        up = _http().get(f"{url}/health", timeout=PROBE_SECONDS).status_code == 200
     except httpx.HTTPError:
         return False
+    if up:
+        _up_until[url] = time.monotonic() + UP_SECONDS
+    return up
 
 
 def _listening(url: str) -> bool:
@@ -59,10 +91,8 @@ class MlflowLink:
         self.headers = {"Authorization": f"Bearer {token}"}
 
     def _call(self, method: str, endpoint: str, **kwargs: Any) -> Any:
-        import httpx
-
-        response = httpx.request(
-            method, f"{self.base}/{endpoint}", headers=self.headers, timeout=TIMEOUT, **kwargs
+        response = _http().request(
+            method, f"{self.base}/{endpoint}", headers=self.headers, **kwargs
         )
         if response.status_code >= 400:
             raise LinkFailed(f"MLflow {endpoint}: {response.status_code} {response.text[:200]}")
@@ -79,13 +109,25 @@ class MlflowLink:
         return str(created["experiment_id"])
 
     def create_run(self, experiment: str, run_name: str, tags: dict[str, str]) -> str:
+        """A new run in ``experiment`` (its id as found for an earlier job, else asked for;
+        MLflow checks the job's right to it either way)."""
+        key = (self.base, experiment)
+        known = _experiments.get(key)
         body = {
-            "experiment_id": self.experiment_id(experiment),
+            "experiment_id": known or self.experiment_id(experiment),
             "run_name": run_name,
             "start_time": int(time.time() * 1000),
             "tags": [{"key": k, "value": v} for k, v in tags.items()],
         }
-        run = self._call("POST", "runs/create", json=body)
+        try:
+            run = self._call("POST", "runs/create", json=body)
+        except LinkFailed:
+            if known is None:
+                raise
+            _experiments.pop(key, None)  # deleted or renamed since: asked for again
+            body["experiment_id"] = self.experiment_id(experiment)
+            run = self._call("POST", "runs/create", json=body)
+        _experiments[key] = str(body["experiment_id"])
         return str(run["run"]["info"]["run_id"])
 
     def end_run(self, run_id: str, state: str) -> None:

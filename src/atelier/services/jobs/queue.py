@@ -71,9 +71,10 @@ class Queue:
             with self.leases.exclusive(QUEUE_LEASE, self.holder):
                 yield
 
-    def tick(self, spare: Spare | None = None) -> None:
-        """Find jobs whose supervisor stopped, then start the queued jobs that fit (the first
-        one it starts with ``spare``, when that supervisor is still waiting)."""
+    def tick(self, spare: Spare | None = None, job_id: int | None = None) -> None:
+        """Find jobs whose supervisor stopped, then start the queued jobs that fit (job
+        ``job_id`` with ``spare``, started for it, when that supervisor is still waiting: never
+        another job, whose submitter's environment may differ)."""
         with self.locked():
             for job in self.records.unfinished():
                 self._reconcile(job)
@@ -92,7 +93,7 @@ class Queue:
                     full.add(job.backend)  # first come, first served: no overtaking
                     continue
                 busy.setdefault(job.backend, []).append(devices)
-                self._claim(job.id, devices, spare)
+                self._claim(job.id, devices, spare if job.id == job_id else None)
 
     def reconcile(self) -> None:
         """Only find jobs whose supervisor stopped (or whose machine's lease ran out): what a
@@ -133,7 +134,9 @@ class Queue:
             paths.supervisor_log.parent.mkdir(parents=True, exist_ok=True)
             command = [*SUPERVISOR, str(self.root), str(job_id), f"--holder={holder}"]
             command += ["--attach"] if attach else []
-            pid = _background([str(paths.supervisor_log), *command])
+            # A spare's environment (its caller's) goes to the supervisor that replaces it.
+            environ = spare.environ if spare is not None and not attach else None
+            pid = _background([str(paths.supervisor_log), *command], environ)
             started = proctree.start_time(pid)
         self.records.update(job_id, supervisor_pid=pid, supervisor_started=started)
 
@@ -275,15 +278,16 @@ class Queue:
         return True
 
 
-def _background(args: list[str]) -> int:
+def _background(args: list[str], environ: dict[str, str] | None = None) -> int:
     """Start ``args`` in the background of a short-lived shell (:data:`BACKGROUND`), in a
-    session of its own: it is nobody's child to reap, and Ctrl-C in the terminal that
-    submitted does not reach it. Its pid."""
+    session of its own, with ``environ`` (default: this process's, see
+    :func:`supervisor_environment`): it is nobody's child to reap, and Ctrl-C in the terminal
+    that submitted does not reach it. Its pid."""
     started = subprocess.run(
         ["/bin/sh", "-c", BACKGROUND, *args],
         capture_output=True,
         text=True,
-        env=supervisor_environment(),
+        env=supervisor_environment() if environ is None else environ,
         check=True,
         start_new_session=True,
     )

@@ -404,7 +404,7 @@ class Jobs:
             paths.log.touch()
             write_private(paths.spec, json.dumps(spec))
             try:
-                self.queue.tick(spare)
+                self.queue.tick(spare, job_id)
             finally:
                 # Once the job was handed to its supervisor: not on the way to its first line.
                 self.audit.record(

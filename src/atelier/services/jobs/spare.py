@@ -2,9 +2,10 @@
 
 A supervisor is a fresh Python process that loads the modules that launch a job before it
 launches it. A spare does that while the job is being recorded: it waits on a pipe, and the
-queue hands it the job it has just claimed (``{"root": ..., "job": ..., "holder": ...}``, one
-line of JSON). Its output goes to the job's supervisor log from then on. A spare nobody hands
-a job reads the end of its input and ends, having done nothing.
+queue hands it the job it was started for (``{"root": ..., "job": ..., "holder": ...}``, one
+line of JSON; with ``"environ"``, the environment its job is to have, when a server started
+the spare for a command's caller). Its output goes to the job's supervisor log from then on.
+A spare nobody hands a job reads the end of its input and ends, having done nothing.
 
 ``atelier run`` starts one (:func:`start_early`) as soon as it knows it runs a job on this
 machine, before it opens the workspace; the jobs service takes it (:func:`take_early`) or
@@ -19,6 +20,8 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Mapping
+from contextvars import ContextVar
 
 #: ``python -m atelier.services.jobs.supervisor --spare``: waits for its job on its input.
 SPARE = "--spare"
@@ -47,13 +50,21 @@ CLIENT_VARIABLES = frozenset(
 
 def supervisor_environment() -> dict[str, str]:
     """A supervisor's environment: this process's, without the client settings."""
-    return {k: v for k, v in os.environ.items() if k not in CLIENT_VARIABLES}
+    return client_free(os.environ)
+
+
+def client_free(environ: Mapping[str, str]) -> dict[str, str]:
+    """``environ`` without the client settings (a job gets its own)."""
+    return {k: v for k, v in environ.items() if k not in CLIENT_VARIABLES}
 
 
 class Spare:
     """A supervisor waiting for its job (see the module's description)."""
 
     def __init__(self) -> None:
+        #: The environment its job is to have instead of the one the spare was started with
+        #: (a server's spare, for a command's caller), without the client settings.
+        self.environ: dict[str, str] | None = None
         reader, writer = os.pipe()
         try:
             self._shell: subprocess.Popen[str] | None = subprocess.Popen(
@@ -106,7 +117,10 @@ class Spare:
             self.close()
             return False
         self.started = proctree.start_time(pid)
-        message = json.dumps({"root": root, "job": job_id, "holder": holder}) + "\n"
+        handed = {"root": root, "job": job_id, "holder": holder}
+        if self.environ is not None:
+            handed["environ"] = self.environ
+        message = json.dumps(handed) + "\n"
         try:
             os.write(self._writer, message.encode("utf-8"))
         except OSError:
@@ -125,38 +139,50 @@ class Spare:
             self._shell = None
 
 
-def read_job(line: bytes) -> tuple[str, int, str] | None:
-    """The workspace, job id and lease holder a spare was handed; None for no job."""
+def read_job(line: bytes) -> tuple[str, int, str, dict[str, str] | None] | None:
+    """The workspace, job id, lease holder and environment (None: its own) a spare was
+    handed; None for no job."""
     try:
         found = json.loads(line)
         root, job_id, holder = found["root"], found["job"], found["holder"]
-    except (ValueError, TypeError, KeyError):
+        environ = found.get("environ")
+    except (ValueError, TypeError, KeyError, AttributeError):
         return None
     if not (isinstance(root, str) and isinstance(job_id, int) and isinstance(holder, str)):
         return None
-    return root, job_id, holder
+    if environ is not None and not (
+        isinstance(environ, dict)
+        and all(isinstance(k, str) and isinstance(v, str) for k, v in environ.items())
+    ):
+        return None
+    return root, job_id, holder, environ
 
 
-#: The spare this process started early for its next job (:func:`start_early`).
-_early: Spare | None = None
+#: The spare started early for the job about to be submitted here (:func:`start_early`, or
+#: a server's for a command's caller, :func:`early`): one per thread of control.
+_early: ContextVar[Spare | None] = ContextVar("early_spare", default=None)
 
 
 def start_early() -> Spare | None:
     """Start a spare for a job this process is about to submit (``atelier run``), for the
     jobs service to use (:func:`take_early`); None when one cannot start."""
-    global _early
-    if _early is None:
+    if _early.get() is None:
         try:
-            _early = Spare()
+            _early.set(Spare())
         except (OSError, subprocess.SubprocessError):
-            _early = None
-    return _early
+            return None
+    return _early.get()
+
+
+def early(spare: Spare) -> None:
+    """Give ``spare`` to the next job submitted in this thread of control."""
+    _early.set(spare)
 
 
 def take_early() -> Spare | None:
-    """The spare started early by this process, if any (each is taken once)."""
-    global _early
-    spare, _early = _early, None
+    """The spare started early in this thread of control, if any (each is taken once)."""
+    spare = _early.get()
+    _early.set(None)
     return spare
 
 
