@@ -4,6 +4,7 @@ app" serves by default. In-process, with a real MLflow registry."""
 
 from __future__ import annotations
 
+import contextlib
 import re
 import warnings
 from collections.abc import Iterator
@@ -58,7 +59,10 @@ def register_plain_model(tracking_uri: str, artifacts: Path) -> str:
     # Captured by Atelier in a project that is no git repository; MLflow named the repository
     # around its own script (the one Atelier runs from).
     tags = run_tags(lineage) | {"atelier.capture": "c" * 32, "mlflow.source.git.commit": "a" * 40}
-    with kept_mlflow_uris(), warnings.catch_warnings():
+    # Outside any project: when an earlier test of this process turned Atelier's capture on,
+    # it records the git commit of the project around the current folder (this checkout's).
+    artifacts.parent.mkdir(parents=True, exist_ok=True)
+    with kept_mlflow_uris(), warnings.catch_warnings(), contextlib.chdir(artifacts.parent):
         warnings.simplefilter("ignore")
         mlflow.set_tracking_uri(tracking_uri)
         mlflow.set_registry_uri(tracking_uri)
