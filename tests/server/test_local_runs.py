@@ -193,3 +193,15 @@ def test_only_the_owner_may_hand_jobs(monkeypatch: pytest.MonkeyPatch, tmp_path:
         served._serve(ours)  # the workbench is never reached
         answer = json.loads(theirs.makefile("rb").readline())
     assert answer == {"error": "only the workspace's owner may hand it jobs"}
+
+
+def test_a_caller_that_never_asks_is_let_go(monkeypatch: pytest.MonkeyPatch) -> None:
+    from atelier.server import local_runs
+
+    served = local_runs.LocalRuns.__new__(local_runs.LocalRuns)
+    monkeypatch.setattr(local_runs, "REQUEST_SECONDS", 0.2)
+    ours, theirs = socket.socketpair()
+    with theirs:
+        theirs.sendall(b'{"token": null')  # and nothing more, the connection left open
+        served._serve(ours)  # returns after REQUEST_SECONDS: the thread serving it ends
+        assert theirs.recv(100) == b""  # closed without an answer

@@ -31,6 +31,9 @@ from atelier.services.workbench import Workbench
 
 log = logging.getLogger(__name__)
 
+#: How long a caller may take to send its request.
+REQUEST_SECONDS = 30.0
+
 
 class LocalRuns:
     """The socket, its accepting thread, and one supervisor kept waiting for the next job."""
@@ -118,10 +121,12 @@ class LocalRuns:
                 if peer_uid(connection) != os.getuid():
                     send(connection, {"error": "only the workspace's owner may hand it jobs"})
                     return
+                connection.settimeout(REQUEST_SECONDS)  # a caller that never ends its line
                 line = connection.makefile("rb").readline(REQUEST_LIMIT + 1)
+                connection.settimeout(None)
                 self._run(connection, _request(line))
-            except (BrokenPipeError, ConnectionError):
-                return  # the caller stopped following: the job goes on
+            except (BrokenPipeError, ConnectionError, TimeoutError):
+                return  # the caller stopped following (the job goes on), or never asked
             except AtelierError as exc:
                 with contextlib.suppress(OSError):
                     send(connection, {"error": str(exc)})
