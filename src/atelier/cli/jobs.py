@@ -135,11 +135,10 @@ def _through_server(
 
     from atelier.config.locate import find_workspace
     from atelier.contract.local_runs import address, peer_uid, send, socket_path
-    from atelier.errors import AtelierError, WorkspaceNotFound
+    from atelier.errors import WorkspaceNotFound
     from atelier.sdk.connect import works_on_workspace
 
-    first = target[0]
-    if not first.endswith((".py", ".ipynb")) or first.startswith("-"):
+    if not target[0].endswith((".py", ".ipynb")):
         return None  # a command: its PATH is checked against the server's environment
     if not works_on_workspace(workspace):
         return None
