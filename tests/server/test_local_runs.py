@@ -89,6 +89,16 @@ def test_run_is_handed_to_the_server_with_the_callers_environment(served: Any) -
     assert "acting as local admin 'root'" in done.stderr
     assert "failed" in done.stderr and "exit code 3" in done.stderr
     assert handed_over(server, job_id(done.stderr))
+    # A command is looked up on the caller's PATH, as the job will run it.
+    tools = root / "tools"
+    tools.mkdir(exist_ok=True)
+    (tools / "greet").write_text("#!/bin/sh\necho greeted $MY_SETTING\n")
+    (tools / "greet").chmod(0o755)
+    path = f"{tools}:{server_environment(server)['PATH']}"
+    done = command(server, root, "run", "--", "greet", MY_SETTING="by-path", PATH=path)
+    assert done.returncode == 0, done.stderr
+    assert "greeted by-path" in done.stdout
+    assert handed_over(server, job_id(done.stderr))
 
 
 def test_a_token_acts_as_its_user(served: Any, tmp_path: Path) -> None:

@@ -138,8 +138,6 @@ def _through_server(
     from atelier.errors import WorkspaceNotFound
     from atelier.sdk.connect import works_on_workspace
 
-    if not target[0].endswith((".py", ".ipynb")):
-        return None  # a command: its PATH is checked against the server's environment
     if not works_on_workspace(workspace):
         return None
     try:

@@ -37,6 +37,7 @@ from atelier.services.jobs.model import STATES, JobInfo, job_info
 from atelier.services.jobs.paths import JobPaths, incoming
 from atelier.services.jobs.queue import Queue, write_private
 from atelier.services.jobs.records import JobRecords
+from atelier.services.jobs.spare import early_environ
 from atelier.services.jobs.tree import unpack
 
 if TYPE_CHECKING:
@@ -287,7 +288,8 @@ class Jobs:
         workdir = home or (cwd or self.workspace.root)
         job_target = resolve_target(list(target), cwd=cwd or workdir, project_dir=home)
         parameters = parse_params(params or [])
-        path_variable = os.environ.get("PATH", "")
+        # The caller's own PATH when a server submits for a command (its spare holds it).
+        path_variable = (early_environ() or os.environ).get("PATH", "")
         if project_dir is not None or model is not None:
             path_variable = f"{Path(python).parent}{os.pathsep}{path_variable}"
         check_command(job_target, path_variable)

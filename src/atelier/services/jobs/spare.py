@@ -179,6 +179,13 @@ def early(spare: Spare) -> None:
     _early.set(spare)
 
 
+def early_environ() -> dict[str, str] | None:
+    """The environment the next job submitted in this thread of control is to have, when its
+    spare was started for someone else (None: this process's)."""
+    spare = _early.get()
+    return spare.environ if spare is not None else None
+
+
 def take_early() -> Spare | None:
     """The spare started early in this thread of control, if any (each is taken once)."""
     spare = _early.get()
