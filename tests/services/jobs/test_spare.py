@@ -138,16 +138,22 @@ def test_a_spare_started_for_someone_else_gives_the_job_their_environment(
 ) -> None:
     """A server's spare, handed a command's job: the job has the command's environment, not
     the server's, and none of the command's client settings."""
-    script(tmp_path, "env.py", "import os\nprint('sees', os.environ.get('FOR_THE_JOB'))\n")
-    early = spare.Spare()
-    early.environ = spare.client_free(
-        {**os.environ, "FOR_THE_JOB": "the caller's", "MLFLOW_RUN_ID": "forged"}
+    script(
+        tmp_path,
+        "env.py",
+        "import os\nlong = sum(len(v) for k, v in os.environ.items() if k.startswith('LONG_'))\n"
+        "print('sees', os.environ.get('FOR_THE_JOB'), long)\n",
     )
+    early = spare.Spare()
+    # Longer than a pipe holds at once: it is written in several writes.
+    caller = {"FOR_THE_JOB": "the caller's", "MLFLOW_RUN_ID": "forged"}
+    caller |= {f"LONG_{n}": "x" * 50_000 for n in range(4)}
+    early.environ = spare.client_free({**os.environ, **caller})
     assert "MLFLOW_RUN_ID" not in early.environ
     spare.early(early)
     job = wb.jobs.submit(["env.py"], principal=wb.owner(), cwd=tmp_path)
     output = "".join(wb.jobs.follow(job.id))
-    assert "sees the caller's" in output, output
+    assert "sees the caller's 200000" in output, output[-500:]
     assert wb.jobs.records.get(job.id).supervisor_pid == early.pid
 
 

@@ -120,9 +120,10 @@ class Spare:
         handed = {"root": root, "job": job_id, "holder": holder}
         if self.environ is not None:
             handed["environ"] = self.environ
-        message = json.dumps(handed) + "\n"
+        message = (json.dumps(handed) + "\n").encode("utf-8")
         try:
-            os.write(self._writer, message.encode("utf-8"))
+            while message:  # an environment may be longer than one write takes
+                message = message[os.write(self._writer, message) :]
         except OSError:
             return False
         finally:
