@@ -77,9 +77,11 @@ def run(
     The job gets the profile's resources and the project's environment; its output follows
     here until it ends (Ctrl-C stops following, not the job). Exits with the job's exit code.
 
-    On a workspace it runs in the project's folder. With ATELIER_URL (from a laptop) the
-    checkout you are in travels with it, respecting .gitignore, and it runs in its own copy
-    of it on the server; --tree DIR does the same anywhere, --no-tree runs the server's files.
+    On a workspace it runs in the project's folder; when `atelier up` runs on that workspace
+    on this machine, the job is handed to it (it starts sooner), with your environment. With
+    ATELIER_URL (from a laptop) the checkout you are in travels with it, respecting
+    .gitignore, and it runs in its own copy of it on the server; --tree DIR does the same
+    anywhere, --no-tree runs the server's files.
     """
     if tree is not None and no_tree:
         raise click.UsageError("--tree and --no-tree exclude each other")
