@@ -9,7 +9,6 @@ import os
 import socket
 import stat
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,6 +19,7 @@ import pytest
 from atelier.config import Workspace
 from atelier.contract.local_runs import REQUEST_KEYS, address, socket_path
 from atelier.services.workbench import Workbench
+from tests.cli.helpers import atelier
 from tests.conftest import RunningServer, new_workspace, start_server
 
 SCRIPT = """\
@@ -54,16 +54,10 @@ def server_environment(server: RunningServer) -> dict[str, str]:
 def command(
     server: RunningServer, root: Path, *args: str, **extra: str
 ) -> subprocess.CompletedProcess[str]:
-    env = {**server_environment(server), **extra}
-    env.pop("ATELIER_WORKSPACE")  # found from the folder, as a user would
-    return subprocess.run(
-        [sys.executable, "-m", "atelier", *args],
-        cwd=root,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    """``atelier ARGS`` in a fresh process with the server's settings (the workspace found
+    from the folder, as a user's would be) and ``extra`` variables."""
+    env = {k: v for k, v in server_environment(server).items() if k != "ATELIER_WORKSPACE"}
+    return atelier(*args, cwd=root, env=env | extra, subprocess=True)
 
 
 def handed_over(server: RunningServer, job_id: str) -> bool:
@@ -124,13 +118,6 @@ def test_a_token_acts_as_its_user(served: Any, tmp_path: Path) -> None:
         workbench.close()
 
 
-def test_other_settings_open_the_workspace_instead(served: Any) -> None:
-    server, root = served
-    done = command(server, root, "run", "say.py", ATELIER_COMPUTE_RAY_PENDING_SECONDS="30")
-    assert "job says" in done.stdout, done.stderr
-    assert not handed_over(server, job_id(done.stderr))
-
-
 def ask(root: Path, request: bytes) -> list[dict[str, Any]]:
     """Send ``request`` on the socket as it is; the server's answers."""
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as connection:
@@ -154,6 +141,19 @@ def request(**changes: Any) -> bytes:
     }
     assert set(body) == REQUEST_KEYS
     return json.dumps({**body, **changes}).encode() + b"\n"
+
+
+def settings_of(server: RunningServer) -> dict[str, str]:
+    return {k: v for k, v in server_environment(server).items() if k.startswith("ATELIER_")}
+
+
+def test_other_settings_are_declined_and_the_command_opens_the_workspace(served: Any) -> None:
+    server, root = served
+    other = settings_of(server) | {"ATELIER_COMPUTE_RAY_PENDING_SECONDS": "30"}
+    answers = ask(root, request(cwd=str(root), environ=other))
+    assert answers == [{"decline": "the command's ATELIER_ variables differ"}]
+    done = command(server, root, "run", "say.py", ATELIER_COMPUTE_RAY_PENDING_SECONDS="30")
+    assert done.returncode == 0 and "job says" in done.stdout, done.stderr
 
 
 @pytest.mark.parametrize(
@@ -181,8 +181,11 @@ def test_a_job_keeps_none_of_the_callers_client_settings(served: Any) -> None:
     """A caller's environment travels, but not who acts or which run the job logs to: those
     are the job's own."""
     server, root = served
-    env = {k: v for k, v in server_environment(server).items() if k.startswith("ATELIER_")}
-    env |= {"MY_SETTING": "kept", "MLFLOW_RUN_ID": "forged", "MLFLOW_TRACKING_TOKEN": "stolen"}
+    env = settings_of(server) | {
+        "MY_SETTING": "kept",
+        "MLFLOW_RUN_ID": "forged",
+        "MLFLOW_TRACKING_TOKEN": "stolen",
+    }
     answers = ask(root, request(cwd=str(root), environ=env, detach=False))
     assert "error" not in answers[-1], answers
     output = "".join(answer.get("out", "") for answer in answers)
@@ -215,3 +218,27 @@ def test_a_caller_that_never_asks_is_let_go(monkeypatch: pytest.MonkeyPatch) -> 
         theirs.sendall(b'{"token": null')  # and nothing more, the connection left open
         served._serve(ours)  # returns after REQUEST_SECONDS: the thread serving it ends
         assert theirs.recv(100) == b""  # closed without an answer
+
+
+def test_a_refused_job_starts_no_supervisor(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """The service's own checks (here the profile) refuse before a supervisor is started for
+    the job or a waiting one replaced."""
+    from atelier.server import local_runs
+
+    started: list[bool] = []
+    monkeypatch.setattr(local_runs, "_new_spare", lambda: started.append(True))
+    workbench = Workbench(Workspace.open(new_workspace(tmp_path / "ws"), environ={}))
+    try:
+        served = local_runs.LocalRuns(workbench)
+        environ = {k: v for k, v in os.environ.items() if k.startswith("ATELIER_")}
+        ours, theirs = socket.socketpair()
+        with theirs:
+            theirs.sendall(request(cwd=str(tmp_path), environ=environ, profile="nope"))
+            served._serve(ours)
+            answers = [json.loads(line) for line in theirs.makefile("rb")]
+    finally:
+        workbench.close()
+    assert "unknown profile 'nope'" in answers[-1]["error"], answers
+    assert started == []

@@ -63,4 +63,9 @@ def peer_uid(connection: socket.socket) -> int:
 
 
 def send(connection: socket.socket, message: dict[str, Any]) -> None:
-    connection.sendall(json.dumps(message).encode("utf-8") + b"\n")
+    """One message, one line of JSON (times as ISO text, as the API sends them)."""
+    connection.sendall(json.dumps(message, default=_text).encode("utf-8") + b"\n")
+
+
+def _text(value: Any) -> str:
+    return value.isoformat() if hasattr(value, "isoformat") else str(value)

@@ -19,7 +19,7 @@ import json
 import os
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -160,13 +160,17 @@ class EmbeddedJobs(Jobs):
         principal: Principal,
         client: str | None = None,
         cwd: Path | None = None,
+        environ: Mapping[str, str] | None = None,
     ) -> None:
-        """``cwd``: the folder a script is looked for in first (default: the current one)."""
+        """``cwd``: the folder a script is looked for in first (default: the current one);
+        ``environ``: the environment jobs inherit, whenever they start (default: this
+        process's as it is at submission, since the caller is this process)."""
         self.service = workbench.jobs
         self.projects = workbench.projects
         self.principal = principal
         self.client = client
         self.cwd = cwd
+        self.environ = environ
 
     def _submit(
         self,
@@ -190,6 +194,7 @@ class EmbeddedJobs(Jobs):
             tree_cwd=cwd,
             client=self.client,
             model_env=model_env,
+            environ=dict(os.environ) if self.environ is None else self.environ,
         )
         return job.as_dict()
 

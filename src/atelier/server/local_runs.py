@@ -4,8 +4,8 @@ A command that starts cold spends about a second importing what opens a workspac
 can exist; this server has the workspace open already. It listens on the workspace's socket
 (:mod:`atelier.contract.local_runs`) and, for a caller of its own system user only, submits the
 job with the same rules as the command (who acts: ATELIER_TOKEN's user or the local admin; the
-role and scope the API asks), hands it to a supervisor started in advance with the caller's
-environment, and streams the job's output back until it ends.
+role and scope the API asks) with the caller's environment, hands it to a supervisor started
+in advance, and streams the job's output back until it ends.
 """
 
 from __future__ import annotations
@@ -104,16 +104,13 @@ class LocalRuns:
                 return
             self._spare = fresh
 
-    def _take_spare(self, environ: dict[str, str]) -> spares.Spare | None:
-        """The supervisor kept waiting (one started now for the first job), for the caller's
-        environment; the next one starts in the background."""
+    def _take_spare(self) -> spares.Spare | None:
+        """The supervisor kept waiting (one started now for the first job); the next one
+        starts in the background. Asked by the jobs service once nothing can refuse the job."""
         with self._lock:
             spare, self._spare = self._spare, None
         threading.Thread(target=self._refill, name="local-runs-spare", daemon=True).start()
-        spare = spare or _new_spare()
-        if spare is not None:
-            spare.environ = spares.client_free(environ)
-        return spare
+        return spare or _new_spare()
 
     def _serve(self, connection: socket.socket) -> None:
         with connection:
@@ -146,11 +143,9 @@ class LocalRuns:
             send(connection, {"notice": notice})
         require(principal, BUILDERS, "run jobs", ("jobs",))
         cwd = Path(request["cwd"])
-        jobs = EmbeddedJobs(self.workbench, principal, "cli", cwd=cwd)
+        jobs = EmbeddedJobs(self.workbench, principal, "cli", cwd=cwd, environ=request["environ"])
         project = request["project"] or jobs.project_for(cwd)
-        spare = self._take_spare(request["environ"])
-        if spare is not None:
-            spares.early(spare)
+        spares.early(self._take_spare)
         try:
             job = jobs.submit(
                 request["target"],
@@ -161,12 +156,12 @@ class LocalRuns:
         finally:
             spares.discard_early()
         print(f"atelier run on this machine: job {job['id']} for {principal.name}", flush=True)
-        send(connection, {"job": _plain(job)})
+        send(connection, {"job": job})
         if request["detach"]:
             return
         for text in jobs.follow(int(job["id"])):
             send(connection, {"out": text})
-        send(connection, {"end": _plain(jobs.get(int(job["id"])))})
+        send(connection, {"end": jobs.get(int(job["id"]))})
 
 
 def _new_spare() -> spares.Spare | None:
@@ -196,16 +191,6 @@ def _answers(where: str) -> bool:
         except OSError:
             return False
     return True
-
-
-def _plain(job: dict[str, Any]) -> dict[str, Any]:
-    """A job's fields as JSON keeps them (times as ISO text, as the API sends them)."""
-    loaded: dict[str, Any] = json.loads(json.dumps(job, default=_iso))
-    return loaded
-
-
-def _iso(value: Any) -> str:
-    return value.isoformat() if hasattr(value, "isoformat") else str(value)
 
 
 def _request(line: bytes) -> dict[str, Any]:

@@ -118,8 +118,7 @@ def test_a_spare_handed_a_job_that_does_not_exist_reports_it(tmp_path: Path) -> 
         b'{"root": "/ws", "job": "7", "holder": "h"}\n',
         b'{"root": "/ws", "job": 7}\n',
         b"[1, 2, 3]\n",
-        b'{"root": "/ws", "job": 7, "holder": "h", "environ": {"A": 1}}\n',
-        b'{"root": "/ws", "job": 7, "holder": "h", "environ": ["A"]}\n',
+        b'{"root": 7, "job": 7, "holder": "h"}\n',
     ],
 )
 def test_a_spare_reads_only_a_whole_job(line: bytes) -> None:
@@ -128,33 +127,63 @@ def test_a_spare_reads_only_a_whole_job(line: bytes) -> None:
 
 def test_a_spare_reads_its_job() -> None:
     line = b'{"root": "/w s", "job": 7, "holder": "host:supervisor-7:ab"}\n'
-    assert spare.read_job(line) == ("/w s", 7, "host:supervisor-7:ab", None)
-    line = b'{"root": "/w", "job": 7, "holder": "h", "environ": {"A": "1"}}\n'
-    assert spare.read_job(line) == ("/w", 7, "h", {"A": "1"})
+    assert spare.read_job(line) == ("/w s", 7, "host:supervisor-7:ab")
 
 
-def test_a_spare_started_for_someone_else_gives_the_job_their_environment(
+ENV_SCRIPT = (
+    "import os\nlong = sum(len(v) for k, v in os.environ.items() if k.startswith('LONG_'))\n"
+    "print('sees', os.environ.get('FOR_THE_JOB'), os.environ.get('MLFLOW_RUN_ID'), long)\n"
+)
+
+
+def test_a_job_inherits_the_environment_it_was_submitted_with(
     wb: Workbench, tmp_path: Path
 ) -> None:
-    """A server's spare, handed a command's job: the job has the command's environment, not
-    the server's, and none of the command's client settings."""
-    script(
-        tmp_path,
-        "env.py",
-        "import os\nlong = sum(len(v) for k, v in os.environ.items() if k.startswith('LONG_'))\n"
-        "print('sees', os.environ.get('FOR_THE_JOB'), long)\n",
-    )
-    early = spare.Spare()
-    # Longer than a pipe holds at once: it is written in several writes.
-    caller = {"FOR_THE_JOB": "the caller's", "MLFLOW_RUN_ID": "forged"}
+    """A server submitting for a command: the job has the command's environment, not that of
+    the process that starts its supervisor, and none of the command's client settings."""
+    script(tmp_path, "env.py", ENV_SCRIPT)
+    given: list[spare.Spare] = []
+
+    def source() -> spare.Spare | None:
+        given.append(spare.Spare())
+        return given[-1]
+
+    spare.early(source)
+    caller = {**os.environ, "FOR_THE_JOB": "the caller's", "MLFLOW_RUN_ID": "forged"}
     caller |= {f"LONG_{n}": "x" * 50_000 for n in range(4)}
-    early.environ = spare.client_free({**os.environ, **caller})
-    assert "MLFLOW_RUN_ID" not in early.environ
-    spare.early(early)
-    job = wb.jobs.submit(["env.py"], principal=wb.owner(), cwd=tmp_path)
+    job = wb.jobs.submit(["env.py"], principal=wb.owner(), cwd=tmp_path, environ=caller)
     output = "".join(wb.jobs.follow(job.id))
-    assert "sees the caller's 200000" in output, output[-500:]
-    assert wb.jobs.records.get(job.id).supervisor_pid == early.pid
+    assert "sees the caller's None 200000" in output, output[-500:]
+    assert wb.jobs.records.get(job.id).supervisor_pid == given[0].pid
+
+
+def test_a_queued_job_keeps_its_submitters_environment(tmp_path: Path) -> None:
+    """Started later, by whichever process ticks the queue, a waiting job still has the
+    environment it was submitted with."""
+    workspace = jobs_workspace(tmp_path / "ws", compute="local_cpus = 1")
+    script(tmp_path, "wait.py", "import time\ntime.sleep(600)\n")
+    script(tmp_path, "env.py", ENV_SCRIPT)
+    with open_jobs_workbench(workspace) as wb:
+        owner = wb.owner()
+        first = wb.jobs.submit(["wait.py"], principal=owner, cwd=tmp_path)
+        caller = {**os.environ, "FOR_THE_JOB": "queued"}
+        waiting = wb.jobs.submit(["env.py"], principal=owner, cwd=tmp_path, environ=caller)
+        assert wb.jobs.get(waiting.id).state == "queued"
+        wb.jobs.cancel(first.id, principal=owner, wait=30)  # the queue starts it from here
+        output = "".join(wb.jobs.follow(waiting.id))
+        assert "sees queued None 0" in output, output[-500:]
+
+
+def test_a_source_of_spares_is_asked_only_for_a_job_that_is_recorded(
+    wb: Workbench, tmp_path: Path
+) -> None:
+    """A submission refused by the service's own checks starts no supervisor."""
+    asked: list[bool] = []
+    spare.early(lambda: asked.append(True) or None)
+    with pytest.raises(InvalidInput, match="unknown profile"):
+        wb.jobs.submit(["env.py"], principal=wb.owner(), cwd=tmp_path, profile="nope")
+    assert asked == []
+    spare.discard_early()  # a source nobody asked: nothing to end
 
 
 def test_a_waiting_spare_has_loaded_nothing_heavy() -> None:

@@ -81,6 +81,8 @@ class LaunchSpec:
     devices: dict[str, Any] = field(default_factory=dict)
     #: The project environment's interpreter, when the job has one.
     python: str | None = None
+    #: The environment the job inherits (its submitter's) instead of this process's.
+    inherit: dict[str, str] | None = None
 
 
 @dataclass(frozen=True)

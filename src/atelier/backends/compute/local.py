@@ -39,12 +39,16 @@ from atelier.config.child_env import without_server_secrets
 from atelier.config.units import format_size, parse_size
 
 
-def inherited_environment(job_env: Mapping[str, str]) -> dict[str, str]:
-    """What a job inherits of this process's environment: all of it, except the server's
-    secrets when the job acts through the server with a token of its own."""
+def inherited_environment(
+    job_env: Mapping[str, str], base: Mapping[str, str] | None = None
+) -> dict[str, str]:
+    """What a job inherits of ``base`` (default: this process's environment): all of it,
+    except the server's secrets when the job acts through the server with a token of its
+    own."""
+    base = os.environ if base is None else base
     if "ATELIER_TOKEN" in job_env:
-        return without_server_secrets(os.environ)
-    return dict(os.environ)
+        return without_server_secrets(base)
+    return dict(base)
 
 
 THREAD_VARIABLES = (
@@ -101,7 +105,11 @@ class LocalBackend(ComputeBackend):
         }
 
     def launch(self, spec: LaunchSpec) -> LocalExecution:
-        env = {**inherited_environment(spec.env), **spec.env, **self.device_environment(spec)}
+        env = {
+            **inherited_environment(spec.env, spec.inherit),
+            **spec.env,
+            **self.device_environment(spec),
+        }
         cores = spec.devices.get("cpus") or []
         if cores and hasattr(os, "sched_setaffinity"):
             # Set on the supervisor itself (one per job): the job inherits it from the start.

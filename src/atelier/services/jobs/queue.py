@@ -134,9 +134,7 @@ class Queue:
             paths.supervisor_log.parent.mkdir(parents=True, exist_ok=True)
             command = [*SUPERVISOR, str(self.root), str(job_id), f"--holder={holder}"]
             command += ["--attach"] if attach else []
-            # A spare's environment (its caller's) goes to the supervisor that replaces it.
-            environ = spare.environ if spare is not None and not attach else None
-            pid = _background([str(paths.supervisor_log), *command], environ)
+            pid = _background([str(paths.supervisor_log), *command])
             started = proctree.start_time(pid)
         self.records.update(job_id, supervisor_pid=pid, supervisor_started=started)
 
@@ -278,16 +276,16 @@ class Queue:
         return True
 
 
-def _background(args: list[str], environ: dict[str, str] | None = None) -> int:
+def _background(args: list[str]) -> int:
     """Start ``args`` in the background of a short-lived shell (:data:`BACKGROUND`), in a
-    session of its own, with ``environ`` (default: this process's, see
-    :func:`supervisor_environment`): it is nobody's child to reap, and Ctrl-C in the terminal
-    that submitted does not reach it. Its pid."""
+    session of its own, with this process's environment (see :func:`supervisor_environment`):
+    it is nobody's child to reap, and Ctrl-C in the terminal that submitted does not reach it.
+    Its pid."""
     started = subprocess.run(
         ["/bin/sh", "-c", BACKGROUND, *args],
         capture_output=True,
         text=True,
-        env=supervisor_environment() if environ is None else environ,
+        env=supervisor_environment(),
         check=True,
         start_new_session=True,
     )

@@ -9,7 +9,7 @@ import shutil
 import sys
 import time
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
@@ -37,7 +37,7 @@ from atelier.services.jobs.model import STATES, JobInfo, job_info
 from atelier.services.jobs.paths import JobPaths, incoming
 from atelier.services.jobs.queue import Queue, write_private
 from atelier.services.jobs.records import JobRecords
-from atelier.services.jobs.spare import early_environ
+from atelier.services.jobs.spare import client_free
 from atelier.services.jobs.tree import unpack
 
 if TYPE_CHECKING:
@@ -215,6 +215,7 @@ class Jobs:
         tree_cwd: str = "",
         client: str | None = None,
         model_env: str | None = None,
+        environ: Mapping[str, str] | None = None,
     ) -> JobInfo:
         """Queue ``target`` (a script, a notebook, or a command and its arguments).
 
@@ -223,7 +224,10 @@ class Jobs:
         own folder where the job runs, in the project's environment; ``tree_cwd`` is the
         folder inside it where a script or notebook is looked for first. ``model_env``:
         ``NAME@ALIAS`` (or ``NAME/VERSION``, ``NAME``), run in the environment built from
-        that model version's lock (batch scoring) instead of a project's."""
+        that model version's lock (batch scoring) instead of a project's. ``environ``: the
+        environment the job inherits (the caller's, kept with the job however long it waits;
+        its client settings left out, as the job gets its own), where a command is looked up;
+        by default that of the process that starts the job's supervisor."""
         self._authorize(principal, project, client)
         profile_name, chosen = self.profile(profile)
         backend_name = self.backend_of(chosen)
@@ -261,6 +265,7 @@ class Jobs:
                 staged=staged,
                 client=client,
                 model=model,
+                environ=environ,
             )
         finally:
             if staged is not None:
@@ -282,14 +287,14 @@ class Jobs:
         staged: Path | None,
         client: str | None,
         model: dict[str, str] | None = None,
+        environ: Mapping[str, str] | None = None,
     ) -> JobInfo:
         wanted = resources(chosen)
         home = staged or project_dir
         workdir = home or (cwd or self.workspace.root)
         job_target = resolve_target(list(target), cwd=cwd or workdir, project_dir=home)
         parameters = parse_params(params or [])
-        # The caller's own PATH when a server submits for a command (its spare holds it).
-        path_variable = (early_environ() or os.environ).get("PATH", "")
+        path_variable = (os.environ if environ is None else environ).get("PATH", "")
         if project_dir is not None or model is not None:
             path_variable = f"{Path(python).parent}{os.pathsep}{path_variable}"
         check_command(job_target, path_variable)
@@ -401,6 +406,7 @@ class Jobs:
                 "max_runtime": chosen.max_runtime_seconds,
                 "url": url if token else None,
                 "token": token,
+                "inherit": None if environ is None else client_free(environ),
             }
             paths.log.parent.mkdir(parents=True, exist_ok=True)
             paths.log.touch()

@@ -3,13 +3,13 @@
 A supervisor is a fresh Python process that loads the modules that launch a job before it
 launches it. A spare does that while the job is being recorded: it waits on a pipe, and the
 queue hands it the job it was started for (``{"root": ..., "job": ..., "holder": ...}``, one
-line of JSON; with ``"environ"``, the environment its job is to have, when a server started
-the spare for a command's caller). Its output goes to the job's supervisor log from then on.
+line of JSON). Its output goes to the job's supervisor log from then on.
 A spare nobody hands a job reads the end of its input and ends, having done nothing.
 
 ``atelier run`` starts one (:func:`start_early`) as soon as it knows it runs a job on this
-machine, before it opens the workspace; the jobs service takes it (:func:`take_early`) or
-starts its own once nothing can refuse the job any more.
+machine, before it opens the workspace; a server that submits for a command gives one to the
+next job it submits (:func:`early`). The jobs service takes it (:func:`take_early`) or starts
+its own once nothing can refuse the job any more.
 
 The module is light (the CLI imports it before anything heavy).
 """
@@ -20,7 +20,7 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from contextvars import ContextVar
 
 #: ``python -m atelier.services.jobs.supervisor --spare``: waits for its job on its input.
@@ -62,9 +62,6 @@ class Spare:
     """A supervisor waiting for its job (see the module's description)."""
 
     def __init__(self) -> None:
-        #: The environment its job is to have instead of the one the spare was started with
-        #: (a server's spare, for a command's caller), without the client settings.
-        self.environ: dict[str, str] | None = None
         reader, writer = os.pipe()
         try:
             self._shell: subprocess.Popen[str] | None = subprocess.Popen(
@@ -118,11 +115,9 @@ class Spare:
             return False
         self.started = proctree.start_time(pid)
         handed = {"root": root, "job": job_id, "holder": holder}
-        if self.environ is not None:
-            handed["environ"] = self.environ
         message = (json.dumps(handed) + "\n").encode("utf-8")
         try:
-            while message:  # an environment may be longer than one write takes
+            while message:  # a long workspace path may need more than one write
                 message = message[os.write(self._writer, message) :]
         except OSError:
             return False
@@ -140,28 +135,24 @@ class Spare:
             self._shell = None
 
 
-def read_job(line: bytes) -> tuple[str, int, str, dict[str, str] | None] | None:
-    """The workspace, job id, lease holder and environment (None: its own) a spare was
-    handed; None for no job."""
+def read_job(line: bytes) -> tuple[str, int, str] | None:
+    """The workspace, job id and lease holder a spare was handed; None for no job."""
     try:
         found = json.loads(line)
         root, job_id, holder = found["root"], found["job"], found["holder"]
-        environ = found.get("environ")
     except (ValueError, TypeError, KeyError, AttributeError):
         return None
     if not (isinstance(root, str) and isinstance(job_id, int) and isinstance(holder, str)):
         return None
-    if environ is not None and not (
-        isinstance(environ, dict)
-        and all(isinstance(k, str) and isinstance(v, str) for k, v in environ.items())
-    ):
-        return None
-    return root, job_id, holder, environ
+    return root, job_id, holder
 
 
-#: The spare started early for the job about to be submitted here (:func:`start_early`, or
-#: a server's for a command's caller, :func:`early`): one per thread of control.
-_early: ContextVar[Spare | None] = ContextVar("early_spare", default=None)
+#: The spare for the job about to be submitted in this thread of control: one started early
+#: (:func:`start_early`), or where a server keeps them, what gives one (:func:`early`), asked
+#: only once nothing can refuse the job.
+_early: ContextVar[Spare | Callable[[], Spare | None] | None] = ContextVar(
+    "early_spare", default=None
+)
 
 
 def start_early() -> Spare | None:
@@ -172,30 +163,26 @@ def start_early() -> Spare | None:
             _early.set(Spare())
         except (OSError, subprocess.SubprocessError):
             return None
-    return _early.get()
+    found = _early.get()
+    return found if isinstance(found, Spare) else None
 
 
-def early(spare: Spare) -> None:
-    """Give ``spare`` to the next job submitted in this thread of control."""
-    _early.set(spare)
-
-
-def early_environ() -> dict[str, str] | None:
-    """The environment the next job submitted in this thread of control is to have, when its
-    spare was started for someone else (None: this process's)."""
-    spare = _early.get()
-    return spare.environ if spare is not None else None
+def early(source: Callable[[], Spare | None]) -> None:
+    """Let the next job submitted in this thread of control take its spare from ``source``
+    (called by the jobs service once nothing can refuse the job)."""
+    _early.set(source)
 
 
 def take_early() -> Spare | None:
-    """The spare started early in this thread of control, if any (each is taken once)."""
-    spare = _early.get()
+    """The spare given early in this thread of control, if any (each is taken once)."""
+    found = _early.get()
     _early.set(None)
-    return spare
+    return found if isinstance(found, Spare) or found is None else found()
 
 
 def discard_early() -> None:
-    """Let an early spare that was not used end."""
-    spare = take_early()
-    if spare is not None:
-        spare.close()
+    """Let an early spare that was not used end (a source not asked starts none)."""
+    found = _early.get()
+    _early.set(None)
+    if isinstance(found, Spare):
+        found.close()

@@ -70,6 +70,7 @@ class Supervisor:
             resources=Resources(**spec["resources"]),
             devices=dict(spec.get("devices") or {}),
             python=spec.get("python"),
+            inherit=spec.get("inherit"),
         )
         self.max_runtime: float | None = spec.get("max_runtime")
         self.sampling: Sampling | None = None
@@ -275,10 +276,7 @@ def wait_for_job() -> tuple[Path, int, str] | None:
     handed = read_job(sys.stdin.buffer.readline())
     if handed is None:
         return None
-    root, job_id, holder, environ = Path(handed[0]), handed[1], handed[2], handed[3]
-    if environ is not None:  # the caller's, not the server's that started this spare
-        os.environ.clear()
-        os.environ.update(environ)
+    root, job_id, holder = Path(handed[0]), handed[1], handed[2]
     log = JobPaths(root, job_id).supervisor_log
     log.parent.mkdir(parents=True, exist_ok=True)
     output = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o666)
