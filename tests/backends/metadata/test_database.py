@@ -50,3 +50,18 @@ def test_migrate_at_head_is_a_no_op_and_a_fresh_database_gets_every_revision(
     database.migrate()
     assert database.revision() == head_revision()
     database.dispose()
+
+
+def test_sqlite_runs_in_wal_and_syncs_at_checkpoints(tmp_path: Path) -> None:
+    """What each connection is set to: WAL (readers beside a writer) with synchronous=NORMAL
+    (1: no sync per commit), foreign keys and secure deletes on."""
+    db = Database(f"sqlite:///{tmp_path / 'atelier.db'}")
+    try:
+        with db.engine.connect() as connection:
+            pragma = connection.exec_driver_sql
+            assert pragma("PRAGMA journal_mode").scalar() == "wal"
+            assert pragma("PRAGMA synchronous").scalar() == 1
+            assert pragma("PRAGMA foreign_keys").scalar() == 1
+            assert pragma("PRAGMA secure_delete").scalar() == 1
+    finally:
+        db.dispose()

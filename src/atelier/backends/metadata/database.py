@@ -84,6 +84,11 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     # WAL lets the server, the CLI and notebooks read while one of them writes.
     cursor.execute("PRAGMA journal_mode=WAL")
+    # As SQLite advises with WAL: a commit is not synced to disk on its own (checkpoints are).
+    # A crashed process loses nothing; a power loss may lose the last commits, never the
+    # database's consistency. A job's submission takes about 18 ms instead of 40 ms with a
+    # sync per commit (docs/configuration.md).
+    cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA busy_timeout=10000")
     cursor.execute("PRAGMA foreign_keys=ON")
     # Deleted and replaced rows (token digests, credentials sealed on upgrade) are overwritten
