@@ -94,10 +94,13 @@ class BodyLimit:
             await self.app(scope, receive, send)
             return
         limit, setting = self.limits.for_path(scope["path"])
-        too_large = BodyTooLarge(limit, setting)
+
+        def too_large() -> BodyTooLarge:  # made only when needed: most requests fit
+            return BodyTooLarge(limit, setting)
+
         declared = _content_length(scope)
         if declared is not None and declared > limit:
-            await _refuse(too_large, scope, receive, send)
+            await _refuse(too_large(), scope, receive, send)
             return
         received = 0
         exceeded = False
@@ -106,13 +109,13 @@ class BodyLimit:
         async def counted() -> Message:
             nonlocal received, exceeded
             if exceeded:
-                raise too_large
+                raise too_large()
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > limit:
                     exceeded = True
-                    raise too_large
+                    raise too_large()
             return message
 
         async def checked(message: Message) -> None:
@@ -120,7 +123,7 @@ class BodyLimit:
             if message["type"] == "http.response.start":
                 if exceeded and message["status"] != 413:
                     # Whatever the app made of the cut body (a 400, a proxy's 502), it is a 413.
-                    raise too_large
+                    raise too_large()
                 if exceeded:
                     # The rest of the body is never read: the connection ends with the answer.
                     MutableHeaders(scope=message)["connection"] = "close"
@@ -133,7 +136,7 @@ class BodyLimit:
             # Once the limit is passed the body is cut short: whatever failed, failed for that.
             if not exceeded or started:
                 raise
-            await _refuse(too_large, scope, receive, send)
+            await _refuse(too_large(), scope, receive, send)
 
 
 def _content_length(scope: Scope) -> int | None:
