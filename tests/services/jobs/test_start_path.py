@@ -12,6 +12,8 @@ import json
 import socket
 import subprocess
 import sys
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -147,8 +149,19 @@ class Scripted(Jobs):
 
 @pytest.fixture
 def sleeps(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[float]]:
+    """The waits of this test's own thread, not taken. ``time.sleep`` is one function for the
+    whole process: a thread an earlier test left running (a process waited for) sleeps as
+    before and is not counted."""
     waited: list[float] = []
-    monkeypatch.setattr("atelier.sdk.jobs.time.sleep", waited.append)
+    own, sleep = threading.get_ident(), time.sleep
+
+    def wait(seconds: float) -> None:
+        if threading.get_ident() == own:
+            waited.append(seconds)
+        else:
+            sleep(seconds)
+
+    monkeypatch.setattr("atelier.sdk.jobs.time.sleep", wait)
     yield waited
 
 
