@@ -406,7 +406,10 @@ class Jobs:
                 "max_runtime": chosen.max_runtime_seconds,
                 "url": url if token else None,
                 "token": token,
-                "inherit": None if environ is None else client_free(environ),
+                # Only a local job inherits an environment (a Ray job gets its own variables).
+                "inherit": client_free(environ)
+                if environ is not None and backend_name == "local"
+                else None,
             }
             paths.log.parent.mkdir(parents=True, exist_ok=True)
             paths.log.touch()
