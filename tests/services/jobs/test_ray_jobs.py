@@ -3,12 +3,15 @@ cluster cannot place yet is flagged and can be cancelled."""
 
 from __future__ import annotations
 
+import json
+import os
 import time
 from pathlib import Path
 
 import pytest
 
 from atelier.backends.compute import ImpossibleRequest
+from atelier.services.jobs.paths import JobPaths
 from tests.services.jobs.helpers import jobs_workspace, open_jobs_workbench, script
 
 TRAIN = (
@@ -32,8 +35,14 @@ def test_jobs_on_ray(ray_head: str, tmp_path: Path) -> None:
         with pytest.raises(ImpossibleRequest, match="no node of the Ray cluster"):
             wb.jobs.submit(["train.py"], principal=owner, profile="huge", cwd=tmp_path)
 
-        job = wb.jobs.submit(["train.py"], principal=owner, profile="small", cwd=tmp_path)
+        caller = {**os.environ, "NOT_FOR_RAY": "the caller's"}
+        job = wb.jobs.submit(
+            ["train.py"], principal=owner, profile="small", cwd=tmp_path, environ=caller
+        )
         assert job.backend == "ray"
+        # Only a local job keeps its submitter's environment: a Ray job gets its own variables.
+        spec = json.loads(JobPaths(workspace.root, job.id).spec.read_text())
+        assert spec["inherit"] is None
         done = wb.jobs.wait(job.id, 240)
         log = wb.jobs.read_log(job.id)[0]
         assert (done.state, done.exit_code) == ("succeeded", 0), log
