@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from atelier.errors import AtelierError
 from atelier.services.serving.schema import TYPES, InputSchema
 
 if TYPE_CHECKING:
@@ -451,3 +452,25 @@ def _same(expected: Any, found: Any) -> bool:
 
     expected, found = np.asarray(expected), np.asarray(found)
     return expected.dtype == found.dtype and np.array_equal(expected, found)
+
+
+def plan_for(
+    raw: Any, schema: InputSchema | None, example: Sequence[Mapping[str, Any]]
+) -> tuple[CompiledPipeline | None, str]:
+    """The verified plan for ``raw`` (a fitted scikit-learn model) with input ``schema``, its
+    ``example`` records (as the model's ``MLmodel`` gives them) among the verification rows;
+    or None and why there is none. A pipeline this module misreads is served as it was."""
+    if schema is None:
+        return None, "no column signature"
+    try:
+        examples = schema.validate(example) if example else []
+    except AtelierError:  # an example the signature refuses verifies nothing
+        examples = []
+    try:
+        plan = compile_pipeline(raw, schema)
+        verify(plan, raw, schema, verification_rows(plan, schema, examples))
+    except Unsupported as reason:
+        return None, str(reason)
+    except Exception as error:
+        return None, f"compiling failed: {type(error).__name__}: {error}"
+    return plan, ""

@@ -25,7 +25,7 @@ import struct
 import sys
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import date, datetime
 from typing import Any
 
@@ -142,6 +142,64 @@ def predict_rows(
     return outputs
 
 
+def predict_compiled(
+    pyfunc: Any, plan: Any, classes: list[Any] | None, rows: Sequence[Mapping[str, Any]]
+) -> list[tuple[Any, float | None, dict[str, float] | None]] | None:
+    """:func:`predict_rows` through a compiled plan (:mod:`.compiled`), for rows validated by
+    the model's signature; None when the rows need scikit-learn itself (a missing value, an
+    unseen category its encoder refuses). Validation refused NaN and infinities in the typed
+    columns that feed the matrix: the model need not look for them again."""
+    import sklearn
+
+    if any(value is None for row in rows for value in row.values()):
+        return None
+    matrix = plan.matrix(rows)
+    if matrix is None:
+        return None
+    if plan.native:  # no scikit-learn call left to configure
+        return predict_rows(pyfunc, plan, classes, matrix)
+    with sklearn.config_context(assume_finite=True, skip_parameter_validation=True):
+        return predict_rows(pyfunc, plan, classes, matrix)
+
+
+def example_records(example: Any) -> list[dict[str, Any]]:
+    """A model's input example as JSON-ready records (empty when it has none)."""
+    if example is None:
+        return []
+    if hasattr(example, "to_dict"):
+        rows = example.to_dict(orient="records")
+    elif isinstance(example, list):
+        rows = example
+    elif isinstance(example, Mapping):
+        rows = [dict(example)]
+    else:
+        return []
+    return [{str(k): plain(v) for k, v in row.items()} for row in rows if isinstance(row, Mapping)]
+
+
+def atelier_compiled() -> Any:
+    """Atelier's :mod:`.compiled` (and the :mod:`.schema` it reads), for a worker: loaded from
+    the files beside this one without running their packages' ``__init__``, whose imports are
+    Atelier's, not this environment's. These modules import only the standard library at
+    their top, and the model's own numpy, SciPy and scikit-learn when they compile. In
+    Atelier's own process, its modules as they are."""
+    import importlib
+    import types
+
+    serving = os.path.dirname(os.path.abspath(__file__))
+    services = os.path.dirname(serving)
+    for name, folder in (
+        ("atelier", os.path.dirname(services)),
+        ("atelier.services", services),
+        ("atelier.services.serving", serving),
+    ):
+        if name not in sys.modules:
+            package = types.ModuleType(name)
+            package.__path__ = [folder]
+            sys.modules[name] = package
+    return importlib.import_module("atelier.services.serving.compiled")
+
+
 # -- the frame on the wire -------------------------------------------------------------------------
 
 
@@ -224,20 +282,59 @@ def _read(connection: socket.socket, size: int) -> bytes | None:
 
 
 class Worker:
+    """The model, and what serves it: a scikit-learn pipeline gets the compiled plan that
+    Atelier's own process would use (:mod:`.compiled`), verified here, against this
+    environment's scikit-learn, before it is used."""
+
     def __init__(self, model_dir: str) -> None:
         import mlflow.pyfunc
         from mlflow.models import Model
 
         self.pyfunc = mlflow.pyfunc.load_model(model_dir)
-        self.flavors = sorted(Model.load(model_dir).flavors)
+        meta = Model.load(model_dir)
+        self.flavors = sorted(meta.flavors)
         self.raw = raw_model(self.pyfunc, self.flavors)
         self.classes = classes_of(self.raw) if self.raw is not None else None
+        self.compiled: Any = None
+        self.schema: Any = None
+        self.inference, self.inference_note = "pyfunc", ""
+        if self.raw is not None and "sklearn" in self.flavors:
+            self.inference = "scikit-learn"
+            self._compile(meta, model_dir)
+
+    def _compile(self, meta: Any, model_dir: str) -> None:
+        try:
+            compiled = atelier_compiled()
+            self.schema = compiled.InputSchema.from_signature(meta.get_input_schema())
+            example = example_records(meta.load_input_example(model_dir))
+        except Exception as error:  # served through scikit-learn, as before
+            self.inference_note = f"compiling failed: {type(error).__name__}: {error}"
+            return
+        self.compiled, self.inference_note = compiled.plan_for(self.raw, self.schema, example)
+        if self.compiled is not None:
+            self.inference = "compiled"
+
+    def _predict_validated(self, request: Mapping[str, Any]) -> list[Any] | None:
+        """Outputs through the compiled plan for rows the server validated (sent with
+        ``"validated": true``), typed again by the signature here (dates come as text); None
+        when they go through scikit-learn."""
+        if self.compiled is None or not request.get("validated"):
+            return None
+        columns = request["columns"]
+        try:
+            rows = self.schema.validate(
+                [dict(zip(columns, r, strict=True)) for r in request["rows"]]
+            )
+        except Exception:  # scikit-learn gets them, and says what it makes of them
+            return None
+        return predict_compiled(self.pyfunc, self.compiled, self.classes, rows)
 
     def answer(self, request: Mapping[str, Any]) -> dict[str, Any]:
         op = request.get("op")
         if op == "predict":
-            frame = decode_frame(request)
-            outputs = predict_rows(self.pyfunc, self.raw, self.classes, frame)
+            outputs = self._predict_validated(request)
+            if outputs is None:
+                outputs = predict_rows(self.pyfunc, self.raw, self.classes, decode_frame(request))
             return {"ok": True, "outputs": [list(o) for o in outputs]}
         if op == "describe":
             return {
@@ -248,6 +345,8 @@ class Worker:
                 "categories": fitted_categories(self.raw) if self.raw is not None else {},
                 "python": sys.version.split()[0],
                 "pid": os.getpid(),
+                "inference": self.inference,
+                "inference_note": self.inference_note,
             }
         return {"ok": False, "error": f"unknown request {op!r}"}
 

@@ -14,18 +14,13 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from atelier.errors import InvalidInput
-from atelier.services.serving.compiled import (
-    CompiledPipeline,
-    Unsupported,
-    compile_pipeline,
-    verification_rows,
-    verify,
-)
+from atelier.services.serving.compiled import CompiledPipeline, plan_for
 from atelier.services.serving.model_worker import (
     classes_of,
+    example_records,
     fitted_categories,
     has_probabilities,
-    plain,
+    predict_compiled,
     predict_rows,
     raw_model,
 )
@@ -75,31 +70,12 @@ class LoadedModel:
 
     def _compile(self) -> None:
         """Compile and verify the pipeline's preprocessing; keep scikit-learn's otherwise."""
-        if self.schema is None:
-            self.inference_note = "no column signature"
-            return
-        try:
-            plan = compile_pipeline(self.raw, self.schema)
-            examples = self._valid_examples()
-            verify(plan, self.raw, self.schema, verification_rows(plan, self.schema, examples))
-        except Unsupported as reason:
-            self.inference_note = str(reason)
+        self.compiled, self.inference_note = plan_for(self.raw, self.schema, self.example)
+        if self.compiled is not None:
+            self.inference = "compiled"
+        else:
             log.info("%s version %s is served through scikit-learn: %s", self.name, self.version,
-                     reason)  # fmt: skip
-            return
-        except Exception as error:  # a pipeline this module misreads is served as it was
-            self.inference_note = f"compiling failed: {type(error).__name__}: {error}"
-            log.warning("%s version %s: %s", self.name, self.version, self.inference_note)
-            return
-        self.compiled = plan
-        self.inference = "compiled"
-
-    def _valid_examples(self) -> list[dict[str, Any]]:
-        assert self.schema is not None
-        try:
-            return self.schema.validate(self.example) if self.example else []
-        except InvalidInput:
-            return []
+                     self.inference_note)  # fmt: skip
 
     def _read(self, info: VersionInfo, card: Mapping[str, Any]) -> Any:
         """What the version's ``MLmodel`` says (its signature, example and metadata), read
@@ -154,16 +130,11 @@ class LoadedModel:
             return self.predict(self.schema.frame(rows))
         import sklearn
 
+        if self.compiled is not None:
+            outputs = predict_compiled(self.pyfunc, self.compiled, self.classes, rows)
+            if outputs is not None:
+                return [Output(*output) for output in outputs]
         complete = all(v is not None for row in rows for v in row.values())
-        if self.compiled is not None and complete:
-            # Only typed columns feed the compiled matrix, and validation refused NaN and
-            # infinities in them: the model need not look for them again.
-            matrix = self.compiled.matrix(rows)
-            if matrix is not None:
-                if self.compiled.native:  # no scikit-learn call left to configure
-                    return self._outputs(self.compiled, matrix)
-                with sklearn.config_context(assume_finite=True, skip_parameter_validation=True):
-                    return self._outputs(self.compiled, matrix)
         finite = self.schema.typed and complete
         with sklearn.config_context(assume_finite=finite, skip_parameter_validation=True):
             return self.predict(self.schema.frame(rows))
@@ -198,21 +169,6 @@ class LoadedModel:
 
     def close(self) -> None:
         """Let go of what the model holds (nothing to do for an in-process model)."""
-
-
-def example_records(example: Any) -> list[dict[str, Any]]:
-    """A model's input example as JSON-ready records (empty when it has none)."""
-    if example is None:
-        return []
-    if hasattr(example, "to_dict"):
-        rows = example.to_dict(orient="records")
-    elif isinstance(example, list):
-        rows = example
-    elif isinstance(example, Mapping):
-        rows = [dict(example)]
-    else:
-        return []
-    return [{str(k): plain(v) for k, v in row.items()} for row in rows if isinstance(row, Mapping)]
 
 
 def records_from_body(body: Any) -> tuple[Sequence[Any], bool]:

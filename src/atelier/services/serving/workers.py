@@ -874,6 +874,11 @@ class WorkerModel(LoadedModel):
         self._probabilities = bool(described.get("has_probabilities"))
         self._categories: dict[str, list[Any]] = dict(described.get("categories") or {})
         self.worker_python = described.get("python")
+        self.inference = str(described.get("inference") or "pyfunc")
+        self.inference_note = str(described.get("inference_note") or "")
+        if self.inference == "scikit-learn":
+            log.info("%s version %s is served through scikit-learn in its environment: %s",
+                     self.name, self.version, self.inference_note)  # fmt: skip
 
     def _ask(self, message: Mapping[str, Any]) -> dict[str, Any]:
         for attempt in (1, 2):
@@ -921,6 +926,7 @@ class WorkerModel(LoadedModel):
         columns = [column.name for column in self.schema.columns]
         message = {
             "op": "predict",
+            "validated": True,  # the worker may use its compiled plan (model_worker.Worker)
             "columns": columns,
             "dtypes": self.schema.dtypes(rows),
             "rows": [[_wire(row[name]) for name in columns] for row in rows],
