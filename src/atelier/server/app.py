@@ -19,9 +19,9 @@ from atelier.server import api, pages
 from atelier.server.body_limit import BodyLimit, Limits
 from atelier.server.gateway.jupyter_tokens import JupyterTokens
 from atelier.server.gateway.peers import pass_on
+from atelier.server.gateway.pool import close_kept_pools
 from atelier.server.headers import SecurityHeaders
 from atelier.server.pages.errors import http_error, wants_page
-from atelier.server.pages.mlflow import close_kept_clients
 from atelier.server.pages.mlflow import router as mlflow_router
 from atelier.server.pages.notebooks import notebook_lifespan
 from atelier.server.security import AuthMiddleware, check_every_route
@@ -39,7 +39,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with notebook_lifespan(app):
             yield
     finally:
-        await close_kept_clients()
+        await close_kept_pools()
 
 
 def create_app(workbench: Workbench) -> FastAPI:

@@ -33,9 +33,12 @@ def setup() -> Iterator[Setup]:
         yield Setup(f"http://127.0.0.1:{port}", seen)
 
 
-def test_a_request_goes_on_as_it_came_marked_as_passed_on(setup: Setup) -> None:
+@pytest.mark.parametrize("via", ["p", "k"], ids=["client-per-request", "kept-pool"])
+def test_a_request_goes_on_as_it_came_marked_as_passed_on(setup: Setup, via: str) -> None:
+    """Through a client per request, or over the connections kept to that server (as
+    :func:`~atelier.server.gateway.peers.pass_on` sends it): the same request."""
     seen = httpx.get(
-        f"{setup.url}/p/peer/notebooks/api/status?x=1",
+        f"{setup.url}/{via}/peer/notebooks/api/status?x=1",
         headers={
             **CREDENTIALS,
             "Origin": setup.url,

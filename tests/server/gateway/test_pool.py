@@ -241,3 +241,35 @@ def test_a_closed_pool_sends_nothing(upstream: Upstream) -> None:
             await pool.send("GET", "/after", [])
 
     asyncio.run(go())
+
+
+def test_a_host_given_is_sent_instead_of_the_upstreams(upstream: Upstream) -> None:
+    """Another server of the workspace gets the caller's own ``Host`` (see proxy.peer)."""
+
+    async def go() -> Any:
+        pool = UpstreamPool(upstream)
+        try:
+            response = await pool.send("GET", "/get/h", [(b"host", b"atelier.example:8700")])
+            return json.loads(await response.read())
+        finally:
+            await pool.aclose()
+
+    assert asyncio.run(go())["headers"]["host"] == "atelier.example:8700"
+
+
+def test_kept_pools_one_per_name_and_loop_until_the_upstream_changes(tmp_path: Path) -> None:
+    first = Upstream("http://a", uds=str(tmp_path / "a.sock"))
+    second = Upstream("http://a", uds=str(tmp_path / "b.sock"))
+
+    async def pools() -> UpstreamPool:
+        kept = pool_module.kept_pool("svc", first)
+        assert pool_module.kept_pool("svc", first) is kept
+        assert pool_module.kept_pool("other", first) is not kept  # each name its own
+        moved = pool_module.kept_pool("svc", second)
+        assert moved is not kept and kept.is_closed  # the older upstream's pool is closed
+        await pool_module.close_kept_pools()
+        assert moved.is_closed
+        return pool_module.kept_pool("svc", second)
+
+    one, other = asyncio.run(pools()), asyncio.run(pools())
+    assert one is not other  # another event loop, another pool

@@ -3,9 +3,10 @@ JupyterLab, a running job's log) is passed on to that server.
 
 The service that finds the work elsewhere raises :class:`~atelier.errors.HeldElsewhere` with
 the holder's ``server.internal_url``; the request then goes there as it came (see
-:func:`~atelier.server.gateway.proxy.peer`), where it is authenticated and checked again. A
-request passed on once is never passed on again: should the holder have changed meanwhile,
-it is answered 409, naming it.
+:func:`~atelier.server.gateway.proxy.peer`), over connections kept to that server
+(:func:`~atelier.server.gateway.pool.kept_pool`), and is authenticated and checked there
+again. A request passed on once is never passed on again: should the holder have changed
+meanwhile, it is answered 409, naming it.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.websockets import WebSocket
 
 from atelier.errors import HeldElsewhere
+from atelier.server.gateway.pool import kept_pool
 from atelier.server.gateway.proxy import (
     FORWARDED_HEADER,
     Upstream,
@@ -39,7 +41,8 @@ async def pass_on(request: Request, elsewhere: HeldElsewhere, path: str = "") ->
     other = holder(request, elsewhere)
     if other is None:
         return JSONResponse({"detail": str(elsewhere)}, status_code=elsewhere.status_code)
-    return await proxy_http(request, other, path or request.url.path)
+    pool = kept_pool(f"peer {other.base_url}", other)
+    return await proxy_http(request, other, path or request.url.path, client=pool)
 
 
 async def pass_on_websocket(websocket: WebSocket, elsewhere: HeldElsewhere, path: str) -> None:

@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+import weakref
 from collections import deque
 from collections.abc import AsyncIterator
 from typing import Protocol, cast
@@ -231,12 +232,7 @@ class UpstreamPool:
     proxy.proxy_http`."""
 
     def __init__(self, upstream: Address) -> None:
-        parts = urlsplit(upstream.base_url)
-        if parts.scheme != "http":
-            raise ValueError(f"{upstream.base_url}: internal services are reached over http")
-        self.uds = upstream.uds
-        self.address = (parts.hostname or "127.0.0.1", parts.port or 80)
-        self.host = parts.netloc.encode("latin-1")
+        self.uds, self.address, self.host = self.where = _where(upstream)
         self._idle: list[_Connection] = []
         self._closed = False
         #: Connections opened, over the pool's life (for tests and diagnostics).
@@ -253,17 +249,18 @@ class UpstreamPool:
         headers: list[tuple[bytes, bytes]],
         body: AsyncIterator[bytes] | None = None,
     ) -> UpstreamResponse:
-        """Send a request (``target``: the path and query, encoded; ``headers`` without
-        ``Host``, which the pool adds) and wait for the answer's head.
+        """Send a request (``target``: the path and query, encoded; ``headers`` with the
+        ``Host`` to send, or without, and the pool adds the upstream's) and wait for the
+        answer's head.
 
         Raises :class:`UpstreamFailed` when no answer came; an exception from ``body`` (the
         caller went away while sending it) is raised as it is."""
         if self._closed:
             raise UpstreamFailed("the connection pool is closed")
         try:
-            request = h11.Request(
-                method=method, target=target, headers=[(b"host", self.host), *headers]
-            )
+            if not any(name.lower() == b"host" for name, _ in headers):
+                headers = [(b"host", self.host), *headers]
+            request = h11.Request(method=method, target=target, headers=headers)
         except h11.LocalProtocolError as exc:  # a header h11 will not send (httpx neither)
             raise UpstreamFailed(f"the request cannot be forwarded: {exc}") from exc
         connection = self._checkout()
@@ -364,6 +361,42 @@ class UpstreamPool:
 
     async def aclose(self) -> None:
         self.close_idle()
+
+
+def _where(upstream: Address) -> tuple[str | None, tuple[str, int], bytes]:
+    """The Unix socket, address and ``Host`` a pool for ``upstream`` connects to."""
+    parts = urlsplit(upstream.base_url)
+    if parts.scheme != "http":
+        raise ValueError(f"{upstream.base_url}: internal services are reached over http")
+    return upstream.uds, (parts.hostname or "127.0.0.1", parts.port or 80), parts.netloc.encode()
+
+
+#: Per event loop, per name: the pool kept for an upstream called often (MLflow; another
+#: server of the workspace). A new connection per request costs about as much as a small
+#: call's own work, and httpx's own work per request as much again.
+_KEPT: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, UpstreamPool]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def kept_pool(name: str, upstream: Address) -> UpstreamPool:
+    """The pool kept on this event loop under ``name`` for ``upstream``: a new one when there
+    is none, it was closed, or ``name`` now names another upstream (a service restarted on
+    another socket: the older pool is closed)."""
+    pools = _KEPT.setdefault(asyncio.get_running_loop(), {})
+    pool = pools.get(name)
+    if pool is None or pool.is_closed or pool.where != _where(upstream):
+        if pool is not None:
+            pool.close_idle()
+        pool = pools[name] = UpstreamPool(upstream)
+    return pool
+
+
+async def close_kept_pools() -> None:
+    """Close the pools kept on this event loop (when the app stops: their sockets must not
+    outlive it)."""
+    for pool in _KEPT.pop(asyncio.get_running_loop(), {}).values():
+        await pool.aclose()
 
 
 class _Unanswered(Exception):

@@ -18,10 +18,8 @@ forwarded to MLflow's server on its private Unix socket. On the way:
 
 from __future__ import annotations
 
-import asyncio
 import json
 import re
-import weakref
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -35,7 +33,7 @@ from atelier.errors import AtelierError, PermissionDenied
 from atelier.server.api.deps import workbench
 from atelier.server.gateway import Upstream, allow_gateway, proxy_http, sandboxed
 from atelier.server.gateway.guard import GatewayGuard
-from atelier.server.gateway.pool import UpstreamPool
+from atelier.server.gateway.pool import UpstreamPool, kept_pool
 from atelier.server.gateway.route import GuardedRoute
 from atelier.server.pages.mlflow_owners import check_owners
 from atelier.server.pages.mlflow_page import is_page, page_request, with_settings
@@ -293,34 +291,10 @@ def _with_body(request: Request, data: bytes) -> Request:
     return Request({**request.scope, "headers": headers}, receive)
 
 
-#: Per event loop, per MLflow socket: the pool whose connections are kept alive. A new
-#: connection per request cost about as much as MLflow's own work on a small call, and
-#: httpx's own work per request as much again (see atelier.server.gateway.pool).
-_CLIENTS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, UpstreamPool]] = (
-    weakref.WeakKeyDictionary()
-)
-
-
 def _client(server: TrackingServer) -> UpstreamPool:
     """The kept pool for ``server``'s socket on this event loop (a restarted server on
     another socket gets a new one; idle connections to a stopped one are dropped when used)."""
-    clients = _CLIENTS.setdefault(asyncio.get_running_loop(), {})
-    key = str(server.socket_path)
-    client = clients.get(key)
-    if client is None or client.is_closed:
-        for old in clients.values():  # one MLflow per workspace: an older socket's pool is done
-            old.close_idle()
-        clients.clear()
-        client = clients[key] = UpstreamPool(upstream(server))
-    return client
-
-
-async def close_kept_clients() -> None:
-    """Close the kept clients of this event loop (when the app stops: their sockets must not
-    outlive it)."""
-    clients = _CLIENTS.pop(asyncio.get_running_loop(), {})
-    for client in clients.values():
-        await client.aclose()
+    return kept_pool("mlflow", upstream(server))
 
 
 def upstream(server: TrackingServer) -> Upstream:
