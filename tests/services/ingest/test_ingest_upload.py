@@ -38,6 +38,11 @@ def test_create_then_append_and_replace_make_versions_with_time_travel(
     assert second.rows == 1 and second.version > first.version
     third = ingest.upload(write(tmp_path / "new.csv", MORE), "sales", mode="replace", by="cyd")
     assert third.version > second.version
+    # The table's own numbers; an append of no rows makes no version: the latest stands.
+    assert [r.table_version for r in (first, second, third)] == [1, 2, 3]
+    header = SALES.splitlines()[0] + "\n"
+    none = ingest.upload(write(tmp_path / "none.csv", header), "sales", mode="append", by="bob")
+    assert (none.rows, none.version, none.table_version) == (0, third.version, 3)
 
     snapshots = ingest.warehouse.snapshots("sales")
     assert [(s.snapshot_id, s.author) for s in snapshots] == [

@@ -225,7 +225,7 @@ class Ingest:
         finally:
             if not committed and staged is not None:
                 self.warehouse.discard_staged(staged)
-        version = self._version(upload_id, table)
+        version, number = self._landed(upload_id, table)
         if self.on_write is not None:
             try:
                 self.on_write(str(table), by)
@@ -236,7 +236,6 @@ class Ingest:
                 self.on_columns(str(table), [c.name for c in columns], how != "append")
             except Exception:  # classification never fails an upload
                 log.exception("on_columns hook failed after uploading %s", table)
-        number = self._number(table, version)
         return UploadResult(str(table), version, rows, how, columns, skipped, number)
 
     # -- steps ---------------------------------------------------------------------------
@@ -289,27 +288,30 @@ class Ingest:
                 f"{file}, schema => {literal(table.schema)})"
             )
 
-    def _version(self, upload_id: str, table: TableName) -> int:
+    def _landed(self, upload_id: str, table: TableName) -> tuple[int, int | None]:
+        """The snapshot the upload made (an empty append made none: the table's latest) and
+        the table's own version number of it (1 for a new table), from one read of the
+        table's versions."""
         info = json.dumps({"upload": upload_id})
+        try:
+            found = self.warehouse.snapshots(table.table, schema=table.schema, with_counts=False)
+        except AtelierError:
+            found = []
+        if not found:  # dropped meanwhile: the snapshot id is all there is
+            return self._snapshot_of(info), None
+        made = [s.snapshot_id for s in found if s.extra_info == info]
+        version = made[-1] if made else found[-1].snapshot_id
+        return version, sum(1 for s in found if s.snapshot_id <= version) or None
+
+    def _snapshot_of(self, info: str) -> int:
         with self.warehouse.connect() as connection:
             row = connection.execute(
                 f"SELECT max(snapshot_id) FROM ducklake_snapshots({literal(self.warehouse.alias)}) "
                 f"WHERE commit_extra_info = {literal(info)}"
             ).fetchone()
-        if row and row[0] is not None:
-            return int(row[0])
-        # Nothing changed (an empty append): the table's latest version stands.
-        return self.warehouse.snapshots(table.table, schema=table.schema)[-1].snapshot_id
-
-    def _number(self, table: TableName, version: int) -> int | None:
-        """The table's own version number of snapshot ``version`` (1 for a new table)."""
-        try:
-            found = self.warehouse.snapshots(table.table, schema=table.schema, with_counts=False)
-        except AtelierError:  # dropped meanwhile: the snapshot id is all there is
-            return None
-        return sum(1 for s in found if s.snapshot_id <= version) or None
-
-    # -- helpers -------------------------------------------------------------------------
+        if row is None or row[0] is None:
+            raise NotFound("the uploaded table was dropped before its version could be read")
+        return int(row[0])
 
     def _check_width(self, columns: list[Column], source: Source) -> None:
         limit = self.warehouse.catalog.max_columns
