@@ -4,6 +4,7 @@ loaded from Atelier's files without Atelier's packages, and answers exactly as i
 
 from __future__ import annotations
 
+import subprocess
 import sys
 import threading
 from collections.abc import Iterator
@@ -12,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from atelier.services.serving import model_worker
 from atelier.services.serving.models import LoadedModel
 from atelier.services.serving.workers import WorkerModel, WorkerProcess
 from atelier.services.tracking.registry import VersionInfo
@@ -75,3 +77,27 @@ def test_unseen_values_frames_and_forged_rows_answer_as_scikit_learn_does(served
     forged = {"op": "predict", "validated": True, "columns": columns, "dtypes": [], "rows": [[]]}
     answer = process.request(forged)  # rows that do not fit: scikit-learn's own error
     assert answer["ok"] is False and answer["error"]
+
+
+LOADED_ALONE = """
+import runpy, sys
+worker = runpy.run_path(sys.argv[1])
+compiled = worker["atelier_compiled"]()
+assert callable(compiled.plan_for) and compiled.InputSchema is not None
+leftover = sorted(n for n in sys.modules if n == "atelier" or n.startswith("atelier."))
+import atelier  # the model's own code importing it gets the environment's package
+print(leftover, hasattr(atelier, "connect"))
+"""
+
+
+def test_the_compiled_plan_loads_without_atelier_and_leaves_no_trace() -> None:
+    """As in a worker (``-I``, the file run as a script): Atelier's modules load from their
+    files, then leave ``sys.modules`` to the environment's own ``atelier``, if any."""
+    found = subprocess.run(
+        [sys.executable, "-I", "-c", LOADED_ALONE, model_worker.__file__],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    assert found.stdout.split() == ["[]", "True"], found.stderr[-2000:]

@@ -181,23 +181,33 @@ def atelier_compiled() -> Any:
     """Atelier's :mod:`.compiled` (and the :mod:`.schema` it reads), for a worker: loaded from
     the files beside this one without running their packages' ``__init__``, whose imports are
     Atelier's, not this environment's. These modules import only the standard library at
-    their top, and the model's own numpy, SciPy and scikit-learn when they compile. In
-    Atelier's own process, its modules as they are."""
+    their top, and the model's own numpy, SciPy and scikit-learn when they compile. They are
+    then taken out of ``sys.modules`` again, so that the model's own code importing
+    ``atelier`` (its SDK, say) finds the environment's package. In Atelier's own process,
+    its modules as they are."""
     import importlib
     import types
 
+    name = "atelier.services.serving.compiled"
+    if "atelier" in sys.modules:
+        return importlib.import_module(name)
+    before = set(sys.modules)
     serving = os.path.dirname(os.path.abspath(__file__))
     services = os.path.dirname(serving)
-    for name, folder in (
+    for package_name, folder in (
         ("atelier", os.path.dirname(services)),
         ("atelier.services", services),
         ("atelier.services.serving", serving),
     ):
-        if name not in sys.modules:
-            package = types.ModuleType(name)
-            package.__path__ = [folder]
-            sys.modules[name] = package
-    return importlib.import_module("atelier.services.serving.compiled")
+        package = types.ModuleType(package_name)
+        package.__path__ = [folder]
+        sys.modules[package_name] = package
+    try:
+        return importlib.import_module(name)
+    finally:
+        for loaded in set(sys.modules) - before:
+            if loaded == "atelier" or loaded.startswith("atelier."):
+                del sys.modules[loaded]
 
 
 # -- the frame on the wire -------------------------------------------------------------------------
