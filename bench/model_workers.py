@@ -89,14 +89,14 @@ def run() -> str:
             inference = (in_process.inference, remote.inference)
             assert inference == ("compiled", "compiled"), remote.inference_note
             rows = in_process.schema.validate([RECORD])  # type: ignore[union-attr]
+            frame = in_process.schema.frame(rows)  # type: ignore[union-attr]
             answers = {}
             for side, model in (("in-process", in_process), ("worker", remote)):
                 answers[side] = model.predict_records(rows)
-                assert answers[side] == model.predict(in_process.schema.frame(rows))  # type: ignore[union-attr]
+                assert answers[side] == model.predict(frame)
             _close(*answers.values())
 
             version_key = (info.name, info.version)
-            frame = in_process.schema.frame(in_process.schema.validate([RECORD]))  # type: ignore[union-attr]
 
             def through_server(model: object) -> float:
                 server._models[version_key] = model  # type: ignore[assignment]

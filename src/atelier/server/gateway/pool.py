@@ -232,7 +232,14 @@ class UpstreamPool:
     proxy.proxy_http`."""
 
     def __init__(self, upstream: Address) -> None:
-        self.uds, self.address, self.host = self.where = _where(upstream)
+        parts = urlsplit(upstream.base_url)
+        if parts.scheme != "http":
+            raise ValueError(f"{upstream.base_url}: internal services are reached over http")
+        self.uds = upstream.uds
+        self.address = (parts.hostname or "127.0.0.1", parts.port or 80)
+        self.host = parts.netloc.encode("latin-1")
+        #: What it was made for (:func:`kept_pool` makes a new one when that changes).
+        self.upstream = (upstream.uds, upstream.base_url)
         self._idle: list[_Connection] = []
         self._closed = False
         #: Connections opened, over the pool's life (for tests and diagnostics).
@@ -363,14 +370,6 @@ class UpstreamPool:
         self.close_idle()
 
 
-def _where(upstream: Address) -> tuple[str | None, tuple[str, int], bytes]:
-    """The Unix socket, address and ``Host`` a pool for ``upstream`` connects to."""
-    parts = urlsplit(upstream.base_url)
-    if parts.scheme != "http":
-        raise ValueError(f"{upstream.base_url}: internal services are reached over http")
-    return upstream.uds, (parts.hostname or "127.0.0.1", parts.port or 80), parts.netloc.encode()
-
-
 #: Per event loop, per name: the pool kept for an upstream called often (MLflow; another
 #: server of the workspace). A new connection per request costs about as much as a small
 #: call's own work, and httpx's own work per request as much again.
@@ -385,7 +384,7 @@ def kept_pool(name: str, upstream: Address) -> UpstreamPool:
     another socket: the older pool is closed)."""
     pools = _KEPT.setdefault(asyncio.get_running_loop(), {})
     pool = pools.get(name)
-    if pool is None or pool.is_closed or pool.where != _where(upstream):
+    if pool is None or pool.is_closed or pool.upstream != (upstream.uds, upstream.base_url):
         if pool is not None:
             pool.close_idle()
         pool = pools[name] = UpstreamPool(upstream)

@@ -73,9 +73,11 @@ class LoadedModel:
         self.compiled, self.inference_note = plan_for(self.raw, self.schema, self.example)
         if self.compiled is not None:
             self.inference = "compiled"
-        else:
-            log.info("%s version %s is served through scikit-learn: %s", self.name, self.version,
-                     self.inference_note)  # fmt: skip
+            return
+        failed = self.inference_note.startswith("compiling failed")  # a misread, not a rule
+        log.log(logging.WARNING if failed else logging.INFO,
+                "%s version %s is served through scikit-learn: %s", self.name, self.version,
+                self.inference_note)  # fmt: skip
 
     def _read(self, info: VersionInfo, card: Mapping[str, Any]) -> Any:
         """What the version's ``MLmodel`` says (its signature, example and metadata), read
