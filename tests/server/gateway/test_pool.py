@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -273,3 +274,185 @@ def test_kept_pools_one_per_name_and_loop_until_the_upstream_changes(tmp_path: P
 
     one, other = asyncio.run(pools()), asyncio.run(pools())
     assert one is not other  # another event loop, another pool
+
+
+async def _scripted_server(path: str, answers: list[bytes]) -> asyncio.Server:
+    """A server on ``path`` that reads each request (its head and a declared body) and
+    writes the next of ``answers`` as it is; it closes the connection after the last one, or
+    after an answer ending in ``b"<close>"`` (not written). What reached it is kept in
+    ``server.received`` (the raw requests, bodies included); :func:`_stop` ends it."""
+    received: list[bytes] = []
+    script = iter(answers)
+    handlers: set[asyncio.Task[None]] = set()
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        handlers.add(asyncio.current_task())  # type: ignore[arg-type]
+        try:
+            while True:
+                head = await reader.readuntil(b"\r\n\r\n")
+                length = next(
+                    (
+                        int(line.split(b":")[1])
+                        for line in head.split(b"\r\n")
+                        if line.lower().startswith(b"content-length")
+                    ),
+                    0,
+                )
+                received.append(head + await reader.readexactly(length))
+                answer = next(script, None)
+                if answer is None:
+                    break
+                writer.write(answer.removesuffix(b"<close>"))
+                await writer.drain()
+                if answer.endswith(b"<close>"):
+                    break
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        writer.close()
+        with contextlib.suppress(ConnectionError):
+            await writer.wait_closed()
+
+    server = await asyncio.start_unix_server(handle, path)
+    server.received = received  # type: ignore[attr-defined]
+    server.handlers = handlers  # type: ignore[attr-defined]
+    return server
+
+
+async def _stop(server: asyncio.Server, pool: UpstreamPool) -> list[bytes]:
+    """Close ``pool``, then the scripted ``server`` once its connections have ended; what
+    it received."""
+    await pool.aclose()
+    await asyncio.sleep(0.05)  # a connection just accepted gets its handler
+    if server.handlers:  # type: ignore[attr-defined]
+        await asyncio.wait(server.handlers, timeout=10)  # type: ignore[attr-defined]
+    server.close()
+    await server.wait_closed()
+    return server.received  # type: ignore[attr-defined]
+
+
+def _exchanges(
+    tmp_path: Path, answers: list[bytes], requests: list[tuple[str, list[tuple[bytes, bytes]]]]
+) -> tuple[list[Any], int, list[bytes]]:
+    """Send ``requests`` (method, headers; each GET-like, no body) in turn through one pool to
+    a server answering ``answers``: what each gave (status and body, or the failure), the
+    connections opened, and what the server received."""
+    path = str(tmp_path / "scripted.sock")
+
+    async def go() -> tuple[list[Any], int, list[bytes]]:
+        server = await _scripted_server(path, answers)
+        pool = UpstreamPool(Upstream("http://scripted", uds=path))
+        results: list[Any] = []
+        for method, headers in requests:
+            try:
+                response = await pool.send(method, "/x", headers)
+                results.append((response.status_code, await response.read()))
+            except UpstreamFailed as exc:
+                results.append(str(exc))
+        received = await _stop(server, pool)
+        return results, pool.opened, received
+
+    return asyncio.run(go())
+
+
+OK = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok"
+
+
+def test_an_answer_to_head_has_no_body_and_the_connection_goes_on(tmp_path: Path) -> None:
+    head = b"HTTP/1.1 200 OK\r\ncontent-length: 1000\r\n\r\n"
+    results, opened, _ = _exchanges(tmp_path, [head, OK], [("HEAD", []), ("GET", [])])
+    assert results == [(200, b""), (200, b"ok")]
+    assert opened == 1
+
+
+def test_a_continue_before_the_answer_is_passed_over(tmp_path: Path) -> None:
+    answer = b"HTTP/1.1 100 Continue\r\n\r\n" + OK
+    assert _exchanges(tmp_path, [answer], [("GET", [])])[0] == [(200, b"ok")]
+
+
+def test_an_answer_without_length_ends_when_the_upstream_closes(tmp_path: Path) -> None:
+    answer = b"HTTP/1.1 200 OK\r\n\r\nuntil the end<close>"
+    results, opened, _ = _exchanges(tmp_path, [answer, OK], [("GET", []), ("GET", [])])
+    assert results == [(200, b"until the end"), (200, b"ok")]
+    assert opened == 2  # not reused: the first ended with its connection
+
+
+def test_bytes_after_an_answer_keep_its_connection_from_reuse(tmp_path: Path) -> None:
+    """A second answer nobody asked for (an upstream out of step) must not be read as the
+    answer to the next request."""
+    smuggled = OK + b"HTTP/1.1 200 OK\r\ncontent-length: 6\r\n\r\nforged"
+    results, opened, _ = _exchanges(tmp_path, [smuggled, OK], [("GET", []), ("GET", [])])
+    assert results == [(200, b"ok"), (200, b"ok")]
+    assert opened == 2
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\ntransfer-encoding: chunked\r\n\r\nok",
+        b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\ncontent-length: 3\r\n\r\nok",
+        b"HTTP/1.1 200 OK\r\nbad header\r\n\r\n",
+        b"HTTP/1.1 101 Switching Protocols\r\nupgrade: websocket\r\nconnection: upgrade\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\nx-long: " + b"a" * (pool_module.MAX_HEAD + 10),
+        b"HTTP/1.1 200 OK\r\ncontent-length: 10\r\n\r\nshort<close>",
+        b"HTTP/1.1 200 OK\r\ncontent-le<close>",
+    ],
+    ids=["length-and-chunks", "two-lengths", "bad-header", "upgrade", "long-head", "cut-body",
+         "cut-head"],
+)  # fmt: skip
+def test_a_malformed_or_cut_answer_is_a_failure(tmp_path: Path, answer: bytes) -> None:
+    results, _, received = _exchanges(tmp_path, [answer], [("GET", [])])
+    assert isinstance(results[0], str) and results[0]
+    assert len(received) == 1  # not sent again: part of an answer had come
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        [(b"x-note", b"a\r\nx-admin: yes")],
+        [(b"x-note", b"a\nb")],
+        [(b"x-note", b"a\x00")],
+        [(b"x note", b"a")],
+        [(b"x-note:", b"a")],
+        [(b"host", b"a"), (b"Host", b"b")],
+        [(b"content-length", b"2"), (b"transfer-encoding", b"chunked")],
+        [(b"content-length", b"2, 3")],
+        [(b"content-length", b"-1")],
+        [(b"transfer-encoding", b"gzip")],
+    ],
+    ids=["crlf", "lf", "nul", "space-in-name", "colon-in-name", "two-hosts", "length-and-chunks",
+         "two-lengths", "negative-length", "other-coding"],
+)  # fmt: skip
+def test_a_request_head_the_upstream_could_misread_is_not_sent(
+    tmp_path: Path, headers: list[tuple[bytes, bytes]]
+) -> None:
+    results, opened, received = _exchanges(tmp_path, [OK], [("GET", headers)])
+    assert results[0].startswith("the request cannot be forwarded")
+    assert (opened, received) == (0, [])
+
+
+@pytest.mark.parametrize("target", ["/a b", "/a\r\nx: y", "/é"])
+def test_a_target_outside_the_grammar_is_not_sent(tmp_path: Path, target: str) -> None:
+    async def go() -> int:
+        pool = UpstreamPool(Upstream("http://scripted", uds=str(tmp_path / "none.sock")))
+        with pytest.raises(UpstreamFailed, match="cannot be forwarded"):
+            await pool.send("GET", target, [])
+        return pool.opened
+
+    assert asyncio.run(go()) == 0
+
+
+@pytest.mark.parametrize("declared", [3, 30])
+def test_a_body_unlike_its_declared_length_is_not_sent_whole(
+    tmp_path: Path, declared: int
+) -> None:
+    path = str(tmp_path / "scripted.sock")
+
+    async def go() -> list[bytes]:
+        server = await _scripted_server(path, [OK])
+        pool = UpstreamPool(Upstream("http://scripted", uds=path))
+        headers = [(b"content-length", str(declared).encode())]
+        with pytest.raises(UpstreamFailed, match="Content-Length"):
+            await pool.send("POST", "/x", headers, _chunks(b"0123456789"))
+        return await _stop(server, pool)
+
+    assert asyncio.run(go()) == []  # the connection was dropped before a request was whole
