@@ -442,9 +442,7 @@ def test_a_target_outside_the_grammar_is_not_sent(tmp_path: Path, target: str) -
 
 
 @pytest.mark.parametrize("declared", [3, 30])
-def test_a_body_unlike_its_declared_length_is_not_sent_whole(
-    tmp_path: Path, declared: int
-) -> None:
+def test_a_body_unlike_its_declared_length_is_not_sent_whole(tmp_path: Path, declared: int) -> None:
     path = str(tmp_path / "scripted.sock")
 
     async def go() -> list[bytes]:

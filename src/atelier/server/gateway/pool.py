@@ -191,15 +191,18 @@ class _Connection:
             return
         if not self.has_head:
             self.received += len(data)
+        self._parse(data)
+        if not self.has_head and self.received > MAX_HEAD:
+            raise _Malformed(f"the answer's head is longer than {MAX_HEAD} bytes")
+
+    def _parse(self, data: bytes) -> None:
         try:
             self.parser.feed_data(data)
         except (httptools.HttpParserError, httptools.HttpParserUpgrade) as exc:
             if not self.complete:
                 cause = exc.__context__ if isinstance(exc.__context__, _Malformed) else exc
                 raise _Malformed(f"not an HTTP/1.1 answer: {cause}") from exc
-            self.keep_alive = False
-        if not self.has_head and self.received > MAX_HEAD:
-            raise _Malformed(f"the answer's head is longer than {MAX_HEAD} bytes")
+            self.keep_alive = False  # what follows the answer is not one
 
     # httptools' callbacks
 
