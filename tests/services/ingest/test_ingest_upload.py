@@ -374,3 +374,18 @@ def test_a_file_larger_than_the_memory_limit_streams_through(
     with ingest.warehouse.connect() as connection:
         total = connection.execute("SELECT count(*), max(id) FROM large").fetchone()
     assert total == (5_000_000, 4_999_999)
+
+
+def test_an_upload_is_written_with_parquet_2_encodings_any_reader_takes(
+    ingest: Ingest, tmp_path: Path
+) -> None:
+    """Smaller and faster to write and read than version 1 (see docs/uploads.md); DuckDB
+    through the lake and pyarrow on the file itself read the same values."""
+    import pyarrow.parquet as pq
+
+    ingest.upload(write(tmp_path / "sales.csv", SALES), "sales", by="ada")
+    (file,) = ingest.warehouse.data_path.glob("main/sales/upload-*/*.parquet")
+    metadata = pq.ParquetFile(file).metadata
+    encodings = {metadata.row_group(0).column(i).encodings for i in range(metadata.num_columns)}
+    assert ("DELTA_BINARY_PACKED",) in encodings  # the integers and dates
+    assert pq.read_table(file).to_pylist() == rows(ingest, "sales")

@@ -53,6 +53,10 @@ if TYPE_CHECKING:
     from atelier.backends.metadata import Database
     from atelier.backends.warehouse import Warehouse
 
+#: How an upload's data file is written: Parquet's version 2 encodings write faster and, for
+#: most columns, into smaller files that scan faster (the trade-offs in docs/uploads.md).
+STAGED_FORMAT = "FORMAT parquet, PARQUET_VERSION V2"
+
 log = logging.getLogger(__name__)
 
 PREVIEW_ROWS = 20
@@ -250,7 +254,7 @@ class Ingest:
         report: Progress,
     ) -> int:
         source.attach(connection)
-        sql = f"COPY (SELECT {select} FROM {relation}) TO {literal(target)} (FORMAT parquet)"
+        sql = f"COPY (SELECT {select} FROM {relation}) TO {literal(target)} ({STAGED_FORMAT})"
         with _polling(connection, report):
             row = _run(connection, sql, source).fetchone()
         return int(row[0]) if row else 0
