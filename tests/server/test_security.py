@@ -110,3 +110,33 @@ def test_session_cookie_needs_csrf_for_changes(client, workbench) -> None:  # ty
     assert made.status_code == 201
     form = client.post("/admin/tokens", data={"name": "y", "csrf_token": csrf.group(1)})
     assert form.status_code == 200 and "atl_" in form.text
+
+
+def test_a_token_in_use_is_checked_in_the_event_loop_and_afresh(  # type: ignore[no-untyped-def]
+    client, workbench, accounts: Accounts, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A bearer token whose use is recorded is checked without a worker thread's hop; its
+    first use, a wrong secret and a revoked token still go through the full check, and the
+    revocation refuses the very next call."""
+    from atelier.server import security
+
+    handed: list[str] = []
+    resolve = security.AuthMiddleware.resolve
+
+    def counted(self, connection):  # type: ignore[no-untyped-def]
+        handed.append(connection.headers.get("authorization", ""))
+        return resolve(self, connection)
+
+    monkeypatch.setattr(security.AuthMiddleware, "resolve", counted)
+    headers = accounts.headers("scientist")
+    for _ in range(3):
+        assert client.get("/api/v1/me", headers=headers).json()["name"] == "scientist1"
+    # The first use, which records it (a database server: every check, from worker threads).
+    sqlite = workbench.db.engine.dialect.name == "sqlite"
+    assert len(handed) == (1 if sqlite else 3)
+    key = accounts.tokens["scientist"].split("_")[1]
+    forged = {"Authorization": f"Bearer atl_{key}_{'x' * 43}"}
+    assert client.get("/api/v1/me", headers=forged).status_code == 401
+    assert len(handed) == (2 if sqlite else 4)
+    workbench.tokens.revoke(key)
+    assert client.get("/api/v1/me", headers=headers).status_code == 401

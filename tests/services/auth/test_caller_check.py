@@ -228,3 +228,80 @@ def test_the_throttled_check_refuses_the_next_call_after_a_change(
     # None of these refusals was a guess: nothing counted against the client.
     with workbench.db.session() as session:
         assert session.scalar(select(SignInThrottle.id)) is None
+
+
+def test_the_quick_check_answers_only_where_the_full_one_would_write_nothing(
+    workbench: Workbench, ada: str
+) -> None:
+    """``quick_token`` (read in an event loop's thread) gives the caller of a live token whose
+    use is recorded; every case where the full check refuses, counts or records is left to it
+    (None), and a change is seen on the very next call. A database server is read from
+    worker threads only."""
+    info, plaintext = workbench.tokens.create(ada, "laptop", 30)
+    throttle, tokens = workbench.throttle, workbench.tokens
+    if workbench.db.engine.dialect.name != "sqlite":
+        assert throttle.authenticate_token(tokens, plaintext, CLIENT) is not None
+        assert workbench.db.loop_reader() is None
+        assert throttle.quick_token(tokens, plaintext, CLIENT) is None
+        return
+    assert throttle.quick_token(tokens, plaintext, CLIENT) is None  # first use: to be recorded
+    assert throttle.authenticate_token(tokens, plaintext, CLIENT) is not None
+    quick = throttle.quick_token(tokens, plaintext, CLIENT)
+    assert quick is not None and quick.principal.name == ada and not quick.audit
+
+    with statements(workbench) as seen:  # the workers' engine is not used at all
+        assert throttle.quick_token(tokens, plaintext, CLIENT) is not None
+    assert seen == []
+
+    wrong = f"atl_{info.key}_{'x' * 43}"
+    assert throttle.quick_token(tokens, wrong, CLIENT) is None  # a guess: counted by the full one
+    assert throttle.quick_token(tokens, "not-a-token", CLIENT) is None
+
+    with workbench.db.session() as session:  # the recorded use grows old
+        session.execute(
+            update(ApiToken)
+            .where(ApiToken.key == info.key)
+            .values(last_used_at=utcnow() - AUDIT_EVERY)
+        )
+    assert throttle.quick_token(tokens, plaintext, CLIENT) is None
+    assert throttle.authenticate_token(tokens, plaintext, CLIENT) is not None
+    assert throttle.quick_token(tokens, plaintext, CLIENT) is not None
+
+    for _ in range(throttle.client_free + 1):  # a locked client
+        throttle.fail([("client", "198.51.100.3")])
+    assert throttle.quick_token(tokens, plaintext, "198.51.100.3") is None
+    with pytest.raises(TooManyAttempts):
+        throttle.authenticate_token(tokens, plaintext, "198.51.100.3")
+
+    workbench.users.set_disabled(ada, True)
+    assert throttle.quick_token(tokens, plaintext, CLIENT) is None
+    workbench.users.set_disabled(ada, False)
+    assert throttle.quick_token(tokens, plaintext, CLIENT) is not None
+    tokens.revoke(info.key)
+    assert throttle.quick_token(tokens, plaintext, CLIENT) is None
+
+
+def test_the_quick_check_steps_aside_when_the_file_is_locked(
+    workbench: Workbench, ada: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """It never waits (the event loop would wait with it): a locked file is the full check's
+    to wait for, in a worker thread."""
+    from sqlalchemy.exc import OperationalError
+
+    _, plaintext = workbench.tokens.create(ada, "laptop", 30)
+    throttle, tokens = workbench.throttle, workbench.tokens
+    assert throttle.authenticate_token(tokens, plaintext, CLIENT) is not None
+    reader = workbench.db.loop_reader()
+    if reader is None:
+        pytest.skip("a database server is read from worker threads only")
+    with reader.connect() as connection:
+        pragmas = [connection.exec_driver_sql(f"PRAGMA {name}").scalar() for name in
+                   ("busy_timeout", "query_only")]  # fmt: skip
+    assert pragmas == [0, 1]
+
+    def locked(*_args: Any, **_kwargs: Any) -> Any:
+        raise OperationalError("SELECT", {}, Exception("database is locked"))
+
+    monkeypatch.setattr(reader, "connect", locked)
+    assert throttle.quick_token(tokens, plaintext, CLIENT) is None
+    assert throttle.authenticate_token(tokens, plaintext, CLIENT) is not None

@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.pool import SingletonThreadPool
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 #: The PostgreSQL advisory lock that migrations hold ("atel" in ASCII).
@@ -38,6 +39,24 @@ class Database:
         #: Told of each audit entry stored in this database, whichever service stored it
         #: (see ``services/auth/audit.py``).
         self.audit_listeners: list[Callable[[Any], None]] = []
+        self._loop_reader: Engine | None = None
+
+    def loop_reader(self) -> Engine | None:
+        """For a SQLite file, an engine for a short read from an event loop's own thread: one
+        read-only connection per thread (no pool to wait for) that fails at once, rather than
+        wait, when the file is locked. None for a database server, which is read from worker
+        threads (a network round trip must not hold up the event loop)."""
+        if self.engine.dialect.name != "sqlite":
+            return None
+        if self._loop_reader is None:
+            self._loop_reader = create_engine(
+                self.url,
+                poolclass=SingletonThreadPool,
+                # Closed from another thread when the database is disposed of.
+                connect_args={"check_same_thread": False},
+            )
+            event.listen(self._loop_reader, "connect", _loop_reader_pragmas)
+        return self._loop_reader
 
     @contextmanager
     def session(self) -> Iterator[Session]:
@@ -73,11 +92,20 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+        if self._loop_reader is not None:
+            self._loop_reader.dispose()
 
 
 def head_revision() -> str:
     """The newest migration's revision: migration files are named ``<revision>_<what>.py``."""
     return max(path.name.split("_", 1)[0] for path in (MIGRATIONS / "versions").glob("*_*.py"))
+
+
+def _loop_reader_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA query_only=ON")
+    cursor.execute("PRAGMA busy_timeout=0")
+    cursor.close()
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from sqlalchemy import and_, bindparam, case, delete, func, or_, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 
 from atelier.backends.metadata import ApiToken, Database
 from atelier.backends.metadata.models import SignInThrottle, utcnow
@@ -33,7 +33,9 @@ from atelier.services.auth.tokens import (
     CALLER_FROM,
     Tokens,
     TokenUse,
+    accepted,
     is_guess,
+    last_use_due,
     parse_token,
 )
 
@@ -272,6 +274,42 @@ class Throttle:
         if use is None and is_guess(row, secret):
             self.fail([("token", key), ("client", client)], client=client)
         return use
+
+    def quick_token(self, tokens: Tokens, plaintext: str, client: str) -> TokenUse | None:
+        """:meth:`authenticate_token`'s answer where giving it writes nothing, read from the
+        event loop's own thread through :meth:`Database.loop_reader` (a SQLite file): a live
+        token of an enabled owner, neither it nor ``client`` locked, its use recorded less than
+        ``AUDIT_EVERY`` ago. The same statement, read afresh each time (a revoked token is
+        refused at once). None in every other case, and when the file is locked just then:
+        :meth:`authenticate_token`, in a worker thread, decides those (it may refuse, count a
+        guess or record the use)."""
+        reader = self.db.loop_reader()
+        token = plaintext.strip()
+        parsed = parse_token(token)
+        if reader is None or parsed is None or tokens.db.engine is not self.db.engine:
+            return None
+        key, secret = parsed
+        now = self.clock()
+        try:
+            with reader.connect() as connection:
+                row = connection.execute(
+                    _LOCKED_CALLER,
+                    {
+                        "now": now,
+                        "client": client[:KEY_LENGTH],
+                        "token": key[:KEY_LENGTH],
+                        "key": key,
+                    },
+                ).one()
+        except OperationalError:  # locked just now: the worker thread waits for it
+            return None
+        if row.locked_until is not None:
+            return None
+        checked = utcnow()
+        principal = accepted(row, secret, checked)
+        if principal is None or last_use_due(row, checked):
+            return None
+        return TokenUse(principal, key, False)
 
     def _authenticate_apart(self, tokens: Tokens, token: str, client: str) -> TokenUse | None:
         """:meth:`authenticate_token` in two steps: for what is not an Atelier token (its locks

@@ -61,6 +61,35 @@ def is_guess(row: Any, secret: str) -> bool:
     return row is not None and row.id is not None and not same(row.secret_hash, digest(secret))
 
 
+def accepted(row: Any, secret: str, now: datetime) -> Principal | None:
+    """The caller ``row`` (of :data:`CALLER_COLUMNS`; None or NULLs for an unknown key) names
+    when ``secret`` is its token's and the token is live and its owner enabled; None
+    otherwise. Reads and writes nothing."""
+    if (
+        row is None
+        or row.id is None
+        or not same(row.secret_hash, digest(secret))
+        or row.revoked_at is not None
+        or row.expires_at <= now
+        or row.disabled
+    ):
+        return None
+    scopes = scope_codec.decode(row.scopes)
+    return Principal(
+        row.user_id,
+        row.user_name,
+        row.role,
+        "token",
+        scopes=scopes,
+        label=row.name if scopes is not None else None,
+    )
+
+
+def last_use_due(row: Any, now: datetime) -> bool:
+    """Whether the token's "last used" time is to be written (and the use audited) now."""
+    return bool(row.last_used_at is None or now - row.last_used_at >= AUDIT_EVERY)
+
+
 @dataclass(frozen=True)
 class TokenInfo:
     id: int
@@ -222,17 +251,11 @@ class Tokens:
         token): the caller, or None when refused; "last used" written on ``connection`` when
         due."""
         now = utcnow()
-        if (
-            row is None
-            or row.id is None
-            or not same(row.secret_hash, digest(secret))
-            or row.revoked_at is not None
-            or row.expires_at <= now
-            or row.disabled
-        ):
+        principal = accepted(row, secret, now)
+        if principal is None:
             return None
         audit = False
-        if row.last_used_at is None or now - row.last_used_at >= AUDIT_EVERY:
+        if last_use_due(row, now):
             touched = connection.execute(
                 update(ApiToken)
                 .where(
@@ -246,15 +269,6 @@ class Tokens:
             )
             connection.commit()
             audit = getattr(touched, "rowcount", 0) == 1
-        scopes = scope_codec.decode(row.scopes)
-        principal = Principal(
-            row.user_id,
-            row.user_name,
-            row.role,
-            "token",
-            scopes=scopes,
-            label=row.name if scopes is not None else None,
-        )
         return TokenUse(principal, key, audit)
 
     def refusal(self, plaintext: str) -> tuple[str, str | None]:
