@@ -8,7 +8,7 @@ many times a second (MLflow gets one request per logged metric) :class:`Upstream
 HTTP/1.1 itself: it writes the request's head after checking it against HTTP's grammar, llhttp
 (through ``httptools``, uvicorn's parser of requests) parses the answers, a small asyncio
 protocol carries them, and connections are kept and reused while both sides keep them open.
-Parsing answers with h11, as httpx does, was a sixth of the gateway's CPU for a small call.
+Against h11 (what httpx uses), this halves the pool's own CPU per call.
 
 What it keeps from httpx: bodies streamed both ways with back-pressure, the same timeouts,
 connections dropped after 5 s idle (the upstream keeps them longer, so it is never the upstream
