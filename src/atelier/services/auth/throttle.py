@@ -20,8 +20,9 @@ import math
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import and_, bindparam, case, delete, func, or_, select, update
+from sqlalchemy import Connection, and_, bindparam, case, delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from atelier.backends.metadata import ApiToken, Database
@@ -264,10 +265,7 @@ class Throttle:
         key, secret = parsed
         now = self.clock()
         with self.db.engine.connect() as connection:
-            row = connection.execute(
-                _LOCKED_CALLER,
-                {"now": now, "client": client[:KEY_LENGTH], "token": key[:KEY_LENGTH], "key": key},
-            ).one()
+            row = _locked_caller(connection, now, client, key)
             if row.locked_until is not None:
                 raise TooManyAttempts((row.locked_until - now).total_seconds())
             use = tokens.use(connection, row, key, secret)
@@ -292,15 +290,7 @@ class Throttle:
         now = self.clock()
         try:
             with reader.connect() as connection:
-                row = connection.execute(
-                    _LOCKED_CALLER,
-                    {
-                        "now": now,
-                        "client": client[:KEY_LENGTH],
-                        "token": key[:KEY_LENGTH],
-                        "key": key,
-                    },
-                ).one()
+                row = _locked_caller(connection, now, client, key)
         except OperationalError:  # locked just now: the worker thread waits for it
             return None
         if row.locked_until is not None:
@@ -356,3 +346,11 @@ _HELD = (
 _LOCKED_CALLER = select(_HELD.c.locked_until, *CALLER_COLUMNS).select_from(
     _HELD.outerjoin(CALLER_FROM, ApiToken.key == bindparam("key"))
 )
+
+
+def _locked_caller(connection: Connection, now: datetime, client: str, key: str) -> Any:
+    """The row of :data:`_LOCKED_CALLER` for token ``key`` from ``client``."""
+    return connection.execute(
+        _LOCKED_CALLER,
+        {"now": now, "client": client[:KEY_LENGTH], "token": key[:KEY_LENGTH], "key": key},
+    ).one()
