@@ -42,6 +42,8 @@ def test_starts_the_server_when_none_runs(tmp_path: Path) -> None:
     root, _ = init_workspace(tmp_path / "ws")
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("ATELIER_")}
+    # Its own apps port too: the default, the portal's port + 1, may be another test's.
+    env["ATELIER_SERVER_APPS_PORT"] = str(free_port())
     process = subprocess.Popen(
         [sys.executable, "-m", "atelier", "notebook", "--no-browser", "--port", str(port)],
         cwd=root,
@@ -53,14 +55,16 @@ def test_starts_the_server_when_none_runs(tmp_path: Path) -> None:
     try:
         assert process.stdout is not None
         link = None
+        seen: list[str] = []
         deadline = time.monotonic() + 90
         while link is None and time.monotonic() < deadline:
             line = process.stdout.readline()
             if not line and process.poll() is not None:
                 break
+            seen.append(line)
             if "/login/link?code=" in line:
                 link = line.strip()
-        assert link is not None, "no login link printed"
+        assert link is not None, "no login link printed:\n" + "".join(seen[-20:])
         assert follow(link).headers["location"] == "/notebooks/lab"
     finally:
         process.send_signal(signal.SIGINT)
