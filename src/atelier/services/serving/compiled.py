@@ -454,6 +454,10 @@ def _same(expected: Any, found: Any) -> bool:
     return expected.dtype == found.dtype and np.array_equal(expected, found)
 
 
+#: How the note of a pipeline whose compiling broke (a misread, not a rule it breaks) begins.
+COMPILING_FAILED = "compiling failed"
+
+
 def plan_for(
     raw: Any, schema: InputSchema | None, example: Sequence[Mapping[str, Any]]
 ) -> tuple[CompiledPipeline | None, str]:
@@ -472,5 +476,5 @@ def plan_for(
     except Unsupported as reason:
         return None, str(reason)
     except Exception as error:
-        return None, f"compiling failed: {type(error).__name__}: {error}"
+        return None, f"{COMPILING_FAILED}: {type(error).__name__}: {error}"
     return plan, ""

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from atelier.errors import InvalidInput
-from atelier.services.serving.compiled import CompiledPipeline, plan_for
+from atelier.services.serving.compiled import COMPILING_FAILED, CompiledPipeline, plan_for
 from atelier.services.serving.model_worker import (
     classes_of,
     example_records,
@@ -74,7 +74,7 @@ class LoadedModel:
         if self.compiled is not None:
             self.inference = "compiled"
             return
-        failed = self.inference_note.startswith("compiling failed")  # a misread, not a rule
+        failed = self.inference_note.startswith(COMPILING_FAILED)
         log.log(logging.WARNING if failed else logging.INFO,
                 "%s version %s is served through scikit-learn: %s", self.name, self.version,
                 self.inference_note)  # fmt: skip
