@@ -7,13 +7,14 @@ into the hot path (the owner read apart from the token, a "last used" read befor
 fails here; revocation, disabling and ending a session must still refuse the very next call.
 """
 
+import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import event, select, update
+from sqlalchemy import Engine, event, select, update
 
 from atelier.backends.metadata import ApiToken, User
 from atelier.backends.metadata.models import SignInThrottle, utcnow
@@ -23,17 +24,19 @@ from atelier.services.workbench import Workbench
 
 
 @contextmanager
-def statements(workbench: Workbench) -> Iterator[list[str]]:
+def statements(workbench: Workbench, engine: Engine | None = None) -> Iterator[list[str]]:
+    """The statements run on ``engine`` (the workers' engine by default) within the block."""
+    engine = engine or workbench.db.engine
     seen: list[str] = []
 
     def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
         seen.append(" ".join(statement.split()).lower())
 
-    event.listen(workbench.db.engine, "before_cursor_execute", record)
+    event.listen(engine, "before_cursor_execute", record)
     try:
         yield seen
     finally:
-        event.remove(workbench.db.engine, "before_cursor_execute", record)
+        event.remove(engine, "before_cursor_execute", record)
 
 
 @pytest.fixture
@@ -278,6 +281,49 @@ def test_the_quick_check_answers_only_where_the_full_one_would_write_nothing(
     workbench.users.set_disabled(ada, False)
     assert throttle.quick_token(tokens, plaintext, CLIENT) is not None
     tokens.revoke(info.key)
+    assert throttle.quick_token(tokens, plaintext, CLIENT) is None
+
+
+def test_the_quick_check_reads_the_caller_again_only_after_a_commit(
+    workbench: Workbench, ada: str
+) -> None:
+    """A steady caller's row is kept while nothing is committed to the file: the next call
+    reads only SQLite's data version. A commit by any other connection, this process's or
+    another program's, is seen on the very next call."""
+    info, plaintext = workbench.tokens.create(ada, "laptop", 30)
+    throttle, tokens = workbench.throttle, workbench.tokens
+    assert throttle.authenticate_token(tokens, plaintext, CLIENT) is not None
+    reader = workbench.db.loop_reader()
+    if reader is None:
+        pytest.skip("a database server is read from worker threads only")
+    assert throttle.quick_token(tokens, plaintext, CLIENT) is not None
+    with statements(workbench, reader) as seen:
+        for _ in range(3):
+            assert throttle.quick_token(tokens, plaintext, CLIENT) is not None
+    assert seen == []
+    with statements(workbench, reader) as seen:  # another client: its own lock, read once
+        assert throttle.quick_token(tokens, plaintext, "198.51.100.7") is not None
+        assert throttle.quick_token(tokens, plaintext, "198.51.100.7") is not None
+    assert len(seen) == 1
+
+    # Another program revokes the token in the file itself.
+    other = sqlite3.connect(workbench.db.engine.url.database or "")
+    try:
+        with other:
+            other.execute(
+                "UPDATE api_tokens SET revoked_at = ? WHERE key = ?",
+                (utcnow().strftime("%Y-%m-%d %H:%M:%S.%f"), info.key),
+            )
+    finally:
+        other.close()
+    assert throttle.quick_token(tokens, plaintext, CLIENT) is None
+    assert throttle.authenticate_token(tokens, plaintext, CLIENT) is None
+
+    _, plaintext = tokens.create(ada, "phone", 30)
+    assert throttle.authenticate_token(tokens, plaintext, CLIENT) is not None
+    assert throttle.quick_token(tokens, plaintext, CLIENT) is not None
+    for _ in range(throttle.client_free + 1):  # a lock is a write: seen at once
+        throttle.fail([("client", CLIENT)])
     assert throttle.quick_token(tokens, plaintext, CLIENT) is None
 
 

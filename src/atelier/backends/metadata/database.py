@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sqlite3
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -40,6 +42,7 @@ class Database:
         #: (see ``services/auth/audit.py``).
         self.audit_listeners: list[Callable[[Any], None]] = []
         self._loop_reader: Engine | None = None
+        self._loop_thread = threading.local()
 
     def loop_reader(self) -> Engine | None:
         """For a SQLite file, an engine for a short read from an event loop's own thread: one
@@ -57,6 +60,29 @@ class Database:
             )
             event.listen(self._loop_reader, "connect", _loop_reader_pragmas)
         return self._loop_reader
+
+    def loop_memo(self) -> tuple[int, dict[Any, Any]] | None:
+        """For reads from an event loop's own thread worth keeping while the file is unchanged:
+        SQLite's ``data_version`` as this thread's :meth:`loop_reader` connection sees it (it
+        changes whenever any other connection, of this process or another, commits) and a dict
+        that lives as long as that connection. An answer kept with the version read *before*
+        it is still the file's answer while the version is the same. None for a database
+        server, or when the file cannot be read just then."""
+        reader = self.loop_reader()
+        if reader is None:
+            return None
+        mine = self._loop_thread
+        try:
+            if getattr(mine, "connection", None) is None:
+                # The pool's connection for this thread, which it keeps open until disposed of.
+                held = reader.raw_connection()
+                mine.connection, mine.memo = held.driver_connection, {}
+                held.close()
+            (version,) = mine.connection.execute("PRAGMA data_version").fetchone()
+        except (DBAPIError, sqlite3.Error):  # locked just then, or closed: read anew next time
+            mine.connection = None
+            return None
+        return version, mine.memo
 
     @contextmanager
     def session(self) -> Iterator[Session]:
