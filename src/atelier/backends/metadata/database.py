@@ -43,6 +43,7 @@ class Database:
         self.audit_listeners: list[Callable[[Any], None]] = []
         self._loop_reader: Engine | None = None
         self._loop_thread = threading.local()
+        self._loop_lock = threading.Lock()
 
     def loop_reader(self) -> Engine | None:
         """For a SQLite file, an engine for a short read from an event loop's own thread: one
@@ -52,13 +53,16 @@ class Database:
         if self.engine.dialect.name != "sqlite":
             return None
         if self._loop_reader is None:
-            self._loop_reader = create_engine(
-                self.url,
-                poolclass=SingletonThreadPool,
-                # Closed from another thread when the database is disposed of.
-                connect_args={"check_same_thread": False},
-            )
-            event.listen(self._loop_reader, "connect", _loop_reader_pragmas)
+            with self._loop_lock:  # two event loops' first requests make one engine
+                if self._loop_reader is None:
+                    reader = create_engine(
+                        self.url,
+                        poolclass=SingletonThreadPool,
+                        # Closed from another thread when the database is disposed of.
+                        connect_args={"check_same_thread": False},
+                    )
+                    event.listen(reader, "connect", _loop_reader_pragmas)
+                    self._loop_reader = reader
         return self._loop_reader
 
     def loop_memo(self) -> tuple[int, dict[Any, Any]] | None:

@@ -281,9 +281,9 @@ class Throttle:
         token of an enabled owner, neither it nor ``client`` locked, its use recorded less than
         ``AUDIT_EVERY`` ago. The same statement, its row kept while no connection has committed
         to the file since (:meth:`Database.loop_memo`), so a revoked token is refused at once
-        and a steady caller costs one ``PRAGMA`` a request. None in every other case, and when the file is locked just then:
-        :meth:`authenticate_token`, in a worker thread, decides those (it may refuse, count a
-        guess or record the use)."""
+        and a steady caller costs one ``PRAGMA`` a request. None in every other case, and when
+        the file is locked just then: :meth:`authenticate_token`, in a worker thread, decides
+        those (it may refuse, count a guess or record the use)."""
         token = plaintext.strip()
         parsed = parse_token(token)
         if parsed is None or tokens.db.engine is not self.db.engine:
