@@ -71,6 +71,12 @@ def signin_client(workbench: Workbench, connection: HTTPConnection) -> str:
     )
 
 
+def bearer(connection: HTTPConnection) -> str | None:
+    """The credential of an ``Authorization: Bearer …`` header; None without one."""
+    scheme, _, credential = connection.headers.get("authorization", "").partition(" ")
+    return credential if scheme.lower() == "bearer" and credential else None
+
+
 class AuthMiddleware:
     def __init__(self, app: ASGIApp, workbench: Workbench, signer: Signer) -> None:
         self.app = app
@@ -101,8 +107,8 @@ class AuthMiddleware:
         """The caller of a bearer token whose check writes nothing, read in the event loop's
         own thread (see :meth:`Throttle.quick_token`): a worker thread's hop costs more CPU
         than the check itself. None when :meth:`resolve` decides, in a worker thread."""
-        scheme, _, credential = connection.headers.get("authorization", "").partition(" ")
-        if scheme.lower() != "bearer" or not credential:
+        credential = bearer(connection)
+        if credential is None:
             return None
         workbench = self.workbench
         use = workbench.throttle.quick_token(
@@ -111,9 +117,8 @@ class AuthMiddleware:
         return use.principal if use is not None else None
 
     def resolve(self, connection: HTTPConnection) -> Principal | None:
-        header = connection.headers.get("authorization", "")
-        scheme, _, credential = header.partition(" ")
-        if scheme.lower() == "bearer" and credential:
+        credential = bearer(connection)
+        if credential is not None:
             # Back-off: a locked token key or client is refused before the secret is checked.
             use = self.workbench.throttle.authenticate_token(
                 self.workbench.tokens, credential, signin_client(self.workbench, connection)

@@ -19,7 +19,7 @@ from sqlalchemy import Engine, event, select, update
 from atelier.backends.metadata import ApiToken, User
 from atelier.backends.metadata.models import SignInThrottle, utcnow
 from atelier.services.auth.throttle import TooManyAttempts
-from atelier.services.auth.tokens import AUDIT_EVERY
+from atelier.services.auth.tokens import AUDIT_EVERY, TokenInfo
 from atelier.services.workbench import Workbench
 
 
@@ -284,18 +284,25 @@ def test_the_quick_check_answers_only_where_the_full_one_would_write_nothing(
     assert throttle.quick_token(tokens, plaintext, CLIENT) is None
 
 
+def _in_use(workbench: Workbench, user: str) -> tuple[TokenInfo, str, Engine]:
+    """A token of ``user`` whose use is recorded (the quick check may answer for it), and the
+    event loop's reader; skips on a database server, which has none."""
+    info, plaintext = workbench.tokens.create(user, "laptop", 30)
+    assert workbench.throttle.authenticate_token(workbench.tokens, plaintext, CLIENT) is not None
+    reader = workbench.db.loop_reader()
+    if reader is None:
+        pytest.skip("a database server is read from worker threads only")
+    return info, plaintext, reader
+
+
 def test_the_quick_check_reads_the_caller_again_only_after_a_commit(
     workbench: Workbench, ada: str
 ) -> None:
     """A steady caller's row is kept while nothing is committed to the file: the next call
     reads only SQLite's data version. A commit by any other connection, this process's or
     another program's, is seen on the very next call."""
-    info, plaintext = workbench.tokens.create(ada, "laptop", 30)
+    info, plaintext, reader = _in_use(workbench, ada)
     throttle, tokens = workbench.throttle, workbench.tokens
-    assert throttle.authenticate_token(tokens, plaintext, CLIENT) is not None
-    reader = workbench.db.loop_reader()
-    if reader is None:
-        pytest.skip("a database server is read from worker threads only")
     assert throttle.quick_token(tokens, plaintext, CLIENT) is not None
     with statements(workbench, reader) as seen:
         for _ in range(3):
@@ -322,6 +329,9 @@ def test_the_quick_check_reads_the_caller_again_only_after_a_commit(
     _, plaintext = tokens.create(ada, "phone", 30)
     assert throttle.authenticate_token(tokens, plaintext, CLIENT) is not None
     assert throttle.quick_token(tokens, plaintext, CLIENT) is not None
+    workbench.users.set_role(ada, "viewer")  # the kept row is not the caller's any more
+    quick = throttle.quick_token(tokens, plaintext, CLIENT)
+    assert quick is not None and quick.principal.role == "viewer"
     for _ in range(throttle.client_free + 1):  # a lock is a write: seen at once
         throttle.fail([("client", CLIENT)])
     assert throttle.quick_token(tokens, plaintext, CLIENT) is None
@@ -334,12 +344,8 @@ def test_the_quick_check_steps_aside_when_the_file_is_locked(
     to wait for, in a worker thread."""
     from sqlalchemy.exc import OperationalError
 
-    _, plaintext = workbench.tokens.create(ada, "laptop", 30)
+    _, plaintext, reader = _in_use(workbench, ada)
     throttle, tokens = workbench.throttle, workbench.tokens
-    assert throttle.authenticate_token(tokens, plaintext, CLIENT) is not None
-    reader = workbench.db.loop_reader()
-    if reader is None:
-        pytest.skip("a database server is read from worker threads only")
     with reader.connect() as connection:
         pragmas = [connection.exec_driver_sql(f"PRAGMA {name}").scalar() for name in
                    ("busy_timeout", "query_only")]  # fmt: skip
