@@ -1,5 +1,8 @@
 import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -107,5 +110,45 @@ def test_an_alias_is_looked_up_again_after_alias_seconds(
         cached = server.resolve(ref)
         registry.set_alias("moving", "champion", first, by=ADMIN)
         assert server.resolve(ref) is cached  # still the version seen last, until it expires
+    finally:
+        server.close()
+
+
+def test_callers_that_find_an_alias_expired_together_look_it_up_once(
+    registered: Registered,
+    lake_workbench: Workbench,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Twenty app users at once must not make twenty registry lookups at each expiry."""
+    registry = registered.registry()
+    asked: list[str] = []
+    answer = threading.Event()
+    lookup = registry.resolve
+
+    def slow(reference: Any) -> Any:
+        asked.append(str(reference))
+        answer.wait(10)  # the first lookup is under way while the others arrive
+        return lookup(reference)
+
+    monkeypatch.setattr(registry, "resolve", slow)
+    server = ModelServer(registry, lake_workbench.warehouse, tmp_path / "journal", flush_seconds=60)
+    try:
+        ref = parse_reference("churn@champion")
+        with ThreadPoolExecutor(8) as pool:
+            waiting = [pool.submit(server.resolve, ref) for _ in range(8)]
+            time.sleep(0.5)
+            answer.set()
+            found = [future.result(timeout=60) for future in waiting]
+        assert asked == ["churn@champion"]
+        assert all(info is found[0] for info in found)
+        # Expired: looked up again, once; an unknown name is still an error for each caller.
+        server.alias_seconds = 0
+        server._resolved[ref] = (found[0], 0.0)
+        assert server.resolve(ref).version == found[0].version
+        assert asked == ["churn@champion"] * 2
+        for _ in range(2):
+            with pytest.raises(NotFound):
+                server.resolve(parse_reference("nope@champion"))
     finally:
         server.close()

@@ -44,6 +44,8 @@ if TYPE_CHECKING:
 
 #: How long an alias keeps pointing at the version it was last seen at.
 ALIAS_SECONDS = 5.0
+#: Locks that keep concurrent lookups of one reference to one (:meth:`ModelServer.resolve`).
+RESOLVING_LOCKS = 32
 #: Recent predictions kept in memory for feedback.
 RECENT = 100_000
 #: Largest batch one request may send.
@@ -233,6 +235,8 @@ class ModelServer:
         #: Models in their own environment (None: every model loads in this process).
         self.workers = workers
         self._resolved: dict[Reference, tuple[VersionInfo, float]] = {}
+        #: Who looks a reference up (by its hash): a fixed set, whatever names callers send.
+        self._resolving = [threading.Lock() for _ in range(RESOLVING_LOCKS)]
         self._models: dict[tuple[str, int], LoadedModel] = {}
         self._loading: dict[tuple[str, int], threading.Lock] = {}
         self._lock = threading.Lock()
@@ -245,14 +249,25 @@ class ModelServer:
 
     def resolve(self, ref: Reference) -> VersionInfo:
         """The version ``ref`` names; an alias or "newest" is looked up again after
-        ``alias_seconds``, a version number never."""
-        now = time.monotonic()
+        ``alias_seconds``, a version number never. One lookup of a reference at a time:
+        callers that find it expired while another looks it up wait for that answer instead
+        of asking the registry too (at each expiry, not once per concurrent caller)."""
+        found = self._cached(ref)
+        if found is not None:
+            return found
+        with self._resolving[hash(ref) % RESOLVING_LOCKS]:
+            found = self._cached(ref)
+            if found is None:
+                started = time.monotonic()
+                found = self.registry.resolve(ref)
+                self._resolved[ref] = (found, started + self.alias_seconds)
+        return found
+
+    def _cached(self, ref: Reference) -> VersionInfo | None:
         cached = self._resolved.get(ref)
-        if cached is not None and (ref.version is not None or cached[1] > now):
+        if cached is not None and (ref.version is not None or cached[1] > time.monotonic()):
             return cached[0]
-        info = self.registry.resolve(ref)
-        self._resolved[ref] = (info, now + self.alias_seconds)
-        return info
+        return None
 
     def model(self, ref: Reference) -> LoadedModel:
         """The model version ``ref`` names, loaded once and kept."""
