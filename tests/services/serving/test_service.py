@@ -120,7 +120,7 @@ def test_callers_that_find_an_alias_expired_together_look_it_up_once(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """Twenty app users at once must not make twenty registry lookups at each expiry."""
+    """Many app users at once must not make as many registry lookups at each expiry."""
     registry = registered.registry()
     asked: list[str] = []
     answer = threading.Event()
