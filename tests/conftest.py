@@ -158,6 +158,17 @@ def no_reads_of_earlier_tests() -> Iterator[None]:
         capture.forget_reads()
 
 
+def leases_later(monkeypatch: pytest.MonkeyPatch, seconds: float) -> None:
+    """Move the leases' clock ``seconds`` ahead: a lease runs out without a wait, and a
+    slow machine cannot make one run out before a test looks at it."""
+    from datetime import timedelta
+
+    from atelier.services import leases
+
+    now = leases.utcnow
+    monkeypatch.setattr(leases, "utcnow", lambda: now() + timedelta(seconds=seconds))
+
+
 @pytest.fixture
 def postgres_database() -> Iterator[str]:
     """A fresh, empty PostgreSQL database for one test; its URL."""

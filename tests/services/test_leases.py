@@ -12,7 +12,7 @@ import pytest
 
 from atelier.backends.metadata import Database
 from atelier.services.leases import LeaseKeeper, Leases, new_holder
-from tests.conftest import TEMPLATES, fresh_postgres_database
+from tests.conftest import TEMPLATES, fresh_postgres_database, leases_later
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgres"])
@@ -33,8 +33,8 @@ def db(
         database.dispose()
 
 
-def test_one_holder_until_it_expires(db: Database) -> None:
-    leases = Leases(db, seconds=1.0)
+def test_one_holder_until_it_expires(db: Database, monkeypatch: pytest.MonkeyPatch) -> None:
+    leases = Leases(db, seconds=30)
     a, b = new_holder(), new_holder()
     assert a != b
     assert leases.acquire("job:1", a, address="http://a")
@@ -44,7 +44,7 @@ def test_one_holder_until_it_expires(db: Database) -> None:
     assert held is not None and held.holder == a and held.live
     assert not leases.renew("job:1", b)
     assert leases.renew("job:1", a)
-    time.sleep(1.2)
+    leases_later(monkeypatch, 31)
     assert leases.acquire("job:1", b)  # expired: taken over
     assert not leases.renew("job:1", a)  # the old holder learns it lost it
     leases.release("job:1", a)  # not a's to give back: nothing happens
@@ -82,12 +82,12 @@ def test_racing_takers_get_it_once(db: Database) -> None:
 
 
 def test_keeper_renews_and_reports_a_takeover(db: Database) -> None:
-    leases = Leases(db, seconds=1.0)
+    leases = Leases(db, seconds=2.0)
     lost: list[str] = []
     keeper = LeaseKeeper(leases, on_lost=lost.append).start()
     try:
         assert keeper.take("notebook:alice")
-        time.sleep(1.5)  # past one duration: renewed meanwhile, so still held
+        time.sleep(2.5)  # past one duration: renewed meanwhile (every 0.67 s), so still held
         assert not leases.acquire("notebook:alice", new_holder())
         leases.acquire("notebook:alice", "someone else", steal=True)
         deadline = time.monotonic() + 5

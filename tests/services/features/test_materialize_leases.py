@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import re
 import threading
-import time
 from typing import Any
 
 import pytest
@@ -18,6 +17,7 @@ from atelier.services.features import Entity, FeatureStore, FeatureView, serving
 from atelier.services.features.exclusive import MaterializationRunning, lease_name
 from atelier.services.leases import LeaseKeeper, Leases
 from atelier.services.workbench import Workbench
+from tests.conftest import leases_later
 from tests.services.features.conftest import apply, write
 
 ANOTHER = "http://node-b.example:8000"
@@ -117,13 +117,15 @@ def test_another_server_holds_the_view(store: FeatureStore) -> None:
     store.leases.give_back(lease_name("visits"))
 
 
-def test_a_dead_holder_lets_the_lease_run_out(store: FeatureStore) -> None:
+def test_a_dead_holder_lets_the_lease_run_out(
+    store: FeatureStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
     # A holder that stops renewing (its server died) is never given back: its lease expires.
-    dead = another_server(store, seconds=0.5)
+    dead = another_server(store)
     assert dead.take(lease_name("spend"))
     with pytest.raises(MaterializationRunning, match=re.escape(ANOTHER)):
         store.materialize(["spend"])
-    time.sleep(0.7)
+    leases_later(monkeypatch, 31)
     (result,) = store.materialize(["spend"])
     assert result["view"] == "spend" and runs(store, "spend") == 1
 
