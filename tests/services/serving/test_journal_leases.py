@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -16,7 +15,7 @@ import pytest
 from atelier.backends.metadata import Database
 from atelier.services.leases import Leases
 from atelier.services.serving.journal import Journal, lease_name
-from tests.conftest import TEMPLATES
+from tests.conftest import TEMPLATES, leases_later
 
 
 @pytest.fixture
@@ -24,7 +23,7 @@ def leases(tmp_path: Path) -> Iterator[Leases]:
     path = tmp_path / "meta.db"
     shutil.copyfile(TEMPLATES.sqlite(), path)
     db = Database(f"sqlite:///{path}")
-    yield Leases(db, seconds=1.0)
+    yield Leases(db, seconds=30)
     db.dispose()
 
 
@@ -38,7 +37,9 @@ def _orphan(root: Path, name: str, records: list[dict[str, Any]]) -> Path:
     return folder
 
 
-def test_an_orphan_is_shipped_once_its_lease_ran_out(tmp_path: Path, leases: Leases) -> None:
+def test_an_orphan_is_shipped_once_its_lease_ran_out(
+    tmp_path: Path, leases: Leases, monkeypatch: pytest.MonkeyPatch
+) -> None:
     shipped: list[tuple[list[dict[str, Any]], bool]] = []
 
     def ship(records: Sequence[dict[str, Any]], replay: bool) -> None:
@@ -54,9 +55,9 @@ def test_an_orphan_is_shipped_once_its_lease_ran_out(tmp_path: Path, leases: Lea
         assert orphan.exists()  # still someone's: left alone
         journal.flush()
         assert shipped == []
-        time.sleep(1.2)  # the other machine stopped renewing
+        leases_later(monkeypatch, 31)  # the other machine stopped renewing
         for each in (journal, other):
-            each._next_adoption = 0.0
+            each._next_renewal = each._next_adoption = 0.0  # both due
             each._keep_lease()
         journal.flush()
         other.flush()
