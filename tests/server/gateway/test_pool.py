@@ -138,6 +138,20 @@ def test_idle_connections_expire(upstream: Upstream, monkeypatch: pytest.MonkeyP
     assert asyncio.run(go()) == 3
 
 
+async def _read_request(reader: asyncio.StreamReader) -> bytes:
+    """One request as it came: its head and the body its ``content-length`` declares."""
+    head = await reader.readuntil(b"\r\n\r\n")
+    length = next(
+        (
+            int(line.split(b":")[1])
+            for line in head.split(b"\r\n")
+            if line.lower().startswith(b"content-length")
+        ),
+        0,
+    )
+    return head + await reader.readexactly(length)
+
+
 async def _raw_server(path: str, answers: Callable[[int], bool]) -> asyncio.Server:
     """An HTTP/1.1 server on ``path`` that answers a connection's request N when
     ``answers(N)``, and otherwise closes the connection without a word. Requests reaching it
@@ -147,18 +161,8 @@ async def _raw_server(path: str, answers: Callable[[int], bool]) -> asyncio.Serv
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         number = 0
         while True:
-            head = await reader.readuntil(b"\r\n\r\n")
-            lines = head.decode("latin-1").split("\r\n")
-            length = next(
-                (
-                    int(line.split(":")[1])
-                    for line in lines
-                    if line.lower().startswith("content-length")
-                ),
-                0,
-            )
-            await reader.readexactly(length)
-            requests.append(" ".join(lines[0].split()[:2]))
+            request = await _read_request(reader)
+            requests.append(" ".join(request.decode("latin-1").split()[:2]))
             if not answers(number):
                 writer.close()
                 return
@@ -289,16 +293,7 @@ async def _scripted_server(path: str, answers: list[bytes]) -> asyncio.Server:
         handlers.add(asyncio.current_task())  # type: ignore[arg-type]
         try:
             while True:
-                head = await reader.readuntil(b"\r\n\r\n")
-                length = next(
-                    (
-                        int(line.split(b":")[1])
-                        for line in head.split(b"\r\n")
-                        if line.lower().startswith(b"content-length")
-                    ),
-                    0,
-                )
-                received.append(head + await reader.readexactly(length))
+                received.append(await _read_request(reader))
                 answer = next(script, None)
                 if answer is None:
                     break
