@@ -341,13 +341,14 @@ def _start_server(workspace: Workspace, *extra: str, apps_domain: str = "") -> R
     seen: list[str] = []
     while time.monotonic() < deadline:
         line = process.stdout.readline()
-        seen.append(line)
-        if not line and process.poll() is not None:
+        if not line:  # the output ended: the server is ending (maybe not ended yet)
+            process.wait(timeout=30)
             process.stdout.close()
             output = "".join(seen[-20:])
             if "already in use" in output.lower():
                 raise PortTaken(output)
             raise RuntimeError(f"atelier up exited with {process.returncode}:\n{output}")
+        seen.append(line)
         if "/login/link?code=" in line:
             link = line.strip()
         if "Uvicorn running" in line or "Application startup complete" in line:
