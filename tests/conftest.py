@@ -342,7 +342,11 @@ def _start_server(workspace: Workspace, *extra: str, apps_domain: str = "") -> R
     while time.monotonic() < deadline:
         line = process.stdout.readline()
         if not line:  # the output ended: the server is ending (maybe not ended yet)
-            process.wait(timeout=30)
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
             process.stdout.close()
             output = "".join(seen[-20:])
             if "already in use" in output.lower():
