@@ -175,6 +175,27 @@ def test_a_failure_while_committing_rolls_back(ingest: Ingest, tmp_path: Path) -
     assert len(staged_files(ingest)) == 1
 
 
+def test_an_upload_opens_the_lake_once(
+    ingest: Ingest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Staging, the commit and reading back its version share one session (each one opened
+    costs tens of milliseconds, most of a small upload)."""
+    warehouse = ingest.warehouse
+    ingest.upload(write(tmp_path / "a.csv", SALES), "sales", by="ada")
+    opened: list[bool] = []
+
+    def counting(**kwargs):  # type: ignore[no-untyped-def]
+        opened.append(kwargs["read_only"])
+        return type(warehouse)._open(warehouse, **kwargs)
+
+    monkeypatch.setattr(warehouse, "_open", counting)
+    result = ingest.upload(write(tmp_path / "b.csv", MORE), "sales", mode="append", by="ada")
+    assert opened == [False]
+    monkeypatch.undo()
+    assert [s.snapshot_id for s in warehouse.snapshots("sales")][-1] == result.version
+    assert result.table_version == 2
+
+
 def test_dataframes_pandas_polars_and_arrow(ingest: Ingest) -> None:
     import pandas as pd
     import polars as pl

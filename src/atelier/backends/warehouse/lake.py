@@ -255,44 +255,62 @@ class Warehouse:
         author: str | None = None,
         message: str | None = None,
         extra_info: str | None = None,
+        connection: duckdb.DuckDBPyConnection | None = None,
     ) -> T:
         """Run ``fn(connection)`` in one transaction, recorded as one snapshot with its author
         and message, retrying the whole transaction when it loses a race with other writers.
 
         ``fn`` may run several times, so it must only change the lake through the given
         connection (nothing is committed before it returns) and return plain values.
+        ``connection``: one of :meth:`connect` to run it on (no transaction open), which
+        saves opening the lake again; a failed attempt is rolled back on it.
         """
+        import duckdb
 
         def attempt() -> T:
-            connection = self._open(read_only=False)
+            on = self._open(read_only=False) if connection is None else connection
             try:
-                connection.execute("BEGIN TRANSACTION")
+                on.execute("BEGIN TRANSACTION")
                 if author is not None or message is not None or extra_info is not None:
                     # Literals: DuckDB's first bound parameter in a process imports pandas.
-                    connection.execute(
+                    on.execute(
                         f"CALL {ident(self.alias)}.set_commit_message({_text(author)}, "
                         f"{_text(message)}, extra_info => {_text(extra_info)})"
                     )
-                result = fn(connection)
-                connection.execute("COMMIT")
+                result = fn(on)
+                on.execute("COMMIT")
                 return result
+            except BaseException:
+                if connection is not None:
+                    with contextlib.suppress(duckdb.Error):  # none open after a failed COMMIT
+                        connection.execute("ROLLBACK")
+                raise
             finally:
-                connection.close()
+                if connection is None:
+                    on.close()
 
         return retry(attempt, self.retry_policy)
 
     # -- reads ---------------------------------------------------------------------------
 
     def snapshots(
-        self, table: str, *, schema: str = "main", with_counts: bool = True
+        self,
+        table: str,
+        *,
+        schema: str = "main",
+        with_counts: bool = True,
+        connection: duckdb.DuckDBPyConnection | None = None,
     ) -> list[Snapshot]:
         """The versions of ``schema.table``, oldest first: id, time, author, message, rows
-        (0 without ``with_counts``, which saves reading the table's changes)."""
-        return self._read(
-            lambda c: table_snapshots(
+        (0 without ``with_counts``, which saves reading the table's changes); ``connection``:
+        one of :meth:`connect` to read them on."""
+
+        def read(c: duckdb.DuckDBPyConnection) -> list[Snapshot]:
+            return table_snapshots(
                 c, self.alias, self._meta, schema, table, with_counts=with_counts
             )
-        )
+
+        return read(connection) if connection is not None else self._read(read)
 
     def read(
         self, table: str, *, schema: str = "main", version: int | None = None

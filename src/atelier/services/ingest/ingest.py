@@ -218,18 +218,20 @@ class Ingest:
                 report("reading", 0.0)
                 rows = self._stage(connection, select, relation, target, src, report)
                 skipped = check_rejects(connection, src)
-            report("committing", None)
-            self.warehouse.run_write(
-                lambda c: self._commit(c, table, how, target, rows, existing),
-                author=by,
-                message=f"upload {label}"[:500],
-                extra_info=json.dumps({"upload": upload_id}),
-            )
-            committed = True
+                report("committing", None)
+                # On the same lake session: each one opened costs tens of milliseconds.
+                self.warehouse.run_write(
+                    lambda c: self._commit(c, table, how, target, rows, existing),
+                    author=by,
+                    message=f"upload {label}"[:500],
+                    extra_info=json.dumps({"upload": upload_id}),
+                    connection=connection,
+                )
+                committed = True
+                version, number = self._landed(upload_id, table, connection)
         finally:
             if not committed and staged is not None:
                 self.warehouse.discard_staged(staged)
-        version, number = self._landed(upload_id, table)
         if self.on_write is not None:
             try:
                 self.on_write(str(table), by)
@@ -292,27 +294,30 @@ class Ingest:
                 f"{file}, schema => {literal(table.schema)})"
             )
 
-    def _landed(self, upload_id: str, table: TableName) -> tuple[int, int | None]:
+    def _landed(
+        self, upload_id: str, table: TableName, connection: duckdb.DuckDBPyConnection
+    ) -> tuple[int, int | None]:
         """The snapshot the upload made (an empty append made none: the table's latest) and
         the table's own version number of it (1 for a new table), from one read of the
         table's versions."""
         info = json.dumps({"upload": upload_id})
         try:
-            found = self.warehouse.snapshots(table.table, schema=table.schema, with_counts=False)
+            found = self.warehouse.snapshots(
+                table.table, schema=table.schema, with_counts=False, connection=connection
+            )
         except AtelierError:
             found = []
         if not found:  # dropped meanwhile: the snapshot id is all there is
-            return self._snapshot_of(info), None
+            return self._snapshot_of(info, connection), None
         made = [s.snapshot_id for s in found if s.extra_info == info]
         version = made[-1] if made else found[-1].snapshot_id
         return version, sum(1 for s in found if s.snapshot_id <= version) or None
 
-    def _snapshot_of(self, info: str) -> int:
-        with self.warehouse.connect() as connection:
-            row = connection.execute(
-                f"SELECT max(snapshot_id) FROM ducklake_snapshots({literal(self.warehouse.alias)}) "
-                f"WHERE commit_extra_info = {literal(info)}"
-            ).fetchone()
+    def _snapshot_of(self, info: str, connection: duckdb.DuckDBPyConnection) -> int:
+        row = connection.execute(
+            f"SELECT max(snapshot_id) FROM ducklake_snapshots({literal(self.warehouse.alias)}) "
+            f"WHERE commit_extra_info = {literal(info)}"
+        ).fetchone()
         if row is None or row[0] is None:
             raise NotFound("the uploaded table was dropped before its version could be read")
         return int(row[0])
