@@ -140,3 +140,28 @@ def test_a_table_dropped_and_made_again(workbench: Workbench) -> None:
     workbench.warehouse.run_write(lambda c: c.execute(f"DROP TABLE {name}"), author="sam")
     upload(workbench, pa.table({"full_name": CODES, "email": CODES, "mobile": PHONES}))
     assert shown(workbench) == {"email": ("email", "confirmed"), "mobile": ("phone", "suggested")}
+
+
+def test_an_upload_and_its_suggestions_open_the_lake_twice(
+    workbench: Workbench, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The upload on one session, the suggestions (the columns, the sample) on another: each
+    one opened costs tens of milliseconds of every upload."""
+    warehouse = workbench.warehouse
+    opened: list[bool] = []
+
+    def counting(**kwargs):  # type: ignore[no-untyped-def]
+        opened.append(kwargs["read_only"])
+        return type(warehouse)._open(warehouse, **kwargs)
+
+    monkeypatch.setattr(warehouse, "_open", counting)
+    upload(workbench, CUSTOMERS)
+    assert opened == [False, False]
+    # An append with no new column reads the columns only.
+    upload(workbench, CUSTOMERS, "append")
+    assert opened == [False] * 4
+    monkeypatch.undo()
+    assert shown(workbench) == {
+        "full_name": ("person_name", "suggested"),
+        "email": ("email", "suggested"),
+    }

@@ -33,6 +33,8 @@ from __future__ import annotations
 
 import builtins
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
@@ -285,16 +287,25 @@ class PiiTags:
         """
         try:
             ref = self.catalog.resolve(name)
-            present = [c.name for c in self.catalog.columns(ref)]
-            self._forget_columns(ref.name, present)
-            if rewritten:
-                return self._store(ref.name, self._classify(ref, None), present)
-            known = self._tagged(ref.name)
-            wanted = [c for c in columns if c in present] if columns is not None else present
-            fresh = [c for c in wanted if c not in known]
-            if not fresh:
-                return 0
-            return self._store(ref.name, self._classify(ref, fresh))
+            # One session reads the columns and, where needed, the sample (each one opened
+            # costs tens of milliseconds of every upload).
+            with self._reading(ref) as (connection, relation, first_rows):
+                found = connection.execute(f"SELECT * FROM {relation} LIMIT 0").description
+                present = [str(column[0]) for column in found]
+                self._forget_columns(ref.name, present)
+                fresh = None
+                if not rewritten:
+                    known = self._tagged(ref.name)
+                    wanted = (
+                        [c for c in columns if c in present] if columns is not None else present
+                    )
+                    fresh = [c for c in wanted if c not in known]
+                    if not fresh:
+                        return 0
+                findings = classify_relation(
+                    connection, relation, fresh, sample_rows=self.sample_rows, first_rows=first_rows
+                )
+            return self._store(ref.name, findings, present if rewritten else None)
         except Exception:
             log.exception("classifying %s for personal data failed", name)
             return 0
@@ -391,18 +402,24 @@ class PiiTags:
     def _classify(
         self, ref: TableRef, columns: builtins.list[str] | None
     ) -> builtins.list[ColumnFinding]:
+        with self._reading(ref) as (connection, relation, first_rows):
+            return classify_relation(
+                connection, relation, columns, sample_rows=self.sample_rows, first_rows=first_rows
+            )
+
+    @contextmanager
+    def _reading(self, ref: TableRef) -> Iterator[tuple[Any, str, bool]]:
+        """A DuckDB connection to read ``ref`` on, its SQL name there, and whether to sample
+        its first rows (an attached source: no full scan of a remote table)."""
         relation = ref.sql(self.catalog.warehouse.alias)
         if ref.source is None:
             with self.catalog.warehouse.connect() as connection:
-                return classify_relation(
-                    connection, relation, columns, sample_rows=self.sample_rows
-                )
+                yield connection, relation, False
+            return
         with self.catalog.sources.connect([ref.source]) as (connection, errors):
             if errors:
                 raise SourceError(errors[ref.source])
-            return classify_relation(
-                connection, relation, columns, sample_rows=self.sample_rows, first_rows=True
-            )
+            yield connection, relation, True
 
     def _tagged(self, name: str) -> set[str]:
         with self.db.session() as session:
