@@ -8,6 +8,7 @@ import duckdb
 import pytest
 
 from atelier.backends.warehouse import Warehouse
+from atelier.backends.warehouse.tables import table_columns
 from atelier.errors import NotFound
 
 
@@ -134,6 +135,29 @@ def test_tables_lists_columns_rows_and_size(warehouse: Warehouse) -> None:
     assert lines.row_count == 1
     assert warehouse.tables(schema="sales") == [lines]
     assert warehouse.table("Order Lines", schema="sales") == lines
+
+
+def test_one_tables_columns_without_its_statistics(warehouse: Warehouse) -> None:
+    """``table_columns`` (existence checks, column lists) reads the catalog once; a view or a
+    table of another schema is not the table."""
+    _create_events(warehouse)
+    warehouse.run_write(
+        lambda c: c.execute(
+            "CREATE VIEW labels AS SELECT label FROM events; CREATE SCHEMA other; "
+            "CREATE TABLE other.events (x INTEGER)"
+        )
+    )
+    with warehouse.connect() as connection:
+        columns = table_columns(connection, warehouse.alias, "main", "events")
+        assert columns == warehouse.table("events").columns
+        assert [c.name for c in columns] == ["id", "label"]
+        assert table_columns(connection, warehouse.alias, "main", "labels") == ()
+        assert table_columns(connection, warehouse.alias, "main", "nope") == ()
+        assert [c.name for c in table_columns(connection, warehouse.alias, "other", "events")] == [
+            "x"
+        ]
+    assert [t.name for t in warehouse.tables()] == ["events", "events"]
+    assert warehouse.table("events", schema="other").columns[0].name == "x"
 
 
 def test_unknown_table_is_not_found(warehouse: Warehouse) -> None:

@@ -42,26 +42,15 @@ def list_tables(
 ) -> list[TableInfo]:
     """Tables of lake ``alias`` (``meta``: prefix of its catalog tables), sorted by schema and
     name, optionally only one schema or table."""
-    where = "database_name = ?"
-    params: list[str] = [alias]
-    if schema is not None:
-        where += " AND schema_name = ?"
-        params.append(schema)
-    if table is not None:
-        where += " AND table_name = ?"
-        params.append(table)
+    where, params = _where(alias, schema, table)
     names = connection.execute(
         f"SELECT schema_name, table_name FROM duckdb_tables() WHERE {where} ORDER BY ALL",
         params,
     ).fetchall()
-    columns: dict[tuple[str, str], list[ColumnInfo]] = {}
-    for s, t, name, type_, nullable in connection.execute(
-        "SELECT schema_name, table_name, column_name, data_type, is_nullable FROM duckdb_columns()"
-        f" WHERE {where} ORDER BY schema_name, table_name, column_index",
-        params,
-    ).fetchall():
-        columns.setdefault((s, t), []).append(ColumnInfo(name, type_, bool(nullable)))
-    files = _file_stats(connection, alias, meta)
+    if not names:
+        return []
+    columns = _columns(connection, where, params)
+    files = _file_stats(connection, alias, meta, schema, table)
     result = []
     for s, t in names:
         count = connection.execute(f"SELECT count(*) FROM {qualified(alias, s, t)}").fetchone()
@@ -79,9 +68,57 @@ def list_tables(
     return result
 
 
+def table_columns(
+    connection: duckdb.DuckDBPyConnection, alias: str, schema: str, table: str
+) -> tuple[ColumnInfo, ...]:
+    """The columns of ``schema.table`` in lake ``alias``, none when there is no such table:
+    one catalog read, without the row count and file statistics of :func:`list_tables`."""
+    where, params = _where(alias, schema, table)
+    return tuple(_columns(connection, where, params).get((schema, table), []))
+
+
+def _where(alias: str, schema: str | None, table: str | None) -> tuple[str, list[str]]:
+    where = "database_name = ?"
+    params: list[str] = [alias]
+    if schema is not None:
+        where += " AND schema_name = ?"
+        params.append(schema)
+    if table is not None:
+        where += " AND table_name = ?"
+        params.append(table)
+    return where, params
+
+
+def _columns(
+    connection: duckdb.DuckDBPyConnection, where: str, params: list[str]
+) -> dict[tuple[str, str], list[ColumnInfo]]:
+    columns: dict[tuple[str, str], list[ColumnInfo]] = {}
+    # Views have columns too: only tables count.
+    for s, t, name, type_, nullable in connection.execute(
+        "SELECT schema_name, table_name, column_name, data_type, is_nullable FROM duckdb_columns()"
+        f" WHERE {where} AND table_oid IN (SELECT table_oid FROM duckdb_tables())"
+        " ORDER BY schema_name, table_name, column_index",
+        params,
+    ).fetchall():
+        columns.setdefault((s, t), []).append(ColumnInfo(name, type_, bool(nullable)))
+    return columns
+
+
 def _file_stats(
-    connection: duckdb.DuckDBPyConnection, alias: str, meta: str
+    connection: duckdb.DuckDBPyConnection,
+    alias: str,
+    meta: str,
+    schema: str | None,
+    table: str | None,
 ) -> dict[tuple[str, str], tuple[int, int]]:
+    where = ""
+    params = [alias]
+    if schema is not None:
+        where += " AND s.schema_name = ?"
+        params.append(schema)
+    if table is not None:
+        where += " AND t.table_name = ?"
+        params.append(table)
     rows = connection.execute(
         f"""
         SELECT s.schema_name, t.table_name,
@@ -89,7 +126,8 @@ def _file_stats(
         FROM ducklake_table_info(?) i
         JOIN {meta}.ducklake_table t ON t.table_id = i.table_id AND t.end_snapshot IS NULL
         JOIN {meta}.ducklake_schema s ON s.schema_id = t.schema_id AND s.end_snapshot IS NULL
+        WHERE true{where}
         """,
-        [alias],
+        params,
     ).fetchall()
     return {(s, t): (int(size or 0), int(n or 0)) for s, t, size, n in rows}

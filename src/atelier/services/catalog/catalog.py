@@ -23,7 +23,7 @@ from atelier.backends.metadata import Database, Dataset
 from atelier.backends.warehouse import ColumnInfo, SourceError, TableInfo, Warehouse
 from atelier.backends.warehouse.history import table_snapshots
 from atelier.backends.warehouse.sql import ident
-from atelier.backends.warehouse.tables import list_tables
+from atelier.backends.warehouse.tables import list_tables, table_columns
 from atelier.errors import AtelierError, InvalidInput, NotFound
 from atelier.services.auth import Principal
 from atelier.services.catalog import access
@@ -252,7 +252,7 @@ class Catalog:
         """The columns of a table (NotFound when there is no such table)."""
         if ref.source is None:
             with self.warehouse.connect() as connection:
-                return self._lake_table(connection, ref).columns
+                return self._lake_columns(connection, ref)
         self.sources.get(ref.source)
         return _find(self.sources.tables(ref.source), ref).columns
 
@@ -420,14 +420,21 @@ class Catalog:
             connection, self.warehouse.alias, self._meta, schema=ref.schema, table=ref.table
         )
         if not infos:
-            raise NotFound(f"no table {ref.name} in the warehouse (see `atelier data list`)")
+            raise _missing(ref)
         return infos[0]
+
+    def _lake_columns(self, connection: Any, ref: TableRef) -> tuple[ColumnInfo, ...]:
+        """The columns of a lake table (without its row count and file statistics)."""
+        columns = table_columns(connection, self.warehouse.alias, ref.schema, ref.table)
+        if not columns:
+            raise _missing(ref)
+        return columns
 
     def _check_exists(self, ref: TableRef) -> str | None:
         """Raise NotFound unless the table exists; return its default owner."""
         if ref.source is None:
             with self.warehouse.connect() as connection:
-                self._lake_table(connection, ref)
+                self._lake_columns(connection, ref)
                 return _first_authors(connection, self.warehouse.alias, self._meta).get(ref.name)
         source = self.sources.get(ref.source)
         _find(self.sources.tables(ref.source), ref)
@@ -511,6 +518,10 @@ def _clean_tags(tags: Any) -> builtins.list[str]:
     if len(result) > MAX_TAGS:
         raise InvalidInput(f"a table may have at most {MAX_TAGS} tags, got {len(result)}")
     return result
+
+
+def _missing(ref: TableRef) -> NotFound:
+    return NotFound(f"no table {ref.name} in the warehouse (see `atelier data list`)")
 
 
 def _first_authors(connection: duckdb.DuckDBPyConnection, alias: str, meta: str) -> dict[str, str]:
