@@ -77,15 +77,20 @@ def table_columns(
     return tuple(_columns(connection, where, params).get((schema, table), []))
 
 
-def _where(alias: str, schema: str | None, table: str | None) -> tuple[str, list[str]]:
-    where = "database_name = ?"
-    params: list[str] = [alias]
-    if schema is not None:
-        where += " AND schema_name = ?"
-        params.append(schema)
-    if table is not None:
-        where += " AND table_name = ?"
-        params.append(table)
+def _where(
+    alias: str,
+    schema: str | None,
+    table: str | None,
+    schema_column: str = "schema_name",
+    table_column: str = "table_name",
+) -> tuple[str, list[str]]:
+    """The condition on the given schema and table (by the names of their columns in the
+    query) and, without ``alias``, on nothing else; with its parameters."""
+    where, params = ("database_name = ?", [alias]) if alias else ("true", [])
+    for column, value in ((schema_column, schema), (table_column, table)):
+        if value is not None:
+            where += f" AND {column} = ?"
+            params.append(value)
     return where, params
 
 
@@ -111,14 +116,7 @@ def _file_stats(
     schema: str | None,
     table: str | None,
 ) -> dict[tuple[str, str], tuple[int, int]]:
-    where = ""
-    params = [alias]
-    if schema is not None:
-        where += " AND s.schema_name = ?"
-        params.append(schema)
-    if table is not None:
-        where += " AND t.table_name = ?"
-        params.append(table)
+    where, params = _where("", schema, table, "s.schema_name", "t.table_name")
     rows = connection.execute(
         f"""
         SELECT s.schema_name, t.table_name,
@@ -126,8 +124,8 @@ def _file_stats(
         FROM ducklake_table_info(?) i
         JOIN {meta}.ducklake_table t ON t.table_id = i.table_id AND t.end_snapshot IS NULL
         JOIN {meta}.ducklake_schema s ON s.schema_id = t.schema_id AND s.end_snapshot IS NULL
-        WHERE true{where}
+        WHERE {where}
         """,
-        params,
+        [alias, *params],
     ).fetchall()
     return {(s, t): (int(size or 0), int(n or 0)) for s, t, size, n in rows}
