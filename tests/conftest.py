@@ -169,6 +169,20 @@ def leases_later(monkeypatch: pytest.MonkeyPatch, seconds: float) -> None:
     monkeypatch.setattr(leases, "utcnow", lambda: now() + timedelta(seconds=seconds))
 
 
+def count_lake_sessions(monkeypatch: pytest.MonkeyPatch, warehouse: Any) -> list[bool]:
+    """From now on, each lake session ``warehouse`` opens (each costs tens of milliseconds)
+    is noted in the list returned: whether it was read-only."""
+    opened: list[bool] = []
+    open_session = warehouse._open
+
+    def counting(**kwargs: Any) -> Any:
+        opened.append(kwargs["read_only"])
+        return open_session(**kwargs)
+
+    monkeypatch.setattr(warehouse, "_open", counting)
+    return opened
+
+
 @pytest.fixture
 def postgres_database() -> Iterator[str]:
     """A fresh, empty PostgreSQL database for one test; its URL."""

@@ -10,6 +10,7 @@ import pytest
 
 from atelier.errors import Conflict, InvalidInput, NotFound
 from atelier.services.ingest import Ingest
+from tests.conftest import count_lake_sessions
 from tests.services.ingest.conftest import staged_files, write
 
 SALES = "id,customer,amount,day\n1,ada,10.5,2024-01-01\n2,bob,20.25,2024-01-02\n"
@@ -182,13 +183,7 @@ def test_an_upload_opens_the_lake_once(
     costs tens of milliseconds, most of a small upload)."""
     warehouse = ingest.warehouse
     ingest.upload(write(tmp_path / "a.csv", SALES), "sales", by="ada")
-    opened: list[bool] = []
-
-    def counting(**kwargs):  # type: ignore[no-untyped-def]
-        opened.append(kwargs["read_only"])
-        return type(warehouse)._open(warehouse, **kwargs)
-
-    monkeypatch.setattr(warehouse, "_open", counting)
+    opened = count_lake_sessions(monkeypatch, warehouse)
     result = ingest.upload(write(tmp_path / "b.csv", MORE), "sales", mode="append", by="ada")
     assert opened == [False]
     monkeypatch.undo()

@@ -13,6 +13,7 @@ from atelier.backends.warehouse.sql import qualified
 from atelier.errors import InvalidInput, NotFound
 from atelier.services.auth import Principal
 from atelier.services.workbench import Workbench
+from tests.conftest import count_lake_sessions
 
 SAM = Principal(2, "sam", "scientist", "token")
 N = 200
@@ -147,17 +148,10 @@ def test_an_upload_and_its_suggestions_open_the_lake_twice(
 ) -> None:
     """The upload on one session, the suggestions (the columns, the sample) on another: each
     one opened costs tens of milliseconds of every upload."""
-    warehouse = workbench.warehouse
-    opened: list[bool] = []
-
-    def counting(**kwargs):  # type: ignore[no-untyped-def]
-        opened.append(kwargs["read_only"])
-        return type(warehouse)._open(warehouse, **kwargs)
-
-    monkeypatch.setattr(warehouse, "_open", counting)
+    opened = count_lake_sessions(monkeypatch, workbench.warehouse)
     upload(workbench, CUSTOMERS)
     assert opened == [False, False]
-    # An append with no new column reads the columns only.
+    # An append with no new column: the same two.
     upload(workbench, CUSTOMERS, "append")
     assert opened == [False] * 4
     monkeypatch.undo()

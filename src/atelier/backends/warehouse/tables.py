@@ -77,16 +77,19 @@ def table_columns(
     return tuple(_columns(connection, where, params).get((schema, table), []))
 
 
-def _where(
-    alias: str,
-    schema: str | None,
-    table: str | None,
-    schema_column: str = "schema_name",
-    table_column: str = "table_name",
+def _where(alias: str, schema: str | None, table: str | None) -> tuple[str, list[str]]:
+    """The condition on lake ``alias`` and, where given, the schema and the table of
+    ``duckdb_tables()`` or ``duckdb_columns()``; with its parameters."""
+    names, values = _names(schema, table, "schema_name", "table_name")
+    return "database_name = ?" + names, [alias, *values]
+
+
+def _names(
+    schema: str | None, table: str | None, schema_column: str, table_column: str
 ) -> tuple[str, list[str]]:
-    """The condition on the given schema and table (by the names of their columns in the
-    query) and, without ``alias``, on nothing else; with its parameters."""
-    where, params = ("database_name = ?", [alias]) if alias else ("true", [])
+    """`` AND`` conditions on the given schema and table (by the names of their columns in
+    the query), and their parameters."""
+    where, params = "", []
     for column, value in ((schema_column, schema), (table_column, table)):
         if value is not None:
             where += f" AND {column} = ?"
@@ -116,7 +119,7 @@ def _file_stats(
     schema: str | None,
     table: str | None,
 ) -> dict[tuple[str, str], tuple[int, int]]:
-    where, params = _where("", schema, table, "s.schema_name", "t.table_name")
+    names, params = _names(schema, table, "s.schema_name", "t.table_name")
     rows = connection.execute(
         f"""
         SELECT s.schema_name, t.table_name,
@@ -124,7 +127,7 @@ def _file_stats(
         FROM ducklake_table_info(?) i
         JOIN {meta}.ducklake_table t ON t.table_id = i.table_id AND t.end_snapshot IS NULL
         JOIN {meta}.ducklake_schema s ON s.schema_id = t.schema_id AND s.end_snapshot IS NULL
-        WHERE {where}
+        WHERE true{names}
         """,
         [alias, *params],
     ).fetchall()

@@ -263,9 +263,11 @@ class PiiTags:
         """Classify every column again (owners and admins): new suggestions are stored, what
         people confirmed or removed is kept."""
         ref, _ = self._check_change(principal, name, None, "classify tables for PII")
-        present = [c.name for c in self.catalog.columns(ref)]
-        self._forget_columns(ref.name, present)
-        findings = self._classify(ref, None)
+        with self._reading(ref) as (connection, relation, first_rows):
+            self._forget_columns(ref.name, _present(connection, relation))
+            findings = classify_relation(
+                connection, relation, None, sample_rows=self.sample_rows, first_rows=first_rows
+            )
         stored = self._store(ref.name, findings)
         detail = {"suggested": stored, "found": len(findings)}
         access.record(self.audit, "pii.classify", principal, ref.name, client, detail)
@@ -290,8 +292,7 @@ class PiiTags:
             # One session reads the columns and, where needed, the sample (each one opened
             # costs tens of milliseconds of every upload).
             with self._reading(ref) as (connection, relation, first_rows):
-                found = connection.execute(f"SELECT * FROM {relation} LIMIT 0").description
-                present = [str(column[0]) for column in found]
+                present = _present(connection, relation)
                 self._forget_columns(ref.name, present)
                 fresh = None
                 if not rewritten:
@@ -550,6 +551,14 @@ def inherit(
         detail = {"columns": stored, "from": source}
         audit.record("pii.inherit", actor=by, target=name, client=None, detail=detail)
     return len(stored)
+
+
+def _present(connection: Any, relation: str) -> builtins.list[str]:
+    """The columns of ``relation`` as they are now, read without reading a row."""
+    return [
+        str(column[0])
+        for column in connection.execute(f"SELECT * FROM {relation} LIMIT 0").description
+    ]
 
 
 def _row(session: Any, table: str, column: str) -> ColumnTag | None:
