@@ -519,4 +519,6 @@ class Workbench:
             self.serving.close()  # ships the last predictions and feedback
         if "leases" in self.__dict__:
             self.leases.stop()  # hands this server's work over at once
+        if "warehouse" in self.__dict__:
+            self.warehouse.close()
         self.db.dispose()

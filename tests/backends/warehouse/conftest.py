@@ -41,8 +41,10 @@ def catalog_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 
 @pytest.fixture
-def warehouse(catalog_url: str, tmp_path: Path, extension_dir: Path) -> Warehouse:
-    return Warehouse(catalog_url, tmp_path / "data", extension_directory=extension_dir)
+def warehouse(catalog_url: str, tmp_path: Path, extension_dir: Path) -> Iterator[Warehouse]:
+    lake = Warehouse(catalog_url, tmp_path / "data", extension_directory=extension_dir)
+    yield lake
+    lake.close()
 
 
 @pytest.fixture

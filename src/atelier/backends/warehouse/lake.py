@@ -2,7 +2,10 @@
 
 Every connection is a fresh in-memory DuckDB database (a few tens of milliseconds with the
 extensions loaded): a user connection's restrictions are database-wide, so trusted and user
-work never share one, and nothing leaks from one request into the next.
+work never share one, and nothing leaks from one request into the next. The one exception is
+the lake's own catalog reads (:meth:`Warehouse.inspect`: tables, columns, versions), fixed
+queries that change nothing on a session: their sessions are kept for the next such read, as
+each new transaction on them sees the lake's latest snapshot.
 
 The Parquet files live in a local folder or under an ``s3://`` URL of an
 :class:`~atelier.backends.storage.ObjectStore`. On S3 each connection gets a temporary DuckDB
@@ -14,8 +17,10 @@ unredacted view on (the configuration is locked), and can read nothing outside t
 from __future__ import annotations
 
 import contextlib
+import os
 import shutil
 import tempfile
+import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -47,6 +52,11 @@ T = TypeVar("T")
 
 _NOT_CREATED = "creating a new ducklake is explicitly disabled"
 _SECRET = "atelier_lake_storage"
+#: Idle sessions kept for :meth:`Warehouse.inspect` (one per thread reading at once is
+#: opened; more than this many idle ones are closed).
+KEPT_SESSIONS = 2
+#: A forked child's copies of its parent's kept sessions (see ``Warehouse._own_kept``).
+_INHERITED: list[duckdb.DuckDBPyConnection] = []
 
 
 class Warehouse:
@@ -87,6 +97,9 @@ class Warehouse:
         )
         self.retry_policy = retry_policy
         self._meta = self.catalog.metadata_tables(alias)
+        self._kept: list[duckdb.DuckDBPyConnection] = []
+        self._kept_lock = threading.Lock()
+        self._kept_pid = os.getpid()
 
     def __repr__(self) -> str:
         return f"Warehouse({self.catalog.kind} catalog, data_path={self.data_url!r})"
@@ -310,7 +323,7 @@ class Warehouse:
                 c, self.alias, self._meta, schema, table, with_counts=with_counts
             )
 
-        return read(connection) if connection is not None else self._read(read)
+        return read(connection) if connection is not None else self.inspect(read)
 
     def read(
         self, table: str, *, schema: str = "main", version: int | None = None
@@ -318,30 +331,93 @@ class Warehouse:
         """``schema.table`` as an Arrow table, as it is now or at snapshot ``version``."""
         at = "" if version is None else f" AT (VERSION => {int(version)})"
         sql = f"SELECT * FROM {qualified(self.alias, schema, table)}{at}"
-        return self._read(lambda c: c.execute(sql).to_arrow_table())
+
+        def attempt() -> pyarrow.Table:
+            # A session of its own: a data read may leave cached file blocks behind.
+            with self.connect() as connection:
+                return connection.execute(sql).to_arrow_table()
+
+        return retry(attempt, self.retry_policy)
 
     def tables(self, *, schema: str | None = None) -> list[TableInfo]:
         """Every table (or those of ``schema``) with columns, row count and size on disk."""
-        return self._read(lambda c: list_tables(c, self.alias, self._meta, schema=schema))
+        return self.inspect(lambda c: list_tables(c, self.alias, self._meta, schema=schema))
 
     def table(self, name: str, *, schema: str = "main") -> TableInfo:
         """One table's description; :class:`~atelier.errors.NotFound` if there is none."""
-        found = self._read(
+        found = self.inspect(
             lambda c: list_tables(c, self.alias, self._meta, schema=schema, table=name)
         )
         if not found:
             raise NotFound(f"no table {schema}.{name} in the warehouse")
         return found[0]
 
-    def _read(self, fn: Callable[[duckdb.DuckDBPyConnection], T]) -> T:
-        def attempt() -> T:
-            connection = self._open(read_only=False)
+    def inspect(self, fn: Callable[[duckdb.DuckDBPyConnection], T]) -> T:
+        """``fn(session)`` for one of Atelier's own catalog reads, on a trusted session kept
+        from an earlier one when there is one idle (opening one costs tens of milliseconds).
+
+        ``fn`` must only run fixed reads of the lake's catalog (tables, columns, versions):
+        no settings, attachments, temporary objects, transactions or user SQL, so that the
+        session is as it was opened when the next read takes it. A session whose ``fn``
+        raised is closed, not kept; where it was a kept one (its metadata connection may
+        have been lost), ``fn`` runs again on a new one.
+        """
+        import duckdb
+
+        kept = self._take_kept()
+        if kept is not None:
             try:
-                return fn(connection)
-            finally:
-                connection.close()
+                result = fn(kept)
+            except duckdb.Error:
+                kept.close()
+            except BaseException:
+                kept.close()
+                raise
+            else:
+                self._keep(kept)
+                return result
+
+        def attempt() -> T:
+            session = self._open(read_only=False)
+            try:
+                result = fn(session)
+            except BaseException:
+                session.close()
+                raise
+            self._keep(session)
+            return result
 
         return retry(attempt, self.retry_policy)
+
+    def close(self) -> None:
+        """Close the sessions kept for :meth:`inspect` (a later read opens a new one)."""
+        with self._kept_lock:
+            kept, self._kept = self._own_kept(), []
+        for session in kept:
+            session.close()
+
+    def _take_kept(self) -> duckdb.DuckDBPyConnection | None:
+        with self._kept_lock:
+            kept = self._own_kept()
+            return kept.pop() if kept else None
+
+    def _keep(self, session: duckdb.DuckDBPyConnection) -> None:
+        with self._kept_lock:
+            kept = self._own_kept()
+            if len(kept) < KEPT_SESSIONS:
+                kept.append(session)
+                return
+        session.close()
+
+    def _own_kept(self) -> list[duckdb.DuckDBPyConnection]:
+        """The kept sessions of this process (called holding the lock)."""
+        if self._kept_pid != os.getpid():
+            # A forked child: its copies of the parent's sessions share their catalog
+            # connections, so closing them (even by garbage collection) would end the
+            # parent's. They are set aside, never used.
+            _INHERITED.extend(self._kept)
+            self._kept, self._kept_pid = [], os.getpid()
+        return self._kept
 
 
 def _text(value: str | None) -> str:

@@ -251,8 +251,7 @@ class Catalog:
     def columns(self, ref: TableRef) -> tuple[ColumnInfo, ...]:
         """The columns of a table (NotFound when there is no such table)."""
         if ref.source is None:
-            with self.warehouse.connect() as connection:
-                return self._lake_columns(connection, ref)
+            return self.warehouse.inspect(lambda connection: self._lake_columns(connection, ref))
         self.sources.get(ref.source)
         return _find(self.sources.tables(ref.source), ref).columns
 
@@ -433,9 +432,12 @@ class Catalog:
     def _check_exists(self, ref: TableRef) -> str | None:
         """Raise NotFound unless the table exists; return its default owner."""
         if ref.source is None:
-            with self.warehouse.connect() as connection:
+
+            def owner(connection: duckdb.DuckDBPyConnection) -> str | None:
                 self._lake_columns(connection, ref)
                 return _first_authors(connection, self.warehouse.alias, self._meta).get(ref.name)
+
+            return self.warehouse.inspect(owner)
         source = self.sources.get(ref.source)
         _find(self.sources.tables(ref.source), ref)
         return source.created_by
