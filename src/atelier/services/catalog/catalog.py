@@ -28,7 +28,7 @@ from atelier.errors import AtelierError, InvalidInput, NotFound
 from atelier.services.auth import Principal
 from atelier.services.catalog import access
 from atelier.services.catalog.names import TableRef, parse_table_name
-from atelier.services.catalog.sources import Sources, SourceTable
+from atelier.services.catalog.sources import SourceInfo, Sources, SourceTable
 from atelier.services.catalog.values import json_safe
 from atelier.services.pii.audit import RawReadAudit
 from atelier.services.pii.enforce import masked_read
@@ -177,11 +177,11 @@ class Catalog:
         those whose name, description, tags, columns or upstream tables contain every word of
         ``search``."""
         sources = self.sources.list()
-        creators = {s.name: s.created_by for s in sources}
         datasets = self._datasets()
-        entries: builtins.list[TableEntry] = []
-        with self.sources.connect(list(creators)) as (connection, errors):
+
+        def lake_entries(connection: duckdb.DuckDBPyConnection) -> builtins.list[TableEntry]:
             authors = _first_authors(connection, self.warehouse.alias, self._meta)
+            entries = []
             for info in list_tables(connection, self.warehouse.alias, self._meta):
                 name = f"{info.schema}.{info.name}"
                 entries.append(
@@ -195,6 +195,23 @@ class Catalog:
                         columns=info.columns,
                     )
                 )
+            return entries
+
+        # The lake on a kept session; the sources, when there are some, on one of their own.
+        entries = self.warehouse.inspect(lake_entries)
+        if sources:
+            entries.extend(self._source_entries(sources, datasets))
+        for lister in self.listers:
+            entries.extend(lister())
+        words = (search or "").lower().split()
+        return [entry for entry in entries if entry.matches(words)]
+
+    def _source_entries(
+        self, sources: builtins.list[SourceInfo], datasets: dict[str, Dataset]
+    ) -> builtins.list[TableEntry]:
+        """The tables of the attached sources (a source that cannot be reached: its error)."""
+        entries: builtins.list[TableEntry] = []
+        with self.sources.connect([s.name for s in sources]) as (connection, errors):
             for source in sources:
                 if source.name in errors:
                     entries.append(
@@ -223,10 +240,7 @@ class Catalog:
                             source=source.name,
                         )
                     )
-        for lister in self.listers:
-            entries.extend(lister())
-        words = (search or "").lower().split()
-        return [entry for entry in entries if entry.matches(words)]
+        return entries
 
     def describe(
         self, name: str, *, principal: Principal | None = None, remote: bool = True
