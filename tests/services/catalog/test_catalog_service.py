@@ -10,6 +10,7 @@ import pytest
 
 from atelier.errors import InvalidInput, NotFound
 from atelier.services.workbench import Workbench
+from tests.conftest import count_lake_sessions
 
 
 def write(wb: Workbench, sql: str, author: str | None = "ada") -> None:
@@ -110,3 +111,22 @@ def test_source_tables_can_be_annotated(tables: Workbench, tmp_path) -> None:  #
     assert tables.catalog.versions("crm.main.leads") == []
     tables.sources.remove("crm")
     assert tables.catalog.list("external") == []
+
+
+def test_the_list_reads_the_lake_on_a_kept_session_and_sources_on_their_own(
+    tables: Workbench, tmp_path, monkeypatch: pytest.MonkeyPatch  # type: ignore[no-untyped-def]
+) -> None:
+    import sqlite3
+
+    tables.catalog.list()
+    opened = count_lake_sessions(monkeypatch, tables.warehouse)
+    assert [e.name for e in tables.catalog.list()] == ["main.people", "sales.orders"]
+    assert opened == []  # the lake's tables, on the session the first list kept
+    path = tmp_path / "crm.db"
+    with sqlite3.connect(path) as db:
+        db.execute("CREATE TABLE leads (id INTEGER)")
+    tables.sources.add("crm", "sqlite", options={"path": str(path)}, secrets={}, by="boss")
+    opened.clear()
+    names = [e.name for e in tables.catalog.list()]
+    assert names == ["main.people", "sales.orders", "crm.main.leads"]
+    assert opened == [False]  # one session with the source attached, for its tables only
