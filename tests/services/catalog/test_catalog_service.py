@@ -5,6 +5,7 @@ from DuckLake snapshots and annotations kept in the metadata database (SQLite an
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -114,7 +115,7 @@ def test_source_tables_can_be_annotated(tables: Workbench, tmp_path) -> None:  #
 
 
 def test_the_list_reads_the_lake_on_a_kept_session_and_sources_on_their_own(
-    tables: Workbench, tmp_path, monkeypatch: pytest.MonkeyPatch  # type: ignore[no-untyped-def]
+    tables: Workbench, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import sqlite3
 
