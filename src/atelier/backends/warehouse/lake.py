@@ -333,9 +333,12 @@ class Warehouse:
         sql = f"SELECT * FROM {qualified(self.alias, schema, table)}{at}"
 
         def attempt() -> pyarrow.Table:
-            # A session of its own: a data read may leave cached file blocks behind.
-            with self.connect() as connection:
+            # A session of its own (not kept): reading rows may leave cached file blocks.
+            connection = self._open(read_only=False)
+            try:
                 return connection.execute(sql).to_arrow_table()
+            finally:
+                connection.close()
 
         return retry(attempt, self.retry_policy)
 
