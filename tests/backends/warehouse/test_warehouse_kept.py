@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from atelier.backends.warehouse import Warehouse, lake
+from atelier.errors import NotFound
 from tests.conftest import count_lake_sessions
 
 
@@ -95,6 +96,29 @@ def test_a_failed_read_closes_its_session_and_a_lost_one_is_replaced(
     warehouse._kept[0].close()
     assert warehouse.tables() == []
     assert opened == [False, False]
+    assert len(warehouse._kept) == 1
+
+
+def test_no_such_table_keeps_the_session(
+    warehouse: Warehouse, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """"No such table" is an answer of a good session: it stays for the next read."""
+
+    def columns_of_missing(connection: Any) -> None:
+        connection.execute("SELECT * FROM duckdb_columns() WHERE table_name = 'missing'")
+        raise NotFound("no table missing")
+
+    warehouse.tables()
+    opened = count_lake_sessions(monkeypatch, warehouse)
+    for _ in range(3):
+        with pytest.raises(NotFound, match="no table missing"):
+            warehouse.inspect(columns_of_missing)
+    assert opened == []
+    assert len(warehouse._kept) == 1
+    warehouse.close()
+    with pytest.raises(NotFound):
+        warehouse.inspect(columns_of_missing)  # on a new session, kept as well
+    assert opened == [False]
     assert len(warehouse._kept) == 1
 
 

@@ -361,9 +361,10 @@ class Warehouse:
 
         ``fn`` must only run fixed reads of the lake's catalog (tables, columns, versions):
         no settings, attachments, temporary objects, transactions or user SQL, so that the
-        session is as it was opened when the next read takes it. A session whose ``fn``
-        raised is closed, not kept; where it was a kept one (its metadata connection may
-        have been lost), ``fn`` runs again on a new one.
+        session is as it was opened when the next read takes it. ``fn`` answering
+        :class:`~atelier.errors.NotFound` (no such table) keeps the session too. A session
+        where ``fn`` raised anything else is closed, not kept; where it was a kept
+        one (its metadata connection may have been lost), ``fn`` runs again on a new one.
         """
         import duckdb
 
@@ -371,6 +372,9 @@ class Warehouse:
         if kept is not None:
             try:
                 result = fn(kept)
+            except NotFound:
+                self._keep(kept)
+                raise
             except duckdb.Error:
                 kept.close()
             except BaseException:
@@ -384,6 +388,9 @@ class Warehouse:
             session = self._open(read_only=False)
             try:
                 result = fn(session)
+            except NotFound:
+                self._keep(session)
+                raise
             except BaseException:
                 session.close()
                 raise
