@@ -102,7 +102,7 @@ def test_a_failed_read_closes_its_session_and_a_lost_one_is_replaced(
 def test_no_such_table_keeps_the_session(
     warehouse: Warehouse, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """"No such table" is an answer of a good session: it stays for the next read."""
+    """A read that finds no such table got its answer: its session stays for the next read."""
 
     def columns_of_missing(connection: Any) -> None:
         connection.execute("SELECT * FROM duckdb_columns() WHERE table_name = 'missing'")
