@@ -334,11 +334,8 @@ class Warehouse:
 
         def attempt() -> pyarrow.Table:
             # A session of its own (not kept): reading rows may leave cached file blocks.
-            connection = self._open(read_only=False)
-            try:
+            with self._open(read_only=False) as connection:
                 return connection.execute(sql).to_arrow_table()
-            finally:
-                connection.close()
 
         return retry(attempt, self.retry_policy)
 
@@ -363,29 +360,13 @@ class Warehouse:
         no settings, attachments, temporary objects, transactions or user SQL, so that the
         session is as it was opened when the next read takes it. ``fn`` answering
         :class:`~atelier.errors.NotFound` (no such table) keeps the session too. A session
-        where ``fn`` raised anything else is closed, not kept; where it was a kept
-        one (its metadata connection may have been lost), ``fn`` runs again on a new one.
+        where ``fn`` raised anything else is closed, not kept; where it was a kept one (its
+        metadata connection may have been lost) and the error is DuckDB's, ``fn`` runs again
+        on a new one.
         """
         import duckdb
 
-        kept = self._take_kept()
-        if kept is not None:
-            try:
-                result = fn(kept)
-            except NotFound:
-                self._keep(kept)
-                raise
-            except duckdb.Error:
-                kept.close()
-            except BaseException:
-                kept.close()
-                raise
-            else:
-                self._keep(kept)
-                return result
-
-        def attempt() -> T:
-            session = self._open(read_only=False)
+        def run_on(session: duckdb.DuckDBPyConnection) -> T:
             try:
                 result = fn(session)
             except NotFound:
@@ -397,7 +378,13 @@ class Warehouse:
             self._keep(session)
             return result
 
-        return retry(attempt, self.retry_policy)
+        kept = self._take_kept()
+        if kept is not None:
+            try:
+                return run_on(kept)
+            except duckdb.Error:
+                pass  # closed: the read runs again on a new session
+        return retry(lambda: run_on(self._open(read_only=False)), self.retry_policy)
 
     def close(self) -> None:
         """Close the sessions kept for :meth:`inspect` (a later read opens a new one)."""
