@@ -82,6 +82,7 @@ def run() -> str:
     from atelier.services.auth import Principal
     from atelier.services.containers import context as contexts
     from atelier.services.containers import requirements
+    from atelier.services.containers.installer import installer_lent
     from atelier.services.tracking import TrackingStore, capture
     from atelier.services.tracking.references import parse_reference
     from atelier.services.workbench import Workbench
@@ -121,7 +122,8 @@ def run() -> str:
             command = engine.build_command(made.folder, tag)
             command.insert(1, "--no-cache")
             started = time.perf_counter()
-            subprocess.run([engine.binary, *command], check=True, capture_output=True)
+            with installer_lent(made.folder):  # as `atelier models build` does
+                subprocess.run([engine.binary, *command], check=True, capture_output=True)
             cold_build = time.perf_counter() - started
             cold_total = context_seconds + cold_build
             wheels_size = _du(made.folder / "wheels")

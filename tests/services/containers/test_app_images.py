@@ -164,6 +164,11 @@ def assert_holds_no_secret(shop: Shop, podman: Engine, image: str) -> None:
         assert sorted(p.name for p in (Path(mounted) / "app").iterdir()) == ["app.py"]
         assert not list(Path(mounted).rglob("atelier.toml"))
         assert not list(Path(mounted).rglob("atelier.db"))
+        # Installed by the uv the build lent (no pip), without bytecode, and uv stayed out.
+        env = Path(mounted) / "opt" / "app-env"
+        assert (env / "bin" / "python").exists() and not (env / "bin" / "pip").exists()
+        assert list(env.rglob("dash/__init__.py")) and not list(env.rglob("dash/__pycache__"))
+        assert not (Path(mounted) / "tmp" / "tools" / "uv").exists()
     finally:
         subprocess.run([podman.binary, "image", "unmount", image], check=False)
 
@@ -176,7 +181,7 @@ def test_a_generated_apps_context_is_its_models_image_with_the_form(shop: Shop) 
     names = sorted(p.name for p in target.iterdir())
     assert names == [
         "Containerfile", "app-info.json", "model", "model-info.json", "page",
-        "requirements.lock", "runtime", "wheels",
+        "requirements.lock", "runtime", "tools", "wheels",
     ]  # fmt: skip
     containerfile = (target / "Containerfile").read_text()
     # The model's image (its offline, hash-checked install) and then the app's layer.

@@ -288,6 +288,11 @@ def assert_holds_no_secret(shop: Shop, image: str) -> None:
         assert (model / "MLmodel").is_file()
         assert not list(Path(mounted).rglob("atelier.toml"))
         assert not list(Path(mounted).rglob("atelier.db"))
+        # Installed by the uv the build lent (an environment without pip), which stayed out.
+        env = Path(mounted) / "opt" / "model-env"
+        assert (env / "bin" / "python").exists() and not (env / "bin" / "pip").exists()
+        assert list(env.rglob("sklearn/__pycache__/*.pyc"))  # compiled at install
+        assert not (Path(mounted) / "tmp" / "tools" / "uv").exists()
     finally:
         subprocess.run([shop.podman.binary, "image", "unmount", image], check=False)
 
@@ -361,8 +366,11 @@ def test_the_context_alone_through_a_server(shop: Shop) -> None:
         assert f"Wrote the build context of churn version 1 to {target}" in done.stdout
         names = sorted(p.name for p in target.iterdir())
         assert names == [
-            "Containerfile", "model", "model-info.json", "requirements.lock", "runtime", "wheels",
+            "Containerfile", "model", "model-info.json", "requirements.lock", "runtime", "tools",
+            "wheels",
         ]  # fmt: skip
+        # No uv in a context that leaves Atelier: it installs with the base image's pip.
+        assert [p.name for p in (target / "tools").iterdir()] == ["README.txt"]
         lock = (target / "requirements.lock").read_text()
         wheels = sorted(p.name for p in (target / "wheels").iterdir())
         pinned = [line for line in lock.splitlines() if not line.startswith("#")]

@@ -78,7 +78,10 @@ def test_the_context_of_a_built_image_is_served_from_the_bucket(
         assert made["labels"] == built["labels"] and made["image"] == TAG
         with tarfile.open(archive) as tar:
             names = {Path(n).parts[0] for n in tar.getnames() if Path(n).parts}
-        assert {"Containerfile", "requirements.lock", "wheels", "model"} <= names
+        assert {"Containerfile", "requirements.lock", "wheels", "model", "tools"} <= names
+        # The uv the build lent was taken out before the context was kept.
+        with tarfile.open(archive) as tar:
+            assert [n for n in tar.getnames() if Path(n).parts[-1:] == ("uv",)] == []
         # Another tag is another context: made here, not the kept one.
         other, _ = two.containers.context_archive("churn/1", by=SAM, tag="team/churn:ci")
         assert other.read_bytes() != kept

@@ -10,9 +10,10 @@ serves (:mod:`.context`: the same wheelhouse, lock, runtime and labels) plus one
 
 A **hosted app** (Streamlit or Dash) is its deployed folder and its project's environment::
 
-    Containerfile           FROM the base image; a venv; pip install --no-index from wheels/
-    requirements.lock       every wheel of wheels/ with its sha256 (pip --require-hashes)
+    Containerfile           FROM the base image; a venv installed offline from wheels/
+    requirements.lock       every wheel of wheels/ with its sha256 (installed with hashes required)
     wheels/                 the project's uv.lock for this platform, downloaded on the host
+    tools/                  where a build lends uv for the install (:mod:`.installer`)
     app/                    the app's files as deployed (links left out)
     app-info.json           the app's name, kind, entry script and project
 
@@ -51,6 +52,7 @@ from atelier.services.containers.context import (
     check_empty,
     check_tag,
 )
+from atelier.services.containers.installer import install_step, write_tools
 from atelier.services.tracking import environment
 
 INFO_FILE = "app-info.json"
@@ -240,12 +242,8 @@ def hosted_containerfile(
 # Made by `atelier apps build`: a hosted {kind} app and its project's locked environment.
 FROM {base}
 RUN ["python3", "-c", {json.dumps(check)}]
-RUN python3 -m venv /opt/app-env
 COPY requirements.lock /opt/requirements.lock
-RUN --mount=type=bind,source=wheels,target=/tmp/wheels \\
-    /opt/app-env/bin/python -m pip install --no-index --no-cache-dir --no-compile \\
-      --disable-pip-version-check --only-binary=:all: --require-hashes \\
-      --find-links /tmp/wheels -r /opt/requirements.lock
+{install_step("/opt/app-env", "/opt/requirements.lock", compile_bytecode=False)}
 COPY {INFO_FILE} /opt/{INFO_FILE}
 COPY app/ /app/
 WORKDIR /app
@@ -286,6 +284,7 @@ def write_hosted(
     try:
         lock = requirements.cached_wheelhouse(plan, staged / "wheels", cache, label=label)
         (staged / "requirements.lock").write_text(lock)
+        write_tools(staged)
         _copy_tree(app_folder, staged / "app")
         info = {"app": app, "kind": kind, "entry": entry, "project": project}
         (staged / INFO_FILE).write_text(json.dumps(info, indent=2) + "\n")

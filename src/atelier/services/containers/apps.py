@@ -26,6 +26,7 @@ from atelier.errors import InvalidInput, PermissionDenied
 from atelier.services.containers import app_context
 from atelier.services.containers import base as base_image
 from atelier.services.containers import context as contexts
+from atelier.services.containers.installer import installer_lent
 from atelier.services.tracking.references import Reference, parse_reference
 
 if TYPE_CHECKING:
@@ -237,7 +238,8 @@ class AppImages:
             made, lock_sha = self._write(app, Path(folder) / "context", chosen_base, tag)
             image = str(made["image"])
             previous = builder.inspect(image).id if builder.exists(image) else None
-            builder.build(Path(made["folder"]), image)
+            with installer_lent(Path(made["folder"])):
+                builder.build(Path(made["folder"]), image)
         facts = builder.inspect(image)
         if previous and previous != facts.id:
             builder.remove_if_unused(previous)  # the image this build replaced under its name

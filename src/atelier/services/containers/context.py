@@ -2,9 +2,10 @@
 
 ::
 
-    Containerfile        FROM the base image; a venv; pip install --no-index from wheels/
-    requirements.lock    every wheel of wheels/ with its sha256 (pip --require-hashes)
+    Containerfile        FROM the base image; a venv installed offline from wheels/
+    requirements.lock    every wheel of wheels/ with its sha256 (installed with hashes required)
     wheels/              the wheelhouse, downloaded on the host (:mod:`.requirements`)
+    tools/               where a build lends uv for the install (:mod:`.installer`)
     model/               the model's files as MLflow saved them
     model-info.json      name, version and run id, for the runtime's answers
     runtime/             the serving runtime (:mod:`.runtime`) and the input schema it checks
@@ -29,6 +30,7 @@ from typing import Any
 
 from atelier.errors import InvalidInput
 from atelier.services.containers import requirements
+from atelier.services.containers.installer import install_step, write_tools
 
 #: The user the runtime runs as inside the image.
 USER = "10001:10001"
@@ -135,12 +137,8 @@ def containerfile(
 # Made by `atelier models build`: the model, its locked environment, the serving runtime.
 FROM {base}
 RUN ["python3", "-c", {json.dumps(check)}]
-RUN python3 -m venv /opt/model-env
 COPY requirements.lock /app/requirements.lock
-RUN --mount=type=bind,source=wheels,target=/tmp/wheels \\
-    /opt/model-env/bin/python -m pip install --no-index --no-cache-dir \\
-      --disable-pip-version-check --only-binary=:all: --require-hashes \\
-      --find-links /tmp/wheels -r /app/requirements.lock
+{install_step("/opt/model-env", "/app/requirements.lock", compile_bytecode=True)}
 COPY runtime/ /app/runtime/
 COPY {INFO_FILE} /app/{INFO_FILE}
 COPY model/ /app/model/
@@ -178,6 +176,7 @@ def write(
     try:
         lock = requirements.cached_wheelhouse(plan, staged / "wheels", cache, label=label)
         (staged / "requirements.lock").write_text(lock)
+        write_tools(staged)
         _copy_model(model_dir, staged / "model")
         for relative, source in runtime_files().items():
             path = staged / "runtime" / relative

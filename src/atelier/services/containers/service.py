@@ -47,6 +47,7 @@ from atelier.services.containers import base as base_image
 from atelier.services.containers import context as contexts
 from atelier.services.containers import samples
 from atelier.services.containers.engines import Engine, Running, engine_for
+from atelier.services.containers.installer import installer_lent
 from atelier.services.storage import Files
 from atelier.services.tracking.references import Reference, parse_reference
 from atelier.services.tracking.registry import CONTAINER_TEST_TAG
@@ -250,7 +251,8 @@ class Containers:
         self.work_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         with tempfile.TemporaryDirectory(dir=self.work_dir, prefix="context-") as folder:
             made = self._write_context(info, Path(folder) / "context", chosen_base, chosen_tag)
-            builder.build(made.folder, chosen_tag)
+            with installer_lent(made.folder):
+                builder.build(made.folder, chosen_tag)
             if self.files.shared:
                 self._keep_context(info, made, chosen_base, Path(folder) / "context.tar.gz")
         facts = builder.inspect(chosen_tag)
