@@ -143,3 +143,21 @@ def test_the_lent_uv_leaves_the_context_when_the_build_fails(context: Path) -> N
         assert (context / TOOLS / "uv").is_file()
         raise RuntimeError("the engine failed")
     assert sorted(p.name for p in (context / TOOLS).iterdir()) == ["README.txt"]
+
+
+def test_without_a_uv_to_lend_the_build_goes_on_with_pip(
+    context: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from atelier.errors import AtelierError
+    from atelier.services.projects import uvtool
+
+    def missing() -> str:
+        raise AtelierError("the uv binary was not found")
+
+    monkeypatch.setattr(uvtool, "uv_binary", missing)
+    with installer_lent(context):
+        assert not (context / TOOLS / "uv").exists()
+        done = install(context, tmp_path / "env", compile_bytecode=False)
+    assert done.returncode == 0, done.stderr
+    assert imports(tmp_path / "env") == "42"
+    assert sorted(p.name for p in (context / TOOLS).iterdir()) == ["README.txt"]
