@@ -15,7 +15,6 @@ company's CI has an empty ``tools/`` and installs the same wheels with the base'
 from __future__ import annotations
 
 import logging
-import os
 import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -23,8 +22,11 @@ from pathlib import Path
 
 from atelier.errors import AtelierError
 
-#: The context's folder a build lends uv in.
+#: The context's folder a build lends uv in, and where the install step mounts it and the
+#: wheels (read-only, the default of ``RUN --mount=type=bind``).
 TOOLS = "tools"
+_TOOLS_AT = f"/tmp/{TOOLS}"
+_WHEELS_AT = "/tmp/wheels"
 _README = (
     "A build by Atelier lends its uv binary here for the install step (tools/uv), and takes it\n"
     "out after. Without it, the image installs the same wheels with the base image's pip.\n"
@@ -47,8 +49,8 @@ def install_step(env: str, lock: str, *, compile_bytecode: bool) -> str:
     container that should not compile at each start)."""
     script = install_script(env, lock, compile_bytecode=compile_bytecode)
     return f"""\
-RUN --mount=type=bind,source=wheels,target=/tmp/wheels \\
-    --mount=type=bind,source={TOOLS},target=/tmp/{TOOLS} \\
+RUN --mount=type=bind,source=wheels,target={_WHEELS_AT} \\
+    --mount=type=bind,source={TOOLS},target={_TOOLS_AT} \\
     {script}"""
 
 
@@ -57,8 +59,8 @@ def install_script(
     lock: str,
     *,
     compile_bytecode: bool,
-    tools: str = f"/tmp/{TOOLS}",
-    wheels: str = "/tmp/wheels",
+    tools: str = _TOOLS_AT,
+    wheels: str = _WHEELS_AT,
 ) -> str:
     """The shell commands of :func:`install_step`, with the folders the wheels and tools are
     mounted at."""
@@ -81,17 +83,15 @@ if {uv} --version >/dev/null 2>&1; then \\
 
 @contextmanager
 def installer_lent(context: Path) -> Iterator[None]:
-    """Atelier's uv in ``context``'s ``tools/`` while the block builds it, removed after.
-    Where it cannot be placed, the build goes on with pip (logged)."""
+    """A copy of Atelier's uv in ``context``'s ``tools/`` while the block builds it, removed
+    after. A copy, not a link: the build runs the base image's shell, which the person
+    building chooses, and no mount of it ever reaches the binary Atelier itself runs. Where
+    it cannot be placed, the build goes on with pip (logged)."""
     from atelier.services.projects.uvtool import uv_binary
 
     target = context / TOOLS / "uv"
     try:
-        source = Path(uv_binary())
-        try:
-            os.link(source, target)  # no copy on the same filesystem
-        except OSError:
-            shutil.copy2(source, target)
+        shutil.copy2(uv_binary(), target)
         lent = True
     except (AtelierError, OSError) as error:
         log.warning("building %s with pip: uv could not be lent (%s)", context, error)
